@@ -1,0 +1,22 @@
+// Shared helpers of the binding files. The bindings convert types, release the GIL around long
+// work and map errors; they hold no logic of their own.
+#pragma once
+
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <cstdint>
+
+namespace py = pybind11;
+
+namespace bootmirror::bindings {
+
+// One registration function per binding file, called in this order by module.cpp.
+void bind_errors(py::module_& m);
+void bind_core(py::module_& m);
+void bind_io(py::module_& m);
+
+// A size given as an int (bytes) or a string such as "204 MiB".
+std::uint64_t to_size(const py::object& value, const char* what);
+
+}  // namespace bootmirror::bindings

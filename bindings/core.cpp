@@ -1,0 +1,47 @@
+#include "bootmirror/crc32.h"
+#include "bootmirror/guid.h"
+#include "bootmirror/identity.h"
+#include "bootmirror/units.h"
+#include "binding.h"
+
+namespace bootmirror::bindings {
+
+std::uint64_t to_size(const py::object& value, const char* what) {
+  if (py::isinstance<py::str>(value)) return parse_size(value.cast<std::string>());
+  if (py::isinstance<py::int_>(value) && !py::isinstance<py::bool_>(value)) {
+    if (value < py::int_(0)) throw UsageError(std::string(what) + " must not be negative");
+    return value.cast<std::uint64_t>();
+  }
+  throw UsageError(std::string(what) + " must be a number of bytes or a string such as \"204 MiB\"");
+}
+
+void bind_core(py::module_& m) {
+  m.def("parse_size", [](const py::object& value) { return to_size(value, "size"); }, py::arg("size"),
+        "Bytes in a size given as an int or a string (\"204 MiB\", \"10 GB\"; KB/MB/GB are powers of 1024).");
+  m.def("describe_size", &describe_size, py::arg("bytes"), "A human reading of a byte count, e.g. '204 MiB'.");
+  m.def(
+      "crc32", [](py::bytes data, std::uint32_t previous) {
+        std::string_view view = data;
+        return crc32(as_bytes(view), previous);
+      },
+      py::arg("data"), py::arg("previous") = 0, "CRC-32 as UEFI and zlib compute it.");
+  m.def("new_guid", [] { return IdentitySource::new_guid().to_string(); },
+        "A new GUID from bootmirror's identity source (seeded when deterministic).");
+  m.def("now", [] {
+    Timestamp t = IdentitySource::now();
+    return py::make_tuple(t.seconds, t.nanoseconds);
+  }, "The identity source's clock: (seconds, nanoseconds) since 1970 UTC.");
+  m.def("_identity_settings", [] {
+    IdentitySettings s = IdentitySource::settings();
+    return py::make_tuple(s.seed, s.epoch_seconds);
+  });
+  m.def(
+      "_identity_configure",
+      [](std::optional<std::uint64_t> seed, std::optional<std::int64_t> epoch) {
+        IdentitySource::configure(IdentitySettings{seed, epoch});
+      },
+      py::arg("seed"), py::arg("epoch"));
+  m.def("_identity_from_environment", &IdentitySource::configure_from_environment);
+}
+
+}  // namespace bootmirror::bindings

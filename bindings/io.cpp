@@ -1,0 +1,131 @@
+#include "bootmirror/io.h"
+#include "binding.h"
+
+namespace bootmirror::bindings {
+
+namespace {
+
+// A read-only view of any contiguous Python buffer (bytes, bytearray, memoryview, numpy), used
+// without copying.
+struct BufferView {
+  py::buffer_info info;
+  ByteSpan span() const { return {static_cast<const std::byte*>(info.ptr), std::size_t(info.size * info.itemsize)}; }
+};
+
+BufferView view_of(const py::buffer& data, bool writable) {
+  py::buffer_info info = data.request(writable);
+  if (info.ndim > 1) {
+    // Only C-contiguous buffers map to one byte range.
+    py::ssize_t expected = info.itemsize;
+    for (py::ssize_t d = info.ndim - 1; d >= 0; --d) {
+      if (info.strides[d] != expected) throw UsageError("the buffer must be C-contiguous");
+      expected *= info.shape[d];
+    }
+  } else if (info.ndim == 1 && info.strides[0] != info.itemsize) {
+    throw UsageError("the buffer must be contiguous");
+  }
+  return BufferView{std::move(info)};
+}
+
+py::bytes read_bytes(BlockDevice& device, std::uint64_t offset, std::size_t length) {
+  // Allocate the bytes object first and fill it in place: one copy from the disk, none more.
+  PyObject* raw = PyBytes_FromStringAndSize(nullptr, py::ssize_t(length));
+  if (raw == nullptr) throw py::error_already_set();
+  py::bytes result = py::reinterpret_steal<py::bytes>(raw);
+  auto* out = reinterpret_cast<std::byte*>(PyBytes_AS_STRING(raw));
+  {
+    py::gil_scoped_release release;
+    device.read(offset, MutableByteSpan(out, length));
+  }
+  return result;
+}
+
+FaultyDisk::Access to_access(const std::string& access) {
+  if (access == "read") return FaultyDisk::Access::read;
+  if (access == "write") return FaultyDisk::Access::write;
+  if (access == "both") return FaultyDisk::Access::both;
+  throw UsageError("access must be 'read', 'write' or 'both', not '" + access + "'");
+}
+
+}  // namespace
+
+void bind_io(py::module_& m) {
+  py::class_<BlockDevice, DevicePtr>(m, "BlockDevice", "A byte-addressed disk: image file, memory, slice or fault injector.")
+      .def_property_readonly("size", &BlockDevice::size, "Size in bytes.")
+      .def_property_readonly("sector_size", &BlockDevice::sector_size, "Logical sector size: 512 or 4096.")
+      .def_property_readonly("sector_count", &BlockDevice::sector_count)
+      .def_property_readonly("writable", &BlockDevice::writable)
+      .def_property_readonly("name", &BlockDevice::name)
+      .def("read", &read_bytes, py::arg("offset"), py::arg("length"), "Read `length` bytes at `offset`.")
+      .def(
+          "readinto",
+          [](BlockDevice& self, std::uint64_t offset, const py::buffer& buffer) {
+            BufferView view = view_of(buffer, true);
+            auto span = view.span();
+            py::gil_scoped_release release;
+            self.read(offset, MutableByteSpan(const_cast<std::byte*>(span.data()), span.size()));
+            return span.size();
+          },
+          py::arg("offset"), py::arg("buffer"), "Fill a writable buffer from `offset`; returns its length.")
+      .def(
+          "write",
+          [](BlockDevice& self, std::uint64_t offset, const py::buffer& data) {
+            BufferView view = view_of(data, false);
+            py::gil_scoped_release release;
+            self.write(offset, view.span());
+          },
+          py::arg("offset"), py::arg("data"), "Write a bytes-like object at `offset`.")
+      .def("flush", [](BlockDevice& self) {
+        py::gil_scoped_release release;
+        self.flush();
+      }, "Make written data durable (fsync for image files).")
+      .def(
+          "allocated_extents",
+          [](const BlockDevice& self) {
+            std::vector<std::pair<std::uint64_t, std::uint64_t>> out;
+            for (const Extent& e : self.allocated_extents()) out.emplace_back(e.offset, e.length);
+            return out;
+          },
+          "(offset, length) ranges that hold data; holes of sparse files are left out.");
+
+  py::class_<ImageFile, BlockDevice, std::shared_ptr<ImageFile>>(m, "ImageFile", "A raw disk image file.")
+      .def_static(
+          "create",
+          [](const std::string& path, const py::object& size, std::uint32_t sector_size) {
+            return ImageFile::create(path, to_size(size, "size"), sector_size);
+          },
+          py::arg("path"), py::arg("size"), py::arg("sector_size") = 512)
+      .def_static("open", &ImageFile::open, py::arg("path"), py::arg("writable") = false,
+                  py::arg("sector_size") = 512, py::arg("allow_device") = false)
+      .def_property_readonly("path", &ImageFile::path)
+      .def("close", &ImageFile::close);
+
+  py::class_<MemoryDisk, BlockDevice, std::shared_ptr<MemoryDisk>>(m, "MemoryDisk", "A disk held in memory.")
+      .def(py::init([](const py::object& size, std::uint32_t sector_size) {
+             return std::make_shared<MemoryDisk>(to_size(size, "size"), sector_size);
+           }),
+           py::arg("size"), py::arg("sector_size") = 512);
+
+  py::class_<Slice, BlockDevice, std::shared_ptr<Slice>>(m, "Slice", "A byte range of another device.")
+      .def(py::init<DevicePtr, std::uint64_t, std::uint64_t>(), py::arg("parent"), py::arg("offset"), py::arg("length"))
+      .def_property_readonly("parent", &Slice::parent)
+      .def_property_readonly("offset", &Slice::offset);
+
+  py::class_<FaultyDisk, BlockDevice, std::shared_ptr<FaultyDisk>>(m, "FaultyDisk", "Fault injection around a device.")
+      .def(py::init<DevicePtr>(), py::arg("inner"))
+      .def(
+          "fail_range",
+          [](FaultyDisk& self, std::uint64_t offset, std::uint64_t length, const std::string& access) {
+            self.fail_range(offset, length, to_access(access));
+          },
+          py::arg("offset"), py::arg("length"), py::arg("access") = "both")
+      .def("clear_faults", &FaultyDisk::clear_faults)
+      .def("cut_power_after", &FaultyDisk::cut_power_after, py::arg("writes"))
+      .def_property_readonly("power_lost", &FaultyDisk::power_lost)
+      .def_property_readonly("writes_seen", &FaultyDisk::writes_seen)
+      .def_property_readonly("writes_applied", &FaultyDisk::writes_applied)
+      .def_property("missing", &FaultyDisk::missing, &FaultyDisk::set_missing)
+      .def_property_readonly("inner", &FaultyDisk::inner);
+}
+
+}  // namespace bootmirror::bindings

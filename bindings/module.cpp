@@ -1,0 +1,10 @@
+#include "binding.h"
+
+PYBIND11_MODULE(_core, m) {
+  m.doc() = "bootmirror's C++ engine (use the bootmirror package, not this module, directly)";
+  m.attr("__version__") = BOOTMIRROR_VERSION;
+  using namespace bootmirror::bindings;
+  bind_errors(m);
+  bind_core(m);
+  bind_io(m);
+}

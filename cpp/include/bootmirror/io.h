@@ -1,0 +1,186 @@
+// Block devices: everything in bootmirror reads and writes through this interface. A disk image
+// file is one, a partition is a Slice of one, and (later) a mirrored volume is one too, so file
+// systems and tables work the same on any of them.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "bootmirror/bytes.h"
+
+namespace bootmirror {
+
+struct Extent {
+  std::uint64_t offset = 0;
+  std::uint64_t length = 0;
+  bool operator==(const Extent&) const = default;
+};
+
+class BlockDevice {
+ public:
+  virtual ~BlockDevice() = default;
+
+  virtual std::uint64_t size() const = 0;
+  virtual std::uint32_t sector_size() const = 0;
+  virtual bool writable() const = 0;
+  // A name for messages: the image path, "memory disk", "slice of ...".
+  virtual std::string name() const = 0;
+
+  // Byte-addressed I/O. The whole range must lie inside the device (UsageError otherwise);
+  // reads fill `out` completely or throw.
+  void read(std::uint64_t offset, MutableByteSpan out);
+  void write(std::uint64_t offset, ByteSpan data);
+  ByteVector read(std::uint64_t offset, std::size_t length);
+  virtual void flush() = 0;
+
+  // The ranges that hold data (sparse files leave holes out). Sorted and disjoint.
+  virtual std::vector<Extent> allocated_extents() const;
+
+  std::uint64_t sector_count() const { return size() / sector_size(); }
+
+ protected:
+  virtual void do_read(std::uint64_t offset, MutableByteSpan out) = 0;
+  virtual void do_write(std::uint64_t offset, ByteSpan data) = 0;
+
+ private:
+  void check_range(std::uint64_t offset, std::size_t length, const char* action) const;
+};
+
+using DevicePtr = std::shared_ptr<BlockDevice>;
+
+// Checks a sector size: 512 or 4096 (4Kn), UsageError otherwise.
+void check_sector_size(std::uint32_t sector_size);
+
+// A raw disk image file, or (when explicitly allowed) a block device under /dev.
+class ImageFile final : public BlockDevice {
+ public:
+  // Creates a new sparse image; refuses an existing path (FileExistsError) and paths under /dev.
+  static std::shared_ptr<ImageFile> create(const std::string& path, std::uint64_t size,
+                                           std::uint32_t sector_size = 512);
+  // Opens an existing image, read-only unless `writable`. A block device may be opened for
+  // writing only with `allow_device`; its size and sector size come from the kernel.
+  static std::shared_ptr<ImageFile> open(const std::string& path, bool writable = false,
+                                         std::uint32_t sector_size = 512, bool allow_device = false);
+
+  ImageFile(const ImageFile&) = delete;
+  ImageFile& operator=(const ImageFile&) = delete;
+  ~ImageFile() override;
+
+  std::uint64_t size() const override { return size_; }
+  std::uint32_t sector_size() const override { return sector_size_; }
+  bool writable() const override { return writable_; }
+  std::string name() const override { return path_; }
+  const std::string& path() const { return path_; }
+  void flush() override;
+  std::vector<Extent> allocated_extents() const override;
+  void close();
+
+ protected:
+  void do_read(std::uint64_t offset, MutableByteSpan out) override;
+  void do_write(std::uint64_t offset, ByteSpan data) override;
+
+ private:
+  ImageFile(int fd, std::string path, std::uint64_t size, std::uint32_t sector_size, bool writable);
+  int checked_fd(const char* action) const;
+
+  int fd_;
+  std::string path_;
+  std::uint64_t size_;
+  std::uint32_t sector_size_;
+  bool writable_;
+};
+
+// A disk held in memory, for tests and scratch work.
+class MemoryDisk final : public BlockDevice {
+ public:
+  MemoryDisk(std::uint64_t size, std::uint32_t sector_size = 512);
+  std::uint64_t size() const override { return bytes_.size(); }
+  std::uint32_t sector_size() const override { return sector_size_; }
+  bool writable() const override { return true; }
+  std::string name() const override { return "memory disk"; }
+  void flush() override {}
+  std::vector<Extent> allocated_extents() const override;
+
+ protected:
+  void do_read(std::uint64_t offset, MutableByteSpan out) override;
+  void do_write(std::uint64_t offset, ByteSpan data) override;
+
+ private:
+  ByteVector bytes_;
+  std::uint32_t sector_size_;
+};
+
+// A window [offset, offset+length) of another device: a partition.
+class Slice final : public BlockDevice {
+ public:
+  Slice(DevicePtr parent, std::uint64_t offset, std::uint64_t length);
+  std::uint64_t size() const override { return length_; }
+  std::uint32_t sector_size() const override { return parent_->sector_size(); }
+  bool writable() const override { return parent_->writable(); }
+  std::string name() const override;
+  void flush() override { parent_->flush(); }
+  std::vector<Extent> allocated_extents() const override;
+  const DevicePtr& parent() const { return parent_; }
+  std::uint64_t offset() const { return offset_; }
+
+ protected:
+  void do_read(std::uint64_t offset, MutableByteSpan out) override;
+  void do_write(std::uint64_t offset, ByteSpan data) override;
+
+ private:
+  DevicePtr parent_;
+  std::uint64_t offset_;
+  std::uint64_t length_;
+};
+
+// Fault injection around another device: I/O errors on chosen byte ranges, a power cut after N
+// writes (later writes are dropped silently, as a disk losing power mid-sequence would), and a
+// disk that is missing altogether (every access fails with ENODEV).
+class FaultyDisk final : public BlockDevice {
+ public:
+  enum class Access { read, write, both };
+
+  explicit FaultyDisk(DevicePtr inner);
+  std::uint64_t size() const override { return inner_->size(); }
+  std::uint32_t sector_size() const override { return inner_->sector_size(); }
+  bool writable() const override { return inner_->writable(); }
+  std::string name() const override { return inner_->name(); }
+  void flush() override;
+  std::vector<Extent> allocated_extents() const override;
+
+  void fail_range(std::uint64_t offset, std::uint64_t length, Access access = Access::both);
+  void clear_faults();
+  // Writes number 0..n-1 reach the disk; from write n on, every write is dropped.
+  void cut_power_after(std::uint64_t writes);
+  bool power_lost() const;
+  std::uint64_t writes_seen() const;
+  std::uint64_t writes_applied() const;
+  void set_missing(bool missing);
+  bool missing() const;
+  const DevicePtr& inner() const { return inner_; }
+
+ protected:
+  void do_read(std::uint64_t offset, MutableByteSpan out) override;
+  void do_write(std::uint64_t offset, ByteSpan data) override;
+
+ private:
+  struct Fault {
+    Extent range;
+    Access access;
+  };
+  void check_faults(std::uint64_t offset, std::size_t length, Access access) const;
+
+  DevicePtr inner_;
+  mutable std::mutex mutex_;
+  std::vector<Fault> faults_;
+  std::optional<std::uint64_t> power_budget_;
+  std::uint64_t writes_seen_ = 0;
+  std::uint64_t writes_applied_ = 0;
+  bool missing_ = false;
+};
+
+}  // namespace bootmirror

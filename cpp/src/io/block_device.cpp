@@ -1,0 +1,42 @@
+#include <fmt/format.h>
+
+#include "bootmirror/io.h"
+
+namespace bootmirror {
+
+void check_sector_size(std::uint32_t sector_size) {
+  if (sector_size != 512 && sector_size != 4096)
+    throw UsageError(fmt::format("sector size {} is not supported (use 512 or 4096)", sector_size));
+}
+
+void BlockDevice::check_range(std::uint64_t offset, std::size_t length, const char* action) const {
+  std::uint64_t device_size = size();
+  if (offset > device_size || device_size - offset < length)
+    throw UsageError(fmt::format("cannot {} {} bytes at offset {} of {}: the device holds {} bytes", action,
+                                 length, offset, name(), device_size));
+}
+
+void BlockDevice::read(std::uint64_t offset, MutableByteSpan out) {
+  check_range(offset, out.size(), "read");
+  if (!out.empty()) do_read(offset, out);
+}
+
+ByteVector BlockDevice::read(std::uint64_t offset, std::size_t length) {
+  check_range(offset, length, "read");
+  ByteVector buffer(length);
+  if (length) do_read(offset, buffer);
+  return buffer;
+}
+
+void BlockDevice::write(std::uint64_t offset, ByteSpan data) {
+  if (!writable()) throw UsageError(fmt::format("{} is open read-only", name()));
+  check_range(offset, data.size(), "write");
+  if (!data.empty()) do_write(offset, data);
+}
+
+std::vector<Extent> BlockDevice::allocated_extents() const {
+  if (size() == 0) return {};
+  return {Extent{0, size()}};
+}
+
+}  // namespace bootmirror

@@ -1,0 +1,153 @@
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <limits>
+#include <string_view>
+#include <utility>
+
+#include <fmt/format.h>
+
+#include "bootmirror/io.h"
+
+namespace bootmirror {
+
+namespace {
+
+bool is_under_dev(const std::string& path) {
+  return std::string_view(path).starts_with("/dev/");
+}
+
+// A file descriptor that closes itself unless released.
+class OwnedFd {
+ public:
+  explicit OwnedFd(int fd) : fd_(fd) {}
+  ~OwnedFd() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  OwnedFd(const OwnedFd&) = delete;
+  OwnedFd& operator=(const OwnedFd&) = delete;
+  int get() const { return fd_; }
+  int release() { return std::exchange(fd_, -1); }
+
+ private:
+  int fd_;
+};
+
+}  // namespace
+
+std::shared_ptr<ImageFile> ImageFile::create(const std::string& path, std::uint64_t size,
+                                             std::uint32_t sector_size) {
+  check_sector_size(sector_size);
+  if (path.empty()) throw UsageError("an image path is required");
+  if (is_under_dev(path)) throw UsageError(fmt::format("refusing to create an image under /dev: {}", path));
+  if (size == 0 || size % sector_size != 0)
+    throw UsageError(fmt::format("image size {} must be a positive multiple of the sector size {}", size, sector_size));
+  if (size > std::uint64_t(std::numeric_limits<off_t>::max()))
+    throw UsageError(fmt::format("image size {} is too large", size));
+  OwnedFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
+  if (fd.get() < 0) throw OsError(errno, path, "cannot create image");
+  // ftruncate leaves a hole: the image costs only what is later written into it.
+  if (::ftruncate(fd.get(), off_t(size)) != 0) {
+    int err = errno;
+    ::unlink(path.c_str());
+    throw OsError(err, path, "cannot size image");
+  }
+  return std::shared_ptr<ImageFile>(new ImageFile(fd.release(), path, size, sector_size, true));
+}
+
+std::shared_ptr<ImageFile> ImageFile::open(const std::string& path, bool writable, std::uint32_t sector_size,
+                                           bool allow_device) {
+  check_sector_size(sector_size);
+  if (path.empty()) throw UsageError("an image path is required");
+  struct stat info {};
+  if (::stat(path.c_str(), &info) != 0) throw OsError(errno, path, "cannot open image");
+  bool is_block = S_ISBLK(info.st_mode);
+  if (!is_block && !S_ISREG(info.st_mode))
+    throw UsageError(fmt::format("{} is neither a regular image file nor a block device", path));
+  if (writable && (is_block || is_under_dev(path)) && !allow_device)
+    throw UsageError(fmt::format("refusing to open the device {} for writing; pass allow_device=True to mean it", path));
+  OwnedFd fd(::open(path.c_str(), (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC));
+  if (fd.get() < 0) throw OsError(errno, path, "cannot open image");
+  std::uint64_t size = std::uint64_t(info.st_size);
+  if (is_block) {
+    if (::ioctl(fd.get(), BLKGETSIZE64, &size) != 0) throw OsError(errno, path, "cannot read device size");
+    int logical = 0;
+    if (::ioctl(fd.get(), BLKSSZGET, &logical) == 0 && (logical == 512 || logical == 4096))
+      sector_size = std::uint32_t(logical);
+  }
+  return std::shared_ptr<ImageFile>(new ImageFile(fd.release(), path, size, sector_size, writable));
+}
+
+ImageFile::ImageFile(int fd, std::string path, std::uint64_t size, std::uint32_t sector_size, bool writable)
+    : fd_(fd), path_(std::move(path)), size_(size), sector_size_(sector_size), writable_(writable) {}
+
+ImageFile::~ImageFile() { close(); }
+
+void ImageFile::close() {
+  if (fd_ >= 0) ::close(std::exchange(fd_, -1));
+}
+
+int ImageFile::checked_fd(const char* action) const {
+  if (fd_ < 0) throw UsageError(fmt::format("cannot {} {}: the image is closed", action, path_));
+  return fd_;
+}
+
+void ImageFile::do_read(std::uint64_t offset, MutableByteSpan out) {
+  int fd = checked_fd("read");
+  std::size_t done = 0;
+  while (done < out.size()) {
+    ssize_t n = ::pread(fd, out.data() + done, out.size() - done, off_t(offset + done));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      throw OsError(errno, path_, fmt::format("read at offset {}", offset + done));
+    }
+    if (n == 0) throw OsError(EIO, path_, fmt::format("unexpected end of file at offset {}", offset + done));
+    done += std::size_t(n);
+  }
+}
+
+void ImageFile::do_write(std::uint64_t offset, ByteSpan data) {
+  int fd = checked_fd("write");
+  std::size_t done = 0;
+  while (done < data.size()) {
+    ssize_t n = ::pwrite(fd, data.data() + done, data.size() - done, off_t(offset + done));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      throw OsError(errno, path_, fmt::format("write at offset {}", offset + done));
+    }
+    done += std::size_t(n);
+  }
+}
+
+void ImageFile::flush() {
+  int fd = checked_fd("flush");
+  if (writable_ && ::fsync(fd) != 0) throw OsError(errno, path_, "fsync");
+}
+
+std::vector<Extent> ImageFile::allocated_extents() const {
+  int fd = checked_fd("inspect");
+  std::vector<Extent> extents;
+  off_t position = 0;
+  const off_t end = off_t(size_);
+  while (position < end) {
+    off_t data = ::lseek(fd, position, SEEK_DATA);
+    if (data < 0) {
+      if (errno == ENXIO) break;  // only a hole remains
+      if (errno == EINVAL) return BlockDevice::allocated_extents();  // no hole support: all data
+      throw OsError(errno, path_, "lseek(SEEK_DATA)");
+    }
+    if (data >= end) break;
+    off_t hole = ::lseek(fd, data, SEEK_HOLE);
+    if (hole < 0) throw OsError(errno, path_, "lseek(SEEK_HOLE)");
+    hole = std::min(hole, end);
+    extents.push_back(Extent{std::uint64_t(data), std::uint64_t(hole - data)});
+    position = hole;
+  }
+  return extents;
+}
+
+}  // namespace bootmirror

@@ -1,0 +1,191 @@
+"""Disks: image files, memory disks, slices and fault injection, behind one small class."""
+
+from __future__ import annotations
+
+import os
+from typing import List, Optional, Tuple, Union
+
+from . import _core
+
+SizeLike = Union[int, str]
+BytesLike = Union[bytes, bytearray, memoryview]
+
+
+class Disk:
+    """A disk held in an image file (or in memory).
+
+    Create or open one with :meth:`create`, :meth:`open` or :meth:`memory`. Offsets and sizes are
+    in bytes; sizes also accept strings such as ``"204 MiB"`` (MB means MiB, as in diskpart).
+    A Disk is a context manager: leaving the ``with`` block flushes and closes an image file.
+    """
+
+    def __init__(self, device: _core.BlockDevice) -> None:
+        if not isinstance(device, _core.BlockDevice):
+            raise _core.UsageError(f"Disk needs a block device, not {type(device).__name__}")
+        self._device = device
+
+    # -- construction ---------------------------------------------------------------------
+    @classmethod
+    def create(cls, path: Union[str, os.PathLike], size: SizeLike, sector_size: int = 512) -> "Disk":
+        """Create a new sparse image of `size` bytes; refuses to overwrite an existing file."""
+        return cls(_core.ImageFile.create(os.fspath(path), size, sector_size))
+
+    @classmethod
+    def open(
+        cls,
+        path: Union[str, os.PathLike],
+        writable: bool = False,
+        sector_size: int = 512,
+        allow_device: bool = False,
+    ) -> "Disk":
+        """Open an existing image, read-only unless `writable`.
+
+        Block devices under /dev open for writing only with ``allow_device=True``.
+        """
+        return cls(_core.ImageFile.open(os.fspath(path), writable, sector_size, allow_device))
+
+    @classmethod
+    def memory(cls, size: SizeLike, sector_size: int = 512) -> "Disk":
+        """A disk held in memory, for tests and scratch work."""
+        return cls(_core.MemoryDisk(size, sector_size))
+
+    # -- properties -------------------------------------------------------------------------
+    @property
+    def device(self) -> _core.BlockDevice:
+        """The engine's block device behind this disk."""
+        return self._device
+
+    @property
+    def size(self) -> int:
+        """Size in bytes."""
+        return self._device.size
+
+    @property
+    def sector_size(self) -> int:
+        """Logical sector size in bytes (512 or 4096)."""
+        return self._device.sector_size
+
+    @property
+    def sector_count(self) -> int:
+        return self._device.sector_count
+
+    @property
+    def writable(self) -> bool:
+        return self._device.writable
+
+    @property
+    def path(self) -> Optional[str]:
+        """The image file's path, or None for a disk not held in a file."""
+        return getattr(self._device, "path", None)
+
+    @property
+    def name(self) -> str:
+        return self._device.name
+
+    # -- I/O ----------------------------------------------------------------------------------
+    def read(self, offset: int, length: int) -> bytes:
+        """Read `length` bytes at byte `offset`."""
+        return self._device.read(offset, length)
+
+    def readinto(self, offset: int, buffer: Union[bytearray, memoryview]) -> int:
+        """Fill a writable buffer (bytearray, memoryview, numpy array) from `offset`, no copy."""
+        return self._device.readinto(offset, buffer)
+
+    def write(self, offset: int, data: BytesLike) -> None:
+        """Write any bytes-like object at byte `offset` (read without copying)."""
+        self._device.write(offset, data)
+
+    def flush(self) -> None:
+        """Make everything written durable (fsync for image files)."""
+        self._device.flush()
+
+    def allocated_extents(self) -> List[Tuple[int, int]]:
+        """(offset, length) ranges holding data; the holes of a sparse image are left out."""
+        return self._device.allocated_extents()
+
+    @property
+    def allocated_bytes(self) -> int:
+        """Bytes the image really holds (a sparse 10 GiB image may hold only a few MiB)."""
+        return sum(length for _, length in self.allocated_extents())
+
+    def slice(self, offset: int, length: int) -> "Disk":
+        """A window of this disk (a partition's bytes) as a Disk of its own."""
+        return Disk(_core.Slice(self._device, offset, length))
+
+    def close(self) -> None:
+        """Close the image file. Reads and writes after this raise UsageError."""
+        close = getattr(self._device, "close", None)
+        if close is not None:
+            close()
+
+    def __enter__(self) -> "Disk":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        try:
+            if exc_type is None and self.writable:
+                self.flush()
+        finally:
+            self.close()
+
+    def __repr__(self) -> str:
+        where = self.path or self.name
+        mode = "rw" if self.writable else "ro"
+        return (
+            f"<{type(self).__name__} {where!r} {_core.describe_size(self.size)} "
+            f"({self.size} bytes, {self.sector_size}-byte sectors, {mode})>"
+        )
+
+    def _repr_html_(self) -> str:
+        import html
+
+        rows = [
+            ("path", self.path or self.name),
+            ("size", f"{_core.describe_size(self.size)} ({self.size:,} bytes)"),
+            ("sector size", f"{self.sector_size} bytes"),
+            ("mode", "read-write" if self.writable else "read-only"),
+        ]
+        body = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>" for k, v in rows)
+        return f"<table><caption>{type(self).__name__}</caption>{body}</table>"
+
+
+class FaultyDisk(Disk):
+    """A disk that misbehaves on purpose, for crash-safety and error-path tests.
+
+    - ``fail_range(offset, length, access="both")``: I/O errors (EIO) on a byte range;
+    - ``cut_power_after(n)``: writes after the next `n` are dropped silently; ``power_lost`` tells;
+    - ``missing = True``: the disk is gone; every access fails with ENODEV.
+    """
+
+    def __init__(self, disk: Union[Disk, _core.BlockDevice]) -> None:
+        inner = disk.device if isinstance(disk, Disk) else disk
+        super().__init__(_core.FaultyDisk(inner))
+
+    def fail_range(self, offset: int, length: int, access: str = "both") -> None:
+        self._device.fail_range(offset, length, access)
+
+    def clear_faults(self) -> None:
+        self._device.clear_faults()
+
+    def cut_power_after(self, writes: int) -> None:
+        self._device.cut_power_after(writes)
+
+    @property
+    def power_lost(self) -> bool:
+        return self._device.power_lost
+
+    @property
+    def writes_seen(self) -> int:
+        return self._device.writes_seen
+
+    @property
+    def writes_applied(self) -> int:
+        return self._device.writes_applied
+
+    @property
+    def missing(self) -> bool:
+        return self._device.missing
+
+    @missing.setter
+    def missing(self, value: bool) -> None:
+        self._device.missing = value
