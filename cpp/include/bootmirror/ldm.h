@@ -172,6 +172,12 @@ struct GroupDisk {
   int device = -1;  // index into the devices given to read_group; -1: missing
   std::uint64_t data_start = 0, data_size = 0, config_start = 0, config_size = 0;
   std::uint64_t committed_seq = 0;  // of this disk's own copy of the database
+  Scheme scheme = Scheme::mbr;
+  std::uint32_t sector_size = 512;
+  bool needs_init = false;  // added by add_disk, its database not written yet
+  // GPT partitions that are not LDM data (ESP, MSR, LDM metadata): (start, size) in sectors from
+  // data_start. No volume may go there.
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> reserved;
 };
 
 struct GroupVolume {

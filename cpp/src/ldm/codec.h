@@ -55,6 +55,33 @@ void stamp_empty_slot(std::uint32_t slot, const Vmdb& vmdb, MutableByteSpan area
 // The KLOG area as Windows 2003 leaves it after creating a group (see klog.cpp).
 ByteVector new_klog(std::uint32_t sector_size, std::uint64_t log_sectors, std::uint64_t committed_seq);
 
+// How a disk becomes dynamic (disk_init.cpp): read-only planning, then the partition-table writes.
+struct DiskPlan {
+  Scheme scheme = Scheme::mbr;
+  std::uint32_t sector_size = 512;
+  std::uint64_t data_start = 0, data_size = 0, config_start = 0, config_size = 0;
+  std::uint64_t privhead_lba = 6;
+  struct Basic {
+    std::uint64_t lba, sectors;
+    std::uint8_t mbr_type;
+  };
+  std::vector<Basic> basic;  // partitions that become simple volumes
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> reserved;
+};
+DiskPlan plan_disk(BlockDevice& device);
+// The GPT partitions of a dynamic GPT disk that are not LDM data, relative to data_start.
+std::vector<std::pair<std::uint64_t, std::uint64_t>> reserved_extents(BlockDevice& device, std::uint64_t data_start);
+// Writes the partition table of a newly dynamic disk (after its database): MBR slot 0 = 0x42 /
+// GPT with the LDM metadata partition carved from the MSR and basic data retyped to LDM data.
+void write_dynamic_partition_table(BlockDevice& device, const DiskPlan& plan);
+// GPT: one "LDM data partition" entry per LDM partition of the disk (Windows shows each dynamic
+// volume's extent so in the GPT, as the seed's bootcfg /list 1 does); entries left without one go.
+void sync_gpt_data_partitions(BlockDevice& device, const GroupDisk& disk, const std::vector<PartitionRecord>& partitions);
+
+// The group as the database committed at its VMDB's sequence shows it (group.cpp).
+Group assemble(const DiskDatabase& db);
+std::uint32_t next_id(const Group& g);
+
 // FILETIME (100 ns since 1601) for IdentitySource::now().
 std::uint64_t filetime_now();
 

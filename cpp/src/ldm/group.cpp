@@ -135,7 +135,7 @@ void resolve(Group& g) {
   }
 }
 
-Group assemble(const DiskDatabase& db) {
+Group detail::assemble(const DiskDatabase& db) {
   Group g;
   g.base = db;
   g.committed_seq = db.vmdb.committed_seq;
@@ -179,7 +179,7 @@ Group read_group(const std::vector<DevicePtr>& devices) {
   }
   Group g;
   try {
-    g = assemble(dbs[newest]);
+    g = detail::assemble(dbs[newest]);
   } catch (const FormatError& e) {
     throw FormatError(fmt::format("{}: {}", devices[newest]->name(), e.what()));
   }
@@ -193,6 +193,9 @@ Group read_group(const std::vector<DevicePtr>& devices) {
       d.data_size = dbs[i].privhead.logical_disk_size;
       d.config_start = dbs[i].privhead.config_start;
       d.config_size = dbs[i].privhead.config_size;
+      d.scheme = dbs[i].scheme;
+      d.sector_size = dbs[i].sector_size;
+      if (d.scheme == Scheme::gpt) d.reserved = detail::reserved_extents(*devices[i], d.data_start);
       d.committed_seq = dbs[i].vmdb.committed_seq;
     }
   }

@@ -41,6 +41,7 @@ void decode_vblks(ByteSpan area, std::uint64_t off, DiskDatabase& db) {
   if (first_slot(v) >= v.vblk_last) throw FormatError("VMDB has no VBLK slots", off + 4);
   const std::size_t data_size = v.vblk_size - 16;
   std::map<std::uint32_t, Pending> fragments;
+  std::vector<std::uint32_t> seen;  // record ids in order of first fragment, as libldm lists them
   for (std::uint32_t slot = first_slot(v); slot < v.vblk_last; ++slot) {
     std::uint64_t at = std::uint64_t(slot) * v.vblk_size;
     ByteSpan s = area.subspan(at, v.vblk_size);
@@ -59,6 +60,7 @@ void decode_vblks(ByteSpan area, std::uint64_t off, DiskDatabase& db) {
     }
     Pending& p = fragments[record_id];
     if (p.count == 0) {
+      seen.push_back(record_id);
       p.count = count;
       p.slots.assign(count, std::nullopt);
       p.offset = off + at;
@@ -69,7 +71,8 @@ void decode_vblks(ByteSpan area, std::uint64_t off, DiskDatabase& db) {
                                                       *p.slots[entry], slot), off + at + 12);
     p.slots[entry] = slot;
   }
-  for (auto& [record_id, p] : fragments) {
+  for (std::uint32_t record_id : seen) {
+    Pending& p = fragments[record_id];
     ByteVector data;
     Placement placement{record_id, {}};
     for (std::uint16_t e = 0; e < p.count; ++e) {
