@@ -91,6 +91,7 @@ void bind_ldm(py::module_& m) {
          std::optional<std::string> hint) { return add_volume(g, name, to_layout(layout), extents, chunk, hint); },
       py::arg("group"), py::arg("name"), py::arg("layout"), py::arg("extents"), py::arg("chunk_sectors") = 128,
       py::arg("drive_hint") = py::none());
+  l.def("add_mirror", &add_mirror, py::arg("group"), py::arg("volume_index"), py::arg("disk_index"), py::arg("start"));
   l.def("remove_disk", &remove_disk, py::arg("group"), py::arg("disk_index"));
   l.def("remove_volume", &remove_volume, py::arg("group"), py::arg("volume_index"));
   l.def("break_mirror", &break_mirror, py::arg("group"), py::arg("volume_index"), py::arg("disk_index"));

@@ -244,6 +244,19 @@ class DiskGroup:
         index = _ldm.add_volume(self._core, name, layout, ext, chunk_sectors, drive_hint)
         return self.volumes[index]
 
+    def add_mirror(self, volume: Union[Volume, str], disk: Union[LdmDisk, str], start: Optional[int] = None) -> Volume:
+        """Give a simple volume (or a mirror) another plex on `disk` (diskpart "add disk=N"), at
+        `start` or at the first free run large enough. The caller copies the data (resync)."""
+        v = volume if isinstance(volume, Volume) else self.volume(volume)
+        di = self._disk_index(disk)
+        if start is None:
+            runs = [s for s, n in _ldm.free_extents(self._core, di) if n >= v.size]
+            if not runs:
+                raise _core.UsageError("There is not enough usable space for this operation.")
+            start = runs[0]
+        _ldm.add_mirror(self._core, v.index, di, start)
+        return self.volumes[v.index]
+
     def delete_volume(self, volume: Union[Volume, str]) -> None:
         v = volume if isinstance(volume, Volume) else self.volume(volume)
         _ldm.remove_volume(self._core, v.index)

@@ -228,6 +228,9 @@ std::size_t add_disk(Group& group, const DevicePtr& device, int device_index);
 std::size_t add_volume(Group& group, const std::string& name, Layout layout,
                        const std::vector<std::tuple<std::size_t, std::uint64_t, std::uint64_t>>& extents,
                        std::uint64_t chunk_sectors = 128, std::optional<std::string> drive_hint = {});
+// Adds a plex on `disk_index` at `start` to a simple or mirrored volume (diskpart "add disk=N"):
+// the volume becomes (or stays) a mirror; the new plex must be resynchronised by the caller.
+void add_mirror(Group& group, std::size_t volume_index, std::size_t disk_index, std::uint64_t start);
 // Removes a missing disk from the group; UsageError while it holds a volume's only copy, or while
 // it is present.
 void remove_disk(Group& group, std::size_t disk_index);

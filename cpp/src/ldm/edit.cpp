@@ -180,6 +180,49 @@ std::size_t add_volume(Group& g, const std::string& name, Layout layout,
   return g.volumes.size() - 1;
 }
 
+void add_mirror(Group& g, std::size_t vi, std::size_t di, std::uint64_t start) {
+  if (vi >= g.volumes.size() || di >= g.disks.size()) throw UsageError("no such volume or disk");
+  GroupVolume& vol = g.volumes[vi];
+  if (vol.layout != Layout::simple && vol.layout != Layout::mirrored)
+    throw UsageError(fmt::format("'{}' is {}: only simple volumes and mirrors take another plex", vol.record.name, layout_name(vol.layout)));
+  const GroupDisk& d = g.disks[di];
+  if (d.device < 0) throw UsageError(fmt::format("{} is missing", d.record.name));
+  for (std::size_t pi : vol.partitions)
+    if (g.partitions[pi].disk_id == d.record.id) throw UsageError(fmt::format("'{}' already has a plex on {}", vol.record.name, d.record.name));
+  const std::uint64_t size = vol.record.size;
+  bool fits = false;
+  for (auto [fs, fn] : free_extents(g, di))
+    if (start >= fs && start + size <= fs + fn) fits = true;
+  if (!fits) throw UsageError("There is not enough usable space for this operation.");
+  std::uint32_t id = next_id(g);
+  ComponentRecord c;
+  c.id = id++;
+  c.name = next_name(vol.record.name + "-0", [&](const std::string& n) {
+    for (const auto& x : g.components)
+      if (x.name == n) return true;
+    return false;
+  });
+  c.state = "ACTIVE";
+  c.type = 2;
+  c.partition_count = 1;
+  c.volume_id = vol.record.id;
+  PartitionRecord p;
+  p.id = id++;
+  p.name = next_name(d.record.name + "-0", [&](const std::string& n) {
+    for (const auto& x : g.partitions)
+      if (x.name == n) return true;
+    return false;
+  });
+  p.start = start;
+  p.size = size;
+  p.component_id = c.id;
+  p.disk_id = d.record.id;
+  g.components.push_back(c);
+  g.partitions.push_back(p);
+  vol.record.component_count += 1;
+  resolve(g);
+}
+
 void remove_volume(Group& g, std::size_t vi) {
   if (vi >= g.volumes.size()) throw UsageError(fmt::format("no volume {} in the group", vi));
   std::uint32_t vid = g.volumes[vi].record.id;
