@@ -214,7 +214,10 @@ void commit_incremental(Group& g, GroupDisk& d, BlockDevice& dev, DiskDatabase c
     Placement placement;
   };
   std::vector<Write> writes;
-  // Slots of records that stay as they are.
+  // Every slot the committed configuration uses stays untouched until the switch; slots of records
+  // that stay as they are stay in use after it too.
+  for (auto& [id, shown_record] : shown)
+    for (auto s : shown_record.second.slots) used[s] = true;
   for_each_record(g, [&](auto& r) {
     new_ids.insert(r.id);
     auto it = shown.find(r.id);
@@ -320,7 +323,29 @@ std::size_t add_disk(Group& g, const DevicePtr& dev, int device_index) {
 
 void commit(Group& g, const std::vector<DevicePtr>& devices) {
   resolve(g);
-  const std::uint64_t N = g.committed_seq + 1;
+  for (auto& d : g.disks) {
+    if (d.device < 0) continue;
+    if (std::size_t(d.device) >= devices.size() || !devices[std::size_t(d.device)])
+      throw UsageError(fmt::format("{} has no device to write to", d.record.name));
+    if (!devices[std::size_t(d.device)]->writable()) throw UsageError(fmt::format("{} is read-only", devices[std::size_t(d.device)]->name()));
+  }
+  // What each present disk holds now. The new sequence must be above every commit id on any of
+  // them: an interrupted commit leaves records above the committed sequence, and they must never
+  // become visible under a later switch.
+  std::vector<std::optional<DiskDatabase>> current(g.disks.size());
+  std::uint64_t highest = g.committed_seq;
+  for (std::size_t i = 0; i < g.disks.size(); ++i) {
+    const GroupDisk& d = g.disks[i];
+    if (d.device < 0 || d.needs_init) continue;
+    try {
+      current[i] = read_database(*devices[std::size_t(d.device)]);
+    } catch (const FormatError&) {
+      continue;  // a disk whose database is unreadable gets a whole new one
+    }
+    highest = std::max({highest, current[i]->vmdb.committed_seq, current[i]->vmdb.pending_seq});
+    for_each_record(*current[i], [&](auto& r) { highest = std::max(highest, r.commit_id); });
+  }
+  const std::uint64_t N = highest + 1;
   // Stamp commit ids: a record that differs from the committed version is written under N.
   Group before = g.committed_seq == 0 ? Group{} : assemble(g.base);
   std::map<std::uint32_t, ByteVector> old;
@@ -338,24 +363,12 @@ void commit(Group& g, const std::vector<DevicePtr>& devices) {
     auto it = old.find(r.id);
     if (it == old.end() || it->second != content(r)) r.commit_id = N;
   });
-  for (auto& d : g.disks) {
-    if (d.device < 0) continue;
-    if (std::size_t(d.device) >= devices.size() || !devices[std::size_t(d.device)])
-      throw UsageError(fmt::format("{} has no device to write to", d.record.name));
-    if (!devices[std::size_t(d.device)]->writable()) throw UsageError(fmt::format("{} is read-only", devices[std::size_t(d.device)]->name()));
-  }
   std::optional<DiskDatabase> first_written;
-  for (auto& d : g.disks) {
+  for (std::size_t i = 0; i < g.disks.size(); ++i) {
+    GroupDisk& d = g.disks[i];
     if (d.device < 0) continue;
     BlockDevice& dev = *devices[std::size_t(d.device)];
-    std::optional<DiskDatabase> cur;
-    if (!d.needs_init) {
-      try {
-        cur = read_database(dev);
-      } catch (const FormatError&) {
-        cur.reset();  // a disk whose database is unreadable gets a whole new one
-      }
-    }
+    const auto& cur = current[i];
     if (cur && cur->vmdb.committed_seq == g.committed_seq && cur->privhead.group_guid == g.record.guid && g.committed_seq != 0)
       commit_incremental(g, d, dev, *cur, N);
     else
