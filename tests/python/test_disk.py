@@ -201,3 +201,15 @@ def test_disk_repr_and_html(tmp_path):
 def test_disk_needs_a_block_device():
     with pytest.raises(UsageError):
         Disk("not a device")
+
+
+def test_images_in_dev_shm_are_ordinary_files():
+    path = f"/dev/shm/bootmirror-test-{os.getpid()}.img"
+    try:
+        with Disk.create(path, "1 MiB") as disk:
+            disk.write(0, b"ok")
+        with Disk.open(path, writable=True) as disk:
+            assert disk.read(0, 2) == b"ok"
+    finally:
+        if os.path.exists(path):
+            os.remove(path)
