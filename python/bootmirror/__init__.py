@@ -13,6 +13,7 @@ from ._version import __version__
 from ._core import Error, FormatError, UsageError, crc32, describe_size, parse_size
 from .disk import Disk, FaultyDisk
 from .identity import deterministic, new_guid, now
+from . import gpt
 
 __all__ = [
     "__version__",
@@ -23,6 +24,7 @@ __all__ = [
     "UsageError",
     "crc32",
     "describe_size",
+    "gpt",
     "deterministic",
     "new_guid",
     "now",
