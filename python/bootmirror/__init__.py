@@ -13,6 +13,7 @@ from ._version import __version__
 from ._core import Error, FormatError, UsageError, crc32, describe_size, parse_size
 from .disk import Disk, FaultyDisk
 from .identity import deterministic, new_guid, now
+from . import gpt
 from . import ldm
 
 __all__ = [
@@ -24,6 +25,7 @@ __all__ = [
     "UsageError",
     "crc32",
     "describe_size",
+    "gpt",
     "ldm",
     "deterministic",
     "new_guid",
