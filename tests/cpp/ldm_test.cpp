@@ -13,6 +13,7 @@
 #include "bootmirror/identity.h"
 #include "bootmirror/ldm.h"
 #include "ldm/codec.h"
+#include "ldm/fields.h"
 
 using namespace bootmirror;
 using namespace bootmirror::ldm;
@@ -55,7 +56,7 @@ DevicePtr load(const fs::path& p) {
 
 }  // namespace
 
-TEST(LdmImages, EveryImageDecodesAndReencodesByteForByte) {
+TEST(ldm_images, EveryImageDecodesAndReencodesByteForByte) {
   auto all = image_set("ldm-");
   ASSERT_EQ(all.size(), 19u);
   for (const auto& p : all) {
@@ -70,7 +71,7 @@ TEST(LdmImages, EveryImageDecodesAndReencodesByteForByte) {
   }
 }
 
-TEST(LdmImages, GroupsAssemble) {
+TEST(ldm_images, GroupsAssemble) {
   for (std::string set : {"ldm-2003r2-", "ldm-2008r2-"}) {
     std::vector<DevicePtr> devs;
     for (auto& p : image_set(set)) devs.push_back(load(p));
@@ -78,4 +79,89 @@ TEST(LdmImages, GroupsAssemble) {
     EXPECT_FALSE(g.volumes.empty());
     for (auto& d : g.disks) EXPECT_GE(d.device, 0) << d.record.name;
   }
+}
+
+TEST(ldm_fields, VarIntsAreMinimalAndChecked) {
+  ldm::detail::FieldWriter w;
+  w.var_int(0x443);
+  w.var_int(2);
+  w.var_int(0x17800);
+  w.var_string("gen");
+  const ByteVector& b = w.bytes();
+  ByteVector want = {std::byte{2}, std::byte{4}, std::byte{0x43}, std::byte{1}, std::byte{2}, std::byte{3}, std::byte{1},
+                     std::byte{0x78}, std::byte{0}, std::byte{3}, std::byte{'g'}, std::byte{'e'}, std::byte{'n'}};
+  EXPECT_EQ(b, want);
+  ldm::detail::FieldReader r(b, 0, "test");
+  EXPECT_EQ(r.var_u32("a"), 0x443u);
+  EXPECT_EQ(r.var_u32("b"), 2u);
+  EXPECT_EQ(r.var_u64("c"), 0x17800u);
+  EXPECT_EQ(r.var_string("d"), "gen");
+  ByteVector bad = {std::byte{5}, std::byte{1}, std::byte{2}, std::byte{3}, std::byte{4}, std::byte{5}};
+  ldm::detail::FieldReader r2(bad, 100, "test");
+  EXPECT_THROW(r2.var_u32("id"), FormatError);  // libldm: more than 4 bytes for a 32-bit id
+  ByteVector zero = {std::byte{0}};
+  ldm::detail::FieldReader r3(zero, 0, "test");
+  EXPECT_THROW(r3.var_u64("size"), FormatError);  // kernel ldm_get_vnum: length 0 is illegal
+  ByteVector short_string = {std::byte{9}, std::byte{'a'}};
+  ldm::detail::FieldReader r4(short_string, 0, "test");
+  EXPECT_THROW(r4.var_string("name"), FormatError);
+}
+
+TEST(ldm_write, MirrorCommitsAndSurvivesPowerCuts) {
+  IdentitySource::configure({7, 1700000000});
+  auto make = [] { return std::make_shared<MemoryDisk>(8u << 20); };
+  std::vector<DevicePtr> disks = {make(), make()};
+  Group g = new_group("WIN-CPP-Dg0");
+  add_disk(g, disks[0], 0);
+  add_disk(g, disks[1], 1);
+  add_volume(g, "Volume1", Layout::mirrored, {{0, 0, 4096}, {1, 0, 4096}}, 128, std::string("C:"));
+  commit(g, disks);
+  Group back = read_group(disks);
+  ASSERT_EQ(back.volumes.size(), 1u);
+  EXPECT_EQ(back.volumes[0].layout, Layout::mirrored);
+  EXPECT_EQ(back.committed_seq, 1u);
+
+  // Add a striped volume under power cuts at every write of the first disk.
+  auto snapshot = [](const DevicePtr& d) {
+    auto copy = std::make_shared<MemoryDisk>(d->size());
+    copy->write(0, d->read(0, d->size()));
+    return copy;
+  };
+  std::uint64_t total = 0;
+  {
+    auto a = std::make_shared<FaultyDisk>(snapshot(disks[0]));
+    Group h = read_group({a});
+    add_volume(h, "Volume2", Layout::simple, {{0, 4096, 1024}});
+    commit(h, {a});
+    total = a->writes_seen();
+  }
+  ASSERT_GE(total, 2u);  // the new records (one run of slots), then the VMDB switch
+  for (std::uint64_t k = 0; k <= total; ++k) {
+    auto inner = snapshot(disks[0]);
+    auto a = std::make_shared<FaultyDisk>(inner);
+    a->cut_power_after(k);
+    Group h = read_group({a});
+    add_volume(h, "Volume2", Layout::simple, {{0, 4096, 1024}});
+    try {
+      commit(h, {a});
+    } catch (const Error&) {
+    }
+    Group after = read_group({inner});
+    ASSERT_TRUE(after.volumes.size() == 1 || after.volumes.size() == 2) << k;
+    EXPECT_EQ(after.volumes.size() == 2, after.committed_seq == 2) << k;
+  }
+  IdentitySource::configure_from_environment();
+}
+
+TEST(ldm_write, FourKnSectors) {
+  auto d = std::make_shared<MemoryDisk>(32u << 20, 4096);
+  Group g = new_group("WIN-4KN-Dg0");
+  add_disk(g, d, 0);
+  add_volume(g, "Volume1", Layout::simple, {{0, 0, 1000}});
+  commit(g, {d});
+  DiskDatabase db = read_database(*d);
+  EXPECT_EQ(db.sector_size, 4096u);
+  EXPECT_EQ(db.privhead.config_size, 256u);
+  EXPECT_EQ(encode_config(db), d->read(db.privhead.config_start * 4096, 256 * 4096));
+  EXPECT_EQ(read_group({d}).volumes.at(0).record.size, 1000u);
 }

@@ -9,7 +9,7 @@
 #include <fmt/format.h>
 
 #include "ldm/codec.h"
-#include "ldm/gpt_min.h"
+#include "bootmirror/gpt.h"
 
 namespace bootmirror::ldm::detail {
 namespace {
@@ -26,10 +26,12 @@ std::uint64_t locate_privhead(BlockDevice& dev, Scheme& scheme) {
   }
   if (type == 0xEE) {
     scheme = Scheme::gpt;
-    GptTable gpt = read_gpt(dev);
-    for (const GptEntry& e : gpt.entries)
-      if (e.used() && e.type == kLdmMetadataType) return e.last_lba;
-    throw FormatError("not a dynamic disk: the GPT has no LDM metadata partition", gpt.entries_lba * ss);
+    // The GPT engine (cpp/gpt) reads the primary copy, or the backup when the primary is damaged;
+    // libldm reads only the primary (gpt.c gpt_open_secsize).
+    gpt::Table table = gpt::read(dev);
+    for (const gpt::Partition& e : table.entries)
+      if (e.used() && e.kind() == gpt::Kind::ldm_metadata) return e.last_lba;
+    throw FormatError("not a dynamic disk: the GPT has no LDM metadata partition", table.primary_entries_lba * ss);
   }
   throw FormatError(fmt::format("not a dynamic disk: MBR partition slot 0 has type {:#04x}, not 0x42 or 0xee", type), 0x1BE + 4);
 }

@@ -17,11 +17,13 @@
 
 #include "bootmirror/identity.h"
 #include "ldm/codec.h"
-#include "ldm/gpt_min.h"
+#include "bootmirror/gpt.h"
 
 namespace bootmirror::ldm::detail {
 
 namespace {
+
+using gpt::Kind;
 
 const char* kNoSpace = "There is not enough space available on the disk(s) to complete this operation.";
 
@@ -49,24 +51,25 @@ DiskPlan plan_disk(BlockDevice& dev) {
   if (slot0 == 0x42) throw UsageError("The disk is already dynamic.");
   if (slot0 == 0xEE) {
     plan.scheme = Scheme::gpt;
-    GptTable t = read_gpt(dev);
-    const GptEntry* msr = nullptr;
-    for (const GptEntry& e : t.entries) {
+    gpt::Table t = gpt::read(dev);
+    const gpt::Partition* msr = nullptr;
+    for (const gpt::Partition& e : t.entries) {
       if (!e.used()) continue;
-      if (e.type == kLdmMetadataType) throw UsageError("The disk is already dynamic.");
-      if (e.type == kMsrType && !msr) msr = &e;
-      if (e.type == kBasicDataType) plan.basic.push_back({e.first_lba, e.last_lba - e.first_lba + 1, 0x07});
+      if (e.kind() == Kind::ldm_metadata) throw UsageError("The disk is already dynamic.");
+      if (e.kind() == Kind::microsoft_reserved && !msr) msr = &e;
+      if (e.kind() == Kind::basic_data) plan.basic.push_back({e.first_lba, e.sector_span(), 0x07});
     }
     if (!msr || msr->last_lba - msr->first_lba + 1 <= L.config_size)
       throw UsageError("The disk has no Microsoft Reserved partition to hold the LDM metadata partition.");
-    bool free_slot = std::any_of(t.entries.begin(), t.entries.end(), [](const GptEntry& e) { return !e.used(); });
+    bool free_slot = std::any_of(t.entries.begin(), t.entries.end(), [](const gpt::Partition& e) { return !e.used(); });
     if (!free_slot) throw UsageError(kNoSpace);
     plan.config_start = msr->first_lba;
     plan.privhead_lba = plan.config_start + L.ph3;
-    plan.data_start = t.first_usable;
-    plan.data_size = t.last_usable - t.first_usable + 1;
-    for (const GptEntry& e : t.entries)
-      if (e.used() && e.type != kBasicDataType) plan.reserved.emplace_back(e.first_lba - t.first_usable, e.last_lba - e.first_lba + 1);
+    plan.data_start = t.first_usable_lba;
+    plan.data_size = t.last_usable_lba - t.first_usable_lba + 1;
+    for (const gpt::Partition& e : t.entries)
+      if (e.used() && e.kind() != Kind::basic_data) plan.reserved.emplace_back(e.first_lba - t.first_usable_lba, e.sector_span());
+    // The metadata partition, carved below, is reserved too (it is the MSR's first MiB now).
     return plan;
   }
   plan.scheme = Scheme::mbr;
@@ -90,37 +93,31 @@ DiskPlan plan_disk(BlockDevice& dev) {
 
 std::vector<std::pair<std::uint64_t, std::uint64_t>> reserved_extents(BlockDevice& dev, std::uint64_t data_start) {
   std::vector<std::pair<std::uint64_t, std::uint64_t>> out;
-  for (const GptEntry& e : read_gpt(dev).entries)
-    if (e.used() && e.type != kLdmDataType && e.first_lba >= data_start) out.emplace_back(e.first_lba - data_start, e.last_lba - e.first_lba + 1);
+  for (const gpt::Partition& e : gpt::read(dev).entries)
+    if (e.used() && e.kind() != Kind::ldm_data && e.first_lba >= data_start) out.emplace_back(e.first_lba - data_start, e.sector_span());
   return out;
 }
 
 void write_dynamic_partition_table(BlockDevice& dev, const DiskPlan& plan) {
   const std::uint32_t ss = dev.sector_size();
   if (plan.scheme == Scheme::gpt) {
-    GptTable t = read_gpt(dev);
-    std::size_t msr_at = t.entries.size();
-    for (std::size_t i = 0; i < t.entries.size(); ++i) {
-      GptEntry& e = t.entries[i];
-      if (e.used() && e.type == kMsrType && msr_at == t.entries.size()) msr_at = i;
-      if (e.used() && e.type == kBasicDataType) {
-        e.type = kLdmDataType;
-        e.name = utf16("LDM data partition");
+    gpt::Table t = gpt::read(dev);
+    for (gpt::Partition& e : t.entries) {
+      if (e.used() && e.kind() == Kind::basic_data) {
+        e.type = gpt::type_of(Kind::ldm_data);
+        e.set_name("LDM data partition");
       }
+      if (e.used() && e.kind() == Kind::microsoft_reserved && e.first_lba == plan.config_start) e.first_lba += plan.config_size;
     }
-    GptEntry meta;
-    meta.type = kLdmMetadataType;
-    meta.unique = IdentitySource::new_guid();
-    meta.first_lba = plan.config_start;
-    meta.last_lba = plan.config_start + plan.config_size - 1;
-    meta.name = utf16("LDM metadata partition");
-    t.entries[msr_at].first_lba = meta.last_lba + 1;
-    // The metadata entry takes the MSR's place in the array; the entries after it move down one,
-    // into the first free slot (bootcfg /list 1: ESP, LDM metadata, MSR, LDM data).
-    auto free = std::find_if(t.entries.begin() + long(msr_at), t.entries.end(), [](const GptEntry& e) { return !e.used(); });
-    t.entries.erase(free);
-    t.entries.insert(t.entries.begin() + long(msr_at), meta);
-    write_gpt(dev, t);
+    auto free = std::find_if(t.entries.begin(), t.entries.end(), [](const gpt::Partition& e) { return !e.used(); });
+    free->type = gpt::type_of(Kind::ldm_metadata);
+    free->unique = IdentitySource::new_guid();
+    free->first_lba = plan.config_start;
+    free->last_lba = plan.config_start + plan.config_size - 1;
+    free->set_name("LDM metadata partition");
+    // Windows numbers the entries in offset order (bootcfg /list 1: ESP, LDM metadata, MSR, data).
+    t.compact();
+    gpt::write(dev, t);
     return;
   }
   // MBR: PRIVHEAD 1 is written by the caller at LBA 6 before this; slot 0 = 0x42 goes last.
@@ -141,31 +138,34 @@ void write_dynamic_partition_table(BlockDevice& dev, const DiskPlan& plan) {
 }
 
 void sync_gpt_data_partitions(BlockDevice& dev, const GroupDisk& disk, const std::vector<PartitionRecord>& partitions) {
-  GptTable t = read_gpt(dev);
+  gpt::Table t = gpt::read(dev);
   std::vector<std::pair<std::uint64_t, std::uint64_t>> wanted;  // absolute first, last
   for (const auto& p : partitions)
     if (p.disk_id == disk.record.id) wanted.emplace_back(disk.data_start + p.start, disk.data_start + p.start + p.size - 1);
   bool changed = false;
-  for (GptEntry& e : t.entries) {
-    if (!e.used() || e.type != kLdmDataType) continue;
+  for (gpt::Partition& e : t.entries) {
+    if (!e.used() || e.kind() != Kind::ldm_data) continue;
     bool keep = std::any_of(wanted.begin(), wanted.end(), [&](auto w) { return w.first >= e.first_lba && w.second <= e.last_lba; });
-    if (!keep) e = GptEntry{}, changed = true;
+    if (!keep) e = gpt::Partition{}, changed = true;
   }
   for (auto [first, last] : wanted) {
-    bool covered = std::any_of(t.entries.begin(), t.entries.end(), [&](const GptEntry& e) {
-      return e.used() && e.type == kLdmDataType && first >= e.first_lba && last <= e.last_lba;
+    bool covered = std::any_of(t.entries.begin(), t.entries.end(), [&](const gpt::Partition& e) {
+      return e.used() && e.kind() == Kind::ldm_data && first >= e.first_lba && last <= e.last_lba;
     });
     if (covered) continue;
-    auto slot = std::find_if(t.entries.begin(), t.entries.end(), [](const GptEntry& e) { return !e.used(); });
+    auto slot = std::find_if(t.entries.begin(), t.entries.end(), [](const gpt::Partition& e) { return !e.used(); });
     if (slot == t.entries.end()) throw UsageError("the GPT has no free entry for another LDM data partition");
-    slot->type = kLdmDataType;
+    slot->type = gpt::type_of(Kind::ldm_data);
     slot->unique = IdentitySource::new_guid();
     slot->first_lba = first;
     slot->last_lba = last;
-    slot->name = utf16("LDM data partition");
+    slot->set_name("LDM data partition");
     changed = true;
   }
-  if (changed) write_gpt(dev, t);
+  if (changed) {
+    t.compact();
+    gpt::write(dev, t);
+  }
 }
 
 }  // namespace bootmirror::ldm::detail
