@@ -9,8 +9,9 @@
 //   are retyped to "LDM data partition" (af9b60a0-...); the ESP stays a plain GPT partition. libldm
 //   reads the PRIVHEAD from the metadata partition's last LBA (_read_privhead_gpt), so the
 //   database is that partition (config start = its first LBA, 2048 sectors) and the PRIVHEAD sits
-//   in the usual PRIVHEAD 3 place, config + 2047. The logical disk is the GPT's usable area
-//   (libldm maps volumes at data start + partition start, _dm_create_part).
+//   in the usual PRIVHEAD 3 place, config + 2047 (as on Windows 2008 R2's GPT images, which also
+//   keep the +1856 copy). The logical disk starts after the MSR (see plan_disk); libldm maps
+//   volumes at data start + partition start (_dm_create_part).
 #include <algorithm>
 
 #include <fmt/format.h>
@@ -65,11 +66,18 @@ DiskPlan plan_disk(BlockDevice& dev) {
     if (!free_slot) throw UsageError(kNoSpace);
     plan.config_start = msr->first_lba;
     plan.privhead_lba = plan.config_start + L.ph3;
-    plan.data_start = t.first_usable_lba;
-    plan.data_size = t.last_usable_lba - t.first_usable_lba + 1;
+    // Windows 2008 R2's own GPT dynamic disks (ldm-2008r2-*-2.img: metadata 34-2081, MSR
+    // 2082-65569, LDM data 65570-102366; PRIVHEAD logical disk 65570+36797) start the logical disk
+    // right after the shrunken MSR and run it to the last usable LBA.
+    plan.data_start = msr->last_lba + 1;
+    if (plan.data_start > t.last_usable_lba) throw UsageError(kNoSpace);
+    plan.data_size = t.last_usable_lba - plan.data_start + 1;
+    for (const auto& b : plan.basic)
+      if (b.lba < plan.data_start)
+        throw UsageError("a basic data partition lies before the Microsoft Reserved partition; bootmirror cannot convert it");
     for (const gpt::Partition& e : t.entries)
-      if (e.used() && e.kind() != Kind::basic_data) plan.reserved.emplace_back(e.first_lba - t.first_usable_lba, e.sector_span());
-    // The metadata partition, carved below, is reserved too (it is the MSR's first MiB now).
+      if (e.used() && e.kind() != Kind::basic_data && e.first_lba >= plan.data_start)
+        plan.reserved.emplace_back(e.first_lba - plan.data_start, e.sector_span());
     return plan;
   }
   plan.scheme = Scheme::mbr;

@@ -101,6 +101,8 @@ def test_gpt_disk_converted_as_in_the_seed(tmp_path):
     assert (again.name, again.guid) == (group.name, group.guid)
     (volume,) = again.volumes
     assert volume.layout == "simple" and volume.partitions[0].offset == 247_481_344
+    # As Windows 2008 R2 writes GPT dynamic disks: the logical disk starts after the MSR.
+    assert (again.disks[0].data_start, volume.partitions[0].start) == (483_362, 0)
     assert_ldmtool_sees(again, [path])
 
 
@@ -133,7 +135,7 @@ def test_gpt_mirror_of_the_boot_volume(tmp_path):
     group.add_disk(d0)
     group.commit()
     boot = group.volumes[0]
-    group.add_mirror(boot, group.disk("Disk1"), start=483362 - 34)
+    group.add_mirror(boot, group.disk("Disk1"))  # the first free run: right after the MSR
     group.commit()
     d0.close()
     d1.close()

@@ -17,6 +17,7 @@ from bootmirror import ldm
 from conftest import SHARED, run_tool
 
 SETS = ["ldm-2003r2-", "ldm-2008r2-"]
+MiB = 1 << 20
 
 
 @pytest.fixture(scope="module")
@@ -107,3 +108,22 @@ def test_every_database_round_trips_byte_for_byte(images):
         disk = bootmirror.Disk.open(path)
         offset, length = bootmirror._core.ldm.config_location(disk.device)
         assert bootmirror._core.ldm.reencode_config(disk.device) == disk.read(offset, length), path
+
+
+def test_windows_gpt_dynamic_disks_have_the_layout_we_write(images):
+    """Five of the 2008 R2 images are GPT dynamic disks (the data README calls them all MBR): the
+    LDM metadata partition is the first MiB of the old 32 MiB MSR, which is left with 31 MiB, and
+    the PRIVHEAD's logical disk starts right after the MSR. bootmirror converts GPT disks so."""
+    gpt_images = [p for p in image_set(images, "ldm-2008r2-") if Path(p).read_bytes()[:512][0x1BE + 4] == 0xEE]
+    assert len(gpt_images) == 5
+    for path in gpt_images:
+        table = run_tool(["sgdisk", "-p", path]).stdout
+        rows = [line.split() for line in table.splitlines() if line.strip()[:1].isdigit() and "Partition" not in line]
+        rows = [r for r in rows if len(r) >= 6 and r[0].isdigit()]
+        codes = {r[5]: (int(r[1]), int(r[2])) for r in rows}
+        meta, msr, data = codes["4201"], codes["0C01"], codes["4200"]
+        assert meta[1] - meta[0] + 1 == 2048 and msr[0] == meta[1] + 1
+        assert (msr[1] - msr[0] + 1) * 512 == 31 * MiB
+        group = ldm.read_group([bootmirror.Disk.open(p) for p in image_set(images, "ldm-2008r2-")])
+        disk = next(d for d in group.disks if d.disk.path == path)
+        assert (disk.config_start, disk.data_start) == (meta[0], msr[1] + 1) == (meta[0], data[0])
