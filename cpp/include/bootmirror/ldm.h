@@ -158,7 +158,8 @@ struct DiskDatabase {
 };
 
 // Decodes the database of one disk. FormatError (with the byte offset) on anything inconsistent.
-DiskDatabase read_database(BlockDevice& device);
+// With `records` false, only the PRIVHEAD, TOCBLOCKs and VMDB are read (enough to compare sequences).
+DiskDatabase read_database(BlockDevice& device, bool records = true);
 // The config area (config_size sectors) exactly as `db` describes it; the PRIVHEAD copies inside
 // it carry `db.privhead`.
 ByteVector encode_config(const DiskDatabase& db);

@@ -44,7 +44,7 @@ namespace bootmirror::ldm {
 
 using namespace detail;
 
-DiskDatabase read_database(BlockDevice& dev) {
+DiskDatabase read_database(BlockDevice& dev, bool records) {
   DiskDatabase db;
   const std::uint32_t ss = dev.sector_size();
   db.sector_size = ss;
@@ -60,11 +60,17 @@ DiskDatabase read_database(BlockDevice& dev) {
                                   ph.config_size, dev.sector_count()), db.privhead_lba * ss + 0x12B);
   if (db.scheme == Scheme::mbr && ph.logical_disk_start + ph.logical_disk_size > ph.config_start)
     throw FormatError("PRIVHEAD logical disk overlaps the database", db.privhead_lba * ss + 0x11B);
-  ByteVector config = dev.read(base, ph.config_size * ss);
+  // Without records only the sectors up to the VMDB are needed (TOCBLOCK copies at the end aside).
+  ByteVector config = records ? dev.read(base, ph.config_size * ss) : ByteVector(ph.config_size * ss);
+  if (!records) {
+    const std::uint64_t head = std::min<std::uint64_t>(ph.config_size, 64);
+    dev.read(base, MutableByteSpan(config).first(head * ss));
+  }
 
   const std::uint64_t toc_at[4] = {1, 2, ph.config_size - 3, ph.config_size - 2};
   std::optional<TocBlock> toc;
   for (std::uint64_t s : toc_at) {
+    if (!records && s >= 64) continue;
     auto t = decode_tocblock(subspan(ByteSpan(config), s * ss, ss), base + s * ss);
     if (t && toc) {
       for (int b = 0; b < 2; ++b)
@@ -88,6 +94,7 @@ DiskDatabase read_database(BlockDevice& dev) {
   if (db.vmdb.group_guid != ph.group_guid)
     throw FormatError(fmt::format("VMDB belongs to group {} but the PRIVHEAD to {}", db.vmdb.group_guid, ph.group_guid),
                       base + cfg.start * ss + 0x35);
+  if (!records) return db;
   decode_vblks(area, base + cfg.start * ss, db);
   if (!db.group) throw FormatError("the LDM database has no disk group record", base + cfg.start * ss);
   ByteSpan log_bytes = subspan(ByteSpan(config), log.start * ss, log.size * ss);

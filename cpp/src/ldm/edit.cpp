@@ -109,8 +109,10 @@ std::size_t add_volume(Group& g, const std::string& name, Layout layout,
   v.int_type = 3;
   std::set<int> numbers;
   for (const auto& other : g.volumes) numbers.insert(other.record.number);
-  v.number = 1;
-  while (numbers.count(v.number)) ++v.number;
+  // One byte on disk: past 255 volumes the numbers repeat.
+  int number = 1;
+  while (number < 256 && numbers.count(number)) ++number;
+  v.number = std::uint8_t(number < 256 ? number : int(g.volumes.size() % 255) + 1);
   v.volume_flags = 0x11;
   v.revision = 5;
   v.guid = IdentitySource::new_guid();

@@ -165,7 +165,7 @@ Group read_group(const std::vector<DevicePtr>& devices) {
   for (const auto& dev : devices) {
     if (!dev) throw UsageError("read_group: a disk is None");
     try {
-      dbs.push_back(read_database(*dev));
+      dbs.push_back(read_database(*dev, false));  // headers only; the newest is decoded in full below
     } catch (const FormatError& e) {
       throw FormatError(fmt::format("{}: {}", dev->name(), e.what()));
     }
@@ -179,6 +179,7 @@ Group read_group(const std::vector<DevicePtr>& devices) {
   }
   Group g;
   try {
+    dbs[newest] = read_database(*devices[newest]);
     g = detail::assemble(dbs[newest]);
   } catch (const FormatError& e) {
     throw FormatError(fmt::format("{}: {}", devices[newest]->name(), e.what()));
