@@ -255,3 +255,30 @@ def test_bad_database_is_a_format_error_and_nothing_is_written(mirrored_2003, tm
     for d in disks:
         d.close()
     assert [hashlib.sha256(p.read_bytes()).hexdigest() for p in paths] == before
+
+
+def test_disk_convert_dynamic_and_is_dynamic():
+    disk = bootmirror.Disk.memory(8 * MiB)
+    assert not disk.is_dynamic
+    group = disk.convert_dynamic()
+    assert disk.is_dynamic and [d.name for d in group.disks] == ["Disk1"]
+    other = bootmirror.Disk.memory(8 * MiB)
+    same = other.convert_dynamic(group)
+    assert same is group and [d.name for d in ldm.read_group([disk, other]).disks] == ["Disk1", "Disk2"]
+    with pytest.raises(bootmirror.UsageError, match="already dynamic"):
+        disk.convert_dynamic()
+
+
+def test_mbr_basic_partitions_become_simple_volumes():
+    disk = bootmirror.Disk.memory(16 * MiB)
+    mbr = bytearray(512)
+    mbr[0x1BE + 4] = 0x07
+    mbr[0x1BE + 8:0x1BE + 16] = struct.pack("<II", 2048, 8192)
+    mbr[510:512] = b"\x55\xaa"
+    disk.write(0, bytes(mbr))
+    disk.write(2048 * 512, b"NTFS data stays put")
+    group = disk.convert_dynamic()
+    (v,) = group.volumes
+    assert (v.layout, v.partitions[0].offset, v.size, v.partition_type) == ("simple", 2048 * 512, 8192, 0x07)
+    assert disk.read(2048 * 512, 19) == b"NTFS data stays put"
+    assert disk.read(0x1BE + 4, 1) == b"\x42"
