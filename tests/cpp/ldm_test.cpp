@@ -10,6 +10,7 @@
 #include <fstream>
 #include <map>
 
+#include "bootmirror/gpt.h"
 #include "bootmirror/identity.h"
 #include "bootmirror/ldm.h"
 #include "ldm/codec.h"
@@ -164,4 +165,48 @@ TEST(ldm_write, FourKnSectors) {
   EXPECT_EQ(db.privhead.config_size, 256u);
   EXPECT_EQ(encode_config(db), d->read(db.privhead.config_start * 4096, 256 * 4096));
   EXPECT_EQ(read_group({d}).volumes.at(0).record.size, 1000u);
+}
+
+// A basic GPT disk laid out as Windows does (ESP, 32 MiB MSR, basic data) converts with the LDM
+// metadata partition carved from the MSR, on 512- and 4096-byte sectors alike.
+TEST(ldm_write, GptConversionOnBothSectorSizes) {
+  for (std::uint32_t ss : {512u, 4096u}) {
+    SCOPED_TRACE(ss);
+    const std::uint64_t MiB = 1u << 20;
+    auto d = std::make_shared<MemoryDisk>(128 * MiB, ss);
+    gpt::Table t = gpt::Table::create(d->sector_count(), ss);
+    auto add = [&](gpt::Kind kind, std::uint64_t first, std::uint64_t bytes, const char* name) {
+      auto slot = std::find_if(t.entries.begin(), t.entries.end(), [](auto& e) { return !e.used(); });
+      slot->type = gpt::type_of(kind);
+      slot->unique = IdentitySource::new_guid();
+      slot->first_lba = first;
+      slot->last_lba = bytes ? first + bytes / ss - 1 : t.last_usable_lba;
+      slot->set_name(name);
+      return slot->last_lba + 1;
+    };
+    std::uint64_t next = add(gpt::Kind::efi_system, MiB / ss, 100 * MiB, "EFI system partition");
+    std::uint64_t msr = next;
+    next = add(gpt::Kind::microsoft_reserved, next, 32 * MiB, "Microsoft reserved partition");
+    add(gpt::Kind::basic_data, next, 0, "Basic data partition");
+    gpt::write(*d, t);
+
+    Group g = new_group("WIN-GPT-Dg0");
+    add_disk(g, d, 0);
+    commit(g, {d});
+    gpt::Table after = gpt::read(*d);
+    std::vector<gpt::Partition> parts = after.in_offset_order();
+    ASSERT_EQ(parts.size(), 4u);
+    EXPECT_EQ(parts[1].kind(), gpt::Kind::ldm_metadata);
+    EXPECT_EQ(parts[1].first_lba, msr);
+    EXPECT_EQ(parts[1].sector_span() * ss, MiB);
+    EXPECT_EQ(parts[2].kind(), gpt::Kind::microsoft_reserved);
+    EXPECT_EQ(parts[2].sector_span() * ss, 31 * MiB);
+    EXPECT_EQ(parts[3].kind(), gpt::Kind::ldm_data);
+    EXPECT_EQ(parts[0].kind(), gpt::Kind::efi_system);
+    Group back = read_group({d});
+    ASSERT_EQ(back.volumes.size(), 1u);
+    EXPECT_EQ(back.disks[0].data_start, parts[3].first_lba);
+    EXPECT_EQ(back.partitions[0].start, 0u);
+    EXPECT_EQ(back.volumes[0].record.size, parts[3].sector_span());
+  }
 }

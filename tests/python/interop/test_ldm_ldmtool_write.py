@@ -180,3 +180,37 @@ def test_group_with_a_missing_disk(tmp_path):
     assert [d.name for d in final.disks] == ["Disk1", "Disk2"]
     assert final.volume("Volume1").layout == "simple"
     assert_ldmtool_sees(final, paths[:2])
+
+
+def test_disks_left_apart_by_a_power_cut_agree_after_the_next_commit(tmp_path):
+    """A cut after the first disk's switch: that disk is newer. libldm refuses the pair (it wants
+    equal sequences); bootmirror takes the newer disk, as Windows does, and its next commit brings
+    the other disk up to date, after which ldmtool reads the pair again."""
+    paths = [tmp_path / f"d{i}.img" for i in range(2)]
+    disks = [bootmirror.Disk.create(p, 32 * MiB) for p in paths]
+    group = ldm.DiskGroup.create("WIN-CUT-Dg0")
+    a, b = group.add_disk(disks[0]), group.add_disk(disks[1])
+    group.create_volume("Volume1", "mirrored", [(a, 0, 8192), (b, 0, 8192)])
+    group.commit()
+    for d in disks:
+        d.close()
+
+    faulty = [bootmirror.FaultyDisk(bootmirror.Disk.open(p, writable=True)) for p in paths]
+    faulty[1].cut_power_after(0)  # the second disk sees none of this commit
+    g = ldm.read_group(faulty)
+    g.create_volume("Volume2", "simple", [(g.disk("Disk1"), 8192, 2048)])
+    g.commit()
+    for f in faulty:
+        f.close()
+    result = run_tool(["ldmtool", "scan", *map(str, paths)], check=False)
+    assert "inconsistent" in result.stderr
+
+    disks = [bootmirror.Disk.open(p, writable=True) for p in paths]
+    newest = ldm.read_group(disks)
+    assert [v.name for v in newest.volumes] == ["Volume1", "Volume2"]
+    assert [d.committed_seq for d in newest._core.disks] == [2, 1]
+    newest.commit()
+    for d in disks:
+        d.close()
+    back = ldm.read_group([bootmirror.Disk.open(p) for p in paths])
+    assert_ldmtool_sees(back, paths)
