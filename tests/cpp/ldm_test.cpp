@@ -173,7 +173,7 @@ TEST(ldm_write, GptConversionOnBothSectorSizes) {
   for (std::uint32_t ss : {512u, 4096u}) {
     SCOPED_TRACE(ss);
     const std::uint64_t MiB = 1u << 20;
-    auto d = std::make_shared<MemoryDisk>(128 * MiB, ss);
+    auto d = std::make_shared<MemoryDisk>(256 * MiB, ss);
     gpt::Table t = gpt::Table::create(d->sector_count(), ss);
     auto add = [&](gpt::Kind kind, std::uint64_t first, std::uint64_t bytes, const char* name) {
       auto slot = std::find_if(t.entries.begin(), t.entries.end(), [](auto& e) { return !e.used(); });
