@@ -127,3 +127,20 @@ def test_windows_gpt_dynamic_disks_have_the_layout_we_write(images):
         group = ldm.read_group([bootmirror.Disk.open(p) for p in image_set(images, "ldm-2008r2-")])
         disk = next(d for d in group.disks if d.disk.path == path)
         assert (disk.config_start, disk.data_start) == (meta[0], msr[1] + 1) == (meta[0], data[0])
+
+
+@pytest.mark.parametrize("prefix", SETS)
+def test_every_plex_starts_with_the_volumes_ntfs_boot_sector(images, prefix):
+    """The volumes Windows made are NTFS: sector 0 of each volume, found through our partition
+    records (disk data start + partition start, on MBR and GPT disks), holds the NTFS boot sector,
+    in every plex of a mirror too."""
+    group = ldm.read_group([bootmirror.Disk.open(p) for p in image_set(images, prefix)])
+    checked = 0
+    for v in group.volumes:
+        for plex in v.plexes:
+            first = min((p for p in plex.partitions if p.volume_offset == 0), key=lambda p: p.index or 0)
+            assert first.disk.disk.read(first.offset + 3, 4) == b"NTFS", (v.name, plex.name, first.name)
+            checked += 1
+    assert checked == len(group.volumes) + sum(1 for v in group.volumes if v.layout == "mirrored")
+    if prefix == "ldm-2008r2-":
+        assert {p.disk.scheme for v in group.volumes for p in v.partitions} == {"mbr", "gpt"}
