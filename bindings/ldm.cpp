@@ -78,6 +78,15 @@ void bind_ldm(py::module_& m) {
       .def_readonly("components", &Group::components)
       .def_readonly("partitions", &Group::partitions);
 
+  py::class_<Scan>(l, "Scan", "A machine's disks sorted into its disk group, basic and foreign disks.")
+      .def_readonly("group", &Scan::group)
+      .def_readonly("basic", &Scan::basic)
+      .def_readonly("foreign", &Scan::foreign)
+      .def_readonly("unreadable", &Scan::unreadable);
+  l.def("scan", [](const std::vector<DevicePtr>& devices, const std::string& preferred) {
+        py::gil_scoped_release release;
+        return scan(devices, preferred);
+      }, py::arg("devices"), py::arg("preferred_guid") = "");
   l.def("read_group", [](const std::vector<DevicePtr>& devices) {
         py::gil_scoped_release release;
         return read_group(devices);

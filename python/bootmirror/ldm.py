@@ -30,7 +30,7 @@ from .disk import Disk
 
 _ldm = _core.ldm
 
-__all__ = ["DiskGroup", "LdmDisk", "Volume", "Plex", "Partition", "read_group", "is_dynamic", "convert_dynamic"]
+__all__ = ["DiskGroup", "LdmDisk", "Volume", "Plex", "Partition", "read_group", "scan", "is_dynamic", "convert_dynamic"]
 
 
 class Partition:
@@ -176,9 +176,9 @@ class LdmDisk:
 class DiskGroup:
     """A disk group: its name, GUID, disks and volumes. Change it, then :meth:`commit`."""
 
-    def __init__(self, core_group, disks: Sequence[Disk]) -> None:
+    def __init__(self, core_group, disks: Sequence[Optional[Disk]]) -> None:
         self._core = core_group
-        self._disks = list(disks)
+        self._disks = list(disks)  # indexed as the engine's device numbers; None for a missing disk
 
     # -- construction --------------------------------------------------------------------------
     @classmethod
@@ -273,9 +273,9 @@ class DiskGroup:
 
     def commit(self) -> None:
         """Write the group to every present disk, crash-safely."""
-        _ldm.commit(self._core, [d.device for d in self._disks])
+        _ldm.commit(self._core, [d.device if d is not None else None for d in self._disks])
         for d in self._disks:
-            if d.writable:
+            if d is not None and d.writable:
                 d.flush()
 
     # -- reprs ------------------------------------------------------------------------------------
@@ -300,6 +300,21 @@ class DiskGroup:
 def read_group(disks: Iterable[Union[Disk, _core.BlockDevice]]) -> DiskGroup:
     """Decode the disk group held by `disks` (see :class:`DiskGroup`)."""
     return DiskGroup.read(disks)
+
+
+def scan(disks: Sequence[Optional[Disk]], preferred_guid: str = "") -> Tuple[Optional[DiskGroup], List[int], List[int]]:
+    """Sort a machine's disks (None for a missing one): (its disk group or None, indexes of basic
+    disks, indexes of foreign disks of other groups). The group is `preferred_guid` when present,
+    else the one with most disks. FormatError for an LDM disk whose database is damaged."""
+    devices = [d.device if d is not None else None for d in disks]
+    result = _ldm.scan(devices, preferred_guid)
+    if result.unreadable:
+        index, message = result.unreadable[0]
+        raise _core.FormatError(f"disk {index}: {message}")
+    group = None
+    if result.group is not None:
+        group = DiskGroup(result.group, list(disks))
+    return group, list(result.basic), list(result.foreign)
 
 
 def is_dynamic(disk: Disk) -> bool:

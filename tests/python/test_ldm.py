@@ -282,3 +282,20 @@ def test_mbr_basic_partitions_become_simple_volumes():
     assert (v.layout, v.partitions[0].offset, v.size, v.partition_type) == ("simple", 2048 * 512, 8192, 0x07)
     assert disk.read(2048 * 512, 19) == b"NTFS data stays put"
     assert disk.read(0x1BE + 4, 1) == b"\x42"
+
+
+def test_scan_sorts_a_machines_disks(mirrored_2003, tmp_path):
+    group, ours = two_disk_group()
+    blank = bootmirror.Disk.memory(8 * MiB)
+    foreign = [bootmirror.Disk.open(p) for p in mirrored_2003]
+    found, basic, foreign_idx = ldm.scan([ours[0], blank, None, foreign[0], ours[1], foreign[1]], preferred_guid=group.guid)
+    assert found.guid == group.guid and [d.disk is ours[i] for i, d in enumerate(found.disks)] == [True, True]
+    assert (basic, foreign_idx) == ([1], [3, 5])
+    # Without a preference the group with most disks wins; a missing member stays missing.
+    found, _, foreign_idx = ldm.scan([ours[0], foreign[0], foreign[1]])
+    assert found.name == "Red-nzv8x6obywgDg0" and foreign_idx == [0]
+    found, _, _ = ldm.scan([None, ours[1]])
+    assert [d.present for d in found.disks] == [False, True]
+    found.create_volume("Volume9", "simple", [(found.disk("Disk2"), 6144, 1024)])
+    found.commit()
+    assert "Volume9" in [v.name for v in ldm.read_group([ours[1]]).volumes]

@@ -208,6 +208,17 @@ struct Group {
 // Reads every device, keeps the disks that hold LDM databases of one group, and assembles it
 // from the newest committed database. Disks whose record has no device are missing.
 Group read_group(const std::vector<DevicePtr>& devices);
+// What a machine sees on its disks: the disk group it owns (Windows Server 2003 has one), the
+// basic disks, and "Foreign" disks of other groups, left untouched. Devices may be null (missing).
+// The machine's group is `preferred_guid` when given and present, else the one with most disks.
+struct Scan {
+  std::optional<Group> group;           // GroupDisk::device indexes refer to `devices`
+  std::vector<std::size_t> basic;       // devices without an LDM database
+  std::vector<std::size_t> foreign;     // devices of another disk group
+  std::vector<std::pair<std::size_t, std::string>> unreadable;  // LDM disks whose database is corrupt
+};
+Scan scan(const std::vector<DevicePtr>& devices, const std::string& preferred_guid = "");
+
 // Rebuilds the per-volume view (layouts, links) from the records after edits; validates ids.
 void resolve(Group& group);
 
