@@ -104,7 +104,7 @@ struct PrivHead {
   std::uint32_t sequence = 0;
   std::uint16_t version_major = 2, version_minor = 11;
   std::uint64_t timestamp = 0;  // FILETIME
-  std::uint64_t unknown_number = 0;
+  std::uint64_t unknown_number = 5;  // 2003 R2: 5, 2008 R2: 1
   std::uint64_t ph3_offset = 2047, ph2_offset = 1856;  // sectors from config start
   std::string disk_guid, host_guid, group_guid, group_name;
   std::uint16_t unknown1 = 2;
@@ -175,6 +175,7 @@ struct GroupDisk {
   std::uint64_t committed_seq = 0;  // of this disk's own copy of the database
   Scheme scheme = Scheme::mbr;
   std::uint32_t sector_size = 512;
+  std::uint32_t disk_signature = 0;  // PRIVHEAD 0x163 of this disk
   bool needs_init = false;  // added by add_disk, its database not written yet
   // GPT partitions that are not LDM data (ESP, MSR, LDM metadata): (start, size) in sectors from
   // data_start. No volume may go there.

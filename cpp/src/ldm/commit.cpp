@@ -58,12 +58,11 @@ ByteVector content(const R& r) {
 
 PrivHead privhead_for(const Group& g, const GroupDisk& d, std::uint64_t N) {
   const ConfigLayout L = layout_for(d.sector_size);
+  // The group's own PRIVHEAD (from its newest disk, or new_group's Windows 2003 defaults) with
+  // this disk's fields: a 2008 R2 group keeps version 2.12.
   PrivHead ph = g.base.privhead;
   ph.sequence = std::uint32_t(N);
-  ph.version_major = 2;
-  ph.version_minor = 11;
   ph.timestamp = filetime_now();
-  ph.unknown_number = 5;
   ph.ph3_offset = L.ph3;
   ph.ph2_offset = L.ph2;
   ph.disk_guid = d.record.guid.to_string();
@@ -81,7 +80,9 @@ PrivHead privhead_for(const Group& g, const GroupDisk& d, std::uint64_t N) {
   ph.log_count = 1;
   ph.config_bitmap_size = L.config_bitmap;
   ph.log_bitmap_size = L.log_size;
-  if (ph.disk_signature == 0 || d.needs_init) ph.disk_signature = IdentitySource::next_u32();
+  // Each disk keeps its own signature; a disk new to the group gets one.
+  if (d.needs_init || d.disk_signature == 0) ph.disk_signature = IdentitySource::next_u32();
+  else ph.disk_signature = d.disk_signature;
   return ph;
 }
 

@@ -198,6 +198,7 @@ Group read_group(const std::vector<DevicePtr>& devices) {
       d.sector_size = dbs[i].sector_size;
       if (d.scheme == Scheme::gpt) d.reserved = detail::reserved_extents(*devices[i], d.data_start);
       d.committed_seq = dbs[i].vmdb.committed_seq;
+      d.disk_signature = dbs[i].privhead.disk_signature;
     }
   }
   return g;

@@ -6,6 +6,7 @@ checker)."""
 
 from __future__ import annotations
 
+import shutil
 import struct
 import tarfile
 import uuid
@@ -150,7 +151,7 @@ def windows_images(tmp_path_factory):
 
 def test_the_checker_accepts_windows_own_disks(windows_images):
     # The kernel parses LDM on MBR disks only; five of the 2008 R2 images are GPT disks.
-    mbr = [p for p in windows_images if p.read_bytes()[:512][0x1BE + 4] == 0x42]
+    mbr = [p for p in windows_images if p.open("rb").read(512)[0x1BE + 4] == 0x42]
     assert len(mbr) == 14
     for path in mbr:
         kernel_accepts(bootmirror.Disk.open(path))
@@ -183,3 +184,19 @@ def test_the_checker_catches_what_the_kernel_refuses(tmp_path):
     disk.write(slot, b"\0\0\0\0")  # an unstamped slot
     with pytest.raises(AssertionError, match="Expected to find a VBLK"):
         kernel_accepts(disk)
+
+
+def test_windows_group_after_our_commit_still_passes(windows_images, tmp_path):
+    paths = []
+    for p in windows_images:
+        if p.name.startswith("ldm-2003r2-"):
+            q = tmp_path / p.name
+            shutil.copyfile(p, q)
+            paths.append(q)
+    disks = [bootmirror.Disk.open(p, writable=True) for p in paths]
+    group = ldm.read_group(disks)
+    group.delete_volume("Volume4")
+    group.create_volume("Volume9", "mirrored", [(group.disk("Disk1"), 96256, 64), (group.disk("Disk2"), 96256, 64)])
+    group.commit()
+    for d in disks:
+        kernel_accepts(d)

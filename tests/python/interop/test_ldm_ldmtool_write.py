@@ -38,7 +38,8 @@ def assert_ldmtool_sees(group: ldm.DiskGroup, paths):
     assert sorted(dg["disks"]) == sorted(d.name for d in group.disks)
     for v in group.volumes:
         want = show(paths, "volume", group.guid, v.name)
-        assert (want["guid"], want["type"], want["size"], want.get("hint")) == (v.guid, v.layout, v.size, v.drive_hint)
+        layout = {"raid5": "RAID5"}.get(v.layout, v.layout)  # ldmtool's spelling
+        assert (want["guid"], want["type"], want["size"], want.get("hint")) == (v.guid, layout, v.size, v.drive_hint)
         assert want["partitions"] == [p.name for p in v.partitions]
         for p in v.partitions:
             assert show(paths, "partition", group.guid, p.name) == {
@@ -213,4 +214,37 @@ def test_disks_left_apart_by_a_power_cut_agree_after_the_next_commit(tmp_path):
     for d in disks:
         d.close()
     back = ldm.read_group([bootmirror.Disk.open(p) for p in paths])
+    assert_ldmtool_sees(back, paths)
+
+
+@pytest.mark.parametrize("prefix", ["ldm-2003r2-", "ldm-2008r2-"])
+def test_a_commit_into_windows_own_group(tmp_path, prefix):
+    """Changing a disk group Windows made: the other records, their slots (two-slot disk records
+    included) and the PRIVHEAD version stay; ldmtool reads the result."""
+    import tarfile
+
+    from conftest import SHARED
+
+    with tarfile.open(SHARED / "data" / "ldm-windows" / "ldm-data.tar.xz") as tar:
+        names = sorted(n for n in tar.getnames() if n.startswith(prefix))
+        for n in names:
+            tar.extract(n, tmp_path)
+    paths = [tmp_path / n for n in names]
+    disks = [bootmirror.Disk.open(p, writable=True) for p in paths]
+    group = ldm.read_group(disks)
+    before = {v.name: (v.guid, v.layout, v.size) for v in group.volumes}
+    version = disks[0].read(6 * 512 + 0x0C, 4)
+    target = max(group.disks, key=lambda d: max((n for _, n in d.free_extents()), default=0))
+    start, size = max(target.free_extents(), key=lambda run: run[1])
+    group.create_volume("Added1", "simple", [(target, start, min(size, 2048))], drive_hint="Z:")
+    group.delete_volume(group.volumes[0].name)
+    group.commit()
+    for d in disks:
+        d.close()
+    back = ldm.read_group([bootmirror.Disk.open(p) for p in paths])
+    after = {v.name: (v.guid, v.layout, v.size) for v in back.volumes}
+    removed = next(iter(before))
+    assert {k: v for k, v in before.items() if k != removed} == {k: v for k, v in after.items() if k != "Added1"}
+    assert after["Added1"][1:] == ("simple", min(size, 2048))
+    assert bootmirror.Disk.open(paths[0]).read(6 * 512 + 0x0C, 4) == version
     assert_ldmtool_sees(back, paths)

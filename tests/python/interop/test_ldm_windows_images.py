@@ -114,7 +114,7 @@ def test_windows_gpt_dynamic_disks_have_the_layout_we_write(images):
     """Five of the 2008 R2 images are GPT dynamic disks (the data README calls them all MBR): the
     LDM metadata partition is the first MiB of the old 32 MiB MSR, which is left with 31 MiB, and
     the PRIVHEAD's logical disk starts right after the MSR. bootmirror converts GPT disks so."""
-    gpt_images = [p for p in image_set(images, "ldm-2008r2-") if Path(p).read_bytes()[:512][0x1BE + 4] == 0xEE]
+    gpt_images = [p for p in image_set(images, "ldm-2008r2-") if Path(p).open("rb").read(512)[0x1BE + 4] == 0xEE]
     assert len(gpt_images) == 5
     for path in gpt_images:
         table = run_tool(["sgdisk", "-p", path]).stdout
