@@ -26,11 +26,12 @@ std::uint32_t next_id(const Group& g) {
   return id + 1;
 }
 
-// The smallest N >= 1 such that prefix+N is not taken.
+// The smallest N >= 1 such that "<base>-NN" (two digits at least, as Windows writes "Disk1-01",
+// "Volume3-02") is not taken.
 template <typename Taken>
-std::string next_name(const std::string& prefix, Taken taken) {
+std::string next_name(const std::string& base, Taken taken) {
   for (int n = 1;; ++n) {
-    std::string name = fmt::format("{}{}", prefix, n);
+    std::string name = fmt::format("{}-{:02}", base, n);
     if (!taken(name)) return name;
   }
 }
@@ -126,7 +127,7 @@ std::size_t add_volume(Group& g, const std::string& name, Layout layout,
   v.component_count = layout == Layout::mirrored ? std::uint32_t(extents.size()) : 1;
 
   auto partition_name = [&](const GroupDisk& d) {
-    return next_name(d.record.name + "-0", [&](const std::string& n) {
+    return next_name(d.record.name, [&](const std::string& n) {
       for (const auto& p : g.partitions)
         if (p.name == n) return true;
       return false;
@@ -199,7 +200,7 @@ void add_mirror(Group& g, std::size_t vi, std::size_t di, std::uint64_t start) {
   std::uint32_t id = next_id(g);
   ComponentRecord c;
   c.id = id++;
-  c.name = next_name(vol.record.name + "-0", [&](const std::string& n) {
+  c.name = next_name(vol.record.name, [&](const std::string& n) {
     for (const auto& x : g.components)
       if (x.name == n) return true;
     return false;
@@ -210,7 +211,7 @@ void add_mirror(Group& g, std::size_t vi, std::size_t di, std::uint64_t start) {
   c.volume_id = vol.record.id;
   PartitionRecord p;
   p.id = id++;
-  p.name = next_name(d.record.name + "-0", [&](const std::string& n) {
+  p.name = next_name(d.record.name, [&](const std::string& n) {
     for (const auto& x : g.partitions)
       if (x.name == n) return true;
     return false;
