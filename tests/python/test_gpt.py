@@ -114,3 +114,33 @@ def _prepared() -> Disk:
     disk = Disk.memory("48 MiB")
     disk.convert_gpt()
     return disk
+
+
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    spots=st.lists(st.tuples(st.sampled_from(["primary", "backup"]), st.integers(0, 511 + 512 * 4), st.integers(0, 255)),
+           min_size=1, max_size=12),
+)
+def test_random_damage_never_crashes_and_failures_write_nothing(spots):
+    disk = Disk.memory("4 MiB")
+    disk.convert_gpt()  # too small for an MSR: an empty table
+    disk.create_partition("efi", "1 MiB")
+    last = disk.sector_count - 1
+    for which, offset, value in spots:
+        # Within the header block and the first sectors of its array.
+        base = 512 if which == "primary" else (last * 512 if offset < 512 else (last - 32) * 512 - 512)
+        disk.write(base + offset, bytes([value]))
+    before = disk.read(0, disk.size)
+    try:
+        table = gpt.read(disk)
+        assert table.entry_count >= 1
+        gpt.repair(disk)
+        assert gpt.read(disk).entry_count >= 1
+    except bootmirror.FormatError:
+        assert disk.read(0, disk.size) == before
+        with pytest.raises(bootmirror.FormatError):
+            gpt.repair(disk)
+        assert disk.read(0, disk.size) == before

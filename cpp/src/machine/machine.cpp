@@ -81,7 +81,9 @@ int Machine::attach(DevicePtr device) {
     throw UsageError(fmt::format("a machine kept in a folder records image files only, not {}", device->name()));
   }
   for (const auto& [number, attached] : disks_)
-    if (attached.device == device) throw UsageError(fmt::format("{} is already attached as disk {}", device->name(), number));
+    if (attached.device == device || (!disk.path.empty() && !attached.path.empty() &&
+                                      fs::weakly_canonical(attached.path) == fs::weakly_canonical(disk.path)))
+      throw UsageError(fmt::format("{} is already attached as disk {}", device->name(), number));
   int number = 0;
   while (disks_.count(number)) ++number;
   disk.number = number;

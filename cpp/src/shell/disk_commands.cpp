@@ -48,8 +48,13 @@ std::string list_disk(Machine& machine, const Arguments&) {
       row.cells = {disk_label(disk), "Missing", "0 B", "0 B", "", ""};
     } else {
       const bool is_gpt = partitioning::style_of(*disk.device) == Style::gpt;
-      row.cells = {disk_label(disk), "Online", format_size(disk.device->size()),
-                   format_size(partitioning::free_bytes(*disk.device)), "", is_gpt ? "*" : ""};
+      std::uint64_t free = 0;  // a table too damaged to read offers no free space
+      try {
+        free = partitioning::free_bytes(*disk.device);
+      } catch (const FormatError&) {
+      }
+      row.cells = {disk_label(disk), "Online", format_size(disk.device->size()), format_size(free), "",
+                   is_gpt ? "*" : ""};
     }
     rows.push_back(std::move(row));
   }
