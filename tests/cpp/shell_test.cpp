@@ -17,7 +17,7 @@ TEST(Shell, SizeRuleOfTheSeed) {
 
 TEST(Shell, TranscriptAndCommandTable) {
   Machine m;
-  m.attach(std::make_shared<MemoryDisk>(64ull << 20));
+  m.attach(std::make_shared<MemoryDisk>(128ull << 20));
   shell::Diskpart dp(m);
   const std::string t = dp.run("Select Disk 0\nCONVERT GPT\nrem a comment\n\nlist partition\n");
   EXPECT_EQ(t.rfind("DISKPART> Select Disk 0\n\nDisk 0 is now the selected disk.\n\nDISKPART> CONVERT GPT\n", 0), 0u);

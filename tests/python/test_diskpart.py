@@ -16,7 +16,7 @@ from bootmirror._core import diskpart_size
 def machine():
     m = Machine()
     m.attach(Disk.memory("64 MiB"))
-    m.attach(Disk.memory("96 MiB"))
+    m.attach(Disk.memory("160 MiB"))
     return m
 
 
@@ -82,7 +82,12 @@ def test_partition_rules(machine):
         "  Partition 3    Primary             10 MB    39 MB",
     ]
     assert out["clean"] == "Diskpart succeeded in cleaning the disk."
-    assert out["list disk"].splitlines()[3] == "* Disk 1    Online        96 MB    96 MB"
+    assert out["list disk"].splitlines()[3] == "* Disk 1    Online       160 MB   160 MB"
+
+
+def test_small_disks_are_not_convertible(machine):
+    out = answers(machine.diskpart("select disk 0\nconvert gpt"))
+    assert out["convert gpt"].startswith("The specified disk is not convertible.")
 
 
 def test_check_raises_on_the_first_failure(machine):
@@ -99,7 +104,7 @@ def test_exit_stops_the_script(machine):
 def test_cli_script_and_interactive(tmp_path):
     folder = tmp_path / "lab"
     cli = [sys.executable, "-m", "bootmirror"]
-    subprocess.run([*cli, "machine", "create", str(folder), "--disk", "64MiB", "--disk", "64MiB"], check=True,
+    subprocess.run([*cli, "machine", "create", str(folder), "--disk", "128MiB", "--disk", "128MiB"], check=True,
                    capture_output=True)
     script = tmp_path / "script.txt"
     script.write_text("select disk 1\nconvert gpt\nlist partition\n")

@@ -31,7 +31,7 @@ def test_machine_folder_survives_between_processes(tmp_path):
     folder = tmp_path / "lab"
     m = Machine.create(folder)
     assert m.create_disk("64 MiB") == 0
-    outside = Disk.create(tmp_path / "outside.img", "64 MiB", sector_size=4096)
+    outside = Disk.create(tmp_path / "outside.img", "128 MiB", sector_size=4096)
     assert m.attach(outside) == 1
     with pytest.raises(bootmirror.UsageError, match="image files only"):
         m.attach(Disk.memory("1 MiB"))

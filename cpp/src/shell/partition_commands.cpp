@@ -143,7 +143,7 @@ void add_partition_commands(CommandTable& table) {
             create(partitioning::NewKind::msr));
   table.add("create partition primary", "Create a basic data partition: [SIZE=<MB>] [OFFSET=<KB>] [ALIGN=<KB>]",
             create(partitioning::NewKind::primary));
-  table.add("delete partition", "Delete the selected partition: [OVERRIDE] for EFI, MSR and LDM partitions",
+  table.add("delete partition", "Delete the selected partition: [OVERRIDE] for all but data partitions",
             delete_partition);
 }
 
