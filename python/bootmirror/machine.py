@@ -47,6 +47,7 @@ class Machine:
 
     @property
     def folder(self) -> Optional[str]:
+        """The machine folder, or None for a machine in memory."""
         return self._m.folder
 
     def attach(self, disk: Union[Disk, _core.BlockDevice, PathLike], sector_size: int = 512) -> int:
@@ -65,6 +66,7 @@ class Machine:
         return self._m.create_disk(size, sector_size, name)
 
     def detach(self, number: int) -> None:
+        """Detach disk `number` (its image stays where it is)."""
         self._m.detach(number)
 
     @property
@@ -90,6 +92,7 @@ class Machine:
 
     @property
     def selected_partition(self) -> Optional[int]:
+        """The partition diskpart's focus is on (numbered in offset order)."""
         return self._m.selected_partition
 
     def diskpart(self, script: str, check: bool = False) -> str:
@@ -104,3 +107,18 @@ class Machine:
     def __repr__(self) -> str:
         where = f" {self.folder!r}" if self.folder else " (in memory)"
         return f"<Machine{where} disks {self._m.disk_numbers}>"
+
+    def _repr_html_(self) -> str:
+        import html
+
+        rows = []
+        for number, disk in self.disks.items():
+            if disk is None:
+                cells = (f"M{number}", "missing", "", "", "")
+            else:
+                cells = (str(number), disk.path or disk.name, _core.describe_size(disk.size), str(disk.sector_size),
+                         str(len(disk.partitions)))
+            rows.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>")
+        head = "".join(f"<th>{h}</th>" for h in ("disk", "image", "size", "sector size", "partitions"))
+        caption = html.escape(self.folder or "Machine in memory")
+        return f"<table><caption>{caption}</caption><tr>{head}</tr>{''.join(rows)}</table>"

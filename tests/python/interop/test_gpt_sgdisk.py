@@ -180,3 +180,16 @@ def test_grown_disk_is_fixed_like_sgdisk_e(tmp_path):
         assert gpt.verify(disk).clean
         assert gpt.read(disk).last_usable_lba == disk.sector_count - 34
     sgdisk_verify_clean(str(path))
+
+
+def test_hybrid_mbr_is_kept(tmp_path):
+    path = tmp_path / "hybrid.img"
+    with Disk.create(path, "256 MiB"):
+        pass
+    run_tool(["sgdisk", "-n", "1:0:+10M", "-t", "1:0700", "-n", "2:0:+10M", "-h", "1", str(path)])
+    mbr = path.read_bytes()[:512]
+    with Disk.open(path, writable=True) as disk:
+        assert gpt.verify(disk).clean
+        disk.create_partition("primary", "1 MiB")
+    assert path.read_bytes()[:512] == mbr
+    sgdisk_verify_clean(str(path))
