@@ -23,8 +23,8 @@ std::string type_label(Kind kind) {
     case Kind::efi_system: return "System";
     case Kind::microsoft_reserved: return "Reserved";
     case Kind::basic_data: return "Primary";
-    case Kind::ldm_metadata: return "LDM Metadata";
-    case Kind::ldm_data: return "LDM Data";
+    case Kind::ldm_metadata: return "Dynamic Reserved";
+    case Kind::ldm_data: return "Dynamic Data";
     default: return "Unknown";
   }
 }
