@@ -120,3 +120,13 @@ def test_cli_script_and_interactive(tmp_path):
     assert interactive.returncode == 0
     assert "DISKPART> " in interactive.stdout and "Leaving Diskpart..." in interactive.stdout
     assert "Reserved            32 MB" in interactive.stdout
+
+
+def test_unknown_arguments_are_refused(machine):
+    out = answers(machine.diskpart("select disk 1\nconvert gpt\ncreate partition primary size=1 bogus\n"
+                                   "create partition primary size=x\ncreate partition primary size=1 label=a\n"
+                                   "select partition 1\ndelete partition now\ncreate partition primary size=1 noerr"))
+    for command in ("create partition primary size=1 bogus", "create partition primary size=x",
+                    "create partition primary size=1 label=a", "delete partition now"):
+        assert out[command] == "The arguments you specified for this command are not valid.", command
+    assert out["create partition primary size=1 noerr"] == "Diskpart succeeded in creating the specified partition."

@@ -16,6 +16,7 @@ using partitioning::PartitioningError;
 using Reason = PartitioningError::Reason;
 
 constexpr std::uint64_t kKiB = 1024, kMiB = 1024 * 1024;
+constexpr std::string_view kBadArguments = "The arguments you specified for this command are not valid.";
 
 // The Type column of list partition.
 std::string type_label(Kind kind) {
@@ -89,7 +90,7 @@ std::optional<std::uint64_t> scaled_option(const Arguments& args, std::string_vi
   auto text = args.option(key);
   if (!text) return std::nullopt;
   auto number = parse_number(*text);
-  if (!number || *number > (std::uint64_t(1) << 44)) throw CommandFailed("The arguments you specified for this command are not valid.");
+  if (!number || *number > (std::uint64_t(1) << 44)) throw CommandFailed(std::string(kBadArguments));
   return *number * unit;
 }
 
@@ -97,8 +98,9 @@ Handler create(partitioning::NewKind kind) {
   return [kind](Machine& machine, const Arguments& args) -> std::string {
     BlockDevice& device = device_of(selected_disk(machine));
     for (const auto& [key, value] : args.options)
-      if (key != "size" && key != "offset" && key != "align")
-        throw CommandFailed("The arguments you specified for this command are not valid.");
+      if (key != "size" && key != "offset" && key != "align") throw CommandFailed(std::string(kBadArguments));
+    for (const auto& word : args.words)
+      if (word != "noerr") throw CommandFailed(std::string(kBadArguments));
     partitioning::CreateRequest request;
     request.kind = kind;
     request.size = scaled_option(args, "size", kMiB);
@@ -118,6 +120,8 @@ Handler create(partitioning::NewKind kind) {
 }
 
 std::string delete_partition(Machine& machine, const Arguments& args) {
+  for (const auto& word : args.words)
+    if (word != "override" && word != "noerr") throw CommandFailed(std::string(kBadArguments));
   BlockDevice& device = device_of(selected_disk(machine));
   selected_partition(machine, device);
   try {
