@@ -114,7 +114,7 @@ def main() -> int:
     print("| case | bootmirror | sgdisk | ratio (bootmirror / sgdisk) |")
     print("| --- | ---: | ---: | ---: |")
     for case, ours, peer in rows:
-        print(f"| {case} | {ours * 1000:,.1f} ms | {peer * 1000:,.1f} ms | {ours / peer:.2f} |")
+        print(f"| {case} | {ours * 1000:,.1f} ms | {peer * 1000:,.1f} ms | {ours / peer:.2g} |")
     return 0
 
 

@@ -79,7 +79,8 @@ class Machine:
         return out
 
     def disk(self, number: int) -> Disk:
-        """Disk `number` (UsageError when there is none or it is missing)."""
+        """Disk `number` (UsageError when there is none or it is missing). The machine keeps
+        using the disk: do not close it (nor use it as a ``with`` block)."""
         device = self._m.device(number)
         if device is None:
             raise _core.UsageError(f"disk {number} is missing")
