@@ -8,4 +8,6 @@ PYBIND11_MODULE(_core, m) {
   bind_core(m);
   bind_io(m);
   bind_gpt(m);
+  bind_machine(m);
+  bind_shell(m);
 }
