@@ -14,6 +14,7 @@ from ._core import Error, FormatError, UsageError, crc32, describe_size, parse_s
 from .disk import Disk, FaultyDisk
 from .identity import deterministic, new_guid, now
 from . import gpt
+from .machine import Machine
 from . import ldm
 
 __all__ = [
@@ -22,6 +23,7 @@ __all__ = [
     "Error",
     "FaultyDisk",
     "FormatError",
+    "Machine",
     "UsageError",
     "crc32",
     "describe_size",

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import List, Optional
+from typing import Iterable, List, Optional
 
-from . import Disk, Error, __version__, describe_size
+from . import Disk, Error, Machine, UsageError, __version__, describe_size, parse_size
 
 
 def _create(args: argparse.Namespace) -> int:
@@ -20,6 +20,76 @@ def _info(args: argparse.Namespace) -> int:
     with Disk.open(args.image, sector_size=args.sector_size) as disk:
         print(f"{disk.path}: {disk.size:,} bytes ({describe_size(disk.size)}), "
               f"{disk.sector_size}-byte sectors, {disk.allocated_bytes:,} bytes allocated")
+    return 0
+
+
+def _diskpart_script(machine: "Machine", lines: Iterable[str]) -> int:
+    """Echo and run each line as diskpart does; a script stops at its first failing command
+    (unless the command says NOERR), with exit code 1."""
+    for raw in lines:
+        line = raw.strip()
+        if not line:
+            continue
+        print(f"DISKPART> {line}\n")
+        text, ok, leave = machine.diskpart_command(line)
+        if text:
+            print(text + "\n")
+        if leave:
+            return 0
+        if not ok and "noerr" not in line.lower().split():
+            return 1
+    return 0
+
+
+def _interactive(machine: "Machine") -> int:
+    print(f"bootmirror {__version__}: diskpart on {machine.folder}\n")
+    while True:
+        try:
+            line = input("DISKPART> ")
+        except EOFError:
+            print()
+            return 0
+        if not line.strip():
+            continue
+        print()
+        text, _ok, leave = machine.diskpart_command(line)
+        if text:
+            print(text + "\n")
+        if leave:
+            return 0
+
+
+def _diskpart(args: argparse.Namespace) -> int:
+    machine = Machine.open(args.machine)
+    rest = list(args.rest)
+    script = args.script
+    while rest:
+        word = rest.pop(0)
+        if word.lower() in ("/s", "-s") and rest:
+            script = rest.pop(0)
+        else:
+            raise UsageError(f"diskpart: unexpected argument {word!r} (use /s SCRIPT)")
+    if script is None:
+        return _interactive(machine)
+    with open(script, encoding="utf-8-sig") as f:
+        return _diskpart_script(machine, f.read().splitlines())
+
+
+def _machine(args: argparse.Namespace) -> int:
+    if args.action == "create":
+        machine = Machine.create(args.folder)
+        for size in args.disk or []:
+            number = machine.create_disk(size, args.sector_size)
+            print(f"disk {number}: {machine.disks[number].path} ({describe_size(parse_size(size))})")
+        return 0
+    machine = Machine.open(args.folder)
+    for image in args.image or []:
+        number = machine.attach(image, args.sector_size)
+        print(f"attached {image} as disk {number}")
+    for number, disk in machine.disks.items():
+        where = disk.path if disk is not None else "(missing)"
+        size = describe_size(disk.size) if disk is not None else "-"
+        print(f"disk {number}: {where} {size}")
     return 0
 
 
@@ -38,6 +108,22 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("image")
     info.add_argument("--sector-size", type=int, default=512, choices=(512, 4096))
     info.set_defaults(run=_info)
+
+    diskpart = commands.add_parser(
+        "diskpart", help="run diskpart on a machine folder: a script with /s FILE, else interactive",
+        description="diskpart as Windows Server 2003 has it, on the disks of a machine folder.")
+    diskpart.add_argument("--machine", required=True, help="the machine folder (see 'bootmirror machine')")
+    diskpart.add_argument("--script", "-s", default=None, help="a script of diskpart commands, one a line")
+    diskpart.add_argument("rest", nargs=argparse.REMAINDER, help="/s SCRIPT, as diskpart takes it")
+    diskpart.set_defaults(run=_diskpart)
+
+    machine = commands.add_parser("machine", help="create a machine folder or attach images to one")
+    machine.add_argument("action", choices=("create", "show"))
+    machine.add_argument("folder")
+    machine.add_argument("--disk", action="append", help="create: a new sparse disk of this size (repeatable)")
+    machine.add_argument("--image", action="append", help="show: attach this image first (repeatable)")
+    machine.add_argument("--sector-size", type=int, default=512, choices=(512, 4096))
+    machine.set_defaults(run=_machine)
     return parser
 
 

@@ -142,7 +142,8 @@ class Disk:
         return gpt.Partition.from_raw(number, raw, self.sector_size)
 
     def delete_partition(self, number: int, override: bool = False) -> None:
-        """Delete partition `number`; EFI, MSR and LDM partitions need ``override=True``."""
+        """Delete partition `number`; all but basic data partitions (EFI, MSR, LDM, unknown types)
+        need ``override=True``, as in diskpart."""
         _core.gpt.delete_partition(self._device, number, override)
 
     def clean(self) -> None:

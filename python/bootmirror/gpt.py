@@ -56,6 +56,7 @@ class Partition:
 
     @classmethod
     def from_raw(cls, number: int, raw: RawPartition, sector_size: int) -> "Partition":
+        """The partition numbered `number` from the engine's entry."""
         return cls(number, raw.kind, raw.type_guid, raw.unique_guid, raw.name, raw.first_lba, raw.last_lba,
                    raw.attributes, sector_size)
 
@@ -71,6 +72,7 @@ class Partition:
 
     @property
     def type_name(self) -> str:
+        """The type's name: "EFI System", "Microsoft Reserved", ..., "Unknown"."""
         return {
             "efi": "EFI System",
             "msr": "Microsoft Reserved",

@@ -271,3 +271,57 @@ TEST(Partitioning, SeedShadowDiskLayout) {
   partitioning::clean(*disk);
   EXPECT_EQ(partitioning::style_of(*disk), partitioning::Style::raw);
 }
+
+TEST(GptTable, LargerEntriesKeepTheirTailsAndOtherCounts) {
+  auto disk = std::make_shared<MemoryDisk>(16ull << 20);
+  gpt::Table t = gpt::Table::create(disk->sector_count(), 512);
+  t.entry_size = 256;
+  t.entries.resize(20);  // 20 x 256 bytes: 10 sectors
+  t.first_usable_lba = 2 + t.entry_array_sectors();
+  t.backup_entries_lba = t.backup_header_lba - t.entry_array_sectors();
+  t.last_usable_lba = t.backup_entries_lba - 1;
+  gpt::Partition p;
+  p.type = Guid::parse("0fc63daf-8483-4772-8e79-3d69d8477de4");  // not one bootmirror knows
+  p.unique = IdentitySource::new_guid();
+  p.first_lba = t.first_usable_lba;
+  p.last_lba = p.first_lba + 99;
+  p.attributes = (1ull << 62) | 4;
+  p.tail = ByteVector(128, std::byte{0x77});
+  t.entries[5] = p;
+  gpt::write(*disk, t);
+  EXPECT_TRUE(gpt::verify(*disk).clean());
+  gpt::Table back = gpt::read(*disk);
+  EXPECT_EQ(back.entry_size, 256u);
+  EXPECT_EQ(back.entries.size(), 20u);
+  EXPECT_EQ(back.entries[5].tail, p.tail);
+  EXPECT_EQ(back.entries[5].kind(), gpt::Kind::other);
+  EXPECT_EQ(back.first_usable_lba, 12u);
+  // A Windows-style change compacts the slots and keeps the unknown entry whole.
+  partitioning::create_partition(*disk, {partitioning::NewKind::efi, 1ull << 20, std::nullopt, std::nullopt});
+  back = gpt::read(*disk);
+  EXPECT_EQ(back.entries[0].unique, p.unique);
+  EXPECT_EQ(back.entries[0].tail, p.tail);
+  EXPECT_EQ(back.entries[0].attributes, p.attributes);
+  EXPECT_EQ(back.entries[0].type, p.type);
+}
+
+TEST(GptCrashSafety, DeleteAndGrowCutAtEveryWrite) {
+  for (std::uint64_t cut = 0; cut <= 6; ++cut) {
+    auto inner = disk_with_table();
+    auto faulty = std::make_shared<FaultyDisk>(inner);
+    faulty->cut_power_after(cut);
+    partitioning::delete_partition(*faulty, 1, true);
+    EXPECT_NO_THROW(gpt::read(*inner)) << "delete, cut after " << cut;
+  }
+  for (std::uint64_t cut = 0; cut <= 6; ++cut) {
+    auto small = disk_with_table(32ull << 20);
+    auto inner = std::make_shared<MemoryDisk>(48ull << 20);
+    inner->write(0, small->read(0, small->size()));
+    auto faulty = std::make_shared<FaultyDisk>(inner);
+    faulty->cut_power_after(cut);
+    gpt::repair(*faulty);
+    auto health = gpt::verify(*inner);
+    EXPECT_TRUE(health.primary.valid() || health.backup.valid()) << "grow, cut after " << cut;
+    EXPECT_EQ(gpt::read(*inner).in_offset_order().size(), 1u) << "grow, cut after " << cut;
+  }
+}

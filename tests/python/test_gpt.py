@@ -11,7 +11,7 @@ MiB = 1 << 20
 
 
 def test_convert_gpt_makes_windows_msr():
-    small = Disk.memory("64 MiB")
+    small = Disk.memory("128 MiB")
     small.convert_gpt()
     (msr,) = small.partitions
     assert (msr.number, msr.kind, msr.offset, msr.size) == (1, "msr", 17408, 32 * MiB)
@@ -22,7 +22,7 @@ def test_convert_gpt_makes_windows_msr():
 
 
 def test_4k_disk_starts_at_lba_6():
-    disk = Disk.memory("64 MiB", sector_size=4096)
+    disk = Disk.memory("128 MiB", sector_size=4096)
     disk.convert_gpt()
     assert disk.partitions[0].first_lba == 6
     assert disk.partitions[0].offset == 24 * 1024
@@ -58,6 +58,15 @@ def test_align_and_offset():
     assert q.offset == 100 * MiB + 512  # rounded up to a whole sector
 
 
+def test_convert_gpt_needs_128_mib_and_an_empty_disk():
+    with pytest.raises(bootmirror.UsageError, match="128 MiB"):
+        Disk.memory("127 MiB").convert_gpt()
+    disk = Disk.memory("128 MiB")
+    disk.convert_gpt()
+    with pytest.raises(bootmirror.UsageError, match="not an empty basic disk"):
+        disk.convert_gpt()
+
+
 def test_raw_disk_has_no_partitions_and_not_gpt():
     disk = Disk.memory("8 MiB")
     assert disk.partitions == []
@@ -75,7 +84,8 @@ def test_bad_headers_raise_and_write_nothing(tmp_path, field, value):
 
     path = tmp_path / "bad.img"
     with Disk.create(path, "16 MiB") as disk:
-        disk.convert_gpt()
+        gpt.write(disk, gpt.Table.create(disk.sector_count, 512))
+        disk.create_partition("primary", "1 MiB")
         for lba in (1, disk.sector_count - 1):
             block = bytearray(disk.read(lba * 512, 512))
             width = 8 if field in (72,) else 4
@@ -111,6 +121,36 @@ def test_power_cut_at_every_write_keeps_a_valid_copy():
 
 
 def _prepared() -> Disk:
-    disk = Disk.memory("48 MiB")
+    disk = Disk.memory("128 MiB")
     disk.convert_gpt()
     return disk
+
+
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    spots=st.lists(st.tuples(st.sampled_from(["primary", "backup"]), st.integers(0, 511 + 512 * 4), st.integers(0, 255)),
+           min_size=1, max_size=12),
+)
+def test_random_damage_never_crashes_and_failures_write_nothing(spots):
+    disk = Disk.memory("4 MiB")
+    gpt.write(disk, gpt.Table.create(disk.sector_count, 512))  # an empty table (too small for convert gpt)
+    disk.create_partition("efi", "1 MiB")
+    last = disk.sector_count - 1
+    for which, offset, value in spots:
+        # Within the header block and the first sectors of its array.
+        base = 512 if which == "primary" else (last * 512 if offset < 512 else (last - 32) * 512 - 512)
+        disk.write(base + offset, bytes([value]))
+    before = disk.read(0, disk.size)
+    try:
+        table = gpt.read(disk)
+        assert table.entry_count >= 1
+        gpt.repair(disk)
+        assert gpt.read(disk).entry_count >= 1
+    except bootmirror.FormatError:
+        assert disk.read(0, disk.size) == before
+        with pytest.raises(bootmirror.FormatError):
+            gpt.repair(disk)
+        assert disk.read(0, disk.size) == before

@@ -1,7 +1,7 @@
 // Partitioning as Windows Server 2003 does it on basic disks: convert an empty disk to GPT (with its
 // Microsoft Reserved partition), create EFI/MSR/basic data partitions at the first free extent
-// large enough (no 1 MiB alignment unless asked), delete with protection of EFI, MSR and LDM
-// partitions, clean. Partitions are numbered 1.. in on-disk offset order, and every change writes
+// large enough (no 1 MiB alignment unless asked), delete with protection of everything but basic
+// data partitions, clean. Partitions are numbered 1.. in on-disk offset order, and every change writes
 // the entries compacted in that order, as Windows does. No diskpart text here: failures carry a
 // Reason for the shell to word.
 #pragma once
@@ -50,13 +50,15 @@ std::uint64_t free_bytes(BlockDevice& disk);
 // The MSR size Windows picks: 32 MiB on disks under 16 GiB, 128 MiB otherwise.
 std::uint64_t msr_size_for(std::uint64_t disk_bytes);
 
-// `convert gpt`: the disk must hold no partitions (no MBR partitions, no GPT).
+// `convert gpt`: the disk must hold no partitions (no MBR partitions, no GPT) and be at least
+// 128 MiB, as diskpart requires.
 void convert_gpt(BlockDevice& disk);
 // The partitions of a GPT disk in offset order (empty for a raw disk).
 std::vector<gpt::Partition> partitions(BlockDevice& disk);
 // Returns the new partition's number and entry.
 std::pair<std::size_t, gpt::Partition> create_partition(BlockDevice& disk, const CreateRequest& request);
-// EFI, MSR and LDM partitions need `override` (PartitioningError protected_partition otherwise).
+// Only basic data partitions go without `override`: EFI, MSR, LDM and unknown types are protected
+// (PartitioningError protected_partition otherwise).
 void delete_partition(BlockDevice& disk, std::size_t number, bool override_protection);
 // Zeroes the partitioning structures (first and last MiB of the disk): the disk becomes raw.
 void clean(BlockDevice& disk);

@@ -81,6 +81,7 @@ ByteVector encode_array(const Table& table);
 //                EndingCHS FF FF FF, StartingLBA 1, SizeInLBA min(sectors - 1, 0xFFFFFFFF)
 //      462   48 PartitionRecord[1..3], zero
 //      510    2 Signature 0xAA55
+// An 0xEE record from LBA 1 covering the disk, or a hybrid MBR (kept as it is).
 bool is_protective_mbr(ByteSpan block0, std::uint64_t sector_count);
 // LBA 0 rewritten as a protective MBR, keeping the boot code of `block0`.
 ByteVector encode_protective_mbr(ByteSpan block0, std::uint64_t sector_count);

@@ -14,6 +14,8 @@ using gpt::Kind;
 using Reason = PartitioningError::Reason;
 
 constexpr std::uint64_t kMiB = 1ull << 20;
+// diskpart's documented minimum for convert gpt.
+constexpr std::uint64_t kMinimumGptDisk = 128 * kMiB;
 
 std::uint64_t round_up(std::uint64_t value, std::uint64_t unit) { return (value + unit - 1) / unit * unit; }
 
@@ -118,6 +120,8 @@ std::uint64_t msr_size_for(std::uint64_t disk_bytes) { return disk_bytes < (16ul
 void convert_gpt(BlockDevice& disk) {
   if (style_of(disk) != Style::raw)
     throw PartitioningError(Reason::not_convertible, fmt::format("{} is not an empty basic disk", disk.name()));
+  if (disk.size() < kMinimumGptDisk)
+    throw PartitioningError(Reason::not_convertible, fmt::format("{} is smaller than the 128 MiB a GPT disk needs", disk.name()));
   gpt::Table table = gpt::Table::create(disk.sector_count(), disk.sector_size());
   const std::uint64_t sectors = msr_size_for(disk.size()) / disk.sector_size();
   if (table.last_usable_lba - table.first_usable_lba + 1 >= sectors)
@@ -155,8 +159,9 @@ void delete_partition(BlockDevice& disk, std::size_t number, bool override_prote
     throw PartitioningError(Reason::no_such_partition, fmt::format("{} has no partition {}", disk.name(), number));
   const gpt::Partition target = ordered[number - 1];
   const Kind kind = target.kind();
-  const bool is_protected = kind == Kind::efi_system || kind == Kind::microsoft_reserved || kind == Kind::ldm_metadata ||
-                            kind == Kind::ldm_data;
+  // diskpart deletes only known data partitions without override: EFI, MSR, LDM and unknown
+  // types are protected.
+  const bool is_protected = kind != Kind::basic_data;
   if (is_protected && !override_protection)
     throw PartitioningError(Reason::protected_partition,
                             fmt::format("partition {} ({}) is protected", number, gpt::kind_name(kind)));

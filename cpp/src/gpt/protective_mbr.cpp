@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <optional>
 
 #include "gpt/codec.h"
 
@@ -15,12 +16,19 @@ std::uint32_t protective_size(std::uint64_t sector_count) {
 
 bool is_protective_mbr(ByteSpan block0, std::uint64_t sector_count) {
   if (block0.size() < 512 || load_le<std::uint16_t>(block0, 510) != 0xAA55) return false;
-  for (int i = 0; i < 4; ++i) {
+  int used = 0;
+  std::optional<std::size_t> protective;
+  for (std::size_t i = 0; i < 4; ++i) {
     ByteSpan record = block0.subspan(kRecord + i * kRecordSize, kRecordSize);
-    if (std::to_integer<std::uint8_t>(record[4]) == 0xEE)
-      return load_le<std::uint32_t>(record, 8) == 1 && load_le<std::uint32_t>(record, 12) == protective_size(sector_count);
+    if (std::to_integer<std::uint8_t>(record[4]) != 0) ++used;
+    if (std::to_integer<std::uint8_t>(record[4]) == 0xEE && load_le<std::uint32_t>(record, 8) == 1) protective = i;
   }
-  return false;
+  if (!protective) return false;
+  // A hybrid MBR (an 0xEE record beside MBR partitions, as sgdisk -h makes) is kept as it is; a
+  // plain protective MBR must cover the disk, or the disk grew since it was written.
+  if (used > 1) return true;
+  ByteSpan record = block0.subspan(kRecord + *protective * kRecordSize, kRecordSize);
+  return load_le<std::uint32_t>(record, 12) == protective_size(sector_count);
 }
 
 ByteVector encode_protective_mbr(ByteSpan block0, std::uint64_t sector_count) {

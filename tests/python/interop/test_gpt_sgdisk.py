@@ -131,13 +131,15 @@ def _structure_offset(disk: Disk, which: str) -> int:
     }[which]
 
 
+@pytest.mark.parametrize("sector_size", [512, 4096])
 @pytest.mark.parametrize("which", STRUCTURES)
-def test_each_damaged_structure_is_repaired(tmp_path, which):
+def test_each_damaged_structure_is_repaired(tmp_path, which, sector_size):
     path = tmp_path / "damaged.img"
-    with Disk.create(path, "1 GiB") as disk:
+    edge = 64 * 1024
+    with Disk.create(path, "1 GiB", sector_size=sector_size) as disk:
         disk.convert_gpt()
         disk.create_partition("efi", "100 MiB")
-        good = disk.read(0, 64 * 1024) + disk.read(disk.size - 64 * 1024, 64 * 1024)
+        good = disk.read(0, edge) + disk.read(disk.size - edge, edge)
         where = _structure_offset(disk, which)
         disk.write(where, b"\xde\xad" * 256)
         health = gpt.verify(disk)
@@ -149,8 +151,12 @@ def test_each_damaged_structure_is_repaired(tmp_path, which):
         actions = gpt.repair(disk)
         assert actions and which.split()[0] in actions[0]
         assert gpt.verify(disk).clean
-        assert disk.read(0, 64 * 1024) + disk.read(disk.size - 64 * 1024, 64 * 1024) == good
-    sgdisk_verify_clean(str(path))
+        assert disk.read(0, edge) + disk.read(disk.size - edge, edge) == good
+    if sector_size == 512:
+        sgdisk_verify_clean(str(path))
+    else:
+        with loop_device(path, 4096) as device:
+            sgdisk_verify_clean(device)
 
 
 def test_both_copies_damaged_is_a_format_error(tmp_path):
@@ -179,4 +185,17 @@ def test_grown_disk_is_fixed_like_sgdisk_e(tmp_path):
         gpt.repair(disk)
         assert gpt.verify(disk).clean
         assert gpt.read(disk).last_usable_lba == disk.sector_count - 34
+    sgdisk_verify_clean(str(path))
+
+
+def test_hybrid_mbr_is_kept(tmp_path):
+    path = tmp_path / "hybrid.img"
+    with Disk.create(path, "256 MiB"):
+        pass
+    run_tool(["sgdisk", "-n", "1:0:+10M", "-t", "1:0700", "-n", "2:0:+10M", "-h", "1", str(path)])
+    mbr = path.read_bytes()[:512]
+    with Disk.open(path, writable=True) as disk:
+        assert gpt.verify(disk).clean
+        disk.create_partition("primary", "1 MiB")
+    assert path.read_bytes()[:512] == mbr
     sgdisk_verify_clean(str(path))

@@ -1,0 +1,29 @@
+#include "bootmirror/shell.h"
+#include "binding.h"
+
+namespace bootmirror::bindings {
+
+void bind_shell(py::module_& m) {
+  m.def(
+      "diskpart",
+      [](Machine& machine, const std::string& script, bool check) {
+        py::gil_scoped_release release;
+        return shell::Diskpart(machine).run(script, check);
+      },
+      py::arg("machine"), py::arg("script"), py::arg("check") = false,
+      "Run diskpart commands on a machine; returns the transcript.");
+  m.def(
+      "diskpart_execute",
+      [](Machine& machine, const std::string& line) {
+        shell::Outcome outcome;
+        {
+          py::gil_scoped_release release;
+          outcome = shell::Diskpart(machine).execute(line);
+        }
+        return py::make_tuple(outcome.text, outcome.ok, outcome.leave);
+      },
+      py::arg("machine"), py::arg("line"), "One diskpart command: (text, ok, leave).");
+  m.def("diskpart_size", &shell::format_size, py::arg("bytes"), "A byte count as diskpart's Size and Offset columns show it.");
+}
+
+}  // namespace bootmirror::bindings

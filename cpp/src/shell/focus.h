@@ -1,0 +1,24 @@
+// What the disk and partition commands share: the selected disk and partition, and the messages
+// diskpart gives when there is none.
+#pragma once
+
+#include <string_view>
+
+#include "bootmirror/machine.h"
+#include "bootmirror/shell.h"
+
+namespace bootmirror::shell {
+
+inline constexpr std::string_view kNoDisk = "There is no disk selected.\nPlease select a disk and try again.";
+inline constexpr std::string_view kNoPartition = "There is no partition selected.\nPlease select a partition and try again.";
+
+// The selected disk, or CommandFailed(`none`).
+const AttachedDisk& selected_disk(Machine& machine, std::string_view none = kNoDisk);
+// Its device, or CommandFailed when the disk is missing.
+BlockDevice& device_of(const AttachedDisk& disk);
+// diskpart's name for a disk: "Disk 1", or "Disk M0" for a missing one.
+std::string disk_label(const AttachedDisk& disk);
+// A number given to select: digits only.
+std::optional<std::uint64_t> parse_number(std::string_view text);
+
+}  // namespace bootmirror::shell

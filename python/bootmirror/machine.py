@@ -1,0 +1,125 @@
+"""The Machine: disks attached by number, as Windows numbers them, and the diskpart shell.
+
+A machine kept in a folder records its image files (with their sector sizes) in
+``machine.json``, so it survives between processes::
+
+    m = bootmirror.Machine.create("lab")
+    m.create_disk("10 GiB")                   # lab/disk0.img, attached as disk 0
+    m.attach(bootmirror.Disk.open("other.img", writable=True))
+    print(m.diskpart('''
+        select disk 1
+        convert gpt
+        list partition
+    '''))
+    m = bootmirror.Machine.open("lab")        # later, in another process
+
+``m.diskpart(script)`` returns the transcript; failing commands answer with diskpart's message.
+With ``check=True`` the first failing command raises :class:`bootmirror.UsageError` instead.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Dict, Optional, Union
+
+from . import _core
+from .disk import Disk, SizeLike
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+
+class Machine:
+    """A computer with numbered disks; ``Machine()`` lives in memory, ``Machine.create(folder)``
+    and ``Machine.open(folder)`` keep it in a folder."""
+
+    def __init__(self, _machine: Optional[_core.Machine] = None) -> None:
+        self._m = _machine if _machine is not None else _core.Machine()
+
+    @classmethod
+    def create(cls, folder: PathLike) -> "Machine":
+        """A new machine folder (refused if it already holds one)."""
+        return cls(_core.Machine.create(os.fspath(folder)))
+
+    @classmethod
+    def open(cls, folder: PathLike) -> "Machine":
+        """The machine kept in `folder`, its image files opened for writing."""
+        return cls(_core.Machine.open(os.fspath(folder)))
+
+    @property
+    def folder(self) -> Optional[str]:
+        """The machine folder, or None for a machine in memory."""
+        return self._m.folder
+
+    def attach(self, disk: Union[Disk, _core.BlockDevice, PathLike], sector_size: int = 512) -> int:
+        """Attach a disk (a Disk, a device, or the path of an image to open writable) as the lowest
+        free disk number, and return that number. Keep the disk open while the machine uses it."""
+        if isinstance(disk, Disk):
+            device = disk.device
+        elif isinstance(disk, _core.BlockDevice):
+            device = disk
+        else:
+            device = _core.ImageFile.open(os.fspath(disk), True, sector_size)
+        return self._m.attach(device)
+
+    def create_disk(self, size: SizeLike, sector_size: int = 512, name: str = "") -> int:
+        """Create a sparse image in the machine folder (``disk<N>.img``) and attach it."""
+        return self._m.create_disk(size, sector_size, name)
+
+    def detach(self, number: int) -> None:
+        """Detach disk `number` (its image stays where it is)."""
+        self._m.detach(number)
+
+    @property
+    def disks(self) -> Dict[int, Optional[Disk]]:
+        """The attached disks by number (None for a disk whose image is missing)."""
+        out: Dict[int, Optional[Disk]] = {}
+        for number in self._m.disk_numbers:
+            device = self._m.device(number)
+            out[number] = Disk(device) if device is not None else None
+        return out
+
+    def disk(self, number: int) -> Disk:
+        """Disk `number` (UsageError when there is none or it is missing). The machine keeps
+        using the disk: do not close it (nor use it as a ``with`` block)."""
+        device = self._m.device(number)
+        if device is None:
+            raise _core.UsageError(f"disk {number} is missing")
+        return Disk(device)
+
+    @property
+    def selected_disk(self) -> Optional[int]:
+        """The disk diskpart's focus is on."""
+        return self._m.selected_disk
+
+    @property
+    def selected_partition(self) -> Optional[int]:
+        """The partition diskpart's focus is on (numbered in offset order)."""
+        return self._m.selected_partition
+
+    def diskpart(self, script: str, check: bool = False) -> str:
+        """Run diskpart commands, one a line (case-insensitive, abbreviations as diskpart takes
+        them); returns the transcript. ``check=True`` raises UsageError on the first failure."""
+        return _core.diskpart(self._m, script, check)
+
+    def diskpart_command(self, line: str) -> "tuple[str, bool, bool]":
+        """One diskpart command: (its text, whether it succeeded, whether it was EXIT)."""
+        return _core.diskpart_execute(self._m, line)
+
+    def __repr__(self) -> str:
+        where = f" {self.folder!r}" if self.folder else " (in memory)"
+        return f"<Machine{where} disks {self._m.disk_numbers}>"
+
+    def _repr_html_(self) -> str:
+        import html
+
+        rows = []
+        for number, disk in self.disks.items():
+            if disk is None:
+                cells = (f"M{number}", "missing", "", "", "")
+            else:
+                cells = (str(number), disk.path or disk.name, _core.describe_size(disk.size), str(disk.sector_size),
+                         str(len(disk.partitions)))
+            rows.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>")
+        head = "".join(f"<th>{h}</th>" for h in ("disk", "image", "size", "sector size", "partitions"))
+        caption = html.escape(self.folder or "Machine in memory")
+        return f"<table><caption>{caption}</caption><tr>{head}</tr>{''.join(rows)}</table>"
