@@ -287,6 +287,8 @@ void commit_incremental(Group& g, GroupDisk& d, BlockDevice& dev, DiskDatabase c
 
 }  // namespace
 
+void check_convertible(BlockDevice& device) { (void)plan_disk(device); }
+
 std::size_t add_disk(Group& g, const DevicePtr& dev, int device_index) {
   if (!dev) throw UsageError("add_disk: no disk");
   for (const auto& d : g.disks)

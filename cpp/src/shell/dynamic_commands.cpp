@@ -1,0 +1,196 @@
+// Dynamic disks and their volumes in diskpart: convert dynamic, list/select/detail volume,
+// add disk=N (mirror), break disk=N [nokeep], delete disk (a missing one). Texts from KB 814070's
+// transcripts (steps "Convert the Primary and Shadow Drives to Dynamic", "Establish a Mirror" and
+// "Re-Establish the Primary Boot Drive Mirror").
+#include <algorithm>
+
+#include <fmt/format.h>
+
+#include "bootmirror/dynamic.h"
+#include "shell/focus.h"
+#include "shell/table_text.h"
+
+namespace bootmirror::shell {
+
+namespace {
+
+constexpr std::string_view kNoVolume = "There is no volume selected.\nPlease select a volume and try again.";
+constexpr std::string_view kBadArguments = "The arguments you specified for this command are not valid.";
+
+template <typename F>
+auto guarded(F f) {
+  try {
+    return f();
+  } catch (const UsageError& e) {
+    throw CommandFailed(e.what());
+  }
+}
+
+std::string type_word(ldm::Layout layout) {
+  switch (layout) {
+    case ldm::Layout::simple: return "Simple";
+    case ldm::Layout::spanned: return "Spanned";
+    case ldm::Layout::striped: return "Stripe";
+    case ldm::Layout::mirrored: return "Mirror";
+    case ldm::Layout::raid5: return "RAID-5";
+  }
+  return "";
+}
+
+// Healthy; a mirror or RAID-5 with a plex on a missing disk "Failed Rd"; no complete copy "Failed".
+std::string status_word(const dynamic::MachineGroup& mg, const ldm::GroupVolume& v) {
+  std::size_t healthy = 0;
+  for (std::size_t ci : v.components) {
+    bool ok = true;
+    for (const auto& p : mg.group.partitions)
+      if (p.component_id == mg.group.components[ci].id) {
+        const ldm::GroupDisk* d = mg.group.find_disk(p.disk_id);
+        ok = ok && d && d->device >= 0;
+      }
+    healthy += ok;
+  }
+  if (healthy == v.components.size()) return "Healthy";
+  return healthy ? "Failed Rd" : "Failed";
+}
+
+dynamic::MachineGroup require_group(Machine& machine) {
+  auto mg = dynamic::group_of(machine);
+  if (!mg) throw CommandFailed("There are no volumes.");
+  return std::move(*mg);
+}
+
+std::size_t selected_volume(Machine& machine, const dynamic::MachineGroup& mg) {
+  const auto& v = machine.focus().volume;
+  if (!v || std::size_t(*v) >= mg.group.volumes.size()) throw CommandFailed(std::string(kNoVolume));
+  return std::size_t(*v);
+}
+
+// disk=N or disk=M<n>: the machine disk number.
+int disk_option(const Arguments& args) {
+  auto value = args.option("disk");
+  if (!value) throw CommandFailed(std::string(kBadArguments));
+  std::string text = *value;
+  if (!text.empty() && (text.front() == 'm' || text.front() == 'M')) text.erase(0, 1);
+  auto number = parse_number(text);
+  if (!number) throw CommandFailed(std::string(kBadArguments));
+  return int(*number);
+}
+
+std::string convert_dynamic(Machine& machine, const Arguments&) {
+  const AttachedDisk& disk = selected_disk(machine);
+  device_of(disk);
+  const bool done = guarded([&] { return dynamic::convert_dynamic(machine, disk.number); });
+  if (!done) return "You must reboot your computer to complete this operation.";
+  return "Diskpart successfully converted the selected disk to dynamic format.";
+}
+
+std::string list_volume(Machine& machine, const Arguments&) {
+  auto mg = machine_group(machine);
+  if (!mg || mg->group.volumes.empty()) return "There are no volumes.";
+  std::vector<Row> rows;
+  for (std::size_t i = 0; i < mg->group.volumes.size(); ++i) {
+    const auto& v = mg->group.volumes[i];
+    std::string letter = v.record.drive_hint ? v.record.drive_hint->substr(0, 1) : "";
+    std::uint64_t bytes = v.record.size * 512;
+    for (const auto& d : mg->group.disks)
+      if (d.device >= 0) bytes = v.record.size * d.sector_size;
+    Row row;
+    row.selected = machine.focus().volume == int(i);
+    row.cells = {fmt::format("Volume {}", i), letter, "", "", type_word(v.layout), format_size(bytes), status_word(*mg, v), ""};
+    rows.push_back(std::move(row));
+  }
+  return render_table({{"Volume ###", 10}, {"Ltr", 3, Column::Align::center}, {"Label", 11}, {"Fs", 5}, {"Type", 10},
+                       {"Size", 7, Column::Align::right}, {"Status", 9}, {"Info", 8}},
+                      rows);
+}
+
+std::string select_volume(Machine& machine, const Arguments& args) {
+  auto mg = machine_group(machine);
+  if (args.words.empty()) {
+    if (machine.focus().volume) return fmt::format("Volume {} is the selected volume.", *machine.focus().volume);
+    return "There is no volume selected.";
+  }
+  std::string text = args.words.front();
+  std::optional<std::size_t> index;
+  if (auto number = parse_number(text)) {
+    if (mg && *number < mg->group.volumes.size()) index = std::size_t(*number);
+  } else if (mg && (text.size() == 1 || (text.size() == 2 && text[1] == ':'))) {
+    for (std::size_t i = 0; i < mg->group.volumes.size(); ++i) {
+      const auto& hint = mg->group.volumes[i].record.drive_hint;
+      if (hint && !hint->empty() && std::tolower(static_cast<unsigned char>((*hint)[0])) == text[0]) index = i;
+    }
+  }
+  if (!index) {
+    machine.focus().volume.reset();
+    throw CommandFailed("The volume you selected is not valid or does not exist.");
+  }
+  machine.focus().volume = int(*index);
+  return fmt::format("Volume {} is the selected volume.", *index);
+}
+
+std::string detail_volume(Machine& machine, const Arguments&) {
+  dynamic::MachineGroup mg = require_group(machine);
+  const auto& v = mg.group.volumes[selected_volume(machine, mg)];
+  std::vector<int> numbers;
+  for (std::size_t pi : v.partitions) {
+    const ldm::GroupDisk* d = mg.group.find_disk(mg.group.partitions[pi].disk_id);
+    if (!d) continue;
+    for (std::size_t i = 0; i < mg.group.disks.size(); ++i)
+      if (&mg.group.disks[i] == d)
+        if (auto n = mg.number_of(i, machine); n && std::find(numbers.begin(), numbers.end(), *n) == numbers.end())
+          numbers.push_back(*n);
+  }
+  std::sort(numbers.begin(), numbers.end(), [&](int a, int b) {
+    // Missing disks first, as diskpart lists M0 before Disk 1.
+    bool ma = machine.disk(a).missing(), mb = machine.disk(b).missing();
+    return ma != mb ? ma : a < b;
+  });
+  std::optional<dynamic::MachineGroup> group = std::move(mg);
+  std::vector<Row> rows;
+  for (int n : numbers) rows.push_back(disk_row(machine, machine.disk(n), group));
+  return render_table(disk_columns(), rows);
+}
+
+std::string add_disk(Machine& machine, const Arguments& args) {
+  dynamic::MachineGroup mg = require_group(machine);
+  const std::size_t vi = selected_volume(machine, mg);
+  const int number = disk_option(args);
+  if (!machine.has_disk(number) || machine.disk(number).missing())
+    throw CommandFailed("The disk you specified is not valid.");
+  guarded([&] { dynamic::add_mirror(machine, vi, number); return 0; });
+  return "Diskpart succeeded in adding a mirror to the volume.";
+}
+
+std::string break_disk(Machine& machine, const Arguments& args) {
+  dynamic::MachineGroup mg = require_group(machine);
+  const std::size_t vi = selected_volume(machine, mg);
+  const int number = disk_option(args);
+  for (const auto& w : args.words)
+    if (w != "nokeep" && w != "noerr") throw CommandFailed(std::string(kBadArguments));
+  const bool keep = std::find(args.words.begin(), args.words.end(), "nokeep") == args.words.end();
+  guarded([&] { dynamic::break_mirror(machine, vi, number, keep); return 0; });
+  return "Diskpart successfully broke the mirror volume.";
+}
+
+std::string delete_disk(Machine& machine, const Arguments&) {
+  const AttachedDisk& disk = selected_disk(machine);
+  if (!disk.missing()) throw CommandFailed("The selected disk is not a missing disk.\nOnly a missing dynamic disk can be deleted.");
+  const int number = disk.number;
+  guarded([&] { dynamic::delete_missing_disk(machine, number); return 0; });
+  machine.focus() = Focus{};
+  return "Diskpart successfully deleted the missing disk.";
+}
+
+}  // namespace
+
+void add_dynamic_commands(CommandTable& table) {
+  table.add("convert dynamic", "Convert a basic disk into a dynamic disk", convert_dynamic);
+  table.add("list volume", "Display a list of volumes", list_volume);
+  table.add("select volume", "Move the focus to a volume", select_volume);
+  table.add("detail volume", "Provide details about the selected volume", detail_volume);
+  table.add("add", "Add a mirror to a simple volume", add_disk);
+  table.add("break", "Break a mirror set", break_disk);
+  table.add("delete disk", "Delete a missing disk from the disk list", delete_disk);
+}
+
+}  // namespace bootmirror::shell
