@@ -133,3 +133,30 @@ def test_missing_disk_holding_a_volumes_only_copy_is_not_deleted(tmp_path):
     t = m.diskpart("select disk m0\ndelete disk\nlist disk")
     assert "only copy of volume" in t
     assert lines(t, "list disk")[2].startswith("* Disk M0   Missing")
+
+
+def test_detail_disk_lists_its_volumes_and_foreign_disks_stay_untouched(tmp_path):
+    import hashlib
+    import tarfile
+
+    from conftest import SHARED
+
+    m = bootmirror.Machine.create(tmp_path / "lab")
+    m.create_disk("64 MiB")
+    m.create_disk("64 MiB")
+    with tarfile.open(SHARED / "data" / "ldm-windows" / "ldm-data.tar.xz") as tar:
+        tar.extract("ldm-2003r2-simple-1.img", tmp_path)
+    windows = tmp_path / "ldm-2003r2-simple-1.img"
+    digest = hashlib.sha256(windows.read_bytes()).hexdigest()
+    m.attach(windows)
+    m.diskpart("select disk 0\nconvert dynamic\nselect disk 1\nconvert dynamic", check=True)
+    group = m.disk_group
+    group.create_volume("Volume1", "mirrored", [(group.disk("Disk1"), 0, 4096), (group.disk("Disk2"), 0, 4096)],
+                        drive_hint="E:")
+    group.commit()
+    t = m.diskpart("select disk 1\ndetail disk\nlist disk\nselect disk 2\nconvert dynamic\nlist volume")
+    assert lines(t, "detail disk")[-1] == "  Volume 0     E                       Mirror      2048 KB  Healthy"
+    assert lines(t, "list disk")[-1] == "  Disk 2    Foreign       50 MB      0 B   *"
+    assert "already dynamic" in t
+    assert [v.name for v in m.volumes] == ["Volume1"]  # the foreign group's volumes are not ours
+    assert hashlib.sha256(windows.read_bytes()).hexdigest() == digest

@@ -54,16 +54,21 @@ std::optional<MachineGroup> group_of(Machine& machine) {
     mg.devices.push_back(disk.device);
     mg.numbers.push_back(number);
   }
-  ldm::Scan scan = ldm::scan(mg.devices, preferred_group(machine));
+  // The machine's group is the one it recorded when it made its first disk dynamic; every other
+  // group is foreign (Windows keeps its own group in its registry; import is out of scope).
+  const std::string own = preferred_group(machine);
+  if (own.empty()) return std::nullopt;
+  ldm::Scan scan = ldm::scan(mg.devices, own);
   if (!scan.unreadable.empty())
     throw FormatError(fmt::format("disk {}: {}", mg.numbers[scan.unreadable.front().first], scan.unreadable.front().second));
   for (std::size_t i : scan.foreign) mg.foreign.push_back(mg.numbers[i]);
-  if (!scan.group) return std::nullopt;
+  if (!scan.group || scan.group->guid() != own) return std::nullopt;
   mg.group = std::move(*scan.group);
   return mg;
 }
 
 bool is_dynamic(Machine& machine, int number) {
+  if (is_foreign(machine, number)) return true;
   auto mg = group_of(machine);
   if (!mg) return false;
   if (std::find(mg->foreign.begin(), mg->foreign.end(), number) != mg->foreign.end()) return true;
@@ -73,8 +78,14 @@ bool is_dynamic(Machine& machine, int number) {
 }
 
 bool is_foreign(Machine& machine, int number) {
-  auto mg = group_of(machine);
-  return mg && std::find(mg->foreign.begin(), mg->foreign.end(), number) != mg->foreign.end();
+  if (!machine.has_disk(number) || machine.disk(number).missing()) return false;
+  try {
+    ldm::DiskDatabase db = ldm::read_database(*machine.disk(number).device, false);
+    const std::string own = preferred_group(machine);
+    return db.privhead.group_guid != own;
+  } catch (const FormatError&) {
+    return false;
+  }
 }
 
 bool is_pending(const Machine& machine, int number) {

@@ -59,11 +59,11 @@ Row disk_row(Machine& machine, const AttachedDisk& disk, const std::optional<dyn
     return row;
   }
   const bool is_gpt = partitioning::style_of(*disk.device) == partitioning::Style::gpt;
+  if (dynamic::is_foreign(machine, disk.number)) {
+    row.cells = {disk_label(disk), "Foreign", format_size(disk.device->size()), "0 B", "*", is_gpt ? "*" : ""};
+    return row;
+  }
   if (group) {
-    if (std::find(group->foreign.begin(), group->foreign.end(), disk.number) != group->foreign.end()) {
-      row.cells = {disk_label(disk), "Foreign", format_size(disk.device->size()), "0 B", "*", is_gpt ? "*" : ""};
-      return row;
-    }
     if (auto index = group->disk_index_of(disk.number, machine)) {
       std::uint64_t free = 0;
       for (auto [start, size] : ldm::free_extents(group->group, *index)) free += size;
@@ -124,9 +124,11 @@ std::string detail_disk(Machine& machine, const Arguments&) {
     for (char& c : guid) c = char(std::toupper(static_cast<unsigned char>(c)));
     id = "{" + guid + "}";
   }
-  return fmt::format("bootmirror image {}\nDisk ID: {}\nType   : FILE\nBus    : 0\nTarget : 0\nLUN ID : {}\n\n"
-                     "There are no volumes.",
-                     device.name(), id, disk.number);
+  // A dynamic disk lists the volumes with a plex on it, as list volume shows them.
+  std::string volumes;
+  if (auto group = machine_group(machine)) volumes = volume_table(machine, *group, disk.number);
+  return fmt::format("bootmirror image {}\nDisk ID: {}\nType   : FILE\nBus    : 0\nTarget : 0\nLUN ID : {}\n\n{}",
+                     device.name(), id, disk.number, volumes.empty() ? "There are no volumes." : volumes);
 }
 
 std::string clean(Machine& machine, const Arguments&) {

@@ -86,22 +86,8 @@ std::string convert_dynamic(Machine& machine, const Arguments&) {
 
 std::string list_volume(Machine& machine, const Arguments&) {
   auto mg = machine_group(machine);
-  if (!mg || mg->group.volumes.empty()) return "There are no volumes.";
-  std::vector<Row> rows;
-  for (std::size_t i = 0; i < mg->group.volumes.size(); ++i) {
-    const auto& v = mg->group.volumes[i];
-    std::string letter = v.record.drive_hint ? v.record.drive_hint->substr(0, 1) : "";
-    std::uint64_t bytes = v.record.size * 512;
-    for (const auto& d : mg->group.disks)
-      if (d.device >= 0) bytes = v.record.size * d.sector_size;
-    Row row;
-    row.selected = machine.focus().volume == int(i);
-    row.cells = {fmt::format("Volume {}", i), letter, "", "", type_word(v.layout), format_size(bytes), status_word(*mg, v), ""};
-    rows.push_back(std::move(row));
-  }
-  return render_table({{"Volume ###", 10}, {"Ltr", 3, Column::Align::center}, {"Label", 11}, {"Fs", 5}, {"Type", 10},
-                       {"Size", 7, Column::Align::right}, {"Status", 9}, {"Info", 8}},
-                      rows);
+  std::string table = mg ? volume_table(machine, *mg, std::nullopt) : "";
+  return table.empty() ? "There are no volumes." : table;
 }
 
 std::string select_volume(Machine& machine, const Arguments& args) {
@@ -182,6 +168,34 @@ std::string delete_disk(Machine& machine, const Arguments&) {
 }
 
 }  // namespace
+
+std::string volume_table(Machine& machine, const dynamic::MachineGroup& mg, std::optional<int> on_disk) {
+  std::vector<Row> rows;
+  for (std::size_t i = 0; i < mg.group.volumes.size(); ++i) {
+    const auto& v = mg.group.volumes[i];
+    if (on_disk) {
+      bool here = false;
+      for (std::size_t pi : v.partitions) {
+        const auto& p = mg.group.partitions[pi];
+        for (std::size_t di = 0; di < mg.group.disks.size(); ++di)
+          if (mg.group.disks[di].record.id == p.disk_id && mg.number_of(di, machine) == on_disk) here = true;
+      }
+      if (!here) continue;
+    }
+    std::string letter = v.record.drive_hint ? v.record.drive_hint->substr(0, 1) : "";
+    std::uint64_t bytes = v.record.size * 512;
+    for (const auto& d : mg.group.disks)
+      if (d.device >= 0) bytes = v.record.size * d.sector_size;
+    Row row;
+    row.selected = machine.focus().volume == int(i);
+    row.cells = {fmt::format("Volume {}", i), letter, "", "", type_word(v.layout), format_size(bytes), status_word(mg, v), ""};
+    rows.push_back(std::move(row));
+  }
+  if (rows.empty()) return "";
+  return render_table({{"Volume ###", 10}, {"Ltr", 3, Column::Align::center}, {"Label", 11}, {"Fs", 5}, {"Type", 10},
+                       {"Size", 7, Column::Align::right}, {"Status", 9}, {"Info", 8}},
+                      rows);
+}
 
 void add_dynamic_commands(CommandTable& table) {
   table.add("convert dynamic", "Convert a basic disk into a dynamic disk", convert_dynamic);

@@ -28,6 +28,9 @@ std::vector<Column> disk_columns();
 // The machine's disk group, or nullopt (a damaged database shows as no group here; commands that
 // change it report the damage).
 std::optional<dynamic::MachineGroup> machine_group(Machine& machine);
+// list volume's table of the dynamic volumes (those with a plex on disk `on_disk` when given);
+// empty when there are none.
+std::string volume_table(Machine& machine, const dynamic::MachineGroup& group, std::optional<int> on_disk);
 // A number given to select: digits only.
 std::optional<std::uint64_t> parse_number(std::string_view text);
 
