@@ -160,3 +160,24 @@ def test_detail_disk_lists_its_volumes_and_foreign_disks_stay_untouched(tmp_path
     assert "already dynamic" in t
     assert [v.name for v in m.volumes] == ["Volume1"]  # the foreign group's volumes are not ours
     assert hashlib.sha256(windows.read_bytes()).hexdigest() == digest
+
+
+def test_blank_shadow_disk_layout_as_the_seeds_recovery_shows(tmp_path):
+    """KB 814070, "Recover a Shadow Boot Drive", bootcfg /list 1 after convert gpt, convert dynamic
+    and the mirror: LDM metadata at 17,408 (1,048,576 bytes), the MSR at 1,065,984 (32,505,856),
+    the mirror's LDM data partition at 33,571,840."""
+    m = bootmirror.Machine.create(tmp_path / "lab")
+    m.create_disk("340 MiB")
+    m.create_disk("340 MiB")
+    m.diskpart(SEED_SETUP.split("select disk 1")[0], check=True)
+    m.diskpart("select disk 0\nconvert dynamic", check=True)
+    m.reboot()
+    m.diskpart("select disk 1\nconvert gpt\nconvert dynamic\nselect volume 0\nadd disk=1", check=True)
+    parts = [(p.offset, p.size, p.type_name) for p in bootmirror.gpt.partitions(m.disk(1))]
+    size = m.volumes[0].size_bytes
+    assert parts == [
+        (17_408, 1_048_576, "LDM metadata"),
+        (1_065_984, 32_505_856, "Microsoft Reserved"),
+        (33_571_840, size, "LDM data"),
+    ]
+    assert "No problems found" in run_tool(["sgdisk", "-v", m._m.image(1)]).stdout
