@@ -7,4 +7,5 @@ PYBIND11_MODULE(_core, m) {
   bind_errors(m);
   bind_core(m);
   bind_io(m);
+  bind_fat(m);
 }

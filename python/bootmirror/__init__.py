@@ -12,6 +12,7 @@ Errors: every error raised for bad input or bad use is a :class:`bootmirror.Erro
 from ._version import __version__
 from ._core import Error, FormatError, UsageError, crc32, describe_size, parse_size
 from .disk import Disk, FaultyDisk
+from . import fat
 from .identity import deterministic, new_guid, now
 
 __all__ = [
@@ -23,6 +24,7 @@ __all__ = [
     "UsageError",
     "crc32",
     "describe_size",
+    "fat",
     "deterministic",
     "new_guid",
     "now",
