@@ -82,13 +82,21 @@ void bind_fat(py::module_& m) {
       .def_property_readonly("created", [](const Entry& e) { return seconds(e.created); })
       .def_property_readonly("modified", [](const Entry& e) { return seconds(e.modified); })
       .def_property_readonly("accessed", [](const Entry& e) { return seconds(e.accessed); })
-      .def_property_readonly("is_dir", &Entry::is_dir);
+      .def_property_readonly("is_dir", &Entry::is_dir)
+      .def("__repr__", [](const Entry& e) {
+        return "<FatEntry '" + e.name + "' " + (e.is_dir() ? std::string("<DIR>") : std::to_string(e.size) + " bytes") + ">";
+      });
+
+  py::class_<WalkStep>(m, "FatWalkStep")
+      .def_readonly("path", &WalkStep::path)
+      .def_readonly("entries", &WalkStep::entries);
 
   py::class_<CheckProblem>(m, "FatCheckProblem")
       .def_readonly("kind", &CheckProblem::kind)
       .def_readonly("path", &CheckProblem::path)
       .def_readonly("message", &CheckProblem::message)
-      .def_readonly("repaired", &CheckProblem::repaired);
+      .def_readonly("repaired", &CheckProblem::repaired)
+      .def("__repr__", [](const CheckProblem& p) { return "<FatCheckProblem " + p.kind + ": " + p.message + ">"; });
   py::class_<CheckReport>(m, "FatCheckReport")
       .def_readonly("problems", &CheckReport::problems)
       .def_readonly("files", &CheckReport::files)

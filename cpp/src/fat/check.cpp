@@ -156,6 +156,7 @@ struct Checker {
                 true);
         if (repair) {
           node.entry.size = std::uint32_t(std::uint64_t(c.clusters) * cs);
+          if (c.clusters == 0) node.entry.first_cluster = 0;  // its first cluster belongs to another file
           dir->store(node);
         }
       }
