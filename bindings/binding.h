@@ -15,6 +15,7 @@ namespace bootmirror::bindings {
 void bind_errors(py::module_& m);
 void bind_core(py::module_& m);
 void bind_io(py::module_& m);
+void bind_gpt(py::module_& m);
 void bind_fat(py::module_& m);
 
 // A size given as an int (bytes) or a string such as "204 MiB".

@@ -7,5 +7,6 @@ PYBIND11_MODULE(_core, m) {
   bind_errors(m);
   bind_core(m);
   bind_io(m);
+  bind_gpt(m);
   bind_fat(m);
 }

@@ -12,8 +12,8 @@ Errors: every error raised for bad input or bad use is a :class:`bootmirror.Erro
 from ._version import __version__
 from ._core import Error, FormatError, UsageError, crc32, describe_size, parse_size
 from .disk import Disk, FaultyDisk
-from . import fat
 from .identity import deterministic, new_guid, now
+from . import fat, gpt
 
 __all__ = [
     "__version__",
@@ -25,6 +25,7 @@ __all__ = [
     "crc32",
     "describe_size",
     "fat",
+    "gpt",
     "deterministic",
     "new_guid",
     "now",

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
-from typing import List, Optional, Tuple, Union
+from typing import TYPE_CHECKING, List, Optional, Tuple, Union
 
 from . import _core
+
+if TYPE_CHECKING:
+    from . import gpt
 
 SizeLike = Union[int, str]
 BytesLike = Union[bytes, bytearray, memoryview]
@@ -111,6 +114,40 @@ class Disk:
     def slice(self, offset: int, length: int) -> "Disk":
         """A window of this disk (a partition's bytes) as a Disk of its own."""
         return Disk(_core.Slice(self._device, offset, length))
+
+    # -- partitions (GPT, as Windows Server 2003 partitions) ------------------------------------
+    @property
+    def partitions(self) -> "List[gpt.Partition]":
+        """The GPT partitions in on-disk offset order (numbered as diskpart numbers them)."""
+        from . import gpt
+
+        return gpt.partitions(self)
+
+    def convert_gpt(self) -> None:
+        """Write a GPT on an empty disk, with the Microsoft Reserved partition Windows adds
+        (32 MiB under 16 GiB, 128 MiB otherwise) at the first usable LBA."""
+        _core.gpt.convert_gpt(self._device)
+
+    def create_partition(
+        self, kind: str, size: Optional[SizeLike] = None, offset: Optional[SizeLike] = None, align: Optional[SizeLike] = None
+    ) -> "gpt.Partition":
+        """Create an 'efi', 'msr' or 'primary' partition in the first free extent that holds it.
+
+        `size`, `offset` and `align` are bytes or strings such as ``"204 MiB"``; no size takes the
+        largest free extent. Returns the new partition.
+        """
+        from . import gpt
+
+        number, raw = _core.gpt.create_partition(self._device, kind, size, offset, align)
+        return gpt.Partition.from_raw(number, raw, self.sector_size)
+
+    def delete_partition(self, number: int, override: bool = False) -> None:
+        """Delete partition `number`; EFI, MSR and LDM partitions need ``override=True``."""
+        _core.gpt.delete_partition(self._device, number, override)
+
+    def clean(self) -> None:
+        """Remove the partition table (zero the first and last MiB), as diskpart's ``clean``."""
+        _core.gpt.clean(self._device)
 
     def close(self) -> None:
         """Close the image file. Reads and writes after this raise UsageError."""

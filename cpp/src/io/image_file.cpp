@@ -17,8 +17,10 @@ namespace bootmirror {
 
 namespace {
 
+// Device nodes live under /dev; /dev/shm is an ordinary tmpfs where images may well be kept.
 bool is_under_dev(const std::string& path) {
-  return std::string_view(path).starts_with("/dev/");
+  std::string_view p(path);
+  return p.starts_with("/dev/") && !p.starts_with("/dev/shm/");
 }
 
 // A file descriptor that closes itself unless released.
@@ -68,7 +70,7 @@ std::shared_ptr<ImageFile> ImageFile::open(const std::string& path, bool writabl
   bool is_block = S_ISBLK(info.st_mode);
   if (!is_block && !S_ISREG(info.st_mode))
     throw UsageError(fmt::format("{} is neither a regular image file nor a block device", path));
-  if (writable && (is_block || is_under_dev(path)) && !allow_device)
+  if (writable && is_block && !allow_device)
     throw UsageError(fmt::format("refusing to open the device {} for writing; pass allow_device=True to mean it", path));
   OwnedFd fd(::open(path.c_str(), (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC));
   if (fd.get() < 0) throw OsError(errno, path, "cannot open image");

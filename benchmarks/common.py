@@ -1,0 +1,62 @@
+"""Helpers shared by the benchmarks: timing, scratch folders, cache dropping, tables."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Callable, Iterator, List, Sequence
+
+
+def best_of(repeats: int, work: Callable[[], None], setup: Callable[[], None] = lambda: None) -> float:
+    """The fastest of `repeats` runs of `work`, in seconds; `setup` runs untimed before each."""
+    times = []
+    for _ in range(repeats):
+        setup()
+        started = time.perf_counter()
+        work()
+        times.append(time.perf_counter() - started)
+    return min(times)
+
+
+def run(args: Sequence[str]) -> None:
+    subprocess.run(list(args), check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def require(tool: str) -> str:
+    path = shutil.which(tool)
+    if path is None:
+        raise SystemExit(f"benchmark peer '{tool}' is not installed (make bench installs it)")
+    return path
+
+
+def drop_cache(path: Path) -> None:
+    """Ask the kernel to forget a file's cached pages so the next read comes from the disk."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    finally:
+        os.close(fd)
+
+
+@contextmanager
+def scratch(name: str) -> Iterator[Path]:
+    """A scratch folder beside the repository (same file system as the build, not tmpfs)."""
+    root = Path(__file__).resolve().parents[1] / "bench-out"
+    root.mkdir(exist_ok=True)
+    folder = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=root))
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def table(header: Sequence[str], rows: List[Sequence[str]]) -> str:
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    line = lambda cells: "| " + " | ".join(str(c).ljust(w) for c, w in zip(cells, widths)) + " |"
+    return "\n".join([line(header), "|" + "|".join("-" * (w + 2) for w in widths) + "|", *map(line, rows)])

@@ -1,0 +1,119 @@
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "bootmirror/bytes.h"
+#include "bootmirror/crc32.h"
+#include "bootmirror/guid.h"
+#include "bootmirror/identity.h"
+#include "bootmirror/units.h"
+
+using namespace bootmirror;
+
+TEST(Bytes, LittleAndBigEndianRoundTrip) {
+  ByteVector buffer(16);
+  store_le<std::uint32_t>(buffer, 0, 0x11223344u);
+  store_be<std::uint32_t>(buffer, 4, 0x11223344u);
+  store_le<std::uint64_t>(buffer, 8, 0x0102030405060708ull);
+  EXPECT_EQ(buffer[0], std::byte{0x44});
+  EXPECT_EQ(buffer[4], std::byte{0x11});
+  EXPECT_EQ(load_le<std::uint32_t>(buffer, 0), 0x11223344u);
+  EXPECT_EQ(load_be<std::uint32_t>(buffer, 4), 0x11223344u);
+  EXPECT_EQ(load_le<std::uint64_t>(buffer, 8), 0x0102030405060708ull);
+  EXPECT_EQ(load_be<std::uint16_t>(buffer, 8), 0x0807u);
+}
+
+TEST(Bytes, FieldsPastTheEndAreFormatErrors) {
+  ByteVector buffer(6);
+  EXPECT_THROW(load_le<std::uint32_t>(buffer, 3), FormatError);
+  EXPECT_THROW(load_le<std::uint64_t>(buffer, 0), FormatError);
+  EXPECT_THROW(store_be<std::uint16_t>(buffer, 5, 1), FormatError);
+  EXPECT_THROW(subspan(ByteSpan(buffer), 4, 3), FormatError);
+  EXPECT_THROW(load_le<std::uint8_t>(buffer, std::size_t(-1)), FormatError);
+}
+
+TEST(Bytes, AsciiFields) {
+  ByteVector buffer(12);
+  store_ascii(buffer, 2, 8, "EFI PART");
+  EXPECT_TRUE(matches_ascii(buffer, 2, "EFI PART"));
+  EXPECT_FALSE(matches_ascii(buffer, 6, "EFI PART"));
+  store_ascii(buffer, 0, 12, "abc");
+  EXPECT_EQ(load_ascii(buffer, 0, 12), "abc");
+}
+
+TEST(Guid, ParsesAndPrints) {
+  Guid esp = Guid::parse("C12A7328-F81F-11D2-BA4B-00A0C93EC93B");
+  EXPECT_EQ(esp.to_string(), "c12a7328-f81f-11d2-ba4b-00a0c93ec93b");
+  EXPECT_EQ(Guid::parse("{c12a7328-f81f-11d2-ba4b-00a0c93ec93b}"), esp);
+  EXPECT_FALSE(Guid::is_valid("c12a7328-f81f-11d2-ba4b-00a0c93ec93"));
+  EXPECT_FALSE(Guid::is_valid("c12a7328xf81f-11d2-ba4b-00a0c93ec93b"));
+  EXPECT_FALSE(Guid::is_valid("g12a7328-f81f-11d2-ba4b-00a0c93ec93b"));
+  EXPECT_THROW(Guid::parse("nope"), UsageError);
+}
+
+TEST(Guid, UefiByteOrderMatchesTheSpecification) {
+  // UEFI 2.10 section 5.3.3: the ESP type GUID is stored as 28 73 2A C1 1F F8 D2 11 BA 4B ...
+  Guid esp = Guid::parse("c12a7328-f81f-11d2-ba4b-00a0c93ec93b");
+  ByteVector on_disk(16);
+  esp.store_uefi_bytes(on_disk);
+  const unsigned char expected[16] = {0x28, 0x73, 0x2A, 0xC1, 0x1F, 0xF8, 0xD2, 0x11,
+                                      0xBA, 0x4B, 0x00, 0xA0, 0xC9, 0x3E, 0xC9, 0x3B};
+  for (int i = 0; i < 16; ++i) EXPECT_EQ(on_disk[i], std::byte{expected[i]}) << i;
+  EXPECT_EQ(Guid::from_uefi_bytes(on_disk), esp);
+  ByteVector rfc(16);
+  esp.store_rfc_bytes(rfc);
+  EXPECT_EQ(rfc[0], std::byte{0xC1});
+  EXPECT_EQ(Guid::from_rfc_bytes(rfc), esp);
+}
+
+TEST(Crc32, KnownValues) {
+  EXPECT_EQ(crc32(as_bytes("")), 0u);
+  EXPECT_EQ(crc32(as_bytes("123456789")), 0xCBF43926u);  // the standard check value
+  std::string long_text(1000, 'x');
+  std::uint32_t whole = crc32(as_bytes(long_text));
+  std::uint32_t pieces = crc32(as_bytes(std::string_view(long_text).substr(300)),
+                               crc32(as_bytes(std::string_view(long_text).substr(0, 300))));
+  EXPECT_EQ(whole, pieces);
+}
+
+TEST(Units, ParsesSizes) {
+  EXPECT_EQ(parse_size("4096"), 4096u);
+  EXPECT_EQ(parse_size("204 MiB"), 204ull << 20);
+  EXPECT_EQ(parse_size("204MB"), 204ull << 20);
+  EXPECT_EQ(parse_size("10 GB"), 10ull << 30);
+  EXPECT_EQ(parse_size(" 1.5 gib "), 3ull << 29);
+  EXPECT_EQ(parse_size("17 KB"), 17u * 1024);
+  EXPECT_EQ(parse_size("2 TiB"), 2ull << 40);
+  EXPECT_EQ(parse_size("512 B"), 512u);
+}
+
+TEST(Units, RejectsBadSizes) {
+  for (const char* bad : {"", "MB", "-1", "12 XB", "1.0000001 KB", "0.5", "99999999999999999999",
+                          "20000000 TB", "1..5 MB", "5 M B"})
+    EXPECT_THROW(parse_size(bad), UsageError) << bad;
+}
+
+TEST(Units, DescribesSizes) {
+  EXPECT_EQ(describe_size(512), "512 B");
+  EXPECT_EQ(describe_size(204ull << 20), "204 MiB");
+  EXPECT_EQ(describe_size(213680128), "203.8 MiB");
+}
+
+TEST(Identity, SeededIdentifiersRepeat) {
+  IdentitySource::configure({std::uint64_t{42}, std::int64_t{1700000000}});
+  Guid a = IdentitySource::new_guid();
+  std::uint32_t serial = IdentitySource::next_u32();
+  IdentitySource::configure({std::uint64_t{42}, std::int64_t{1700000000}});
+  EXPECT_EQ(IdentitySource::new_guid(), a);
+  EXPECT_EQ(IdentitySource::next_u32(), serial);
+  EXPECT_EQ(IdentitySource::now().seconds, 1700000000);
+  // RFC 4122 version 4, variant 10xx.
+  EXPECT_EQ(a.to_string()[14], '4');
+  EXPECT_NE(std::string("89ab").find(a.to_string()[19]), std::string::npos);
+}
+
+TEST(Identity, RandomByDefault) {
+  IdentitySource::configure({});
+  EXPECT_NE(IdentitySource::new_guid(), IdentitySource::new_guid());
+  EXPECT_GT(IdentitySource::now().seconds, 1700000000);
+}

@@ -1,0 +1,164 @@
+#include <gtest/gtest.h>
+
+#include <unistd.h>
+
+#include <cerrno>
+#include <filesystem>
+#include <fstream>
+
+#include "bootmirror/io.h"
+
+using namespace bootmirror;
+namespace fs = std::filesystem;
+
+namespace {
+
+class TempDir : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / fs::path("bootmirror-io-" + std::to_string(::getpid()) + "-" +
+                                                ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+  std::string path(const char* name) const { return (dir_ / name).string(); }
+  fs::path dir_;
+};
+
+ByteVector pattern(std::size_t n, unsigned seed) {
+  ByteVector bytes(n);
+  for (std::size_t i = 0; i < n; ++i) bytes[i] = std::byte((i * 31 + seed) & 0xFF);
+  return bytes;
+}
+
+}  // namespace
+
+using ImageFileTest = TempDir;
+
+TEST_F(ImageFileTest, CreatesSparseImages) {
+  auto image = ImageFile::create(path("a.img"), 10ull << 30);
+  EXPECT_EQ(image->size(), 10ull << 30);
+  EXPECT_EQ(image->sector_size(), 512u);
+  EXPECT_TRUE(image->allocated_extents().empty());
+  image->write(1 << 20, pattern(8192, 1));
+  auto extents = image->allocated_extents();
+  ASSERT_EQ(extents.size(), 1u);
+  EXPECT_LE(extents[0].offset, 1u << 20);
+  EXPECT_GE(extents[0].offset + extents[0].length, (1u << 20) + 8192);
+  EXPECT_LT(fs::file_size(path("a.img")) / 1, (10ull << 30) + 1);
+}
+
+TEST_F(ImageFileTest, ReadsBackWhatWasWritten) {
+  {
+    auto image = ImageFile::create(path("b.img"), 1 << 20, 4096);
+    image->write(4096 * 3 + 7, pattern(10000, 2));
+    image->flush();
+  }
+  auto image = ImageFile::open(path("b.img"), false, 4096);
+  EXPECT_EQ(image->sector_size(), 4096u);
+  EXPECT_FALSE(image->writable());
+  EXPECT_EQ(image->read(4096 * 3 + 7, 10000), pattern(10000, 2));
+  EXPECT_THROW(image->write(0, pattern(1, 0)), UsageError);
+}
+
+TEST_F(ImageFileTest, RefusesBadArguments) {
+  EXPECT_THROW(ImageFile::create(path("c.img"), 0), UsageError);
+  EXPECT_THROW(ImageFile::create(path("c.img"), 1000), UsageError);  // not a whole sector
+  EXPECT_THROW(ImageFile::create(path("c.img"), 4096, 1024), UsageError);
+  EXPECT_THROW(ImageFile::create("/dev/bootmirror-test", 4096), UsageError);
+  EXPECT_FALSE(fs::exists(path("c.img")));
+  ImageFile::create(path("d.img"), 4096);
+  try {
+    ImageFile::create(path("d.img"), 4096);
+    FAIL() << "overwrote an existing image";
+  } catch (const OsError& e) {
+    EXPECT_EQ(e.error_number(), EEXIST);
+    EXPECT_EQ(e.path(), path("d.img"));
+  }
+  try {
+    ImageFile::open(path("missing.img"));
+    FAIL();
+  } catch (const OsError& e) {
+    EXPECT_EQ(e.error_number(), ENOENT);
+  }
+  EXPECT_THROW(ImageFile::open(dir_.string()), UsageError);  // a folder is not an image
+}
+
+TEST_F(ImageFileTest, RefusesToWriteBlockDevicesUnlessAllowed) {
+  // /dev/null is a character device: never an image, writable or not.
+  EXPECT_THROW(ImageFile::open("/dev/null", true), UsageError);
+  EXPECT_THROW(ImageFile::open("/dev/null", true, 512, true), UsageError);
+}
+
+TEST_F(ImageFileTest, OutOfRangeAccessIsAUsageErrorAndWritesNothing) {
+  auto image = ImageFile::create(path("e.img"), 8192);
+  EXPECT_THROW(image->read(8190, 4), UsageError);
+  EXPECT_THROW(image->write(8192, pattern(1, 0)), UsageError);
+  EXPECT_THROW(image->write(std::uint64_t(-1), pattern(2, 0)), UsageError);
+  EXPECT_TRUE(image->allocated_extents().empty());
+}
+
+TEST(MemoryDisk, ReportsNonZeroSectorsAsAllocated) {
+  MemoryDisk disk(1 << 20);
+  EXPECT_TRUE(disk.allocated_extents().empty());
+  disk.write(1024, pattern(600, 3));
+  auto extents = disk.allocated_extents();
+  ASSERT_EQ(extents.size(), 1u);
+  EXPECT_EQ(extents[0], (Extent{1024, 1024}));
+  EXPECT_THROW(MemoryDisk(1000), UsageError);
+}
+
+TEST(Slice, IsAWindowOfItsParent) {
+  auto disk = std::make_shared<MemoryDisk>(1 << 20);
+  Slice slice(disk, 65536, 4096);
+  slice.write(10, pattern(100, 4));
+  EXPECT_EQ(disk->read(65536 + 10, 100), pattern(100, 4));
+  EXPECT_THROW(slice.write(4000, pattern(100, 4)), UsageError);
+  EXPECT_THROW(Slice(disk, (1 << 20) - 10, 20), UsageError);
+  auto extents = slice.allocated_extents();
+  ASSERT_EQ(extents.size(), 1u);
+  EXPECT_EQ(extents[0].offset, 0u);
+}
+
+TEST(FaultyDisk, InjectsErrorsOnRanges) {
+  auto disk = std::make_shared<MemoryDisk>(1 << 20);
+  FaultyDisk faulty(disk);
+  faulty.fail_range(4096, 512, FaultyDisk::Access::read);
+  EXPECT_THROW(faulty.read(4000, 200), OsError);
+  EXPECT_NO_THROW(faulty.read(0, 4096));
+  EXPECT_NO_THROW(faulty.write(4096, pattern(512, 5)));
+  faulty.fail_range(0, 1, FaultyDisk::Access::write);
+  EXPECT_THROW(faulty.write(0, pattern(4, 5)), OsError);
+  faulty.clear_faults();
+  EXPECT_NO_THROW(faulty.read(4096, 512));
+}
+
+TEST(FaultyDisk, PowerCutDropsLaterWritesSilently) {
+  auto disk = std::make_shared<MemoryDisk>(1 << 20);
+  FaultyDisk faulty(disk);
+  faulty.cut_power_after(2);
+  for (int i = 0; i < 5; ++i) faulty.write(std::uint64_t(i) * 512, pattern(512, unsigned(i) + 1));
+  EXPECT_TRUE(faulty.power_lost());
+  EXPECT_EQ(faulty.writes_seen(), 5u);
+  EXPECT_EQ(faulty.writes_applied(), 2u);
+  EXPECT_EQ(disk->read(512, 512), pattern(512, 2));
+  EXPECT_EQ(disk->read(1024, 512), ByteVector(512));
+  EXPECT_NO_THROW(faulty.flush());
+}
+
+TEST(FaultyDisk, MissingDiskFailsEveryAccess) {
+  auto disk = std::make_shared<MemoryDisk>(1 << 20);
+  FaultyDisk faulty(disk);
+  faulty.set_missing(true);
+  try {
+    faulty.read(0, 1);
+    FAIL();
+  } catch (const OsError& e) {
+    EXPECT_EQ(e.error_number(), ENODEV);
+  }
+  EXPECT_THROW(faulty.write(0, pattern(1, 0)), OsError);
+  EXPECT_THROW(faulty.flush(), OsError);
+  faulty.set_missing(false);
+  EXPECT_NO_THROW(faulty.read(0, 1));
+}

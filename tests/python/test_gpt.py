@@ -1,0 +1,116 @@
+"""The GPT engine through the Python API: partitions, kinds, reprs, bad input, crash safety."""
+
+from __future__ import annotations
+
+import pytest
+
+import bootmirror
+from bootmirror import Disk, FaultyDisk, gpt
+
+MiB = 1 << 20
+
+
+def test_convert_gpt_makes_windows_msr():
+    small = Disk.memory("64 MiB")
+    small.convert_gpt()
+    (msr,) = small.partitions
+    assert (msr.number, msr.kind, msr.offset, msr.size) == (1, "msr", 17408, 32 * MiB)
+    assert msr.name == "Microsoft reserved partition"
+    assert msr.type_guid == gpt.MICROSOFT_RESERVED
+    assert bootmirror._core.gpt.msr_size_for(16 << 30) == 128 * MiB
+    assert bootmirror._core.gpt.msr_size_for((16 << 30) - 1) == 32 * MiB
+
+
+def test_4k_disk_starts_at_lba_6():
+    disk = Disk.memory("64 MiB", sector_size=4096)
+    disk.convert_gpt()
+    assert disk.partitions[0].first_lba == 6
+    assert disk.partitions[0].offset == 24 * 1024
+
+
+def test_create_numbers_by_offset_and_reprs():
+    disk = Disk.memory("128 MiB")
+    disk.convert_gpt()
+    disk.create_partition("primary", "10 MiB", offset="64 MiB")
+    efi = disk.create_partition("efi", "10 MiB")
+    assert efi.number == 2 and efi.offset == 17408 + 32 * MiB
+    assert [p.kind for p in disk.partitions] == ["msr", "efi", "basic"]
+    assert "EFI system partition" in repr(efi)
+    assert "<table>" in efi._repr_html_()
+    assert repr(gpt.verify(disk)) == "<gpt.Health clean>"
+    with pytest.raises(bootmirror.UsageError):
+        disk.create_partition("primary", "1 GiB")
+    with pytest.raises(bootmirror.UsageError):
+        disk.create_partition("swap", "1 MiB")
+    with pytest.raises(bootmirror.UsageError, match="protected"):
+        disk.delete_partition(2)
+    disk.delete_partition(3)
+    disk.delete_partition(2, override=True)
+    assert [p.kind for p in disk.partitions] == ["msr"]
+
+
+def test_align_and_offset():
+    disk = Disk.memory("128 MiB")
+    disk.convert_gpt()
+    p = disk.create_partition("primary", "1 MiB", align="1 MiB")
+    assert p.offset == 33 * MiB
+    q = disk.create_partition("primary", "1 MiB", offset=100 * 1024 * 1024 + 1)
+    assert q.offset == 100 * MiB + 512  # rounded up to a whole sector
+
+
+def test_raw_disk_has_no_partitions_and_not_gpt():
+    disk = Disk.memory("8 MiB")
+    assert disk.partitions == []
+    assert gpt.style(disk) == "raw"
+    with pytest.raises(bootmirror.FormatError, match="no GPT"):
+        gpt.read(disk)
+    with pytest.raises(bootmirror.UsageError):
+        disk.create_partition("efi", "1 MiB")
+
+
+@pytest.mark.parametrize("field,value", [(12, 8), (80, 0xFFFFFFFF), (84, 1 << 31), (72, 1 << 40)])
+def test_bad_headers_raise_and_write_nothing(tmp_path, field, value):
+    import struct
+    import zlib
+
+    path = tmp_path / "bad.img"
+    with Disk.create(path, "16 MiB") as disk:
+        disk.convert_gpt()
+        for lba in (1, disk.sector_count - 1):
+            block = bytearray(disk.read(lba * 512, 512))
+            width = 8 if field in (72,) else 4
+            block[field:field + width] = value.to_bytes(width, "little")
+            block[16:20] = b"\0\0\0\0"
+            block[16:20] = struct.pack("<I", zlib.crc32(bytes(block[:92])))
+            disk.write(lba * 512, bytes(block))
+    before = path.read_bytes()
+    with Disk.open(path, writable=True) as disk:
+        with pytest.raises(bootmirror.FormatError) as info:
+            gpt.read(disk)
+        assert info.value.offset is not None
+        with pytest.raises(bootmirror.FormatError):
+            gpt.repair(disk)
+        with pytest.raises(bootmirror.FormatError):
+            disk.delete_partition(1, override=True)
+    assert path.read_bytes() == before
+
+
+def test_power_cut_at_every_write_keeps_a_valid_copy():
+    probe = FaultyDisk(_prepared())
+    probe.create_partition("efi", "4 MiB")
+    for cut in range(probe.writes_seen + 1):
+        inner = _prepared()
+        faulty = FaultyDisk(inner)
+        faulty.cut_power_after(cut)
+        faulty.create_partition("efi", "4 MiB")
+        health = gpt.verify(inner)
+        assert health.primary.valid or health.backup.valid
+        assert len(inner.partitions) in (1, 2)
+        gpt.repair(inner)
+        assert gpt.verify(inner).clean
+
+
+def _prepared() -> Disk:
+    disk = Disk.memory("48 MiB")
+    disk.convert_gpt()
+    return disk

@@ -1,0 +1,62 @@
+"""`pip install .` gives an importable package, and the command line works."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import bootmirror
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_pip_install_gives_an_importable_package(tmp_path):
+    # A real, non-editable `pip install .` into a private folder. It reuses the C++ build of the
+    # developer install (build/dev), so it costs an install, not a rebuild.
+    target = tmp_path / "site"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", "--no-build-isolation", "--no-deps",
+         "--target", str(target), "-Cbuild-dir=build/dev", "-Ccmake.define.BOOTMIRROR_TESTS=ON", "."],
+        cwd=ROOT, check=True, capture_output=True, text=True)
+    # -S: no site-packages, so the editable install of the working tree cannot answer instead.
+    out = subprocess.run(
+        [sys.executable, "-S", "-c",
+         f"import sys; sys.path.insert(0, {str(target)!r}); import bootmirror; "
+         "print(bootmirror.__version__, bootmirror.__file__, bootmirror._core.__version__)"],
+        cwd=tmp_path, check=True, capture_output=True, text=True).stdout.split()
+    assert out[0] == bootmirror.__version__ == out[2]
+    assert out[1].startswith(str(target))
+
+
+def run_cli(*args: str, cwd=None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "bootmirror", *args], capture_output=True, text=True, cwd=cwd)
+
+
+def test_cli_create_and_info(tmp_path):
+    image = tmp_path / "cli.img"
+    created = run_cli("create", str(image), "10 GiB")
+    assert created.returncode == 0, created.stderr
+    assert "10,737,418,240 bytes" in created.stdout
+    info = run_cli("info", str(image))
+    assert info.returncode == 0 and "0 bytes allocated" in info.stdout
+    again = run_cli("create", str(image), "1 MiB")
+    assert again.returncode == 1 and "File exists" in again.stderr
+    bad = run_cli("create", str(tmp_path / "b.img"), "lots")
+    assert bad.returncode == 1 and "not a size" in bad.stderr
+    assert not (tmp_path / "b.img").exists()
+
+
+def test_cli_version():
+    out = run_cli("--version")
+    assert out.stdout.strip() == f"bootmirror {bootmirror.__version__}"
+
+
+def test_demo_creates_a_sparse_image(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "bootmirror.demo", str(tmp_path / "out")],
+                            capture_output=True, text=True, check=True)
+    assert "10,737,418,240 bytes" in result.stdout
+    image = tmp_path / "out" / "disk0.img"
+    assert image.stat().st_size == 10 * 2**30
+    assert image.stat().st_blocks * 512 <= 1 << 20
