@@ -408,3 +408,68 @@ def test_absurd_boot_sector_is_a_format_error(offset, value, fmt):
 def test_not_a_fat_volume():
     disk = bootmirror.Disk.memory("1 MiB")
     _unchanged(disk, lambda: fat.open(disk))
+
+
+# -- export_tree never writes outside its target, whatever the names in the image ----------------------
+_LFN_CHARS = [1, 3, 5, 7, 9, 14, 16, 18, 20, 22, 24, 28, 30]
+
+
+def _rename_raw(disk, vol, original: str, hostile: str) -> None:
+    """Rewrite a one-entry long name in the root folder in place (the checksum still matches)."""
+    assert len(original) == len(hostile) <= 13
+    g = vol.geometry
+    root = g.data_offset - 32 * g.root_entries
+    block = bytearray(disk.read(root, 32 * g.root_entries))
+    for i in range(0, len(block), 32):
+        if block[i + 11] == 0x0F:
+            chars = "".join(chr(struct.unpack_from("<H", block, i + o)[0]) for o in _LFN_CHARS[: len(original)])
+            if chars == original:
+                for o, c in zip(_LFN_CHARS, hostile):
+                    struct.pack_into("<H", block, i + o, ord(c))
+                disk.write(root, bytes(block))
+                return
+    raise AssertionError(f"no long name {original!r}")
+
+
+HOSTILE = ["../../evil", "/etc/passwd", "C:\\x.txt", "CON", "..", "dUP.txt", "a/../../b"]
+
+
+def test_export_tree_stays_inside_the_target(tmp_path):
+    disk = bootmirror.Disk.memory("32 MiB")
+    fat.format(disk)
+    v = fat.open(disk)
+    v.write_bytes("Dup.txt", b"first")
+    for name in HOSTILE:
+        v.write_bytes("q+" + "q" * (len(name) - 2), name.encode())
+    v.flush()
+    for name in HOSTILE:
+        _rename_raw(disk, v, "q+" + "q" * (len(name) - 2), name)
+    v = fat.open(disk)
+    names = v.listdir("")
+    assert "../../evil" in names and "dUP.txt" in names  # the engine shows what is there
+    target = tmp_path / "deep" / "out"
+    stats = v.export_tree("", target)
+    assert stats.files == len(HOSTILE) + 1
+    written = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file())
+    assert all(p.startswith("deep/out/") and "/" not in p[len("deep/out/"):] for p in written), written
+    assert len(written) == len(HOSTILE) + 1
+    contents = sorted(p.read_bytes() for p in target.iterdir())
+    assert contents == sorted([b"first", *(n.encode() for n in HOSTILE)])
+
+
+def test_export_tree_does_not_follow_symlinks_in_the_target(tmp_path):
+    disk = bootmirror.Disk.memory("32 MiB")
+    fat.format(disk)
+    v = fat.open(disk)
+    v.makedirs("link")
+    v.write_bytes("link/payload.txt", b"x")
+    v.write_bytes("file.txt", b"y")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    target = tmp_path / "out"
+    target.mkdir()
+    (target / "link").symlink_to(elsewhere)
+    (target / "file.txt").symlink_to(elsewhere / "planted.txt")
+    with pytest.raises(OSError):
+        v.export_tree("", target)
+    assert list(elsewhere.iterdir()) == []
