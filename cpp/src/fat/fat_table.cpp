@@ -77,6 +77,7 @@ void FatTable::encode(std::uint32_t c, std::uint32_t value) {
 }
 
 void FatTable::set(std::uint32_t c, std::uint32_t value) {
+  if (!deferred_.empty()) deferred_.erase(c);  // a later change supersedes a deferred one
   std::uint32_t old = entries_[c];
   if (c >= 2) {
     if (old == free_entry && value != free_entry) --free_count_;
@@ -159,8 +160,11 @@ void FatTable::free_chain(std::uint32_t first) {
   while (valid_cluster(c) && guard--) {
     std::uint32_t next = entries_[c];
     if (next == free_entry) break;
-    set(c, free_entry);
-    if (c < hint_) hint_ = c;
+    auto [it, fresh] = deferred_.emplace(c, free_entry);
+    if (!fresh) {
+      if (it->second == free_entry) break;  // already being freed: a loop or a shared tail
+      it->second = free_entry;
+    }
     if (next == end_of_chain || next == bad_cluster) break;
     c = next;
   }
@@ -168,8 +172,17 @@ void FatTable::free_chain(std::uint32_t first) {
 
 void FatTable::truncate_after(std::uint32_t last) {
   std::uint32_t next = entries_[last];
-  set(last, end_of_chain);
+  deferred_[last] = end_of_chain;
   if (valid_cluster(next)) free_chain(next);
+}
+
+void FatTable::apply_deferred() {
+  auto pending = std::move(deferred_);
+  deferred_.clear();
+  for (const auto& [c, value] : pending) {
+    set(c, value);
+    if (value == free_entry && c < hint_) hint_ = c;
+  }
 }
 
 void FatTable::mark_all_dirty() {

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <unordered_map>
 #include <vector>
 
 #include "bootmirror/fat.h"
@@ -39,9 +40,15 @@ class FatTable {
   // Returns the runs in chain order. UsageError ("disk full") when there are not enough.
   std::vector<Run> allocate(std::uint32_t count, std::uint32_t after);
   // Frees the chain from `first` (tolerating damage: stops at anything that is not a cluster).
+  // Frees and truncations are deferred: they reach the FAT only in apply_deferred(), which the
+  // volume calls after the directory entries that stopped using those clusters are on the disk.
+  // Until then the clusters are not reused, so a crash in between leaves lost clusters at worst,
+  // never an entry whose clusters are free or belong to another file.
   void free_chain(std::uint32_t first);
-  // Ends the chain at `last` and frees what followed it.
+  // Ends the chain at `last` and frees what followed it (deferred, as free_chain).
   void truncate_after(std::uint32_t last);
+  void apply_deferred();
+  bool has_deferred() const { return !deferred_.empty(); }
 
   void flush();  // dirty sectors to every copy
   bool dirty() const { return dirty_any_; }
@@ -56,6 +63,7 @@ class FatTable {
   BlockDevice& device_;
   Geometry geometry_;
   std::vector<std::uint32_t> entries_;
+  std::unordered_map<std::uint32_t, std::uint32_t> deferred_;  // cluster -> value to store later
   std::vector<std::byte> raw_;
   std::vector<bool> dirty_sectors_;
   bool dirty_any_ = false;

@@ -127,8 +127,14 @@ std::uint32_t Volume::Impl::mkdir_in(Directory& parent, std::u16string_view name
 }
 
 void Volume::Impl::flush() {
+  // New chains reach the FAT before the entries that use them; freed clusters after the entries
+  // that stopped using them (see FatTable::free_chain).
   fat->flush();
   for (auto& [key, dir] : directories) dir->flush();
+  if (fat->has_deferred()) {
+    fat->apply_deferred();
+    fat->flush();
+  }
   if (fsinfo_present && device->writable() &&
       (fsinfo.free_count != fat->free_count() || fsinfo.next_free != fat->next_free_hint())) {
     std::uint64_t at = std::uint64_t(boot.fsinfo_sector) * geometry.bytes_per_sector;
