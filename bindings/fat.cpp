@@ -247,6 +247,18 @@ void bind_fat(py::module_& m) {
       },
       py::arg("switches"));
   m.def("xcopy_listing", &shell::xcopy_listing, py::arg("source_folder"), py::arg("copied"));
+  m.def("fat_file_system_name", &shell::file_system_name, py::arg("device"), Rel());
+  m.def("run_format", &shell::run_format, py::arg("device"), py::arg("switches"), Rel(),
+        "`format X: <switches>` on a device: formats and returns Windows' text.");
+  m.def(
+      "run_xcopy",
+      [](Volume& source, const std::string& from, Volume& target, const std::string& to, const std::string& switches) {
+        shell::DrivePath f = shell::parse_drive_path(from), t = shell::parse_drive_path(to);
+        py::gil_scoped_release release;
+        return shell::run_xcopy(source, f, target, t, switches);
+      },
+      py::arg("source"), py::arg("from_path"), py::arg("target"), py::arg("to_path"), py::arg("switches"),
+      "`xcopy <from> <to> <switches>` between two volumes whose drive letters the caller resolved.");
 }
 
 }  // namespace bootmirror::bindings

@@ -38,6 +38,8 @@ __all__ = [
     "format_summary",
     "open",
     "plan",
+    "run_format",
+    "run_xcopy",
     "xcopy_listing",
 ]
 
@@ -97,6 +99,17 @@ def format_summary(result: _core.FatFormatResult, volume_bytes: int, previous: s
 def xcopy_listing(source_folder: str, copied: List[str]) -> str:
     """xcopy's output: one line per copied source file, then "N File(s) copied"."""
     return _core.xcopy_listing(source_folder, copied)
+
+
+def run_format(target: Target, switches: str = "/fs:fat /q /y") -> str:
+    """``format X: <switches>`` on `target`: formats it and returns the text Windows prints."""
+    return _core.run_format(_device(target), switches)
+
+
+def run_xcopy(source: "Volume", from_path: str, target: "Volume", to_path: str, switches: str = "") -> str:
+    """``xcopy <from_path> <to_path> <switches>`` between two volumes, e.g.
+    ``run_xcopy(p, "p:\\*.*", s, "s:", "/s /h")``; returns xcopy's listing."""
+    return _core.run_xcopy(source._volume, from_path, target._volume, to_path, switches)
 
 
 def open(target: Target) -> "Volume":  # noqa: A001 - mirrors io.open / bootmirror.Disk.open

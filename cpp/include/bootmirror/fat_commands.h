@@ -34,4 +34,22 @@ fat::CopyOptions parse_xcopy_switches(std::string_view switches);
 // ("p:\") and the copied paths relative to it.
 std::string xcopy_listing(std::string_view source_folder, const std::vector<std::string>& copied);
 
+// What `format` says the volume held before: "FAT" (FAT12/16), "FAT32", or "RAW".
+std::string file_system_name(const DevicePtr& device);
+// `format X: <switches>` on a volume's device: formats it and returns what Windows prints.
+std::string run_format(const DevicePtr& device, std::string_view switches);
+
+// An xcopy argument: "p:\*.*", "s:", "p:\EFI\Boot\*.efi". The drive letter is upper case; the
+// rest is what follows the colon ("\*.*", "", ...).
+struct DrivePath {
+  char drive = 0;  // 'P'
+  char typed = 0;  // 'p' as typed: xcopy lists paths the way they were typed
+  std::string rest;
+};
+DrivePath parse_drive_path(std::string_view text);
+// `xcopy <source> <destination> <switches>` between two volumes (the caller has resolved the
+// drive letters): copies with xcopy's semantics and returns its listing.
+std::string run_xcopy(fat::Volume& source, const DrivePath& from, fat::Volume& target, const DrivePath& to,
+                      std::string_view switches);
+
 }  // namespace bootmirror::shell

@@ -107,3 +107,56 @@ std::string xcopy_listing(std::string_view source_folder, const std::vector<std:
 }
 
 }  // namespace bootmirror::shell
+
+namespace bootmirror::shell {
+
+std::string file_system_name(const DevicePtr& device) {
+  try {
+    auto volume = fat::Volume::open(device);
+    return volume->geometry().type == fat::FatType::fat32 ? "FAT32" : "FAT";
+  } catch (const Error&) {
+    return "RAW";
+  }
+}
+
+std::string run_format(const DevicePtr& device, std::string_view switches) {
+  FormatCommand command = parse_format_switches(switches);
+  std::string previous = file_system_name(device);
+  fat::FormatResult result = fat::format(device, command.options);
+  return format_summary(result, device->size(), previous, command.options.quick);
+}
+
+DrivePath parse_drive_path(std::string_view text) {
+  if (text.size() < 2 || text[1] != ':' || !std::isalpha(static_cast<unsigned char>(text[0])))
+    throw UsageError(fmt::format("Invalid drive specification: {}", text));
+  return DrivePath{char(std::toupper(static_cast<unsigned char>(text[0]))), text[0], std::string(text.substr(2))};
+}
+
+std::string run_xcopy(fat::Volume& source, const DrivePath& from, fat::Volume& target, const DrivePath& to,
+                      std::string_view switches) {
+  fat::CopyOptions options = parse_xcopy_switches(switches);
+  // The source's last component is a pattern when it has wildcards or names a file; otherwise it
+  // is a folder whose files are all copied.
+  std::string folder = from.rest, pattern = "*.*";
+  std::size_t cut = folder.find_last_of("\\/");
+  std::string last = cut == std::string::npos ? folder : folder.substr(cut + 1);
+  std::string parent = cut == std::string::npos ? "" : folder.substr(0, cut);
+  if (last.find_first_of("*?") != std::string::npos || (!last.empty() && source.exists(folder) && !source.stat(folder).is_dir())) {
+    pattern = last;
+    folder = parent;
+  }
+  if (!source.exists(folder) || !source.stat(folder).is_dir())
+    throw UsageError(fmt::format("File not found - {}", last.empty() ? folder : last));
+  options.pattern = pattern;
+  std::vector<std::string> copied;
+  fat::copy_tree(source, folder, target, to.rest, options, [&](const std::string& p) { copied.push_back(p); });
+  // Paths are listed as typed: "p:" + the folder + '\' + the path below it.
+  std::string shown = fmt::format("{}:{}", from.typed ? from.typed : from.drive, folder);
+  if (shown.size() == 2 || shown.back() != '\\') shown.push_back('\\');
+  if (shown.size() > 3 && shown[2] != '\\') shown.insert(2, "\\");
+  std::string out = xcopy_listing(shown, copied);
+  if (copied.empty()) return "File not found - " + pattern + "\n0 File(s) copied\n";
+  return out;
+}
+
+}  // namespace bootmirror::shell
