@@ -389,6 +389,25 @@ class Volume:
         if self._volume.device.writable:
             self._volume.flush()
 
+    def _repr_html_(self) -> str:
+        import html
+
+        g = self.geometry
+        facts = [
+            ("type", g.type), ("label", self.label or "(none)"), ("serial", self.serial_text),
+            ("size", f"{_core.describe_size(self.total_bytes)} ({self.total_bytes:,} bytes)"),
+            ("free", f"{_core.describe_size(self.free_bytes)}"),
+            ("allocation unit", f"{g.cluster_size:,} bytes x {g.cluster_count:,}"),
+        ]
+        head = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>" for k, v in facts)
+        rows = "".join(
+            f"<tr><td>{html.escape(e.name)}</td><td>{'&lt;DIR&gt;' if e.is_dir else f'{e.size:,}'}</td>"
+            f"<td>{html.escape(e.short_name)}</td></tr>"
+            for e in self.scandir("")[:50]
+        )
+        return (f"<table><caption>FAT volume</caption>{head}</table>"
+                f"<table><tr><th>name</th><th>size</th><th>8.3</th></tr>{rows}</table>")
+
     def __repr__(self) -> str:
         g = self.geometry
         label = self.label or "(no label)"

@@ -473,3 +473,21 @@ def test_export_tree_does_not_follow_symlinks_in_the_target(tmp_path):
     with pytest.raises(OSError):
         v.export_tree("", target)
     assert list(elsewhere.iterdir()) == []
+
+
+def test_read_only_device_refuses_changes_and_keeps_reading(tmp_path):
+    image = tmp_path / "ro.img"
+    with bootmirror.Disk.create(image, "16 MiB") as disk:
+        fat.format(disk, label="RO")
+        fat.open(disk).write_bytes("a.txt", b"a")
+    before = image.read_bytes()
+    with bootmirror.Disk.open(image) as disk:
+        v = fat.open(disk)
+        for change in (lambda: v.mkdir("x"), lambda: v.write_bytes("b", b""), lambda: v.remove("a.txt"),
+                       lambda: v.rename("a.txt", "c.txt"), lambda: v.set_attributes("a.txt", fat.HIDDEN),
+                       lambda: v.import_tree(tmp_path, ""), lambda: v.check(repair=True)):
+            with pytest.raises(bootmirror.UsageError):
+                change()
+        assert v.read_bytes("A.TXT") == b"a" and v.listdir() == ["a.txt"]
+        assert "<table>" in v._repr_html_() and "RO" in repr(v)
+    assert image.read_bytes() == before

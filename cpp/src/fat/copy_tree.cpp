@@ -49,6 +49,7 @@ std::uint64_t copy_tree(Volume& source, const std::string& src_dir, Volume& targ
   std::unique_lock source_lock(s.mutex);
   std::unique_lock target_lock(t.mutex, std::defer_lock);
   if (&s != &t) target_lock.lock();
+  t.require_writable();
   std::uint64_t copied = 0;
   ByteVector buffer;
   std::unordered_set<std::uint32_t> seen;

@@ -60,6 +60,7 @@ std::string host_safe(const std::string& name) {
 ImportStats Volume::import_tree(const std::string& host_dir, const std::string& dest) {
   std::lock_guard lock(impl_->mutex);
   Impl& v = *impl_;
+  v.require_writable();
   ImportStats stats;
   if (!fs::is_directory(host_dir)) throw OsError(ENOTDIR, host_dir, "import");
   makedirs(dest);

@@ -86,6 +86,10 @@ Entry Volume::Impl::to_entry(const DirNode& n) const {
   return e;
 }
 
+void Volume::Impl::require_writable() const {
+  if (!device->writable()) throw UsageError(fmt::format("{} is open read-only", device->name()));
+}
+
 bool Volume::Impl::is_open(std::uint32_t dir, std::uint32_t slot) {
   std::erase_if(open_files, [](const std::weak_ptr<FileState>& w) { return w.expired(); });
   for (auto& w : open_files)
@@ -271,6 +275,7 @@ std::vector<WalkStep> Volume::walk(const std::string& path) {
 
 void Volume::mkdir(const std::string& path) {
   std::lock_guard lock(impl_->mutex);
+  impl_->require_writable();
   auto parts = split_path(path);
   Directory& parent = impl_->parent_of(path, parts);
   impl_->mkdir_in(parent, utf8_to_utf16(parts.back()));
@@ -279,6 +284,7 @@ void Volume::mkdir(const std::string& path) {
 
 void Volume::makedirs(const std::string& path) {
   std::lock_guard lock(impl_->mutex);
+  impl_->require_writable();
   auto parts = split_path(path);
   std::uint32_t key = impl_->root_key();
   for (const std::string& part : parts) {
@@ -296,6 +302,7 @@ void Volume::makedirs(const std::string& path) {
 
 void Volume::remove(const std::string& path) {
   std::lock_guard lock(impl_->mutex);
+  impl_->require_writable();
   auto parts = split_path(path);
   Impl::Location loc = impl_->locate(path, parts);
   if (!loc.node) throw OsError(EISDIR, path, "remove");
@@ -312,6 +319,7 @@ void Volume::remove(const std::string& path) {
 
 void Volume::rmdir(const std::string& path) {
   std::lock_guard lock(impl_->mutex);
+  impl_->require_writable();
   auto parts = split_path(path);
   if (parts.empty()) throw OsError(EBUSY, path, "remove the root folder");
   Impl::Location loc = impl_->locate(path, parts);
@@ -330,6 +338,7 @@ void Volume::rmdir(const std::string& path) {
 
 void Volume::rename(const std::string& from, const std::string& to) {
   std::lock_guard lock(impl_->mutex);
+  impl_->require_writable();
   auto src = split_path(from), dst = split_path(to);
   Impl::Location loc = impl_->locate(from, src);
   if (!loc.node) throw UsageError("cannot rename the root folder");
@@ -383,6 +392,7 @@ void Volume::rename(const std::string& from, const std::string& to) {
 
 void Volume::set_attributes(const std::string& path, std::uint8_t attributes) {
   std::lock_guard lock(impl_->mutex);
+  impl_->require_writable();
   auto parts = split_path(path);
   Impl::Location loc = impl_->locate(path, parts);
   if (!loc.node) throw UsageError("the root folder has no attributes");
@@ -395,6 +405,7 @@ void Volume::set_attributes(const std::string& path, std::uint8_t attributes) {
 void Volume::set_times(const std::string& path, std::optional<Timestamp> created, std::optional<Timestamp> modified,
                        std::optional<Timestamp> accessed) {
   std::lock_guard lock(impl_->mutex);
+  impl_->require_writable();
   auto parts = split_path(path);
   Impl::Location loc = impl_->locate(path, parts);
   if (!loc.node) throw UsageError("the root folder has no times");
@@ -414,6 +425,7 @@ void Volume::set_times(const std::string& path, std::optional<Timestamp> created
 
 void Volume::set_label(const std::string& label) {
   std::lock_guard lock(impl_->mutex);
+  impl_->require_writable();
   std::string text = label;
   for (char& c : text) c = char(std::toupper(static_cast<unsigned char>(c)));
   if (text.size() > 11) throw UsageError(fmt::format("the label '{}' is longer than 11 characters", label));

@@ -129,6 +129,8 @@ struct Volume::Impl {
     return std::uint32_t((bytes + geometry.cluster_size() - 1) / geometry.cluster_size());
   }
   bool is_open(std::uint32_t dir, std::uint32_t slot);
+  // UsageError before any change is made in memory when the device cannot be written.
+  void require_writable() const;
   // Writes `data` over the clusters of `runs` from byte `offset` of the chain, in contiguous pieces.
   void write_runs(const std::vector<Run>& runs, std::uint64_t offset, ByteSpan data);
   void read_runs(const std::vector<Run>& runs, std::uint64_t offset, MutableByteSpan out);
