@@ -42,7 +42,8 @@ def _sample_tree(root):
 
 
 @pytest.mark.parametrize("fs,size,sector", [("FAT12", 4 * MiB, 512), ("FAT", 64 * MiB, 512),
-                                             ("FAT32", 64 * MiB, 512), ("FAT", 64 * MiB, 4096)])
+                                             ("FAT32", 64 * MiB, 512), ("FAT", 64 * MiB, 4096),
+                                             ("FAT32", 300 * MiB, 4096)])
 def test_mtools_sees_our_tree(tmp_path, fs, size, sector):
     src = tmp_path / "src"
     _sample_tree(src)

@@ -36,13 +36,14 @@ def _join(d: str, n: str) -> str:
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(fs=st.sampled_from(["FAT12", "FAT16", "FAT32"]), ops=st.lists(op, max_size=40))
-def test_random_operations_match_a_model(fs, ops):
-    size = {"FAT12": 3 << 20, "FAT16": 20 << 20, "FAT32": 40 << 20}[fs]
+@given(fs=st.sampled_from(["FAT12", "FAT16", "FAT32"]), sector=st.sampled_from([512, 4096]),
+       ops=st.lists(op, max_size=40))
+def test_random_operations_match_a_model(fs, sector, ops):
+    size = {"FAT12": 3 << 20, "FAT16": 20 << 20, "FAT32": (40 if sector == 512 else 300) << 20}[fs]
     with tempfile.TemporaryDirectory() as tmp:
         image = Path(tmp) / "vol.img"
         model: dict = {}  # upper-cased path -> (spelling, bytes or None for folders)
-        with bootmirror.Disk.create(image, size) as disk:
+        with bootmirror.Disk.create(image, size, sector_size=sector) as disk:
             fat.format(disk, fs)
             v = fat.open(disk)
             for d in DIRS[1:]:
