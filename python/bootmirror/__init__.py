@@ -13,7 +13,7 @@ from ._version import __version__
 from ._core import Error, FormatError, UsageError, crc32, describe_size, parse_size
 from .disk import Disk, FaultyDisk
 from .identity import deterministic, new_guid, now
-from . import gpt
+from . import fat, gpt
 from .machine import Machine
 
 __all__ = [
@@ -26,6 +26,7 @@ __all__ = [
     "UsageError",
     "crc32",
     "describe_size",
+    "fat",
     "gpt",
     "deterministic",
     "new_guid",
