@@ -16,6 +16,7 @@ void bind_errors(py::module_& m);
 void bind_core(py::module_& m);
 void bind_io(py::module_& m);
 void bind_gpt(py::module_& m);
+void bind_fat(py::module_& m);
 void bind_machine(py::module_& m);
 void bind_shell(py::module_& m);
 void bind_ldm(py::module_& m);

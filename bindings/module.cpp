@@ -8,6 +8,7 @@ PYBIND11_MODULE(_core, m) {
   bind_core(m);
   bind_io(m);
   bind_gpt(m);
+  bind_fat(m);
   bind_machine(m);
   bind_shell(m);
   bind_ldm(m);

@@ -70,3 +70,116 @@ class FaultyDisk(BlockDevice):
     missing: bool
     @property
     def inner(self) -> BlockDevice: ...
+
+# -- FAT (bindings/fat.cpp) ---------------------------------------------------------------------
+class FatGeometry:
+    type: str
+    bytes_per_sector: int
+    sectors_per_cluster: int
+    reserved_sectors: int
+    fat_count: int
+    root_entries: int
+    sectors_per_fat: int
+    total_sectors: int
+    cluster_count: int
+    root_cluster: int
+    cluster_size: int
+    bits_per_entry: int
+    data_offset: int
+    data_bytes: int
+
+class FatFormatResult:
+    geometry: FatGeometry
+    serial: int
+    label: str
+    total_bytes: int
+    available_bytes: int
+
+class FatEntry:
+    name: str
+    short_name: str
+    attributes: int
+    size: int
+    first_cluster: int
+    created: float
+    modified: float
+    accessed: float
+    is_dir: bool
+
+class FatWalkStep:
+    path: str
+    entries: List[FatEntry]
+
+class FatCheckProblem:
+    kind: str
+    path: str
+    message: str
+    repaired: bool
+
+class FatCheckReport:
+    problems: List[FatCheckProblem]
+    files: int
+    directories: int
+    used_clusters: int
+    cluster_count: int
+    clean: bool
+
+class FatCopyStats:
+    files: int
+    directories: int
+    bytes: int
+
+class FatFile:
+    size: int
+    path: str
+    closed: bool
+    def read(self, offset: int, length: int) -> bytes: ...
+    def readinto(self, offset: int, buffer: Buffer) -> int: ...
+    def write(self, offset: int, data: Buffer) -> int: ...
+    def truncate(self, size: int) -> None: ...
+    def flush(self) -> None: ...
+    def close(self) -> None: ...
+
+class FatVolume:
+    @staticmethod
+    def open(device: BlockDevice) -> "FatVolume": ...
+    geometry: FatGeometry
+    device: BlockDevice
+    serial: int
+    label: str
+    total_bytes: int
+    free_bytes: int
+    def list(self, path: str) -> List[FatEntry]: ...
+    def stat(self, path: str) -> FatEntry: ...
+    def exists(self, path: str) -> bool: ...
+    def walk(self, path: str) -> List[FatWalkStep]: ...
+    def read_file(self, path: str) -> bytes: ...
+    def write_file(self, path: str, data: Buffer) -> None: ...
+    def open_file(self, path: str, writable: bool, create: bool, truncate: bool) -> FatFile: ...
+    def mkdir(self, path: str) -> None: ...
+    def makedirs(self, path: str) -> None: ...
+    def remove(self, path: str) -> None: ...
+    def rmdir(self, path: str) -> None: ...
+    def rename(self, source: str, target: str) -> None: ...
+    def set_attributes(self, path: str, attributes: int) -> None: ...
+    def set_times(self, path: str, created: Optional[float] = None, modified: Optional[float] = None,
+                  accessed: Optional[float] = None) -> None: ...
+    def set_label(self, label: str) -> None: ...
+    def import_tree(self, host_dir: str, dest: str) -> FatCopyStats: ...
+    def export_tree(self, src: str, host_dir: str) -> FatCopyStats: ...
+    def check(self, repair: bool = False) -> FatCheckReport: ...
+    def flush(self) -> None: ...
+
+def fat_format(device: BlockDevice, file_system: str = "FAT", cluster_size: Optional[int] = None, label: str = "",
+               fat_count: int = 2, root_entries: Optional[int] = None, serial: Optional[int] = None,
+               media: int = 0xF8, quick: bool = True) -> FatFormatResult: ...
+def fat_plan(size: int, sector_size: int = 512, file_system: str = "FAT", cluster_size: Optional[int] = None,
+             fat_count: int = 2, root_entries: Optional[int] = None) -> FatGeometry: ...
+def fat_copy_tree(source: FatVolume, src_dir: str, target: FatVolume, dst_dir: str, pattern: str = "*.*",
+                  recurse: bool = False, empty_dirs: bool = False, hidden: bool = False) -> List[str]: ...
+def fat_wildcard_match(pattern: str, name: str) -> bool: ...
+def format_summary(result: FatFormatResult, volume_bytes: int, previous_file_system: str = "RAW",
+                   quick: bool = True) -> str: ...
+def parse_format_switches(switches: str) -> dict: ...
+def parse_xcopy_switches(switches: str) -> dict: ...
+def xcopy_listing(source_folder: str, copied: List[str]) -> str: ...

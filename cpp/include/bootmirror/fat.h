@@ -1,0 +1,211 @@
+// FAT12/16/32 file systems on any BlockDevice (a partition slice, a whole disk, a mirrored
+// volume): format as Windows `format` does, files and folders with long names, check and repair.
+//
+// Paths inside a volume accept '/' and '\', are case-insensitive as on Windows, and are UTF-8.
+// A Volume caches its FAT and directories in memory; every public call leaves the device
+// consistent (data first, then the FAT copies, then directory entries).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "bootmirror/bytes.h"
+#include "bootmirror/identity.h"
+#include "bootmirror/io.h"
+
+namespace bootmirror::fat {
+
+enum class FatType { fat12, fat16, fat32 };
+std::string to_string(FatType type);  // "FAT12", "FAT16", "FAT32"
+
+// Directory entry attribute bits (fatgen103, "FAT Directory Structure").
+namespace attr {
+inline constexpr std::uint8_t read_only = 0x01;
+inline constexpr std::uint8_t hidden = 0x02;
+inline constexpr std::uint8_t system = 0x04;
+inline constexpr std::uint8_t volume_label = 0x08;
+inline constexpr std::uint8_t directory = 0x10;
+inline constexpr std::uint8_t archive = 0x20;
+}  // namespace attr
+
+// What `format` may be told; everything left empty follows Windows' defaults.
+struct FormatOptions {
+  std::string file_system = "FAT";           // "FAT" (FAT12 or FAT16 by size), "FAT32", "FAT12", "FAT16"
+  std::optional<std::uint32_t> cluster_size;  // bytes (format /a:)
+  std::string label;                          // up to 11 characters, empty for none
+  std::uint8_t fat_count = 2;
+  std::optional<std::uint32_t> root_entries;  // FAT12/16 only; default 512
+  std::optional<std::uint32_t> serial;        // default: from IdentitySource
+  std::uint8_t media = 0xF8;
+  bool quick = true;                          // false also zeroes the data area
+};
+
+// The layout of a FAT volume, as chosen by format or read from a boot sector.
+struct Geometry {
+  FatType type = FatType::fat16;
+  std::uint32_t bytes_per_sector = 512;
+  std::uint32_t sectors_per_cluster = 1;
+  std::uint32_t reserved_sectors = 1;
+  std::uint32_t fat_count = 2;
+  std::uint32_t root_entries = 0;     // 0 on FAT32
+  std::uint32_t sectors_per_fat = 0;
+  std::uint64_t total_sectors = 0;
+  std::uint32_t cluster_count = 0;    // data clusters, numbered 2 .. cluster_count+1
+  std::uint32_t root_cluster = 0;     // FAT32 only
+
+  std::uint32_t cluster_size() const { return bytes_per_sector * sectors_per_cluster; }
+  std::uint64_t fat_offset(std::uint32_t copy) const;
+  std::uint64_t root_dir_offset() const;  // FAT12/16 fixed root region
+  std::uint32_t root_dir_sectors() const;
+  std::uint64_t data_offset() const;
+  std::uint64_t cluster_offset(std::uint32_t cluster) const;
+  std::uint32_t bits_per_entry() const { return type == FatType::fat12 ? 12 : type == FatType::fat16 ? 16 : 32; }
+  std::uint64_t data_bytes() const { return std::uint64_t(cluster_count) * cluster_size(); }
+};
+
+// The geometry Windows `format` would choose for `volume_bytes` (Microsoft's default cluster-size
+// tables, then the FAT size by fatgen103's formula). UsageError if the size cannot hold the type.
+Geometry plan_format(std::uint64_t volume_bytes, std::uint32_t sector_size, const FormatOptions& options);
+// The default cluster size in bytes (before the sector size is applied) for a volume size.
+std::uint32_t default_cluster_size(std::uint64_t volume_bytes, bool fat32);
+
+struct FormatResult {
+  Geometry geometry;
+  std::uint32_t serial = 0;
+  std::string label;
+  std::uint64_t total_bytes = 0;      // data area, as Windows reports "bytes total disk space"
+  std::uint64_t available_bytes = 0;
+};
+
+FormatResult format(const DevicePtr& device, const FormatOptions& options = {});
+
+// One directory entry as a caller sees it.
+struct Entry {
+  std::string name;        // the long name if there is one, else the short name as shown
+  std::string short_name;  // "README.TXT"
+  std::uint8_t attributes = 0;
+  std::uint64_t size = 0;
+  std::uint32_t first_cluster = 0;
+  Timestamp created, modified, accessed;  // accessed has a whole-day resolution
+  bool is_dir() const { return attributes & attr::directory; }
+};
+
+struct WalkStep {
+  std::string path;             // "" for the root, then "EFI", "EFI/Microsoft", ... ('/' separated)
+  std::vector<Entry> entries;   // every entry of that folder except "." and ".."
+};
+
+struct CheckProblem {
+  std::string kind;     // "lost-clusters", "cross-link", "size-mismatch", "cycle", "fat-copies-differ",
+                        // "bad-entry", "bad-chain", "directory-cycle", "free-count"
+  std::string path;     // the file or folder concerned, "" when none
+  std::string message;  // what fsck would say
+  bool repaired = false;
+};
+
+struct CheckReport {
+  std::vector<CheckProblem> problems;
+  std::uint32_t files = 0, directories = 0, used_clusters = 0, cluster_count = 0;
+  bool clean() const { return problems.empty(); }
+};
+
+class Volume;
+struct FileState;
+
+// An open file: reads and writes at byte offsets. Holds its volume alive; the entry cannot be
+// removed or renamed while a File refers to it (as on Windows).
+class File {
+ public:
+  std::uint64_t size() const;
+  std::size_t read(std::uint64_t offset, MutableByteSpan out);
+  void write(std::uint64_t offset, ByteSpan data);
+  void truncate(std::uint64_t size);
+  void flush();
+  void close();
+  bool closed() const { return !state_; }
+  const std::string& path() const { return path_; }
+
+ private:
+  friend class Volume;
+  File(std::shared_ptr<Volume> volume, std::string path, std::shared_ptr<FileState> state);
+  FileState& state() const;
+  std::shared_ptr<Volume> volume_;
+  std::string path_;
+  std::shared_ptr<FileState> state_;
+};
+
+struct ImportStats {
+  std::uint64_t files = 0, directories = 0, bytes = 0;
+};
+
+class Volume : public std::enable_shared_from_this<Volume> {
+ public:
+  // Reads and validates the boot sector and FAT; FormatError on anything inconsistent.
+  static std::shared_ptr<Volume> open(const DevicePtr& device);
+  ~Volume();
+
+  const Geometry& geometry() const;
+  const DevicePtr& device() const;
+  std::uint32_t serial() const;
+  std::string label() const;  // the root directory's label entry, else the boot sector's
+  std::uint64_t total_bytes() const;
+  std::uint64_t free_bytes() const;
+
+  std::vector<Entry> list(const std::string& path);
+  Entry stat(const std::string& path);
+  bool exists(const std::string& path);
+  std::vector<WalkStep> walk(const std::string& path);
+
+  ByteVector read_file(const std::string& path);
+  void write_file(const std::string& path, ByteSpan data);  // creates or replaces
+  // "rb": (false, false, false); "r+b": (true, false, false); "wb": (true, true, true);
+  // "ab": (true, true, false) and write at size().
+  File open_file(const std::string& path, bool writable, bool create, bool truncate);
+
+  void mkdir(const std::string& path);
+  void makedirs(const std::string& path);  // existing folders are fine
+  void remove(const std::string& path);    // a file
+  void rmdir(const std::string& path);     // an empty folder
+  void rename(const std::string& from, const std::string& to);
+  void set_attributes(const std::string& path, std::uint8_t attributes);
+  void set_times(const std::string& path, std::optional<Timestamp> created, std::optional<Timestamp> modified,
+                 std::optional<Timestamp> accessed);
+  void set_label(const std::string& label);
+
+  // Host folder -> volume folder (created as needed) and back. export_tree never writes outside
+  // `host_dir`, whatever the names in the image.
+  ImportStats import_tree(const std::string& host_dir, const std::string& dest);
+  ImportStats export_tree(const std::string& src, const std::string& host_dir);
+
+  CheckReport check(bool repair);
+  void flush();
+
+  // Internal: the implementation behind File and the free functions of cpp/src/fat.
+  struct Impl;
+  Impl& impl() { return *impl_; }
+
+ private:
+  explicit Volume(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// xcopy's semantics between folders of two volumes (or the same one). `pattern` is the file-name
+// pattern of the source ("*.*"); `recurse` is /s, `empty_dirs` /e, `hidden` /h. `on_copy` is told
+// each source file's path (relative to src_dir, '\'-separated) before it is copied.
+struct CopyOptions {
+  std::string pattern = "*.*";
+  bool recurse = false;
+  bool empty_dirs = false;
+  bool hidden = false;
+};
+std::uint64_t copy_tree(Volume& source, const std::string& src_dir, Volume& target, const std::string& dst_dir,
+                        const CopyOptions& options, const std::function<void(const std::string&)>& on_copy = {});
+
+// Windows' wildcard match for file names ('*' and '?', case-insensitive; "*.*" matches all).
+bool wildcard_match(const std::string& pattern, const std::string& name);
+
+}  // namespace bootmirror::fat

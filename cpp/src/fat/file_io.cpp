@@ -1,0 +1,313 @@
+// File contents: reading and writing through cluster runs, growing and shrinking chains.
+// Each contiguous run is one device call, whatever the cluster size.
+#include <algorithm>
+#include <cerrno>
+
+#include <fmt/format.h>
+
+#include "fat/volume_impl.h"
+
+namespace bootmirror::fat {
+
+namespace {
+
+constexpr std::uint64_t max_file_size = 0xFFFFFFFFull;
+
+// Calls fn(device_offset, position_in_span, length) for each contiguous piece of [offset,
+// offset+length) of a chain.
+template <typename Fn>
+void for_each_piece(const Geometry& g, const std::vector<Run>& runs, std::uint64_t offset, std::uint64_t length, Fn fn) {
+  const std::uint64_t cs = g.cluster_size();
+  std::uint64_t run_start = 0, done = 0;
+  for (const Run& r : runs) {
+    std::uint64_t run_bytes = std::uint64_t(r.count) * cs;
+    std::uint64_t run_end = run_start + run_bytes;
+    if (offset + done < run_end && done < length) {
+      std::uint64_t within = offset + done - run_start;
+      std::uint64_t n = std::min(run_bytes - within, length - done);
+      fn(g.cluster_offset(r.first) + within, done, n);
+      done += n;
+    }
+    if (done == length) return;
+    run_start = run_end;
+  }
+  if (done < length) throw FormatError("FAT: a file is longer than its cluster chain");
+}
+
+}  // namespace
+
+void Volume::Impl::read_runs(const std::vector<Run>& runs, std::uint64_t offset, MutableByteSpan out) {
+  for_each_piece(geometry, runs, offset, out.size(), [&](std::uint64_t at, std::uint64_t pos, std::uint64_t n) {
+    device->read(at, out.subspan(pos, n));
+  });
+}
+
+void Volume::Impl::write_runs(const std::vector<Run>& runs, std::uint64_t offset, ByteSpan data) {
+  for_each_piece(geometry, runs, offset, data.size(), [&](std::uint64_t at, std::uint64_t pos, std::uint64_t n) {
+    device->write(at, data.subspan(pos, n));
+  });
+}
+
+void Volume::Impl::zero_runs(const std::vector<Run>& runs, std::uint64_t offset, std::uint64_t length) {
+  static const ByteVector zeros(1 << 20);
+  for_each_piece(geometry, runs, offset, length, [&](std::uint64_t at, std::uint64_t, std::uint64_t n) {
+    for (std::uint64_t done = 0; done < n;) {
+      std::uint64_t k = std::min<std::uint64_t>(n - done, zeros.size());
+      device->write(at + done, ByteSpan(zeros.data(), k));
+      done += k;
+    }
+  });
+}
+
+// ---- helpers on an open file's state ----------------------------------------------------------
+
+namespace {
+
+struct FileOps {
+  Volume::Impl& v;
+  FileState& f;
+
+  DirNode& node() {
+    Directory& dir = v.directory(f.dir);
+    auto it = dir.nodes().find(f.slot);
+    if (it == dir.nodes().end()) throw UsageError("the file's entry is gone");
+    return const_cast<DirNode&>(it->second);
+  }
+
+  std::uint64_t allocated() const {
+    std::uint64_t n = 0;
+    for (const Run& r : f.runs) n += r.count;
+    return n * v.geometry.cluster_size();
+  }
+
+  void add_runs(const std::vector<Run>& added) {
+    for (const Run& r : added) {
+      if (!f.runs.empty() && f.runs.back().first + f.runs.back().count == r.first) f.runs.back().count += r.count;
+      else f.runs.push_back(r);
+    }
+  }
+
+  // Makes the chain long enough for `bytes`, zeroing the stretch between the old size and `from`.
+  void ensure(std::uint64_t bytes) {
+    if (bytes > max_file_size)
+      throw OsError(EFBIG, "", fmt::format("a FAT file holds at most {} bytes", max_file_size));
+    std::uint32_t have = v.clusters_for(allocated());
+    std::uint32_t need = v.clusters_for(bytes);
+    if (need <= have) return;
+    std::uint32_t last = f.runs.empty() ? 0 : f.runs.back().first + f.runs.back().count - 1;
+    std::vector<Run> added;
+    try {
+      added = v.fat->allocate(need - have, last);
+    } catch (const UsageError&) {
+      throw OsError(ENOSPC, "", "write: there is not enough space on the disk");
+    }
+    if (f.first_cluster == 0) f.first_cluster = added[0].first;
+    add_runs(added);
+    f.entry_dirty = true;
+  }
+
+  void write(std::uint64_t offset, ByteSpan data) {
+    std::uint64_t end = offset + data.size();
+    ensure(std::max(end, f.size));
+    if (offset > f.size) v.zero_runs(f.runs, f.size, offset - f.size);
+    v.write_runs(f.runs, offset, data);
+    if (end > f.size) f.size = end;
+    f.entry_dirty = true;
+  }
+
+  void truncate(std::uint64_t size) {
+    if (size > f.size) {
+      ensure(size);
+      v.zero_runs(f.runs, f.size, size - f.size);
+    } else {
+      std::uint32_t keep = v.clusters_for(size);
+      if (keep == 0) {
+        if (f.first_cluster) v.fat->free_chain(f.first_cluster);
+        f.first_cluster = 0;
+        f.runs.clear();
+      } else if (keep < v.clusters_for(allocated())) {
+        std::vector<Run> kept;
+        std::uint32_t left = keep;
+        for (const Run& r : f.runs) {
+          if (!left) break;
+          std::uint32_t n = std::min(left, r.count);
+          kept.push_back({r.first, n});
+          left -= n;
+        }
+        v.fat->truncate_after(kept.back().first + kept.back().count - 1);
+        f.runs = std::move(kept);
+      }
+    }
+    f.size = size;
+    f.entry_dirty = true;
+  }
+
+  void store_entry() {
+    if (!f.entry_dirty) return;
+    DirNode& n = node();
+    n.entry.first_cluster = f.first_cluster;
+    n.entry.size = std::uint32_t(f.size);
+    n.entry.attributes |= attr::archive;
+    n.entry.stamp_modified(IdentitySource::now());
+    v.directory(f.dir).store(n);
+    f.entry_dirty = false;
+  }
+};
+
+}  // namespace
+
+// ---- File -------------------------------------------------------------------------------------
+
+File::File(std::shared_ptr<Volume> volume, std::string path, std::shared_ptr<FileState> state)
+    : volume_(std::move(volume)), path_(std::move(path)), state_(std::move(state)) {}
+
+FileState& File::state() const {
+  if (!state_) throw UsageError(fmt::format("'{}' is closed", path_));
+  return *state_;
+}
+
+std::uint64_t File::size() const { return state().size; }
+
+std::size_t File::read(std::uint64_t offset, MutableByteSpan out) {
+  FileState& f = state();
+  std::lock_guard lock(volume_->impl().mutex);
+  if (offset >= f.size) return 0;
+  std::size_t n = std::size_t(std::min<std::uint64_t>(out.size(), f.size - offset));
+  volume_->impl().read_runs(f.runs, offset, out.first(n));
+  return n;
+}
+
+void File::write(std::uint64_t offset, ByteSpan data) {
+  FileState& f = state();
+  if (!f.writable) throw UsageError(fmt::format("'{}' is open for reading only", path_));
+  std::lock_guard lock(volume_->impl().mutex);
+  FileOps{volume_->impl(), f}.write(offset, data);
+}
+
+void File::truncate(std::uint64_t size) {
+  FileState& f = state();
+  if (!f.writable) throw UsageError(fmt::format("'{}' is open for reading only", path_));
+  std::lock_guard lock(volume_->impl().mutex);
+  FileOps{volume_->impl(), f}.truncate(size);
+}
+
+void File::flush() {
+  FileState& f = state();
+  std::lock_guard lock(volume_->impl().mutex);
+  FileOps{volume_->impl(), f}.store_entry();
+  volume_->impl().flush();
+}
+
+void File::close() {
+  if (!state_) return;
+  if (state_->writable) flush();
+  state_.reset();
+}
+
+// ---- whole files -----------------------------------------------------------------------------
+
+File Volume::open_file(const std::string& path, bool writable, bool create, bool truncate) {
+  if ((create || truncate) && !writable) throw UsageError("creating or truncating a file needs write access");
+  if (writable && !impl_->device->writable()) throw UsageError(fmt::format("{} is open read-only", impl_->device->name()));
+  std::lock_guard lock(impl_->mutex);
+  auto parts = split_path(path);
+  Directory& parent = impl_->parent_of(path, parts);
+  std::u16string name = utf8_to_utf16(parts.back());
+  DirNode* node = parent.find(name);
+  if (!node) {
+    if (!create) throw OsError(ENOENT, path, "open");
+    ShortEntry e;
+    e.attributes = attr::archive;
+    Timestamp now = IdentitySource::now();
+    e.stamp_created(now);
+    e.stamp_modified(now);
+    node = &parent.add(name, e);
+  } else if (node->is_dir()) {
+    throw OsError(EISDIR, path, "open");
+  } else if (writable && (node->entry.attributes & attr::read_only)) {
+    throw OsError(EACCES, path, "open a read-only file for writing");
+  }
+  auto state = std::make_shared<FileState>();
+  state->dir = parent.first_cluster();
+  state->slot = node->slot;
+  state->first_cluster = node->entry.first_cluster;
+  state->size = node->entry.size;
+  state->writable = writable;
+  if (state->first_cluster) {
+    state->runs = impl_->fat->chain(state->first_cluster, impl_->fat->limit());
+    std::uint64_t have = 0;
+    for (const Run& r : state->runs) have += r.count;
+    if (have * geometry().cluster_size() < state->size)
+      throw FormatError(fmt::format("FAT: '{}' is {} bytes but its chain holds {} clusters", path, state->size, have),
+                        geometry().cluster_offset(state->first_cluster));
+  } else if (state->size) {
+    throw FormatError(fmt::format("FAT: '{}' is {} bytes but has no clusters", path, state->size));
+  }
+  if (truncate) FileOps{*impl_, *state}.truncate(0);
+  if (state->writable) {
+    FileOps{*impl_, *state}.store_entry();
+    impl_->flush();
+  }
+  impl_->open_files.push_back(state);
+  return File(shared_from_this(), path, state);
+}
+
+ByteVector Volume::read_file(const std::string& path) {
+  File f = open_file(path, false, false, false);
+  ByteVector data(f.size());
+  f.read(0, data);
+  return data;
+}
+
+void Volume::write_file(const std::string& path, ByteSpan data) {
+  File f = open_file(path, true, true, true);
+  f.write(0, data);
+  f.close();
+}
+
+}  // namespace bootmirror::fat
+
+namespace bootmirror::fat {
+
+void Volume::Impl::create_file(Directory& dir, std::u16string_view name, std::uint64_t size,
+                               const std::function<void(std::uint64_t, MutableByteSpan)>& fill, ShortEntry entry,
+                               ByteVector& buffer) {
+  constexpr std::size_t chunk = 8 << 20;
+  std::string shown = utf16_to_utf8(name);
+  if (size > max_file_size) throw OsError(EFBIG, shown, "create (FAT files end at 4 GiB)");
+  check_long_name(name);
+  if (DirNode* existing = dir.find(name)) {
+    if (existing->is_dir()) throw OsError(EISDIR, shown, "replace a folder with a file");
+    if (existing->entry.attributes & attr::read_only) throw OsError(EACCES, shown, "replace a read-only file");
+    if (is_open(dir.first_cluster(), existing->slot)) throw OsError(EBUSY, shown, "replace");
+    std::uint32_t first = existing->entry.first_cluster;
+    dir.remove(existing->slot);
+    if (first) fat->free_chain(first);
+  }
+  std::vector<Run> runs;
+  if (std::uint32_t clusters = clusters_for(size)) {
+    try {
+      runs = fat->allocate(clusters, 0);
+    } catch (const UsageError&) {
+      throw OsError(ENOSPC, shown, "create: there is not enough space on the disk");
+    }
+  }
+  try {
+    if (buffer.size() < std::min<std::uint64_t>(size, chunk)) buffer.resize(std::min<std::uint64_t>(size, chunk));
+    for (std::uint64_t done = 0; done < size;) {
+      std::size_t n = std::size_t(std::min<std::uint64_t>(size - done, chunk));
+      MutableByteSpan piece(buffer.data(), n);
+      fill(done, piece);
+      write_runs(runs, done, piece);
+      done += n;
+    }
+    entry.first_cluster = runs.empty() ? 0 : runs[0].first;
+    entry.size = std::uint32_t(size);
+    dir.add(name, entry);
+  } catch (...) {
+    if (!runs.empty()) fat->free_chain(runs[0].first);
+    throw;
+  }
+}
+
+}  // namespace bootmirror::fat

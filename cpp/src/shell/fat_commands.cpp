@@ -1,0 +1,162 @@
+#include "bootmirror/fat_commands.h"
+
+#include <fmt/format.h>
+
+#include "bootmirror/units.h"
+
+namespace bootmirror::shell {
+
+namespace {
+
+std::vector<std::string> words(std::string_view text) {
+  std::vector<std::string> out;
+  std::string current;
+  for (char c : text) {
+    if (c == ' ' || c == '\t') {
+      if (!current.empty()) out.push_back(std::move(current)), current.clear();
+    } else {
+      current.push_back(c);
+    }
+  }
+  if (!current.empty()) out.push_back(current);
+  return out;
+}
+
+std::string lower(std::string s) {
+  for (char& c : s) c = char(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+}  // namespace
+
+std::string with_thousands(std::uint64_t value) {
+  std::string digits = std::to_string(value), out;
+  for (std::size_t i = 0; i < digits.size(); ++i) {
+    if (i && (digits.size() - i) % 3 == 0) out.push_back(',');
+    out.push_back(digits[i]);
+  }
+  return out;
+}
+
+std::string serial_text(std::uint32_t serial) { return fmt::format("{:04X}-{:04X}", serial >> 16, serial & 0xFFFF); }
+
+FormatCommand parse_format_switches(std::string_view switches) {
+  FormatCommand c;
+  c.options.quick = false;
+  for (const std::string& w : words(switches)) {
+    std::string l = lower(w);
+    if (l == "/q") c.options.quick = true;
+    else if (l == "/y") c.yes = true;
+    else if (l.starts_with("/fs:")) {
+      std::string fs = l.substr(4);
+      if (fs != "fat" && fs != "fat32")
+        throw UsageError(fmt::format("Invalid parameter - {} (this format knows FAT and FAT32)", w));
+      c.options.file_system = fs == "fat" ? "FAT" : "FAT32";
+    } else if (l.starts_with("/v:")) {
+      c.options.label = w.substr(3);
+    } else if (l.starts_with("/a:")) {
+      c.options.cluster_size = std::uint32_t(parse_size(w.substr(3)));
+    } else {
+      throw UsageError(fmt::format("Invalid parameter - {}", w));
+    }
+  }
+  return c;
+}
+
+std::string format_summary(const fat::FormatResult& r, std::uint64_t volume_bytes,
+                           std::string_view previous_file_system, bool quick) {
+  std::string fs = r.geometry.type == fat::FatType::fat32 ? "FAT32" : "FAT";
+  std::string out;
+  out += fmt::format("The type of the file system is {}.\n", previous_file_system);
+  out += fmt::format("The new file system is {}.\n", fs);
+  out += fmt::format("{} {}M\n", quick ? "QuickFormatting" : "Verifying", volume_bytes / (1024 * 1024));
+  out += fmt::format("Initializing the File Allocation Table (FAT)...\n");
+  out += "Format complete.\n\n";
+  out += fmt::format("{:>13} bytes total disk space.\n", with_thousands(r.total_bytes));
+  out += fmt::format("{:>13} bytes available on disk.\n\n", with_thousands(r.available_bytes));
+  out += fmt::format("{:>13} bytes in each allocation unit.\n", with_thousands(r.geometry.cluster_size()));
+  out += fmt::format("{:>13} allocation units available on disk.\n\n",
+                     with_thousands(r.available_bytes / r.geometry.cluster_size()));
+  out += fmt::format("{:>13} bits in each FAT entry.\n\n", r.geometry.bits_per_entry());
+  out += fmt::format("Volume Serial Number is {}\n", serial_text(r.serial));
+  return out;
+}
+
+fat::CopyOptions parse_xcopy_switches(std::string_view switches) {
+  fat::CopyOptions o;
+  for (const std::string& w : words(switches)) {
+    std::string l = lower(w);
+    if (l == "/s") o.recurse = true;
+    else if (l == "/e") o.recurse = o.empty_dirs = true;
+    else if (l == "/h") o.hidden = true;
+    else if (l == "/y" || l == "/i" || l == "/q" || l == "/f" || l == "/k") {
+    } else {
+      throw UsageError(fmt::format("Invalid switch - {}", w));
+    }
+  }
+  return o;
+}
+
+std::string xcopy_listing(std::string_view source_folder, const std::vector<std::string>& copied) {
+  std::string out;
+  std::string base(source_folder);
+  if (!base.empty() && base.back() != '\\' && base.back() != ':') base.push_back('\\');
+  for (const std::string& path : copied) out += base + path + "\n";
+  out += fmt::format("{} File(s) copied\n", copied.size());
+  return out;
+}
+
+}  // namespace bootmirror::shell
+
+namespace bootmirror::shell {
+
+std::string file_system_name(const DevicePtr& device) {
+  try {
+    auto volume = fat::Volume::open(device);
+    return volume->geometry().type == fat::FatType::fat32 ? "FAT32" : "FAT";
+  } catch (const Error&) {
+    return "RAW";
+  }
+}
+
+std::string run_format(const DevicePtr& device, std::string_view switches) {
+  FormatCommand command = parse_format_switches(switches);
+  std::string previous = file_system_name(device);
+  fat::FormatResult result = fat::format(device, command.options);
+  return format_summary(result, device->size(), previous, command.options.quick);
+}
+
+DrivePath parse_drive_path(std::string_view text) {
+  if (text.size() < 2 || text[1] != ':' || !std::isalpha(static_cast<unsigned char>(text[0])))
+    throw UsageError(fmt::format("Invalid drive specification: {}", text));
+  return DrivePath{char(std::toupper(static_cast<unsigned char>(text[0]))), text[0], std::string(text.substr(2))};
+}
+
+std::string run_xcopy(fat::Volume& source, const DrivePath& from, fat::Volume& target, const DrivePath& to,
+                      std::string_view switches) {
+  fat::CopyOptions options = parse_xcopy_switches(switches);
+  // The source's last component is a pattern when it has wildcards or names a file; otherwise it
+  // is a folder whose files are all copied.
+  std::string folder = from.rest, pattern = "*.*";
+  std::size_t cut = folder.find_last_of("\\/");
+  std::string last = cut == std::string::npos ? folder : folder.substr(cut + 1);
+  std::string parent = cut == std::string::npos ? "" : folder.substr(0, cut);
+  if (last.find_first_of("*?") != std::string::npos || (!last.empty() && source.exists(folder) && !source.stat(folder).is_dir())) {
+    pattern = last;
+    folder = parent;
+  }
+  if (!source.exists(folder) || !source.stat(folder).is_dir())
+    throw UsageError(fmt::format("File not found - {}", last.empty() ? folder : last));
+  options.pattern = pattern;
+  std::vector<std::string> copied;
+  fat::copy_tree(source, folder, target, to.rest, options, [&](const std::string& p) { copied.push_back(p); });
+  // Paths are listed as typed: "p:" + the folder + '\' + the path below it.
+  std::string shown = fmt::format("{}:{}", from.typed ? from.typed : from.drive, folder);
+  if (shown.size() == 2 || shown.back() != '\\') shown.push_back('\\');
+  if (shown.size() > 3 && shown[2] != '\\') shown.insert(2, "\\");
+  std::string out = xcopy_listing(shown, copied);
+  if (copied.empty()) return "File not found - " + pattern + "\n0 File(s) copied\n";
+  return out;
+}
+
+}  // namespace bootmirror::shell

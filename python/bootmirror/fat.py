@@ -1,0 +1,415 @@
+"""FAT12/16/32 file systems on disks, partitions and volumes.
+
+>>> import bootmirror
+>>> disk = bootmirror.Disk.memory("64 MiB")
+>>> result = bootmirror.fat.format(disk, label="ESP")
+>>> vol = bootmirror.fat.open(disk)
+>>> vol.makedirs("EFI/Boot")
+>>> vol.write_bytes("EFI/Boot/bootx64.efi", b"MZ...")
+>>> vol.listdir("efi\\\\boot")
+['bootx64.efi']
+
+Paths accept ``/`` and ``\\`` and are case-insensitive, as on Windows. Formatting follows
+Windows ``format``: ``fs="FAT"`` chooses FAT12 or FAT16 by size, ``fs="FAT32"`` FAT32, with
+Microsoft's default allocation-unit sizes unless ``cluster_size`` says otherwise.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from typing import Iterator, List, Optional, Tuple, Union
+
+from . import _core
+from .disk import Disk
+
+__all__ = [
+    "ARCHIVE",
+    "DIRECTORY",
+    "HIDDEN",
+    "READ_ONLY",
+    "SYSTEM",
+    "VOLUME_LABEL",
+    "Entry",
+    "FatFileIO",
+    "Volume",
+    "copy_tree",
+    "format",
+    "format_summary",
+    "open",
+    "plan",
+    "run_format",
+    "run_xcopy",
+    "xcopy_listing",
+]
+
+READ_ONLY = 0x01
+HIDDEN = 0x02
+SYSTEM = 0x04
+VOLUME_LABEL = 0x08
+DIRECTORY = 0x10
+ARCHIVE = 0x20
+
+Entry = _core.FatEntry
+Target = Union[Disk, _core.BlockDevice]
+
+
+def _device(target: Target) -> _core.BlockDevice:
+    if isinstance(target, Disk):
+        return target.device
+    if isinstance(target, _core.BlockDevice):
+        return target
+    raise _core.UsageError(f"expected a Disk or a block device, not {type(target).__name__}")
+
+
+def format(
+    target: Target,
+    fs: str = "FAT",
+    *,
+    cluster_size: Optional[int] = None,
+    label: str = "",
+    fat_count: int = 2,
+    root_entries: Optional[int] = None,
+    serial: Optional[int] = None,
+    media: int = 0xF8,
+    quick: bool = True,
+) -> _core.FatFormatResult:
+    """Format `target` (a Disk, a slice of one, or a block device) as Windows ``format`` does.
+
+    ``fs`` is "FAT" (FAT12 or FAT16 by size), "FAT32", or "FAT12"/"FAT16" to force the type.
+    The serial number comes from bootmirror's identity source unless given.
+    """
+    return _core.fat_format(
+        _device(target), fs, cluster_size, label, fat_count, root_entries, serial, media, quick
+    )
+
+
+def plan(size: Union[int, str], sector_size: int = 512, fs: str = "FAT", **options) -> _core.FatGeometry:
+    """The geometry :func:`format` would choose for a volume of `size` bytes, without writing."""
+    return _core.fat_plan(_core.parse_size(size), sector_size, fs, options.get("cluster_size"),
+                          options.get("fat_count", 2), options.get("root_entries"))
+
+
+def format_summary(result: _core.FatFormatResult, volume_bytes: int, previous: str = "RAW",
+                   quick: bool = True) -> str:
+    """The text Windows ``format`` prints after formatting ("The type of the file system is ...")."""
+    return _core.format_summary(result, volume_bytes, previous, quick)
+
+
+def xcopy_listing(source_folder: str, copied: List[str]) -> str:
+    """xcopy's output: one line per copied source file, then "N File(s) copied"."""
+    return _core.xcopy_listing(source_folder, copied)
+
+
+def run_format(target: Target, switches: str = "/fs:fat /q /y") -> str:
+    """``format X: <switches>`` on `target`: formats it and returns the text Windows prints."""
+    return _core.run_format(_device(target), switches)
+
+
+def run_xcopy(source: "Volume", from_path: str, target: "Volume", to_path: str, switches: str = "") -> str:
+    """``xcopy <from_path> <to_path> <switches>`` between two volumes, e.g.
+    ``run_xcopy(p, "p:\\*.*", s, "s:", "/s /h")``; returns xcopy's listing."""
+    return _core.run_xcopy(source._volume, from_path, target._volume, to_path, switches)
+
+
+def open(target: Target) -> "Volume":  # noqa: A001 - mirrors io.open / bootmirror.Disk.open
+    """Open the FAT file system on `target`; FormatError if it holds none (or a damaged one)."""
+    return Volume(_core.FatVolume.open(_device(target)))
+
+
+def copy_tree(source: "Volume", src_dir: str, target: "Volume", dst_dir: str, pattern: str = "*.*",
+              recurse: bool = False, empty_dirs: bool = False, hidden: bool = False) -> List[str]:
+    """xcopy between volumes; returns the copied files' paths relative to `src_dir` ('\\'-separated)."""
+    return _core.fat_copy_tree(source._volume, src_dir, target._volume, dst_dir, pattern, recurse,
+                               empty_dirs, hidden)
+
+
+class FatFileIO(io.RawIOBase):
+    """A file on a FAT volume as a Python raw binary file (works with shutil.copyfileobj)."""
+
+    def __init__(self, handle: _core.FatFile, mode: str, append: bool = False) -> None:
+        super().__init__()
+        self._handle = handle
+        self._mode = mode
+        self._pos = handle.size if append else 0
+        self._append = append
+        self.name = handle.path
+
+    @property
+    def mode(self) -> str:
+        return self._mode
+
+    def readable(self) -> bool:
+        return "r" in self._mode or "+" in self._mode
+
+    def writable(self) -> bool:
+        return any(c in self._mode for c in "wa+")
+
+    def seekable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        self._check_open()
+        if not self.readable():
+            raise io.UnsupportedOperation("not readable")
+        view = memoryview(buffer).cast("B")
+        n = self._handle.readinto(self._pos, view)
+        self._pos += n
+        return n
+
+    def readall(self) -> bytes:
+        self._check_open()
+        data = self._handle.read(self._pos, max(0, self._handle.size - self._pos))
+        self._pos += len(data)
+        return data
+
+    def write(self, data) -> int:
+        self._check_open()
+        if not self.writable():
+            raise io.UnsupportedOperation("not writable")
+        if self._append:
+            self._pos = self._handle.size
+        n = self._handle.write(self._pos, data)
+        self._pos += n
+        return n
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        self._check_open()
+        if whence == io.SEEK_SET:
+            pos = offset
+        elif whence == io.SEEK_CUR:
+            pos = self._pos + offset
+        elif whence == io.SEEK_END:
+            pos = self._handle.size + offset
+        else:
+            raise ValueError(f"invalid whence {whence}")
+        if pos < 0:
+            raise ValueError("negative seek position")
+        self._pos = pos
+        return pos
+
+    def tell(self) -> int:
+        self._check_open()
+        return self._pos
+
+    def truncate(self, size: Optional[int] = None) -> int:
+        self._check_open()
+        if not self.writable():
+            raise io.UnsupportedOperation("not writable")
+        size = self._pos if size is None else size
+        self._handle.truncate(size)
+        return size
+
+    def flush(self) -> None:
+        if not self.closed and not self._handle.closed and self.writable():
+            self._handle.flush()
+
+    def close(self) -> None:
+        if not self.closed:
+            try:
+                self._handle.close()
+            finally:
+                super().close()
+
+    def _check_open(self) -> None:
+        if self.closed:
+            raise ValueError("I/O operation on closed file")
+
+    def __repr__(self) -> str:
+        return f"<FatFileIO {self.name!r} mode={self._mode!r}>"
+
+
+class Volume:
+    """A FAT file system: files and folders, check and repair, bulk import and export.
+
+    Every method leaves the device consistent when it returns. Use as a context manager (or call
+    :meth:`flush`) to make writes durable on an image file.
+    """
+
+    def __init__(self, volume: _core.FatVolume) -> None:
+        self._volume = volume
+
+    # -- facts ------------------------------------------------------------------------------
+    @property
+    def engine(self) -> _core.FatVolume:
+        """The C++ volume behind this object."""
+        return self._volume
+
+    @property
+    def geometry(self) -> _core.FatGeometry:
+        return self._volume.geometry
+
+    @property
+    def fat_type(self) -> str:
+        """"FAT12", "FAT16" or "FAT32"."""
+        return self._volume.geometry.type
+
+    @property
+    def label(self) -> str:
+        return self._volume.label
+
+    @label.setter
+    def label(self, value: str) -> None:
+        self._volume.set_label(value)
+
+    @property
+    def serial(self) -> int:
+        return self._volume.serial
+
+    @property
+    def serial_text(self) -> str:
+        """The serial number as Windows shows it: "EA34-03C7"."""
+        s = self._volume.serial
+        return f"{s >> 16:04X}-{s & 0xFFFF:04X}"
+
+    @property
+    def total_bytes(self) -> int:
+        return self._volume.total_bytes
+
+    @property
+    def free_bytes(self) -> int:
+        return self._volume.free_bytes
+
+    # -- folders ------------------------------------------------------------------------------
+    def scandir(self, path: str = "") -> List[Entry]:
+        """The entries of a folder (without "." and ".."), in on-disk order."""
+        return self._volume.list(path)
+
+    def listdir(self, path: str = "") -> List[str]:
+        """The names in a folder (long names where there are any), in on-disk order."""
+        return [e.name for e in self._volume.list(path)]
+
+    def walk(self, top: str = "") -> Iterator[Tuple[str, List[str], List[str]]]:
+        """Like os.walk, top-down: (folder path, folder names, file names); '/' separated.
+
+        Raises FormatError on a folder cycle instead of looping.
+        """
+        for step in self._volume.walk(top):
+            dirs = [e.name for e in step.entries if e.is_dir]
+            files = [e.name for e in step.entries if not e.is_dir]
+            yield step.path, dirs, files
+
+    def stat(self, path: str) -> Entry:
+        return self._volume.stat(path)
+
+    def exists(self, path: str) -> bool:
+        return self._volume.exists(path)
+
+    def isdir(self, path: str) -> bool:
+        return self._volume.exists(path) and self._volume.stat(path).is_dir
+
+    def isfile(self, path: str) -> bool:
+        return self._volume.exists(path) and not self._volume.stat(path).is_dir
+
+    def mkdir(self, path: str) -> None:
+        self._volume.mkdir(path)
+
+    def makedirs(self, path: str, exist_ok: bool = True) -> None:
+        if not exist_ok and self._volume.exists(path):
+            raise FileExistsError(17, "File exists", path)
+        self._volume.makedirs(path)
+
+    def remove(self, path: str) -> None:
+        self._volume.remove(path)
+
+    unlink = remove
+
+    def rmdir(self, path: str) -> None:
+        self._volume.rmdir(path)
+
+    def rename(self, source: str, target: str) -> None:
+        self._volume.rename(source, target)
+
+    def set_attributes(self, path: str, attributes: int) -> None:
+        """Set read-only, hidden, system and archive bits (the others are kept)."""
+        self._volume.set_attributes(path, attributes)
+
+    def set_times(self, path: str, created: Optional[float] = None, modified: Optional[float] = None,
+                  accessed: Optional[float] = None) -> None:
+        """Set times, in seconds since 1970 (FAT keeps 2-second steps, access dates only)."""
+        self._volume.set_times(path, created, modified, accessed)
+
+    # -- files ----------------------------------------------------------------------------------
+    def open(self, path: str, mode: str = "rb") -> FatFileIO:
+        """A file as an io.RawIOBase: "rb", "wb", "ab", "r+b" (and "xb")."""
+        m = mode.replace("b", "")
+        if m == "r":
+            handle = self._volume.open_file(path, False, False, False)
+        elif m == "r+":
+            handle = self._volume.open_file(path, True, False, False)
+        elif m in ("w", "w+"):
+            handle = self._volume.open_file(path, True, True, True)
+        elif m in ("a", "a+"):
+            handle = self._volume.open_file(path, True, True, False)
+        elif m in ("x", "x+"):
+            if self._volume.exists(path):
+                raise FileExistsError(17, "File exists", path)
+            handle = self._volume.open_file(path, True, True, True)
+        else:
+            raise ValueError(f"unsupported mode {mode!r} (use rb, wb, ab, r+b or xb)")
+        return FatFileIO(handle, mode, append=m.startswith("a"))
+
+    def read_bytes(self, path: str) -> bytes:
+        return self._volume.read_file(path)
+
+    def write_bytes(self, path: str, data) -> int:
+        """Create or replace a file with `data` (any bytes-like object)."""
+        self._volume.write_file(path, data)
+        return len(memoryview(data).cast("B"))
+
+    def read_text(self, path: str, encoding: str = "utf-8") -> str:
+        return self.read_bytes(path).decode(encoding)
+
+    def write_text(self, path: str, text: str, encoding: str = "utf-8") -> int:
+        return self.write_bytes(path, text.encode(encoding))
+
+    # -- bulk -------------------------------------------------------------------------------------
+    def import_tree(self, host_dir: Union[str, os.PathLike], dest: str = "") -> _core.FatCopyStats:
+        """Copy a host folder's contents into folder `dest` (made as needed), in C++."""
+        return self._volume.import_tree(os.fspath(host_dir), dest)
+
+    def export_tree(self, src: str, host_dir: Union[str, os.PathLike]) -> _core.FatCopyStats:
+        """Copy folder `src` into a host folder. Never writes outside `host_dir`: names that are
+        unsafe on the host are changed, names equal but for case get "~2" suffixes, and symlinks
+        in the target are not followed."""
+        return self._volume.export_tree(src, os.fspath(host_dir))
+
+    # -- health -----------------------------------------------------------------------------------
+    def check(self, repair: bool = False) -> _core.FatCheckReport:
+        """Check like ``fsck.fat -n``; with ``repair=True`` fix what is safe to fix."""
+        return self._volume.check(repair)
+
+    def flush(self) -> None:
+        self._volume.flush()
+
+    def __enter__(self) -> "Volume":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if self._volume.device.writable:
+            self._volume.flush()
+
+    def _repr_html_(self) -> str:
+        import html
+
+        g = self.geometry
+        facts = [
+            ("type", g.type), ("label", self.label or "(none)"), ("serial", self.serial_text),
+            ("size", f"{_core.describe_size(self.total_bytes)} ({self.total_bytes:,} bytes)"),
+            ("free", f"{_core.describe_size(self.free_bytes)}"),
+            ("allocation unit", f"{g.cluster_size:,} bytes x {g.cluster_count:,}"),
+        ]
+        head = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>" for k, v in facts)
+        rows = "".join(
+            f"<tr><td>{html.escape(e.name)}</td><td>{'&lt;DIR&gt;' if e.is_dir else f'{e.size:,}'}</td>"
+            f"<td>{html.escape(e.short_name)}</td></tr>"
+            for e in self.scandir("")[:50]
+        )
+        return (f"<table><caption>FAT volume</caption>{head}</table>"
+                f"<table><tr><th>name</th><th>size</th><th>8.3</th></tr>{rows}</table>")
+
+    def __repr__(self) -> str:
+        g = self.geometry
+        label = self.label or "(no label)"
+        return (f"<fat.Volume {g.type} {label} {self.serial_text} {_core.describe_size(self.total_bytes)}, "
+                f"{g.cluster_size}-byte clusters, {_core.describe_size(self.free_bytes)} free>")

@@ -1,0 +1,493 @@
+"""The FAT engine through the Python API: geometry as Windows chooses it, the seed's numbers,
+files and folders, names, attributes, modes, errors, and bad input that must not crash or write."""
+
+from __future__ import annotations
+
+import io
+import shutil
+import struct
+
+import pytest
+
+import bootmirror
+from bootmirror import fat
+
+MiB = 1024 * 1024
+GiB = 1024 * MiB
+
+
+# -- geometry -------------------------------------------------------------------------------------
+# Microsoft's default allocation units (KB140365) for `format /fs:fat` and `/fs:fat32`.
+WINDOWS_FAT = [
+    (8 * MiB, 2048), (16 * MiB, 2048), (20 * MiB, 512), (32 * MiB, 512), (50 * MiB, 1024), (64 * MiB, 1024),
+    (100 * MiB, 2048), (128 * MiB, 2048), (204 * MiB, 4096), (256 * MiB, 4096), (300 * MiB, 8192),
+    (512 * MiB, 8192), (1000 * MiB, 16384), (1024 * MiB, 16384), (2000 * MiB, 32768), (4095 * MiB, 65536),
+]
+WINDOWS_FAT32 = [
+    (40 * MiB, 512), (64 * MiB, 512), (100 * MiB, 1024), (200 * MiB, 2048), (300 * MiB, 4096), (8 * GiB, 4096),
+    (10 * GiB, 8192), (16 * GiB, 8192), (20 * GiB, 16384), (32 * GiB, 16384), (40 * GiB, 32768),
+]
+
+
+@pytest.mark.parametrize("size,cluster", WINDOWS_FAT)
+def test_fat_geometry_follows_windows_table(size, cluster):
+    g = fat.plan(size, 512, "FAT")
+    assert g.cluster_size == cluster
+    assert g.type == ("FAT12" if g.cluster_count < 4085 else "FAT16")
+    assert g.reserved_sectors == 1 and g.fat_count == 2 and g.root_entries == 512
+    # The FAT maps every cluster, and the layout fits the volume.
+    assert g.sectors_per_fat * 512 * 8 >= (g.cluster_count + 2) * g.bits_per_entry
+    assert g.data_offset + g.data_bytes <= size
+
+
+@pytest.mark.parametrize("size,cluster", WINDOWS_FAT32)
+def test_fat32_geometry_follows_windows_table(size, cluster):
+    g = fat.plan(size, 512, "FAT32")
+    assert (g.type, g.cluster_size) == ("FAT32", cluster)
+    assert g.reserved_sectors == 32 and g.root_entries == 0 and g.root_cluster == 2
+    assert g.cluster_count >= 65525
+    assert g.sectors_per_fat * 512 >= (g.cluster_count + 2) * 4
+
+
+def test_seed_204_mib_numbers():
+    g = fat.plan("204 MiB", 512, "FAT")
+    assert (g.type, g.cluster_size, g.cluster_count, g.bits_per_entry) == ("FAT16", 4096, 52168, 16)
+    assert g.data_bytes == 213_680_128
+
+
+def test_seed_format_summary_text():
+    disk = bootmirror.Disk.memory("204 MiB")
+    result = fat.format(disk, "FAT", serial=0xEA3403C7)
+    assert fat.format_summary(result, disk.size, "RAW", quick=True) == (
+        "The type of the file system is RAW.\n"
+        "The new file system is FAT.\n"
+        "QuickFormatting 204M\n"
+        "Initializing the File Allocation Table (FAT)...\n"
+        "Format complete.\n"
+        "\n"
+        "  213,680,128 bytes total disk space.\n"
+        "  213,680,128 bytes available on disk.\n"
+        "\n"
+        "        4,096 bytes in each allocation unit.\n"
+        "       52,168 allocation units available on disk.\n"
+        "\n"
+        "           16 bits in each FAT entry.\n"
+        "\n"
+        "Volume Serial Number is EA34-03C7\n"
+    )
+
+
+def test_4096_byte_sectors_and_overrides():
+    g = fat.plan("204 MiB", 4096, "FAT")
+    assert (g.type, g.bytes_per_sector, g.sectors_per_cluster, g.cluster_size) == ("FAT16", 4096, 1, 4096)
+    g = fat.plan("204 MiB", 512, "FAT", cluster_size=16384, fat_count=1, root_entries=1024)
+    assert (g.cluster_size, g.fat_count, g.root_entries) == (16384, 1, 1024)
+    assert fat.plan("2 MiB", 512, "FAT12").type == "FAT12"
+    with pytest.raises(bootmirror.UsageError):
+        fat.plan("20 MiB", 512, "FAT32")  # too small for 65,525 clusters
+    with pytest.raises(bootmirror.UsageError):
+        fat.plan("5 GiB", 512, "FAT")  # FAT16 ends at 4 GB
+
+
+def test_serial_and_times_come_from_the_identity_source():
+    with bootmirror.deterministic(seed=7, epoch=1_700_000_000):
+        a = bootmirror.Disk.memory("16 MiB")
+        fat.format(a, label="ESP")
+        fat.open(a).write_bytes("x.txt", b"1")
+    with bootmirror.deterministic(seed=7, epoch=1_700_000_000):
+        b = bootmirror.Disk.memory("16 MiB")
+        fat.format(b, label="ESP")
+        fat.open(b).write_bytes("x.txt", b"1")
+    assert a.read(0, a.size) == b.read(0, b.size)
+    assert int(fat.open(a).stat("x.txt").modified) == 1_700_000_000
+
+
+# -- files and folders ------------------------------------------------------------------------------
+@pytest.fixture(params=["FAT12", "FAT16", "FAT32"])
+def vol(request):
+    size = {"FAT12": 4 * MiB, "FAT16": 32 * MiB, "FAT32": 48 * MiB}[request.param]
+    disk = bootmirror.Disk.memory(size)
+    fat.format(disk, request.param, label="TEST")
+    v = fat.open(disk)
+    assert v.fat_type == request.param
+    return v
+
+
+def test_files_and_folders(vol):
+    vol.makedirs("EFI/Microsoft/Boot")
+    vol.write_bytes("EFI\\Microsoft\\Boot\\BCD", b"bcd" * 1000)
+    assert vol.read_bytes("efi/microsoft/boot/bcd") == b"bcd" * 1000
+    assert vol.listdir("/EFI/") == ["Microsoft"]
+    assert vol.isdir("efi") and vol.isfile("EFI/MICROSOFT/BOOT/bcd")
+    with pytest.raises(FileExistsError):
+        vol.mkdir("efi")
+    with pytest.raises(FileNotFoundError):
+        vol.read_bytes("nope")
+    with pytest.raises(OSError):
+        vol.rmdir("EFI")  # not empty
+    vol.rename("EFI/Microsoft/Boot/BCD", "EFI/bcd.bak")
+    assert vol.listdir("EFI") == ["Microsoft", "bcd.bak"]
+    vol.remove("EFI/bcd.bak")
+    vol.rmdir("EFI/Microsoft/Boot")
+    assert vol.listdir("EFI/Microsoft") == []
+    assert list(vol.walk()) == [("", ["EFI"], []), ("EFI", ["Microsoft"], []), ("EFI/Microsoft", [], [])]
+    assert vol.label == "TEST"
+    assert vol.check().clean
+
+
+def test_free_space_is_accounted(vol):
+    free = vol.free_bytes
+    cs = vol.geometry.cluster_size
+    vol.write_bytes("a.bin", b"\1" * (cs * 3 + 1))
+    assert vol.free_bytes == free - 4 * cs
+    vol.remove("a.bin")
+    assert vol.free_bytes == free
+
+
+def test_file_objects_modes(vol):
+    with vol.open("f.bin", "wb") as f:
+        assert isinstance(f, io.RawIOBase)
+        shutil.copyfileobj(io.BytesIO(b"abc" * 50000), f)
+    with vol.open("f.bin", "ab") as f:
+        f.write(b"END")
+    with vol.open("f.bin", "r+b") as f:
+        f.seek(3)
+        f.write(b"XYZ")
+        f.seek(0, io.SEEK_END)
+        assert f.tell() == 150003
+    data = vol.read_bytes("f.bin")
+    assert data[:6] == b"abcXYZ" and data.endswith(b"abcEND") and len(data) == 150003
+    with vol.open("f.bin", "r+b") as f:
+        f.truncate(10)
+        f.seek(20)
+        f.write(b"!")  # a gap reads back as zeros
+    assert vol.read_bytes("f.bin") == b"abcXYZabca" + bytes(10) + b"!"
+    out = io.BytesIO()
+    with vol.open("F.BIN", "rb") as f:
+        shutil.copyfileobj(f, out)
+        with pytest.raises(io.UnsupportedOperation):
+            f.write(b"no")
+    assert out.getvalue() == vol.read_bytes("f.bin")
+    with vol.open("f.bin", "wb") as f:
+        pass
+    assert vol.stat("f.bin").size == 0
+    assert vol.check().clean
+
+
+def test_open_file_cannot_be_removed(vol):
+    f = vol.open("busy.txt", "wb")
+    with pytest.raises(OSError):
+        vol.remove("busy.txt")
+    f.close()
+    vol.remove("busy.txt")
+
+
+def test_names_follow_windows_rules(vol):
+    vol.write_bytes("README.TXT", b"1")  # 8.3 upper: short entry only
+    vol.write_bytes("notes.txt", b"2")  # 8.3 lower: case flags, no long name
+    vol.write_bytes("Mixed.Txt", b"3")  # mixed case: long name, short MIXED.TXT
+    vol.write_bytes("A much longer name.html", b"4")
+    vol.write_bytes("A much longer name2.html", b"5")
+    vol.write_bytes("ünïcödé ñame.txt", b"6")
+    entries = {e.name: e for e in vol.scandir()}
+    assert entries["README.TXT"].short_name == "README.TXT"
+    assert entries["notes.txt"].short_name == "NOTES.TXT"
+    assert entries["Mixed.Txt"].short_name == "MIXED.TXT"
+    assert entries["A much longer name.html"].short_name == "AMUCHL~1.HTM"
+    assert entries["A much longer name2.html"].short_name == "AMUCHL~2.HTM"
+    # Case-insensitive lookups by long or short name.
+    assert vol.read_bytes("readme.txt") == b"1"
+    assert vol.read_bytes("AMUCHL~2.HTM") == b"5"
+    assert vol.read_bytes("ÜNÏCÖDÉ ÑAME.TXT") == b"6"
+    for bad in ["a*b", "con", "LPT1.txt", "x<y", 'q"', "a|b"]:
+        with pytest.raises(bootmirror.UsageError):
+            vol.write_bytes(bad, b"")
+    long_name = "n" * 255
+    vol.write_bytes(long_name, b"7")
+    assert vol.read_bytes(long_name.upper()) == b"7"
+    with pytest.raises(bootmirror.UsageError):
+        vol.write_bytes("n" * 256, b"")
+    assert vol.check().clean
+
+
+def test_rename_changes_case_and_moves_folders(vol):
+    vol.makedirs("a/b")
+    vol.write_bytes("a/b/file.txt", b"x")
+    vol.rename("a/b/file.txt", "a/b/FILE.txt")
+    assert vol.listdir("a/b") == ["FILE.txt"]
+    vol.rename("a/b", "moved")
+    assert vol.read_bytes("moved/file.txt") == b"x"
+    with pytest.raises(OSError):
+        vol.rename("a", "a/inside")
+    assert vol.check().clean
+
+
+def test_attributes_and_times(vol):
+    vol.write_bytes("sys.bin", b"x")
+    vol.set_attributes("sys.bin", fat.HIDDEN | fat.SYSTEM | fat.READ_ONLY)
+    st = vol.stat("sys.bin")
+    assert st.attributes == fat.HIDDEN | fat.SYSTEM | fat.READ_ONLY
+    with pytest.raises(PermissionError):
+        vol.open("sys.bin", "wb")
+    vol.set_times("sys.bin", modified=1_000_000_000)  # 2001-09-09 01:46:40 UTC
+    assert vol.stat("sys.bin").modified == 1_000_000_000
+
+
+def test_root_directory_full_on_fat16():
+    disk = bootmirror.Disk.memory("20 MiB")
+    fat.format(disk, root_entries=16)
+    v = fat.open(disk)
+    for i in range(16):
+        v.write_bytes(f"F{i}", b"")
+    with pytest.raises(OSError):
+        v.write_bytes("F16", b"")
+
+
+def test_disk_full():
+    disk = bootmirror.Disk.memory("2 MiB")
+    fat.format(disk)
+    v = fat.open(disk)
+    with pytest.raises(OSError):
+        v.write_bytes("big", bytes(3 * MiB))
+    assert v.check().clean
+
+
+def test_import_export_roundtrip(vol, tmp_path):
+    src = tmp_path / "src"
+    (src / "EFI" / "Boot").mkdir(parents=True)
+    (src / "EFI" / "Boot" / "bootx64.efi").write_bytes(b"MZ" * 3000)
+    (src / "empty").mkdir()
+    (src / "Long file name.txt").write_bytes(b"hello")
+    stats = vol.import_tree(src, "dest")
+    assert (stats.files, stats.directories) == (2, 3)
+    out = tmp_path / "out"
+    vol.export_tree("dest", out)
+    assert (out / "EFI" / "Boot" / "bootx64.efi").read_bytes() == b"MZ" * 3000
+    assert (out / "Long file name.txt").read_bytes() == b"hello"
+    assert (out / "empty").is_dir()
+
+
+def test_xcopy_semantics():
+    p_disk, s_disk = bootmirror.Disk.memory("64 MiB"), bootmirror.Disk.memory("64 MiB")
+    fat.format(p_disk)
+    fat.format(s_disk)
+    p, s = fat.open(p_disk), fat.open(s_disk)
+    p.makedirs("EFI/Microsoft/WINNT50")
+    p.makedirs("EFI/Microsoft/EFIDrivers")
+    p.makedirs("Empty")
+    p.makedirs("MSUtil")
+    p.write_bytes("EFI/Microsoft/WINNT50/Boot0003", b"b" * 100)
+    p.write_bytes("EFI/Microsoft/WINNT50/ia64ldr.efi", b"l" * 5000)
+    p.write_bytes("EFI/Microsoft/EFIDrivers/fpswa.efi", b"f" * 300)
+    for name in ["diskpart.efi", "fdisk.efi", "format.efi", "nvrboot.efi"]:
+        p.write_bytes(f"MSUtil/{name}", name.encode())
+    p.set_attributes("EFI/Microsoft/WINNT50/Boot0003", fat.HIDDEN)
+    copied = fat.copy_tree(p, "", s, "", "*.*", recurse=True, hidden=True)
+    assert fat.xcopy_listing("p:\\", copied) == (
+        "p:\\EFI\\Microsoft\\WINNT50\\Boot0003\n"
+        "p:\\EFI\\Microsoft\\WINNT50\\ia64ldr.efi\n"
+        "p:\\EFI\\Microsoft\\EFIDrivers\\fpswa.efi\n"
+        "p:\\MSUtil\\diskpart.efi\n"
+        "p:\\MSUtil\\fdisk.efi\n"
+        "p:\\MSUtil\\format.efi\n"
+        "p:\\MSUtil\\nvrboot.efi\n"
+        "7 File(s) copied\n"
+    )
+    assert not s.exists("Empty")  # /s skips empty folders
+    assert s.read_bytes("efi/microsoft/winnt50/ia64ldr.efi") == b"l" * 5000
+    assert s.stat("EFI/Microsoft/WINNT50/Boot0003").attributes & fat.HIDDEN
+    # Without /h hidden files stay behind; /e keeps empty folders.
+    t_disk = bootmirror.Disk.memory("64 MiB")
+    fat.format(t_disk)
+    t = fat.open(t_disk)
+    copied = fat.copy_tree(p, "", t, "", "*.*", recurse=True, empty_dirs=True)
+    assert "EFI\\Microsoft\\WINNT50\\Boot0003" not in copied and len(copied) == 6
+    assert t.isdir("Empty")
+    assert _core_switches("/s /h") == {"recurse": True, "empty_dirs": False, "hidden": True}
+
+
+def _core_switches(text):
+    return bootmirror._core.parse_xcopy_switches(text)
+
+
+def test_format_switches():
+    parsed = bootmirror._core.parse_format_switches("/fs:fat /q /y")
+    assert parsed["file_system"] == "FAT" and parsed["quick"] and parsed["yes"]
+    with pytest.raises(bootmirror.UsageError):
+        bootmirror._core.parse_format_switches("/fs:ntfs")
+
+
+def test_format_a_slice_records_hidden_sectors():
+    disk = bootmirror.Disk.memory("40 MiB")
+    part = disk.slice(1 * MiB, 32 * MiB)
+    fat.format(part)
+    assert struct.unpack_from("<I", disk.read(1 * MiB, 512), 28)[0] == 2048
+    fat.open(part).write_bytes("x", b"y")
+    assert fat.open(disk.slice(1 * MiB, 32 * MiB)).read_bytes("X") == b"y"
+
+
+# -- bad input: a clear FormatError, no crash, no hang, nothing written -------------------------------
+def _fat16_with_file():
+    disk = bootmirror.Disk.memory("32 MiB")
+    fat.format(disk, serial=1)
+    v = fat.open(disk)
+    v.makedirs("A/B")
+    v.write_bytes("A/file.bin", b"z" * 5000)
+    v.flush()
+    return disk, v
+
+
+def _fat_entry_offsets(v, cluster):
+    g = v.geometry
+    return [(g.reserved_sectors + k * g.sectors_per_fat) * g.bytes_per_sector + 2 * cluster for k in range(g.fat_count)]
+
+
+def _unchanged(disk, action):
+    before = disk.read(0, disk.size)
+    with pytest.raises(bootmirror.FormatError) as info:
+        action()
+    assert disk.read(0, disk.size) == before
+    return info.value
+
+
+def test_looping_chain_is_a_format_error():
+    disk, v = _fat16_with_file()
+    first = v.stat("A/file.bin").first_cluster
+    g = v.geometry
+    last = first + (5000 + g.cluster_size - 1) // g.cluster_size - 1
+    for off in _fat_entry_offsets(v, last):
+        disk.write(off, struct.pack("<H", first))
+    err = _unchanged(disk, lambda: fat.open(disk).read_bytes("A/file.bin"))
+    assert "loop" in str(err)
+
+
+def test_chain_leaving_the_volume_is_a_format_error():
+    disk, v = _fat16_with_file()
+    first = v.stat("A/file.bin").first_cluster
+    for off in _fat_entry_offsets(v, first):
+        disk.write(off, struct.pack("<H", 0xFFF0))
+    err = _unchanged(disk, lambda: fat.open(disk).read_bytes("A/file.bin"))
+    assert "outside" in str(err)
+
+
+def test_directory_cycle_is_a_format_error(tmp_path):
+    disk, v = _fat16_with_file()
+    a = v.stat("A").first_cluster
+    b = v.stat("A/B").first_cluster
+    # Make A\B's entry point back at A.
+    g = v.geometry
+    a_dir = g.data_offset + (a - 2) * g.cluster_size
+    block = bytearray(disk.read(a_dir, g.cluster_size))
+    for i in range(0, len(block), 32):
+        if block[i:i + 11] == b"B          ":
+            struct.pack_into("<H", block, i + 26, a)
+    disk.write(a_dir, bytes(block))
+    assert b != a
+    _unchanged(disk, lambda: list(fat.open(disk).walk()))
+    _unchanged(disk, lambda: fat.open(disk).export_tree("", tmp_path / "out"))
+    report = fat.open(disk).check()
+    assert any(p.kind == "directory-cycle" for p in report.problems)
+
+
+@pytest.mark.parametrize(
+    "offset,value,fmt",
+    [(11, 0x1234, "<H"), (13, 3, "<B"), (14, 0, "<H"), (16, 0, "<B"), (19, 0, "<H"), (32, 0xFFFFFFF0, "<I"),
+     (17, 0, "<H"), (510, 0, "<H"), (22, 1, "<H")],
+    ids=["bytes-per-sector", "sectors-per-cluster", "reserved", "fat-count", "tiny-total", "huge-total",
+         "no-root", "signature", "fat-too-small"],
+)
+def test_absurd_boot_sector_is_a_format_error(offset, value, fmt):
+    disk = bootmirror.Disk.memory("32 MiB")
+    fat.format(disk)
+    if offset == 19:
+        disk.write(32, struct.pack("<I", 0))
+    disk.write(offset, struct.pack(fmt, value))
+    _unchanged(disk, lambda: fat.open(disk))
+
+
+def test_not_a_fat_volume():
+    disk = bootmirror.Disk.memory("1 MiB")
+    _unchanged(disk, lambda: fat.open(disk))
+
+
+# -- export_tree never writes outside its target, whatever the names in the image ----------------------
+_LFN_CHARS = [1, 3, 5, 7, 9, 14, 16, 18, 20, 22, 24, 28, 30]
+
+
+def _rename_raw(disk, vol, original: str, hostile: str) -> None:
+    """Rewrite a one-entry long name in the root folder in place (the checksum still matches)."""
+    assert len(original) == len(hostile) <= 13
+    g = vol.geometry
+    root = g.data_offset - 32 * g.root_entries
+    block = bytearray(disk.read(root, 32 * g.root_entries))
+    for i in range(0, len(block), 32):
+        if block[i + 11] == 0x0F:
+            chars = "".join(chr(struct.unpack_from("<H", block, i + o)[0]) for o in _LFN_CHARS[: len(original)])
+            if chars == original:
+                for o, c in zip(_LFN_CHARS, hostile):
+                    struct.pack_into("<H", block, i + o, ord(c))
+                disk.write(root, bytes(block))
+                return
+    raise AssertionError(f"no long name {original!r}")
+
+
+HOSTILE = ["../../evil", "/etc/passwd", "C:\\x.txt", "CON", "..", "dUP.txt", "a/../../b"]
+
+
+def test_export_tree_stays_inside_the_target(tmp_path):
+    disk = bootmirror.Disk.memory("32 MiB")
+    fat.format(disk)
+    v = fat.open(disk)
+    v.write_bytes("Dup.txt", b"first")
+    for name in HOSTILE:
+        v.write_bytes("q+" + "q" * (len(name) - 2), name.encode())
+    v.flush()
+    for name in HOSTILE:
+        _rename_raw(disk, v, "q+" + "q" * (len(name) - 2), name)
+    v = fat.open(disk)
+    names = v.listdir("")
+    assert "../../evil" in names and "dUP.txt" in names  # the engine shows what is there
+    target = tmp_path / "deep" / "out"
+    stats = v.export_tree("", target)
+    assert stats.files == len(HOSTILE) + 1
+    written = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file())
+    assert all(p.startswith("deep/out/") and "/" not in p[len("deep/out/"):] for p in written), written
+    assert len(written) == len(HOSTILE) + 1
+    contents = sorted(p.read_bytes() for p in target.iterdir())
+    assert contents == sorted([b"first", *(n.encode() for n in HOSTILE)])
+
+
+def test_export_tree_does_not_follow_symlinks_in_the_target(tmp_path):
+    disk = bootmirror.Disk.memory("32 MiB")
+    fat.format(disk)
+    v = fat.open(disk)
+    v.makedirs("link")
+    v.write_bytes("link/payload.txt", b"x")
+    v.write_bytes("file.txt", b"y")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    target = tmp_path / "out"
+    target.mkdir()
+    (target / "link").symlink_to(elsewhere)
+    (target / "file.txt").symlink_to(elsewhere / "planted.txt")
+    with pytest.raises(OSError):
+        v.export_tree("", target)
+    assert list(elsewhere.iterdir()) == []
+
+
+def test_read_only_device_refuses_changes_and_keeps_reading(tmp_path):
+    image = tmp_path / "ro.img"
+    with bootmirror.Disk.create(image, "16 MiB") as disk:
+        fat.format(disk, label="RO")
+        fat.open(disk).write_bytes("a.txt", b"a")
+    before = image.read_bytes()
+    with bootmirror.Disk.open(image) as disk:
+        v = fat.open(disk)
+        for change in (lambda: v.mkdir("x"), lambda: v.write_bytes("b", b""), lambda: v.remove("a.txt"),
+                       lambda: v.rename("a.txt", "c.txt"), lambda: v.set_attributes("a.txt", fat.HIDDEN),
+                       lambda: v.import_tree(tmp_path, ""), lambda: v.check(repair=True)):
+            with pytest.raises(bootmirror.UsageError):
+                change()
+        assert v.read_bytes("A.TXT") == b"a" and v.listdir() == ["a.txt"]
+        assert "<table>" in v._repr_html_() and "RO" in repr(v)
+    assert image.read_bytes() == before
