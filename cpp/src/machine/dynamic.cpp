@@ -228,19 +228,28 @@ void add_mirror(Machine& machine, std::size_t vi, int number) {
   if (!found) throw UsageError("There is not enough usable space for this operation.");
   ldm::add_mirror(mg->group, vi, *di, start);
   commit(machine, *mg);
-  // Resynchronise: the new plex gets the source plex's bytes.
+  // Resynchronise: the new plex gets the source plex's bytes. Runs that are holes in both images
+  // stay holes (a sparse 5 GB volume holding 1 MiB copies 1 MiB).
   const ldm::GroupDisk& from = *mg->group.find_disk(src.disk_id);
   const ldm::GroupDisk& to = mg->group.disks[*di];
   BlockDevice& a = *mg->devices[std::size_t(from.device)];
   BlockDevice& b = *mg->devices[std::size_t(to.device)];
   const std::uint64_t ss = a.sector_size();
   const std::uint64_t total = vol.record.size * ss;
+  const std::uint64_t a0 = (from.data_start + src.start) * ss, b0 = (to.data_start + start) * ss;
+  const std::vector<Extent> a_data = a.allocated_extents(), b_data = b.allocated_extents();
+  auto holds_data = [](const std::vector<Extent>& extents, std::uint64_t offset, std::uint64_t length) {
+    for (const Extent& e : extents)
+      if (e.offset < offset + length && offset < e.offset + e.length) return true;
+    return false;
+  };
   ByteVector chunk(std::min<std::uint64_t>(total, 4u << 20));
   for (std::uint64_t done = 0; done < total; done += chunk.size()) {
     std::size_t n = std::size_t(std::min<std::uint64_t>(chunk.size(), total - done));
+    if (!holds_data(a_data, a0 + done, n) && !holds_data(b_data, b0 + done, n)) continue;
     MutableByteSpan part(chunk.data(), n);
-    a.read((from.data_start + src.start) * ss + done, part);
-    b.write((to.data_start + start) * ss + done, ByteSpan(part));
+    a.read(a0 + done, part);
+    b.write(b0 + done, ByteSpan(part));
   }
   b.flush();
 }
