@@ -342,7 +342,9 @@ void commit(Group& g, const std::vector<DevicePtr>& devices) {
     if (d.device < 0 || d.needs_init) continue;
     try {
       current[i] = read_database(*devices[std::size_t(d.device)]);
+      (void)assemble(*current[i]);  // the incremental path needs a consistent configuration
     } catch (const FormatError&) {
+      current[i].reset();
       continue;  // a disk whose database is unreadable gets a whole new one
     }
     highest = std::max({highest, current[i]->vmdb.committed_seq, current[i]->vmdb.pending_seq});
