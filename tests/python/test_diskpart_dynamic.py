@@ -181,3 +181,24 @@ def test_blank_shadow_disk_layout_as_the_seeds_recovery_shows(tmp_path):
         (33_571_840, size, "LDM data"),
     ]
     assert "No problems found" in run_tool(["sgdisk", "-v", m._m.image(1)]).stdout
+
+
+def test_list_volume_shows_letter_label_and_file_system(tmp_path):
+    from bootmirror import fat
+
+    m = bootmirror.Machine.create(tmp_path / "lab")
+    m.create_disk("64 MiB")
+    m.create_disk("64 MiB")
+    m.diskpart("select disk 0\nconvert dynamic\nselect disk 1\nconvert dynamic", check=True)
+    group = m.disk_group
+    group.create_volume("Volume1", "mirrored", [(group.disk("Disk1"), 0, 40960), (group.disk("Disk2"), 0, 40960)],
+                        drive_hint="E:")
+    group.commit()
+    for plex in m.volumes[0].plexes:  # both halves hold the same file system
+        p = plex.partitions[0]
+        fat.format(p.disk.disk.slice(p.offset, p.size * 512), label="DATA", serial=0x1234ABCD)
+    v = m.volumes[0]
+    assert (v.letter, v.label, v.fs, v.type, v.status) == ("E", "DATA", "FAT", "Mirror", "Healthy")
+    t = m.diskpart("select volume e\nlist volume", check=True)
+    assert "Volume 0 is the selected volume." in t
+    assert lines(t, "list volume")[2] == "* Volume 0     E   DATA         FAT    Mirror        20 MB  Healthy"

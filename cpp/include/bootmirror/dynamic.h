@@ -45,6 +45,12 @@ void commit(Machine& machine, MachineGroup& group);
 
 // The size diskpart shows for a missing dynamic disk: the extents the group knows on it.
 std::uint64_t known_bytes(const MachineGroup& group, std::size_t disk_index);
+// The bytes of volume `volume_index` when one plex on a present disk holds them in one piece
+// (simple volumes and mirrors): a Slice of that disk; nullptr otherwise.
+DevicePtr volume_device(const MachineGroup& group, std::size_t volume_index);
+// "FAT32", "FAT" or "NTFS" and the label, as list volume shows them; empty when unknown.
+std::pair<std::string, std::string> file_system_of(const MachineGroup& group, std::size_t volume_index);
+
 // "delete disk" on a missing dynamic disk: drops it from the group and detaches it.
 void delete_missing_disk(Machine& machine, int number);
 // "add disk=N" on a volume: a new plex on disk N, its bytes copied from a healthy plex.

@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include "bootmirror/fat.h"
 #include "bootmirror/gpt.h"
 
 namespace bootmirror::dynamic {
@@ -189,6 +190,36 @@ std::uint64_t known_bytes(const MachineGroup& mg, std::size_t i) {
   for (const auto& d : mg.group.disks)
     if (d.device >= 0) ss = d.sector_size;
   return sectors * ss;
+}
+
+DevicePtr volume_device(const MachineGroup& mg, std::size_t vi) {
+  const ldm::GroupVolume& v = mg.group.volumes.at(vi);
+  for (std::size_t ci : v.components) {
+    const ldm::ComponentRecord& c = mg.group.components[ci];
+    if (c.partition_count != 1) continue;
+    for (const auto& p : mg.group.partitions) {
+      if (p.component_id != c.id || p.size != v.record.size) continue;
+      const ldm::GroupDisk* d = mg.group.find_disk(p.disk_id);
+      if (!d || d->device < 0) continue;
+      const DevicePtr& disk = mg.devices[std::size_t(d->device)];
+      const std::uint64_t ss = disk->sector_size();
+      return std::make_shared<Slice>(disk, (d->data_start + p.start) * ss, p.size * ss);
+    }
+  }
+  return nullptr;
+}
+
+std::pair<std::string, std::string> file_system_of(const MachineGroup& mg, std::size_t vi) {
+  DevicePtr device = volume_device(mg, vi);
+  if (!device || device->size() < 512) return {};
+  ByteVector boot = device->read(0, 512);
+  if (matches_ascii(boot, 3, "NTFS    ")) return {"NTFS", ""};
+  try {
+    auto volume = fat::Volume::open(device);
+    return {volume->geometry().type == fat::FatType::fat32 ? "FAT32" : "FAT", volume->label()};
+  } catch (const Error&) {
+    return {};
+  }
 }
 
 void delete_missing_disk(Machine& machine, int number) {

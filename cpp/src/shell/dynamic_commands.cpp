@@ -188,7 +188,8 @@ std::string volume_table(Machine& machine, const dynamic::MachineGroup& mg, std:
       if (d.device >= 0) bytes = v.record.size * d.sector_size;
     Row row;
     row.selected = machine.focus().volume == int(i);
-    row.cells = {fmt::format("Volume {}", i), letter, "", "", type_word(v.layout), format_size(bytes), status_word(mg, v), ""};
+    auto [fs, label] = dynamic::file_system_of(mg, i);
+    row.cells = {fmt::format("Volume {}", i), letter, label, fs, type_word(v.layout), format_size(bytes), status_word(mg, v), ""};
     rows.push_back(std::move(row));
   }
   if (rows.empty()) return "";
