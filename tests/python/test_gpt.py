@@ -37,6 +37,11 @@ def test_create_numbers_by_offset_and_reprs():
     assert [p.kind for p in disk.partitions] == ["msr", "efi", "basic"]
     assert "EFI system partition" in repr(efi)
     assert "<table>" in efi._repr_html_()
+    # The list itself is a table in Jupyter (a row per partition), and still a plain list.
+    parts = disk.partitions
+    assert isinstance(parts, list) and parts == list(parts) and parts[1] == efi
+    assert parts._repr_html_().count("<tr>") == 1 + 3 and "EFI system partition" in parts._repr_html_()
+    assert gpt.partitions(Disk.memory("1 MiB")) == []
     assert repr(gpt.verify(disk)) == "<gpt.Health clean>"
     with pytest.raises(bootmirror.UsageError):
         disk.create_partition("primary", "1 GiB")

@@ -1,0 +1,182 @@
+"""Writes notebooks 02 to 05 (nbformat 4.5 JSON, no outputs): python notebooks/make_notebooks.py
+
+Each notebook is a list of ("md", text) and ("code", text) cells. tests/python/test_notebooks.py
+executes every code cell in order, so each notebook runs headless, in seconds, and removes its
+temporary folder at the end.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+# The first cell of every notebook: a temporary folder, and outside tools run as a witness.
+SETUP = '''\
+import os, shutil, subprocess, tempfile
+from pathlib import Path
+import bootmirror
+
+folder = Path(tempfile.mkdtemp(prefix='bootmirror-nb-'))
+
+def outside(*args, quiet=False):
+    """Run an outside tool (sgdisk, fsck.fat, mtools, ldmtool), print what it says, return the result."""
+    exe = shutil.which(args[0]) or shutil.which(args[0], path='/usr/sbin:/sbin:/usr/bin')
+    if exe is None:
+        raise RuntimeError(f'{args[0]} is not installed (make build installs the outside tools)')
+    env = dict(os.environ, MTOOLS_SKIP_CHECK='1', LC_ALL='C.UTF-8')
+    r = subprocess.run([exe, *map(str, args[1:])], capture_output=True, text=True, env=env)
+    if not quiet:
+        print('$', *[Path(a).name if os.sep in str(a) else a for a in args], f'   # exit {r.returncode}')
+        print((r.stdout + r.stderr).rstrip())
+    return r
+'''
+
+# Notebooks that use ../shared (the folder beside the repository) find it from the working
+# directory (Jupyter starts in notebooks/, pytest in the repository) or from the package.
+FIND_SHARED = '''\
+def repository_root():
+    for base in [Path.cwd(), *Path.cwd().parents, *Path(bootmirror.__file__).resolve().parents]:
+        if (base / 'notebooks').is_dir() and (base / 'pyproject.toml').is_file():
+            return base
+    raise RuntimeError('run this notebook from inside the bootmirror repository')
+
+SHARED = repository_root().parent / 'shared'
+'''
+
+CLEANUP = "shutil.rmtree(folder)\n"
+
+NB02 = [
+    ("md", """\
+# GPT disks, the way diskpart makes them
+
+Windows Server 2003 partitions a GPT disk its own way: `convert gpt` adds a Microsoft Reserved (MSR)
+partition at the first usable sector, new partitions take the first free extent that holds them
+(no 1 MiB alignment) and partitions are numbered in on-disk offset order. This notebook builds
+such a disk from Python and through the `Machine`'s diskpart, checks and repairs the table, and
+asks `sgdisk` (GPT fdisk) to confirm every step from the outside."""),
+    ("code", SETUP + "from bootmirror import Disk, Machine, gpt\n"),
+    ("md", """\
+## From Python
+
+A 1 GiB sparse image. `convert_gpt` writes the protective MBR, both table copies and the MSR
+(32 MiB on disks under 16 GiB)."""),
+    ("code", """\
+disk = Disk.create(folder / 'disk.img', '1 GiB')
+disk.convert_gpt()
+print(gpt.style(disk), gpt.read(disk))
+disk.partitions"""),
+    ("md", """\
+As in KB 814070, the MSR goes (deleting anything but a basic data partition needs `override`), then
+the EFI system partition comes first, the MSR after it, and a primary (basic data) partition takes
+the rest. The partition list shows as a table in Jupyter."""),
+    ("code", """\
+disk.delete_partition(1, override=True)
+disk.create_partition('efi', '100 MiB')
+disk.create_partition('msr', '32 MiB')
+disk.create_partition('primary')          # no size: the largest free extent
+disk.partitions"""),
+    ("code", """\
+for p in disk.partitions:
+    print(f'{p.number}  {p.type_name:20} {p.name:30} offset {p.offset:>12,}  size {p.size:>13,}')"""),
+    ("md", """\
+## Through diskpart
+
+A `Machine` holds disks by number and diskpart's selection. `diskpart()` takes a script and returns
+the transcript, with Windows' messages and tables (sizes as diskpart rounds them, `*` on the
+selected partition)."""),
+    ("code", """\
+m = Machine()                              # in memory; Machine.create(folder) keeps one on disk
+m.attach(Disk.create(folder / 'shadow.img', '1 GiB'))
+print(m.diskpart('''
+list disk
+select disk 0
+convert gpt
+list partition
+select partition 1
+delete partition override
+create partition efi size=100
+create partition msr size=32
+create partition primary
+list partition
+'''))"""),
+    ("md", """\
+A command that fails answers with diskpart's message; `check=True` raises `bootmirror.UsageError`
+instead, for scripts."""),
+    ("code", """\
+print(m.diskpart('create partition primary size=10'))
+try:
+    m.diskpart('create partition primary size=10', check=True)
+except bootmirror.UsageError as error:
+    print('UsageError:', error)"""),
+    ("md", """\
+## sgdisk as a witness
+
+`sgdisk -v` checks both headers, both arrays, their CRCs and the protective MBR; `sgdisk -p` prints
+the table. Both read the images we wrote. (sgdisk's caution about a partition not ending on a
+2-sector boundary is Windows Server 2003's layout: no alignment, the last partition runs to the
+last usable sector.)"""),
+    ("code", """\
+disk.flush()
+outside('sgdisk', '-v', disk.path)
+outside('sgdisk', '-p', disk.path);"""),
+    ("md", """\
+## Verify, damage, repair
+
+A copy of the disk (only its allocated extents: a sparse copy), then the primary GPT header at LBA 1
+is wiped, as a stray write would. `gpt.verify` says what is wrong without writing; the table is still
+readable from the backup copy at the end of the disk."""),
+    ("code", """\
+damaged = Disk.create(folder / 'damaged.img', disk.size)
+for offset, length in disk.allocated_extents():
+    damaged.write(offset, disk.read(offset, length))
+damaged.write(512, bytes(512))            # LBA 1: the primary header
+damaged.flush()
+health = gpt.verify(damaged)
+print(health)
+print('primary header valid:', health.primary.header_valid, '| backup header valid:', health.backup.header_valid)
+print([p.name for p in damaged.partitions])"""),
+    ("code", """\
+outside('sgdisk', '-v', damaged.path);"""),
+    ("md", """\
+`gpt.repair` rewrites the damaged copy from the good one and says what it rewrote; afterwards the
+two disks hold the same table and sgdisk finds no problem."""),
+    ("code", """\
+print(gpt.repair(damaged))
+print(gpt.verify(damaged))
+assert damaged.read(0, 34 * 512) == disk.read(0, 34 * 512)
+outside('sgdisk', '-v', damaged.path);"""),
+    ("code", """\
+for d in (disk, damaged):
+    d.close()
+""" + CLEANUP),
+]
+
+
+def cell(kind: str, text: str, index: int) -> dict:
+    lines = text.splitlines(keepends=True)
+    if kind == "md":
+        return {"cell_type": "markdown", "id": f"c{index}", "metadata": {}, "source": lines}
+    return {"cell_type": "code", "id": f"c{index}", "metadata": {}, "source": lines,
+            "execution_count": None, "outputs": []}
+
+
+def notebook(cells) -> dict:
+    return {
+        "cells": [cell(kind, text, i) for i, (kind, text) in enumerate(cells)],
+        "metadata": {"kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
+                     "language_info": {"name": "python"}},
+        "nbformat": 4,
+        "nbformat_minor": 5,
+    }
+
+
+NOTEBOOKS = {
+    "02-gpt-and-diskpart.ipynb": NB02,
+}
+
+if __name__ == "__main__":
+    for name, cells in NOTEBOOKS.items():
+        (HERE / name).write_text(json.dumps(notebook(cells), indent=1, ensure_ascii=False) + "\n")
+        print("wrote", name)
