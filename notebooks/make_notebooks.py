@@ -28,7 +28,7 @@ def outside(*args, quiet=False):
     env = dict(os.environ, MTOOLS_SKIP_CHECK='1', LC_ALL='C.UTF-8')
     r = subprocess.run([exe, *map(str, args[1:])], capture_output=True, text=True, env=env)
     if not quiet:
-        print('$', *[Path(a).name if os.sep in str(a) else a for a in args], f'   # exit {r.returncode}')
+        print('$', *[Path(a).name if os.path.isabs(a) else a for a in map(str, args)], f'   # exit {r.returncode}')
         print((r.stdout + r.stderr).rstrip())
     return r
 '''
@@ -153,6 +153,127 @@ for d in (disk, damaged):
 """ + CLEANUP),
 ]
 
+NB03 = [
+    ("md", """\
+# FAT volumes
+
+An EFI system partition is a FAT volume, and KB 814070 formats one (`format s: /fs:fat /q /y`) and
+copies the boot files into it (`xcopy p:\\\\*.* s: /s /h`). `bootmirror.fat` formats FAT12/16/32 the
+way Windows `format` does (Microsoft's allocation-unit tables, 2 FATs, media 0xF8) and reads and
+writes files with Windows' name rules. `fsck.fat` (dosfstools) and `mdir` (mtools) check the
+result from the outside."""),
+    ("code", SETUP + "from bootmirror import Disk, fat\n"),
+    ("md", """\
+## Two partitions, two formats
+
+A GPT disk with a 204 MiB EFI system partition (the article's size) and a 300 MiB data partition.
+Each partition is a *slice* of the disk: a Disk of its own that `fat` formats and opens.
+`fat.run_format` takes `format`'s switches and prints what Windows prints: FAT (FAT16 at this
+size, 4 KB allocation units) gives the article's numbers."""),
+    ("code", """\
+disk = Disk.create(folder / 'disk.img', '1 GiB')
+disk.convert_gpt()
+disk.delete_partition(1, override=True)
+esp_part = disk.create_partition('efi', '204 MiB')
+disk.create_partition('msr', '32 MiB')
+data_part = disk.create_partition('primary', '300 MiB')
+esp = disk.slice(esp_part.offset, esp_part.size)
+data = disk.slice(data_part.offset, data_part.size)
+print(fat.run_format(esp, '/fs:fat /q /y'))"""),
+    ("md", """\
+From Python, `fat.format` returns the geometry it chose, and `fat.format_summary` prints it as
+Windows would. FAT32 at 300 MiB has 4 KB clusters, FSInfo and a backup boot sector.
+`fat.plan` gives the same geometry without writing anything."""),
+    ("code", """\
+result = fat.format(data, 'FAT32', label='DATA')
+print(fat.format_summary(result, data.size))
+g = fat.plan(data.size, fs='FAT32')
+print(g.type, g.cluster_size, 'byte clusters x', g.cluster_count, '| reserved sectors:', g.reserved_sectors)"""),
+    ("md", """\
+## Files and long names
+
+Paths take `/` or `\\\\` and ignore case, as on Windows. A name that fits 8.3 is stored 8.3 (with
+case flags for `readme.txt`); a longer one gets a VFAT long name and a generated short name."""),
+    ("code", """\
+vol = fat.open(esp)
+vol.makedirs('EFI/Microsoft/Boot')
+vol.write_text('readme.txt', 'The EFI system partition\\r\\n')
+vol.write_bytes(r'EFI\\Microsoft\\Boot\\bootmgfw.efi', b'MZ' + bytes(40_000))
+vol.write_text('A long name.txt', 'VFAT keeps it in UTF-16 entries')
+vol.write_text('Ünïcode名前.txt', 'also fine')
+for e in vol.scandir(''):
+    print(f'{e.name:20} {e.short_name:13} {"<DIR>" if e.is_dir else e.size:>8}')
+vol"""),
+    ("md", """\
+`vol.open` gives a Python file object (an `io.RawIOBase`), so the standard library works on it:
+`shutil.copyfileobj`, `io.BufferedReader`, seeking, appending."""),
+    ("code", """\
+import io
+with vol.open('efi/microsoft/boot/BCD', 'wb') as f:
+    shutil.copyfileobj(io.BytesIO(b'regf' + bytes(20_000)), f)
+with vol.open('EFI/MICROSOFT/BOOT/bcd', 'ab') as f:
+    f.write(b'-- appended')
+with io.BufferedReader(vol.open('efi/microsoft/boot/bcd', 'rb')) as f:
+    print(f.read(4), f.seek(-11, io.SEEK_END), f.read())"""),
+    ("md", "`walk` works like `os.walk`; `stat` gives the directory entry (attributes, 8.3 name, times)."),
+    ("code", """\
+import time
+for path, dirs, files in vol.walk():
+    print(path or '\\\\', dirs, files)
+st = vol.stat('EFI/Microsoft/Boot/bootmgfw.efi')
+print(st.short_name, st.size, 'bytes, first cluster', st.first_cluster,
+      '| modified', time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime(st.modified)))
+vol.set_attributes('EFI/Microsoft/Boot/BCD', fat.HIDDEN | fat.SYSTEM | fat.ARCHIVE)
+print('BCD attributes: 0x%02x' % vol.stat('EFI/Microsoft/Boot/BCD').attributes)"""),
+    ("md", """\
+## Whole trees
+
+`import_tree` copies a host folder into the volume, `export_tree` copies a folder of the volume
+back out (never writing outside its target folder); both run in C++."""),
+    ("code", """\
+import filecmp
+host = folder / 'host'
+(host / 'Tools' / 'x64').mkdir(parents=True)
+for i in range(20):
+    (host / 'Tools' / 'x64' / f'tool number {i}.efi').write_bytes(os.urandom(1000 + 500 * i))
+(host / 'Tools' / 'README.TXT').write_text('tools for the EFI shell')
+with fat.open(data) as data_vol:
+    print('imported:', data_vol.import_tree(host, ''))
+    print('exported:', data_vol.export_tree('Tools', folder / 'back'))
+    print('free:', f'{data_vol.free_bytes:,}', 'of', f'{data_vol.total_bytes:,}', 'bytes')
+cmp = filecmp.dircmp(host / 'Tools', folder / 'back')
+print('differences:', cmp.diff_files, cmp.left_only, cmp.right_only)"""),
+    ("md", """\
+## Check, and the outside witnesses
+
+`check()` walks the volume like `fsck.fat -n`: lost clusters, cross-links, chains that disagree with
+file sizes, FAT copies that differ. Then `fsck.fat -n` and `mdir` read the partitions: fsck.fat
+wants a file of its own, so the partition's allocated extents are copied into a sparse image;
+mtools reads a partition in place with `image@@offset` (`-/` recursive, `-a` hidden files too)."""),
+    ("code", """\
+for name, v in (('ESP', vol), ('DATA', fat.open(data))):
+    report = v.check()
+    print(name, 'clean:', report.clean, '| files', report.files, 'folders', report.directories,
+          '| clusters used', report.used_clusters, 'of', report.cluster_count)
+vol.flush()
+disk.flush()"""),
+    ("code", """\
+def partition_image(part, path):
+    # A sparse image file holding one partition's bytes, for tools that take no offset.
+    with Disk.create(path, part.size) as out:
+        for offset, length in part.allocated_extents():
+            out.write(offset, part.read(offset, length))
+    return path
+
+outside('fsck.fat', '-n', partition_image(esp, folder / 'esp.img'))
+outside('fsck.fat', '-n', partition_image(data, folder / 'data.img'));"""),
+    ("code", """\
+outside('mdir', '-i', f'{disk.path}@@{esp_part.offset}', '-/', '-a', '::/');"""),
+    ("code", """\
+disk.close()
+""" + CLEANUP),
+]
+
 
 def cell(kind: str, text: str, index: int) -> dict:
     lines = text.splitlines(keepends=True)
@@ -174,6 +295,7 @@ def notebook(cells) -> dict:
 
 NOTEBOOKS = {
     "02-gpt-and-diskpart.ipynb": NB02,
+    "03-fat-volumes.ipynb": NB03,
 }
 
 if __name__ == "__main__":
