@@ -20,7 +20,7 @@ import bootmirror
 
 folder = Path(tempfile.mkdtemp(prefix='bootmirror-nb-'))
 
-def outside(*args, quiet=False):
+def outside(*args, quiet=False, stderr=True):
     """Run an outside tool (sgdisk, fsck.fat, mtools, ldmtool), print what it says, return the result."""
     exe = shutil.which(args[0]) or shutil.which(args[0], path='/usr/sbin:/sbin:/usr/bin')
     if exe is None:
@@ -29,7 +29,7 @@ def outside(*args, quiet=False):
     r = subprocess.run([exe, *map(str, args[1:])], capture_output=True, text=True, env=env)
     if not quiet:
         print('$', *[Path(a).name if os.path.isabs(a) else a for a in map(str, args)], f'   # exit {r.returncode}')
-        print((r.stdout + r.stderr).rstrip())
+        print((r.stdout + (r.stderr if stderr else '')).rstrip())
     return r
 '''
 
@@ -274,6 +274,103 @@ disk.close()
 """ + CLEANUP),
 ]
 
+NB04 = [
+    ("md", """\
+# Dynamic disks (LDM)
+
+A Windows dynamic disk carries the Logical Disk Manager database of its whole disk group: every
+disk, volume, plex (a copy of a volume's data) and partition (an extent of a disk). `bootmirror.ldm`
+reads and writes it. First, real disks made by Windows Server 2003 R2 (the test data of the libldm
+project, in `../shared/data/ldm-windows`), read by bootmirror and by Linux's `ldmtool` side by side;
+then dynamic disks of our own, with a mirrored volume, read back by `ldmtool`."""),
+    ("code", SETUP + FIND_SHARED + """\
+import json, tarfile
+from bootmirror import Disk, ldm
+"""),
+    ("md", """\
+## A real Windows Server 2003 R2 disk group
+
+Ten 50 MiB MBR dynamic disks (partition type 0x42, the database in the last MiB), unpacked into the
+temporary folder. A group's volumes span its disks, so all ten are read together."""),
+    ("code", """\
+with tarfile.open(SHARED / 'data' / 'ldm-windows' / 'ldm-data.tar.xz') as tar:
+    tar.extractall(folder / 'windows', members=[m for m in tar.getmembers() if m.name.startswith('ldm-2003r2-')])
+images = sorted((folder / 'windows').glob('ldm-2003r2-*.img'))
+group = ldm.read_group([Disk.open(p) for p in images])
+group"""),
+    ("code", """\
+print(f'{"disk":7} {"image":26} {"scheme":6} {"data start":>10} {"data size":>10} {"database at":>11}')
+for d in group.disks:
+    print(f'{d.name:7} {Path(d.disk.path).name:26} {d.scheme:6} {d.data_start:>10} {d.data_size:>10} {d.config_start:>11}')"""),
+    ("md", """\
+Each volume has one plex, except the mirror (two); a plex lists its partitions. Sizes are in
+sectors, as the database keeps them. `fs` reads the boot sector where one plex holds the volume."""),
+    ("code", """\
+for v in group.volumes:
+    print(f'{v.name:8} {v.drive_hint or "":3} {v.type:8} {v.size:>7} sectors  {v.status:8} {v.fs}')
+    for plex in v.plexes:
+        parts = ', '.join(f'{p.name} (start {p.start}, {p.size} sectors)' for p in plex.partitions)
+        chunk = f' stripe {plex.chunk_size} sectors' if plex.chunk_size else ''
+        print(f'    plex {plex.name}: {parts}{chunk}')"""),
+    ("md", """\
+## ldmtool reads the same
+
+`ldmtool scan` finds the disk group, `show diskgroup` / `show volume` / `show partition` describe
+it as JSON. (ldmtool warns on stderr that an image file has no sector size; the notebook hides that.)"""),
+    ("code", """\
+def ldmtool(*args, paths=images):
+    devices = [a for p in paths for a in ('-d', p)]
+    return json.loads(outside('ldmtool', *devices, *args, quiet=True).stdout)
+
+outside('ldmtool', 'scan', *images, stderr=False)
+dg = ldmtool('show', 'diskgroup', group.guid)
+assert dg['name'] == group.name and dg['disks'] == [d.name for d in group.disks]
+assert dg['volumes'] == [v.name for v in group.volumes]"""),
+    ("code", """\
+mirror = group.volume('Volume3')
+shown = ldmtool('show', 'volume', group.guid, mirror.name)
+print(json.dumps(shown, indent=1))
+assert (shown['guid'], shown['size'], shown['hint']) == (mirror.guid, mirror.size, mirror.drive_hint)
+for p in mirror.partitions:
+    print(ldmtool('show', 'partition', group.guid, p.name), '<->', (p.name, p.start, p.size, p.disk.name))"""),
+    ("md", """\
+## Dynamic disks of our own
+
+`DiskGroup.create` starts a group (Windows names it `<computer>-Dg0`), `add_disk` is diskpart's
+`convert dynamic`, `create_volume` lays out a volume over (disk, start sector, sectors) extents, and
+`commit` writes the database to every disk, crash-safely (old or new, never a mixture)."""),
+    ("code", """\
+own = [Disk.create(folder / f'dyn{i}.img', '64 MiB') for i in range(2)]
+mine = ldm.DiskGroup.create('NOTEBOOK-Dg0')
+a, b = mine.add_disk(own[0]), mine.add_disk(own[1])
+mirrored = mine.create_volume('Volume1', 'mirrored', [(a, 0, 40960), (b, 0, 40960)], drive_hint='M:')
+simple = mine.create_volume('Volume2', 'simple', [(b, 40960, 20480)], drive_hint='N:')
+mine.commit()
+print(mirrored, mirrored.plexes)
+print(simple)
+print('free on', a.name, a.free_extents(), '|', b.name, b.free_extents())"""),
+    ("code", """\
+paths = [d.path for d in own]
+outside('ldmtool', 'scan', *paths, stderr=False)
+print(json.dumps(ldmtool('show', 'diskgroup', mine.guid, paths=paths), indent=1))
+print(json.dumps(ldmtool('show', 'volume', mine.guid, 'Volume1', paths=paths), indent=1))"""),
+    ("md", """\
+## A disk goes missing
+
+With only the first disk, the group is still readable (each disk holds the whole database): the
+second disk is *missing* (diskpart's `M0`), the mirror has lost a plex (`Failed Rd`) and the simple
+volume on the missing disk has no copy left (`Failed`). ldmtool agrees that Disk2 is not present."""),
+    ("code", """\
+alone = ldm.read_group([Disk.open(paths[0])])
+print([(d.name, d.present) for d in alone.disks])
+print([(v.name, v.status) for v in alone.volumes])
+print(ldmtool('show', 'disk', alone.guid, 'Disk2', paths=paths[:1]))"""),
+    ("code", """\
+for d in own:
+    d.close()
+""" + CLEANUP),
+]
+
 
 def cell(kind: str, text: str, index: int) -> dict:
     lines = text.splitlines(keepends=True)
@@ -296,6 +393,7 @@ def notebook(cells) -> dict:
 NOTEBOOKS = {
     "02-gpt-and-diskpart.ipynb": NB02,
     "03-fat-volumes.ipynb": NB03,
+    "04-ldm-dynamic-disks.ipynb": NB04,
 }
 
 if __name__ == "__main__":
