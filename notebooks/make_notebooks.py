@@ -371,6 +371,124 @@ for d in own:
 """ + CLEANUP),
 ]
 
+NB05 = [
+    ("md", """\
+# Rehearsing KB 814070: mirroring a GPT boot volume
+
+Microsoft KB 814070 (in `../shared/seed/`) mirrors the boot volume of a Windows Server 2003 GPT
+system onto a shadow disk: partition the shadow like the system disk, format its EFI system
+partition and copy the boot files, convert both disks to dynamic, reboot, and add the mirror. This
+notebook replays the runbook on two sparse 10 GiB image files as far as the API goes today: the same
+commands, the same answers. (bootcfg's NVRAM steps and the drive letters of `assign letter=S` are
+not here yet.)"""),
+    ("code", SETUP + FIND_SHARED + """\
+import json, re
+from bootmirror import fat, gpt, kb814070
+"""),
+    ("md", """\
+## The article's machine
+
+`rehearsal_machine` builds disk 0 as the article finds it: partitioned at the byte offsets its
+`bootcfg /list 0` shows, with a FAT EFI system partition holding the seven files its xcopy lists;
+disk 1 is a raw disk of the same size. Both are sparse image files in a machine folder: 20 GiB of
+disks cost a few MiB."""),
+    ("code", """\
+m = kb814070.rehearsal_machine(folder / 'lab')
+print(m.diskpart('list disk'))
+print('allocated:', {n: f'{d.allocated_bytes:,} bytes' for n, d in m.disks.items()})
+m"""),
+    ("md", """\
+## Prepare the shadow drive (steps 2 to 4)
+
+Convert disk 1 to GPT (Windows adds an MSR), delete that MSR with `override`, look at disk 0's
+partitions, then create the EFI and MSR partitions with disk 0's sizes: the shadow's EFI partition
+starts at 17 KB, the first usable sector, where disk 0's starts at 32 KB (sector 63)."""),
+    ("code", """\
+print(m.diskpart(kb814070.PREPARE_SHADOW_PARTITIONS, check=True))"""),
+    ("md", """\
+## Format the shadow EFI partition and copy the boot files (steps 5 to 8)
+
+The article assigns S: to the shadow's EFI partition and P: to the primary's, then runs
+`format s: /fs:fat /q /y` and `xcopy p:\\\\*.* s: /s /h`. Drive letters are not in the Machine
+yet, so the engine-level `fat.run_format` and `fat.run_xcopy` work on the partitions' slices, with
+the same switches and the same output: 213,680,128 bytes, 52,168 allocation units of 4,096 bytes,
+16-bit FAT entries, seven files (the hidden NVRAM backup `Boot0003` included, thanks to `/h`)."""),
+    ("code", """\
+def esp_slice(number):
+    disk = m.disk(number)
+    (esp,) = [p for p in disk.partitions if p.kind == 'efi']
+    return disk.slice(esp.offset, esp.size)
+
+s_drive, p_drive = esp_slice(1), esp_slice(0)
+print('C:\\\\> format s: /fs:fat /q /y')
+print(fat.run_format(s_drive, '/fs:fat /q /y'))"""),
+    ("code", """\
+P, S = fat.open(p_drive), fat.open(s_drive)
+print('C:\\\\> xcopy p:\\\\*.* s: /s /h')
+print(fat.run_xcopy(P, 'p:\\\\*.*', S, 's:', '/s /h'))
+S.flush()
+files = [f'{top}/{name}'.lstrip('/') for top, _, names in P.walk() for name in names]
+assert all(P.read_bytes(f) == S.read_bytes(f) for f in files)
+print('S: check:', S.check())"""),
+    ("md", "mtools reads the shadow's EFI partition in place and lists the copied files, hidden ones included."),
+    ("code", """\
+esp1 = m.disk(1).partitions[0]
+outside('mdir', '-i', f'{m.disk(1).path}@@{esp1.offset}', '-/', '-a', '::/');"""),
+    ("md", """\
+## Convert both drives to dynamic, reboot
+
+The shadow converts at once. Disk 0 runs Windows, so its conversion waits for a restart:
+`m.reboot()` completes it. Both disks then hold the group's LDM database (a 1 MiB LDM metadata
+partition taken from the MSR) and the Windows partition became a simple dynamic volume."""),
+    ("code", """\
+print(m.diskpart('Select disk 1\\nConvert dynamic\\nSelect disk 0\\nConvert dynamic\\nExit', check=True))
+print('disk 0 waits for a reboot:', m.is_pending(0))
+m.reboot()
+print('dynamic:', m.is_dynamic(0), m.is_dynamic(1))
+print(m.diskpart('list disk\\nlist volume'))"""),
+    ("md", """\
+## Mirror the boot volume onto the shadow drive
+
+The article types `select volume C`; the rehearsal's boot volume has no drive letter yet (see the
+list above), so it is selected by number. `add disk=1` adds a plex on disk 1 and copies the data
+from the healthy one (only the allocated extents: the images stay sparse). LDM names disks in the
+order they joined the group: the shadow converted first, so it is `Disk1` and disk 0 is `Disk2`."""),
+    ("code", """\
+print(m.diskpart('select volume 0\\nadd disk=1\\nlist volume\\nselect disk 1\\nlist partition', check=True))
+(boot,) = m.volumes
+print(boot, [(plex.name, plex.disks) for plex in boot.plexes])
+print('allocated:', {n: f'{d.allocated_bytes:,} bytes' for n, d in m.disks.items()})"""),
+    ("md", """\
+## What the article's bootcfg shows
+
+After the mirror, both disks' partitions start where the article's `bootcfg /list 0` and
+`bootcfg /list 1` say, with the same types (the LDM data partitions' lengths differ: the article's
+own `list partition` and `bootcfg` disagree about the Windows partition's size). sgdisk finds both
+tables valid, and ldmtool reads the disk group and the mirror."""),
+    ("code", """\
+seed = (SHARED / 'seed' / 'kb814070-gpt-boot-mirror.txt').read_text(encoding='utf-8')
+
+def bootcfg_list(number):
+    block = seed.split(f'bootcfg /list {number}\\n', 1)[1].split('Make a note', 1)[0]
+    starts = [int(x.replace(',', '')) for x in re.findall(r'Starting  offset: ([\\d,]+)', block)]
+    kinds = re.findall(r'GUID type:\\s+\\{([0-9a-f-]+)\\}', block)
+    return list(zip(starts, kinds))
+
+for number in (0, 1):
+    ours = [(p.offset, p.type_guid.lower()) for p in m.disk(number).partitions]
+    print(f'disk {number}: same offsets and types as the article:', ours == bootcfg_list(number))
+    for p in m.disk(number).partitions:
+        print(f'    {p.offset:>15,} {p.size:>15,}  {p.name}')"""),
+    ("code", """\
+for number in (0, 1):
+    outside('sgdisk', '-v', m.disk(number).path)
+images = [m.disk(n).path for n in (0, 1)]
+outside('ldmtool', 'scan', *images, stderr=False)
+devices = [a for p in images for a in ('-d', p)]
+outside('ldmtool', *devices, 'show', 'volume', m.disk_group.guid, boot.name, stderr=False);"""),
+    ("code", CLEANUP),
+]
+
 
 def cell(kind: str, text: str, index: int) -> dict:
     lines = text.splitlines(keepends=True)
@@ -394,6 +512,7 @@ NOTEBOOKS = {
     "02-gpt-and-diskpart.ipynb": NB02,
     "03-fat-volumes.ipynb": NB03,
     "04-ldm-dynamic-disks.ipynb": NB04,
+    "05-kb814070-rehearsal.ipynb": NB05,
 }
 
 if __name__ == "__main__":
