@@ -158,7 +158,7 @@ NB03 = [
 # FAT volumes
 
 An EFI system partition is a FAT volume, and KB 814070 formats one (`format s: /fs:fat /q /y`) and
-copies the boot files into it (`xcopy p:\\\\*.* s: /s /h`). `bootmirror.fat` formats FAT12/16/32 the
+copies the boot files into it (`xcopy p:\\*.* s: /s /h`). `bootmirror.fat` formats FAT12/16/32 the
 way Windows `format` does (Microsoft's allocation-unit tables, 2 FATs, media 0xF8) and reads and
 writes files with Windows' name rules. `fsck.fat` (dosfstools) and `mdir` (mtools) check the
 result from the outside."""),
@@ -192,7 +192,7 @@ print(g.type, g.cluster_size, 'byte clusters x', g.cluster_count, '| reserved se
     ("md", """\
 ## Files and long names
 
-Paths take `/` or `\\\\` and ignore case, as on Windows. A name that fits 8.3 is stored 8.3 (with
+Paths take `/` or `\\` and ignore case, as on Windows. A name that fits 8.3 is stored 8.3 (with
 case flags for `readme.txt`); a longer one gets a VFAT long name and a generated short name."""),
     ("code", """\
 vol = fat.open(esp)
@@ -409,7 +409,7 @@ print(m.diskpart(kb814070.PREPARE_SHADOW_PARTITIONS, check=True))"""),
 ## Format the shadow EFI partition and copy the boot files (steps 5 to 8)
 
 The article assigns S: to the shadow's EFI partition and P: to the primary's, then runs
-`format s: /fs:fat /q /y` and `xcopy p:\\\\*.* s: /s /h`. Drive letters are not in the Machine
+`format s: /fs:fat /q /y` and `xcopy p:\\*.* s: /s /h`. Drive letters are not in the Machine
 yet, so the engine-level `fat.run_format` and `fat.run_xcopy` work on the partitions' slices, with
 the same switches and the same output: 213,680,128 bytes, 52,168 allocation units of 4,096 bytes,
 16-bit FAT entries, seven files (the hidden NVRAM backup `Boot0003` included, thanks to `/h`)."""),
