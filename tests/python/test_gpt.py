@@ -159,3 +159,13 @@ def test_random_damage_never_crashes_and_failures_write_nothing(spots):
         with pytest.raises(bootmirror.FormatError):
             gpt.repair(disk)
         assert disk.read(0, disk.size) == before
+
+
+def test_repair_rewrites_only_the_damaged_copy():
+    disk = bootmirror.Disk.memory("128 MiB")
+    disk.convert_gpt()
+    backup_before = disk.read(disk.size - 33 * 512, 33 * 512)
+    disk.write(512, b"\0" * 512)  # the primary header
+    assert gpt.repair(disk) == ["rewrote the primary GPT header and entry array from the backup"]
+    assert disk.read(disk.size - 33 * 512, 33 * 512) == backup_before
+    assert gpt.verify(disk).clean

@@ -324,3 +324,20 @@ def test_objects_stay_valid_across_later_changes():
     assert s.index == 0
     with pytest.raises(bootmirror.UsageError, match="no longer"):
         v.name
+
+
+def test_engine_record_lists_are_snapshots_that_survive_later_edits():
+    """Lists read from the engine's group are copies: growing the group afterwards must not leave
+    them pointing into freed memory (they used to be references into std::vectors)."""
+    group = ldm.DiskGroup.create("TEST-Dg0")
+    disk = group.add_disk(bootmirror.Disk.memory("64 MiB"))
+    engine_disks = group._core.disks
+    engine_volumes = []
+    for n in range(40):
+        group.create_volume(f"Volume{n + 1}", "simple", [(disk, 1024 * n, 1024)])
+        engine_volumes.append(group._core.volumes)
+    for _ in range(8):
+        group.add_disk(bootmirror.Disk.memory("64 MiB"))
+    assert [d.name for d in engine_disks] == ["Disk1"]
+    assert [[v.name for v in vs] for vs in engine_volumes[:2]] == [["Volume1"], ["Volume1", "Volume2"]]
+    assert [len(v.partitions) for v in engine_volumes[-1]] == [1] * 40
