@@ -11,4 +11,5 @@ PYBIND11_MODULE(_core, m) {
   bind_fat(m);
   bind_machine(m);
   bind_shell(m);
+  bind_volumes(m);
 }

@@ -1,0 +1,129 @@
+// list volume, select volume, assign, remove: basic volumes and their drive letters.
+#include <fmt/format.h>
+
+#include "bootmirror/fat_commands.h"
+#include "bootmirror/volumes.h"
+#include "shell/focus.h"
+#include "shell/table_text.h"
+
+namespace bootmirror::shell {
+
+namespace {
+
+constexpr std::string_view kNoVolume = "There is no volume selected.\nPlease select a volume and try again.";
+
+// The selected partition's volume facts: disk number and partition number.
+std::pair<int, std::size_t> selected_partition_of(Machine& machine) {
+  const auto& focus = machine.focus();
+  if (focus.volume) {
+    for (const BasicVolume& v : basic_volumes(machine))
+      if (v.number == *focus.volume) return {v.disk, v.partition};
+  }
+  if (!focus.disk || !focus.partition) throw CommandFailed(std::string(kNoVolume));
+  return {*focus.disk, *focus.partition};
+}
+
+std::string list_volume(Machine& machine, const Arguments&) {
+  auto volumes = basic_volumes(machine);
+  if (volumes.empty()) return "There are no volumes.";
+  std::vector<Row> rows;
+  for (const BasicVolume& v : volumes) {
+    std::string fs = "RAW", label;
+    try {
+      DevicePtr device = volume_device(machine, v);
+      fs = file_system_name(device);
+      if (fs != "RAW") label = fat::Volume::open(device)->label();
+    } catch (const Error&) {
+    }
+    std::string info = v.kind == gpt::Kind::efi_system ? "System" : v.letter == 'C' ? "Boot" : "";
+    rows.push_back(Row{{fmt::format("Volume {}", v.number), v.letter ? fmt::format(" {}", *v.letter) : "", label, fs,
+                        "Partition", format_size(v.size), "Healthy", info},
+                       machine.focus().volume == v.number});
+  }
+  return render_table({{"Volume ###", 10},
+                       {"Ltr", 3},
+                       {"Label", 11},
+                       {"Fs", 5},
+                       {"Type", 10},
+                       {"Size", 7, Column::Align::right},
+                       {"Status", 9},
+                       {"Info", 8}},
+                      rows);
+}
+
+std::string select_volume(Machine& machine, const Arguments& args) {
+  if (args.words.empty()) {
+    if (machine.focus().volume) return fmt::format("Volume {} is the selected volume.", *machine.focus().volume);
+    return "There is no volume selected.";
+  }
+  const std::string& word = args.words.front();
+  std::optional<BasicVolume> found;
+  if (auto number = parse_number(word)) {
+    for (const BasicVolume& v : basic_volumes(machine))
+      if (std::uint64_t(v.number) == *number) found = v;
+  } else if (word.size() <= 3 && std::isalpha(static_cast<unsigned char>(word[0]))) {
+    try {
+      found = volume_by_letter(machine, word);
+    } catch (const UsageError&) {
+    }
+  }
+  if (!found) {
+    machine.focus().volume.reset();
+    throw CommandFailed("The volume you selected is not valid or does not exist.");
+  }
+  // Selecting a basic volume also puts the focus on its disk and partition.
+  machine.focus().volume = found->number;
+  machine.focus().disk = found->disk;
+  machine.focus().partition = found->partition;
+  std::string shown = word;
+  for (char& c : shown) c = char(std::toupper(static_cast<unsigned char>(c)));
+  return fmt::format("Volume {} is the selected volume.", shown);
+}
+
+std::string assign(Machine& machine, const Arguments& args) {
+  const auto& focus = machine.focus();
+  if (!focus.disk || !focus.partition) throw CommandFailed(std::string(kNoVolume));
+  char letter;
+  if (auto text = args.option("letter")) {
+    if (text->size() != 1 && !(text->size() == 2 && (*text)[1] == ':'))
+      throw CommandFailed("The arguments you specified for this command are not valid.");
+    letter = char(std::toupper(static_cast<unsigned char>((*text)[0])));
+    if (letter < 'A' || letter > 'Z') throw CommandFailed("The arguments you specified for this command are not valid.");
+  } else {
+    letter = next_free_letter(machine);
+  }
+  for (const BasicVolume& v : basic_volumes(machine))
+    if (v.letter == letter && !(v.disk == *focus.disk && v.partition == *focus.partition))
+      throw CommandFailed(
+          "The specified drive letter is not free to be assigned.\n"
+          "Please ensure that the drive letter specified is not in use, or not reserved.");
+  try {
+    assign_letter(machine, *focus.disk, *focus.partition, letter);
+  } catch (const UsageError&) {
+    // Not diskpart's wording (the seed never shows it): MSR, LDM and unknown partitions hold no volume.
+    throw CommandFailed("Diskpart failed to assign the drive letter: the selected partition holds no volume.");
+  }
+  if (auto v = volume_of_partition(machine, *focus.disk, *focus.partition)) machine.focus().volume = v->number;
+  return "Diskpart successfully assigned the drive letter or mount point.";
+}
+
+std::string remove(Machine& machine, const Arguments&) {
+  auto [disk, partition] = selected_partition_of(machine);
+  auto volume = volume_of_partition(machine, disk, partition);
+  if (!volume) throw CommandFailed(std::string(kNoVolume));
+  if (!volume->letter) throw CommandFailed("There is no drive letter or mount point to remove.");
+  unmount_fat(machine, std::string(1, *volume->letter));
+  remove_letter(machine, disk, partition);
+  return "Diskpart successfully removed the drive letter or mount point.";
+}
+
+}  // namespace
+
+void add_volume_commands(CommandTable& table) {
+  table.add("list volume", "Display a list of volumes", list_volume);
+  table.add("select volume", "Move the focus to a volume: a number or a drive letter", select_volume);
+  table.add("assign", "Assign a drive letter to the selected partition: [LETTER=<D>]", assign);
+  table.add("remove", "Remove the drive letter of the selected volume", remove);
+}
+
+}  // namespace bootmirror::shell

@@ -1,0 +1,107 @@
+"""KB 814070, "Prepare the Shadow Drive for Mirroring", steps 5 to 9 on a Machine: assign drive
+letters to both EFI partitions, `format s: /fs:fat /q /y`, `xcopy p:\\*.* s: /s /h`, remove the
+letters. Every answer is compared with the seed's text (the volume serial number aside); the new
+ESP passes fsck.fat -n and holds the same files as the old one."""
+
+from __future__ import annotations
+
+import re
+
+from bootmirror import Machine, fat
+from conftest import SHARED
+from fat_helpers import assert_fsck_clean
+from seed_disks import build_seed_disk0
+
+SEED = (SHARED / "seed" / "kb814070-gpt-boot-mirror.txt").read_text(encoding="utf-8")
+
+SEED_FILES = {
+    "EFI/Microsoft/WINNT50/Boot0003": b"\x03" * 1024,
+    "EFI/Microsoft/WINNT50/ia64ldr.efi": b"IA64LDR" * 40000,
+    "EFI/Microsoft/EFIDrivers/fpswa.efi": b"FPSWA" * 8000,
+    "MSUtil/diskpart.efi": b"DISKPART" * 30000,
+    "MSUtil/fdisk.efi": b"FDISK" * 20000,
+    "MSUtil/format.efi": b"FORMAT" * 20000,
+    "MSUtil/nvrboot.efi": b"NVRBOOT" * 20000,
+}
+
+
+def _screen(start: str, end: str) -> str:
+    """The seed's screen text from `start` to `end` inclusive, without its six-space indent."""
+    block = SEED[SEED.index(start):]
+    block = block[: block.index(end) + len(end)]
+    return "\n".join(line[6:] if line.startswith("      ") else line.strip() for line in block.splitlines()) + "\n"
+
+
+def _answer(machine: Machine, command: str) -> str:
+    transcript = machine.diskpart(command, check=True)
+    return transcript.split("\n", 2)[2].strip()
+
+
+def _prepare(tmp_path) -> Machine:
+    m = Machine.create(tmp_path / "machine")
+    m.create_disk("10 GiB")
+    m.create_disk("10 GiB")
+    build_seed_disk0(m.disk(0))
+    m.diskpart("select disk 1\nconvert gpt\nselect partition 1\ndelete partition override\n"
+               "create partition efi size=204\ncreate partition msr size=32", check=True)
+    return m
+
+
+def test_prepare_the_shadow_drive_steps_5_to_9(tmp_path):
+    m = _prepare(tmp_path)
+    # Step 5: a letter for the shadow EFI partition.
+    assert _answer(m, "Select disk 1") == "Disk 1 is now the selected disk."
+    assert _answer(m, "Select partition 1") == "Partition 1 is now the selected partition."
+    assert _answer(m, "Assign letter=S") == "Diskpart successfully assigned the drive letter or mount point."
+    # Step 6: format it FAT.
+    text = m.format("s:", "/fs:fat /q /y")
+    serial = re.search(r"Volume Serial Number is (\S+)", text).group(1)
+    expected = _screen("The type of the file system is RAW.", "Volume Serial Number is EA34-03C7")
+    assert text == expected.replace("EA34-03C7", serial)
+    assert m.volume("S:").serial_text == serial
+    # Step 7: a letter for the primary EFI partition (which holds the firmware's files).
+    assert _answer(m, "Select disk 0") == "Disk 0 is now the selected disk."
+    assert _answer(m, "Select partition 1") == "Partition 1 is now the selected partition."
+    assert _answer(m, "Assign letter=P") == "Diskpart successfully assigned the drive letter or mount point."
+    m.format("p:", "/fs:fat /q /y")
+    p = m.volume("p:")
+    for path, data in SEED_FILES.items():
+        p.makedirs(path.rsplit("/", 1)[0])
+        p.write_bytes(path, data)
+    p.set_attributes("EFI/Microsoft/WINNT50/Boot0003", fat.HIDDEN | fat.SYSTEM | fat.ARCHIVE)
+    listing = _answer(m, "list volume")
+    assert re.search(r"Volume \d+\s+P\s+FAT\s+Partition\s+204 MB\s+Healthy\s+System", listing), listing
+    assert re.search(r"Volume \d+\s+S\s+FAT\s+Partition\s+204 MB\s+Healthy\s+System", listing), listing
+    assert m.drive_letters == {"P": (0, 1), "S": (1, 1)}
+    # The letters are in the machine folder: another process sees them.
+    assert Machine.open(tmp_path / "machine").drive_letters == {"P": (0, 1), "S": (1, 1)}
+    # Step 8: copy the system files.
+    assert m.xcopy("p:\\*.*", "s:", "/s /h") == _screen("p:\\EFI\\Microsoft\\WINNT50\\Boot0003", "7 File(s) copied")
+    s = m.volume("s:")
+    for path, data in SEED_FILES.items():
+        assert s.read_bytes(path) == data
+    assert s.stat("EFI/Microsoft/WINNT50/Boot0003").attributes & fat.HIDDEN
+    assert s.check().clean
+    # Step 9: remove both letters.
+    assert _answer(m, "Select volume P") == "Volume P is the selected volume."
+    assert _answer(m, "Remove") == "Diskpart successfully removed the drive letter or mount point."
+    assert _answer(m, "Select volume S") == "Volume S is the selected volume."
+    assert _answer(m, "Remove") == "Diskpart successfully removed the drive letter or mount point."
+    assert m.drive_letters == {}
+    del p, s
+    assert_fsck_clean(tmp_path / "machine" / "disk1.img", offset=17408, tmp_path=tmp_path)
+
+
+def test_volume_commands_errors_and_rem(tmp_path):
+    m = _prepare(tmp_path)
+    m.diskpart("select disk 0\nselect partition 2\nassign letter=C", check=True)  # the boot partition
+    m.diskpart("rem remove", check=True)  # a comment, not an abbreviated remove
+    assert m.drive_letters == {"C": (0, 2)}
+    out = m.diskpart("select disk 1\nselect partition 1\nassign letter=c")
+    assert "The specified drive letter is not free to be assigned." in out
+    assert "The volume you selected is not valid or does not exist." in m.diskpart("select volume Q")
+    listing = _answer(m, "list volume")
+    assert "Boot" in listing and "RAW" in listing
+    assert _answer(m, "select volume 0") == "Volume 0 is the selected volume."
+    assert "There is no drive letter" not in m.diskpart("remove")
+    assert m.drive_letters == {}
