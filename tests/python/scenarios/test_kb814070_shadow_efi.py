@@ -105,3 +105,23 @@ def test_volume_commands_errors_and_rem(tmp_path):
     assert _answer(m, "select volume 0") == "Volume 0 is the selected volume."
     assert "There is no drive letter" not in m.diskpart("remove")
     assert m.drive_letters == {}
+
+
+def test_format_and_xcopy_from_the_command_line(tmp_path, capsys):
+    from bootmirror.cli import main
+
+    m = _prepare(tmp_path)
+    m.diskpart("select disk 1\nselect partition 1\nassign letter=S\nselect disk 0\nselect partition 1\n"
+               "assign letter=P", check=True)
+    folder = str(tmp_path / "machine")
+    assert main(["format", "--machine", folder, "p:", "/fs:fat", "/q", "/y"]) == 0
+    assert main(["format", "--machine", folder, "s:", "/fs:fat", "/q", "/y"]) == 0
+    assert "52,168 allocation units available on disk." in capsys.readouterr().out
+    p = Machine.open(folder).volume("p:")
+    p.makedirs("EFI/Boot")
+    p.write_bytes("EFI/Boot/bootia64.efi", b"x" * 100)
+    p.flush()
+    del p
+    assert main(["xcopy", "--machine", folder, "p:\\*.*", "s:", "/s", "/h"]) == 0
+    assert capsys.readouterr().out == "p:\\EFI\\Boot\\bootia64.efi\n1 File(s) copied\n"
+    assert Machine.open(folder).volume("s:").read_bytes("efi/boot/BOOTIA64.EFI") == b"x" * 100
