@@ -19,6 +19,7 @@ void bind_gpt(py::module_& m);
 void bind_fat(py::module_& m);
 void bind_machine(py::module_& m);
 void bind_shell(py::module_& m);
+void bind_ldm(py::module_& m);
 void bind_volumes(py::module_& m);
 
 // A size given as an int (bytes) or a string such as "204 MiB".

@@ -11,5 +11,6 @@ PYBIND11_MODULE(_core, m) {
   bind_fat(m);
   bind_machine(m);
   bind_shell(m);
+  bind_ldm(m);
   bind_volumes(m);
 }

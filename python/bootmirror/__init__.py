@@ -15,6 +15,7 @@ from .disk import Disk, FaultyDisk
 from .identity import deterministic, new_guid, now
 from . import fat, gpt
 from .machine import Machine
+from . import ldm
 
 __all__ = [
     "__version__",
@@ -28,6 +29,7 @@ __all__ = [
     "describe_size",
     "fat",
     "gpt",
+    "ldm",
     "deterministic",
     "new_guid",
     "now",

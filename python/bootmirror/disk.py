@@ -150,6 +150,21 @@ class Disk:
         """Remove the partition table (zero the first and last MiB), as diskpart's ``clean``."""
         _core.gpt.clean(self._device)
 
+    # -- dynamic disks (LDM) -------------------------------------------------------------------
+    @property
+    def is_dynamic(self) -> bool:
+        """True when the disk holds a Windows LDM database (a dynamic disk)."""
+        from . import ldm
+
+        return ldm.is_dynamic(self)
+
+    def convert_dynamic(self, group=None):
+        """diskpart "convert dynamic": make this disk a member of `group` (an
+        :class:`bootmirror.ldm.DiskGroup`, a new one when None), commit, and return the group."""
+        from . import ldm
+
+        return ldm.convert_dynamic(self, group)
+
     def close(self) -> None:
         """Close the image file. Reads and writes after this raise UsageError."""
         close = getattr(self._device, "close", None)

@@ -1,0 +1,126 @@
+// bootmirror._core.ldm: the LDM engine's group model and its operations, bound as they are.
+#include "bootmirror/ldm.h"
+#include "binding.h"
+
+namespace bootmirror::bindings {
+
+namespace {
+using namespace bootmirror::ldm;
+
+Layout to_layout(const std::string& name) {
+  for (Layout l : {Layout::simple, Layout::spanned, Layout::striped, Layout::mirrored, Layout::raid5})
+    if (name == layout_name(l)) return l;
+  throw UsageError("layout must be 'simple', 'spanned', 'striped' or 'mirrored', not '" + name + "'");
+}
+const char* scheme_name(Scheme s) { return s == Scheme::gpt ? "gpt" : "mbr"; }
+}  // namespace
+
+void bind_ldm(py::module_& m) {
+  py::module_ l = m.def_submodule("ldm", "Windows LDM (dynamic disk) databases");
+
+  py::class_<GroupDisk>(l, "Disk", "A disk record of the group, with where it is found.")
+      .def_property_readonly("id", [](const GroupDisk& d) { return d.record.id; })
+      .def_property_readonly("name", [](const GroupDisk& d) { return d.record.name; })
+      .def_property_readonly("guid", [](const GroupDisk& d) { return d.record.guid.to_string(); })
+      .def_property_readonly("alt_name", [](const GroupDisk& d) { return d.record.alt_name; })
+      .def_property_readonly("device", [](const GroupDisk& d) { return d.device; })
+      .def_property_readonly("present", [](const GroupDisk& d) { return d.device >= 0; })
+      .def_readonly("data_start", &GroupDisk::data_start)
+      .def_readonly("data_size", &GroupDisk::data_size)
+      .def_readonly("config_start", &GroupDisk::config_start)
+      .def_readonly("config_size", &GroupDisk::config_size)
+      .def_readonly("committed_seq", &GroupDisk::committed_seq)
+      .def_readonly("sector_size", &GroupDisk::sector_size)
+      .def_readonly("reserved", &GroupDisk::reserved)
+      .def_property_readonly("scheme", [](const GroupDisk& d) { return scheme_name(d.scheme); });
+
+  py::class_<GroupVolume>(l, "Volume", "A volume record with its layout and links.")
+      .def_property_readonly("id", [](const GroupVolume& v) { return v.record.id; })
+      .def_property_readonly("name", [](const GroupVolume& v) { return v.record.name; })
+      .def_property_readonly("guid", [](const GroupVolume& v) { return v.record.guid.to_string(); })
+      .def_property_readonly("number", [](const GroupVolume& v) { return v.record.number; })
+      .def_property_readonly("size", [](const GroupVolume& v) { return v.record.size; })
+      .def_property_readonly("state", [](const GroupVolume& v) { return v.record.state; })
+      .def_property_readonly("type_name", [](const GroupVolume& v) { return v.record.type_name; })
+      .def_property_readonly("partition_type", [](const GroupVolume& v) { return v.record.partition_type; })
+      .def_property_readonly("drive_hint", [](const GroupVolume& v) { return v.record.drive_hint; })
+      .def_property_readonly("layout", [](const GroupVolume& v) { return std::string(layout_name(v.layout)); })
+      .def_readonly("components", &GroupVolume::components)
+      .def_readonly("partitions", &GroupVolume::partitions);
+
+  py::class_<ComponentRecord>(l, "Component", "A plex: a component record.")
+      .def_readonly("id", &ComponentRecord::id)
+      .def_readonly("name", &ComponentRecord::name)
+      .def_readonly("state", &ComponentRecord::state)
+      .def_readonly("type", &ComponentRecord::type)
+      .def_readonly("volume_id", &ComponentRecord::volume_id)
+      .def_readonly("partition_count", &ComponentRecord::partition_count)
+      .def_property_readonly("chunk_size", [](const ComponentRecord& c) { return c.stripe ? c.stripe->first : 0; })
+      .def_property_readonly("columns", [](const ComponentRecord& c) { return c.stripe ? c.stripe->second : 0; });
+
+  py::class_<PartitionRecord>(l, "Partition", "A partition record: an extent of a disk.")
+      .def_readonly("id", &PartitionRecord::id)
+      .def_readonly("name", &PartitionRecord::name)
+      .def_readonly("start", &PartitionRecord::start)
+      .def_readonly("volume_offset", &PartitionRecord::volume_offset)
+      .def_readonly("size", &PartitionRecord::size)
+      .def_readonly("disk_id", &PartitionRecord::disk_id)
+      .def_readonly("component_id", &PartitionRecord::component_id)
+      .def_readonly("index", &PartitionRecord::index);
+
+  py::class_<Group>(l, "Group", "A disk group as read from its disks, or being built.")
+      .def_property_readonly("name", [](const Group& g) { return g.record.name; })
+      .def_property_readonly("guid", [](const Group& g) { return g.record.guid; })
+      .def_property_readonly("id", [](const Group& g) { return g.record.id; })
+      .def_readonly("committed_seq", &Group::committed_seq)
+      .def_readonly("disks", &Group::disks)
+      .def_readonly("volumes", &Group::volumes)
+      .def_readonly("components", &Group::components)
+      .def_readonly("partitions", &Group::partitions);
+
+  py::class_<Scan>(l, "Scan", "A machine's disks sorted into its disk group, basic and foreign disks.")
+      .def_readonly("group", &Scan::group)
+      .def_readonly("basic", &Scan::basic)
+      .def_readonly("foreign", &Scan::foreign)
+      .def_readonly("unreadable", &Scan::unreadable);
+  l.def("scan", [](const std::vector<DevicePtr>& devices, const std::string& preferred) {
+        py::gil_scoped_release release;
+        return scan(devices, preferred);
+      }, py::arg("devices"), py::arg("preferred_guid") = "");
+  l.def("read_group", [](const std::vector<DevicePtr>& devices) {
+        py::gil_scoped_release release;
+        return read_group(devices);
+      }, py::arg("devices"));
+  l.def("new_group", &new_group, py::arg("name"));
+  l.def("add_disk", &add_disk, py::arg("group"), py::arg("device"), py::arg("device_index"));
+  l.def(
+      "add_volume",
+      [](Group& g, const std::string& name, const std::string& layout,
+         const std::vector<std::tuple<std::size_t, std::uint64_t, std::uint64_t>>& extents, std::uint64_t chunk,
+         std::optional<std::string> hint) { return add_volume(g, name, to_layout(layout), extents, chunk, hint); },
+      py::arg("group"), py::arg("name"), py::arg("layout"), py::arg("extents"), py::arg("chunk_sectors") = 128,
+      py::arg("drive_hint") = py::none());
+  l.def("add_mirror", &add_mirror, py::arg("group"), py::arg("volume_index"), py::arg("disk_index"), py::arg("start"));
+  l.def("remove_disk", &remove_disk, py::arg("group"), py::arg("disk_index"));
+  l.def("remove_volume", &remove_volume, py::arg("group"), py::arg("volume_index"));
+  l.def("break_mirror", &break_mirror, py::arg("group"), py::arg("volume_index"), py::arg("disk_index"));
+  l.def("free_extents", &free_extents, py::arg("group"), py::arg("disk_index"));
+  l.def("commit", [](Group& g, const std::vector<DevicePtr>& devices) {
+        py::gil_scoped_release release;
+        commit(g, devices);
+      }, py::arg("group"), py::arg("devices"));
+  l.def("reencode_config", [](const DevicePtr& device) {
+        ByteVector out;
+        {
+          py::gil_scoped_release release;
+          out = encode_config(read_database(*device));
+        }
+        return py::bytes(reinterpret_cast<const char*>(out.data()), out.size());
+      }, py::arg("device"), "Decode a disk's LDM database and encode it again (for round-trip proofs).");
+  l.def("config_location", [](const DevicePtr& device) {
+        DiskDatabase db = read_database(*device);
+        return std::make_tuple(db.privhead.config_start * db.sector_size, db.privhead.config_size * db.sector_size);
+      }, py::arg("device"), "(byte offset, byte length) of a disk's LDM database.");
+}
+
+}  // namespace bootmirror::bindings

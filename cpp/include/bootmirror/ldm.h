@@ -1,0 +1,262 @@
+// Windows' Logical Disk Manager (dynamic disks): one disk group whose database (PRIVHEAD, TOCBLOCKs,
+// VMDB, VBLK records, KLOG) is kept, identical, in the last megabyte of every MBR disk or in the
+// "LDM metadata" partition of every GPT disk. Field tables and sources: cpp/src/ldm/*.cpp.
+//
+// Reading: read_group() decodes every disk it is given, takes the newest committed database (as
+// Windows does), and resolves disks, volumes, components and partitions by id. Writing: change a
+// Group, then commit() it; the commit is crash-safe (see cpp/src/ldm/commit.cpp).
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <tuple>
+#include <utility>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "bootmirror/guid.h"
+#include "bootmirror/io.h"
+
+namespace bootmirror::ldm {
+
+// Where a record sits in the VBLK area: its fragment group number and one slot per fragment.
+// Kept so that re-encoding a decoded database gives the same bytes.
+struct Placement {
+  std::uint32_t record_id = 0;
+  std::vector<std::uint32_t> slots;
+};
+
+// Header fields every record shares (VBLK record header at 0x10 of its first slot).
+struct RecordHeader {
+  std::uint16_t status = 0;
+  std::uint8_t flags = 0;
+  std::uint8_t revision = 3;
+  std::uint64_t commit_id = 0;  // the transaction that last wrote the record
+  Placement placement;
+  ByteVector trailing;  // bytes the record's size covers past the known fields (kept verbatim)
+};
+
+struct DiskGroupRecord : RecordHeader {
+  std::uint32_t id = 0;
+  std::string name;
+  std::string guid;  // 36 ASCII characters
+  std::optional<std::pair<std::uint64_t, std::uint64_t>> ids;  // flag 0x08: two var ints
+};
+
+struct DiskRecord : RecordHeader {
+  std::uint32_t id = 0;
+  std::string name;  // "Disk1"
+  Guid guid;
+  std::string alt_name;  // 2003: the disk's PnP id; 2008: empty
+};
+
+struct VolumeRecord : RecordHeader {
+  std::uint32_t id = 0;
+  std::string name;            // "Volume1"
+  std::string type_name;       // "gen" or "raid5"
+  std::string unknown_string;  // usually empty
+  std::string state;           // "ACTIVE" (14 bytes on disk)
+  std::uint8_t int_type = 3;   // 3 gen, 4 raid5
+  std::uint8_t unknown1 = 1;
+  std::uint8_t number = 0;     // the volume number Windows shows
+  std::uint8_t volume_flags = 0x11;
+  std::uint32_t component_count = 1;
+  std::uint64_t id2 = 0;       // a second 8-byte number (commit id of the volume's creation)
+  std::uint64_t size = 0;      // sectors
+  std::uint8_t partition_type = 0x07;
+  Guid guid;
+  std::optional<std::string> id1_string, id2_string;
+  std::optional<std::uint64_t> size2;
+  std::optional<std::string> drive_hint;  // "H:"
+};
+
+struct ComponentRecord : RecordHeader {
+  std::uint32_t id = 0;
+  std::string name;  // "Volume1-01"
+  std::string state;  // "ACTIVE"
+  std::uint8_t type = 2;  // 1 striped, 2 spanned/simple ("basic"), 3 raid
+  std::uint32_t partition_count = 0;
+  std::uint32_t volume_id = 0;
+  std::optional<std::pair<std::uint64_t, std::uint32_t>> stripe;  // flag 0x10: chunk size, columns
+};
+
+struct PartitionRecord : RecordHeader {
+  std::uint32_t id = 0;
+  std::string name;  // "Disk1-01"
+  std::uint64_t start = 0;          // sectors from the disk's logical_disk_start
+  std::uint64_t volume_offset = 0;  // sectors into the volume (spanned)
+  std::uint64_t size = 0;           // sectors
+  std::uint32_t component_id = 0;
+  std::uint32_t disk_id = 0;
+  std::optional<std::uint32_t> index;  // flag 0x08: column index (striped, raid5)
+};
+
+// A VBLK record of a kind we do not model (type 0 tombstones of an interrupted commit, ...).
+struct RawRecord : RecordHeader {
+  std::uint8_t type = 0;
+  std::uint32_t id = 0;
+  ByteVector body;
+};
+
+// The per-disk header at LBA 6 (MBR) or the metadata partition's last LBA (GPT), and two copies.
+struct PrivHead {
+  std::uint32_t sequence = 0;
+  std::uint16_t version_major = 2, version_minor = 11;
+  std::uint64_t timestamp = 0;  // FILETIME
+  std::uint64_t unknown_number = 5;  // 2003 R2: 5, 2008 R2: 1
+  std::uint64_t ph3_offset = 2047, ph2_offset = 1856;  // sectors from config start
+  std::string disk_guid, host_guid, group_guid, group_name;
+  std::uint16_t unknown1 = 2;
+  std::uint64_t logical_disk_start = 0, logical_disk_size = 0;
+  std::uint64_t config_start = 0, config_size = 0;  // the database, absolute sectors
+  std::uint64_t toc_count = 1, toc_size = 2046;
+  std::uint32_t config_count = 1, log_count = 1;
+  std::uint64_t config_bitmap_size = 1481, log_bitmap_size = 224;
+  std::uint32_t disk_signature = 0;
+  std::array<std::byte, 32> disk_set_guids{};
+};
+
+struct TocBitmap {
+  std::string name;  // "config" or "log"
+  std::uint16_t flags1 = 0;
+  std::uint64_t start = 0, size = 0;  // sectors from config start
+  std::uint64_t flags2 = 0;
+};
+
+struct TocBlock {
+  std::uint32_t sequence1 = 0, sequence2 = 0;
+  TocBitmap bitmaps[2];
+};
+
+struct Vmdb {
+  std::uint32_t vblk_last = 0, vblk_size = 128, first_offset = 512;
+  std::uint16_t status = 1, version_major = 4, version_minor = 10;
+  std::string group_name, group_guid;
+  std::uint64_t committed_seq = 0, pending_seq = 0;
+  std::uint32_t committed[4]{}, pending[4]{};  // volumes, components, partitions, disks
+  std::uint64_t last_access = 0;
+};
+
+enum class Scheme { mbr, gpt };
+
+// One disk's whole database as decoded, with where it lives.
+struct DiskDatabase {
+  Scheme scheme = Scheme::mbr;
+  std::uint32_t sector_size = 512;
+  std::uint64_t privhead_lba = 6;
+  PrivHead privhead;
+  std::vector<std::optional<TocBlock>> tocs;  // the copies at config+1, +2, end-3, end-2
+  Vmdb vmdb;
+  std::optional<DiskGroupRecord> group;
+  std::vector<DiskRecord> disks;
+  std::vector<VolumeRecord> volumes;
+  std::vector<ComponentRecord> components;
+  std::vector<PartitionRecord> partitions;
+  std::vector<RawRecord> raw;  // unmodelled records, kept to re-encode
+  ByteVector log;              // the KLOG area, verbatim
+};
+
+// Decodes the database of one disk. FormatError (with the byte offset) on anything inconsistent.
+// With `records` false, only the PRIVHEAD, TOCBLOCKs and VMDB are read (enough to compare sequences).
+DiskDatabase read_database(BlockDevice& device, bool records = true);
+// The config area (config_size sectors) exactly as `db` describes it; the PRIVHEAD copies inside
+// it carry `db.privhead`.
+ByteVector encode_config(const DiskDatabase& db);
+
+// The group as a reader sees it.
+enum class Layout { simple, spanned, striped, mirrored, raid5 };
+const char* layout_name(Layout layout);
+
+struct GroupDisk {
+  DiskRecord record;
+  int device = -1;  // index into the devices given to read_group; -1: missing
+  std::uint64_t data_start = 0, data_size = 0, config_start = 0, config_size = 0;
+  std::uint64_t committed_seq = 0;  // of this disk's own copy of the database
+  Scheme scheme = Scheme::mbr;
+  std::uint32_t sector_size = 512;
+  std::uint32_t disk_signature = 0;  // PRIVHEAD 0x163 of this disk
+  bool needs_init = false;  // added by add_disk, its database not written yet
+  // GPT partitions that are not LDM data (ESP, MSR, LDM metadata): (start, size) in sectors from
+  // data_start. No volume may go there.
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> reserved;
+};
+
+struct GroupVolume {
+  VolumeRecord record;
+  Layout layout = Layout::simple;
+  std::vector<std::size_t> components;  // indexes into Group::components
+  std::vector<std::size_t> partitions;  // in libldm's order: by component, then index
+};
+
+struct Group {
+  DiskGroupRecord record;
+  std::uint64_t committed_seq = 0;
+  std::vector<GroupDisk> disks;
+  std::vector<GroupVolume> volumes;
+  std::vector<ComponentRecord> components;
+  std::vector<PartitionRecord> partitions;
+  std::vector<RawRecord> raw;
+  DiskDatabase base;  // the database the group was read from (template for PRIVHEADs, TOCs, KLOG)
+
+  const std::string& name() const { return record.name; }
+  std::string guid() const { return record.guid; }
+  const GroupDisk* find_disk(std::uint32_t id) const;
+  const GroupDisk* find_disk(const std::string& name) const;
+  const GroupVolume* find_volume(const std::string& name) const;
+};
+
+// Reads every device, keeps the disks that hold LDM databases of one group, and assembles it
+// from the newest committed database. Disks whose record has no device are missing.
+Group read_group(const std::vector<DevicePtr>& devices);
+// What a machine sees on its disks: the disk group it owns (Windows Server 2003 has one), the
+// basic disks, and "Foreign" disks of other groups, left untouched. Devices may be null (missing).
+// The machine's group is `preferred_guid` when given and present, else the one with most disks.
+struct Scan {
+  std::optional<Group> group;           // GroupDisk::device indexes refer to `devices`
+  std::vector<std::size_t> basic;       // devices without an LDM database
+  std::vector<std::size_t> foreign;     // devices of another disk group
+  std::vector<std::pair<std::size_t, std::string>> unreadable;  // LDM disks whose database is corrupt
+};
+Scan scan(const std::vector<DevicePtr>& devices, const std::string& preferred_guid = "");
+
+// Rebuilds the per-volume view (layouts, links) from the records after edits; validates ids.
+void resolve(Group& group);
+
+// -- writing ------------------------------------------------------------------------------------
+
+// A new, empty group (name as Windows makes it: "<host>-Dg0").
+Group new_group(const std::string& name);
+
+// Makes `device` a dynamic disk of `group` with an empty area for volumes: an MBR disk gets a 0x42
+// partition and the database in its last MiB; a GPT disk (converted) gets the LDM metadata
+// partition carved from the start of its MSR and its basic data partitions retyped to LDM data,
+// each becoming a simple volume. Adds the disk record; returns its index in group.disks. Writes
+// nothing until commit().
+std::size_t add_disk(Group& group, const DevicePtr& device, int device_index);
+
+// Volumes over extents of present disks: (disk index, start sector relative to the disk's data
+// start, size in sectors). One extent: simple; several on different disks in order: spanned;
+// `striped`: one per disk; `mirrored`: one per plex.
+std::size_t add_volume(Group& group, const std::string& name, Layout layout,
+                       const std::vector<std::tuple<std::size_t, std::uint64_t, std::uint64_t>>& extents,
+                       std::uint64_t chunk_sectors = 128, std::optional<std::string> drive_hint = {});
+// Adds a plex on `disk_index` at `start` to a simple or mirrored volume (diskpart "add disk=N"):
+// the volume becomes (or stays) a mirror; the new plex must be resynchronised by the caller.
+void add_mirror(Group& group, std::size_t volume_index, std::size_t disk_index, std::uint64_t start);
+// Removes a missing disk from the group; UsageError while it holds a volume's only copy, or while
+// it is present.
+void remove_disk(Group& group, std::size_t disk_index);
+// Removes a volume with its components and partitions.
+void remove_volume(Group& group, std::size_t volume_index);
+// Removes the plex of a mirrored volume that lives on `disk_index` ("break disk=M0 nokeep").
+void break_mirror(Group& group, std::size_t volume_index, std::size_t disk_index);
+
+// Free space of a disk's data area: (start, size) runs in sectors relative to its data start.
+std::vector<std::pair<std::uint64_t, std::uint64_t>> free_extents(const Group& group, std::size_t disk_index);
+
+// Writes the group to every present disk (`devices` indexed as GroupDisk::device). New disks get a
+// whole database; disks already holding one get a crash-safe commit under committed_seq + 1.
+void commit(Group& group, const std::vector<DevicePtr>& devices);
+
+}  // namespace bootmirror::ldm

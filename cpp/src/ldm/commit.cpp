@@ -1,0 +1,387 @@
+// Writing a group: whole databases for disks that are new to LDM (or missed commits), and
+// crash-safe incremental commits for the others.
+//
+// An incremental commit on one disk, committed at C, going to N = C + 1 (Windows' scheme of new
+// VBLKs under a higher sequence and the VMDB switched last):
+//   1. every new or changed record is written, with commit id N, into slots the visible
+//      configuration does not use; an object that goes away gets a blank (kind 0) record, commit
+//      id N, beside it. Readers at C ignore records above C (group.cpp).
+//   2. the VMDB sector is written with committed = pending = N and the new record counts: the
+//      one write that switches from the old configuration to the new one.
+//   3. slots holding superseded versions, blanks and leftovers are stamped empty again, so that
+//      the database is once more exactly what Windows writes (one record per object) and libldm
+//      and the kernel read it.
+// A power cut before 2 leaves C; after it, N. Disks are committed one after another; the reader
+// takes the newest disk (Windows does the same), and the next commit rewrites disks left behind.
+#include <algorithm>
+#include <functional>
+#include <map>
+#include <set>
+
+#include <fmt/format.h>
+
+#include "bootmirror/identity.h"
+#include "bootmirror/ldm.h"
+#include "ldm/codec.h"
+#include "ldm/fields.h"
+
+namespace bootmirror::ldm {
+
+using namespace detail;
+
+namespace {
+
+template <typename F>
+void for_each_record(Group& g, F f) {
+  f(g.record);
+  for (auto& d : g.disks) f(d.record);
+  for (auto& v : g.volumes) f(v.record);
+  for (auto& c : g.components) f(c);
+  for (auto& p : g.partitions) f(p);
+}
+
+template <typename F>
+void for_each_record(DiskDatabase& db, F f) {
+  if (db.group) f(*db.group);
+  for (auto& r : db.disks) f(r);
+  for (auto& r : db.volumes) f(r);
+  for (auto& r : db.components) f(r);
+  for (auto& r : db.partitions) f(r);
+  for (auto& r : db.raw) f(r);
+}
+
+// Bytes of a record for "did it change": the encoding, which holds no placement.
+template <typename R>
+ByteVector content(const R& r) {
+  return encode_record(r);
+}
+
+PrivHead privhead_for(const Group& g, const GroupDisk& d, std::uint64_t N) {
+  const ConfigLayout L = layout_for(d.sector_size);
+  // The group's own PRIVHEAD (from its newest disk, or new_group's Windows 2003 defaults) with
+  // this disk's fields: a 2008 R2 group keeps version 2.12.
+  PrivHead ph = g.base.privhead;
+  ph.sequence = std::uint32_t(N);
+  ph.timestamp = filetime_now();
+  ph.ph3_offset = L.ph3;
+  ph.ph2_offset = L.ph2;
+  ph.disk_guid = d.record.guid.to_string();
+  ph.group_guid = g.record.guid;
+  ph.group_name = g.record.name;
+  if (ph.host_guid.empty()) ph.host_guid = IdentitySource::new_guid().to_string();
+  ph.unknown1 = 2;
+  ph.logical_disk_start = d.data_start;
+  ph.logical_disk_size = d.data_size;
+  ph.config_start = d.config_start;
+  ph.config_size = L.config_size;
+  ph.toc_count = 1;
+  ph.toc_size = L.config_size - 2;
+  ph.config_count = 1;
+  ph.log_count = 1;
+  ph.config_bitmap_size = L.config_bitmap;
+  ph.log_bitmap_size = L.log_size;
+  // Each disk keeps its own signature; a disk new to the group gets one.
+  if (d.needs_init || d.disk_signature == 0) ph.disk_signature = IdentitySource::next_u32();
+  else ph.disk_signature = d.disk_signature;
+  return ph;
+}
+
+Vmdb vmdb_for(const Group& g, std::uint32_t ss, std::uint64_t N) {
+  const ConfigLayout L = layout_for(ss);
+  Vmdb v;
+  v.vblk_size = 128;
+  v.vblk_last = std::uint32_t(L.config_bitmap * ss / v.vblk_size);
+  v.first_offset = ss;
+  v.status = 1;
+  v.version_major = 4;
+  v.version_minor = 10;
+  v.group_name = g.record.name;
+  v.group_guid = g.record.guid;
+  v.committed_seq = v.pending_seq = N;
+  const std::uint32_t counts[4] = {std::uint32_t(g.volumes.size()), std::uint32_t(g.components.size()),
+                                   std::uint32_t(g.partitions.size()), std::uint32_t(g.disks.size())};
+  for (int i = 0; i < 4; ++i) v.committed[i] = v.pending[i] = counts[i];
+  v.last_access = filetime_now();
+  return v;
+}
+
+// Finds `count` free slots, consecutive if possible.
+Placement allocate(std::vector<bool>& used, std::uint32_t first, std::uint32_t count, std::uint32_t record_id) {
+  Placement p{record_id, {}};
+  for (std::uint32_t s = first; s + count <= used.size(); ++s) {
+    bool ok = true;
+    for (std::uint32_t k = 0; k < count && ok; ++k) ok = !used[s + k];
+    if (!ok) continue;
+    for (std::uint32_t k = 0; k < count; ++k) used[s + k] = true, p.slots.push_back(s + k);
+    return p;
+  }
+  for (std::uint32_t s = first; s < used.size() && p.slots.size() < count; ++s)
+    if (!used[s]) used[s] = true, p.slots.push_back(s);
+  if (p.slots.size() < count) throw UsageError("the LDM database is full");
+  return p;
+}
+
+// The whole database of one disk, every record placed afresh from the first slot.
+DiskDatabase fresh_database(Group& g, const GroupDisk& d, std::uint64_t N) {
+  const ConfigLayout L = layout_for(d.sector_size);
+  DiskDatabase db;
+  db.scheme = d.scheme;
+  db.sector_size = d.sector_size;
+  db.privhead = privhead_for(g, d, N);
+  db.privhead_lba = d.scheme == Scheme::mbr ? 6 : d.config_start + L.ph3;
+  TocBlock toc;
+  toc.sequence1 = 1;
+  toc.sequence2 = 1;
+  toc.bitmaps[0] = {"config", 0, L.vmdb, L.config_bitmap, 0x0006000100000000ull};
+  toc.bitmaps[1] = {"log", 0, L.log_start, L.log_size, 0x0006000100000000ull};
+  db.tocs.assign(4, toc);
+  db.vmdb = vmdb_for(g, d.sector_size, N);
+  std::vector<bool> used(db.vmdb.vblk_last, false);
+  const std::uint32_t first = db.vmdb.first_offset / db.vmdb.vblk_size;
+  std::uint32_t record_id = 1;
+  auto place = [&](auto r) {
+    r.placement = allocate(used, first, slots_needed(encode_record(r).size(), db.vmdb.vblk_size), record_id++);
+    return r;
+  };
+  db.group = place(g.record);
+  for (auto& x : g.disks) db.disks.push_back(place(x.record));
+  for (auto& x : g.volumes) db.volumes.push_back(place(x.record));
+  for (auto& x : g.components) db.components.push_back(place(x));
+  for (auto& x : g.partitions) db.partitions.push_back(place(x));
+  db.log = new_klog(d.sector_size, L.log_size, N);
+  return db;
+}
+
+void write_slots(BlockDevice& dev, std::uint64_t vmdb_offset, const Vmdb& v, ByteSpan area, const std::vector<std::uint32_t>& slots) {
+  // One write per run of consecutive slots.
+  std::vector<std::uint32_t> s = slots;
+  std::sort(s.begin(), s.end());
+  s.erase(std::unique(s.begin(), s.end()), s.end());
+  for (std::size_t i = 0; i < s.size();) {
+    std::size_t j = i + 1;
+    while (j < s.size() && s[j] == s[j - 1] + 1) ++j;
+    std::uint64_t at = std::uint64_t(s[i]) * v.vblk_size;
+    dev.write(vmdb_offset + at, area.subspan(at, (j - i) * v.vblk_size));
+    i = j;
+  }
+}
+
+void commit_fresh(Group& g, GroupDisk& d, BlockDevice& dev, std::uint64_t N) {
+  std::optional<DiskPlan> plan;
+  if (d.needs_init) plan = plan_disk(dev);
+  DiskDatabase db = fresh_database(g, d, N);
+  ByteVector config = encode_config(db);
+  const std::uint32_t ss = d.sector_size;
+  dev.write(d.config_start * ss, config);
+  dev.flush();
+  if (d.scheme == Scheme::mbr) {
+    ByteVector ph(ss);
+    encode_privhead(db.privhead, ph);
+    dev.write(6 * std::uint64_t(ss), ph);
+    dev.flush();
+  }
+  if (plan) write_dynamic_partition_table(dev, *plan);
+  if (d.scheme == Scheme::gpt) sync_gpt_data_partitions(dev, d, g.partitions);
+  dev.flush();
+}
+
+void commit_incremental(Group& g, GroupDisk& d, BlockDevice& dev, DiskDatabase cur, std::uint64_t N) {
+  const std::uint32_t ss = cur.sector_size;
+  const Vmdb& v = cur.vmdb;
+  const std::uint64_t vmdb_offset = (cur.privhead.config_start + [&] {
+    for (auto& t : cur.tocs) if (t) return t->bitmaps[0].start;
+    return std::uint64_t(17);
+  }()) * ss;
+  const std::uint64_t area_size = std::uint64_t(v.vblk_last) * v.vblk_size;
+  ByteVector area = dev.read(vmdb_offset, area_size);
+  Group before = assemble(cur);
+
+  // What the disk shows now, by id: content and slots.
+  std::map<std::uint32_t, std::pair<ByteVector, Placement>> shown;
+  auto note = [&](auto& r) { shown[r.id] = {content(r), r.placement}; };
+  note(before.record);
+  for (auto& x : before.disks) note(x.record);
+  for (auto& x : before.volumes) note(x.record);
+  for (auto& x : before.components) note(x);
+  for (auto& x : before.partitions) note(x);
+
+  std::vector<bool> used(v.vblk_last, false);
+  std::set<std::uint32_t> kept_slots;
+  std::set<std::uint32_t> new_ids;
+  std::uint32_t record_id = 0;
+  for_each_record(cur, [&](auto& r) { record_id = std::max(record_id, r.placement.record_id); });
+  struct Write {
+    ByteVector bytes;
+    Placement placement;
+  };
+  std::vector<Write> writes;
+  // Every slot the committed configuration uses stays untouched until the switch; slots of records
+  // that stay as they are stay in use after it too.
+  for (auto& [id, shown_record] : shown)
+    for (auto s : shown_record.second.slots) used[s] = true;
+  for_each_record(g, [&](auto& r) {
+    new_ids.insert(r.id);
+    auto it = shown.find(r.id);
+    if (it != shown.end() && it->second.first == content(r))
+      for (auto s : it->second.second.slots) used[s] = true, kept_slots.insert(s);
+  });
+  const std::uint32_t first = v.first_offset / v.vblk_size;
+  for_each_record(g, [&](auto& r) {
+    auto it = shown.find(r.id);
+    if (it != shown.end() && it->second.first == content(r)) return;
+    ByteVector bytes = content(r);
+    Placement p = allocate(used, first, slots_needed(bytes.size(), v.vblk_size), ++record_id);
+    writes.push_back({std::move(bytes), p});
+  });
+  for (auto& [id, shown_record] : shown) {
+    if (new_ids.count(id)) continue;
+    RawRecord blank;
+    blank.type = 0;
+    blank.id = id;
+    blank.commit_id = N;
+    // kind 0 body: id var, commit id u64 (decoded by records.cpp)
+    FieldWriter body;
+    body.var_int(id);
+    body.be64(N);
+    blank.body = body.take();
+    ByteVector bytes = encode_record(blank);
+    Placement p = allocate(used, first, slots_needed(bytes.size(), v.vblk_size), ++record_id);
+    writes.push_back({std::move(bytes), p});
+  }
+
+  // 1. new versions and blanks
+  std::vector<std::uint32_t> written;
+  for (auto& w : writes) {
+    place_record(w.bytes, w.placement, v, area);
+    written.insert(written.end(), w.placement.slots.begin(), w.placement.slots.end());
+  }
+  write_slots(dev, vmdb_offset, v, area, written);
+  dev.flush();
+  // 2. the switch
+  Vmdb next = vmdb_for(g, ss, N);
+  next.vblk_last = v.vblk_last;
+  next.vblk_size = v.vblk_size;
+  next.first_offset = v.first_offset;
+  ByteVector sector(ss);
+  ByteSpan old_sector = ByteSpan(area).first(ss);
+  std::copy(old_sector.begin(), old_sector.end(), sector.begin());
+  encode_vmdb(next, MutableByteSpan(sector).first(std::min<std::size_t>(ss, v.first_offset)));
+  dev.write(vmdb_offset, ByteSpan(sector).first(std::min<std::size_t>(ss, v.first_offset)));
+  dev.flush();
+  // 3. clean up: every slot that is not free and is not part of the new visible configuration
+  std::set<std::uint32_t> live = kept_slots;
+  for (auto& w : writes)
+    if ((std::uint8_t(w.bytes[3]) & 0x0F) != 0) live.insert(w.placement.slots.begin(), w.placement.slots.end());
+  std::vector<std::uint32_t> stale;
+  for (std::uint32_t s = first; s < v.vblk_last; ++s) {
+    if (live.count(s)) continue;
+    ByteSpan slot = ByteSpan(area).subspan(std::uint64_t(s) * v.vblk_size, v.vblk_size);
+    if (load_be<std::uint16_t>(slot, 14) == 0) continue;
+    stamp_empty_slot(s, v, area);
+    stale.push_back(s);
+  }
+  write_slots(dev, vmdb_offset, v, area, stale);
+  dev.flush();
+  if (d.scheme == Scheme::gpt) sync_gpt_data_partitions(dev, d, g.partitions);
+}
+
+}  // namespace
+
+std::size_t add_disk(Group& g, const DevicePtr& dev, int device_index) {
+  if (!dev) throw UsageError("add_disk: no disk");
+  for (const auto& d : g.disks)
+    if (d.device == device_index) throw UsageError(fmt::format("device {} is already {} of the group", device_index, d.record.name));
+  DiskPlan plan = plan_disk(*dev);
+  GroupDisk d;
+  d.record.id = next_id(g);
+  d.record.revision = 3;
+  d.record.name = fmt::format("Disk{}", [&] {
+    for (int n = 1;; ++n)
+      if (!g.find_disk(fmt::format("Disk{}", n))) return n;
+  }());
+  d.record.guid = IdentitySource::new_guid();
+  d.device = device_index;
+  d.data_start = plan.data_start;
+  d.data_size = plan.data_size;
+  d.config_start = plan.config_start;
+  d.config_size = plan.config_size;
+  d.scheme = plan.scheme;
+  d.sector_size = plan.sector_size;
+  d.needs_init = true;
+  d.reserved = plan.reserved;
+  g.disks.push_back(d);
+  const std::size_t index = g.disks.size() - 1;
+  for (const auto& b : plan.basic) {
+    std::string name = fmt::format("Volume{}", [&] {
+      for (int n = 1;; ++n)
+        if (!g.find_volume(fmt::format("Volume{}", n))) return n;
+    }());
+    std::size_t vi = add_volume(g, name, Layout::simple, {{index, b.lba - plan.data_start, b.sectors}});
+    g.volumes[vi].record.partition_type = b.mbr_type;
+  }
+  return index;
+}
+
+void commit(Group& g, const std::vector<DevicePtr>& devices) {
+  resolve(g);
+  for (auto& d : g.disks) {
+    if (d.device < 0) continue;
+    if (std::size_t(d.device) >= devices.size() || !devices[std::size_t(d.device)])
+      throw UsageError(fmt::format("{} has no device to write to", d.record.name));
+    if (!devices[std::size_t(d.device)]->writable()) throw UsageError(fmt::format("{} is read-only", devices[std::size_t(d.device)]->name()));
+  }
+  // What each present disk holds now. The new sequence must be above every commit id on any of
+  // them: an interrupted commit leaves records above the committed sequence, and they must never
+  // become visible under a later switch.
+  std::vector<std::optional<DiskDatabase>> current(g.disks.size());
+  std::uint64_t highest = g.committed_seq;
+  for (std::size_t i = 0; i < g.disks.size(); ++i) {
+    const GroupDisk& d = g.disks[i];
+    if (d.device < 0 || d.needs_init) continue;
+    try {
+      current[i] = read_database(*devices[std::size_t(d.device)]);
+    } catch (const FormatError&) {
+      continue;  // a disk whose database is unreadable gets a whole new one
+    }
+    highest = std::max({highest, current[i]->vmdb.committed_seq, current[i]->vmdb.pending_seq});
+    for_each_record(*current[i], [&](auto& r) { highest = std::max(highest, r.commit_id); });
+  }
+  const std::uint64_t N = highest + 1;
+  // Stamp commit ids: a record that differs from the committed version is written under N.
+  Group before = g.committed_seq == 0 ? Group{} : assemble(g.base);
+  std::map<std::uint32_t, ByteVector> old;
+  auto note = [&](auto& r) { old[r.id] = content(r); };
+  if (g.committed_seq != 0) {
+    note(before.record);
+    for (auto& x : before.disks) note(x.record);
+    for (auto& x : before.volumes) note(x.record);
+    for (auto& x : before.components) note(x);
+    for (auto& x : before.partitions) note(x);
+  }
+  for (auto& v : g.volumes)
+    if (v.record.id2 == 0) v.record.id2 = N;
+  for_each_record(g, [&](auto& r) {
+    auto it = old.find(r.id);
+    if (it == old.end() || it->second != content(r)) r.commit_id = N;
+  });
+  std::optional<DiskDatabase> first_written;
+  for (std::size_t i = 0; i < g.disks.size(); ++i) {
+    GroupDisk& d = g.disks[i];
+    if (d.device < 0) continue;
+    BlockDevice& dev = *devices[std::size_t(d.device)];
+    const auto& cur = current[i];
+    if (cur && cur->vmdb.committed_seq == g.committed_seq && cur->privhead.group_guid == g.record.guid && g.committed_seq != 0)
+      commit_incremental(g, d, dev, *cur, N);
+    else
+      commit_fresh(g, d, dev, N);
+    d.needs_init = false;
+    d.committed_seq = N;
+    if (!first_written) first_written = read_database(dev);
+  }
+  if (!first_written) throw UsageError("no disk of the group is present to commit to");
+  g.committed_seq = N;
+  g.base = *first_written;
+  resolve(g);
+}
+
+}  // namespace bootmirror::ldm

@@ -1,0 +1,335 @@
+"""Windows dynamic disks (LDM): read a disk group from its disks, change it, commit it.
+
+Every dynamic disk holds the whole group's database (the last MiB of an MBR disk, the "LDM metadata
+partition" of a GPT disk). :func:`read_group` decodes the disks you give it and takes the newest
+database, as Windows does; disks of the group that you did not give are *missing*::
+
+    import bootmirror
+    from bootmirror import ldm
+
+    disks = [bootmirror.Disk.open(p, writable=True) for p in ("d0.img", "d1.img")]
+    group = ldm.read_group(disks)
+    group.volumes[0].layout          # 'mirrored'
+    group.volumes[0].plexes          # one Plex per mirror half
+
+    group = ldm.DiskGroup.create("WIN-BOOT-Dg0")
+    a, b = group.add_disk(disks[0]), group.add_disk(disks[1])   # convert dynamic
+    group.create_volume("Volume1", "mirrored", [(a, 0, 2048 * 100), (b, 0, 2048 * 100)], drive_hint="C:")
+    group.commit()                   # crash-safe: old or new configuration, never a mixture
+
+Sizes and offsets of the model are in sectors, as the LDM database keeps them; ``size_bytes``
+gives bytes.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable, List, Optional, Sequence, Tuple, Union
+
+from . import _core
+from .disk import Disk
+
+_ldm = _core.ldm
+
+__all__ = ["DiskGroup", "LdmDisk", "Volume", "Plex", "Partition", "read_group", "scan", "is_dynamic", "convert_dynamic"]
+
+
+class Partition:
+    """An extent of a dynamic disk that belongs to a volume (an LDM partition record)."""
+
+    def __init__(self, group: "DiskGroup", record) -> None:
+        self._group = group
+        self._r = record
+
+    name = property(lambda self: self._r.name, doc="Windows' name, e.g. 'Disk1-01'.")
+    start = property(lambda self: self._r.start, doc="First sector, counted from the disk's data start.")
+    size = property(lambda self: self._r.size, doc="Length in sectors.")
+    volume_offset = property(lambda self: self._r.volume_offset, doc="Sector of the volume where it begins.")
+    index = property(lambda self: self._r.index, doc="Column index of a striped volume (None for column 0).")
+
+    @property
+    def disk(self) -> "LdmDisk":
+        """The disk it lives on (possibly missing)."""
+        return next(d for d in self._group.disks if d.id == self._r.disk_id)
+
+    @property
+    def offset(self) -> int:
+        """Byte offset on the disk: (data start + start) * sector size."""
+        d = self.disk
+        return (d.data_start + self.start) * d.sector_size
+
+    def __repr__(self) -> str:
+        return f"<ldm.Partition {self.name} on {self.disk.name} start={self.start} size={self.size}>"
+
+
+class Plex:
+    """One copy of a volume's data (an LDM component): a mirror has two, other volumes one."""
+
+    def __init__(self, group: "DiskGroup", record, partitions: List[Partition]) -> None:
+        self._r = record
+        self.partitions = partitions
+
+    name = property(lambda self: self._r.name)
+    state = property(lambda self: self._r.state)
+    chunk_size = property(lambda self: self._r.chunk_size, doc="Stripe size in sectors (0 unless striped).")
+
+    @property
+    def disks(self) -> List[str]:
+        return [p.disk.name for p in self.partitions]
+
+    @property
+    def missing(self) -> bool:
+        """True when any of its disks is missing."""
+        return any(not p.disk.present for p in self.partitions)
+
+    def __repr__(self) -> str:
+        where = ", ".join(self.disks)
+        return f"<ldm.Plex {self.name} on {where}{' (missing)' if self.missing else ''}>"
+
+
+class Volume:
+    """A dynamic volume: number, name, GUID, layout, size, state, drive letter hint, plexes."""
+
+    def __init__(self, group: "DiskGroup", index: int, record) -> None:
+        self._group = group
+        self.index = index
+        self._r = record
+
+    name = property(lambda self: self._r.name, doc="Windows' name, e.g. 'Volume1'.")
+    guid = property(lambda self: self._r.guid)
+    number = property(lambda self: self._r.number, doc="The volume number kept in the database.")
+    size = property(lambda self: self._r.size, doc="Size in sectors.")
+    state = property(lambda self: self._r.state, doc="'ACTIVE' as Windows writes it.")
+    layout = property(lambda self: self._r.layout, doc="'simple', 'spanned', 'striped', 'mirrored' or 'raid5'.")
+    drive_hint = property(lambda self: self._r.drive_hint, doc="The drive letter Windows last gave it, e.g. 'C:'.")
+    partition_type = property(lambda self: self._r.partition_type)
+
+    @property
+    def type(self) -> str:
+        """diskpart's word for the layout: Simple, Spanned, Stripe, Mirror, RAID-5."""
+        return {"simple": "Simple", "spanned": "Spanned", "striped": "Stripe", "mirrored": "Mirror", "raid5": "RAID-5"}[self.layout]
+
+    @property
+    def size_bytes(self) -> int:
+        return self.size * self._group._sector_size()
+
+    @property
+    def partitions(self) -> List[Partition]:
+        parts = self._group._core.partitions
+        return [Partition(self._group, parts[i]) for i in self._r.partitions]
+
+    @property
+    def plexes(self) -> List[Plex]:
+        comps = self._group._core.components
+        out = []
+        for ci in self._r.components:
+            c = comps[ci]
+            out.append(Plex(self._group, c, [p for p in self.partitions if p._r.component_id == c.id]))
+        return out
+
+    @property
+    def status(self) -> str:
+        """'Healthy', 'Failed Rd' (a mirror with a missing plex), or 'Failed' (no complete copy)."""
+        plexes = self.plexes
+        healthy = [p for p in plexes if not p.missing]
+        if len(healthy) == len(plexes):
+            return "Healthy"
+        return "Failed Rd" if healthy else "Failed"
+
+    def __repr__(self) -> str:
+        hint = f" {self.drive_hint}" if self.drive_hint else ""
+        return f"<ldm.Volume {self.name}{hint} {self.layout} {_core.describe_size(self.size_bytes)} {self.status}>"
+
+
+class LdmDisk:
+    """A disk of the group: present (with its :class:`Disk`) or missing."""
+
+    def __init__(self, group: "DiskGroup", index: int, record) -> None:
+        self._group = group
+        self.index = index
+        self._r = record
+
+    id = property(lambda self: self._r.id)
+    name = property(lambda self: self._r.name, doc="Windows' name, e.g. 'Disk1'.")
+    guid = property(lambda self: self._r.guid)
+    present = property(lambda self: self._r.present)
+    data_start = property(lambda self: self._r.data_start, doc="First sector of the area volumes use.")
+    data_size = property(lambda self: self._r.data_size)
+    config_start = property(lambda self: self._r.config_start, doc="First sector of the LDM database.")
+    config_size = property(lambda self: self._r.config_size)
+    scheme = property(lambda self: self._r.scheme, doc="'mbr' or 'gpt'.")
+    sector_size = property(lambda self: self._r.sector_size)
+
+    @property
+    def disk(self) -> Optional[Disk]:
+        """The Disk it was read from, or None when missing."""
+        return self._group._disks[self._r.device] if self.present else None
+
+    def free_extents(self) -> List[Tuple[int, int]]:
+        """(start, size) runs of free sectors in the data area."""
+        return _ldm.free_extents(self._group._core, self.index)
+
+    def __repr__(self) -> str:
+        where = self.disk.path or self.disk.name if self.present else "Missing"
+        return f"<ldm.LdmDisk {self.name} {self.guid} {where}>"
+
+
+class DiskGroup:
+    """A disk group: its name, GUID, disks and volumes. Change it, then :meth:`commit`."""
+
+    def __init__(self, core_group, disks: Sequence[Optional[Disk]]) -> None:
+        self._core = core_group
+        self._disks = list(disks)  # indexed as the engine's device numbers; None for a missing disk
+
+    # -- construction --------------------------------------------------------------------------
+    @classmethod
+    def read(cls, disks: Iterable[Union[Disk, _core.BlockDevice]]) -> "DiskGroup":
+        """Decode the group held by `disks` (FormatError on anything inconsistent)."""
+        ds = [d if isinstance(d, Disk) else Disk(d) for d in disks]
+        return cls(_ldm.read_group([d.device for d in ds]), ds)
+
+    @classmethod
+    def create(cls, name: str) -> "DiskGroup":
+        """A new, empty group; Windows names it '<computer>-Dg0'."""
+        return cls(_ldm.new_group(name), [])
+
+    # -- model ------------------------------------------------------------------------------------
+    name = property(lambda self: self._core.name)
+    guid = property(lambda self: self._core.guid)
+    committed_seq = property(lambda self: self._core.committed_seq, doc="Sequence number of the last commit.")
+
+    @property
+    def disks(self) -> List[LdmDisk]:
+        return [LdmDisk(self, i, d) for i, d in enumerate(self._core.disks)]
+
+    @property
+    def volumes(self) -> List[Volume]:
+        return [Volume(self, i, v) for i, v in enumerate(self._core.volumes)]
+
+    def disk(self, name: str) -> LdmDisk:
+        for d in self.disks:
+            if d.name == name:
+                return d
+        raise _core.UsageError(f"no disk named {name!r} in group {self.name}")
+
+    def volume(self, name: str) -> Volume:
+        for v in self.volumes:
+            if v.name == name:
+                return v
+        raise _core.UsageError(f"no volume named {name!r} in group {self.name}")
+
+    def _sector_size(self) -> int:
+        present = [d for d in self._core.disks if d.present]
+        return present[0].sector_size if present else 512
+
+    def _disk_index(self, disk: Union[LdmDisk, str, int]) -> int:
+        if isinstance(disk, LdmDisk):
+            return disk.index
+        if isinstance(disk, int):
+            return disk
+        return self.disk(disk).index
+
+    # -- changes (written by commit) -----------------------------------------------------------
+    def add_disk(self, disk: Disk) -> LdmDisk:
+        """Make `disk` a dynamic disk of this group (diskpart "convert dynamic"). Its basic
+        partitions become simple volumes. Written by :meth:`commit`."""
+        self._disks.append(disk)
+        index = _ldm.add_disk(self._core, disk.device, len(self._disks) - 1)
+        return self.disks[index]
+
+    def create_volume(self, name: str, layout: str, extents: Sequence[Tuple[Union[LdmDisk, str, int], int, int]],
+                      drive_hint: Optional[str] = None, chunk_sectors: int = 128) -> Volume:
+        """A volume over (disk, start sector, sectors) extents: 'simple', 'spanned', 'striped' or
+        'mirrored' (one extent per plex)."""
+        ext = [(self._disk_index(d), start, size) for d, start, size in extents]
+        index = _ldm.add_volume(self._core, name, layout, ext, chunk_sectors, drive_hint)
+        return self.volumes[index]
+
+    def add_mirror(self, volume: Union[Volume, str], disk: Union[LdmDisk, str], start: Optional[int] = None) -> Volume:
+        """Give a simple volume (or a mirror) another plex on `disk` (diskpart "add disk=N"), at
+        `start` or at the first free run large enough. The caller copies the data (resync)."""
+        v = volume if isinstance(volume, Volume) else self.volume(volume)
+        di = self._disk_index(disk)
+        if start is None:
+            runs = [s for s, n in _ldm.free_extents(self._core, di) if n >= v.size]
+            if not runs:
+                raise _core.UsageError("There is not enough usable space for this operation.")
+            start = runs[0]
+        _ldm.add_mirror(self._core, v.index, di, start)
+        return self.volumes[v.index]
+
+    def delete_volume(self, volume: Union[Volume, str]) -> None:
+        v = volume if isinstance(volume, Volume) else self.volume(volume)
+        _ldm.remove_volume(self._core, v.index)
+
+    def break_mirror(self, volume: Union[Volume, str], disk: Union[LdmDisk, str]) -> None:
+        """Remove the plex of a mirror on `disk` (diskpart "break disk=M0 nokeep")."""
+        v = volume if isinstance(volume, Volume) else self.volume(volume)
+        _ldm.break_mirror(self._core, v.index, self._disk_index(disk))
+
+    def delete_disk(self, disk: Union[LdmDisk, str]) -> None:
+        """Remove a missing disk from the group (diskpart "delete disk"); refused for a present
+        disk and for one holding a volume's only copy."""
+        _ldm.remove_disk(self._core, self._disk_index(disk))
+
+    def commit(self) -> None:
+        """Write the group to every present disk, crash-safely."""
+        _ldm.commit(self._core, [d.device if d is not None else None for d in self._disks])
+        for d in self._disks:
+            if d is not None and d.writable:
+                d.flush()
+
+    # -- reprs ------------------------------------------------------------------------------------
+    def __repr__(self) -> str:
+        return (f"<ldm.DiskGroup {self.name} {self.guid} disks={[d.name for d in self.disks]} "
+                f"volumes={[v.name for v in self.volumes]}>")
+
+    def _repr_html_(self) -> str:
+        import html
+
+        rows = "".join(
+            f"<tr><td>{html.escape(v.name)}</td><td>{html.escape(v.drive_hint or '')}</td><td>{v.type}</td>"
+            f"<td>{html.escape(_core.describe_size(v.size_bytes))}</td><td>{v.status}</td>"
+            f"<td>{html.escape(', '.join(p.name + ' on ' + p.disk.name for p in v.partitions))}</td></tr>"
+            for v in self.volumes)
+        disks = ", ".join(html.escape(d.name + ("" if d.present else " (Missing)")) for d in self.disks)
+        return (f"<table><caption>Disk group {html.escape(self.name)} ({self.guid}); disks: {disks}</caption>"
+                f"<tr><th>Volume</th><th>Hint</th><th>Type</th><th>Size</th><th>Status</th><th>Partitions</th></tr>"
+                f"{rows}</table>")
+
+
+def read_group(disks: Iterable[Union[Disk, _core.BlockDevice]]) -> DiskGroup:
+    """Decode the disk group held by `disks` (see :class:`DiskGroup`)."""
+    return DiskGroup.read(disks)
+
+
+def scan(disks: Sequence[Optional[Disk]], preferred_guid: str = "") -> Tuple[Optional[DiskGroup], List[int], List[int]]:
+    """Sort a machine's disks (None for a missing one): (its disk group or None, indexes of basic
+    disks, indexes of foreign disks of other groups). The group is `preferred_guid` when present,
+    else the one with most disks. FormatError for an LDM disk whose database is damaged."""
+    devices = [d.device if d is not None else None for d in disks]
+    result = _ldm.scan(devices, preferred_guid)
+    if result.unreadable:
+        index, message = result.unreadable[0]
+        raise _core.FormatError(f"disk {index}: {message}")
+    group = None
+    if result.group is not None:
+        group = DiskGroup(result.group, list(disks))
+    return group, list(result.basic), list(result.foreign)
+
+
+def is_dynamic(disk: Disk) -> bool:
+    """True when `disk` holds an LDM database (MBR type 0x42 or a GPT LDM metadata partition)."""
+    try:
+        _ldm.config_location(disk.device)
+        return True
+    except _core.FormatError:
+        return False
+
+
+def convert_dynamic(disk: Disk, group: Optional[DiskGroup] = None, name: str = "WIN-BOOTMIRROR-Dg0") -> DiskGroup:
+    """diskpart "convert dynamic": add `disk` to `group` (a new group called `name` if None) and
+    commit. Returns the group."""
+    g = group if group is not None else DiskGroup.create(name)
+    g.add_disk(disk)
+    g.commit()
+    return g
