@@ -491,3 +491,20 @@ def test_read_only_device_refuses_changes_and_keeps_reading(tmp_path):
         assert v.read_bytes("A.TXT") == b"a" and v.listdir() == ["a.txt"]
         assert "<table>" in v._repr_html_() and "RO" in repr(v)
     assert image.read_bytes() == before
+
+
+def test_label_can_be_set_changed_and_removed():
+    disk = bootmirror.Disk.memory("16 MiB")
+    fat.format(disk)
+    v = fat.open(disk)
+    assert v.label == ""
+    v.label = "esp"
+    assert fat.open(disk).label == "ESP"
+    v.label = "SYSTEM"
+    assert fat.open(disk).label == "SYSTEM"
+    v.label = ""
+    assert fat.open(disk).label == ""
+    v.label = "AGAIN"
+    assert fat.open(disk).label == "AGAIN" and v.check().clean
+    with pytest.raises(bootmirror.UsageError):
+        v.label = "much too long a label"

@@ -372,8 +372,6 @@ void Volume::rename(const std::string& from, const std::string& to) {
     throw;
   }
   if (moving_dir && source != &target) {
-    Directory& moved = impl_->directory(entry.first_cluster);
-    (void)moved;
     // ".." must name the new parent.
     Directory& md = impl_->directory(entry.first_cluster);
     if (md.dotdot_cluster) {
