@@ -170,7 +170,7 @@ std::uint64_t File::size() const { return state().size; }
 
 std::size_t File::read(std::uint64_t offset, MutableByteSpan out) {
   FileState& f = state();
-  std::lock_guard lock(volume_->impl().mutex);
+  auto lock = volume_->impl().guard();
   if (offset >= f.size) return 0;
   std::size_t n = std::size_t(std::min<std::uint64_t>(out.size(), f.size - offset));
   volume_->impl().read_runs(f.runs, offset, out.first(n));
@@ -180,20 +180,20 @@ std::size_t File::read(std::uint64_t offset, MutableByteSpan out) {
 void File::write(std::uint64_t offset, ByteSpan data) {
   FileState& f = state();
   if (!f.writable) throw UsageError(fmt::format("'{}' is open for reading only", path_));
-  std::lock_guard lock(volume_->impl().mutex);
+  auto lock = volume_->impl().guard();
   FileOps{volume_->impl(), f}.write(offset, data);
 }
 
 void File::truncate(std::uint64_t size) {
   FileState& f = state();
   if (!f.writable) throw UsageError(fmt::format("'{}' is open for reading only", path_));
-  std::lock_guard lock(volume_->impl().mutex);
+  auto lock = volume_->impl().guard();
   FileOps{volume_->impl(), f}.truncate(size);
 }
 
 void File::flush() {
   FileState& f = state();
-  std::lock_guard lock(volume_->impl().mutex);
+  auto lock = volume_->impl().guard();
   FileOps{volume_->impl(), f}.store_entry();
   volume_->impl().flush();
 }
@@ -209,7 +209,7 @@ void File::close() {
 File Volume::open_file(const std::string& path, bool writable, bool create, bool truncate) {
   if ((create || truncate) && !writable) throw UsageError("creating or truncating a file needs write access");
   if (writable && !impl_->device->writable()) throw UsageError(fmt::format("{} is open read-only", impl_->device->name()));
-  std::lock_guard lock(impl_->mutex);
+  auto lock = impl_->guard();
   auto parts = split_path(path);
   Directory& parent = impl_->parent_of(path, parts);
   std::u16string name = utf8_to_utf16(parts.back());

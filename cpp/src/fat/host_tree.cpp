@@ -58,7 +58,7 @@ std::string host_safe(const std::string& name) {
 }  // namespace
 
 ImportStats Volume::import_tree(const std::string& host_dir, const std::string& dest) {
-  std::lock_guard lock(impl_->mutex);
+  auto lock = impl_->guard();
   Impl& v = *impl_;
   v.require_writable();
   ImportStats stats;
@@ -124,7 +124,7 @@ ImportStats Volume::import_tree(const std::string& host_dir, const std::string& 
 }
 
 ImportStats Volume::export_tree(const std::string& src, const std::string& host_dir) {
-  std::lock_guard lock(impl_->mutex);
+  auto lock = impl_->guard();
   Impl& v = *impl_;
   ImportStats stats;
   std::error_code ec;

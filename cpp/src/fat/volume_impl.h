@@ -108,6 +108,10 @@ struct Volume::Impl {
   std::vector<std::weak_ptr<FileState>> open_files;
   bool fsinfo_present = false;
   FsInfo fsinfo;
+  bool detached = false;  // set by Volume::detach(): the file system was reformatted or unmounted
+
+  // Locks the volume for one operation; UsageError once it has been detached.
+  std::unique_lock<std::recursive_mutex> guard();
 
   std::uint32_t root_key() const { return geometry.type == FatType::fat32 ? geometry.root_cluster : 0; }
   std::uint32_t max_dir_clusters() const;  // 65,536 entries at most (fatgen103)

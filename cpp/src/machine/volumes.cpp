@@ -165,7 +165,7 @@ void unmount_fat(Machine& machine, std::string_view drive) {
   std::lock_guard lock(mounts_mutex);
   auto it = mounts().find(MountKey{disk.device.get(), volume->offset});
   if (it == mounts().end()) return;
-  if (auto alive = it->second.lock()) alive->flush();
+  if (auto alive = it->second.lock()) alive->detach();
   mounts().erase(it);
 }
 

@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
+import bootmirror
 from bootmirror import Machine, fat
 from conftest import SHARED
 from fat_helpers import assert_fsck_clean
@@ -125,3 +128,16 @@ def test_format_and_xcopy_from_the_command_line(tmp_path, capsys):
     assert main(["xcopy", "--machine", folder, "p:\\*.*", "s:", "/s", "/h"]) == 0
     assert capsys.readouterr().out == "p:\\EFI\\Boot\\bootia64.efi\n1 File(s) copied\n"
     assert Machine.open(folder).volume("s:").read_bytes("efi/boot/BOOTIA64.EFI") == b"x" * 100
+
+
+def test_reformatting_detaches_the_old_volume(tmp_path):
+    m = _prepare(tmp_path)
+    m.diskpart("select disk 1\nselect partition 1\nassign letter=S", check=True)
+    m.format("s:", "/fs:fat /q /y")
+    old = m.volume("s:")
+    old.write_bytes("before.txt", b"old file system")
+    m.format("s:", "/fs:fat32 /q /y")
+    with pytest.raises(bootmirror.UsageError):
+        old.listdir("")  # its cached FAT and folders describe a file system that is gone
+    new = m.volume("s:")
+    assert new.fat_type == "FAT32" and new.listdir("") == [] and new.check().clean
