@@ -13,7 +13,7 @@ from ._version import __version__
 from ._core import Error, FormatError, UsageError, crc32, describe_size, parse_size
 from .disk import Disk, FaultyDisk
 from .identity import deterministic, new_guid, now
-from . import fat, gpt
+from . import fat, gpt, kb814070
 from .machine import Machine
 from . import ldm
 
@@ -29,6 +29,7 @@ __all__ = [
     "describe_size",
     "fat",
     "gpt",
+    "kb814070",
     "ldm",
     "deterministic",
     "new_guid",

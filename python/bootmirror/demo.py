@@ -1,28 +1,36 @@
-"""The main job behind ``make demo``: for now, create a sparse disk image and show its size.
+"""The main job behind ``make demo``: rehearse Microsoft KB 814070 on image files.
 
-Later issues grow this into the whole KB 814070 runbook.
+It builds the article's machine (disk 0: the GPT system disk with its EFI system partition;
+disk 1: a raw shadow disk) as sparse images in a machine folder, then runs the article's steps
+with the same commands, printing the same answers. Each later stage of the runbook joins here as
+bootmirror learns it.
 """
 
 from __future__ import annotations
 
-import os
+import shutil
 import sys
+from pathlib import Path
 
-from . import Disk, __version__, describe_size
+from . import __version__, gpt, kb814070
 
 
 def main(folder: str = "demo-out") -> int:
-    os.makedirs(folder, exist_ok=True)
-    path = os.path.join(folder, "disk0.img")
-    if os.path.exists(path):
-        os.remove(path)
-    with Disk.create(path, "10 GiB") as disk:
-        disk.write(0, b"bootmirror demo".ljust(512, b"\0"))
-        print(f"bootmirror {__version__}")
-        print(f"created {path}")
-        print(f"  size:       {disk.size:,} bytes ({describe_size(disk.size)})")
-        print(f"  sectors:    {disk.sector_count:,} of {disk.sector_size} bytes")
-        print(f"  allocated:  {disk.allocated_bytes:,} bytes (sparse)")
+    lab = Path(folder) / "kb814070"
+    if lab.exists():
+        shutil.rmtree(lab)
+    lab.parent.mkdir(parents=True, exist_ok=True)
+    print(f"bootmirror {__version__}: rehearsing KB 814070 in {lab}/")
+    machine = kb814070.rehearsal_machine(lab)
+    for number, disk in machine.disks.items():
+        print(f"  disk {number}: {disk.path}, {disk.size:,} bytes, {disk.allocated_bytes:,} bytes allocated")
+
+    print("\n== Prepare the Shadow Drive for Mirroring, steps 2 to 4 ==\n")
+    print(machine.diskpart(kb814070.PREPARE_SHADOW_PARTITIONS, check=True))
+
+    for number, disk in machine.disks.items():
+        health = gpt.verify(disk)
+        print(f"disk {number}: GPT {'clean' if health.clean else 'damaged: ' + '; '.join(health.problems)}")
     return 0
 
 

@@ -27,15 +27,3 @@ def build_reinstalled_disk0(disk: Disk) -> None:
     for slot, entry in enumerate((efi, msr, boot)):
         table.set_entry(slot, entry)
     gpt.write(disk, table)
-
-
-def build_seed_disk0(disk: Disk) -> None:
-    """Disk 0 of the seed before its conversion to dynamic, at the byte offsets its bootcfg /list
-    shows: EFI at 32,256 (204 MB), the boot partition right after it (4996 MB), MSR at 9 GB."""
-    table = gpt.Table.create(disk.sector_count, disk.sector_size)
-    efi = _entry(gpt.EFI_SYSTEM, "EFI system partition", 32256 // 512, 213825024 // 512)
-    boot = _entry(gpt.BASIC_DATA, "Basic data partition", 213857280 // 512, 4996 * MiB // 512)
-    msr = _entry(gpt.MICROSOFT_RESERVED, "Microsoft reserved partition", 9153031680 // 512, 32 * MiB // 512)
-    for slot, entry in enumerate((efi, boot, msr)):
-        table.set_entry(slot, entry)
-    gpt.write(disk, table)

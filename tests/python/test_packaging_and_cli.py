@@ -53,10 +53,12 @@ def test_cli_version():
     assert out.stdout.strip() == f"bootmirror {bootmirror.__version__}"
 
 
-def test_demo_creates_a_sparse_image(tmp_path):
+def test_demo_rehearses_the_runbook_on_sparse_images(tmp_path):
     result = subprocess.run([sys.executable, "-m", "bootmirror.demo", str(tmp_path / "out")],
                             capture_output=True, text=True, check=True)
-    assert "10,737,418,240 bytes" in result.stdout
-    image = tmp_path / "out" / "disk0.img"
-    assert image.stat().st_size == 10 * 2**30
-    assert image.stat().st_blocks * 512 <= 1 << 20
+    assert "* Partition 2    Reserved            32 MB   204 MB" in result.stdout
+    assert result.stdout.count("GPT clean") == 2
+    for name in ("disk0.img", "disk1.img"):
+        image = tmp_path / "out" / "kb814070" / name
+        assert image.stat().st_size == 10 * 2**30
+        assert image.stat().st_blocks * 512 <= 8 << 20  # sparse: only metadata and the ESP's files

@@ -8,9 +8,9 @@ from __future__ import annotations
 import re
 from typing import List, Tuple
 
-from bootmirror import Disk, Machine, gpt
+from bootmirror import Disk, Machine, gpt, kb814070
 from conftest import SHARED
-from seed_disks import build_reinstalled_disk0, build_seed_disk0
+from seed_disks import build_reinstalled_disk0
 
 SEED = SHARED / "seed" / "kb814070-gpt-boot-mirror.txt"
 
@@ -59,10 +59,8 @@ def test_seed_has_the_steps():
 
 
 def test_prepare_the_shadow_drive_steps_2_to_4(tmp_path):
-    machine = Machine.create(tmp_path / "machine")
-    machine.create_disk("10 GiB")  # disk 0: the system disk, partitioned as the seed's
-    machine.create_disk("10 GiB")  # disk 1: the raw shadow disk
-    build_seed_disk0(machine.disk(0))
+    # Disk 0 is the system disk, partitioned as the seed's; disk 1 the raw shadow disk.
+    machine = kb814070.rehearsal_machine(tmp_path / "machine")
     _replay(machine, _seed_steps())
     shadow = machine.disk(1)
     assert [(p.kind, p.offset, p.size) for p in shadow.partitions] == [

@@ -1,0 +1,112 @@
+"""The machine of Microsoft KB 814070, for rehearsing its runbook on image files.
+
+KB 814070 mirrors the boot volume of a GPT system (disk 0) onto a shadow disk (disk 1). This
+module builds that machine as the article finds it: disk 0 partitioned at the byte offsets its
+``bootcfg /list 0`` shows, with a FAT EFI system partition holding the article's seven files
+(the ones its ``xcopy p:\\*.* s: /s /h`` lists), and disk 1 a raw basic disk::
+
+    m = bootmirror.kb814070.rehearsal_machine("lab")
+    print(m.diskpart("select disk 1\\nconvert gpt\\nlist partition"))
+
+The boot partition holds no Windows installation (bootmirror does not write NTFS); the runbook's
+steps only move it between partition tables and plexes.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Union
+
+from . import fat, gpt
+from ._core import UsageError
+from .disk import Disk, SizeLike
+from .identity import new_guid
+from .machine import Machine
+
+MiB = 1 << 20
+
+#: Disk 0 before its conversion to dynamic, from the article's ``bootcfg /list 0`` and ``list
+#: partition``: (kind, type GUID, GPT name, first byte, length in bytes).
+SYSTEM_DISK_LAYOUT = (
+    ("efi", gpt.EFI_SYSTEM, "EFI system partition", 32_256, 213_825_024),
+    ("basic", gpt.BASIC_DATA, "Basic data partition", 213_857_280, 4996 * MiB),
+    ("msr", gpt.MICROSOFT_RESERVED, "Microsoft reserved partition", 9_153_031_680, 32 * MiB),
+)
+
+#: The EFI system partition's files, as the article's xcopy lists them, with Boot0003 hidden and
+#: system as Windows keeps its NVRAM backup files. The contents stand in for the real binaries.
+ESP_FILES = (
+    ("EFI/Microsoft/WINNT50/Boot0003", fat.HIDDEN | fat.SYSTEM | fat.ARCHIVE),
+    ("EFI/Microsoft/WINNT50/ia64ldr.efi", fat.ARCHIVE),
+    ("EFI/Microsoft/EFIDrivers/fpswa.efi", fat.ARCHIVE),
+    ("MSUtil/diskpart.efi", fat.ARCHIVE),
+    ("MSUtil/fdisk.efi", fat.ARCHIVE),
+    ("MSUtil/format.efi", fat.ARCHIVE),
+    ("MSUtil/nvrboot.efi", fat.ARCHIVE),
+)
+
+#: The smallest disk that holds the system disk's layout (its MSR ends just past 9 GB).
+SYSTEM_DISK_MIN_SIZE = 9_153_031_680 + 32 * MiB + 34 * 512
+
+
+def esp_file_contents(path: str) -> bytes:
+    """Stand-in contents for one of the ESP's files: recognisable, and different per file."""
+    name = path.rsplit("/", 1)[-1]
+    return (f"bootmirror stand-in for {path}\n".encode() * 64)[: 4096 + 512 * len(name)]
+
+
+def build_system_disk(disk: Disk) -> None:
+    """Partition `disk` as the article's disk 0 and fill its EFI system partition.
+
+    The ESP is formatted FAT as Windows formats a 204 MB partition (FAT16, 4 KB clusters).
+    """
+    if disk.sector_size != 512:
+        raise UsageError("the article's byte offsets (32,256 = sector 63) need 512-byte sectors")
+    if disk.size < SYSTEM_DISK_MIN_SIZE:
+        raise UsageError(f"the system disk needs at least {SYSTEM_DISK_MIN_SIZE:,} bytes")
+    table = gpt.Table.create(disk.sector_count, disk.sector_size)
+    for slot, (_, type_guid, name, first, length) in enumerate(SYSTEM_DISK_LAYOUT):
+        entry = gpt.RawPartition()
+        entry.type_guid = type_guid
+        entry.unique_guid = new_guid()
+        entry.name = name
+        entry.first_lba = first // 512
+        entry.last_lba = (first + length) // 512 - 1
+        table.set_entry(slot, entry)
+    gpt.write(disk, table)
+
+    _, _, _, esp_offset, esp_length = SYSTEM_DISK_LAYOUT[0]
+    esp = disk.slice(esp_offset, esp_length)
+    fat.format(esp, "FAT")
+    with fat.open(esp) as volume:
+        for path, attributes in ESP_FILES:
+            volume.makedirs(path.rsplit("/", 1)[0])
+            volume.write_bytes(path, esp_file_contents(path))
+            volume.set_attributes(path, attributes)
+    disk.flush()
+
+
+def rehearsal_machine(folder: Union[str, "os.PathLike[str]"], disk_size: SizeLike = "10 GiB") -> Machine:
+    """The article's machine in a new machine folder: disk 0 built by :func:`build_system_disk`,
+    disk 1 a raw disk of the same size (both sparse images: about 1 MiB written)."""
+    machine = Machine.create(folder)
+    machine.create_disk(disk_size)
+    machine.create_disk(disk_size)
+    build_system_disk(machine.disk(0))
+    return machine
+
+
+#: "Prepare the Shadow Drive for Mirroring", steps 2 to 4, as the article types them.
+PREPARE_SHADOW_PARTITIONS = """\
+Select disk 1
+Convert GPT
+List partition
+Select partition 1
+Delete partition override
+Select disk 0
+List partition
+select disk 1
+create partition efi size=204
+create partition msr size=32
+list partition
+"""
