@@ -13,19 +13,10 @@ import bootmirror
 from bootmirror import Machine, fat
 from conftest import SHARED
 from fat_helpers import assert_fsck_clean
-from seed_disks import build_seed_disk0
+from bootmirror.kb814070 import ESP_FILES, PREPARE_SHADOW_PARTITIONS, esp_file_contents, rehearsal_machine
 
 SEED = (SHARED / "seed" / "kb814070-gpt-boot-mirror.txt").read_text(encoding="utf-8")
 
-SEED_FILES = {
-    "EFI/Microsoft/WINNT50/Boot0003": b"\x03" * 1024,
-    "EFI/Microsoft/WINNT50/ia64ldr.efi": b"IA64LDR" * 40000,
-    "EFI/Microsoft/EFIDrivers/fpswa.efi": b"FPSWA" * 8000,
-    "MSUtil/diskpart.efi": b"DISKPART" * 30000,
-    "MSUtil/fdisk.efi": b"FDISK" * 20000,
-    "MSUtil/format.efi": b"FORMAT" * 20000,
-    "MSUtil/nvrboot.efi": b"NVRBOOT" * 20000,
-}
 
 
 def _screen(start: str, end: str) -> str:
@@ -41,12 +32,9 @@ def _answer(machine: Machine, command: str) -> str:
 
 
 def _prepare(tmp_path) -> Machine:
-    m = Machine.create(tmp_path / "machine")
-    m.create_disk("10 GiB")
-    m.create_disk("10 GiB")
-    build_seed_disk0(m.disk(0))
-    m.diskpart("select disk 1\nconvert gpt\nselect partition 1\ndelete partition override\n"
-               "create partition efi size=204\ncreate partition msr size=32", check=True)
+    """The article's machine after steps 2 to 4: disk 0 with its ESP full, disk 1 partitioned."""
+    m = rehearsal_machine(tmp_path / "machine")
+    m.diskpart(PREPARE_SHADOW_PARTITIONS, check=True)
     return m
 
 
@@ -66,14 +54,10 @@ def test_prepare_the_shadow_drive_steps_5_to_9(tmp_path):
     assert _answer(m, "Select disk 0") == "Disk 0 is now the selected disk."
     assert _answer(m, "Select partition 1") == "Partition 1 is now the selected partition."
     assert _answer(m, "Assign letter=P") == "Diskpart successfully assigned the drive letter or mount point."
-    m.format("p:", "/fs:fat /q /y")
     p = m.volume("p:")
-    for path, data in SEED_FILES.items():
-        p.makedirs(path.rsplit("/", 1)[0])
-        p.write_bytes(path, data)
-    p.set_attributes("EFI/Microsoft/WINNT50/Boot0003", fat.HIDDEN | fat.SYSTEM | fat.ARCHIVE)
     listing = _answer(m, "list volume")
     assert re.search(r"Volume \d+\s+P\s+FAT\s+Partition\s+204 MB\s+Healthy\s+System", listing), listing
+    assert re.search(r"Volume \d+\s+RAW\s+Partition\s+4996 MB\s+Healthy", listing), listing
     assert re.search(r"Volume \d+\s+S\s+FAT\s+Partition\s+204 MB\s+Healthy\s+System", listing), listing
     assert m.drive_letters == {"P": (0, 1), "S": (1, 1)}
     # The letters are in the machine folder: another process sees them.
@@ -81,8 +65,9 @@ def test_prepare_the_shadow_drive_steps_5_to_9(tmp_path):
     # Step 8: copy the system files.
     assert m.xcopy("p:\\*.*", "s:", "/s /h") == _screen("p:\\EFI\\Microsoft\\WINNT50\\Boot0003", "7 File(s) copied")
     s = m.volume("s:")
-    for path, data in SEED_FILES.items():
-        assert s.read_bytes(path) == data
+    for path, attributes in ESP_FILES:
+        assert s.read_bytes(path) == esp_file_contents(path) == p.read_bytes(path)
+        assert s.stat(path).attributes == attributes
     assert s.stat("EFI/Microsoft/WINNT50/Boot0003").attributes & fat.HIDDEN
     assert s.check().clean
     # Step 9: remove both letters.
