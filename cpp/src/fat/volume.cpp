@@ -139,8 +139,9 @@ std::uint32_t Volume::Impl::mkdir_in(Directory& parent, std::u16string_view name
 }
 
 void Volume::Impl::flush() {
-  // New chains reach the FAT before the entries that use them; freed clusters after the entries
-  // that stopped using them (see FatTable::free_chain).
+  // Data first; new chains reach the FAT before the entries that use them; freed clusters after
+  // the entries that stopped using them (see FatTable::free_chain).
+  flush_staging();
   fat->flush();
   for (auto& [key, dir] : directories) dir->flush();
   if (fat->has_deferred()) {

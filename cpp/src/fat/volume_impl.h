@@ -146,6 +146,17 @@ struct Volume::Impl {
   void create_file(Directory& dir, std::u16string_view name, std::uint64_t size,
                    const std::function<void(std::uint64_t, MutableByteSpan)>& fill, ShortEntry entry,
                    ByteVector& buffer);
+
+  // Write-combining for bulk copies: small files whose clusters follow one another on the device
+  // are gathered (padded to whole clusters) and written in one request of up to 8 MiB, instead of
+  // one request each. Staged bytes reach the device before any metadata (flush) and before any
+  // read of the data area.
+  struct Staging {
+    std::uint64_t device_offset = 0;
+    ByteVector bytes;
+  };
+  Staging staging;
+  void flush_staging();
   void flush();  // FAT copies, then directories, then FSInfo
 };
 
