@@ -12,5 +12,6 @@ PYBIND11_MODULE(_core, m) {
   bind_machine(m);
   bind_shell(m);
   bind_ldm(m);
+  bind_dynamic(m);
   bind_volumes(m);
 }

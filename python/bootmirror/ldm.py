@@ -113,6 +113,47 @@ class Volume:
         return self.size * self._group._sector_size()
 
     @property
+    def letter(self) -> str:
+        """The drive letter ("C"), from the database's drive hint; "" without one."""
+        return (self.drive_hint or "")[:1]
+
+    def device(self) -> Optional[Disk]:
+        """The volume's bytes as a Disk when one plex on a present disk holds them in one piece
+        (simple volumes and mirrors); None otherwise (spanned, striped, no healthy plex). Writes
+        through it reach that plex only: a mirror's other plexes need the same bytes written."""
+        for plex in self.plexes:
+            if len(plex.partitions) == 1 and not plex.missing and plex.partitions[0].size == self.size:
+                p = plex.partitions[0]
+                return p.disk.disk.slice(p.offset, p.size * p.disk.sector_size)
+        return None
+
+    @property
+    def fs(self) -> str:
+        """"FAT32", "FAT" or "NTFS" as diskpart's Fs column shows it; "" when unknown."""
+        dev = self.device()
+        if dev is None:
+            return ""
+        boot = dev.read(0, 512)
+        if boot[3:11] == b"NTFS    ":
+            return "NTFS"
+        try:
+            from . import fat
+
+            return "FAT32" if fat.open(dev).fat_type == "FAT32" else "FAT"
+        except _core.Error:
+            return ""
+
+    @property
+    def label(self) -> str:
+        """The FAT volume label ("" for other file systems)."""
+        dev = self.device()
+        if dev is None or self.fs not in ("FAT", "FAT32"):
+            return ""
+        from . import fat
+
+        return fat.open(dev).label
+
+    @property
     def partitions(self) -> List[Partition]:
         parts = self._group._core.partitions
         return [Partition(self._group, parts[i]) for i in self._r.partitions]

@@ -99,6 +99,45 @@ class Machine:
         """The partition diskpart's focus is on (numbered in offset order)."""
         return self._m.selected_partition
 
+    # -- dynamic disks (LDM) ---------------------------------------------------------------------
+    def convert_dynamic(self, number: int) -> bool:
+        """diskpart "convert dynamic" on disk `number`: True when done, False when the disk runs
+        Windows and the conversion waits for :meth:`reboot`."""
+        return _core.dynamic.convert_dynamic(self._m, number)
+
+    def reboot(self) -> None:
+        """Restart the computer: completes the conversions to dynamic that wait for it."""
+        _core.dynamic.reboot(self._m)
+
+    def is_dynamic(self, number: int) -> bool:
+        """Whether disk `number` is a dynamic disk (of this machine's group, or foreign)."""
+        return _core.dynamic.is_dynamic(self._m, number)
+
+    def is_pending(self, number: int) -> bool:
+        """Whether disk `number` waits for a reboot to become dynamic."""
+        return _core.dynamic.is_pending(self._m, number)
+
+    @property
+    def disk_group(self):
+        """The machine's disk group (:class:`bootmirror.ldm.DiskGroup`), or None without dynamic
+        disks. Its disks that are gone are missing (diskpart's M0, M1, ...)."""
+        from . import ldm
+
+        found = _core.dynamic.group_of(self._m)
+        if found is None:
+            return None
+        group, devices, numbers, _foreign = found
+        out = ldm.DiskGroup(group, [Disk(d) for d in devices])
+        out.machine_numbers = list(numbers)
+        return out
+
+    @property
+    def volumes(self):
+        """The dynamic volumes (:class:`bootmirror.ldm.Volume`: name, drive letter hint, type,
+        size, status, plexes), in diskpart's numbering."""
+        group = self.disk_group
+        return group.volumes if group is not None else []
+
     def diskpart(self, script: str, check: bool = False) -> str:
         """Run diskpart commands, one a line (case-insensitive, abbreviations as diskpart takes
         them); returns the transcript. ``check=True`` raises UsageError on the first failure."""

@@ -22,8 +22,18 @@ namespace fs = std::filesystem;
 
 namespace {
 
+// Removes the unpacked images when the test binary ends.
+struct TempFolder {
+  fs::path path;
+  ~TempFolder() {
+    std::error_code ignored;
+    if (!path.empty()) fs::remove_all(path, ignored);
+  }
+};
+
 // Unpacks shared/data/ldm-windows/ldm-data.tar.xz once into a temporary folder.
 const fs::path& images() {
+  static TempFolder folder;
   static fs::path dir = [] {
     fs::path tar;
     for (fs::path p = fs::current_path(); !p.empty() && p != p.root_path(); p = p.parent_path()) {
@@ -34,6 +44,7 @@ const fs::path& images() {
     fs::path out = fs::temp_directory_path() / fmt::format("bootmirror-ldm-test-{}", ::getpid());
     fs::create_directories(out);
     std::string cmd = fmt::format("tar -xJf '{}' -C '{}'", tar.string(), out.string());
+    folder.path = out;
     if (std::system(cmd.c_str()) != 0) throw std::runtime_error("cannot unpack " + tar.string());
     return out;
   }();

@@ -234,6 +234,8 @@ Group new_group(const std::string& name);
 // each becoming a simple volume. Adds the disk record; returns its index in group.disks. Writes
 // nothing until commit().
 std::size_t add_disk(Group& group, const DevicePtr& device, int device_index);
+// UsageError (diskpart's reason) when add_disk would refuse `device`; reads only.
+void check_convertible(BlockDevice& device);
 
 // Volumes over extents of present disks: (disk index, start sector relative to the disk's data
 // start, size in sectors). One extent: simple; several on different disks in order: spanned;

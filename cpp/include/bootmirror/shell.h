@@ -55,6 +55,7 @@ class CommandTable {
 void add_session_commands(CommandTable& table);    // help, exit, rem
 void add_disk_commands(CommandTable& table);       // list/select/detail disk, clean, convert gpt
 void add_partition_commands(CommandTable& table);  // list/select/detail/create/delete partition
+void add_dynamic_commands(CommandTable& table);    // convert dynamic, list/select/detail volume, add/break/delete disk
 void add_volume_commands(CommandTable& table);     // list/select volume, assign, remove
 CommandTable diskpart_commands();
 

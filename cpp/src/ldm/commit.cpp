@@ -287,6 +287,8 @@ void commit_incremental(Group& g, GroupDisk& d, BlockDevice& dev, DiskDatabase c
 
 }  // namespace
 
+void check_convertible(BlockDevice& device) { (void)plan_disk(device); }
+
 std::size_t add_disk(Group& g, const DevicePtr& dev, int device_index) {
   if (!dev) throw UsageError("add_disk: no disk");
   for (const auto& d : g.disks)
@@ -340,7 +342,9 @@ void commit(Group& g, const std::vector<DevicePtr>& devices) {
     if (d.device < 0 || d.needs_init) continue;
     try {
       current[i] = read_database(*devices[std::size_t(d.device)]);
+      (void)assemble(*current[i]);  // the incremental path needs a consistent configuration
     } catch (const FormatError&) {
+      current[i].reset();
       continue;  // a disk whose database is unreadable gets a whole new one
     }
     highest = std::max({highest, current[i]->vmdb.committed_seq, current[i]->vmdb.pending_seq});

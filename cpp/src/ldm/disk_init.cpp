@@ -68,13 +68,14 @@ DiskPlan plan_disk(BlockDevice& dev) {
     plan.privhead_lba = plan.config_start + L.ph3;
     // Windows 2008 R2's own GPT dynamic disks (ldm-2008r2-*-2.img: metadata 34-2081, MSR
     // 2082-65569, LDM data 65570-102366; PRIVHEAD logical disk 65570+36797) start the logical disk
-    // right after the shrunken MSR and run it to the last usable LBA.
+    // right after the shrunken MSR and run it to the last usable LBA. When a basic data partition
+    // lies before the MSR (the seed's disk 0: ESP, Windows, then the MSR at the end of the disk)
+    // the logical disk starts at that partition instead (no Windows image shows this case), and
+    // the MSR and metadata partition inside it are reserved.
     plan.data_start = msr->last_lba + 1;
+    for (const auto& b : plan.basic) plan.data_start = std::min(plan.data_start, b.lba);
     if (plan.data_start > t.last_usable_lba) throw UsageError(kNoSpace);
     plan.data_size = t.last_usable_lba - plan.data_start + 1;
-    for (const auto& b : plan.basic)
-      if (b.lba < plan.data_start)
-        throw UsageError("a basic data partition lies before the Microsoft Reserved partition; bootmirror cannot convert it");
     for (const gpt::Partition& e : t.entries)
       if (e.used() && e.kind() != Kind::basic_data && e.first_lba >= plan.data_start)
         plan.reserved.emplace_back(e.first_lba - plan.data_start, e.sector_span());

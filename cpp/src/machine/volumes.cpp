@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include "bootmirror/dynamic.h"
 #include "bootmirror/partitioning.h"
 
 namespace bootmirror {
@@ -62,7 +63,12 @@ std::map<MountKey, std::weak_ptr<fat::Volume>>& mounts() {
 std::vector<BasicVolume> basic_volumes(Machine& machine) {
   std::map<char, Assignment> letters = read_letters(machine);
   std::vector<BasicVolume> out;
+  // Dynamic volumes come first in list volume; basic volumes are numbered after them.
   int number = 0;
+  try {
+    if (auto group = dynamic::group_of(machine)) number = int(group->group.volumes.size());
+  } catch (const Error&) {
+  }
   for (const auto& [disk_number, disk] : machine.disks()) {
     if (disk.missing()) continue;
     std::vector<gpt::Partition> parts;

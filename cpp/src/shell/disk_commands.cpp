@@ -1,4 +1,6 @@
 // list disk, select disk, detail disk, clean, convert gpt.
+#include <algorithm>
+
 #include <fmt/format.h>
 
 #include "bootmirror/gpt.h"
@@ -34,34 +36,65 @@ std::optional<std::uint64_t> parse_number(std::string_view text) {
   return value;
 }
 
+std::optional<dynamic::MachineGroup> machine_group(Machine& machine) {
+  try {
+    return dynamic::group_of(machine);
+  } catch (const FormatError&) {
+    return std::nullopt;
+  }
+}
+
+std::vector<Column> disk_columns() {
+  return {{"Disk ###", 8}, {"Status", 10}, {"Size", 7, Column::Align::right}, {"Free", 7, Column::Align::right},
+          {"Dyn", 3, Column::Align::center}, {"Gpt", 3, Column::Align::center}};
+}
+
+Row disk_row(Machine& machine, const AttachedDisk& disk, const std::optional<dynamic::MachineGroup>& group) {
+  Row row;
+  if (disk.missing()) {
+    // A missing dynamic disk keeps what the group knows of it (seed: "Disk M0  Missing  2996 MB  0 B  *").
+    auto index = group ? group->disk_index_of(disk.number, machine) : std::nullopt;
+    if (index) row.cells = {disk_label(disk), "Missing", format_size(dynamic::known_bytes(*group, *index)), "0 B", "*", ""};
+    else row.cells = {disk_label(disk), "Missing", "0 B", "0 B", "", ""};
+    return row;
+  }
+  const bool is_gpt = partitioning::style_of(*disk.device) == partitioning::Style::gpt;
+  if (dynamic::is_foreign(machine, disk.number)) {
+    row.cells = {disk_label(disk), "Foreign", format_size(disk.device->size()), "0 B", "*", is_gpt ? "*" : ""};
+    return row;
+  }
+  if (group) {
+    if (auto index = group->disk_index_of(disk.number, machine)) {
+      std::uint64_t free = 0;
+      for (auto [start, size] : ldm::free_extents(group->group, *index)) free += size;
+      row.cells = {disk_label(disk), "Online", format_size(disk.device->size()),
+                   format_size(free * disk.device->sector_size()), "*", is_gpt ? "*" : ""};
+      return row;
+    }
+  }
+  std::uint64_t free = 0;  // a table too damaged to read offers no free space
+  try {
+    free = partitioning::free_bytes(*disk.device);
+  } catch (const FormatError&) {
+  }
+  row.cells = {disk_label(disk), "Online", format_size(disk.device->size()), format_size(free), "", is_gpt ? "*" : ""};
+  return row;
+}
+
 namespace {
 
 using partitioning::Style;
 
 std::string list_disk(Machine& machine, const Arguments&) {
   if (machine.disks().empty()) return "There are no fixed disks to show.";
+  const auto group = machine_group(machine);
   std::vector<Row> rows;
   for (const auto& [number, disk] : machine.disks()) {
-    Row row;
+    Row row = disk_row(machine, disk, group);
     row.selected = machine.focus().disk == number;
-    if (disk.missing()) {
-      row.cells = {disk_label(disk), "Missing", "0 B", "0 B", "", ""};
-    } else {
-      const bool is_gpt = partitioning::style_of(*disk.device) == Style::gpt;
-      std::uint64_t free = 0;  // a table too damaged to read offers no free space
-      try {
-        free = partitioning::free_bytes(*disk.device);
-      } catch (const FormatError&) {
-      }
-      row.cells = {disk_label(disk), "Online", format_size(disk.device->size()), format_size(free), "",
-                   is_gpt ? "*" : ""};
-    }
     rows.push_back(std::move(row));
   }
-  return render_table({{"Disk ###", 8}, {"Status", 10}, {"Size", 7, Column::Align::right},
-                       {"Free", 7, Column::Align::right}, {"Dyn", 3, Column::Align::center},
-                       {"Gpt", 3, Column::Align::center}},
-                      rows);
+  return render_table(disk_columns(), rows);
 }
 
 std::string select_disk(Machine& machine, const Arguments& args) {
@@ -91,9 +124,11 @@ std::string detail_disk(Machine& machine, const Arguments&) {
     for (char& c : guid) c = char(std::toupper(static_cast<unsigned char>(c)));
     id = "{" + guid + "}";
   }
-  return fmt::format("bootmirror image {}\nDisk ID: {}\nType   : FILE\nBus    : 0\nTarget : 0\nLUN ID : {}\n\n"
-                     "There are no volumes.",
-                     device.name(), id, disk.number);
+  // A dynamic disk lists the volumes with a plex on it, as list volume shows them.
+  std::string volumes;
+  if (auto group = machine_group(machine)) volumes = volume_table(machine, *group, disk.number);
+  return fmt::format("bootmirror image {}\nDisk ID: {}\nType   : FILE\nBus    : 0\nTarget : 0\nLUN ID : {}\n\n{}",
+                     device.name(), id, disk.number, volumes.empty() ? "There are no volumes." : volumes);
 }
 
 std::string clean(Machine& machine, const Arguments&) {

@@ -118,6 +118,7 @@ CommandTable diskpart_commands() {
   CommandTable table;
   add_disk_commands(table);
   add_partition_commands(table);
+  add_dynamic_commands(table);
   add_volume_commands(table);
   add_session_commands(table);  // last: help lists what the others registered
   return table;

@@ -23,11 +23,12 @@ std::pair<int, std::size_t> selected_partition_of(Machine& machine) {
   return {*focus.disk, *focus.partition};
 }
 
+// list volume: the machine's dynamic volumes (numbered by their place in the disk group), then its
+// basic volumes (numbered after them).
 std::string list_volume(Machine& machine, const Arguments&) {
-  auto volumes = basic_volumes(machine);
-  if (volumes.empty()) return "There are no volumes.";
   std::vector<Row> rows;
-  for (const BasicVolume& v : volumes) {
+  if (auto group = machine_group(machine)) rows = dynamic_volume_rows(machine, *group, std::nullopt);
+  for (const BasicVolume& v : basic_volumes(machine)) {
     std::string fs = "RAW", label;
     try {
       DevicePtr device = volume_device(machine, v);
@@ -36,47 +37,59 @@ std::string list_volume(Machine& machine, const Arguments&) {
     } catch (const Error&) {
     }
     std::string info = v.kind == gpt::Kind::efi_system ? "System" : v.letter == 'C' ? "Boot" : "";
-    rows.push_back(Row{{fmt::format("Volume {}", v.number), v.letter ? fmt::format(" {}", *v.letter) : "", label, fs,
+    rows.push_back(Row{{fmt::format("Volume {}", v.number), v.letter ? std::string(1, *v.letter) : "", label, fs,
                         "Partition", format_size(v.size), "Healthy", info},
                        machine.focus().volume == v.number});
   }
-  return render_table({{"Volume ###", 10},
-                       {"Ltr", 3},
-                       {"Label", 11},
-                       {"Fs", 5},
-                       {"Type", 10},
-                       {"Size", 7, Column::Align::right},
-                       {"Status", 9},
-                       {"Info", 8}},
-                      rows);
+  if (rows.empty()) return "There are no volumes.";
+  return render_table(volume_columns(), rows);
 }
 
+// select volume N or select volume <letter>: a basic volume's letter (from assign), else a
+// dynamic volume's drive letter hint.
 std::string select_volume(Machine& machine, const Arguments& args) {
   if (args.words.empty()) {
     if (machine.focus().volume) return fmt::format("Volume {} is the selected volume.", *machine.focus().volume);
     return "There is no volume selected.";
   }
   const std::string& word = args.words.front();
-  std::optional<BasicVolume> found;
-  if (auto number = parse_number(word)) {
+  const auto group = machine_group(machine);
+  const std::size_t dynamic_count = group ? group->group.volumes.size() : 0;
+  std::optional<int> number;
+  std::optional<BasicVolume> basic;
+  if (auto n = parse_number(word)) {
+    if (*n < dynamic_count) number = int(*n);
     for (const BasicVolume& v : basic_volumes(machine))
-      if (std::uint64_t(v.number) == *number) found = v;
-  } else if (word.size() <= 3 && std::isalpha(static_cast<unsigned char>(word[0]))) {
+      if (std::uint64_t(v.number) == *n) basic = v;
+  } else if (word.size() == 1 || (word.size() == 2 && word[1] == ':')) {
     try {
-      found = volume_by_letter(machine, word);
+      basic = volume_by_letter(machine, word);
     } catch (const UsageError&) {
     }
+    if (!basic && group)
+      for (std::size_t i = 0; i < dynamic_count; ++i) {
+        const auto& hint = group->group.volumes[i].record.drive_hint;
+        if (hint && !hint->empty() && std::tolower(static_cast<unsigned char>((*hint)[0])) == std::tolower(static_cast<unsigned char>(word[0])))
+          number = int(i);
+      }
   }
-  if (!found) {
+  if (basic) {
+    // Selecting a basic volume also puts the focus on its disk and partition.
+    number = basic->number;
+    machine.focus().disk = basic->disk;
+    machine.focus().partition = basic->partition;
+  }
+  if (!number) {
     machine.focus().volume.reset();
     throw CommandFailed("The volume you selected is not valid or does not exist.");
   }
-  // Selecting a basic volume also puts the focus on its disk and partition.
-  machine.focus().volume = found->number;
-  machine.focus().disk = found->disk;
-  machine.focus().partition = found->partition;
+  machine.focus().volume = *number;
+  // The seed's answers: "Select volume P" (a basic volume) names the letter, "Select volume C" (a
+  // dynamic one) its number.
+  if (!basic) return fmt::format("Volume {} is the selected volume.", *number);
   std::string shown = word;
   for (char& c : shown) c = char(std::toupper(static_cast<unsigned char>(c)));
+  if (!shown.empty() && shown.back() == ':') shown.pop_back();
   return fmt::format("Volume {} is the selected volume.", shown);
 }
 

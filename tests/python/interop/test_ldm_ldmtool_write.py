@@ -107,18 +107,22 @@ def test_gpt_disk_converted_as_in_the_seed(tmp_path):
     assert_ldmtool_sees(again, [path])
 
 
-def test_two_disks_with_a_mirror(tmp_path):
+def test_two_disks_with_a_mirror_and_every_layout(tmp_path):
     paths = [tmp_path / f"d{i}.img" for i in range(2)]
     disks = [bootmirror.Disk.create(p, 64 * MiB) for p in paths]
     group = ldm.DiskGroup.create("WIN-MIRROR-Dg0")
     a, b = group.add_disk(disks[0]), group.add_disk(disks[1])
     group.create_volume("Volume1", "mirrored", [(a, 0, 40960), (b, 0, 40960)], drive_hint="E:")
     group.create_volume("Volume2", "simple", [(a, 40960, 8192)], drive_hint="F:")
+    group.create_volume("Volume3", "spanned", [(a, 49152, 4096), (b, 40960, 2048)], drive_hint="G:")
+    group.create_volume("Volume4", "striped", [(a, 53248, 4096), (b, 43008, 4096)], chunk_sectors=128)
     group.commit()
     for d in disks:
         d.close()
     back = ldm.read_group([bootmirror.Disk.open(p) for p in paths])
-    assert [(v.name, v.layout, v.size) for v in back.volumes] == [("Volume1", "mirrored", 40960), ("Volume2", "simple", 8192)]
+    assert [(v.name, v.layout, v.size) for v in back.volumes] == [
+        ("Volume1", "mirrored", 40960), ("Volume2", "simple", 8192), ("Volume3", "spanned", 6144), ("Volume4", "striped", 8192)]
+    assert show(paths, "volume", back.guid, "Volume4")["chunk-size"] == 128
     assert_ldmtool_sees(back, paths)
 
 

@@ -1,0 +1,21 @@
+// bootmirror._core.dynamic: a Machine's dynamic disks (bootmirror/dynamic.h), bound as they are.
+#include "bootmirror/dynamic.h"
+#include "binding.h"
+
+namespace bootmirror::bindings {
+
+void bind_dynamic(py::module_& m) {
+  py::module_ d = m.def_submodule("dynamic", "A Machine's dynamic disks and disk group");
+  d.def("group_of", [](Machine& machine) -> py::object {
+        auto mg = dynamic::group_of(machine);
+        if (!mg) return py::none();
+        return py::make_tuple(mg->group, mg->devices, mg->numbers, mg->foreign);
+      }, py::arg("machine"), "(Group, devices, machine numbers, foreign numbers), or None without dynamic disks.");
+  d.def("convert_dynamic", &dynamic::convert_dynamic, py::arg("machine"), py::arg("number"),
+        "True when converted now, False when it waits for reboot().");
+  d.def("reboot", &dynamic::reboot, py::arg("machine"));
+  d.def("is_pending", &dynamic::is_pending, py::arg("machine"), py::arg("number"));
+  d.def("is_dynamic", &dynamic::is_dynamic, py::arg("machine"), py::arg("number"));
+}
+
+}  // namespace bootmirror::bindings

@@ -1,0 +1,61 @@
+// Dynamic disks on a Machine: the machine's one disk group (Windows Server 2003), which of its
+// disks are dynamic, missing dynamic disks (M0, M1, ...), conversions waiting for a reboot, and the
+// volume operations diskpart offers on them. The LDM engine (bootmirror/ldm.h) does the on-disk
+// work; this layer ties its disks to the machine's disk numbers and keeps its part of machine.json
+// in the "ldm" section: {"group": guid, "disks": {"<number>": "<ldm disk guid>"}, "pending": [n]}.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "bootmirror/ldm.h"
+#include "bootmirror/machine.h"
+
+namespace bootmirror::dynamic {
+
+struct MachineGroup {
+  ldm::Group group;
+  std::vector<DevicePtr> devices;  // GroupDisk::device indexes this; one per attached disk
+  std::vector<int> numbers;        // the machine disk number of each device
+  std::vector<int> foreign;        // machine disks of another group ("Foreign", left alone)
+
+  // The machine number of group disk `i`: its attached number, or the number its missing image had.
+  std::optional<int> number_of(std::size_t disk_index, const Machine& machine) const;
+  std::optional<std::size_t> disk_index_of(int number, const Machine& machine) const;
+};
+
+// The machine's disk group as its disks hold it now (nullopt when no disk is dynamic).
+std::optional<MachineGroup> group_of(Machine& machine);
+// Whether disk `number` is a present dynamic disk of the machine's group; foreign disks too count.
+bool is_dynamic(Machine& machine, int number);
+bool is_foreign(Machine& machine, int number);
+bool is_pending(const Machine& machine, int number);
+// The disk Windows runs from: a GPT disk with an EFI system partition and a basic data partition
+// (the Windows volume), or an MBR disk with an active partition. Converting it needs a reboot.
+bool is_system_disk(BlockDevice& device);
+
+// diskpart "convert dynamic": true when done now, false when it waits for reboot().
+bool convert_dynamic(Machine& machine, int number);
+// Completes the conversions waiting for a restart.
+void reboot(Machine& machine);
+// Writes the group to its present disks and records the disk numbers in machine.json.
+void commit(Machine& machine, MachineGroup& group);
+
+// The size diskpart shows for a missing dynamic disk: the extents the group knows on it.
+std::uint64_t known_bytes(const MachineGroup& group, std::size_t disk_index);
+// The bytes of volume `volume_index` when one plex on a present disk holds them in one piece
+// (simple volumes and mirrors): a Slice of that disk; nullptr otherwise.
+DevicePtr volume_device(const MachineGroup& group, std::size_t volume_index);
+// "FAT32", "FAT" or "NTFS" and the label, as list volume shows them; empty when unknown.
+std::pair<std::string, std::string> file_system_of(const MachineGroup& group, std::size_t volume_index);
+
+// "delete disk" on a missing dynamic disk: drops it from the group and detaches it.
+void delete_missing_disk(Machine& machine, int number);
+// "add disk=N" on a volume: a new plex on disk N, its bytes copied from a healthy plex.
+void add_mirror(Machine& machine, std::size_t volume_index, int number);
+// "break disk=N [nokeep]": removes the plex on disk N; with keep it becomes a simple volume.
+void break_mirror(Machine& machine, std::size_t volume_index, int number, bool keep);
+
+}  // namespace bootmirror::dynamic

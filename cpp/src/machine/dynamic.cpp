@@ -1,0 +1,311 @@
+#include "bootmirror/dynamic.h"
+
+#include <algorithm>
+
+#include <fmt/format.h>
+
+#include "bootmirror/fat.h"
+#include "bootmirror/gpt.h"
+
+namespace bootmirror::dynamic {
+
+namespace {
+
+constexpr const char* kSection = "ldm";
+
+Json::Object& section(Machine& m) { return m.section(kSection).object_mut(); }
+
+std::string recorded_guid(const Machine& m, int number) {
+  auto& sections = const_cast<Machine&>(m);
+  const Json& s = sections.section(kSection);
+  if (!s.is_object()) return "";
+  const Json& disks = s["disks"];
+  if (!disks.is_object()) return "";
+  const Json& g = disks[std::to_string(number)];
+  return g.is_string() ? g.string() : "";
+}
+
+std::string preferred_group(Machine& m) {
+  const Json& s = m.section(kSection);
+  if (s.is_object() && s["group"].is_string()) return s["group"].string();
+  return "";
+}
+
+}  // namespace
+
+std::optional<int> MachineGroup::number_of(std::size_t i, const Machine& machine) const {
+  const ldm::GroupDisk& d = group.disks.at(i);
+  if (d.device >= 0) return numbers.at(std::size_t(d.device));
+  const std::string guid = d.record.guid.to_string();
+  for (const auto& [number, disk] : machine.disks())
+    if (disk.missing() && recorded_guid(machine, number) == guid) return number;
+  return std::nullopt;
+}
+
+std::optional<std::size_t> MachineGroup::disk_index_of(int number, const Machine& machine) const {
+  for (std::size_t i = 0; i < group.disks.size(); ++i)
+    if (number_of(i, machine) == number) return i;
+  return std::nullopt;
+}
+
+std::optional<MachineGroup> group_of(Machine& machine) {
+  MachineGroup mg;
+  for (const auto& [number, disk] : machine.disks()) {
+    if (disk.missing()) continue;
+    mg.devices.push_back(disk.device);
+    mg.numbers.push_back(number);
+  }
+  // The machine's group is the one it recorded when it made its first disk dynamic; every other
+  // group is foreign (Windows keeps its own group in its registry; import is out of scope).
+  const std::string own = preferred_group(machine);
+  if (own.empty()) return std::nullopt;
+  ldm::Scan scan = ldm::scan(mg.devices, own);
+  if (!scan.unreadable.empty())
+    throw FormatError(fmt::format("disk {}: {}", mg.numbers[scan.unreadable.front().first], scan.unreadable.front().second));
+  for (std::size_t i : scan.foreign) mg.foreign.push_back(mg.numbers[i]);
+  if (!scan.group || scan.group->guid() != own) return std::nullopt;
+  mg.group = std::move(*scan.group);
+  return mg;
+}
+
+bool is_dynamic(Machine& machine, int number) {
+  if (is_foreign(machine, number)) return true;
+  auto mg = group_of(machine);
+  if (!mg) return false;
+  if (std::find(mg->foreign.begin(), mg->foreign.end(), number) != mg->foreign.end()) return true;
+  for (const auto& d : mg->group.disks)
+    if (d.device >= 0 && mg->numbers[std::size_t(d.device)] == number) return true;
+  return false;
+}
+
+bool is_foreign(Machine& machine, int number) {
+  if (!machine.has_disk(number) || machine.disk(number).missing()) return false;
+  try {
+    ldm::DiskDatabase db = ldm::read_database(*machine.disk(number).device, false);
+    const std::string own = preferred_group(machine);
+    return db.privhead.group_guid != own;
+  } catch (const FormatError&) {
+    return false;
+  }
+}
+
+bool is_pending(const Machine& machine, int number) {
+  const Json& s = const_cast<Machine&>(machine).section(kSection);
+  if (!s.is_object() || !s["pending"].is_array()) return false;
+  for (const Json& n : s["pending"].array()) if (n.integer() == number) return true;
+  return false;
+}
+
+bool is_system_disk(BlockDevice& device) {
+  if (gpt::looks_like_gpt(device)) {
+    // The Windows installation: an EFI system partition and a basic data partition beside it (the
+    // seed's disk 0). The shadow disk, ESP and MSR only, converts at once (seed, disk 1).
+    try {
+      bool esp = false, data = false;
+      for (const auto& p : gpt::read(device).entries) {
+        esp |= p.used() && p.kind() == gpt::Kind::efi_system;
+        data |= p.used() && p.kind() == gpt::Kind::basic_data;
+      }
+      return esp && data;
+    } catch (const FormatError&) {
+    }
+    return false;
+  }
+  ByteVector mbr = device.read(0, 512);
+  if (load_le<std::uint16_t>(mbr, 510) != 0xAA55) return false;
+  for (int i = 0; i < 4; ++i)
+    if (std::uint8_t(mbr[0x1BE + 16 * i]) == 0x80 && std::uint8_t(mbr[0x1BE + 16 * i + 4]) != 0) return true;
+  return false;
+}
+
+void commit(Machine& machine, MachineGroup& mg) {
+  ldm::commit(mg.group, mg.devices);
+  Json::Object& s = section(machine);
+  s["group"] = Json(mg.group.guid());
+  Json::Object disks = s.count("disks") && s["disks"].is_object() ? s["disks"].object() : Json::Object{};
+  for (const auto& d : mg.group.disks)
+    if (d.device >= 0) disks[std::to_string(mg.numbers[std::size_t(d.device)])] = Json(d.record.guid.to_string());
+  s["disks"] = Json(std::move(disks));
+  machine.save();
+}
+
+namespace {
+
+void convert_now(Machine& machine, int number) {
+  auto mg = group_of(machine);
+  if (!mg) {
+    // The first dynamic disk makes the group: Windows names it after the computer.
+    MachineGroup fresh;
+    for (const auto& [n, disk] : machine.disks()) {
+      if (disk.missing()) continue;
+      fresh.devices.push_back(disk.device);
+      fresh.numbers.push_back(n);
+    }
+    fresh.group = ldm::new_group("BOOTMIRROR-Dg0");
+    mg = std::move(fresh);
+  }
+  auto at = std::find(mg->numbers.begin(), mg->numbers.end(), number);
+  if (at == mg->numbers.end()) throw UsageError(fmt::format("disk {} is missing", number));
+  ldm::add_disk(mg->group, mg->devices[std::size_t(at - mg->numbers.begin())], int(at - mg->numbers.begin()));
+  commit(machine, *mg);
+}
+
+}  // namespace
+
+bool convert_dynamic(Machine& machine, int number) {
+  const AttachedDisk& disk = machine.disk(number);
+  if (disk.missing()) throw UsageError(fmt::format("disk {} is missing", number));
+  if (is_dynamic(machine, number) || is_pending(machine, number)) throw UsageError("The disk is already dynamic.");
+  if (is_system_disk(*disk.device)) {
+    // Check now what the reboot will do, so that it cannot fail later.
+    ldm::check_convertible(*disk.device);
+    Json::Object& s = section(machine);
+    Json::Array pending = s.count("pending") && s["pending"].is_array() ? s["pending"].array() : Json::Array{};
+    pending.push_back(Json(number));
+    s["pending"] = Json(std::move(pending));
+    machine.save();
+    return false;
+  }
+  convert_now(machine, number);
+  return true;
+}
+
+void reboot(Machine& machine) {
+  Json::Object& s = section(machine);
+  if (!s.count("pending") || !s["pending"].is_array()) return;
+  Json::Array pending = s["pending"].array();
+  s.erase("pending");
+  machine.save();
+  for (const Json& n : pending) {
+    int number = int(n.integer());
+    if (machine.has_disk(number) && !machine.disk(number).missing() && !is_dynamic(machine, number)) convert_now(machine, number);
+  }
+}
+
+std::uint64_t known_bytes(const MachineGroup& mg, std::size_t i) {
+  std::uint64_t sectors = 0;
+  for (const auto& p : mg.group.partitions)
+    if (p.disk_id == mg.group.disks.at(i).record.id) sectors += p.size;
+  std::uint32_t ss = 512;
+  for (const auto& d : mg.group.disks)
+    if (d.device >= 0) ss = d.sector_size;
+  return sectors * ss;
+}
+
+DevicePtr volume_device(const MachineGroup& mg, std::size_t vi) {
+  const ldm::GroupVolume& v = mg.group.volumes.at(vi);
+  for (std::size_t ci : v.components) {
+    const ldm::ComponentRecord& c = mg.group.components[ci];
+    if (c.partition_count != 1) continue;
+    for (const auto& p : mg.group.partitions) {
+      if (p.component_id != c.id || p.size != v.record.size) continue;
+      const ldm::GroupDisk* d = mg.group.find_disk(p.disk_id);
+      if (!d || d->device < 0) continue;
+      const DevicePtr& disk = mg.devices[std::size_t(d->device)];
+      const std::uint64_t ss = disk->sector_size();
+      return std::make_shared<Slice>(disk, (d->data_start + p.start) * ss, p.size * ss);
+    }
+  }
+  return nullptr;
+}
+
+std::pair<std::string, std::string> file_system_of(const MachineGroup& mg, std::size_t vi) {
+  DevicePtr device = volume_device(mg, vi);
+  if (!device || device->size() < 512) return {};
+  ByteVector boot = device->read(0, 512);
+  if (matches_ascii(boot, 3, "NTFS    ")) return {"NTFS", ""};
+  try {
+    auto volume = fat::Volume::open(device);
+    return {volume->geometry().type == fat::FatType::fat32 ? "FAT32" : "FAT", volume->label()};
+  } catch (const Error&) {
+    return {};
+  }
+}
+
+void delete_missing_disk(Machine& machine, int number) {
+  auto mg = group_of(machine);
+  auto index = mg ? mg->disk_index_of(number, machine) : std::nullopt;
+  if (!index) throw UsageError("The selected disk is not a dynamic disk of this computer.");
+  ldm::remove_disk(mg->group, *index);
+  commit(machine, *mg);
+  Json::Object& s = section(machine);
+  if (s.count("disks") && s["disks"].is_object()) {
+    Json::Object disks = s["disks"].object();
+    disks.erase(std::to_string(number));
+    s["disks"] = Json(std::move(disks));
+  }
+  machine.detach(number);
+}
+
+void add_mirror(Machine& machine, std::size_t vi, int number) {
+  auto mg = group_of(machine);
+  if (!mg || vi >= mg->group.volumes.size()) throw UsageError("There is no volume selected.");
+  auto di = mg->disk_index_of(number, machine);
+  if (!di || mg->group.disks[*di].device < 0) throw UsageError("The disk you specified is not a dynamic disk.");
+  const ldm::GroupVolume vol = mg->group.volumes[vi];
+  // A healthy source plex: all of its partitions on present disks.
+  const ldm::PartitionRecord* source = nullptr;
+  for (std::size_t pi : vol.partitions) {
+    const auto& p = mg->group.partitions[pi];
+    const ldm::GroupDisk* d = mg->group.find_disk(p.disk_id);
+    if (d && d->device >= 0 && p.volume_offset == 0 && p.size == vol.record.size) source = &p;
+  }
+  if (!source) throw UsageError("The volume has no healthy copy to mirror from.");
+  const ldm::PartitionRecord src = *source;
+  std::uint64_t start = 0;
+  bool found = false;
+  for (auto [s, n] : ldm::free_extents(mg->group, *di))
+    if (n >= vol.record.size) { start = s; found = true; break; }
+  if (!found) throw UsageError("There is not enough usable space for this operation.");
+  ldm::add_mirror(mg->group, vi, *di, start);
+  commit(machine, *mg);
+  // Resynchronise: the new plex gets the source plex's bytes. Runs that are holes in both images
+  // stay holes (a sparse 5 GB volume holding 1 MiB copies 1 MiB).
+  const ldm::GroupDisk& from = *mg->group.find_disk(src.disk_id);
+  const ldm::GroupDisk& to = mg->group.disks[*di];
+  BlockDevice& a = *mg->devices[std::size_t(from.device)];
+  BlockDevice& b = *mg->devices[std::size_t(to.device)];
+  const std::uint64_t ss = a.sector_size();
+  const std::uint64_t total = vol.record.size * ss;
+  const std::uint64_t a0 = (from.data_start + src.start) * ss, b0 = (to.data_start + start) * ss;
+  const std::vector<Extent> a_data = a.allocated_extents(), b_data = b.allocated_extents();
+  auto holds_data = [](const std::vector<Extent>& extents, std::uint64_t offset, std::uint64_t length) {
+    for (const Extent& e : extents)
+      if (e.offset < offset + length && offset < e.offset + e.length) return true;
+    return false;
+  };
+  ByteVector chunk(std::min<std::uint64_t>(total, 4u << 20));
+  for (std::uint64_t done = 0; done < total; done += chunk.size()) {
+    std::size_t n = std::size_t(std::min<std::uint64_t>(chunk.size(), total - done));
+    if (!holds_data(a_data, a0 + done, n) && !holds_data(b_data, b0 + done, n)) continue;
+    MutableByteSpan part(chunk.data(), n);
+    a.read(a0 + done, part);
+    b.write(b0 + done, ByteSpan(part));
+  }
+  b.flush();
+}
+
+void break_mirror(Machine& machine, std::size_t vi, int number, bool keep) {
+  auto mg = group_of(machine);
+  if (!mg || vi >= mg->group.volumes.size()) throw UsageError("There is no volume selected.");
+  auto di = mg->disk_index_of(number, machine);
+  if (!di) throw UsageError("The disk you specified is not valid.");
+  std::optional<std::tuple<std::size_t, std::uint64_t, std::uint64_t>> kept;
+  if (keep && mg->group.disks[*di].device >= 0)
+    for (std::size_t pi : mg->group.volumes[vi].partitions) {
+      const auto& p = mg->group.partitions[pi];
+      if (p.disk_id == mg->group.disks[*di].record.id) kept = std::tuple{*di, p.start, p.size};
+    }
+  ldm::break_mirror(mg->group, vi, *di);
+  if (kept) {
+    std::string name;
+    for (int n = 1;; ++n) {
+      name = fmt::format("Volume{}", n);
+      if (!mg->group.find_volume(name)) break;
+    }
+    ldm::add_volume(mg->group, name, ldm::Layout::simple, {*kept});
+  }
+  commit(machine, *mg);
+}
+
+}  // namespace bootmirror::dynamic

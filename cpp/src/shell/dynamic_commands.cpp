@@ -1,0 +1,188 @@
+// Dynamic disks and their volumes in diskpart: convert dynamic, list/select/detail volume,
+// add disk=N (mirror), break disk=N [nokeep], delete disk (a missing one). Texts from KB 814070's
+// transcripts (steps "Convert the Primary and Shadow Drives to Dynamic", "Establish a Mirror" and
+// "Re-Establish the Primary Boot Drive Mirror").
+#include <algorithm>
+
+#include <fmt/format.h>
+
+#include "bootmirror/dynamic.h"
+#include "shell/focus.h"
+#include "shell/table_text.h"
+
+namespace bootmirror::shell {
+
+namespace {
+
+constexpr std::string_view kNoVolume = "There is no volume selected.\nPlease select a volume and try again.";
+constexpr std::string_view kBadArguments = "The arguments you specified for this command are not valid.";
+
+template <typename F>
+auto guarded(F f) {
+  try {
+    return f();
+  } catch (const UsageError& e) {
+    throw CommandFailed(e.what());
+  }
+}
+
+std::string type_word(ldm::Layout layout) {
+  switch (layout) {
+    case ldm::Layout::simple: return "Simple";
+    case ldm::Layout::spanned: return "Spanned";
+    case ldm::Layout::striped: return "Stripe";
+    case ldm::Layout::mirrored: return "Mirror";
+    case ldm::Layout::raid5: return "RAID-5";
+  }
+  return "";
+}
+
+// Healthy; a mirror or RAID-5 with a plex on a missing disk "Failed Rd"; no complete copy "Failed".
+std::string status_word(const dynamic::MachineGroup& mg, const ldm::GroupVolume& v) {
+  std::size_t healthy = 0;
+  for (std::size_t ci : v.components) {
+    bool ok = true;
+    for (const auto& p : mg.group.partitions)
+      if (p.component_id == mg.group.components[ci].id) {
+        const ldm::GroupDisk* d = mg.group.find_disk(p.disk_id);
+        ok = ok && d && d->device >= 0;
+      }
+    healthy += ok;
+  }
+  if (healthy == v.components.size()) return "Healthy";
+  return healthy ? "Failed Rd" : "Failed";
+}
+
+dynamic::MachineGroup require_group(Machine& machine) {
+  auto mg = dynamic::group_of(machine);
+  if (!mg) throw CommandFailed("There are no volumes.");
+  return std::move(*mg);
+}
+
+std::size_t selected_volume(Machine& machine, const dynamic::MachineGroup& mg) {
+  const auto& v = machine.focus().volume;
+  if (!v || std::size_t(*v) >= mg.group.volumes.size()) throw CommandFailed(std::string(kNoVolume));
+  return std::size_t(*v);
+}
+
+// disk=N or disk=M<n>: the machine disk number.
+int disk_option(const Arguments& args) {
+  auto value = args.option("disk");
+  if (!value) throw CommandFailed(std::string(kBadArguments));
+  std::string text = *value;
+  if (!text.empty() && (text.front() == 'm' || text.front() == 'M')) text.erase(0, 1);
+  auto number = parse_number(text);
+  if (!number) throw CommandFailed(std::string(kBadArguments));
+  return int(*number);
+}
+
+std::string convert_dynamic(Machine& machine, const Arguments&) {
+  const AttachedDisk& disk = selected_disk(machine);
+  device_of(disk);
+  const bool done = guarded([&] { return dynamic::convert_dynamic(machine, disk.number); });
+  if (!done) return "You must reboot your computer to complete this operation.";
+  return "Diskpart successfully converted the selected disk to dynamic format.";
+}
+
+std::string detail_volume(Machine& machine, const Arguments&) {
+  dynamic::MachineGroup mg = require_group(machine);
+  const auto& v = mg.group.volumes[selected_volume(machine, mg)];
+  std::vector<int> numbers;
+  for (std::size_t pi : v.partitions) {
+    const ldm::GroupDisk* d = mg.group.find_disk(mg.group.partitions[pi].disk_id);
+    if (!d) continue;
+    for (std::size_t i = 0; i < mg.group.disks.size(); ++i)
+      if (&mg.group.disks[i] == d)
+        if (auto n = mg.number_of(i, machine); n && std::find(numbers.begin(), numbers.end(), *n) == numbers.end())
+          numbers.push_back(*n);
+  }
+  std::sort(numbers.begin(), numbers.end(), [&](int a, int b) {
+    // Missing disks first, as diskpart lists M0 before Disk 1.
+    bool ma = machine.disk(a).missing(), mb = machine.disk(b).missing();
+    return ma != mb ? ma : a < b;
+  });
+  std::optional<dynamic::MachineGroup> group = std::move(mg);
+  std::vector<Row> rows;
+  for (int n : numbers) rows.push_back(disk_row(machine, machine.disk(n), group));
+  return render_table(disk_columns(), rows);
+}
+
+std::string add_disk(Machine& machine, const Arguments& args) {
+  dynamic::MachineGroup mg = require_group(machine);
+  const std::size_t vi = selected_volume(machine, mg);
+  const int number = disk_option(args);
+  if (!machine.has_disk(number) || machine.disk(number).missing())
+    throw CommandFailed("The disk you specified is not valid.");
+  guarded([&] { dynamic::add_mirror(machine, vi, number); return 0; });
+  return "Diskpart succeeded in adding a mirror to the volume.";
+}
+
+std::string break_disk(Machine& machine, const Arguments& args) {
+  dynamic::MachineGroup mg = require_group(machine);
+  const std::size_t vi = selected_volume(machine, mg);
+  const int number = disk_option(args);
+  for (const auto& w : args.words)
+    if (w != "nokeep" && w != "noerr") throw CommandFailed(std::string(kBadArguments));
+  const bool keep = std::find(args.words.begin(), args.words.end(), "nokeep") == args.words.end();
+  guarded([&] { dynamic::break_mirror(machine, vi, number, keep); return 0; });
+  return "Diskpart successfully broke the mirror volume.";
+}
+
+std::string delete_disk(Machine& machine, const Arguments&) {
+  const AttachedDisk& disk = selected_disk(machine);
+  if (!disk.missing()) throw CommandFailed("The selected disk is not a missing disk.\nOnly a missing dynamic disk can be deleted.");
+  const int number = disk.number;
+  guarded([&] { dynamic::delete_missing_disk(machine, number); return 0; });
+  machine.focus() = Focus{};
+  return "Diskpart successfully deleted the missing disk.";
+}
+
+}  // namespace
+
+std::vector<Row> dynamic_volume_rows(Machine& machine, const dynamic::MachineGroup& mg, std::optional<int> on_disk) {
+  std::vector<Row> rows;
+  for (std::size_t i = 0; i < mg.group.volumes.size(); ++i) {
+    const auto& v = mg.group.volumes[i];
+    if (on_disk) {
+      bool here = false;
+      for (std::size_t pi : v.partitions) {
+        const auto& p = mg.group.partitions[pi];
+        for (std::size_t di = 0; di < mg.group.disks.size(); ++di)
+          if (mg.group.disks[di].record.id == p.disk_id && mg.number_of(di, machine) == on_disk) here = true;
+      }
+      if (!here) continue;
+    }
+    std::string letter = v.record.drive_hint ? v.record.drive_hint->substr(0, 1) : "";
+    std::uint64_t bytes = v.record.size * 512;
+    for (const auto& d : mg.group.disks)
+      if (d.device >= 0) bytes = v.record.size * d.sector_size;
+    Row row;
+    row.selected = machine.focus().volume == int(i);
+    auto [fs, label] = dynamic::file_system_of(mg, i);
+    row.cells = {fmt::format("Volume {}", i), letter, label, fs, type_word(v.layout), format_size(bytes), status_word(mg, v), ""};
+    rows.push_back(std::move(row));
+  }
+  return rows;
+}
+
+std::vector<Column> volume_columns() {
+  return {{"Volume ###", 10}, {"Ltr", 3, Column::Align::center}, {"Label", 11}, {"Fs", 5}, {"Type", 10},
+          {"Size", 7, Column::Align::right}, {"Status", 9}, {"Info", 8}};
+}
+
+std::string volume_table(Machine& machine, const dynamic::MachineGroup& mg, std::optional<int> on_disk) {
+  std::vector<Row> rows = dynamic_volume_rows(machine, mg, on_disk);
+  if (rows.empty()) return "";
+  return render_table(volume_columns(), rows);
+}
+
+void add_dynamic_commands(CommandTable& table) {
+  table.add("convert dynamic", "Convert a basic disk into a dynamic disk", convert_dynamic);
+  // list volume and select volume cover basic and dynamic volumes together: volume_commands.cpp.
+  table.add("detail volume", "Provide details about the selected volume", detail_volume);
+  table.add("add", "Add a mirror to a simple volume", add_disk);
+  table.add("break", "Break a mirror set", break_disk);
+  table.add("delete disk", "Delete a missing disk from the disk list", delete_disk);
+}
+
+}  // namespace bootmirror::shell

@@ -1,0 +1,204 @@
+"""diskpart on dynamic disks, as KB 814070 runs it: convert both GPT disks (the Windows disk after
+a reboot), mirror the boot volume, lose disk 0 (M0 Missing, Failed Rd), break the mirror and
+delete the missing disk. ldmtool reads the disks at every stage."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import bootmirror
+from bootmirror import ldm
+from conftest import run_tool
+
+SEED_SETUP = """
+select disk 0
+convert gpt
+create partition efi size=204
+create partition msr size=32
+create partition primary
+select disk 1
+convert gpt
+create partition efi size=204
+create partition msr size=32
+"""
+
+
+def lines(transcript: str, start: str):
+    """The answer to the last command `start` in a transcript."""
+    block = transcript.rsplit(f"DISKPART> {start}\n\n", 1)[1].split("\n\nDISKPART>", 1)[0]
+    return [line.rstrip() for line in block.rstrip("\n").splitlines()]
+
+
+def ldmtool_group(paths):
+    out = run_tool(["ldmtool", "scan", *map(str, paths)])
+    assert "Error" not in out.stderr, out.stderr
+    return json.loads(out.stdout)
+
+
+def test_seed_mirror_then_failure_and_recovery(tmp_path):
+    m = bootmirror.Machine.create(tmp_path / "lab")
+    m.create_disk("340 MiB")
+    m.create_disk("340 MiB")
+    m.diskpart(SEED_SETUP, check=True)
+    windows = m.disk(0).read(247_481_344, 1 << 20)
+
+    t = m.diskpart("""
+select disk 1
+convert dynamic
+select disk 0
+convert dynamic
+""", check=True)
+    # Seed: the shadow disk converts at once, the disk Windows runs from after a restart.
+    assert "Diskpart successfully converted the selected disk to dynamic format." in t
+    assert "You must reboot your computer to complete this operation." in t
+    assert m.is_pending(0) and not m.is_dynamic(0) and m.is_dynamic(1)
+    m.reboot()
+    assert not m.is_pending(0) and m.is_dynamic(0)
+    assert m.disk(0).read(247_481_344, 1 << 20) == windows  # the volume's bytes did not move
+
+    t = m.diskpart("list disk\nlist volume\nselect volume 0\nadd disk=1\nlist volume\ndetail volume", check=True)
+    assert lines(t, "list disk")[2:] == [
+        "* Disk 0    Online       340 MB      0 B   *    *",
+        "  Disk 1    Online       340 MB    72 MB   *    *",
+    ]
+    assert "Diskpart succeeded in adding a mirror to the volume." in t
+    assert lines(t, "list volume")[2] == "* Volume 0                             Mirror        72 MB  Healthy"
+    group = m.disk_group
+    (volume,) = m.volumes
+    assert (volume.type, volume.status, [p.disks for p in volume.plexes]) == ("Mirror", "Healthy", [["Disk2"], ["Disk1"]])
+    a, b = (p.partitions[0] for p in volume.plexes)
+    assert a.disk.disk.read(a.offset, volume.size_bytes) == b.disk.disk.read(b.offset, volume.size_bytes)
+    images = [m._m.image(0), m._m.image(1)]
+    assert ldmtool_group(images) == [group.guid]
+
+    # Disk 0 fails.
+    del m
+    os.remove(images[0])
+    m = bootmirror.Machine.open(tmp_path / "lab")
+    t = m.diskpart("list disk\nlist volume\nselect volume 0\ndetail volume", check=True)
+    assert lines(t, "list disk")[2] == "  Disk M0   Missing       72 MB      0 B   *"
+    assert lines(t, "list volume")[2] == "  Volume 0                             Mirror        72 MB  Failed Rd"
+    assert lines(t, "detail volume")[2:] == [
+        "  Disk M0   Missing       72 MB      0 B   *",
+        "  Disk 1    Online       340 MB      0 B   *    *",
+    ]
+    assert [p.missing for p in m.volumes[0].plexes] == [True, False]
+
+
+def test_break_then_delete_missing_disk(tmp_path):
+    m = bootmirror.Machine.create(tmp_path / "lab")
+    m.create_disk("340 MiB")
+    m.create_disk("340 MiB")
+    m.diskpart(SEED_SETUP, check=True)
+    m.diskpart("select disk 1\nconvert dynamic\nselect disk 0\nconvert dynamic", check=True)
+    m.reboot()
+    m.diskpart("select volume 0\nadd disk=1", check=True)
+    images = [m._m.image(0), m._m.image(1)]
+    del m
+    os.remove(images[0])
+    m = bootmirror.Machine.open(tmp_path / "lab")
+    t = m.diskpart("""
+select disk 1
+delete disk
+select volume 0
+break disk=m0 nokeep
+list volume
+select disk m0
+delete disk
+list disk
+""")
+    assert "The selected disk is not a missing disk." in t
+    assert "Diskpart successfully broke the mirror volume." in t
+    assert lines(t, "list volume")[2] == "* Volume 0                             Simple        72 MB  Healthy"
+    assert "Diskpart successfully deleted the missing disk." in t
+    assert lines(t, "list disk")[2:] == ["  Disk 1    Online       340 MB      0 B   *    *"]
+    group = m.disk_group
+    assert [d.name for d in group.disks] == ["Disk1"]
+    assert ldmtool_group([images[1]]) == [group.guid]
+
+
+def test_missing_disk_holding_a_volumes_only_copy_is_not_deleted(tmp_path):
+    m = bootmirror.Machine.create(tmp_path / "lab")
+    m.create_disk("64 MiB")
+    m.create_disk("64 MiB")
+    m.diskpart("select disk 0\nconvert dynamic\nselect disk 1\nconvert dynamic", check=True)
+    group = m.disk_group
+    group.create_volume("Volume1", "simple", [(group.disk("Disk1"), 0, 2048)])
+    group.commit()
+    image = m._m.image(0)
+    del m, group
+    os.remove(image)
+    m = bootmirror.Machine.open(tmp_path / "lab")
+    t = m.diskpart("select disk m0\ndelete disk\nlist disk")
+    assert "only copy of volume" in t
+    assert lines(t, "list disk")[2].startswith("* Disk M0   Missing")
+
+
+def test_detail_disk_lists_its_volumes_and_foreign_disks_stay_untouched(tmp_path):
+    import hashlib
+    import tarfile
+
+    from conftest import SHARED
+
+    m = bootmirror.Machine.create(tmp_path / "lab")
+    m.create_disk("64 MiB")
+    m.create_disk("64 MiB")
+    with tarfile.open(SHARED / "data" / "ldm-windows" / "ldm-data.tar.xz") as tar:
+        tar.extract("ldm-2003r2-simple-1.img", tmp_path)
+    windows = tmp_path / "ldm-2003r2-simple-1.img"
+    digest = hashlib.sha256(windows.read_bytes()).hexdigest()
+    m.attach(windows)
+    m.diskpart("select disk 0\nconvert dynamic\nselect disk 1\nconvert dynamic", check=True)
+    group = m.disk_group
+    group.create_volume("Volume1", "mirrored", [(group.disk("Disk1"), 0, 4096), (group.disk("Disk2"), 0, 4096)],
+                        drive_hint="E:")
+    group.commit()
+    t = m.diskpart("select disk 1\ndetail disk\nlist disk\nselect disk 2\nconvert dynamic\nlist volume")
+    assert lines(t, "detail disk")[-1] == "  Volume 0     E                       Mirror      2048 KB  Healthy"
+    assert lines(t, "list disk")[-1] == "  Disk 2    Foreign       50 MB      0 B   *"
+    assert "already dynamic" in t
+    assert [v.name for v in m.volumes] == ["Volume1"]  # the foreign group's volumes are not ours
+    assert hashlib.sha256(windows.read_bytes()).hexdigest() == digest
+
+
+def test_blank_shadow_disk_layout_as_the_seeds_recovery_shows(tmp_path):
+    """KB 814070, "Recover a Shadow Boot Drive", bootcfg /list 1 after convert gpt, convert dynamic
+    and the mirror: LDM metadata at 17,408 (1,048,576 bytes), the MSR at 1,065,984 (32,505,856),
+    the mirror's LDM data partition at 33,571,840."""
+    m = bootmirror.Machine.create(tmp_path / "lab")
+    m.create_disk("340 MiB")
+    m.create_disk("340 MiB")
+    m.diskpart(SEED_SETUP.split("select disk 1")[0], check=True)
+    m.diskpart("select disk 0\nconvert dynamic", check=True)
+    m.reboot()
+    m.diskpart("select disk 1\nconvert gpt\nconvert dynamic\nselect volume 0\nadd disk=1", check=True)
+    parts = [(p.offset, p.size, p.type_name) for p in bootmirror.gpt.partitions(m.disk(1))]
+    size = m.volumes[0].size_bytes
+    assert parts == [
+        (17_408, 1_048_576, "LDM metadata"),
+        (1_065_984, 32_505_856, "Microsoft Reserved"),
+        (33_571_840, size, "LDM data"),
+    ]
+    assert "No problems found" in run_tool(["sgdisk", "-v", m._m.image(1)]).stdout
+
+
+def test_list_volume_shows_letter_label_and_file_system(tmp_path):
+    from bootmirror import fat
+
+    m = bootmirror.Machine.create(tmp_path / "lab")
+    m.create_disk("64 MiB")
+    m.create_disk("64 MiB")
+    m.diskpart("select disk 0\nconvert dynamic\nselect disk 1\nconvert dynamic", check=True)
+    group = m.disk_group
+    group.create_volume("Volume1", "mirrored", [(group.disk("Disk1"), 0, 40960), (group.disk("Disk2"), 0, 40960)],
+                        drive_hint="E:")
+    group.commit()
+    for plex in m.volumes[0].plexes:  # both halves hold the same file system
+        p = plex.partitions[0]
+        fat.format(p.disk.disk.slice(p.offset, p.size * 512), label="DATA", serial=0x1234ABCD)
+    v = m.volumes[0]
+    assert (v.letter, v.label, v.fs, v.type, v.status) == ("E", "DATA", "FAT", "Mirror", "Healthy")
+    t = m.diskpart("select volume e\nlist volume", check=True)
+    assert "Volume 0 is the selected volume." in t
+    assert lines(t, "list volume")[2] == "* Volume 0     E   DATA         FAT    Mirror        20 MB  Healthy"
