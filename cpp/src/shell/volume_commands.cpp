@@ -12,15 +12,14 @@ namespace {
 
 constexpr std::string_view kNoVolume = "There is no volume selected.\nPlease select a volume and try again.";
 
-// The selected partition's volume facts: disk number and partition number.
+// The selected basic volume: the partition in focus (select volume on a basic volume puts the
+// focus on its partition; on a dynamic one it clears the partition focus).
 std::pair<int, std::size_t> selected_partition_of(Machine& machine) {
   const auto& focus = machine.focus();
-  if (focus.volume) {
-    for (const BasicVolume& v : basic_volumes(machine))
-      if (v.number == *focus.volume) return {v.disk, v.partition};
-  }
-  if (!focus.disk || !focus.partition) throw CommandFailed(std::string(kNoVolume));
-  return {*focus.disk, *focus.partition};
+  if (focus.disk && focus.partition) return {*focus.disk, *focus.partition};
+  if (focus.volume)
+    throw CommandFailed("Drive letters of dynamic volumes are kept in the disk group; this command does not change them.");
+  throw CommandFailed(std::string(kNoVolume));
 }
 
 // list volume: the machine's dynamic volumes (numbered by their place in the disk group), then its
@@ -78,6 +77,8 @@ std::string select_volume(Machine& machine, const Arguments& args) {
     number = basic->number;
     machine.focus().disk = basic->disk;
     machine.focus().partition = basic->partition;
+  } else if (number) {
+    machine.focus().partition.reset();
   }
   if (!number) {
     machine.focus().volume.reset();
@@ -94,8 +95,8 @@ std::string select_volume(Machine& machine, const Arguments& args) {
 }
 
 std::string assign(Machine& machine, const Arguments& args) {
+  selected_partition_of(machine);
   const auto& focus = machine.focus();
-  if (!focus.disk || !focus.partition) throw CommandFailed(std::string(kNoVolume));
   char letter;
   if (auto text = args.option("letter")) {
     if (text->size() != 1 && !(text->size() == 2 && (*text)[1] == ':'))

@@ -126,3 +126,21 @@ def test_reformatting_detaches_the_old_volume(tmp_path):
         old.listdir("")  # its cached FAT and folders describe a file system that is gone
     new = m.volume("s:")
     assert new.fat_type == "FAT32" and new.listdir("") == [] and new.check().clean
+
+
+def test_basic_and_dynamic_volumes_share_list_volume(tmp_path):
+    m = Machine.create(tmp_path / "mixed")
+    m.create_disk("1 GiB")
+    m.create_disk("1 GiB")
+    m.diskpart("select disk 1\nconvert gpt\ncreate partition primary size=100\nconvert dynamic\n"
+               "select disk 0\nconvert gpt\ncreate partition primary size=200\nassign letter=E", check=True)
+    m.format("e:", "/fs:fat32 /q /y /v:DATA")
+    listing = _answer(m, "list volume")
+    assert re.search(r"Volume 0\s+Simple\s+100 MB\s+Healthy", listing), listing
+    assert re.search(r"Volume 1\s+E\s+DATA\s+FAT32\s+Partition\s+200 MB\s+Healthy", listing), listing
+    # A dynamic volume in focus: the basic volume's letter is not touched.
+    out = m.diskpart("select volume 0\nremove")
+    assert "Volume 0 is the selected volume." in out and m.drive_letters == {"E": (0, 1)}
+    assert _answer(m, "select volume 1") == "Volume 1 is the selected volume."
+    assert _answer(m, "remove") == "Diskpart successfully removed the drive letter or mount point."
+    assert m.drive_letters == {}
