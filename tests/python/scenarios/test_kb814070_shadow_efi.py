@@ -140,7 +140,7 @@ def test_basic_and_dynamic_volumes_share_list_volume(tmp_path):
     assert re.search(r"Volume 1\s+E\s+DATA\s+FAT32\s+Partition\s+200 MB\s+Healthy", listing), listing
     # A dynamic volume in focus: the basic volume's letter is not touched.
     out = m.diskpart("select volume 0\nremove")
-    assert "Volume 0 is the selected volume." in out and m.drive_letters == {"E": (0, 1)}
+    assert "Volume 0 is the selected volume." in out and m.drive_letters == {"E": (0, 2)}  # after the MSR
     assert _answer(m, "select volume 1") == "Volume 1 is the selected volume."
     assert _answer(m, "remove") == "Diskpart successfully removed the drive letter or mount point."
     assert m.drive_letters == {}
