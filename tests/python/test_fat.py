@@ -508,3 +508,17 @@ def test_label_can_be_set_changed_and_removed():
     assert fat.open(disk).label == "AGAIN" and v.check().clean
     with pytest.raises(bootmirror.UsageError):
         v.label = "much too long a label"
+
+
+def test_import_stops_at_a_name_windows_refuses_and_keeps_what_it_copied(tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a-first.txt").write_bytes(b"1")
+    (src / "b:colon.txt").write_bytes(b"2")  # legal on Linux, not on FAT
+    disk = bootmirror.Disk.memory("16 MiB")
+    fat.format(disk)
+    v = fat.open(disk)
+    with pytest.raises(bootmirror.UsageError):
+        v.import_tree(src, "")
+    again = fat.open(disk)  # what reached the disk, read afresh
+    assert again.listdir("") == ["a-first.txt"] and again.check().clean

@@ -50,6 +50,7 @@ std::uint64_t copy_tree(Volume& source, const std::string& src_dir, Volume& targ
   std::unique_lock<std::recursive_mutex> target_lock;
   if (&s != &t) target_lock = t.guard();
   t.require_writable();
+  Volume::Impl::FlushOnExit flush_on_exit{t};
   std::uint64_t copied = 0;
   ByteVector buffer;
   std::unordered_set<std::uint32_t> seen;

@@ -117,6 +117,7 @@ ImportStats Volume::import_tree(const std::string& host_dir, const std::string& 
   Fd root(::open(host_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (root.get() < 0) throw OsError(errno, host_dir, "import");
   makedirs(dest);
+  Impl::FlushOnExit flush_on_exit{v};
   ByteVector buffer;
   // A small file is read whole with one pread into `head` (a short read means the end of a
   // regular file), so it costs openat, pread and close: no stat, no path walk from the root.
@@ -182,7 +183,7 @@ ImportStats Volume::import_tree(const std::string& host_dir, const std::string& 
       stats.bytes += size;
     }
   }
-  v.flush();
+  v.flush();  // here too, so that a failing flush is reported
   return stats;
 }
 

@@ -157,6 +157,18 @@ struct Volume::Impl {
   };
   Staging staging;
   void flush_staging();
+
+  // Flushes when a bulk operation ends, by return or by exception: what was copied before a
+  // failure is on the disk, consistent, and the caller sees the failure.
+  struct FlushOnExit {
+    Impl& impl;
+    ~FlushOnExit() {
+      try {
+        impl.flush();
+      } catch (...) {
+      }
+    }
+  };
   void flush();  // FAT copies, then directories, then FSInfo
 };
 
