@@ -21,6 +21,7 @@ void bind_machine(py::module_& m);
 void bind_shell(py::module_& m);
 void bind_ldm(py::module_& m);
 void bind_dynamic(py::module_& m);
+void bind_volumes(py::module_& m);
 
 // A size given as an int (bytes) or a string such as "204 MiB".
 std::uint64_t to_size(const py::object& value, const char* what);

@@ -184,7 +184,8 @@ void bind_fat(py::module_& m) {
       .def("import_tree", &Volume::import_tree, py::arg("host_dir"), py::arg("dest"), Rel())
       .def("export_tree", &Volume::export_tree, py::arg("src"), py::arg("host_dir"), Rel())
       .def("check", &Volume::check, py::arg("repair") = false, Rel())
-      .def("flush", &Volume::flush, Rel());
+      .def("flush", &Volume::flush, Rel())
+      .def("detach", &Volume::detach, Rel());
 
   m.def(
       "fat_format",

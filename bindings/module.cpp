@@ -13,4 +13,5 @@ PYBIND11_MODULE(_core, m) {
   bind_shell(m);
   bind_ldm(m);
   bind_dynamic(m);
+  bind_volumes(m);
 }

@@ -93,6 +93,18 @@ def _machine(args: argparse.Namespace) -> int:
     return 0
 
 
+def _format(args: argparse.Namespace) -> int:
+    machine = Machine.open(args.machine)
+    print(machine.format(args.drive, " ".join(args.switches)), end="")
+    return 0
+
+
+def _xcopy(args: argparse.Namespace) -> int:
+    machine = Machine.open(args.machine)
+    print(machine.xcopy(args.source, args.destination, " ".join(args.switches)), end="")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="bootmirror", description="Bootable disk images: GPT, FAT, LDM mirrors, EFI NVRAM.")
     parser.add_argument("--version", action="version", version=f"bootmirror {__version__}")
@@ -124,6 +136,21 @@ def build_parser() -> argparse.ArgumentParser:
     machine.add_argument("--image", action="append", help="show: attach this image first (repeatable)")
     machine.add_argument("--sector-size", type=int, default=512, choices=(512, 4096))
     machine.set_defaults(run=_machine)
+
+    fmt = commands.add_parser("format", help="format a drive letter of a machine FAT or FAT32, as Windows' format",
+                              description="format DRIVE: /fs:fat|fat32 [/q] [/y] [/v:LABEL] [/a:SIZE]")
+    fmt.add_argument("--machine", required=True, help="the machine folder (letters come from diskpart's assign)")
+    fmt.add_argument("drive", help="s:")
+    fmt.add_argument("switches", nargs=argparse.REMAINDER, help="/fs:fat /q /y ...")
+    fmt.set_defaults(run=_format)
+
+    xcopy = commands.add_parser("xcopy", help="copy files between drive letters of a machine, as Windows' xcopy",
+                                description="xcopy SOURCE DESTINATION [/s] [/e] [/h]")
+    xcopy.add_argument("--machine", required=True, help="the machine folder")
+    xcopy.add_argument("source", help="p:\\*.*")
+    xcopy.add_argument("destination", help="s:")
+    xcopy.add_argument("switches", nargs=argparse.REMAINDER, help="/s /h ...")
+    xcopy.set_defaults(run=_xcopy)
     return parser
 
 

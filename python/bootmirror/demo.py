@@ -12,7 +12,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from . import __version__, gpt, kb814070
+from . import __version__, fat, gpt, kb814070
 
 
 def main(folder: str = "demo-out") -> int:
@@ -31,6 +31,21 @@ def main(folder: str = "demo-out") -> int:
     for number, disk in machine.disks.items():
         health = gpt.verify(disk)
         print(f"disk {number}: GPT {'clean' if health.clean else 'damaged: ' + '; '.join(health.problems)}")
+
+    print("\n== Prepare the Shadow Drive for Mirroring, steps 5 to 9 ==\n")
+    print(machine.diskpart(kb814070.ASSIGN_SHADOW_ESP, check=True))
+    drive, switches = kb814070.FORMAT_SHADOW_ESP
+    print(f"C:\\> format {drive} {switches}\n")
+    print(machine.format(drive, switches))
+    print(machine.diskpart(kb814070.ASSIGN_PRIMARY_ESP, check=True))
+    source, target, switches = kb814070.COPY_ESP
+    print(f"C:\\> xcopy {source} {target} {switches}")
+    print(machine.xcopy(source, target, switches))
+    shadow_esp = machine.volume("s:")
+    report = shadow_esp.check()
+    print(f"shadow ESP: {shadow_esp!r}, check {'clean' if report.clean else report.problems}\n")
+    del shadow_esp
+    print(machine.diskpart(kb814070.REMOVE_ESP_LETTERS, check=True))
     return 0
 
 

@@ -110,3 +110,26 @@ create partition efi size=204
 create partition msr size=32
 list partition
 """
+
+
+#: Steps 5 and 7: drive letters for the shadow and the primary EFI partitions.
+ASSIGN_SHADOW_ESP = """\
+Select disk 1
+Select partition 1
+Assign letter=S
+"""
+ASSIGN_PRIMARY_ESP = """\
+Select disk 0
+Select partition 1
+Assign letter=P
+"""
+#: Step 6 and step 8, at the command prompt.
+FORMAT_SHADOW_ESP = ("s:", "/fs:fat /q /y")
+COPY_ESP = ("p:\\*.*", "s:", "/s /h")
+#: Step 9: the letters go again.
+REMOVE_ESP_LETTERS = """\
+Select volume P
+Remove
+Select volume S
+Remove
+"""

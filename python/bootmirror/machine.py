@@ -20,10 +20,13 @@ With ``check=True`` the first failing command raises :class:`bootmirror.UsageErr
 from __future__ import annotations
 
 import os
-from typing import Dict, Optional, Union
+from typing import TYPE_CHECKING, Dict, Optional, Union
 
 from . import _core
 from .disk import Disk, SizeLike
+
+if TYPE_CHECKING:
+    from . import fat
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -143,6 +146,28 @@ class Machine:
     def diskpart_command(self, line: str) -> "tuple[str, bool, bool]":
         """One diskpart command: (its text, whether it succeeded, whether it was EXIT)."""
         return _core.diskpart_execute(self._m, line)
+
+    # -- volumes and drive letters (FAT) ------------------------------------------------------------
+    def format(self, drive: str, switches: str = "/fs:fat /q /y") -> str:
+        """``format <drive> <switches>`` (e.g. ``m.format("s:", "/fs:fat /q /y")``): formats the
+        volume with that drive letter and returns the text Windows prints."""
+        return _core.machine_format(self._m, drive, switches)
+
+    def xcopy(self, source: str, destination: str, switches: str = "") -> str:
+        """``xcopy <source> <destination> <switches>`` between drive letters
+        (``m.xcopy("p:\\\\*.*", "s:", "/s /h")``); returns xcopy's listing."""
+        return _core.machine_xcopy(self._m, source, destination, switches)
+
+    def volume(self, drive: str) -> "fat.Volume":
+        """The FAT file system on the volume with this drive letter (shared with format and xcopy)."""
+        from . import fat
+
+        return fat.Volume(_core.machine_volume(self._m, drive))
+
+    @property
+    def drive_letters(self) -> Dict[str, "tuple[int, int]"]:
+        """Assigned letters: {"S": (disk number, partition number)}."""
+        return {letter: (disk, partition) for letter, disk, partition in _core.machine_drive_letters(self._m)}
 
     def __repr__(self) -> str:
         where = f" {self.folder!r}" if self.folder else " (in memory)"

@@ -29,6 +29,8 @@ TEST(Shell, TranscriptAndCommandTable) {
   table.add("list vdisk", "Display a list of virtual disks", [](Machine&, const shell::Arguments&) { return std::string("none"); });
   shell::Diskpart extended(m, table);
   EXPECT_EQ(extended.execute("lis vdi").text, "none");
+  EXPECT_EQ(extended.execute("lis vol").text, "There are no volumes.");  // volumes are built in
+  EXPECT_TRUE(extended.execute("rem remove").ok);                        // a comment, not "remove"
   EXPECT_EQ(extended.execute("list disk").ok, true);
   auto outcome = extended.execute("create partition efi size=abc");
   EXPECT_FALSE(outcome.ok);

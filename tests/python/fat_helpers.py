@@ -31,16 +31,25 @@ def mtool(tmp_path: Path, tool: str, image: Path, *args: str, offset: int = 0, c
     return r.stdout.decode("utf-8", errors="replace")
 
 
-def fsck(image: Path, offset: int = 0, tmp_path: Optional[Path] = None) -> subprocess.CompletedProcess:
-    """fsck.fat -n on an image (or on a partition inside it, copied out when there is an offset)."""
+def fsck(image: Path, offset: int = 0, tmp_path: Optional[Path] = None,
+         length: Optional[int] = None) -> subprocess.CompletedProcess:
+    """fsck.fat -n on an image (or on a partition inside it, copied out when there is an offset;
+    `length` defaults to the volume size its boot sector gives)."""
     target = image
     if offset:
         assert tmp_path is not None
         target = tmp_path / "partition.img"
         with open(image, "rb") as src, open(target, "wb") as dst:
             src.seek(offset)
-            while chunk := src.read(1 << 20):
+            if length is None:
+                boot = src.read(512)
+                sectors = int.from_bytes(boot[19:21], "little") or int.from_bytes(boot[32:36], "little")
+                length = sectors * int.from_bytes(boot[11:13], "little")
+                src.seek(offset)
+            left = length
+            while left and (chunk := src.read(min(left, 1 << 20))):
                 dst.write(chunk)
+                left -= len(chunk)
     return run_tool(["fsck.fat", "-n", "-v", str(target)], check=False)
 
 

@@ -509,3 +509,34 @@ def test_result_objects_have_readable_reprs(tmp_path):
     report = fat.open(disk).check()
     assert repr(report).startswith("<fat.CheckReport 1 problem(s)")
     assert repr(report.problems[0]).startswith("<fat.CheckProblem ")
+
+
+def test_label_can_be_set_changed_and_removed():
+    disk = bootmirror.Disk.memory("16 MiB")
+    fat.format(disk)
+    v = fat.open(disk)
+    assert v.label == ""
+    v.label = "esp"
+    assert fat.open(disk).label == "ESP"
+    v.label = "SYSTEM"
+    assert fat.open(disk).label == "SYSTEM"
+    v.label = ""
+    assert fat.open(disk).label == ""
+    v.label = "AGAIN"
+    assert fat.open(disk).label == "AGAIN" and v.check().clean
+    with pytest.raises(bootmirror.UsageError):
+        v.label = "much too long a label"
+
+
+def test_import_stops_at_a_name_windows_refuses_and_keeps_what_it_copied(tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a-first.txt").write_bytes(b"1")
+    (src / "b:colon.txt").write_bytes(b"2")  # legal on Linux, not on FAT
+    disk = bootmirror.Disk.memory("16 MiB")
+    fat.format(disk)
+    v = fat.open(disk)
+    with pytest.raises(bootmirror.UsageError):
+        v.import_tree(src, "")
+    again = fat.open(disk)  # what reached the disk, read afresh
+    assert again.listdir("") == ["a-first.txt"] and again.check().clean

@@ -58,6 +58,9 @@ def test_demo_rehearses_the_runbook_on_sparse_images(tmp_path):
                             capture_output=True, text=True, check=True)
     assert "* Partition 2    Reserved            32 MB   204 MB" in result.stdout
     assert result.stdout.count("GPT clean") == 2
+    assert "       52,168 allocation units available on disk." in result.stdout
+    assert "p:\\MSUtil\\nvrboot.efi\n7 File(s) copied" in result.stdout
+    assert "check clean" in result.stdout
     for name in ("disk0.img", "disk1.img"):
         image = tmp_path / "out" / "kb814070" / name
         assert image.stat().st_size == 10 * 2**30

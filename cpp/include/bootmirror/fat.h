@@ -183,6 +183,9 @@ class Volume : public std::enable_shared_from_this<Volume> {
 
   CheckReport check(bool repair);
   void flush();
+  // Flushes, then refuses every later call (UsageError): for a volume that is being reformatted or
+  // unmounted, so that nobody writes the old file system's cached state over the new one.
+  void detach();
 
   // Internal: the implementation behind File and the free functions of cpp/src/fat.
   struct Impl;

@@ -56,6 +56,7 @@ void add_session_commands(CommandTable& table);    // help, exit, rem
 void add_disk_commands(CommandTable& table);       // list/select/detail disk, clean, convert gpt
 void add_partition_commands(CommandTable& table);  // list/select/detail/create/delete partition
 void add_dynamic_commands(CommandTable& table);    // convert dynamic, list/select/detail volume, add/break/delete disk
+void add_volume_commands(CommandTable& table);     // list/select volume, assign, remove
 CommandTable diskpart_commands();
 
 struct Outcome {
@@ -82,5 +83,11 @@ class Diskpart {
 
 // diskpart's Size/Offset columns: see the rule beside the code.
 std::string format_size(std::uint64_t bytes);
+
+// `format <drive> <switches>` and `xcopy <source> <destination> <switches>` on a machine's drive
+// letters (Windows' command prompt beside diskpart): their text, as Windows prints it.
+std::string format_drive(Machine& machine, std::string_view drive, std::string_view switches);
+std::string xcopy_drives(Machine& machine, std::string_view source, std::string_view destination,
+                         std::string_view switches);
 
 }  // namespace bootmirror::shell

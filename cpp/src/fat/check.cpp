@@ -213,7 +213,7 @@ struct Checker {
 }  // namespace
 
 CheckReport Volume::check(bool repair) {
-  std::lock_guard lock(impl_->mutex);
+  auto lock = impl_->guard();
   if (repair && !impl_->device->writable())
     throw UsageError(fmt::format("{} is open read-only: cannot repair", impl_->device->name()));
   if (impl_->device->writable()) impl_->flush();

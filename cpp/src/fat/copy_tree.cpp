@@ -46,10 +46,11 @@ std::uint64_t copy_tree(Volume& source, const std::string& src_dir, Volume& targ
                         const CopyOptions& options, const std::function<void(const std::string&)>& on_copy) {
   Volume::Impl& s = source.impl();
   Volume::Impl& t = target.impl();
-  std::unique_lock source_lock(s.mutex);
-  std::unique_lock target_lock(t.mutex, std::defer_lock);
-  if (&s != &t) target_lock.lock();
+  auto source_lock = s.guard();
+  std::unique_lock<std::recursive_mutex> target_lock;
+  if (&s != &t) target_lock = t.guard();
   t.require_writable();
+  Volume::Impl::FlushOnExit flush_on_exit{t};
   std::uint64_t copied = 0;
   ByteVector buffer;
   std::unordered_set<std::uint32_t> seen;

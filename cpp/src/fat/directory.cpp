@@ -171,9 +171,6 @@ void Directory::grow() {
   if (runs_.back().first + runs_.back().count == added[0].first) ++runs_.back().count;
   else runs_.push_back(added[0]);
   dirty_.resize(buffer_.size() / volume_.geometry.bytes_per_sector, false);
-  if (end_slot_ == old / entry_size) {
-    // The end mark moved into the new cluster; nothing to do since it is all zero.
-  }
 }
 
 std::uint32_t Directory::reserve_slots(std::uint32_t count) {
@@ -243,6 +240,7 @@ void Directory::erase_slots(std::uint32_t first, std::uint32_t count) {
   for (std::uint32_t s = first; s < first + count && s < capacity(); ++s) {
     buffer_[std::size_t(s) * entry_size] = std::byte{deleted_mark};
     ++deleted_;
+    if (label_slot_ == s) label_slot_.reset();
   }
   mark(first, count);
 }

@@ -1,5 +1,7 @@
 #include "fat/fat_table.h"
 
+#include <algorithm>
+
 #include <fmt/format.h>
 
 namespace bootmirror::fat {
@@ -71,8 +73,11 @@ void FatTable::encode(std::uint32_t c, std::uint32_t value) {
       break;
     }
   }
-  dirty_sectors_[first_byte / geometry_.bytes_per_sector] = true;
-  dirty_sectors_[last_byte / geometry_.bytes_per_sector] = true;
+  std::size_t lo = first_byte / geometry_.bytes_per_sector, hi = last_byte / geometry_.bytes_per_sector;
+  dirty_sectors_[lo] = true;
+  dirty_sectors_[hi] = true;
+  dirty_lo_ = std::min(dirty_lo_, lo);
+  dirty_hi_ = std::max(dirty_hi_, hi);
   dirty_any_ = true;
 }
 
@@ -187,14 +192,16 @@ void FatTable::apply_deferred() {
 
 void FatTable::mark_all_dirty() {
   dirty_sectors_.assign(dirty_sectors_.size(), true);
+  dirty_lo_ = 0;
+  dirty_hi_ = dirty_sectors_.size() - 1;
   dirty_any_ = true;
 }
 
 void FatTable::flush() {
   if (!dirty_any_) return;
   const std::uint32_t bps = geometry_.bytes_per_sector;
-  std::size_t n = dirty_sectors_.size();
-  for (std::size_t s = 0; s < n;) {
+  std::size_t n = std::min(dirty_sectors_.size(), dirty_hi_ + 1);
+  for (std::size_t s = dirty_lo_; s < n;) {
     if (!dirty_sectors_[s]) {
       ++s;
       continue;
@@ -207,6 +214,8 @@ void FatTable::flush() {
     s = e;
   }
   dirty_any_ = false;
+  dirty_lo_ = SIZE_MAX;
+  dirty_hi_ = 0;
 }
 
 }  // namespace bootmirror::fat

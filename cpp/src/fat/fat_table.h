@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstddef>
 #include <unordered_map>
 #include <vector>
 
@@ -67,6 +68,7 @@ class FatTable {
   std::vector<std::byte> raw_;
   std::vector<bool> dirty_sectors_;
   bool dirty_any_ = false;
+  std::size_t dirty_lo_ = SIZE_MAX, dirty_hi_ = 0;  // the dirty sectors lie in [lo, hi]: flush scans only that
   std::uint32_t limit_;
   std::uint32_t free_count_ = 0;
   std::uint32_t hint_ = 2;

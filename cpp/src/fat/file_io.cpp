@@ -12,6 +12,8 @@ namespace bootmirror::fat {
 namespace {
 
 constexpr std::uint64_t max_file_size = 0xFFFFFFFFull;
+constexpr std::uint64_t staged_file_limit = 1 << 20;  // files up to this size are write-combined
+constexpr std::size_t staging_limit = 8 << 20;
 
 // Calls fn(device_offset, position_in_span, length) for each contiguous piece of [offset,
 // offset+length) of a chain.
@@ -37,18 +39,21 @@ void for_each_piece(const Geometry& g, const std::vector<Run>& runs, std::uint64
 }  // namespace
 
 void Volume::Impl::read_runs(const std::vector<Run>& runs, std::uint64_t offset, MutableByteSpan out) {
+  flush_staging();
   for_each_piece(geometry, runs, offset, out.size(), [&](std::uint64_t at, std::uint64_t pos, std::uint64_t n) {
     device->read(at, out.subspan(pos, n));
   });
 }
 
 void Volume::Impl::write_runs(const std::vector<Run>& runs, std::uint64_t offset, ByteSpan data) {
+  flush_staging();
   for_each_piece(geometry, runs, offset, data.size(), [&](std::uint64_t at, std::uint64_t pos, std::uint64_t n) {
     device->write(at, data.subspan(pos, n));
   });
 }
 
 void Volume::Impl::zero_runs(const std::vector<Run>& runs, std::uint64_t offset, std::uint64_t length) {
+  flush_staging();
   static const ByteVector zeros(1 << 20);
   for_each_piece(geometry, runs, offset, length, [&](std::uint64_t at, std::uint64_t, std::uint64_t n) {
     for (std::uint64_t done = 0; done < n;) {
@@ -170,7 +175,7 @@ std::uint64_t File::size() const { return state().size; }
 
 std::size_t File::read(std::uint64_t offset, MutableByteSpan out) {
   FileState& f = state();
-  std::lock_guard lock(volume_->impl().mutex);
+  auto lock = volume_->impl().guard();
   if (offset >= f.size) return 0;
   std::size_t n = std::size_t(std::min<std::uint64_t>(out.size(), f.size - offset));
   volume_->impl().read_runs(f.runs, offset, out.first(n));
@@ -180,20 +185,20 @@ std::size_t File::read(std::uint64_t offset, MutableByteSpan out) {
 void File::write(std::uint64_t offset, ByteSpan data) {
   FileState& f = state();
   if (!f.writable) throw UsageError(fmt::format("'{}' is open for reading only", path_));
-  std::lock_guard lock(volume_->impl().mutex);
+  auto lock = volume_->impl().guard();
   FileOps{volume_->impl(), f}.write(offset, data);
 }
 
 void File::truncate(std::uint64_t size) {
   FileState& f = state();
   if (!f.writable) throw UsageError(fmt::format("'{}' is open for reading only", path_));
-  std::lock_guard lock(volume_->impl().mutex);
+  auto lock = volume_->impl().guard();
   FileOps{volume_->impl(), f}.truncate(size);
 }
 
 void File::flush() {
   FileState& f = state();
-  std::lock_guard lock(volume_->impl().mutex);
+  auto lock = volume_->impl().guard();
   FileOps{volume_->impl(), f}.store_entry();
   volume_->impl().flush();
 }
@@ -209,7 +214,7 @@ void File::close() {
 File Volume::open_file(const std::string& path, bool writable, bool create, bool truncate) {
   if ((create || truncate) && !writable) throw UsageError("creating or truncating a file needs write access");
   if (writable && !impl_->device->writable()) throw UsageError(fmt::format("{} is open read-only", impl_->device->name()));
-  std::lock_guard lock(impl_->mutex);
+  auto lock = impl_->guard();
   auto parts = split_path(path);
   Directory& parent = impl_->parent_of(path, parts);
   std::u16string name = utf8_to_utf16(parts.back());
@@ -293,6 +298,24 @@ void Volume::Impl::create_file(Directory& dir, std::u16string_view name, std::ui
     }
   }
   try {
+    const std::uint64_t cs = geometry.cluster_size();
+    if (runs.size() == 1 && size <= staged_file_limit) {
+      // A small file in one run: stage it behind the previous one when it follows it on the device.
+      std::uint64_t at = geometry.cluster_offset(runs[0].first);
+      if (staging.bytes.empty() || staging.device_offset + staging.bytes.size() != at ||
+          staging.bytes.size() + runs[0].count * cs > staging_limit) {
+        flush_staging();
+        staging.device_offset = at;
+      }
+      std::size_t start = staging.bytes.size();
+      staging.bytes.resize(start + std::size_t(runs[0].count) * cs);
+      fill(0, MutableByteSpan(staging.bytes.data() + start, std::size_t(size)));
+      std::fill(staging.bytes.begin() + std::ptrdiff_t(start + size), staging.bytes.end(), std::byte{0});
+      entry.first_cluster = runs[0].first;
+      entry.size = std::uint32_t(size);
+      dir.add(name, entry);
+      return;
+    }
     if (buffer.size() < std::min<std::uint64_t>(size, chunk)) buffer.resize(std::min<std::uint64_t>(size, chunk));
     for (std::uint64_t done = 0; done < size;) {
       std::size_t n = std::size_t(std::min<std::uint64_t>(size - done, chunk));
@@ -308,6 +331,12 @@ void Volume::Impl::create_file(Directory& dir, std::u16string_view name, std::ui
     if (!runs.empty()) fat->free_chain(runs[0].first);
     throw;
   }
+}
+
+void Volume::Impl::flush_staging() {
+  if (staging.bytes.empty()) return;
+  device->write(staging.device_offset, staging.bytes);
+  staging.bytes.clear();
 }
 
 }  // namespace bootmirror::fat

@@ -203,14 +203,28 @@ ShortName generate_short_name(std::u16string_view long_name, const std::function
   };
   std::string b = convert(base, 8), e = convert(ext, 3);
   if (b.empty()) b.assign(1, '_');
-  for (std::uint32_t n = 1; n < 1000000; ++n) {
-    std::string tail = fmt::format("~{}", n);
-    std::string stem = b.substr(0, std::min(b.size(), 8 - tail.size())) + tail;
+  auto make = [&](const std::string& stem) {
     ShortName s;
     s.fill(' ');
     std::copy(stem.begin(), stem.end(), s.begin());
     std::copy(e.begin(), e.end(), s.begin() + 8);
+    return s;
+  };
+  // As Windows does: "~1" to "~4" on the basis, then the first two characters, four hex digits
+  // from a hash of the long name and "~1".."~9", so that a folder of many similar names costs a
+  // few tries per name, not one per earlier name.
+  for (std::uint32_t n = 1; n <= 4; ++n) {
+    ShortName s = make(b.substr(0, 6) + fmt::format("~{}", n));
     if (!taken(s)) return s;
+  }
+  std::uint32_t hash = 0x811C9DC5;  // FNV-1a over the UTF-16 code units
+  for (char16_t c : long_name) hash = (hash ^ c) * 0x01000193;
+  for (std::uint32_t round = 0; round < 0x10000; ++round) {
+    std::string stem = b.substr(0, 2) + fmt::format("{:04X}", (hash + round) & 0xFFFF);
+    for (std::uint32_t n = 1; n <= 9; ++n) {
+      ShortName s = make(stem + fmt::format("~{}", n));
+      if (!taken(s)) return s;
+    }
   }
   throw UsageError(fmt::format("no short name is left for '{}'", utf16_to_utf8(long_name)));
 }

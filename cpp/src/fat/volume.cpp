@@ -86,6 +86,14 @@ Entry Volume::Impl::to_entry(const DirNode& n) const {
   return e;
 }
 
+std::unique_lock<std::recursive_mutex> Volume::Impl::guard() {
+  std::unique_lock lock(mutex);
+  if (detached)
+    throw UsageError(fmt::format("this FAT volume on {} was detached (reformatted or unmounted): open it again",
+                                 device->name()));
+  return lock;
+}
+
 void Volume::Impl::require_writable() const {
   if (!device->writable()) throw UsageError(fmt::format("{} is open read-only", device->name()));
 }
@@ -131,8 +139,9 @@ std::uint32_t Volume::Impl::mkdir_in(Directory& parent, std::u16string_view name
 }
 
 void Volume::Impl::flush() {
-  // New chains reach the FAT before the entries that use them; freed clusters after the entries
-  // that stopped using them (see FatTable::free_chain).
+  // Data first; new chains reach the FAT before the entries that use them; freed clusters after
+  // the entries that stopped using them (see FatTable::free_chain).
+  flush_staging();
   fat->flush();
   for (auto& [key, dir] : directories) dir->flush();
   if (fat->has_deferred()) {
@@ -155,7 +164,7 @@ void Volume::Impl::flush() {
 Volume::Volume(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Volume::~Volume() {
   try {
-    if (impl_ && impl_->device->writable()) impl_->flush();
+    if (impl_ && !impl_->detached && impl_->device->writable()) impl_->flush();
   } catch (...) {
   }
 }
@@ -189,12 +198,12 @@ const DevicePtr& Volume::device() const { return impl_->device; }
 std::uint32_t Volume::serial() const { return impl_->boot.serial; }
 std::uint64_t Volume::total_bytes() const { return impl_->geometry.data_bytes(); }
 std::uint64_t Volume::free_bytes() const {
-  std::lock_guard lock(impl_->mutex);
+  auto lock = impl_->guard();
   return std::uint64_t(impl_->fat->free_count()) * impl_->geometry.cluster_size();
 }
 
 std::string Volume::label() const {
-  std::lock_guard lock(impl_->mutex);
+  auto lock = impl_->guard();
   Directory& root = impl_->directory(impl_->root_key());
   std::string text;
   if (auto slot = root.label_slot()) {
@@ -209,14 +218,14 @@ std::string Volume::label() const {
 }
 
 std::vector<Entry> Volume::list(const std::string& path) {
-  std::lock_guard lock(impl_->mutex);
+  auto lock = impl_->guard();
   std::vector<Entry> out;
   for (const auto& [slot, node] : impl_->folder(path).nodes()) out.push_back(impl_->to_entry(node));
   return out;
 }
 
 Entry Volume::stat(const std::string& path) {
-  std::lock_guard lock(impl_->mutex);
+  auto lock = impl_->guard();
   auto parts = split_path(path);
   if (parts.empty()) {
     Entry root;
@@ -228,7 +237,7 @@ Entry Volume::stat(const std::string& path) {
 }
 
 bool Volume::exists(const std::string& path) {
-  std::lock_guard lock(impl_->mutex);
+  auto lock = impl_->guard();
   try {
     auto parts = split_path(path);
     if (!parts.empty()) impl_->locate(path, parts);
@@ -239,7 +248,7 @@ bool Volume::exists(const std::string& path) {
 }
 
 std::vector<WalkStep> Volume::walk(const std::string& path) {
-  std::lock_guard lock(impl_->mutex);
+  auto lock = impl_->guard();
   std::vector<WalkStep> steps;
   std::unordered_set<std::uint32_t> seen;
   struct Pending {
@@ -274,7 +283,7 @@ std::vector<WalkStep> Volume::walk(const std::string& path) {
 }
 
 void Volume::mkdir(const std::string& path) {
-  std::lock_guard lock(impl_->mutex);
+  auto lock = impl_->guard();
   impl_->require_writable();
   auto parts = split_path(path);
   Directory& parent = impl_->parent_of(path, parts);
@@ -283,7 +292,7 @@ void Volume::mkdir(const std::string& path) {
 }
 
 void Volume::makedirs(const std::string& path) {
-  std::lock_guard lock(impl_->mutex);
+  auto lock = impl_->guard();
   impl_->require_writable();
   auto parts = split_path(path);
   std::uint32_t key = impl_->root_key();
@@ -301,7 +310,7 @@ void Volume::makedirs(const std::string& path) {
 }
 
 void Volume::remove(const std::string& path) {
-  std::lock_guard lock(impl_->mutex);
+  auto lock = impl_->guard();
   impl_->require_writable();
   auto parts = split_path(path);
   Impl::Location loc = impl_->locate(path, parts);
@@ -318,7 +327,7 @@ void Volume::remove(const std::string& path) {
 }
 
 void Volume::rmdir(const std::string& path) {
-  std::lock_guard lock(impl_->mutex);
+  auto lock = impl_->guard();
   impl_->require_writable();
   auto parts = split_path(path);
   if (parts.empty()) throw OsError(EBUSY, path, "remove the root folder");
@@ -337,7 +346,7 @@ void Volume::rmdir(const std::string& path) {
 }
 
 void Volume::rename(const std::string& from, const std::string& to) {
-  std::lock_guard lock(impl_->mutex);
+  auto lock = impl_->guard();
   impl_->require_writable();
   auto src = split_path(from), dst = split_path(to);
   Impl::Location loc = impl_->locate(from, src);
@@ -372,8 +381,6 @@ void Volume::rename(const std::string& from, const std::string& to) {
     throw;
   }
   if (moving_dir && source != &target) {
-    Directory& moved = impl_->directory(entry.first_cluster);
-    (void)moved;
     // ".." must name the new parent.
     Directory& md = impl_->directory(entry.first_cluster);
     if (md.dotdot_cluster) {
@@ -391,7 +398,7 @@ void Volume::rename(const std::string& from, const std::string& to) {
 }
 
 void Volume::set_attributes(const std::string& path, std::uint8_t attributes) {
-  std::lock_guard lock(impl_->mutex);
+  auto lock = impl_->guard();
   impl_->require_writable();
   auto parts = split_path(path);
   Impl::Location loc = impl_->locate(path, parts);
@@ -404,7 +411,7 @@ void Volume::set_attributes(const std::string& path, std::uint8_t attributes) {
 
 void Volume::set_times(const std::string& path, std::optional<Timestamp> created, std::optional<Timestamp> modified,
                        std::optional<Timestamp> accessed) {
-  std::lock_guard lock(impl_->mutex);
+  auto lock = impl_->guard();
   impl_->require_writable();
   auto parts = split_path(path);
   Impl::Location loc = impl_->locate(path, parts);
@@ -424,7 +431,7 @@ void Volume::set_times(const std::string& path, std::optional<Timestamp> created
 }
 
 void Volume::set_label(const std::string& label) {
-  std::lock_guard lock(impl_->mutex);
+  auto lock = impl_->guard();
   impl_->require_writable();
   std::string text = label;
   for (char& c : text) c = char(std::toupper(static_cast<unsigned char>(c)));
@@ -456,8 +463,17 @@ void Volume::set_label(const std::string& label) {
   impl_->flush();
 }
 
-void Volume::flush() {
+void Volume::detach() {
   std::lock_guard lock(impl_->mutex);
+  if (impl_->detached) return;
+  if (impl_->device->writable()) impl_->flush();
+  impl_->detached = true;
+  impl_->directories.clear();
+  impl_->open_files.clear();
+}
+
+void Volume::flush() {
+  auto lock = impl_->guard();
   impl_->flush();
   impl_->device->flush();
 }

@@ -108,6 +108,10 @@ struct Volume::Impl {
   std::vector<std::weak_ptr<FileState>> open_files;
   bool fsinfo_present = false;
   FsInfo fsinfo;
+  bool detached = false;  // set by Volume::detach(): the file system was reformatted or unmounted
+
+  // Locks the volume for one operation; UsageError once it has been detached.
+  std::unique_lock<std::recursive_mutex> guard();
 
   std::uint32_t root_key() const { return geometry.type == FatType::fat32 ? geometry.root_cluster : 0; }
   std::uint32_t max_dir_clusters() const;  // 65,536 entries at most (fatgen103)
@@ -142,6 +146,29 @@ struct Volume::Impl {
   void create_file(Directory& dir, std::u16string_view name, std::uint64_t size,
                    const std::function<void(std::uint64_t, MutableByteSpan)>& fill, ShortEntry entry,
                    ByteVector& buffer);
+
+  // Write-combining for bulk copies: small files whose clusters follow one another on the device
+  // are gathered (padded to whole clusters) and written in one request of up to 8 MiB, instead of
+  // one request each. Staged bytes reach the device before any metadata (flush) and before any
+  // read of the data area.
+  struct Staging {
+    std::uint64_t device_offset = 0;
+    ByteVector bytes;
+  };
+  Staging staging;
+  void flush_staging();
+
+  // Flushes when a bulk operation ends, by return or by exception: what was copied before a
+  // failure is on the disk, consistent, and the caller sees the failure.
+  struct FlushOnExit {
+    Impl& impl;
+    ~FlushOnExit() {
+      try {
+        impl.flush();
+      } catch (...) {
+      }
+    }
+  };
   void flush();  // FAT copies, then directories, then FSInfo
 };
 

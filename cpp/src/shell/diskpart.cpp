@@ -81,11 +81,21 @@ void CommandTable::add(std::string_view words, std::string help, Handler handler
 std::optional<std::pair<const CommandTable::Command*, std::size_t>> CommandTable::find(
     const std::vector<std::string>& tokens) const {
   const Command* best = nullptr;
+  bool best_exact = false;
   for (const Command& command : commands_) {
     if (command.words.size() > tokens.size()) continue;
-    bool all = true;
-    for (std::size_t i = 0; i < command.words.size() && all; ++i) all = word_matches(tokens[i], command.words[i]);
-    if (all && (!best || command.words.size() > best->words.size())) best = &command;
+    bool all = true, exact = true;
+    for (std::size_t i = 0; i < command.words.size() && all; ++i) {
+      all = word_matches(tokens[i], command.words[i]);
+      exact = exact && lower(tokens[i]) == command.words[i];
+    }
+    // The longest command wins; between equally long ones, the one spelled out in full ("rem" is
+    // a comment, not an abbreviation of "remove").
+    if (all && (!best || command.words.size() > best->words.size() ||
+                (command.words.size() == best->words.size() && exact && !best_exact))) {
+      best = &command;
+      best_exact = exact;
+    }
   }
   if (!best) return std::nullopt;
   return std::make_pair(best, best->words.size());
@@ -109,6 +119,7 @@ CommandTable diskpart_commands() {
   add_disk_commands(table);
   add_partition_commands(table);
   add_dynamic_commands(table);
+  add_volume_commands(table);
   add_session_commands(table);  // last: help lists what the others registered
   return table;
 }

@@ -84,36 +84,6 @@ std::string convert_dynamic(Machine& machine, const Arguments&) {
   return "Diskpart successfully converted the selected disk to dynamic format.";
 }
 
-std::string list_volume(Machine& machine, const Arguments&) {
-  auto mg = machine_group(machine);
-  std::string table = mg ? volume_table(machine, *mg, std::nullopt) : "";
-  return table.empty() ? "There are no volumes." : table;
-}
-
-std::string select_volume(Machine& machine, const Arguments& args) {
-  auto mg = machine_group(machine);
-  if (args.words.empty()) {
-    if (machine.focus().volume) return fmt::format("Volume {} is the selected volume.", *machine.focus().volume);
-    return "There is no volume selected.";
-  }
-  std::string text = args.words.front();
-  std::optional<std::size_t> index;
-  if (auto number = parse_number(text)) {
-    if (mg && *number < mg->group.volumes.size()) index = std::size_t(*number);
-  } else if (mg && (text.size() == 1 || (text.size() == 2 && text[1] == ':'))) {
-    for (std::size_t i = 0; i < mg->group.volumes.size(); ++i) {
-      const auto& hint = mg->group.volumes[i].record.drive_hint;
-      if (hint && !hint->empty() && std::tolower(static_cast<unsigned char>((*hint)[0])) == text[0]) index = i;
-    }
-  }
-  if (!index) {
-    machine.focus().volume.reset();
-    throw CommandFailed("The volume you selected is not valid or does not exist.");
-  }
-  machine.focus().volume = int(*index);
-  return fmt::format("Volume {} is the selected volume.", *index);
-}
-
 std::string detail_volume(Machine& machine, const Arguments&) {
   dynamic::MachineGroup mg = require_group(machine);
   const auto& v = mg.group.volumes[selected_volume(machine, mg)];
@@ -169,7 +139,7 @@ std::string delete_disk(Machine& machine, const Arguments&) {
 
 }  // namespace
 
-std::string volume_table(Machine& machine, const dynamic::MachineGroup& mg, std::optional<int> on_disk) {
+std::vector<Row> dynamic_volume_rows(Machine& machine, const dynamic::MachineGroup& mg, std::optional<int> on_disk) {
   std::vector<Row> rows;
   for (std::size_t i = 0; i < mg.group.volumes.size(); ++i) {
     const auto& v = mg.group.volumes[i];
@@ -192,16 +162,23 @@ std::string volume_table(Machine& machine, const dynamic::MachineGroup& mg, std:
     row.cells = {fmt::format("Volume {}", i), letter, label, fs, type_word(v.layout), format_size(bytes), status_word(mg, v), ""};
     rows.push_back(std::move(row));
   }
+  return rows;
+}
+
+std::vector<Column> volume_columns() {
+  return {{"Volume ###", 10}, {"Ltr", 3, Column::Align::center}, {"Label", 11}, {"Fs", 5}, {"Type", 10},
+          {"Size", 7, Column::Align::right}, {"Status", 9}, {"Info", 8}};
+}
+
+std::string volume_table(Machine& machine, const dynamic::MachineGroup& mg, std::optional<int> on_disk) {
+  std::vector<Row> rows = dynamic_volume_rows(machine, mg, on_disk);
   if (rows.empty()) return "";
-  return render_table({{"Volume ###", 10}, {"Ltr", 3, Column::Align::center}, {"Label", 11}, {"Fs", 5}, {"Type", 10},
-                       {"Size", 7, Column::Align::right}, {"Status", 9}, {"Info", 8}},
-                      rows);
+  return render_table(volume_columns(), rows);
 }
 
 void add_dynamic_commands(CommandTable& table) {
   table.add("convert dynamic", "Convert a basic disk into a dynamic disk", convert_dynamic);
-  table.add("list volume", "Display a list of volumes", list_volume);
-  table.add("select volume", "Move the focus to a volume", select_volume);
+  // list volume and select volume cover basic and dynamic volumes together: volume_commands.cpp.
   table.add("detail volume", "Provide details about the selected volume", detail_volume);
   table.add("add", "Add a mirror to a simple volume", add_disk);
   table.add("break", "Break a mirror set", break_disk);

@@ -150,13 +150,14 @@ std::string run_xcopy(fat::Volume& source, const DrivePath& from, fat::Volume& t
   options.pattern = pattern;
   std::vector<std::string> copied;
   fat::copy_tree(source, folder, target, to.rest, options, [&](const std::string& p) { copied.push_back(p); });
-  // Paths are listed as typed: "p:" + the folder + '\' + the path below it.
-  std::string shown = fmt::format("{}:{}", from.typed ? from.typed : from.drive, folder);
-  if (shown.size() == 2 || shown.back() != '\\') shown.push_back('\\');
-  if (shown.size() > 3 && shown[2] != '\\') shown.insert(2, "\\");
-  std::string out = xcopy_listing(shown, copied);
-  if (copied.empty()) return "File not found - " + pattern + "\n0 File(s) copied\n";
-  return out;
+  if (copied.empty()) return fmt::format("File not found - {}\n0 File(s) copied\n", pattern);
+  // Paths are listed as typed: "p:\" + the folder + '\' + the path below it.
+  std::string inner = folder;
+  while (!inner.empty() && (inner.front() == '\\' || inner.front() == '/')) inner.erase(0, 1);
+  for (char& c : inner)
+    if (c == '/') c = '\\';
+  std::string shown = fmt::format("{}:\\{}{}", from.typed ? from.typed : from.drive, inner, inner.empty() ? "" : "\\");
+  return xcopy_listing(shown, copied);
 }
 
 }  // namespace bootmirror::shell

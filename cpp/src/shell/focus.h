@@ -31,6 +31,10 @@ std::optional<dynamic::MachineGroup> machine_group(Machine& machine);
 // list volume's table of the dynamic volumes (those with a plex on disk `on_disk` when given);
 // empty when there are none.
 std::string volume_table(Machine& machine, const dynamic::MachineGroup& group, std::optional<int> on_disk);
+// Its rows and columns, for list volume's table of basic and dynamic volumes together. Dynamic
+// volumes are numbered first (their index in the group), basic volumes after them.
+std::vector<Row> dynamic_volume_rows(Machine& machine, const dynamic::MachineGroup& group, std::optional<int> on_disk);
+std::vector<Column> volume_columns();
 // A number given to select: digits only.
 std::optional<std::uint64_t> parse_number(std::string_view text);
 

@@ -139,3 +139,20 @@ def test_we_write_into_mkfs_volumes(tmp_path):
     paths = mtools_tree(tmp_path, image)
     assert "deep/a/b/c/ours with long name.txt" in paths
     assert "EFI/renamed frag.bin" in paths and "frag01.bin" not in paths
+
+
+def test_many_similar_long_names_in_one_folder(tmp_path):
+    """Short names after ~4 switch to Windows' hashed form (AB12CD~1), so a folder of thousands of
+    similar names stays fast; fsck.fat and mtools accept every one of them."""
+    image = tmp_path / "many.img"
+    with bootmirror.Disk.create(image, 64 * MiB) as disk:
+        fat.format(disk, "FAT32")
+        v = fat.open(disk)
+        v.makedirs("F")
+        for i in range(3000):
+            v.write_bytes(f"F/some file with a long name {i}.txt", str(i).encode())
+        shorts = [e.short_name for e in v.scandir("F")]
+    assert len(set(shorts)) == 3000 and shorts[:4] == [f"SOMEFI~{n}.TXT" for n in range(1, 5)]
+    assert_fsck_clean(image)
+    paths = mtools_tree(tmp_path, image)
+    assert sum(p.startswith("F/some file with a long name ") for p in paths) == 3000

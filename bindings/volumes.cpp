@@ -1,0 +1,36 @@
+#include "bootmirror/shell.h"
+#include "bootmirror/volumes.h"
+#include "binding.h"
+
+namespace bootmirror::bindings {
+
+void bind_volumes(py::module_& m) {
+  m.def(
+      "machine_format",
+      [](Machine& machine, const std::string& drive, const std::string& switches) {
+        py::gil_scoped_release release;
+        return shell::format_drive(machine, drive, switches);
+      },
+      py::arg("machine"), py::arg("drive"), py::arg("switches"), "`format <drive> <switches>` on a machine.");
+  m.def(
+      "machine_xcopy",
+      [](Machine& machine, const std::string& source, const std::string& destination, const std::string& switches) {
+        py::gil_scoped_release release;
+        return shell::xcopy_drives(machine, source, destination, switches);
+      },
+      py::arg("machine"), py::arg("source"), py::arg("destination"), py::arg("switches"),
+      "`xcopy <source> <destination> <switches>` between a machine's drive letters.");
+  m.def("machine_volume", &mount_fat, py::arg("machine"), py::arg("drive"), py::call_guard<py::gil_scoped_release>(),
+        "The FAT volume behind a drive letter (shared by every caller).");
+  m.def(
+      "machine_drive_letters",
+      [](Machine& machine) {
+        std::vector<std::tuple<std::string, int, std::size_t>> out;
+        for (const BasicVolume& v : basic_volumes(machine))
+          if (v.letter) out.emplace_back(std::string(1, *v.letter), v.disk, v.partition);
+        return out;
+      },
+      py::arg("machine"), "(letter, disk, partition) for every assigned drive letter.");
+}
+
+}  // namespace bootmirror::bindings

@@ -1,0 +1,50 @@
+// Basic volumes and drive letters on a Machine, as Windows' mount manager keeps them: the basic
+// data partitions of every disk (and the EFI system partitions that were given a letter), numbered
+// in disk and partition order, and the letters assigned to them, recorded in the machine folder's
+// machine.json (section "drive_letters") so they last between processes.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "bootmirror/fat.h"
+#include "bootmirror/gpt.h"
+#include "bootmirror/machine.h"
+
+namespace bootmirror {
+
+struct BasicVolume {
+  int number = 0;              // "Volume ###" in list volume
+  int disk = 0;
+  std::size_t partition = 0;   // 1.. in offset order, as list partition numbers them
+  std::uint64_t offset = 0;    // bytes from the start of the disk
+  std::uint64_t size = 0;
+  gpt::Kind kind = gpt::Kind::basic_data;
+  std::optional<char> letter;  // 'S'
+};
+
+std::vector<BasicVolume> basic_volumes(Machine& machine);
+// The volume with this drive letter ("s", "S:", "s:\\"), or nullopt.
+std::optional<BasicVolume> volume_by_letter(Machine& machine, std::string_view drive);
+// The volume on this disk's partition (1..), or nullopt when it is not a volume.
+std::optional<BasicVolume> volume_of_partition(Machine& machine, int disk, std::size_t partition);
+// The volume's bytes as a device: a Slice of its disk.
+DevicePtr volume_device(Machine& machine, const BasicVolume& volume);
+
+// Letters: UsageError when the letter is taken or not A-Z; the partition must be a volume or an
+// EFI system partition (Windows mounts those on request).
+void assign_letter(Machine& machine, int disk, std::size_t partition, char letter);
+// The next free letter from C:, as diskpart's assign without letter= picks it.
+char next_free_letter(Machine& machine);
+void remove_letter(Machine& machine, int disk, std::size_t partition);
+
+// The FAT file system on the volume with this letter, shared while anyone holds it so that every
+// caller sees the same cached FAT and folders; FormatError when the volume holds no FAT.
+std::shared_ptr<fat::Volume> mount_fat(Machine& machine, std::string_view drive);
+// Forgets a mounted FAT volume (format calls it: the old one no longer describes the disk).
+void unmount_fat(Machine& machine, std::string_view drive);
+
+}  // namespace bootmirror

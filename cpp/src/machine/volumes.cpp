@@ -1,0 +1,178 @@
+#include "bootmirror/volumes.h"
+
+#include <map>
+#include <mutex>
+
+#include <fmt/format.h>
+
+#include "bootmirror/dynamic.h"
+#include "bootmirror/partitioning.h"
+
+namespace bootmirror {
+
+namespace {
+
+constexpr const char* kSection = "drive_letters";
+
+char letter_of(std::string_view drive) {
+  if (drive.empty() || !std::isalpha(static_cast<unsigned char>(drive[0])) ||
+      (drive.size() > 1 && drive[1] != ':') || (drive.size() > 2 && drive.substr(2) != "\\" && drive.substr(2) != "/"))
+    throw UsageError(fmt::format("'{}' is not a drive letter", drive));
+  return char(std::toupper(static_cast<unsigned char>(drive[0])));
+}
+
+// machine.json: "drive_letters": {"S": {"disk": 1, "offset": 17408}, ...}
+struct Assignment {
+  int disk;
+  std::uint64_t offset;
+};
+
+std::map<char, Assignment> read_letters(Machine& machine) {
+  std::map<char, Assignment> out;
+  const Json& section = machine.section(kSection);
+  if (!section.is_object()) return out;
+  for (const auto& [key, value] : section.object("drive_letters")) {
+    if (key.size() != 1) continue;
+    out[key[0]] = Assignment{int(value["disk"].integer("disk")), std::uint64_t(value["offset"].integer("offset"))};
+  }
+  return out;
+}
+
+void write_letters(Machine& machine, const std::map<char, Assignment>& letters) {
+  Json::Object object;
+  for (const auto& [letter, a] : letters)
+    object[std::string(1, letter)] = Json(Json::Object{{"disk", Json(a.disk)}, {"offset", Json(a.offset)}});
+  machine.section(kSection) = Json(std::move(object));
+  machine.save();
+}
+
+// Mounted FAT volumes by device (the disk) and offset, held weakly: alive while a caller uses one.
+struct MountKey {
+  const BlockDevice* disk;
+  std::uint64_t offset;
+  auto operator<=>(const MountKey&) const = default;
+};
+std::mutex mounts_mutex;
+std::map<MountKey, std::weak_ptr<fat::Volume>>& mounts() {
+  static std::map<MountKey, std::weak_ptr<fat::Volume>> table;
+  return table;
+}
+
+}  // namespace
+
+std::vector<BasicVolume> basic_volumes(Machine& machine) {
+  std::map<char, Assignment> letters = read_letters(machine);
+  std::vector<BasicVolume> out;
+  // Dynamic volumes come first in list volume; basic volumes are numbered after them.
+  int number = 0;
+  try {
+    if (auto group = dynamic::group_of(machine)) number = int(group->group.volumes.size());
+  } catch (const Error&) {
+  }
+  for (const auto& [disk_number, disk] : machine.disks()) {
+    if (disk.missing()) continue;
+    std::vector<gpt::Partition> parts;
+    try {
+      parts = partitioning::partitions(*disk.device);
+    } catch (const Error&) {
+      continue;  // an unreadable table shows no volumes, as Windows mounts none
+    }
+    const std::uint64_t ss = disk.device->sector_size();
+    for (std::size_t i = 0; i < parts.size(); ++i) {
+      const gpt::Partition& p = parts[i];
+      BasicVolume v;
+      v.disk = disk_number;
+      v.partition = i + 1;
+      v.offset = p.first_lba * ss;
+      v.size = p.sector_span() * ss;
+      v.kind = p.kind();
+      for (const auto& [letter, a] : letters)
+        if (a.disk == disk_number && a.offset == v.offset) v.letter = letter;
+      // Basic data partitions are volumes; an EFI system partition becomes one once it has a letter.
+      if (v.kind != gpt::Kind::basic_data && !(v.kind == gpt::Kind::efi_system && v.letter)) continue;
+      v.number = number++;
+      out.push_back(v);
+    }
+  }
+  return out;
+}
+
+std::optional<BasicVolume> volume_by_letter(Machine& machine, std::string_view drive) {
+  char letter = letter_of(drive);
+  for (const BasicVolume& v : basic_volumes(machine))
+    if (v.letter == letter) return v;
+  return std::nullopt;
+}
+
+std::optional<BasicVolume> volume_of_partition(Machine& machine, int disk, std::size_t partition) {
+  for (const BasicVolume& v : basic_volumes(machine))
+    if (v.disk == disk && v.partition == partition) return v;
+  return std::nullopt;
+}
+
+DevicePtr volume_device(Machine& machine, const BasicVolume& volume) {
+  const AttachedDisk& disk = machine.disk(volume.disk);
+  if (disk.missing()) throw UsageError(fmt::format("disk {} is missing", volume.disk));
+  return std::make_shared<Slice>(disk.device, volume.offset, volume.size);
+}
+
+void assign_letter(Machine& machine, int disk, std::size_t partition, char letter) {
+  letter = char(std::toupper(static_cast<unsigned char>(letter)));
+  if (letter < 'A' || letter > 'Z') throw UsageError(fmt::format("'{}' is not a drive letter", letter));
+  const AttachedDisk& d = machine.disk(disk);
+  if (d.missing()) throw UsageError(fmt::format("disk {} is missing", disk));
+  auto parts = partitioning::partitions(*d.device);
+  if (partition < 1 || partition > parts.size()) throw UsageError("no such partition");
+  const gpt::Partition& p = parts[partition - 1];
+  if (p.kind() != gpt::Kind::basic_data && p.kind() != gpt::Kind::efi_system)
+    throw UsageError("this partition cannot hold a drive letter");
+  auto letters = read_letters(machine);
+  std::uint64_t offset = p.first_lba * d.device->sector_size();
+  if (auto it = letters.find(letter); it != letters.end() && !(it->second.disk == disk && it->second.offset == offset))
+    throw UsageError(fmt::format("drive letter {} is in use", letter));
+  // One letter per volume: a new one replaces the old.
+  std::erase_if(letters, [&](const auto& kv) { return kv.second.disk == disk && kv.second.offset == offset; });
+  letters[letter] = Assignment{disk, offset};
+  write_letters(machine, letters);
+}
+
+char next_free_letter(Machine& machine) {
+  auto letters = read_letters(machine);
+  for (char c = 'C'; c <= 'Z'; ++c)
+    if (!letters.count(c)) return c;
+  throw UsageError("no drive letter is free");
+}
+
+void remove_letter(Machine& machine, int disk, std::size_t partition) {
+  auto volume = volume_of_partition(machine, disk, partition);
+  if (!volume || !volume->letter) throw UsageError("the volume has no drive letter");
+  auto letters = read_letters(machine);
+  letters.erase(*volume->letter);
+  write_letters(machine, letters);
+}
+
+std::shared_ptr<fat::Volume> mount_fat(Machine& machine, std::string_view drive) {
+  auto volume = volume_by_letter(machine, drive);
+  if (!volume) throw UsageError(fmt::format("There is no volume {}:", letter_of(drive)));
+  const AttachedDisk& disk = machine.disk(volume->disk);
+  std::lock_guard lock(mounts_mutex);
+  MountKey key{disk.device.get(), volume->offset};
+  if (auto it = mounts().find(key); it != mounts().end())
+    if (auto alive = it->second.lock()) return alive;
+  auto mounted = fat::Volume::open(volume_device(machine, *volume));
+  mounts()[key] = mounted;
+  return mounted;
+}
+
+void unmount_fat(Machine& machine, std::string_view drive) {
+  auto volume = volume_by_letter(machine, drive);
+  if (!volume) return;
+  const AttachedDisk& disk = machine.disk(volume->disk);
+  std::lock_guard lock(mounts_mutex);
+  auto it = mounts().find(MountKey{disk.device.get(), volume->offset});
+  if (it == mounts().end()) return;
+  if (auto alive = it->second.lock()) alive->detach();
+  mounts().erase(it);
+}
+
+}  // namespace bootmirror

@@ -1,0 +1,26 @@
+// format and xcopy on a Machine's drive letters: resolve the letters to volumes, then run the
+// FAT commands (bootmirror/fat_commands.h) on them.
+#include <fmt/format.h>
+
+#include "bootmirror/fat_commands.h"
+#include "bootmirror/shell.h"
+#include "bootmirror/volumes.h"
+
+namespace bootmirror::shell {
+
+std::string format_drive(Machine& machine, std::string_view drive, std::string_view switches) {
+  auto volume = volume_by_letter(machine, drive);
+  if (!volume) throw UsageError(fmt::format("The system cannot find the drive specified ({}).", drive));
+  unmount_fat(machine, drive);  // whoever holds the old file system must not write it back
+  return run_format(volume_device(machine, *volume), switches);
+}
+
+std::string xcopy_drives(Machine& machine, std::string_view source, std::string_view destination,
+                         std::string_view switches) {
+  DrivePath from = parse_drive_path(source), to = parse_drive_path(destination);
+  auto source_volume = mount_fat(machine, std::string(1, from.drive));
+  auto target_volume = mount_fat(machine, std::string(1, to.drive));
+  return run_xcopy(*source_volume, from, *target_volume, to, switches);
+}
+
+}  // namespace bootmirror::shell
