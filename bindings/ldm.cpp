@@ -45,8 +45,8 @@ void bind_ldm(py::module_& m) {
       .def_property_readonly("partition_type", [](const GroupVolume& v) { return v.record.partition_type; })
       .def_property_readonly("drive_hint", [](const GroupVolume& v) { return v.record.drive_hint; })
       .def_property_readonly("layout", [](const GroupVolume& v) { return std::string(layout_name(v.layout)); })
-      .def_readonly("components", &GroupVolume::components)
-      .def_readonly("partitions", &GroupVolume::partitions);
+      .def_property_readonly("components", [](const GroupVolume& self) { return self.components; })
+      .def_property_readonly("partitions", [](const GroupVolume& self) { return self.partitions; });
 
   py::class_<ComponentRecord>(l, "Component", "A plex: a component record.")
       .def_readonly("id", &ComponentRecord::id)
@@ -68,21 +68,23 @@ void bind_ldm(py::module_& m) {
       .def_readonly("component_id", &PartitionRecord::component_id)
       .def_readonly("index", &PartitionRecord::index);
 
+  // The record lists come back as copies (snapshots): references into a std::vector would dangle
+  // once a later edit of the group grows it.
   py::class_<Group>(l, "Group", "A disk group as read from its disks, or being built.")
       .def_property_readonly("name", [](const Group& g) { return g.record.name; })
       .def_property_readonly("guid", [](const Group& g) { return g.record.guid; })
       .def_property_readonly("id", [](const Group& g) { return g.record.id; })
       .def_readonly("committed_seq", &Group::committed_seq)
-      .def_readonly("disks", &Group::disks)
-      .def_readonly("volumes", &Group::volumes)
-      .def_readonly("components", &Group::components)
-      .def_readonly("partitions", &Group::partitions);
+      .def_property_readonly("disks", [](const Group& self) { return self.disks; })
+      .def_property_readonly("volumes", [](const Group& self) { return self.volumes; })
+      .def_property_readonly("components", [](const Group& self) { return self.components; })
+      .def_property_readonly("partitions", [](const Group& self) { return self.partitions; });
 
   py::class_<Scan>(l, "Scan", "A machine's disks sorted into its disk group, basic and foreign disks.")
-      .def_readonly("group", &Scan::group)
-      .def_readonly("basic", &Scan::basic)
-      .def_readonly("foreign", &Scan::foreign)
-      .def_readonly("unreadable", &Scan::unreadable);
+      .def_property_readonly("group", [](const Scan& self) { return self.group; })
+      .def_property_readonly("basic", [](const Scan& self) { return self.basic; })
+      .def_property_readonly("foreign", [](const Scan& self) { return self.foreign; })
+      .def_property_readonly("unreadable", [](const Scan& self) { return self.unreadable; });
   l.def("scan", [](const std::vector<DevicePtr>& devices, const std::string& preferred) {
         py::gil_scoped_release release;
         return scan(devices, preferred);

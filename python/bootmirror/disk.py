@@ -117,8 +117,9 @@ class Disk:
 
     # -- partitions (GPT, as Windows Server 2003 partitions) ------------------------------------
     @property
-    def partitions(self) -> "List[gpt.Partition]":
-        """The GPT partitions in on-disk offset order (numbered as diskpart numbers them)."""
+    def partitions(self) -> "gpt.PartitionList":
+        """The GPT partitions in on-disk offset order (numbered as diskpart numbers them); a list
+        that Jupyter shows as a table."""
         from . import gpt
 
         return gpt.partitions(self)

@@ -413,3 +413,31 @@ class Volume:
         label = self.label or "(no label)"
         return (f"<fat.Volume {g.type} {label} {self.serial_text} {_core.describe_size(self.total_bytes)}, "
                 f"{g.cluster_size}-byte clusters, {_core.describe_size(self.free_bytes)} free>")
+
+
+# Readable reprs for the engine's result objects (they print as <... object at 0x...> otherwise).
+def _geometry_repr(g: _core.FatGeometry) -> str:
+    return (f"<fat.Geometry {g.type} {g.cluster_size}-byte clusters x {g.cluster_count:,}, {g.fat_count} FATs of "
+            f"{g.sectors_per_fat:,} sectors, {g.reserved_sectors} reserved sectors, {g.total_sectors:,} sectors>")
+
+
+def _format_result_repr(r: _core.FatFormatResult) -> str:
+    serial = f"{r.serial >> 16:04X}-{r.serial & 0xFFFF:04X}"
+    label = f" {r.label!r}" if r.label else ""
+    return (f"<fat.FormatResult {r.geometry.type}{label} serial {serial}, {r.total_bytes:,} bytes total, "
+            f"{r.available_bytes:,} available>")
+
+
+def _check_report_repr(r: _core.FatCheckReport) -> str:
+    state = "clean" if r.clean else f"{len(r.problems)} problem(s)"
+    return (f"<fat.CheckReport {state}: {r.files} files, {r.directories} folders, "
+            f"{r.used_clusters:,} of {r.cluster_count:,} clusters used>")
+
+
+_core.FatGeometry.__repr__ = _geometry_repr  # type: ignore[assignment]
+_core.FatFormatResult.__repr__ = _format_result_repr  # type: ignore[assignment]
+_core.FatCheckReport.__repr__ = _check_report_repr  # type: ignore[assignment]
+_core.FatCheckProblem.__repr__ = lambda p: (  # type: ignore[assignment]
+    f"<fat.CheckProblem {p.kind} {p.path!r}: {p.message}{' (repaired)' if p.repaired else ''}>")
+_core.FatCopyStats.__repr__ = lambda s: (  # type: ignore[assignment]
+    f"<fat.CopyStats {s.files} files, {s.directories} folders, {s.bytes:,} bytes>")

@@ -106,10 +106,18 @@ def partitions_html(parts: List[Partition]) -> str:
     return f"<table><tr>{head}</tr>{rows}</table>"
 
 
-def partitions(disk: DiskLike) -> List[Partition]:
-    """The partitions of a GPT disk in offset order; empty for a disk with no partition table."""
+class PartitionList(List[Partition]):
+    """A plain list of partitions that Jupyter shows as a table."""
+
+    def _repr_html_(self) -> str:
+        return partitions_html(self)
+
+
+def partitions(disk: DiskLike) -> PartitionList:
+    """The partitions of a GPT disk in offset order; empty for a disk with no partition table.
+    A list (shown as a table in Jupyter)."""
     device = _device(disk)
-    return [Partition.from_raw(i + 1, p, device.sector_size) for i, p in enumerate(_gpt.partitions(device))]
+    return PartitionList(Partition.from_raw(i + 1, p, device.sector_size) for i, p in enumerate(_gpt.partitions(device)))
 
 
 def read(disk: DiskLike) -> Table:
@@ -159,6 +167,6 @@ Table.__repr__ = lambda t: (  # type: ignore[assignment]
 
 __all__ = [
     "BASIC_DATA", "EFI_SYSTEM", "LDM_DATA", "LDM_METADATA", "MICROSOFT_RESERVED",
-    "Health", "Partition", "RawPartition", "Table",
+    "Health", "Partition", "PartitionList", "RawPartition", "Table",
     "partitions", "read", "repair", "style", "verify", "write",
 ]

@@ -30,6 +30,16 @@ from .disk import Disk
 
 _ldm = _core.ldm
 
+
+def _find(records, record_id: int, what: str):
+    """The record with `record_id`, looked up afresh: the engine's lists hand out references into
+    vectors that a later change (add_disk, create_volume, ...) may reallocate, so a record must never
+    be kept across changes."""
+    for i, r in enumerate(records):
+        if r.id == record_id:
+            return i, r
+    raise _core.UsageError(f"the {what} is no longer in the disk group")
+
 __all__ = ["DiskGroup", "LdmDisk", "Volume", "Plex", "Partition", "read_group", "scan", "is_dynamic", "convert_dynamic"]
 
 
@@ -38,7 +48,11 @@ class Partition:
 
     def __init__(self, group: "DiskGroup", record) -> None:
         self._group = group
-        self._r = record
+        self._id = record.id
+
+    @property
+    def _r(self):
+        return _find(self._group._core.partitions, self._id, "partition")[1]
 
     name = property(lambda self: self._r.name, doc="Windows' name, e.g. 'Disk1-01'.")
     start = property(lambda self: self._r.start, doc="First sector, counted from the disk's data start.")
@@ -65,8 +79,13 @@ class Plex:
     """One copy of a volume's data (an LDM component): a mirror has two, other volumes one."""
 
     def __init__(self, group: "DiskGroup", record, partitions: List[Partition]) -> None:
-        self._r = record
+        self._group = group
+        self._id = record.id
         self.partitions = partitions
+
+    @property
+    def _r(self):
+        return _find(self._group._core.components, self._id, "plex")[1]
 
     name = property(lambda self: self._r.name)
     state = property(lambda self: self._r.state)
@@ -91,8 +110,16 @@ class Volume:
 
     def __init__(self, group: "DiskGroup", index: int, record) -> None:
         self._group = group
-        self.index = index
-        self._r = record
+        self._id = record.id
+
+    @property
+    def _r(self):
+        return _find(self._group._core.volumes, self._id, "volume")[1]
+
+    @property
+    def index(self) -> int:
+        """Position in the group's volumes (diskpart's volume numbering among dynamic volumes)."""
+        return _find(self._group._core.volumes, self._id, "volume")[0]
 
     name = property(lambda self: self._r.name, doc="Windows' name, e.g. 'Volume1'.")
     guid = property(lambda self: self._r.guid)
@@ -186,10 +213,18 @@ class LdmDisk:
 
     def __init__(self, group: "DiskGroup", index: int, record) -> None:
         self._group = group
-        self.index = index
-        self._r = record
+        self._id = record.id
 
-    id = property(lambda self: self._r.id)
+    @property
+    def _r(self):
+        return _find(self._group._core.disks, self._id, "disk")[1]
+
+    @property
+    def index(self) -> int:
+        """Position in the group's disks."""
+        return _find(self._group._core.disks, self._id, "disk")[0]
+
+    id = property(lambda self: self._id)
     name = property(lambda self: self._r.name, doc="Windows' name, e.g. 'Disk1'.")
     guid = property(lambda self: self._r.guid)
     present = property(lambda self: self._r.present)

@@ -37,6 +37,11 @@ def test_create_numbers_by_offset_and_reprs():
     assert [p.kind for p in disk.partitions] == ["msr", "efi", "basic"]
     assert "EFI system partition" in repr(efi)
     assert "<table>" in efi._repr_html_()
+    # The list itself is a table in Jupyter (a row per partition), and still a plain list.
+    parts = disk.partitions
+    assert isinstance(parts, list) and parts == list(parts) and parts[1] == efi
+    assert parts._repr_html_().count("<tr>") == 1 + 3 and "EFI system partition" in parts._repr_html_()
+    assert gpt.partitions(Disk.memory("1 MiB")) == []
     assert repr(gpt.verify(disk)) == "<gpt.Health clean>"
     with pytest.raises(bootmirror.UsageError):
         disk.create_partition("primary", "1 GiB")
@@ -154,3 +159,13 @@ def test_random_damage_never_crashes_and_failures_write_nothing(spots):
         with pytest.raises(bootmirror.FormatError):
             gpt.repair(disk)
         assert disk.read(0, disk.size) == before
+
+
+def test_repair_rewrites_only_the_damaged_copy():
+    disk = bootmirror.Disk.memory("128 MiB")
+    disk.convert_gpt()
+    backup_before = disk.read(disk.size - 33 * 512, 33 * 512)
+    disk.write(512, b"\0" * 512)  # the primary header
+    assert gpt.repair(disk) == ["rewrote the primary GPT header and entry array from the backup"]
+    assert disk.read(disk.size - 33 * 512, 33 * 512) == backup_before
+    assert gpt.verify(disk).clean

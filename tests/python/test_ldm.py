@@ -299,3 +299,45 @@ def test_scan_sorts_a_machines_disks(mirrored_2003, tmp_path):
     found.create_volume("Volume9", "simple", [(found.disk("Disk2"), 6144, 1024)])
     found.commit()
     assert "Volume9" in [v.name for v in ldm.read_group([ours[1]]).volumes]
+
+
+def test_objects_stay_valid_across_later_changes():
+    # The engine's record lists are vectors that grow: a Volume or LdmDisk kept from before a
+    # change must look its record up again, not read freed memory (it used to show '' and
+    # garbage, or fail with SystemError).
+    d0, d1 = (bootmirror.Disk.memory("64 MiB") for _ in range(2))
+    group = ldm.DiskGroup.create("TEST-Dg0")
+    a = group.add_disk(d0)
+    b = group.add_disk(d1)
+    v = group.create_volume("Volume1", "mirrored", [(a, 0, 40960), (b, 0, 40960)], drive_hint="M:")
+    s = group.create_volume("Volume2", "simple", [(a, 40960, 20480)])
+    for _ in range(20):
+        group.create_volume(f"Volume{_ + 3}", "simple", [(b, 40960 + 1024 * _, 1024)])
+    assert (a.name, b.name, a.index, b.index) == ("Disk1", "Disk2", 0, 1)
+    assert (v.name, v.drive_hint, v.index, s.index) == ("Volume1", "M:", 0, 1)
+    assert [p.name for p in v.plexes] == ["Volume1-01", "Volume1-02"]
+    plex = v.plexes[0]
+    part = v.partitions[0]
+    group.create_volume("Late", "simple", [(a, 61440, 1024)])
+    assert (plex.name, part.name, part.disk.name) == ("Volume1-01", "Disk1-01", "Disk1")
+    group.delete_volume(v)
+    assert s.index == 0
+    with pytest.raises(bootmirror.UsageError, match="no longer"):
+        v.name
+
+
+def test_engine_record_lists_are_snapshots_that_survive_later_edits():
+    """Lists read from the engine's group are copies: growing the group afterwards must not leave
+    them pointing into freed memory (they used to be references into std::vectors)."""
+    group = ldm.DiskGroup.create("TEST-Dg0")
+    disk = group.add_disk(bootmirror.Disk.memory("64 MiB"))
+    engine_disks = group._core.disks
+    engine_volumes = []
+    for n in range(40):
+        group.create_volume(f"Volume{n + 1}", "simple", [(disk, 1024 * n, 1024)])
+        engine_volumes.append(group._core.volumes)
+    for _ in range(8):
+        group.add_disk(bootmirror.Disk.memory("64 MiB"))
+    assert [d.name for d in engine_disks] == ["Disk1"]
+    assert [[v.name for v in vs] for vs in engine_volumes[:2]] == [["Volume1"], ["Volume1", "Volume2"]]
+    assert [len(v.partitions) for v in engine_volumes[-1]] == [1] * 40

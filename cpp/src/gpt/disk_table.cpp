@@ -264,7 +264,9 @@ RepairReport repair(BlockDevice& disk, bool fix_grown) {
   Table t = table_from(in);
   RepairReport report;
   const bool primary_bad = !in.primary.state.valid();
-  bool backup_bad = !in.backup.state.valid() || !in.health.copies_agree;
+  // Two valid copies that disagree: the primary wins, as UEFI firmware reads it first. (copies_agree
+  // is also false when one copy is invalid; that case is primary_bad alone.)
+  bool backup_bad = !in.backup.state.valid() || (!primary_bad && !in.health.copies_agree);
   bool moved = false;
   if (fix_grown && !in.health.backup_at_end) {
     const std::uint64_t sectors = t.entry_array_sectors();
