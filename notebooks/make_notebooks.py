@@ -406,30 +406,27 @@ starts at 17 KB, the first usable sector, where disk 0's starts at 32 KB (sector
     ("code", """\
 print(m.diskpart(kb814070.PREPARE_SHADOW_PARTITIONS, check=True))"""),
     ("md", """\
-## Format the shadow EFI partition and copy the boot files (steps 5 to 8)
+## Format the shadow EFI partition and copy the boot files (steps 5 to 9)
 
-The article assigns S: to the shadow's EFI partition and P: to the primary's, then runs
-`format s: /fs:fat /q /y` and `xcopy p:\\*.* s: /s /h`. Drive letters are not in the Machine
-yet, so the engine-level `fat.run_format` and `fat.run_xcopy` work on the partitions' slices, with
-the same switches and the same output: 213,680,128 bytes, 52,168 allocation units of 4,096 bytes,
-16-bit FAT entries, seven files (the hidden NVRAM backup `Boot0003` included, thanks to `/h`)."""),
+The article assigns S: to the shadow's EFI partition and P: to the primary's (diskpart's
+`assign letter=`), then runs `format s: /fs:fat /q /y` and `xcopy p:\\*.* s: /s /h` at the command
+prompt: `m.format` and `m.xcopy` are those commands on the Machine's drive letters, with the same
+output: 213,680,128 bytes, 52,168 allocation units of 4,096 bytes, 16-bit FAT entries, seven files
+(the hidden NVRAM backup `Boot0003` included, thanks to `/h`). Step 9 removes the letters."""),
     ("code", """\
-def esp_slice(number):
-    disk = m.disk(number)
-    (esp,) = [p for p in disk.partitions if p.kind == 'efi']
-    return disk.slice(esp.offset, esp.size)
-
-s_drive, p_drive = esp_slice(1), esp_slice(0)
+print(m.diskpart(kb814070.ASSIGN_SHADOW_ESP, check=True))
 print('C:\\\\> format s: /fs:fat /q /y')
-print(fat.run_format(s_drive, '/fs:fat /q /y'))"""),
+print(m.format('s:', '/fs:fat /q /y'))"""),
     ("code", """\
-P, S = fat.open(p_drive), fat.open(s_drive)
+print(m.diskpart(kb814070.ASSIGN_PRIMARY_ESP, check=True))
 print('C:\\\\> xcopy p:\\\\*.* s: /s /h')
-print(fat.run_xcopy(P, 'p:\\\\*.*', S, 's:', '/s /h'))
-S.flush()
+print(m.xcopy('p:\\\\*.*', 's:', '/s /h'))
+P, S = m.volume('p:'), m.volume('s:')
 files = [f'{top}/{name}'.lstrip('/') for top, _, names in P.walk() for name in names]
 assert all(P.read_bytes(f) == S.read_bytes(f) for f in files)
-print('S: check:', S.check())"""),
+print('S: check:', S.check())
+del P, S
+print(m.diskpart(kb814070.REMOVE_ESP_LETTERS, check=True))"""),
     ("md", "mtools reads the shadow's EFI partition in place and lists the copied files, hidden ones included."),
     ("code", """\
 esp1 = m.disk(1).partitions[0]
