@@ -23,6 +23,15 @@ void bind_volumes(py::module_& m) {
   m.def("machine_volume", &mount_fat, py::arg("machine"), py::arg("drive"), py::call_guard<py::gil_scoped_release>(),
         "The FAT volume behind a drive letter (shared by every caller).");
   m.def(
+      "machine_assign_letter",
+      [](Machine& machine, int disk, std::size_t partition, const std::string& letter) {
+        if (letter.empty() || letter.size() > 2 || (letter.size() == 2 && letter[1] != ':'))
+          throw UsageError("'" + letter + "' is not a drive letter");
+        assign_letter(machine, disk, partition, letter[0]);
+      },
+      py::arg("machine"), py::arg("disk"), py::arg("partition"), py::arg("letter"),
+      "Give partition `partition` (1.., offset order) of disk `disk` a drive letter.");
+  m.def(
       "machine_drive_letters",
       [](Machine& machine) {
         std::vector<std::tuple<std::string, int, std::size_t>> out;

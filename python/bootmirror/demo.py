@@ -46,6 +46,21 @@ def main(folder: str = "demo-out") -> int:
     print(f"shadow ESP: {shadow_esp!r}, check {'clean' if report.clean else report.problems}\n")
     del shadow_esp
     print(machine.diskpart(kb814070.REMOVE_ESP_LETTERS, check=True))
+
+    print("\n== Convert the Primary and Shadow Drives to Dynamic ==\n")
+    print(machine.diskpart(kb814070.CONVERT_TO_DYNAMIC, check=True))
+    print("(restarting the computer to complete the conversion of disk 0)\n")
+    machine.reboot()
+
+    print("== Establish a Mirror from the Boot Drive to the Shadow Drive ==\n")
+    print(machine.diskpart(kb814070.MIRROR_BOOT_VOLUME, check=True))
+    print(machine.diskpart("list volume\nlist disk", check=True))
+    for number, disk in machine.disks.items():
+        health = gpt.verify(disk)
+        print(f"disk {number}: GPT {'clean' if health.clean else 'damaged: ' + '; '.join(health.problems)}, "
+              f"{disk.allocated_bytes:,} bytes allocated")
+    group = machine.disk_group
+    print(f"disk group {group.name} {{{group.guid}}}: " + ", ".join(f"{v.name} {v.layout}" for v in group.volumes))
     return 0
 
 

@@ -45,6 +45,9 @@ ESP_FILES = (
     ("MSUtil/nvrboot.efi", fat.ARCHIVE),
 )
 
+#: The boot partition's number on disk 0 (list partition's numbering): Windows' C: drive.
+BOOT_PARTITION = 2
+
 #: The smallest disk that holds the system disk's layout (its MSR ends just past 9 GB).
 SYSTEM_DISK_MIN_SIZE = 9_153_031_680 + 32 * MiB + 34 * 512
 
@@ -88,11 +91,13 @@ def build_system_disk(disk: Disk) -> None:
 
 def rehearsal_machine(folder: Union[str, "os.PathLike[str]"], disk_size: SizeLike = "10 GiB") -> Machine:
     """The article's machine in a new machine folder: disk 0 built by :func:`build_system_disk`,
-    disk 1 a raw disk of the same size (both sparse images: about 1 MiB written)."""
+    disk 1 a raw disk of the same size (both sparse images: about 1 MiB written). Windows runs
+    from the boot partition, which is drive C:."""
     machine = Machine.create(folder)
     machine.create_disk(disk_size)
     machine.create_disk(disk_size)
     build_system_disk(machine.disk(0))
+    machine.assign_letter(0, BOOT_PARTITION, "C")
     return machine
 
 
@@ -132,4 +137,18 @@ Select volume P
 Remove
 Select volume S
 Remove
+"""
+
+#: "Convert the Primary and Shadow Drives to Dynamic", step 1: the shadow converts at once, the
+#: system disk after a restart (``Machine.reboot``).
+CONVERT_TO_DYNAMIC = """\
+Select disk 1
+Convert dynamic
+Select disk 0
+Convert dynamic
+"""
+#: "Establish a Mirror from the Boot Drive to the Shadow Drive", step 1.
+MIRROR_BOOT_VOLUME = """\
+Select volume C
+add disk=1
 """

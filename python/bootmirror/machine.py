@@ -158,6 +158,12 @@ class Machine:
         (``m.xcopy("p:\\\\*.*", "s:", "/s /h")``); returns xcopy's listing."""
         return _core.machine_xcopy(self._m, source, destination, switches)
 
+    def assign_letter(self, disk: int, partition: int, letter: str) -> None:
+        """Give a basic volume (partition `partition` of disk `disk`, numbered as diskpart's list
+        partition numbers them) the drive letter `letter` ("C" or "C:"), as ``assign letter=C``
+        does, without moving diskpart's focus."""
+        _core.machine_assign_letter(self._m, disk, partition, letter)
+
     def volume(self, drive: str) -> "fat.Volume":
         """The FAT file system on the volume with this drive letter (shared with format and xcopy)."""
         from . import fat

@@ -202,3 +202,28 @@ def test_list_volume_shows_letter_label_and_file_system(tmp_path):
     t = m.diskpart("select volume e\nlist volume", check=True)
     assert "Volume 0 is the selected volume." in t
     assert lines(t, "list volume")[2] == "* Volume 0     E   DATA         FAT    Mirror        20 MB  Healthy"
+
+
+def test_volumes_keep_their_drive_letters_when_the_disk_converts(tmp_path):
+    """"Volumes keep their drive letters": converting a disk moves each basic volume's letter into
+    the disk group as its simple volume's drive hint, which ldmtool reads back."""
+    m = bootmirror.Machine.create(tmp_path / "lab")
+    m.create_disk("1 GiB")
+    m.diskpart("select disk 0\nconvert gpt\ncreate partition primary size=100\nassign letter=E\n"
+               "create partition primary size=100\nassign letter=F", check=True)
+    assert m.drive_letters == {"E": (0, 2), "F": (0, 3)}
+    assert "successfully converted" in m.diskpart("select disk 0\nconvert dynamic", check=True)
+    assert m.drive_letters == {}  # the letters now live in the disk group
+    listing = lines(m.diskpart("list volume", check=True), "list volume")
+    assert [line.split()[2] for line in listing[2:]] == ["E", "F"]
+    assert lines(m.diskpart("select volume F"), "select volume F") == ["Volume 1 is the selected volume."]
+    # A letter a dynamic volume holds is not free for a basic one.
+    m.create_disk("1 GiB")
+    out = m.diskpart("select disk 1\nconvert gpt\ncreate partition primary size=100\nassign letter=E")
+    assert "The specified drive letter is not free to be assigned." in out
+    (guid,) = ldmtool_group([m.disk(0).path])
+    volumes = {}
+    for name in ("Volume1", "Volume2"):
+        shown = json.loads(run_tool(["ldmtool", "-d", m.disk(0).path, "show", "volume", guid, name]).stdout)
+        volumes[name] = shown["hint"]
+    assert volumes == {"Volume1": "E:", "Volume2": "F:"}

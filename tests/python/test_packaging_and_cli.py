@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -57,7 +58,10 @@ def test_demo_rehearses_the_runbook_on_sparse_images(tmp_path):
     result = subprocess.run([sys.executable, "-m", "bootmirror.demo", str(tmp_path / "out")],
                             capture_output=True, text=True, check=True)
     assert "* Partition 2    Reserved            32 MB   204 MB" in result.stdout
-    assert result.stdout.count("GPT clean") == 2
+    assert result.stdout.count("GPT clean") == 4  # after partitioning, and after mirroring
+    assert "You must reboot your computer to complete this operation." in result.stdout
+    assert "Diskpart succeeded in adding a mirror to the volume." in result.stdout
+    assert re.search(r"Volume 0     C\s+Mirror\s+4996 MB  Healthy    Boot", result.stdout)
     assert "       52,168 allocation units available on disk." in result.stdout
     assert "p:\\MSUtil\\nvrboot.efi\n7 File(s) copied" in result.stdout
     assert "check clean" in result.stdout

@@ -246,6 +246,8 @@ std::size_t add_volume(Group& group, const std::string& name, Layout layout,
 // Adds a plex on `disk_index` at `start` to a simple or mirrored volume (diskpart "add disk=N"):
 // the volume becomes (or stays) a mirror; the new plex must be resynchronised by the caller.
 void add_mirror(Group& group, std::size_t volume_index, std::size_t disk_index, std::uint64_t start);
+// Sets or clears a volume's drive-letter hint ("C:"), the letter Windows mounts it on.
+void set_drive_hint(Group& group, std::size_t volume_index, std::optional<std::string> hint);
 // Removes a missing disk from the group; UsageError while it holds a volume's only copy, or while
 // it is present.
 void remove_disk(Group& group, std::size_t disk_index);

@@ -5,8 +5,10 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -40,6 +42,12 @@ void assign_letter(Machine& machine, int disk, std::size_t partition, char lette
 // The next free letter from C:, as diskpart's assign without letter= picks it.
 char next_free_letter(Machine& machine);
 void remove_letter(Machine& machine, int disk, std::size_t partition);
+// The letters dynamic volumes hold (their drive hints in the disk group).
+std::set<char> dynamic_volume_letters(Machine& machine);
+// The letters assigned to basic volumes on `disk`, by the volume's byte offset, and their release:
+// converting a disk to dynamic moves them into the disk group as the volumes' drive hints.
+std::map<std::uint64_t, char> letters_on_disk(Machine& machine, int disk);
+void release_letter(Machine& machine, char letter);
 
 // The FAT file system on the volume with this letter, shared while anyone holds it so that every
 // caller sees the same cached FAT and folders; FormatError when the volume holds no FAT.

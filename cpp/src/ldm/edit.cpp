@@ -1,6 +1,7 @@
 // Editing a group in memory: new groups, volumes, removing disks, volumes and plexes. Nothing is
 // written here; commit() (commit.cpp) writes. Names and numbering follow Windows: "Disk1",
 // "Volume1", components "<volume>-01", partitions "<disk>-01"; object ids are unique in the group.
+#include <cctype>
 #include <algorithm>
 #include <set>
 
@@ -181,6 +182,17 @@ std::size_t add_volume(Group& g, const std::string& name, Layout layout,
   g.volumes.push_back(std::move(vol));
   resolve(g);
   return g.volumes.size() - 1;
+}
+
+void set_drive_hint(Group& g, std::size_t vi, std::optional<std::string> hint) {
+  if (vi >= g.volumes.size()) throw UsageError("no such volume");
+  if (hint && (hint->size() != 2 || !std::isalpha(static_cast<unsigned char>((*hint)[0])) || (*hint)[1] != ':'))
+    throw UsageError(fmt::format("'{}' is not a drive letter hint (expected a letter and a colon)", *hint));
+  VolumeRecord& v = g.volumes[vi].record;
+  // Record flag 0x02 says the hint field is present (see encode_record(VolumeRecord)).
+  if (hint) v.flags |= 0x02;
+  else v.flags &= std::uint8_t(~0x02);
+  v.drive_hint = hint;
 }
 
 void add_mirror(Group& g, std::size_t vi, std::size_t di, std::uint64_t start) {

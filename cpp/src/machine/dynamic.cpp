@@ -6,6 +6,7 @@
 
 #include "bootmirror/fat.h"
 #include "bootmirror/gpt.h"
+#include "bootmirror/volumes.h"
 
 namespace bootmirror::dynamic {
 
@@ -146,8 +147,25 @@ void convert_now(Machine& machine, int number) {
   }
   auto at = std::find(mg->numbers.begin(), mg->numbers.end(), number);
   if (at == mg->numbers.end()) throw UsageError(fmt::format("disk {} is missing", number));
-  ldm::add_disk(mg->group, mg->devices[std::size_t(at - mg->numbers.begin())], int(at - mg->numbers.begin()));
+  const std::size_t device = std::size_t(at - mg->numbers.begin());
+  const std::map<std::uint64_t, char> letters = letters_on_disk(machine, number);
+  const std::size_t volumes_before = mg->group.volumes.size();
+  const std::size_t disk_index = ldm::add_disk(mg->group, mg->devices[device], int(device));
+  // Volumes keep their drive letters: each basic volume's letter becomes the drive hint of the
+  // simple volume it turned into (Windows keeps them in the volume records too).
+  const ldm::GroupDisk& d = mg->group.disks[disk_index];
+  const std::uint64_t sector = mg->devices[device]->sector_size();
+  std::vector<char> moved;
+  for (std::size_t vi = volumes_before; vi < mg->group.volumes.size(); ++vi)
+    for (std::size_t pi : mg->group.volumes[vi].partitions) {
+      const auto& p = mg->group.partitions[pi];
+      auto letter = letters.find((d.data_start + p.start) * sector);
+      if (p.disk_id != d.record.id || letter == letters.end()) continue;
+      ldm::set_drive_hint(mg->group, vi, std::string{letter->second, ':'});
+      moved.push_back(letter->second);
+    }
   commit(machine, *mg);
+  for (char letter : moved) release_letter(machine, letter);
 }
 
 }  // namespace

@@ -2,6 +2,7 @@
 
 #include <map>
 #include <mutex>
+#include <set>
 
 #include <fmt/format.h>
 
@@ -59,6 +60,20 @@ std::map<MountKey, std::weak_ptr<fat::Volume>>& mounts() {
 }
 
 }  // namespace
+
+// Letters held by dynamic volumes: their drive hints in the disk group.
+std::set<char> dynamic_volume_letters(Machine& machine) {
+  std::set<char> out;
+  try {
+    if (auto group = dynamic::group_of(machine))
+      for (const auto& v : group->group.volumes)
+        if (v.record.drive_hint && !v.record.drive_hint->empty())
+          out.insert(char(std::toupper(static_cast<unsigned char>((*v.record.drive_hint)[0]))));
+  } catch (const Error&) {
+    // An unreadable group holds no letters we can honour; list disk reports it.
+  }
+  return out;
+}
 
 std::vector<BasicVolume> basic_volumes(Machine& machine) {
   std::map<char, Assignment> letters = read_letters(machine);
@@ -128,7 +143,8 @@ void assign_letter(Machine& machine, int disk, std::size_t partition, char lette
     throw UsageError("this partition cannot hold a drive letter");
   auto letters = read_letters(machine);
   std::uint64_t offset = p.first_lba * d.device->sector_size();
-  if (auto it = letters.find(letter); it != letters.end() && !(it->second.disk == disk && it->second.offset == offset))
+  if ((letters.count(letter) && !(letters[letter].disk == disk && letters[letter].offset == offset)) ||
+      dynamic_volume_letters(machine).count(letter))
     throw UsageError(fmt::format("drive letter {} is in use", letter));
   // One letter per volume: a new one replaces the old.
   std::erase_if(letters, [&](const auto& kv) { return kv.second.disk == disk && kv.second.offset == offset; });
@@ -138,8 +154,9 @@ void assign_letter(Machine& machine, int disk, std::size_t partition, char lette
 
 char next_free_letter(Machine& machine) {
   auto letters = read_letters(machine);
+  auto dynamic = dynamic_volume_letters(machine);
   for (char c = 'C'; c <= 'Z'; ++c)
-    if (!letters.count(c)) return c;
+    if (!letters.count(c) && !dynamic.count(c)) return c;
   throw UsageError("no drive letter is free");
 }
 
@@ -149,6 +166,18 @@ void remove_letter(Machine& machine, int disk, std::size_t partition) {
   auto letters = read_letters(machine);
   letters.erase(*volume->letter);
   write_letters(machine, letters);
+}
+
+std::map<std::uint64_t, char> letters_on_disk(Machine& machine, int disk) {
+  std::map<std::uint64_t, char> out;
+  for (const auto& [letter, a] : read_letters(machine))
+    if (a.disk == disk) out[a.offset] = letter;
+  return out;
+}
+
+void release_letter(Machine& machine, char letter) {
+  auto letters = read_letters(machine);
+  if (letters.erase(char(std::toupper(static_cast<unsigned char>(letter))))) write_letters(machine, letters);
 }
 
 std::shared_ptr<fat::Volume> mount_fat(Machine& machine, std::string_view drive) {

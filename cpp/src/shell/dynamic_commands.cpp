@@ -139,6 +139,10 @@ std::string delete_disk(Machine& machine, const Arguments&) {
 
 }  // namespace
 
+// Windows' boot volume (where it runs from) is C: here, as on the runbook's machines; list volume
+// marks it "Boot" whether it is basic or dynamic.
+std::string boot_info(std::string_view letter) { return letter == "C" ? "Boot" : ""; }
+
 std::vector<Row> dynamic_volume_rows(Machine& machine, const dynamic::MachineGroup& mg, std::optional<int> on_disk) {
   std::vector<Row> rows;
   for (std::size_t i = 0; i < mg.group.volumes.size(); ++i) {
@@ -159,7 +163,7 @@ std::vector<Row> dynamic_volume_rows(Machine& machine, const dynamic::MachineGro
     Row row;
     row.selected = machine.focus().volume == int(i);
     auto [fs, label] = dynamic::file_system_of(mg, i);
-    row.cells = {fmt::format("Volume {}", i), letter, label, fs, type_word(v.layout), format_size(bytes), status_word(mg, v), ""};
+    row.cells = {fmt::format("Volume {}", i), letter, label, fs, type_word(v.layout), format_size(bytes), status_word(mg, v), boot_info(letter)};
     rows.push_back(std::move(row));
   }
   return rows;

@@ -35,7 +35,7 @@ std::string list_volume(Machine& machine, const Arguments&) {
       if (fs != "RAW") label = fat::Volume::open(device)->label();
     } catch (const Error&) {
     }
-    std::string info = v.kind == gpt::Kind::efi_system ? "System" : v.letter == 'C' ? "Boot" : "";
+    std::string info = v.kind == gpt::Kind::efi_system ? "System" : boot_info(v.letter ? std::string(1, *v.letter) : "");
     rows.push_back(Row{{fmt::format("Volume {}", v.number), v.letter ? std::string(1, *v.letter) : "", label, fs,
                         "Partition", format_size(v.size), "Healthy", info},
                        machine.focus().volume == v.number});
@@ -106,8 +106,10 @@ std::string assign(Machine& machine, const Arguments& args) {
   } else {
     letter = next_free_letter(machine);
   }
+  bool taken = dynamic_volume_letters(machine).count(letter) != 0;
   for (const BasicVolume& v : basic_volumes(machine))
-    if (v.letter == letter && !(v.disk == *focus.disk && v.partition == *focus.partition))
+    taken |= v.letter == letter && !(v.disk == *focus.disk && v.partition == *focus.partition);
+  if (taken)
       throw CommandFailed(
           "The specified drive letter is not free to be assigned.\n"
           "Please ensure that the drive letter specified is not in use, or not reserved.");

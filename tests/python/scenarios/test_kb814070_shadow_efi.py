@@ -57,11 +57,11 @@ def test_prepare_the_shadow_drive_steps_5_to_9(tmp_path):
     p = m.volume("p:")
     listing = _answer(m, "list volume")
     assert re.search(r"Volume \d+\s+P\s+FAT\s+Partition\s+204 MB\s+Healthy\s+System", listing), listing
-    assert re.search(r"Volume \d+\s+RAW\s+Partition\s+4996 MB\s+Healthy", listing), listing
+    assert re.search(r"Volume \d+     C\s+RAW\s+Partition\s+4996 MB\s+Healthy    Boot", listing), listing
     assert re.search(r"Volume \d+\s+S\s+FAT\s+Partition\s+204 MB\s+Healthy\s+System", listing), listing
-    assert m.drive_letters == {"P": (0, 1), "S": (1, 1)}
+    assert m.drive_letters == {"C": (0, 2), "P": (0, 1), "S": (1, 1)}
     # The letters are in the machine folder: another process sees them.
-    assert Machine.open(tmp_path / "machine").drive_letters == {"P": (0, 1), "S": (1, 1)}
+    assert Machine.open(tmp_path / "machine").drive_letters == {"C": (0, 2), "P": (0, 1), "S": (1, 1)}
     # Step 8: copy the system files.
     assert m.xcopy("p:\\*.*", "s:", "/s /h") == _screen("p:\\EFI\\Microsoft\\WINNT50\\Boot0003", "7 File(s) copied")
     s = m.volume("s:")
@@ -75,7 +75,7 @@ def test_prepare_the_shadow_drive_steps_5_to_9(tmp_path):
     assert _answer(m, "Remove") == "Diskpart successfully removed the drive letter or mount point."
     assert _answer(m, "Select volume S") == "Volume S is the selected volume."
     assert _answer(m, "Remove") == "Diskpart successfully removed the drive letter or mount point."
-    assert m.drive_letters == {}
+    assert m.drive_letters == {"C": (0, 2)}
     del p, s
     assert_fsck_clean(tmp_path / "machine" / "disk1.img", offset=17408, tmp_path=tmp_path)
 
