@@ -13,7 +13,9 @@ void bind_dynamic(py::module_& m) {
       }, py::arg("machine"), "(Group, devices, machine numbers, foreign numbers), or None without dynamic disks.");
   d.def("convert_dynamic", &dynamic::convert_dynamic, py::arg("machine"), py::arg("number"),
         "True when converted now, False when it waits for reboot().");
-  d.def("reboot", &dynamic::reboot, py::arg("machine"));
+  d.def("reboot", &dynamic::reboot, py::arg("machine"), py::call_guard<py::gil_scoped_release>());
+  d.def("resync", &dynamic::resync, py::arg("machine"), py::call_guard<py::gil_scoped_release>(),
+        "Finish every interrupted mirror resynchronisation.");
   d.def("is_pending", &dynamic::is_pending, py::arg("machine"), py::arg("number"));
   d.def("is_dynamic", &dynamic::is_dynamic, py::arg("machine"), py::arg("number"));
 }

@@ -106,8 +106,15 @@ class Machine:
         return _core.dynamic.convert_dynamic(self._m, number)
 
     def reboot(self) -> None:
-        """Restart the computer: completes the conversions to dynamic that wait for it."""
+        """Restart the computer: completes the conversions to dynamic that wait for it, and the
+        mirror resynchronisations that were interrupted (see :meth:`resync`)."""
         _core.dynamic.reboot(self._m)
+
+    def resync(self) -> None:
+        """Finish every interrupted mirror resynchronisation. ``add disk=N`` copies the volume
+        into its new plex before it answers; when the copy fails part way (an I/O error, the
+        process dies) the volume shows "Rebuild" in list volume until this (or a reboot) runs."""
+        _core.dynamic.resync(self._m)
 
     def is_dynamic(self, number: int) -> bool:
         """Whether disk `number` is a dynamic disk (of this machine's group, or foreign)."""

@@ -227,3 +227,32 @@ def test_volumes_keep_their_drive_letters_when_the_disk_converts(tmp_path):
         shown = json.loads(run_tool(["ldmtool", "-d", m.disk(0).path, "show", "volume", guid, name]).stdout)
         volumes[name] = shown["hint"]
     assert volumes == {"Volume1": "E:", "Volume2": "F:"}
+
+
+def test_an_interrupted_resync_shows_rebuild_until_it_is_finished():
+    """add disk=N copies the volume into the new plex before it answers. When the copy fails part
+    way the mirror exists in the disk group but is not yet whole: list volume says "Rebuild"
+    (as Windows does while it resynchronises) until Machine.resync(), or a reboot, finishes it."""
+    m = bootmirror.Machine()
+    system = bootmirror.Disk.memory("256 MiB")
+    shadow = bootmirror.FaultyDisk(bootmirror.Disk.memory("256 MiB"))
+    m.attach(system)
+    m.attach(shadow)
+    m.diskpart("select disk 0\nconvert gpt\ncreate partition primary size=64\nassign letter=E\n"
+               "convert dynamic\nselect disk 1\nconvert gpt\nconvert dynamic", check=True)
+    (volume,) = m.volumes
+    plex = volume.plexes[0].partitions[0]
+    payload = os.urandom(1 << 20)
+    system.write(plex.offset + (8 << 20), payload)
+    shadow.fail_range(64 << 20, 192 << 20, access="write")  # the data area, not the LDM database
+    out = m.diskpart("select volume E\nadd disk=1")
+    assert "Diskpart succeeded in adding a mirror" not in out
+    listing = lines(m.diskpart("list volume"), "list volume")
+    assert "Mirror" in listing[2] and "Rebuild" in listing[2]
+    shadow.clear_faults()
+    m.resync()
+    listing = lines(m.diskpart("list volume"), "list volume")
+    assert "Mirror" in listing[2] and "Healthy" in listing[2]
+    (volume,) = m.volumes
+    copies = [p.partitions[0] for p in volume.plexes]
+    assert [c.disk.disk.read(c.offset + (8 << 20), 1 << 20) for c in copies] == [payload, payload]

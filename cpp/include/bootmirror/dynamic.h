@@ -55,6 +55,10 @@ std::pair<std::string, std::string> file_system_of(const MachineGroup& group, st
 void delete_missing_disk(Machine& machine, int number);
 // "add disk=N" on a volume: a new plex on disk N, its bytes copied from a healthy plex.
 void add_mirror(Machine& machine, std::size_t volume_index, int number);
+// Whether a mirror's new plex is still being copied (interrupted: "Rebuild" until resync()).
+bool is_rebuilding(Machine& machine, const std::string& volume_guid);
+// Finishes every interrupted resynchronisation, as Windows does when it next starts.
+void resync(Machine& machine);
 // "break disk=N [nokeep]": removes the plex on disk N; with keep it becomes a simple volume.
 void break_mirror(Machine& machine, std::size_t volume_index, int number, bool keep);
 

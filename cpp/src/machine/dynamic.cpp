@@ -190,14 +190,18 @@ bool convert_dynamic(Machine& machine, int number) {
 
 void reboot(Machine& machine) {
   Json::Object& s = section(machine);
-  if (!s.count("pending") || !s["pending"].is_array()) return;
-  Json::Array pending = s["pending"].array();
-  s.erase("pending");
-  machine.save();
-  for (const Json& n : pending) {
-    int number = int(n.integer());
-    if (machine.has_disk(number) && !machine.disk(number).missing() && !is_dynamic(machine, number)) convert_now(machine, number);
+  if (s.count("pending") && s["pending"].is_array()) {
+    Json::Array pending = s["pending"].array();
+    s.erase("pending");
+    machine.save();
+    for (const Json& n : pending) {
+      int number = int(n.integer());
+      if (machine.has_disk(number) && !machine.disk(number).missing() && !is_dynamic(machine, number))
+        convert_now(machine, number);
+    }
   }
+  // Windows resumes interrupted mirror resynchronisations when it starts.
+  resync(machine);
 }
 
 std::uint64_t known_bytes(const MachineGroup& mg, std::size_t i) {
@@ -255,37 +259,45 @@ void delete_missing_disk(Machine& machine, int number) {
   machine.detach(number);
 }
 
-void add_mirror(Machine& machine, std::size_t vi, int number) {
-  auto mg = group_of(machine);
-  if (!mg || vi >= mg->group.volumes.size()) throw UsageError("There is no volume selected.");
-  auto di = mg->disk_index_of(number, machine);
-  if (!di || mg->group.disks[*di].device < 0) throw UsageError("The disk you specified is not a dynamic disk.");
-  const ldm::GroupVolume vol = mg->group.volumes[vi];
-  // A healthy source plex: all of its partitions on present disks.
-  const ldm::PartitionRecord* source = nullptr;
+namespace {
+
+// Volumes whose new plex is still being copied ("Rebuild" in list volume), by volume GUID, with
+// the GUID of the disk that receives the copy. Recorded in machine.json before the copy starts and
+// cleared when it is done, so an interrupted resynchronisation stays visible and can be resumed.
+Json::Array rebuilding_list(Machine& machine) {
+  Json::Object& s = section(machine);
+  return s.count("rebuilding") && s["rebuilding"].is_array() ? s["rebuilding"].array() : Json::Array{};
+}
+
+void set_rebuilding(Machine& machine, const std::string& volume, const std::string& disk, bool on) {
+  Json::Array list = rebuilding_list(machine);
+  std::erase_if(list, [&](const Json& j) { return j.is_object() && j.object().count("volume") && j["volume"].string() == volume; });
+  if (on) list.push_back(Json(Json::Object{{"volume", Json(volume)}, {"disk", Json(disk)}}));
+  section(machine)["rebuilding"] = Json(std::move(list));
+  machine.save();
+}
+
+// Copies the volume's bytes from a plex on a present disk other than `target` into its plex on
+// `target`. Runs that are holes in both images stay holes (a sparse 5 GB volume holding 1 MiB
+// copies 1 MiB).
+void copy_into_plex(const MachineGroup& mg, const ldm::GroupVolume& vol, std::size_t target) {
+  const ldm::GroupDisk& to = mg.group.disks.at(target);
+  const ldm::PartitionRecord *src = nullptr, *dst = nullptr;
   for (std::size_t pi : vol.partitions) {
-    const auto& p = mg->group.partitions[pi];
-    const ldm::GroupDisk* d = mg->group.find_disk(p.disk_id);
-    if (d && d->device >= 0 && p.volume_offset == 0 && p.size == vol.record.size) source = &p;
+    const auto& p = mg.group.partitions[pi];
+    if (p.volume_offset != 0 || p.size != vol.record.size) continue;
+    const ldm::GroupDisk* d = mg.group.find_disk(p.disk_id);
+    if (!d || d->device < 0) continue;
+    if (p.disk_id == to.record.id) dst = &p;
+    else if (!src) src = &p;
   }
-  if (!source) throw UsageError("The volume has no healthy copy to mirror from.");
-  const ldm::PartitionRecord src = *source;
-  std::uint64_t start = 0;
-  bool found = false;
-  for (auto [s, n] : ldm::free_extents(mg->group, *di))
-    if (n >= vol.record.size) { start = s; found = true; break; }
-  if (!found) throw UsageError("There is not enough usable space for this operation.");
-  ldm::add_mirror(mg->group, vi, *di, start);
-  commit(machine, *mg);
-  // Resynchronise: the new plex gets the source plex's bytes. Runs that are holes in both images
-  // stay holes (a sparse 5 GB volume holding 1 MiB copies 1 MiB).
-  const ldm::GroupDisk& from = *mg->group.find_disk(src.disk_id);
-  const ldm::GroupDisk& to = mg->group.disks[*di];
-  BlockDevice& a = *mg->devices[std::size_t(from.device)];
-  BlockDevice& b = *mg->devices[std::size_t(to.device)];
+  if (!src || !dst) throw UsageError("The volume has no healthy copy to mirror from.");
+  const ldm::GroupDisk& from = *mg.group.find_disk(src->disk_id);
+  BlockDevice& a = *mg.devices[std::size_t(from.device)];
+  BlockDevice& b = *mg.devices[std::size_t(to.device)];
   const std::uint64_t ss = a.sector_size();
   const std::uint64_t total = vol.record.size * ss;
-  const std::uint64_t a0 = (from.data_start + src.start) * ss, b0 = (to.data_start + start) * ss;
+  const std::uint64_t a0 = (from.data_start + src->start) * ss, b0 = (to.data_start + dst->start) * ss;
   const std::vector<Extent> a_data = a.allocated_extents(), b_data = b.allocated_extents();
   auto holds_data = [](const std::vector<Extent>& extents, std::uint64_t offset, std::uint64_t length) {
     for (const Extent& e : extents)
@@ -301,6 +313,63 @@ void add_mirror(Machine& machine, std::size_t vi, int number) {
     b.write(b0 + done, ByteSpan(part));
   }
   b.flush();
+}
+
+}  // namespace
+
+bool is_rebuilding(Machine& machine, const std::string& volume_guid) {
+  for (const Json& j : rebuilding_list(machine))
+    if (j.is_object() && j.object().count("volume") && j["volume"].string() == volume_guid) return true;
+  return false;
+}
+
+void add_mirror(Machine& machine, std::size_t vi, int number) {
+  auto mg = group_of(machine);
+  if (!mg || vi >= mg->group.volumes.size()) throw UsageError("There is no volume selected.");
+  auto di = mg->disk_index_of(number, machine);
+  if (!di || mg->group.disks[*di].device < 0) throw UsageError("The disk you specified is not a dynamic disk.");
+  const ldm::GroupVolume& vol = mg->group.volumes[vi];
+  // A healthy source plex: all of its partitions on present disks.
+  bool healthy_source = false;
+  for (std::size_t pi : vol.partitions) {
+    const auto& p = mg->group.partitions[pi];
+    const ldm::GroupDisk* d = mg->group.find_disk(p.disk_id);
+    healthy_source |= d && d->device >= 0 && p.volume_offset == 0 && p.size == vol.record.size;
+  }
+  if (!healthy_source) throw UsageError("The volume has no healthy copy to mirror from.");
+  std::uint64_t start = 0;
+  bool found = false;
+  for (auto [s, n] : ldm::free_extents(mg->group, *di))
+    if (n >= vol.record.size) { start = s; found = true; break; }
+  if (!found) throw UsageError("There is not enough usable space for this operation.");
+  const std::string volume_guid = vol.record.guid.to_string();
+  const std::string disk_guid = mg->group.disks[*di].record.guid.to_string();
+  set_rebuilding(machine, volume_guid, disk_guid, true);
+  ldm::add_mirror(mg->group, vi, *di, start);
+  commit(machine, *mg);
+  copy_into_plex(*mg, mg->group.volumes[vi], *di);
+  set_rebuilding(machine, volume_guid, disk_guid, false);
+}
+
+void resync(Machine& machine) {
+  auto mg = group_of(machine);
+  for (const Json& j : rebuilding_list(machine)) {
+    if (!j.is_object() || !j.object().count("volume") || !j.object().count("disk")) continue;
+    const std::string volume = j["volume"].string(), disk = j["disk"].string();
+    std::optional<std::size_t> vi, di;
+    for (std::size_t i = 0; mg && i < mg->group.volumes.size(); ++i)
+      if (mg->group.volumes[i].record.guid.to_string() == volume) vi = i;
+    for (std::size_t i = 0; mg && i < mg->group.disks.size(); ++i)
+      if (mg->group.disks[i].record.guid.to_string() == disk) di = i;
+    // A volume or plex that is gone (broken mirror, deleted volume) has nothing left to rebuild.
+    if (vi && di && mg->group.disks[*di].device >= 0) {
+      bool plex_there = false;
+      for (std::size_t pi : mg->group.volumes[*vi].partitions)
+        plex_there |= mg->group.partitions[pi].disk_id == mg->group.disks[*di].record.id;
+      if (plex_there) copy_into_plex(*mg, mg->group.volumes[*vi], *di);
+    }
+    set_rebuilding(machine, volume, disk, false);
+  }
 }
 
 void break_mirror(Machine& machine, std::size_t vi, int number, bool keep) {

@@ -38,7 +38,7 @@ std::string type_word(ldm::Layout layout) {
 }
 
 // Healthy; a mirror or RAID-5 with a plex on a missing disk "Failed Rd"; no complete copy "Failed".
-std::string status_word(const dynamic::MachineGroup& mg, const ldm::GroupVolume& v) {
+std::string status_word(Machine& machine, const dynamic::MachineGroup& mg, const ldm::GroupVolume& v) {
   std::size_t healthy = 0;
   for (std::size_t ci : v.components) {
     bool ok = true;
@@ -49,7 +49,8 @@ std::string status_word(const dynamic::MachineGroup& mg, const ldm::GroupVolume&
       }
     healthy += ok;
   }
-  if (healthy == v.components.size()) return "Healthy";
+  if (healthy == v.components.size())
+    return dynamic::is_rebuilding(machine, v.record.guid.to_string()) ? "Rebuild" : "Healthy";
   return healthy ? "Failed Rd" : "Failed";
 }
 
@@ -163,7 +164,7 @@ std::vector<Row> dynamic_volume_rows(Machine& machine, const dynamic::MachineGro
     Row row;
     row.selected = machine.focus().volume == int(i);
     auto [fs, label] = dynamic::file_system_of(mg, i);
-    row.cells = {fmt::format("Volume {}", i), letter, label, fs, type_word(v.layout), format_size(bytes), status_word(mg, v), boot_info(letter)};
+    row.cells = {fmt::format("Volume {}", i), letter, label, fs, type_word(v.layout), format_size(bytes), status_word(machine, mg, v), boot_info(letter)};
     rows.push_back(std::move(row));
   }
   return rows;
