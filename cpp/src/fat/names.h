@@ -1,4 +1,4 @@
-// Names on FAT: UTF-8 <-> UTF-16 for long names, Windows' case-insensitive comparison, path
+// Names on FAT (UTF-8 <-> UTF-16 from bootmirror/unicode.h): Windows' case-insensitive comparison, path
 // splitting, and 8.3 short names (validity, case flags, numeric-tail generation, LFN checksum).
 #pragma once
 
@@ -10,12 +10,12 @@
 #include <string_view>
 #include <vector>
 
+#include "bootmirror/unicode.h"
+
 namespace bootmirror::fat {
 
 using ShortName = std::array<char, 11>;  // 8 + 3, space padded, as stored
 
-std::u16string utf8_to_utf16(std::string_view text);  // UsageError on malformed UTF-8
-std::string utf16_to_utf8(std::u16string_view text);   // lone surrogates become U+FFFD
 
 // The key two names share when Windows treats them as equal (upper case, simple mappings).
 std::u16string fold(std::u16string_view name);

@@ -1,4 +1,5 @@
 #include "bootmirror/json.h"
+#include "bootmirror/unicode.h"
 
 #include <cerrno>
 #include <cmath>
@@ -132,24 +133,6 @@ class Parser {
       else fail("bad hex digit in a \\u escape");
     }
     return value;
-  }
-
-  static void append_utf8(std::string& out, char32_t c) {
-    if (c < 0x80) {
-      out.push_back(char(c));
-    } else if (c < 0x800) {
-      out.push_back(char(0xC0 | (c >> 6)));
-      out.push_back(char(0x80 | (c & 0x3F)));
-    } else if (c < 0x10000) {
-      out.push_back(char(0xE0 | (c >> 12)));
-      out.push_back(char(0x80 | ((c >> 6) & 0x3F)));
-      out.push_back(char(0x80 | (c & 0x3F)));
-    } else {
-      out.push_back(char(0xF0 | (c >> 18)));
-      out.push_back(char(0x80 | ((c >> 12) & 0x3F)));
-      out.push_back(char(0x80 | ((c >> 6) & 0x3F)));
-      out.push_back(char(0x80 | (c & 0x3F)));
-    }
   }
 
   Json parse_number() {
