@@ -103,8 +103,9 @@ std::vector<BasicVolume> basic_volumes(Machine& machine) {
       v.kind = p.kind();
       for (const auto& [letter, a] : letters)
         if (a.disk == disk_number && a.offset == v.offset) v.letter = letter;
-      // Basic data partitions are volumes; an EFI system partition becomes one once it has a letter.
-      if (v.kind != gpt::Kind::basic_data && !(v.kind == gpt::Kind::efi_system && v.letter)) continue;
+      // Basic data partitions and EFI system partitions are volumes (the runbook's list volume
+      // shows the ESP, "System", without a letter); MSR and LDM partitions are not.
+      if (v.kind != gpt::Kind::basic_data && v.kind != gpt::Kind::efi_system) continue;
       v.number = number++;
       out.push_back(v);
     }

@@ -27,6 +27,7 @@ std::pair<int, std::size_t> selected_partition_of(Machine& machine) {
 std::string list_volume(Machine& machine, const Arguments&) {
   std::vector<Row> rows;
   if (auto group = machine_group(machine)) rows = dynamic_volume_rows(machine, *group, std::nullopt);
+  bool system_shown = false;
   for (const BasicVolume& v : basic_volumes(machine)) {
     std::string fs = "RAW", label;
     try {
@@ -35,7 +36,11 @@ std::string list_volume(Machine& machine, const Arguments&) {
       if (fs != "RAW") label = fat::Volume::open(device)->label();
     } catch (const Error&) {
     }
-    std::string info = v.kind == gpt::Kind::efi_system ? "System" : boot_info(v.letter ? std::string(1, *v.letter) : "");
+    // "System": the EFI system partition the firmware starts Windows from. Until the machine has
+    // NVRAM boot entries that is the first one in disk order, as firmware tries disk 0 first.
+    const bool system = v.kind == gpt::Kind::efi_system && !system_shown;
+    system_shown |= system;
+    std::string info = system ? "System" : boot_info(v.letter ? std::string(1, *v.letter) : "");
     rows.push_back(Row{{fmt::format("Volume {}", v.number), v.letter ? std::string(1, *v.letter) : "", label, fs,
                         "Partition", format_size(v.size), "Healthy", info},
                        machine.focus().volume == v.number});

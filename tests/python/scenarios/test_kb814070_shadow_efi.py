@@ -58,7 +58,7 @@ def test_prepare_the_shadow_drive_steps_5_to_9(tmp_path):
     listing = _answer(m, "list volume")
     assert re.search(r"Volume \d+\s+P\s+FAT\s+Partition\s+204 MB\s+Healthy\s+System", listing), listing
     assert re.search(r"Volume \d+     C\s+RAW\s+Partition\s+4996 MB\s+Healthy    Boot", listing), listing
-    assert re.search(r"Volume \d+\s+S\s+FAT\s+Partition\s+204 MB\s+Healthy\s+System", listing), listing
+    assert re.search(r"Volume \d+\s+S\s+FAT\s+Partition\s+204 MB\s+Healthy\s*$", listing, re.M), listing  # only disk 0's ESP is System
     assert m.drive_letters == {"C": (0, 2), "P": (0, 1), "S": (1, 1)}
     # The letters are in the machine folder: another process sees them.
     assert Machine.open(tmp_path / "machine").drive_letters == {"C": (0, 2), "P": (0, 1), "S": (1, 1)}
@@ -90,7 +90,9 @@ def test_volume_commands_errors_and_rem(tmp_path):
     assert "The volume you selected is not valid or does not exist." in m.diskpart("select volume Q")
     listing = _answer(m, "list volume")
     assert "Boot" in listing and "RAW" in listing
-    assert _answer(m, "select volume 0") == "Volume 0 is the selected volume."
+    # Volume 0 is disk 0's EFI system partition (no letter); volume 1 is C:.
+    assert re.search(r"Volume 0\s+FAT\s+Partition\s+204 MB\s+Healthy\s+System", listing), listing
+    assert _answer(m, "select volume 1") == "Volume 1 is the selected volume."
     assert "There is no drive letter" not in m.diskpart("remove")
     assert m.drive_letters == {}
 
