@@ -28,12 +28,15 @@ std::shared_ptr<Machine> machine_with_esp() {
 
 }  // namespace
 
-TEST(Volumes, DataPartitionsAreVolumesAndEspsOnceLettered) {
+TEST(Volumes, DataPartitionsAndEspsAreVolumes) {
   auto m = machine_with_esp();
   auto volumes = basic_volumes(*m);
-  ASSERT_EQ(volumes.size(), 1u);
-  EXPECT_EQ(volumes[0].partition, 2u);
+  // The runbook's list volume shows the ESP without a letter ("System"); the MSR is no volume.
+  ASSERT_EQ(volumes.size(), 2u);
+  EXPECT_EQ(volumes[0].kind, gpt::Kind::efi_system);
+  EXPECT_EQ(volumes[1].partition, 2u);
   EXPECT_FALSE(volumes[0].letter);
+  EXPECT_FALSE(volumes[1].letter);
   assign_letter(*m, 0, 1, 's');
   volumes = basic_volumes(*m);
   ASSERT_EQ(volumes.size(), 2u);
