@@ -540,24 +540,3 @@ def test_import_stops_at_a_name_windows_refuses_and_keeps_what_it_copied(tmp_pat
         v.import_tree(src, "")
     again = fat.open(disk)  # what reached the disk, read afresh
     assert again.listdir("") == ["a-first.txt"] and again.check().clean
-
-
-
-
-
-def test_result_objects_have_readable_reprs(tmp_path):
-    disk = bootmirror.Disk.memory("64 MiB")
-    result = fat.format(disk, "FAT", label="ESP", serial=0xEA3403C7)
-    assert repr(result) == "<fat.FormatResult FAT16 'ESP' serial EA34-03C7, 66,830,336 bytes total, 66,830,336 available>"
-    assert repr(result.geometry).startswith("<fat.Geometry FAT16 1024-byte clusters x 65,264, 2 FATs")
-    v = fat.open(disk)
-    (tmp_path / "a.txt").write_bytes(b"hello")
-    assert repr(v.import_tree(tmp_path, "T")) == "<fat.CopyStats 1 files, 0 folders, 5 bytes>"
-    assert repr(v.check()).startswith("<fat.CheckReport clean: 1 files, 2 folders")
-    # A lost cluster: marked used in both FATs, owned by no file.
-    g = v.geometry
-    for copy in range(g.fat_count):
-        disk.write(g.reserved_sectors * 512 + copy * g.sectors_per_fat * 512 + 2 * 1000, b"\xff\xff")
-    report = fat.open(disk).check()
-    assert repr(report).startswith("<fat.CheckReport 1 problem(s)")
-    assert repr(report.problems[0]).startswith("<fat.CheckProblem ")
