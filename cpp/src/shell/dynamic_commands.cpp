@@ -50,7 +50,9 @@ std::string status_word(Machine& machine, const dynamic::MachineGroup& mg, const
     healthy += ok;
   }
   if (healthy == v.components.size())
-    return dynamic::is_rebuilding(machine, v.record.guid.to_string()) ? "Rebuild" : "Healthy";
+    // Only a mirror rebuilds: a record left by an add that failed before its commit means nothing.
+    return v.components.size() > 1 && dynamic::is_rebuilding(machine, v.record.guid.to_string()) ? "Rebuild"
+                                                                                                    : "Healthy";
   return healthy ? "Failed Rd" : "Failed";
 }
 
