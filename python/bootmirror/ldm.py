@@ -32,8 +32,8 @@ _ldm = _core.ldm
 
 
 def _find(records, record_id: int, what: str):
-    """The record with `record_id`, looked up afresh: the engine's lists hand out references into
-    vectors that a later change (add_disk, create_volume, ...) may reallocate, so a record must never
+    """The record with `record_id`, looked up afresh: the engine hands out copies of its record
+    lists, which a later change (add_disk, create_volume, ...) leaves stale, so a record must never
     be kept across changes."""
     for i, r in enumerate(records):
         if r.id == record_id:

@@ -298,16 +298,19 @@ void copy_into_plex(const MachineGroup& mg, const ldm::GroupVolume& vol, std::si
   const std::uint64_t ss = a.sector_size();
   const std::uint64_t total = vol.record.size * ss;
   const std::uint64_t a0 = (from.data_start + src->start) * ss, b0 = (to.data_start + dst->start) * ss;
-  const std::vector<Extent> a_data = a.allocated_extents(), b_data = b.allocated_extents();
-  auto holds_data = [](const std::vector<Extent>& extents, std::uint64_t offset, std::uint64_t length) {
-    for (const Extent& e : extents)
-      if (e.offset < offset + length && offset < e.offset + e.length) return true;
-    return false;
-  };
+  // Chunks advance in order and extents are sorted, so each list is walked once, not per chunk.
+  struct DataMap {
+    std::vector<Extent> extents;
+    std::size_t next = 0;
+    bool holds(std::uint64_t offset, std::uint64_t length) {
+      while (next < extents.size() && extents[next].offset + extents[next].length <= offset) ++next;
+      return next < extents.size() && extents[next].offset < offset + length;
+    }
+  } a_data{a.allocated_extents()}, b_data{b.allocated_extents()};
   ByteVector chunk(std::min<std::uint64_t>(total, 4u << 20));
   for (std::uint64_t done = 0; done < total; done += chunk.size()) {
     std::size_t n = std::size_t(std::min<std::uint64_t>(chunk.size(), total - done));
-    if (!holds_data(a_data, a0 + done, n) && !holds_data(b_data, b0 + done, n)) continue;
+    if (!a_data.holds(a0 + done, n) && !b_data.holds(b0 + done, n)) continue;
     MutableByteSpan part(chunk.data(), n);
     a.read(a0 + done, part);
     b.write(b0 + done, ByteSpan(part));
