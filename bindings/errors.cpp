@@ -1,3 +1,5 @@
+#include <cstring>
+
 #include "bootmirror/error.h"
 #include "binding.h"
 
@@ -17,15 +19,34 @@ PyObject* new_exception(py::module_& m, const char* name, PyObject* base, const 
   return type;
 }
 
+// A message as Python text. Messages quote on-disk bytes escaped (escape_bytes); should one still
+// carry bytes that are not UTF-8, they show as \xNN instead of turning the error into a
+// UnicodeDecodeError.
+py::str message_of(const std::exception& e) {
+  const char* text = e.what();
+  PyObject* decoded = PyUnicode_DecodeUTF8(text, py::ssize_t(std::strlen(text)), "backslashreplace");
+  if (decoded == nullptr) throw py::error_already_set();
+  return py::reinterpret_steal<py::str>(decoded);
+}
+
+void raise_as(PyObject* type, const std::exception& e) { PyErr_SetObject(type, message_of(e).ptr()); }
+
 void raise_format_error(const FormatError& e) {
-  py::object instance = py::reinterpret_borrow<py::object>(format_error_type)(e.what());
+  py::object instance = py::reinterpret_borrow<py::object>(format_error_type)(message_of(e));
   instance.attr("offset") = e.offset() ? py::cast(*e.offset()) : py::none();
   PyErr_SetObject(format_error_type, instance.ptr());
 }
 
 void raise_os_error(const OsError& e) {
   // OSError(errno, strerror, filename) picks the matching subclass (FileNotFoundError, ...).
-  py::object instance = py::reinterpret_borrow<py::object>(PyExc_OSError)(e.error_number(), e.reason(), e.path());
+  // The path in the file system's encoding (undecodable bytes as surrogates, as os.fsdecode does).
+  PyObject* raw_path = PyUnicode_DecodeFSDefaultAndSize(e.path().data(), py::ssize_t(e.path().size()));
+  if (raw_path == nullptr) throw py::error_already_set();
+  py::object path = py::reinterpret_steal<py::object>(raw_path);
+  PyObject* raw_reason = PyUnicode_DecodeUTF8(e.reason().data(), py::ssize_t(e.reason().size()), "backslashreplace");
+  if (raw_reason == nullptr) throw py::error_already_set();
+  py::object reason = py::reinterpret_steal<py::object>(raw_reason);
+  py::object instance = py::reinterpret_borrow<py::object>(PyExc_OSError)(e.error_number(), reason, path);
   PyErr_SetObject(reinterpret_cast<PyObject*>(Py_TYPE(instance.ptr())), instance.ptr());
 }
 }  // namespace
@@ -42,11 +63,11 @@ void bind_errors(py::module_& m) {
     } catch (const FormatError& e) {
       raise_format_error(e);
     } catch (const UsageError& e) {
-      PyErr_SetString(usage_error_type, e.what());
+      raise_as(usage_error_type, e);
     } catch (const OsError& e) {
       raise_os_error(e);
     } catch (const Error& e) {
-      PyErr_SetString(error_type, e.what());
+      raise_as(error_type, e);
     }
   });
 }

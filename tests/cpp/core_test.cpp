@@ -6,6 +6,7 @@
 #include "bootmirror/crc32.h"
 #include "bootmirror/guid.h"
 #include "bootmirror/identity.h"
+#include "bootmirror/unicode.h"
 #include "bootmirror/units.h"
 
 using namespace bootmirror;
@@ -116,4 +117,20 @@ TEST(Identity, RandomByDefault) {
   IdentitySource::configure({});
   EXPECT_NE(IdentitySource::new_guid(), IdentitySource::new_guid());
   EXPECT_GT(IdentitySource::now().seconds, 1700000000);
+}
+
+TEST(Unicode, WellFormedUtf8OnlyTable3_7) {
+  EXPECT_TRUE(bootmirror::is_valid_utf8("Volume1 \xc3\x84 \xf0\x9f\x98\x80"));
+  EXPECT_FALSE(bootmirror::is_valid_utf8("\xc0\xaf"));      // overlong '/'
+  EXPECT_FALSE(bootmirror::is_valid_utf8("\xed\xa0\x80"));  // a surrogate
+  EXPECT_FALSE(bootmirror::is_valid_utf8("\xf4\x90\x80\x80"));  // past U+10FFFF
+  EXPECT_FALSE(bootmirror::is_valid_utf8("ab\xe2\x82"));     // truncated
+  EXPECT_THROW(bootmirror::utf8_to_utf16("\xc0\xaf"), bootmirror::UsageError);
+  EXPECT_EQ(bootmirror::utf8_to_utf16("\xc3\x84\xf0\x9f\x98\x80"), std::u16string(u"\u00c4\U0001F600"));
+}
+
+TEST(Unicode, ReplacementAndEscapes) {
+  EXPECT_EQ(bootmirror::utf8_or_replacement("Vol\xffume"), "Vol\xef\xbf\xbdume");
+  EXPECT_EQ(bootmirror::utf8_or_replacement("\xc3\x84"), "\xc3\x84");
+  EXPECT_EQ(bootmirror::escape_bytes(std::string("con\xfe\0g\\", 7)), "con\\xfe\\x00g\\\\");
 }

@@ -15,4 +15,13 @@ std::string utf16_to_utf8(std::u16string_view text);
 // Appends one code point, UTF-8 encoded.
 void append_utf8(std::string& out, char32_t code_point);
 
+// Whether `text` is well-formed UTF-8 (no surrogates, nothing past U+10FFFF, shortest forms).
+bool is_valid_utf8(std::string_view text);
+// Bytes from disk that should be UTF-8 (LDM names): each ill-formed sequence becomes U+FFFD, so the
+// result is always valid UTF-8. Keep the raw bytes where they must round-trip.
+std::string utf8_or_replacement(std::string_view bytes);
+// Raw bytes quoted for a message: printable ASCII as is, '\\' for a backslash, \xNN for every other
+// byte. Messages that quote on-disk bytes use it, so no message carries undecodable text.
+std::string escape_bytes(std::string_view bytes);
+
 }  // namespace bootmirror

@@ -6,6 +6,26 @@
 
 namespace bootmirror {
 
+namespace {
+// The length of the well-formed UTF-8 sequence at `i` (Unicode 15, table 3-7), 0 when ill-formed.
+std::size_t utf8_sequence_length(std::string_view s, std::size_t i) {
+  auto at = [&](std::size_t k) { return static_cast<unsigned char>(s[i + k]); };
+  const unsigned char b = at(0);
+  if (b < 0x80) return 1;
+  std::size_t n;
+  unsigned char low = 0x80, high = 0xBF;  // the allowed range of the second byte
+  if (b >= 0xC2 && b <= 0xDF) n = 2;
+  else if (b >= 0xE0 && b <= 0xEF) { n = 3; if (b == 0xE0) low = 0xA0; if (b == 0xED) high = 0x9F; }
+  else if (b >= 0xF0 && b <= 0xF4) { n = 4; if (b == 0xF0) low = 0x90; if (b == 0xF4) high = 0x8F; }
+  else return 0;
+  if (i + n > s.size()) return 0;
+  if (at(1) < low || at(1) > high) return 0;
+  for (std::size_t k = 2; k < n; ++k)
+    if ((at(k) & 0xC0) != 0x80) return 0;
+  return n;
+}
+}  // namespace
+
 void append_utf8(std::string& out, char32_t c) {
   if (c < 0x80) {
     out.push_back(char(c));
@@ -28,22 +48,11 @@ std::u16string utf8_to_utf16(std::string_view s) {
   std::u16string out;
   out.reserve(s.size());
   for (std::size_t i = 0; i < s.size();) {
-    auto b = static_cast<unsigned char>(s[i]);
-    std::uint32_t cp;
-    std::size_t n;
-    if (b < 0x80) { cp = b; n = 1; }
-    else if ((b & 0xE0) == 0xC0) { cp = b & 0x1F; n = 2; }
-    else if ((b & 0xF0) == 0xE0) { cp = b & 0x0F; n = 3; }
-    else if ((b & 0xF8) == 0xF0) { cp = b & 0x07; n = 4; }
-    else throw UsageError(fmt::format("'{}' is not valid UTF-8", s));
-    if (i + n > s.size()) throw UsageError(fmt::format("'{}' is not valid UTF-8", s));
-    for (std::size_t k = 1; k < n; ++k) {
-      auto c = static_cast<unsigned char>(s[i + k]);
-      if ((c & 0xC0) != 0x80) throw UsageError(fmt::format("'{}' is not valid UTF-8", s));
-      cp = (cp << 6) | (c & 0x3F);
-    }
-    if (cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-      throw UsageError(fmt::format("'{}' is not valid UTF-8", s));
+    const std::size_t n = utf8_sequence_length(s, i);
+    if (n == 0) throw UsageError(fmt::format("'{}' is not valid UTF-8", escape_bytes(s)));
+    std::uint32_t cp = n == 1 ? std::uint32_t(static_cast<unsigned char>(s[i]))
+                              : std::uint32_t(static_cast<unsigned char>(s[i]) & (0x7F >> n));
+    for (std::size_t k = 1; k < n; ++k) cp = (cp << 6) | (static_cast<unsigned char>(s[i + k]) & 0x3F);
     if (cp >= 0x10000) {
       cp -= 0x10000;
       out.push_back(char16_t(0xD800 + (cp >> 10)));
@@ -68,6 +77,44 @@ std::string utf16_to_utf8(std::u16string_view s) {
       cp = 0xFFFD;
     }
     append_utf8(out, char32_t(cp));
+  }
+  return out;
+}
+
+
+bool is_valid_utf8(std::string_view s) {
+  for (std::size_t i = 0; i < s.size();) {
+    std::size_t n = utf8_sequence_length(s, i);
+    if (n == 0) return false;
+    i += n;
+  }
+  return true;
+}
+
+std::string utf8_or_replacement(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (std::size_t i = 0; i < s.size();) {
+    std::size_t n = utf8_sequence_length(s, i);
+    if (n == 0) {
+      append_utf8(out, 0xFFFD);
+      ++i;
+    } else {
+      out.append(s.substr(i, n));
+      i += n;
+    }
+  }
+  return out;
+}
+
+std::string escape_bytes(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (char c : s) {
+    auto b = static_cast<unsigned char>(c);
+    if (b == '\\') out += "\\\\";
+    else if (b >= 0x20 && b < 0x7F) out.push_back(c);
+    else out += fmt::format("\\x{:02x}", b);
   }
   return out;
 }
