@@ -25,5 +25,8 @@ void bind_volumes(py::module_& m);
 
 // A size given as an int (bytes) or a string such as "204 MiB".
 std::uint64_t to_size(const py::object& value, const char* what);
+// An offset, length or number given as a Python int: UsageError naming `what` when it is negative
+// or above `max` (pybind11's own unsigned conversion would answer a bare TypeError).
+std::uint64_t to_unsigned(const py::int_& value, const char* what, std::uint64_t max = UINT64_MAX);
 
 }  // namespace bootmirror::bindings

@@ -2,6 +2,9 @@
 #include "bootmirror/guid.h"
 #include "bootmirror/identity.h"
 #include "bootmirror/units.h"
+
+#include <fmt/format.h>
+
 #include "binding.h"
 
 namespace bootmirror::bindings {
@@ -13,6 +16,12 @@ std::uint64_t to_size(const py::object& value, const char* what) {
     return value.cast<std::uint64_t>();
   }
   throw UsageError(std::string(what) + " must be a number of bytes or a string such as \"204 MiB\"");
+}
+
+std::uint64_t to_unsigned(const py::int_& value, const char* what, std::uint64_t max) {
+  if (value < py::int_(0)) throw UsageError(fmt::format("{} must not be negative (got {})", what, py::str(value).cast<std::string>()));
+  if (value > py::int_(max)) throw UsageError(fmt::format("{} {} is too large (at most {})", what, py::str(value).cast<std::string>(), max));
+  return value.cast<std::uint64_t>();
 }
 
 void bind_core(py::module_& m) {

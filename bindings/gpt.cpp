@@ -39,9 +39,15 @@ void bind_gpt(py::module_& parent) {
       .def_property(
           "unique_guid", [](const gpt::Partition& p) { return p.unique.to_string(); },
           [](gpt::Partition& p, const std::string& g) { p.unique = Guid::parse(g); })
-      .def_readwrite("first_lba", &gpt::Partition::first_lba)
-      .def_readwrite("last_lba", &gpt::Partition::last_lba)
-      .def_readwrite("attributes", &gpt::Partition::attributes)
+      .def_property(
+          "first_lba", [](const gpt::Partition& p) { return p.first_lba; },
+          [](gpt::Partition& p, const py::int_& lba) { p.first_lba = to_unsigned(lba, "first_lba"); })
+      .def_property(
+          "last_lba", [](const gpt::Partition& p) { return p.last_lba; },
+          [](gpt::Partition& p, const py::int_& lba) { p.last_lba = to_unsigned(lba, "last_lba"); })
+      .def_property(
+          "attributes", [](const gpt::Partition& p) { return p.attributes; },
+          [](gpt::Partition& p, const py::int_& bits) { p.attributes = to_unsigned(bits, "attributes"); })
       .def_property("name", &gpt::Partition::name_utf8, &gpt::Partition::set_name)
       .def_property_readonly("used", &gpt::Partition::used)
       .def_property_readonly("kind", [](const gpt::Partition& p) { return std::string(gpt::kind_key(p.kind())); })
@@ -65,7 +71,8 @@ void bind_gpt(py::module_& parent) {
       .def_property_readonly("entries", [](const gpt::Table& t) { return t.entries; }, "A copy of every slot.")
       .def(
           "set_entry",
-          [](gpt::Table& t, std::size_t slot, const gpt::Partition& p) {
+          [](gpt::Table& t, const py::int_& slot_arg, const gpt::Partition& p) {
+            const std::size_t slot = to_unsigned(slot_arg, "slot");
             if (slot >= t.entries.size()) throw UsageError("slot " + std::to_string(slot) + " is past the entry array");
             t.entries.at(slot) = p;
           },
@@ -120,7 +127,8 @@ void bind_gpt(py::module_& parent) {
       py::arg("align") = py::none());
   m.def(
       "delete_partition",
-      [](BlockDevice& d, std::size_t number, bool override_protection) {
+      [](BlockDevice& d, const py::int_& number_arg, bool override_protection) {
+        const std::size_t number = to_unsigned(number_arg, "partition number");
         py::gil_scoped_release r;
         partitioning::delete_partition(d, number, override_protection);
       },

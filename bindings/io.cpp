@@ -27,7 +27,10 @@ BufferView view_of(const py::buffer& data, bool writable) {
   return BufferView{std::move(info)};
 }
 
-py::bytes read_bytes(BlockDevice& device, std::uint64_t offset, std::size_t length) {
+py::bytes read_bytes(BlockDevice& device, const py::int_& offset_arg, const py::int_& length_arg) {
+  const std::uint64_t offset = to_unsigned(offset_arg, "offset");
+  const std::size_t length = to_unsigned(length_arg, "length", PY_SSIZE_T_MAX);
+  device.check_range(offset, length, "read");  // before the bytes object is allocated
   // Allocate the bytes object first and fill it in place: one copy from the disk, none more.
   PyObject* raw = PyBytes_FromStringAndSize(nullptr, py::ssize_t(length));
   if (raw == nullptr) throw py::error_already_set();
@@ -59,7 +62,8 @@ void bind_io(py::module_& m) {
       .def("read", &read_bytes, py::arg("offset"), py::arg("length"), "Read `length` bytes at `offset`.")
       .def(
           "readinto",
-          [](BlockDevice& self, std::uint64_t offset, const py::buffer& buffer) {
+          [](BlockDevice& self, const py::int_& offset_arg, const py::buffer& buffer) {
+            const std::uint64_t offset = to_unsigned(offset_arg, "offset");
             BufferView view = view_of(buffer, true);
             auto span = view.span();
             py::gil_scoped_release release;
@@ -69,7 +73,8 @@ void bind_io(py::module_& m) {
           py::arg("offset"), py::arg("buffer"), "Fill a writable buffer from `offset`; returns its length.")
       .def(
           "write",
-          [](BlockDevice& self, std::uint64_t offset, const py::buffer& data) {
+          [](BlockDevice& self, const py::int_& offset_arg, const py::buffer& data) {
+            const std::uint64_t offset = to_unsigned(offset_arg, "offset");
             BufferView view = view_of(data, false);
             py::gil_scoped_release release;
             self.write(offset, view.span());
@@ -107,7 +112,10 @@ void bind_io(py::module_& m) {
            py::arg("size"), py::arg("sector_size") = 512);
 
   py::class_<Slice, BlockDevice, std::shared_ptr<Slice>>(m, "Slice", "A byte range of another device.")
-      .def(py::init<DevicePtr, std::uint64_t, std::uint64_t>(), py::arg("parent"), py::arg("offset"), py::arg("length"))
+      .def(py::init([](DevicePtr parent, const py::int_& offset, const py::int_& length) {
+             return std::make_shared<Slice>(std::move(parent), to_unsigned(offset, "offset"), to_unsigned(length, "length"));
+           }),
+           py::arg("parent"), py::arg("offset"), py::arg("length"))
       .def_property_readonly("parent", &Slice::parent)
       .def_property_readonly("offset", &Slice::offset);
 
@@ -115,12 +123,13 @@ void bind_io(py::module_& m) {
       .def(py::init<DevicePtr>(), py::arg("inner"))
       .def(
           "fail_range",
-          [](FaultyDisk& self, std::uint64_t offset, std::uint64_t length, const std::string& access) {
-            self.fail_range(offset, length, to_access(access));
+          [](FaultyDisk& self, const py::int_& offset, const py::int_& length, const std::string& access) {
+            self.fail_range(to_unsigned(offset, "offset"), to_unsigned(length, "length"), to_access(access));
           },
           py::arg("offset"), py::arg("length"), py::arg("access") = "both")
       .def("clear_faults", &FaultyDisk::clear_faults)
-      .def("cut_power_after", &FaultyDisk::cut_power_after, py::arg("writes"))
+      .def("cut_power_after", [](FaultyDisk& self, const py::int_& writes) { self.cut_power_after(to_unsigned(writes, "writes")); },
+           py::arg("writes"))
       .def_property_readonly("power_lost", &FaultyDisk::power_lost)
       .def_property_readonly("writes_seen", &FaultyDisk::writes_seen)
       .def_property_readonly("writes_applied", &FaultyDisk::writes_applied)

@@ -169,3 +169,51 @@ def test_repair_rewrites_only_the_damaged_copy():
     assert gpt.repair(disk) == ["rewrote the primary GPT header and entry array from the backup"]
     assert disk.read(disk.size - 33 * 512, 33 * 512) == backup_before
     assert gpt.verify(disk).clean
+
+
+def _extents(table):
+    return [(p.unique_guid, p.first_lba, p.last_lba) for p in table.in_offset_order()]
+
+
+def _rewrite_header(disk: Disk, lba: int, offset: int, value: int) -> None:
+    """Sets a 64-bit field of the header at `lba` and recomputes its CRC, so only the value is wrong."""
+    import struct
+    import zlib
+
+    block = bytearray(disk.read(lba * 512, 512))
+    block[offset:offset + 8] = struct.pack("<Q", value)
+    block[16:20] = b"\0\0\0\0"
+    block[16:20] = struct.pack("<I", zlib.crc32(bytes(block[:92])))
+    disk.write(lba * 512, bytes(block))
+
+
+@pytest.mark.parametrize("alternate", [3, 100, "last_usable", "no_room_for_array"])
+def test_primary_alternate_lba_inside_the_table_is_a_damaged_copy(alternate):
+    disk = _prepared()
+    last_usable = gpt.read(disk).last_usable_lba
+    value = {"last_usable": last_usable, "no_room_for_array": last_usable + 32}.get(alternate, alternate)
+    expected = gpt.read(disk)
+    _rewrite_header(disk, 1, 32, value)
+    health = gpt.verify(disk)
+    assert not health.primary.valid and "AlternateLBA" in health.primary.problem
+    assert health.backup.valid
+    table = gpt.read(disk)  # the backup copy serves
+    assert (table.backup_entries_lba, table.backup_header_lba) == (expected.backup_entries_lba, expected.backup_header_lba)
+    assert _extents(table) == _extents(expected)
+    gpt.repair(disk)
+    assert gpt.verify(disk).clean
+
+
+def test_alternate_lba_bad_in_both_copies_is_a_format_error_and_writes_nothing():
+    disk = _prepared()
+    _rewrite_header(disk, 1, 32, 3)
+    _rewrite_header(disk, disk.sector_count - 1, 32, 40)  # a backup pointing into the usable range
+    before = disk.read(0, disk.size)
+    with pytest.raises(bootmirror.FormatError) as info:
+        gpt.read(disk)
+    assert "AlternateLBA" in str(info.value) and info.value.offset is not None
+    with pytest.raises(bootmirror.FormatError):
+        gpt.repair(disk)
+    with pytest.raises(bootmirror.FormatError):
+        disk.create_partition("primary", "1 MiB")
+    assert disk.read(0, disk.size) == before

@@ -41,13 +41,13 @@ class BlockDevice {
   virtual std::vector<Extent> allocated_extents() const;
 
   std::uint64_t sector_count() const { return size() / sector_size(); }
+  // UsageError unless [offset, offset+length) lies inside the device; `action` names the access.
+  void check_range(std::uint64_t offset, std::uint64_t length, const char* action) const;
 
  protected:
   virtual void do_read(std::uint64_t offset, MutableByteSpan out) = 0;
   virtual void do_write(std::uint64_t offset, ByteSpan data) = 0;
 
- private:
-  void check_range(std::uint64_t offset, std::size_t length, const char* action) const;
 };
 
 using DevicePtr = std::shared_ptr<BlockDevice>;

@@ -55,6 +55,16 @@ Header decode_header(ByteSpan block, std::uint64_t lba, std::uint64_t sector_cou
   if (h.entries_lba < 1 || h.entries_lba >= sector_count || sector_count - h.entries_lba < array_sectors)
     throw FormatError(fmt::format("GPT header: entry array at LBA {} ({} sectors) runs past the end of the disk ({} sectors)",
                                   h.entries_lba, array_sectors, sector_count), at + 72);
+  // The other copy lies outside the usable range: a primary's backup (header and array) after it,
+  // a backup's primary before it (UEFI 2.10, 5.3.2: the usable range excludes both copies).
+  if (h.alternate_lba > lba) {
+    if (h.alternate_lba <= h.last_usable_lba || h.alternate_lba - h.last_usable_lba - 1 < array_sectors)
+      throw FormatError(fmt::format("GPT header: AlternateLBA {} leaves no room for the backup after the usable range "
+                                    "(which ends at LBA {})", h.alternate_lba, h.last_usable_lba), at + 32);
+  } else if (h.alternate_lba >= h.first_usable_lba) {
+    throw FormatError(fmt::format("GPT header: AlternateLBA {} of a backup header lies inside the usable range from LBA {}",
+                                  h.alternate_lba, h.first_usable_lba), at + 32);
+  }
   const std::uint64_t array_end = h.entries_lba + array_sectors;  // exclusive
   const bool overlaps_usable = h.entries_lba <= h.last_usable_lba && h.first_usable_lba < array_end &&
                                h.first_usable_lba <= h.last_usable_lba;

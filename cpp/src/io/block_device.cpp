@@ -9,7 +9,7 @@ void check_sector_size(std::uint32_t sector_size) {
     throw UsageError(fmt::format("sector size {} is not supported (use 512 or 4096)", sector_size));
 }
 
-void BlockDevice::check_range(std::uint64_t offset, std::size_t length, const char* action) const {
+void BlockDevice::check_range(std::uint64_t offset, std::uint64_t length, const char* action) const {
   std::uint64_t device_size = size();
   if (offset > device_size || device_size - offset < length)
     throw UsageError(fmt::format("cannot {} {} bytes at offset {} of {}: the device holds {} bytes", action,
