@@ -1,4 +1,5 @@
 #include "bootmirror/io.h"
+#include "bootmirror/write_log.h"
 #include "binding.h"
 
 namespace bootmirror::bindings {
@@ -134,7 +135,54 @@ void bind_io(py::module_& m) {
       .def_property_readonly("writes_seen", &FaultyDisk::writes_seen)
       .def_property_readonly("writes_applied", &FaultyDisk::writes_applied)
       .def_property("missing", &FaultyDisk::missing, &FaultyDisk::set_missing)
-      .def_property_readonly("inner", &FaultyDisk::inner);
+      .def_property_readonly("inner", &FaultyDisk::inner)
+      .def("record_to", &FaultyDisk::record_to, py::arg("log"),
+           "Record every later write and flush in a WriteLog; returns this disk's number there.");
+
+  py::class_<OverlayDisk, BlockDevice, std::shared_ptr<OverlayDisk>>(
+      m, "OverlayDisk", "A copy-on-write view of a device: writes stay in memory, the base is never written.")
+      .def(py::init<DevicePtr>(), py::arg("base"))
+      .def_property_readonly("base", &OverlayDisk::base)
+      .def_property_readonly("overlay_bytes", &OverlayDisk::overlay_bytes);
+
+  py::class_<CrashState>(m, "CrashState", "One outcome of a power cut during a recorded operation.")
+      .def_property_readonly("point", &CrashState::point)
+      .def_property_readonly("description", &CrashState::description)
+      .def_property_readonly("signature", &CrashState::signature)
+      .def_property_readonly("surviving_writes", &CrashState::surviving_writes)
+      .def_property_readonly("files",
+                             [](const CrashState& s) {
+                               py::dict out;
+                               for (const auto& [name, outcome] : s.files())
+                                 out[py::str(name)] = outcome.exists ? py::object(py::bytes(outcome.contents)) : py::object(py::none());
+                               return out;
+                             },
+                             "Files of the folder the crash changed: name -> contents (bytes), or None when absent.")
+      .def("apply", &CrashState::apply, py::arg("targets"), py::call_guard<py::gil_scoped_release>())
+      .def("apply_files", &CrashState::apply_files, py::arg("folder"), py::call_guard<py::gil_scoped_release>())
+      .def("__repr__", [](const CrashState& s) { return "<CrashState " + s.description() + ">"; });
+
+  py::class_<WriteLog, std::shared_ptr<WriteLog>>(m, "WriteLog", "Writes, flushes and file steps of an operation, for crash states.")
+      .def(py::init([] { return WriteLog::create(); }))
+      .def_property_readonly("device_count", &WriteLog::device_count)
+      .def_property_readonly("event_count", &WriteLog::event_count)
+      .def_property_readonly("write_count", &WriteLog::write_count)
+      .def("device_name", &WriteLog::device_name, py::arg("device"))
+      .def("describe_event", &WriteLog::describe_event, py::arg("index"))
+      .def("crash_points", &WriteLog::crash_points)
+      .def(
+          "crash",
+          [](const WriteLog& log, std::size_t point, const std::string& choice, std::uint64_t seed) {
+            WriteLog::Choice c;
+            if (choice == "none") c = WriteLog::Choice::none_survive;
+            else if (choice == "all") c = WriteLog::Choice::all_survive;
+            else if (choice == "random") c = WriteLog::Choice::random;
+            else throw UsageError("choice must be 'none', 'all' or 'random', not '" + choice + "'");
+            return log.crash(point, c, seed);
+          },
+          py::arg("point"), py::arg("choice") = "random", py::arg("seed") = 0)
+      .def("crash_states", &WriteLog::crash_states, py::arg("random_per_point") = 8, py::arg("seed") = 0,
+           py::call_guard<py::gil_scoped_release>());
 }
 
 }  // namespace bootmirror::bindings

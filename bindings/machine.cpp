@@ -1,33 +1,59 @@
 #include "bootmirror/machine.h"
+#include "bootmirror/write_log.h"
 #include "binding.h"
 
 namespace bootmirror::bindings {
 
 void bind_machine(py::module_& m) {
+  // Every Machine call lets go of the GIL before it takes the machine's lock: a thread waiting for
+  // the lock must never hold the GIL that the lock's holder needs.
+  using Release = py::call_guard<py::gil_scoped_release>;
   py::class_<Machine, std::shared_ptr<Machine>>(m, "Machine", "Disks by number, the shell's selection, a machine folder.")
       .def(py::init([] { return std::make_shared<Machine>(); }))
-      .def_static("create", &Machine::create, py::arg("folder"))
-      .def_static("open", &Machine::open, py::arg("folder"))
-      .def("attach", &Machine::attach, py::arg("device"))
+      .def_static("create", &Machine::create, py::arg("folder"), Release())
+      .def_static("open", &Machine::open, py::arg("folder"), py::arg("log") = nullptr, Release(),
+                  "Open a machine folder; its images are reopened for writing by the first write. With a WriteLog, "
+                  "every write and machine.json step is recorded (crash tests).")
+      .def("attach", &Machine::attach, py::arg("device"), Release())
       .def(
           "create_disk",
           [](Machine& self, const py::object& size, std::uint32_t sector_size, const std::string& name) {
-            return self.create_disk(to_size(size, "size"), sector_size, name);
+            const std::uint64_t bytes = to_size(size, "size");
+            py::gil_scoped_release release;
+            return self.create_disk(bytes, sector_size, name);
           },
           py::arg("size"), py::arg("sector_size") = 512, py::arg("name") = "")
-      .def("detach", &Machine::detach, py::arg("number"))
+      .def("detach", &Machine::detach, py::arg("number"), Release())
       .def_property_readonly("disk_numbers",
                              [](const Machine& self) {
+                               py::gil_scoped_release release;
+                               auto hold = self.hold();
                                std::vector<int> out;
                                for (const auto& [number, disk] : self.disks()) out.push_back(number);
                                return out;
                              })
-      .def("device", [](const Machine& self, int number) { return self.disk(number).device; }, py::arg("number"))
-      .def("image", [](const Machine& self, int number) { return self.disk(number).path; }, py::arg("number"))
+      .def(
+          "device",
+          [](const Machine& self, int number) {
+            py::gil_scoped_release release;
+            auto hold = self.hold();
+            return self.disk(number).device;
+          },
+          py::arg("number"))
+      .def(
+          "image",
+          [](const Machine& self, int number) {
+            py::gil_scoped_release release;
+            auto hold = self.hold();
+            return self.disk(number).path;
+          },
+          py::arg("number"))
       .def_property_readonly("folder", [](const Machine& self) { return self.folder(); })
       .def_property_readonly("selected_disk", [](const Machine& self) { return self.focus().disk; })
       .def_property_readonly("selected_partition", [](const Machine& self) { return self.focus().partition; })
-      .def("save", &Machine::save);
+      .def("save", &Machine::save, Release())
+      .def("close", &Machine::close, Release(), "Release the folder's write lock and close the images.")
+      .def_property_readonly("closed", &Machine::closed);
 }
 
 }  // namespace bootmirror::bindings

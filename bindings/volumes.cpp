@@ -27,6 +27,7 @@ void bind_volumes(py::module_& m) {
       [](Machine& machine, int disk, std::size_t partition, const std::string& letter) {
         if (letter.empty() || letter.size() > 2 || (letter.size() == 2 && letter[1] != ':'))
           throw UsageError("'" + letter + "' is not a drive letter");
+        py::gil_scoped_release release;
         assign_letter(machine, disk, partition, letter[0]);
       },
       py::arg("machine"), py::arg("disk"), py::arg("partition"), py::arg("letter"),
@@ -35,7 +36,12 @@ void bind_volumes(py::module_& m) {
       "machine_drive_letters",
       [](Machine& machine) {
         std::vector<std::tuple<std::string, int, std::size_t>> out;
-        for (const BasicVolume& v : basic_volumes(machine))
+        std::vector<BasicVolume> volumes;
+        {
+          py::gil_scoped_release release;
+          volumes = basic_volumes(machine);
+        }
+        for (const BasicVolume& v : volumes)
           if (v.letter) out.emplace_back(std::string(1, *v.letter), v.disk, v.partition);
         return out;
       },

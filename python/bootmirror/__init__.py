@@ -13,7 +13,7 @@ from ._version import __version__
 from ._core import Error, FormatError, UsageError, crc32, describe_size, parse_size
 from .disk import Disk, FaultyDisk
 from .identity import deterministic, new_guid, now
-from . import fat, gpt, kb814070
+from . import crash, fat, gpt, kb814070
 from .machine import Machine
 from . import ldm
 
@@ -25,6 +25,7 @@ __all__ = [
     "FormatError",
     "Machine",
     "UsageError",
+    "crash",
     "crc32",
     "describe_size",
     "fat",

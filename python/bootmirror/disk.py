@@ -9,6 +9,7 @@ from . import _core
 
 if TYPE_CHECKING:
     from . import gpt
+    from .crash import WriteLog
 
 SizeLike = Union[int, str]
 BytesLike = Union[bytes, bytearray, memoryview]
@@ -51,6 +52,12 @@ class Disk:
     def memory(cls, size: SizeLike, sector_size: int = 512) -> "Disk":
         """A disk held in memory, for tests and scratch work."""
         return cls(_core.MemoryDisk(size, sector_size))
+
+    @classmethod
+    def overlay(cls, base: Union["Disk", _core.BlockDevice]) -> "Disk":
+        """A copy-on-write view of `base`: reads see it, writes stay in memory and never reach it
+        (the base may be read-only). For dry runs, what-if checks and crash states."""
+        return cls(_core.OverlayDisk(base.device if isinstance(base, Disk) else base))
 
     # -- properties -------------------------------------------------------------------------
     @property
@@ -208,12 +215,16 @@ class FaultyDisk(Disk):
 
     - ``fail_range(offset, length, access="both")``: I/O errors (EIO) on a byte range;
     - ``cut_power_after(n)``: writes after the next `n` are dropped silently; ``power_lost`` tells;
-    - ``missing = True``: the disk is gone; every access fails with ENODEV.
+    - ``missing = True``: the disk is gone; every access fails with ENODEV;
+    - ``log=``: a :class:`bootmirror.crash.WriteLog` that records every write and flush, for the
+      write-back crash model (any unflushed write may be lost or torn).
     """
 
-    def __init__(self, disk: Union[Disk, _core.BlockDevice]) -> None:
+    def __init__(self, disk: Union[Disk, _core.BlockDevice], log: Optional["WriteLog"] = None) -> None:
         inner = disk.device if isinstance(disk, Disk) else disk
         super().__init__(_core.FaultyDisk(inner))
+        if log is not None:
+            log.record(self)
 
     def fail_range(self, offset: int, length: int, access: str = "both") -> None:
         self._device.fail_range(offset, length, access)

@@ -27,6 +27,7 @@ from .disk import Disk, SizeLike
 
 if TYPE_CHECKING:
     from . import fat
+    from .crash import WriteLog
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -44,9 +45,29 @@ class Machine:
         return cls(_core.Machine.create(os.fspath(folder)))
 
     @classmethod
-    def open(cls, folder: PathLike) -> "Machine":
-        """The machine kept in `folder`, its image files opened for writing."""
-        return cls(_core.Machine.open(os.fspath(folder)))
+    def open(cls, folder: PathLike, log: "Optional[WriteLog]" = None) -> "Machine":
+        """The machine kept in `folder`. Its images open read-only; the first operation that
+        writes (to an image or to machine.json) takes the folder's write lock and reopens them for
+        writing. The lock is kept until :meth:`close` (or the end of a ``with`` block, or of the
+        process): meanwhile another process (or another Machine object) that tries to write gets
+        a UsageError naming this one. With a :class:`bootmirror.crash.WriteLog`, every write of the
+        disks and every step of a machine.json update are recorded there, for crash tests."""
+        return cls(_core.Machine.open(os.fspath(folder), log.engine if log is not None else None))
+
+    def close(self) -> None:
+        """Release the folder's write lock and close the images. The machine (and the disks it
+        handed out) cannot be used afterwards."""
+        self._m.close()
+
+    @property
+    def closed(self) -> bool:
+        return self._m.closed
+
+    def __enter__(self) -> "Machine":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self.close()
 
     @property
     def folder(self) -> Optional[str]:

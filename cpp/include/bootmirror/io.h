@@ -3,7 +3,10 @@
 // systems and tables work the same on any of them.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
+#include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -72,12 +75,17 @@ class ImageFile final : public BlockDevice {
 
   std::uint64_t size() const override { return size_; }
   std::uint32_t sector_size() const override { return sector_size_; }
-  bool writable() const override { return writable_; }
+  // True for an image opened writable, and for a read-only one that may be reopened for writing.
+  bool writable() const override { return writable_ || bool(before_first_write_); }
   std::string name() const override { return path_; }
   const std::string& path() const { return path_; }
   void flush() override;
   std::vector<Extent> allocated_extents() const override;
   void close();
+  // An image opened read-only becomes writable on its first write: `prepare` runs first (it may
+  // refuse with an exception, and then nothing is written), then the file is reopened for writing.
+  // A machine opens its images this way, so that reading never needs its folder's write lock.
+  void reopen_for_writing_when_written(std::function<void()> prepare);
 
  protected:
   void do_read(std::uint64_t offset, MutableByteSpan out) override;
@@ -86,12 +94,15 @@ class ImageFile final : public BlockDevice {
  private:
   ImageFile(int fd, std::string path, std::uint64_t size, std::uint32_t sector_size, bool writable);
   int checked_fd(const char* action) const;
+  void become_writable();
 
   int fd_;
   std::string path_;
   std::uint64_t size_;
   std::uint32_t sector_size_;
-  bool writable_;
+  std::atomic<bool> writable_;
+  std::mutex reopen_mutex_;
+  std::function<void()> before_first_write_;
 };
 
 // A disk held in memory, for tests and scratch work.
@@ -137,9 +148,40 @@ class Slice final : public BlockDevice {
   std::uint64_t length_;
 };
 
+// A copy-on-write view of another device: reads see the base, writes stay in memory (in chunks
+// copied from the base on first write). The base is never written and may be read-only. For
+// crash states, dry runs and what-if checks on disks that must not change.
+class OverlayDisk final : public BlockDevice {
+ public:
+  explicit OverlayDisk(DevicePtr base);
+  std::uint64_t size() const override { return base_->size(); }
+  std::uint32_t sector_size() const override { return base_->sector_size(); }
+  bool writable() const override { return true; }
+  std::string name() const override;
+  void flush() override {}
+  std::vector<Extent> allocated_extents() const override;
+  const DevicePtr& base() const { return base_; }
+  // Bytes held in memory.
+  std::uint64_t overlay_bytes() const;
+
+ protected:
+  void do_read(std::uint64_t offset, MutableByteSpan out) override;
+  void do_write(std::uint64_t offset, ByteSpan data) override;
+
+ private:
+  static constexpr std::uint64_t kChunk = 64 * 1024;
+  ByteVector& chunk_for_write(std::uint64_t index);
+  DevicePtr base_;
+  mutable std::mutex mutex_;
+  std::map<std::uint64_t, ByteVector> chunks_;  // chunk index -> its bytes
+};
+
+class WriteLog;
+
 // Fault injection around another device: I/O errors on chosen byte ranges, a power cut after N
-// writes (later writes are dropped silently, as a disk losing power mid-sequence would), and a
-// disk that is missing altogether (every access fails with ENODEV).
+// writes (later writes are dropped silently, as a disk losing power mid-sequence would), a disk
+// that is missing altogether (every access fails with ENODEV), and the recording of every write
+// and flush into a WriteLog for the write-back crash model (bootmirror/write_log.h).
 class FaultyDisk final : public BlockDevice {
  public:
   enum class Access { read, write, both };
@@ -162,6 +204,9 @@ class FaultyDisk final : public BlockDevice {
   void set_missing(bool missing);
   bool missing() const;
   const DevicePtr& inner() const { return inner_; }
+  // From now on every write and flush that reaches the inner device is also recorded in `log`,
+  // as its device number returned here.
+  std::size_t record_to(std::shared_ptr<WriteLog> log);
 
  protected:
   void do_read(std::uint64_t offset, MutableByteSpan out) override;
@@ -181,6 +226,8 @@ class FaultyDisk final : public BlockDevice {
   std::uint64_t writes_seen_ = 0;
   std::uint64_t writes_applied_ = 0;
   bool missing_ = false;
+  std::shared_ptr<WriteLog> log_;
+  std::size_t log_device_ = 0;
 };
 
 }  // namespace bootmirror

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 
@@ -17,6 +18,9 @@
 #include "bootmirror/json.h"
 
 namespace bootmirror {
+
+class FolderLock;
+class WriteLog;
 
 struct AttachedDisk {
   int number = 0;
@@ -34,16 +38,23 @@ struct Focus {
   std::optional<int> volume;
 };
 
-class Machine {
+// Threads: every operation on a machine (here, in cpp/src/machine and in the shell) holds its
+// lock, so threads sharing one machine take turns. Processes: a machine kept in a folder opens its
+// images read-only; its first write (to an image or to machine.json) takes the folder's write
+// lock, which it keeps until it is closed, so a second writer gets a UsageError naming the first.
+class Machine : public std::enable_shared_from_this<Machine> {
  public:
-  Machine() = default;  // in memory: nothing is recorded
+  Machine();  // in memory: nothing is recorded
+  ~Machine();
   Machine(const Machine&) = delete;
   Machine& operator=(const Machine&) = delete;
 
   // A new machine folder (created if absent; refused when it already holds a machine.json).
   static std::shared_ptr<Machine> create(const std::string& folder);
-  // A machine folder made by create(): its images are opened writable.
-  static std::shared_ptr<Machine> open(const std::string& folder);
+  // A machine folder made by create(). Its images open read-only and are reopened for writing by
+  // the first operation that writes. With a log, every write and flush of its disks and every
+  // step of a machine.json update are recorded there (the crash-consistency suite).
+  static std::shared_ptr<Machine> open(const std::string& folder, std::shared_ptr<WriteLog> log = nullptr);
 
   // Attaches a device as the lowest free disk number and returns it. A machine in a folder
   // records only image files (UsageError for other devices).
@@ -62,16 +73,33 @@ class Machine {
   const std::optional<std::string>& folder() const { return folder_; }
   // Other modules' state in machine.json, by name; call save() after changing it.
   Json& section(const std::string& name) { return sections_[name]; }
-  // Rewrites machine.json (to a temporary file, then renamed over the old one). No-op in memory.
-  void save() const;
+  // Rewrites machine.json crash-safely (replace_file: a temporary file fsynced, renamed over the
+  // old one, the folder fsynced). No-op in memory.
+  void save();
+
+  // Held by every operation (recursive: operations call each other).
+  std::unique_lock<std::recursive_mutex> hold() const { return std::unique_lock(mutex_); }
+  // Before the first write to the folder or its images: takes the folder's write lock. UsageError
+  // when another process (or another Machine object) holds it, or when machine.json changed since
+  // this machine read it (another process wrote it in between: open the machine again).
+  void prepare_write();
+  // Releases the folder's write lock and closes the images; the machine is unusable afterwards.
+  void close();
+  bool closed() const { return closed_; }
 
  private:
   std::string json_path() const;
+  std::string document() const;
+  DevicePtr open_image(const std::string& path, std::uint32_t sector_size);
 
   std::optional<std::string> folder_;
   std::map<int, AttachedDisk> disks_;
   std::map<std::string, Json> sections_;
   Focus focus_;
+  mutable std::recursive_mutex mutex_;
+  std::shared_ptr<FolderLock> folder_lock_;  // shared with the images' first-write hooks
+  std::shared_ptr<WriteLog> log_;
+  bool closed_ = false;
 };
 
 }  // namespace bootmirror

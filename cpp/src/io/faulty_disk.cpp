@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "bootmirror/io.h"
+#include "bootmirror/write_log.h"
 
 namespace bootmirror {
 
@@ -50,6 +51,14 @@ bool FaultyDisk::missing() const {
   return missing_;
 }
 
+std::size_t FaultyDisk::record_to(std::shared_ptr<WriteLog> log) {
+  if (!log) throw UsageError("record_to needs a write log");
+  std::lock_guard lock(mutex_);
+  log_device_ = log->add_device(inner_->name(), inner_->sector_size());
+  log_ = std::move(log);
+  return log_device_;
+}
+
 void FaultyDisk::check_faults(std::uint64_t offset, std::size_t length, Access access) const {
   if (missing_) throw OsError(ENODEV, inner_->name(), "the disk is missing");
   for (const Fault& f : faults_) {
@@ -80,6 +89,8 @@ void FaultyDisk::do_write(std::uint64_t offset, ByteSpan data) {
     ++writes_applied_;
   }
   inner_->write(offset, data);
+  // Recorded once it reached the disk: a write that failed never happened.
+  if (log_) log_->record_write(log_device_, offset, data);
 }
 
 void FaultyDisk::flush() {
@@ -89,6 +100,7 @@ void FaultyDisk::flush() {
     if (power_budget_ && writes_seen_ > *power_budget_) return;
   }
   inner_->flush();
+  if (log_) log_->record_flush(log_device_);
 }
 
 std::vector<Extent> FaultyDisk::allocated_extents() const {

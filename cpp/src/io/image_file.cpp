@@ -112,7 +112,34 @@ void ImageFile::do_read(std::uint64_t offset, MutableByteSpan out) {
   }
 }
 
+void ImageFile::reopen_for_writing_when_written(std::function<void()> prepare) {
+  std::lock_guard lock(reopen_mutex_);
+  if (!writable_) before_first_write_ = std::move(prepare);
+}
+
+void ImageFile::become_writable() {
+  std::lock_guard lock(reopen_mutex_);
+  if (writable_) return;
+  if (!before_first_write_) throw UsageError(fmt::format("{} is open read-only", path_));
+  before_first_write_();
+  const int old_fd = checked_fd("write");
+  OwnedFd fd(::open(path_.c_str(), O_RDWR | O_CLOEXEC));
+  if (fd.get() < 0) throw OsError(errno, path_, "cannot reopen image for writing");
+  // The same file, not one put in its place since it was opened.
+  struct stat was {}, now {};
+  if (::fstat(old_fd, &was) != 0 || ::fstat(fd.get(), &now) != 0) throw OsError(errno, path_, "fstat");
+  if (was.st_dev != now.st_dev || was.st_ino != now.st_ino)
+    throw UsageError(fmt::format("{} was replaced by another file since it was opened", path_));
+  if (S_ISBLK(now.st_mode))
+    throw UsageError(fmt::format("refusing to open the device {} for writing; open it with allow_device=True", path_));
+  // dup3 swaps the descriptor in place: a read running in another thread keeps a valid one.
+  if (::dup3(fd.get(), old_fd, O_CLOEXEC) < 0) throw OsError(errno, path_, "cannot reopen image for writing");
+  before_first_write_ = nullptr;
+  writable_ = true;
+}
+
 void ImageFile::do_write(std::uint64_t offset, ByteSpan data) {
+  if (!writable_) become_writable();
   int fd = checked_fd("write");
   std::size_t done = 0;
   while (done < data.size()) {
@@ -127,6 +154,7 @@ void ImageFile::do_write(std::uint64_t offset, ByteSpan data) {
 
 void ImageFile::flush() {
   int fd = checked_fd("flush");
+  // An image never written has nothing to make durable (and may be open read-only).
   if (writable_ && ::fsync(fd) != 0) throw OsError(errno, path_, "fsync");
 }
 

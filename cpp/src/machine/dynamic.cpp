@@ -50,6 +50,7 @@ std::optional<std::size_t> MachineGroup::disk_index_of(int number, const Machine
 }
 
 std::optional<MachineGroup> group_of(Machine& machine) {
+  auto hold = machine.hold();
   MachineGroup mg;
   for (const auto& [number, disk] : machine.disks()) {
     if (disk.missing()) continue;
@@ -70,6 +71,7 @@ std::optional<MachineGroup> group_of(Machine& machine) {
 }
 
 bool is_dynamic(Machine& machine, int number) {
+  auto hold = machine.hold();
   if (is_foreign(machine, number)) return true;
   auto mg = group_of(machine);
   if (!mg) return false;
@@ -80,6 +82,7 @@ bool is_dynamic(Machine& machine, int number) {
 }
 
 bool is_foreign(Machine& machine, int number) {
+  auto hold = machine.hold();
   if (!machine.has_disk(number) || machine.disk(number).missing()) return false;
   try {
     ldm::DiskDatabase db = ldm::read_database(*machine.disk(number).device, false);
@@ -91,6 +94,7 @@ bool is_foreign(Machine& machine, int number) {
 }
 
 bool is_pending(const Machine& machine, int number) {
+  auto hold = machine.hold();
   const Json& s = const_cast<Machine&>(machine).section(kSection);
   if (!s.is_object() || !s["pending"].is_array()) return false;
   for (const Json& n : s["pending"].array()) if (n.integer() == number) return true;
@@ -120,7 +124,10 @@ bool is_system_disk(BlockDevice& device) {
 }
 
 void commit(Machine& machine, MachineGroup& mg) {
-  ldm::commit(mg.group, mg.devices);
+  auto hold = machine.hold();
+  // machine.json names the group and its disks before the disks are written. A crash in between
+  // leaves a machine that knows a group its disks do not hold yet (the state before the commit),
+  // never disks of a group the machine does not know (they would show as Foreign).
   Json::Object& s = section(machine);
   s["group"] = Json(mg.group.guid());
   Json::Object disks = s.count("disks") && s["disks"].is_object() ? s["disks"].object() : Json::Object{};
@@ -128,6 +135,7 @@ void commit(Machine& machine, MachineGroup& mg) {
     if (d.device >= 0) disks[std::to_string(mg.numbers[std::size_t(d.device)])] = Json(d.record.guid.to_string());
   s["disks"] = Json(std::move(disks));
   machine.save();
+  ldm::commit(mg.group, mg.devices);
 }
 
 namespace {
@@ -171,6 +179,7 @@ void convert_now(Machine& machine, int number) {
 }  // namespace
 
 bool convert_dynamic(Machine& machine, int number) {
+  auto hold = machine.hold();
   const AttachedDisk& disk = machine.disk(number);
   if (disk.missing()) throw UsageError(fmt::format("disk {} is missing", number));
   if (is_dynamic(machine, number) || is_pending(machine, number)) throw UsageError("The disk is already dynamic.");
@@ -189,16 +198,21 @@ bool convert_dynamic(Machine& machine, int number) {
 }
 
 void reboot(Machine& machine) {
-  Json::Object& s = section(machine);
-  if (s.count("pending") && s["pending"].is_array()) {
+  auto hold = machine.hold();
+  // Each waiting conversion is done, then struck off the list, one at a time: a crash in between
+  // leaves it listed, and the next restart finds the disk dynamic already and only strikes it off.
+  for (;;) {
+    Json::Object& s = section(machine);
+    if (!s.count("pending") || !s["pending"].is_array() || s["pending"].array().empty()) break;
     Json::Array pending = s["pending"].array();
-    s.erase("pending");
+    const int number = int(pending.front().integer("pending disk"));
+    if (machine.has_disk(number) && !machine.disk(number).missing() && !is_dynamic(machine, number))
+      convert_now(machine, number);
+    pending.erase(pending.begin());
+    Json::Object& after = section(machine);
+    if (pending.empty()) after.erase("pending");
+    else after["pending"] = Json(std::move(pending));
     machine.save();
-    for (const Json& n : pending) {
-      int number = int(n.integer());
-      if (machine.has_disk(number) && !machine.disk(number).missing() && !is_dynamic(machine, number))
-        convert_now(machine, number);
-    }
   }
   // Windows resumes interrupted mirror resynchronisations when it starts.
   resync(machine);
@@ -245,6 +259,7 @@ std::pair<std::string, std::string> file_system_of(const MachineGroup& mg, std::
 }
 
 void delete_missing_disk(Machine& machine, int number) {
+  auto hold = machine.hold();
   auto mg = group_of(machine);
   auto index = mg ? mg->disk_index_of(number, machine) : std::nullopt;
   if (!index) throw UsageError("The selected disk is not a dynamic disk of this computer.");
@@ -321,12 +336,14 @@ void copy_into_plex(const MachineGroup& mg, const ldm::GroupVolume& vol, std::si
 }  // namespace
 
 bool is_rebuilding(Machine& machine, const std::string& volume_guid) {
+  auto hold = machine.hold();
   for (const Json& j : rebuilding_list(machine))
     if (j.is_object() && j.object().count("volume") && j["volume"].string() == volume_guid) return true;
   return false;
 }
 
 void add_mirror(Machine& machine, std::size_t vi, int number) {
+  auto hold = machine.hold();
   auto mg = group_of(machine);
   if (!mg || vi >= mg->group.volumes.size()) throw UsageError("There is no volume selected.");
   auto di = mg->disk_index_of(number, machine);
@@ -355,6 +372,7 @@ void add_mirror(Machine& machine, std::size_t vi, int number) {
 }
 
 void resync(Machine& machine) {
+  auto hold = machine.hold();
   auto mg = group_of(machine);
   for (const Json& j : rebuilding_list(machine)) {
     if (!j.is_object() || !j.object().count("volume") || !j.object().count("disk")) continue;
@@ -376,6 +394,7 @@ void resync(Machine& machine) {
 }
 
 void break_mirror(Machine& machine, std::size_t vi, int number, bool keep) {
+  auto hold = machine.hold();
   auto mg = group_of(machine);
   if (!mg || vi >= mg->group.volumes.size()) throw UsageError("There is no volume selected.");
   auto di = mg->disk_index_of(number, machine);

@@ -7,6 +7,9 @@
 
 #include <fmt/format.h>
 
+#include "bootmirror/write_log.h"
+#include "machine/folder_lock.h"
+
 namespace bootmirror {
 
 namespace {
@@ -33,24 +36,46 @@ std::string recorded_name(const std::string& folder, const std::string& path) {
 }
 }  // namespace
 
+Machine::Machine() = default;
+Machine::~Machine() = default;
+
 std::shared_ptr<Machine> Machine::create(const std::string& folder) {
   fs::create_directories(folder);
-  if (fs::exists(fs::path(folder) / kFile))
-    throw UsageError(fmt::format("{} already holds a machine; open it with Machine.open", folder));
+  auto refuse_existing = [&] {
+    if (fs::exists(fs::path(folder) / kFile))
+      throw UsageError(fmt::format("{} already holds a machine; open it with Machine.open", folder));
+  };
+  refuse_existing();
   auto machine = std::make_shared<Machine>();
   machine->folder_ = folder;
+  machine->folder_lock_ = std::make_shared<FolderLock>(folder);
+  machine->prepare_write();
+  refuse_existing();  // made by another process just before we took the lock
   machine->save();
   return machine;
 }
 
-std::shared_ptr<Machine> Machine::open(const std::string& folder) {
+DevicePtr Machine::open_image(const std::string& path, std::uint32_t sector_size) {
+  auto image = ImageFile::open(path, false, sector_size);
+  image->reopen_for_writing_when_written([lock = folder_lock_] { lock->prepare_write(); });
+  if (!log_) return image;
+  auto recorded = std::make_shared<FaultyDisk>(image);
+  recorded->record_to(log_);
+  return recorded;
+}
+
+std::shared_ptr<Machine> Machine::open(const std::string& folder, std::shared_ptr<WriteLog> log) {
   const std::string path = (fs::path(folder) / kFile).string();
   if (!fs::exists(path)) throw OsError(ENOENT, path, "no machine in this folder (create one with Machine.create)");
-  const Json doc = Json::parse(read_text(path));
-  if (doc["bootmirror_machine"].integer("bootmirror_machine") != kFormatVersion)
+  const std::string text = read_text(path);
+  const Json doc = Json::parse(text);
+  if (!doc.is_object() || doc["bootmirror_machine"].integer("bootmirror_machine") != kFormatVersion)
     throw FormatError(fmt::format("{}: unsupported machine format version", path));
   auto machine = std::make_shared<Machine>();
   machine->folder_ = folder;
+  machine->folder_lock_ = std::make_shared<FolderLock>(folder);
+  machine->folder_lock_->remember(text);
+  machine->log_ = std::move(log);
   for (const Json& entry : doc["disks"].array("disks")) {
     AttachedDisk disk;
     disk.number = int(entry["number"].integer("disk number"));
@@ -59,9 +84,9 @@ std::shared_ptr<Machine> Machine::open(const std::string& folder) {
     check_sector_size(disk.sector_size);
     const fs::path image(disk.image);
     disk.path = (image.is_absolute() ? image : fs::path(folder) / image).string();
-    if (fs::exists(disk.path)) disk.device = ImageFile::open(disk.path, true, disk.sector_size);
     if (machine->disks_.count(disk.number))
       throw FormatError(fmt::format("{}: disk {} is recorded twice", path, disk.number));
+    if (fs::exists(disk.path)) disk.device = machine->open_image(disk.path, disk.sector_size);
     machine->disks_[disk.number] = std::move(disk);
   }
   if (doc["sections"].is_object())
@@ -69,7 +94,21 @@ std::shared_ptr<Machine> Machine::open(const std::string& folder) {
   return machine;
 }
 
+void Machine::prepare_write() {
+  if (closed_) throw UsageError("the machine is closed");
+  if (folder_lock_) folder_lock_->prepare_write();
+}
+
+void Machine::close() {
+  auto hold_machine = hold();
+  for (auto& [number, disk] : disks_)
+    if (auto image = std::dynamic_pointer_cast<ImageFile>(disk.device)) image->close();
+  if (folder_lock_) folder_lock_->close();
+  closed_ = true;
+}
+
 int Machine::attach(DevicePtr device) {
+  auto hold_machine = hold();
   if (!device) throw UsageError("attach needs a disk");
   AttachedDisk disk;
   disk.device = device;
@@ -93,7 +132,9 @@ int Machine::attach(DevicePtr device) {
 }
 
 int Machine::create_disk(std::uint64_t size, std::uint32_t sector_size, const std::string& name) {
+  auto hold_machine = hold();
   if (!folder_) throw UsageError("create_disk needs a machine kept in a folder (Machine.create)");
+  prepare_write();
   int number = 0;
   while (disks_.count(number)) ++number;
   const std::string file = name.empty() ? fmt::format("disk{}.img", number) : name;
@@ -101,6 +142,7 @@ int Machine::create_disk(std::uint64_t size, std::uint32_t sector_size, const st
 }
 
 void Machine::detach(int number) {
+  auto hold_machine = hold();
   if (!disks_.erase(number)) throw UsageError(fmt::format("there is no disk {}", number));
   if (focus_.disk == number) focus_ = Focus{};
   save();
@@ -114,27 +156,24 @@ const AttachedDisk& Machine::disk(int number) const {
 
 std::string Machine::json_path() const { return (fs::path(*folder_) / kFile).string(); }
 
-void Machine::save() const {
-  if (!folder_) return;
+std::string Machine::document() const {
   Json::Array disks;
   for (const auto& [number, disk] : disks_)
     disks.push_back(Json::Object{{"number", number}, {"image", disk.image}, {"sector_size", disk.sector_size}});
   Json::Object sections;
   for (const auto& [name, value] : sections_) sections[name] = value;
   const Json doc(Json::Object{{"bootmirror_machine", kFormatVersion}, {"disks", std::move(disks)}, {"sections", std::move(sections)}});
-  const std::string target = json_path();
-  const std::string temporary = target + ".tmp";
-  {
-    std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
-    if (!out) throw OsError(errno ? errno : EIO, temporary, "cannot write the machine file");
-    out << doc.dump() << '\n';
-    out.flush();
-    if (!out) throw OsError(EIO, temporary, "cannot write the machine file");
-  }
-  // The rename replaces machine.json whole: a crash leaves the old file or the new one.
-  std::error_code error;
-  fs::rename(temporary, target, error);
-  if (error) throw OsError(error.value(), target, "cannot replace the machine file");
+  return doc.dump() + "\n";
+}
+
+void Machine::save() {
+  auto hold_machine = hold();
+  if (!folder_) return;
+  prepare_write();
+  const std::string text = document();
+  if (text == folder_lock_->remembered()) return;
+  replace_file(*folder_, kFile, text, log_.get());
+  folder_lock_->remember(text);
 }
 
 }  // namespace bootmirror

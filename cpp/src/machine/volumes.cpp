@@ -63,6 +63,7 @@ std::map<MountKey, std::weak_ptr<fat::Volume>>& mounts() {
 
 // Letters held by dynamic volumes: their drive hints in the disk group.
 std::set<char> dynamic_volume_letters(Machine& machine) {
+  auto hold = machine.hold();
   std::set<char> out;
   try {
     if (auto group = dynamic::group_of(machine))
@@ -76,6 +77,7 @@ std::set<char> dynamic_volume_letters(Machine& machine) {
 }
 
 std::vector<BasicVolume> basic_volumes(Machine& machine) {
+  auto hold = machine.hold();
   std::map<char, Assignment> letters = read_letters(machine);
   std::vector<BasicVolume> out;
   // Dynamic volumes come first in list volume; basic volumes are numbered after them.
@@ -114,6 +116,7 @@ std::vector<BasicVolume> basic_volumes(Machine& machine) {
 }
 
 std::optional<BasicVolume> volume_by_letter(Machine& machine, std::string_view drive) {
+  auto hold = machine.hold();
   char letter = letter_of(drive);
   for (const BasicVolume& v : basic_volumes(machine))
     if (v.letter == letter) return v;
@@ -121,18 +124,21 @@ std::optional<BasicVolume> volume_by_letter(Machine& machine, std::string_view d
 }
 
 std::optional<BasicVolume> volume_of_partition(Machine& machine, int disk, std::size_t partition) {
+  auto hold = machine.hold();
   for (const BasicVolume& v : basic_volumes(machine))
     if (v.disk == disk && v.partition == partition) return v;
   return std::nullopt;
 }
 
 DevicePtr volume_device(Machine& machine, const BasicVolume& volume) {
+  auto hold = machine.hold();
   const AttachedDisk& disk = machine.disk(volume.disk);
   if (disk.missing()) throw UsageError(fmt::format("disk {} is missing", volume.disk));
   return std::make_shared<Slice>(disk.device, volume.offset, volume.size);
 }
 
 void assign_letter(Machine& machine, int disk, std::size_t partition, char letter) {
+  auto hold = machine.hold();
   letter = char(std::toupper(static_cast<unsigned char>(letter)));
   if (letter < 'A' || letter > 'Z') throw UsageError(fmt::format("'{}' is not a drive letter", letter));
   const AttachedDisk& d = machine.disk(disk);
@@ -154,6 +160,7 @@ void assign_letter(Machine& machine, int disk, std::size_t partition, char lette
 }
 
 char next_free_letter(Machine& machine) {
+  auto hold = machine.hold();
   auto letters = read_letters(machine);
   auto dynamic = dynamic_volume_letters(machine);
   for (char c = 'C'; c <= 'Z'; ++c)
@@ -162,6 +169,7 @@ char next_free_letter(Machine& machine) {
 }
 
 void remove_letter(Machine& machine, int disk, std::size_t partition) {
+  auto hold = machine.hold();
   auto volume = volume_of_partition(machine, disk, partition);
   if (!volume || !volume->letter) throw UsageError("the volume has no drive letter");
   auto letters = read_letters(machine);
@@ -170,6 +178,7 @@ void remove_letter(Machine& machine, int disk, std::size_t partition) {
 }
 
 std::map<std::uint64_t, char> letters_on_disk(Machine& machine, int disk) {
+  auto hold = machine.hold();
   std::map<std::uint64_t, char> out;
   for (const auto& [letter, a] : read_letters(machine))
     if (a.disk == disk) out[a.offset] = letter;
@@ -177,11 +186,13 @@ std::map<std::uint64_t, char> letters_on_disk(Machine& machine, int disk) {
 }
 
 void release_letter(Machine& machine, char letter) {
+  auto hold = machine.hold();
   auto letters = read_letters(machine);
   if (letters.erase(char(std::toupper(static_cast<unsigned char>(letter))))) write_letters(machine, letters);
 }
 
 std::shared_ptr<fat::Volume> mount_fat(Machine& machine, std::string_view drive) {
+  auto hold = machine.hold();
   auto volume = volume_by_letter(machine, drive);
   if (!volume) throw UsageError(fmt::format("There is no volume {}:", letter_of(drive)));
   const AttachedDisk& disk = machine.disk(volume->disk);
@@ -195,6 +206,7 @@ std::shared_ptr<fat::Volume> mount_fat(Machine& machine, std::string_view drive)
 }
 
 void unmount_fat(Machine& machine, std::string_view drive) {
+  auto hold = machine.hold();
   auto volume = volume_by_letter(machine, drive);
   if (!volume) return;
   const AttachedDisk& disk = machine.disk(volume->disk);

@@ -140,6 +140,7 @@ std::string help_text(const CommandTable& table) {
 }  // namespace
 
 Outcome Diskpart::execute(std::string_view line) {
+  auto hold = machine_.hold();
   const std::vector<std::string> tokens = tokenize(line);
   if (tokens.empty() || lower(tokens.front()) == "rem") return {};
   auto found = commands_.find(tokens);
@@ -171,6 +172,8 @@ Outcome Diskpart::execute(std::string_view line) {
 }
 
 std::string Diskpart::run(std::string_view script, bool check) {
+  // A script is one diskpart session: its selections must not interleave with another thread's.
+  auto hold = machine_.hold();
   std::string transcript;
   std::size_t start = 0;
   while (start <= script.size()) {

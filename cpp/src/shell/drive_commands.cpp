@@ -9,6 +9,7 @@
 namespace bootmirror::shell {
 
 std::string format_drive(Machine& machine, std::string_view drive, std::string_view switches) {
+  auto hold = machine.hold();
   auto volume = volume_by_letter(machine, drive);
   if (!volume) throw UsageError(fmt::format("The system cannot find the drive specified ({}).", drive));
   unmount_fat(machine, drive);  // whoever holds the old file system must not write it back
@@ -17,6 +18,7 @@ std::string format_drive(Machine& machine, std::string_view drive, std::string_v
 
 std::string xcopy_drives(Machine& machine, std::string_view source, std::string_view destination,
                          std::string_view switches) {
+  auto hold = machine.hold();
   DrivePath from = parse_drive_path(source), to = parse_drive_path(destination);
   auto source_volume = mount_fat(machine, std::string(1, from.drive));
   auto target_volume = mount_fat(machine, std::string(1, to.drive));

@@ -103,6 +103,7 @@ def test_format_and_xcopy_from_the_command_line(tmp_path, capsys):
     m = _prepare(tmp_path)
     m.diskpart("select disk 1\nselect partition 1\nassign letter=S\nselect disk 0\nselect partition 1\n"
                "assign letter=P", check=True)
+    m.close()  # the command line is another writer: this one lets go of the folder first
     folder = str(tmp_path / "machine")
     assert main(["format", "--machine", folder, "p:", "/fs:fat", "/q", "/y"]) == 0
     assert main(["format", "--machine", folder, "s:", "/fs:fat", "/q", "/y"]) == 0
