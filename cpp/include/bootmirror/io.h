@@ -84,7 +84,8 @@ class ImageFile final : public BlockDevice {
   void close();
   // An image opened read-only becomes writable on its first write: `prepare` runs first (it may
   // refuse with an exception, and then nothing is written), then the file is reopened for writing.
-  // A machine opens its images this way, so that reading never needs its folder's write lock.
+  // `prepare` (and what it holds) is kept as long as the image. A machine opens its images this
+  // way, so that reading never needs its folder's write lock.
   void reopen_for_writing_when_written(std::function<void()> prepare);
 
  protected:

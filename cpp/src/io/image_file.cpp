@@ -134,7 +134,7 @@ void ImageFile::become_writable() {
     throw UsageError(fmt::format("refusing to open the device {} for writing; open it with allow_device=True", path_));
   // dup3 swaps the descriptor in place: a read running in another thread keeps a valid one.
   if (::dup3(fd.get(), old_fd, O_CLOEXEC) < 0) throw OsError(errno, path_, "cannot reopen image for writing");
-  before_first_write_ = nullptr;
+  // The hook stays: what it captured (a machine folder's write lock) lives as long as the image.
   writable_ = true;
 }
 
