@@ -41,3 +41,16 @@ def _random_identity_by_default():
     core._identity_from_environment()
     yield
     core._identity_from_environment()
+
+
+def pytest_terminal_summary(terminalreporter):
+    """How many crash states each operation of the crash suite (tests/python/crash) was tried in."""
+    import sys
+
+    helpers = sys.modules.get("crash_helpers")
+    if helpers is None or not helpers.TRIED:
+        return
+    terminalreporter.section("crash states tried")
+    for name, count in sorted(helpers.TRIED.items()):
+        terminalreporter.write_line(f"{name:48} {count:6}")
+    terminalreporter.write_line(f"{'total':48} {sum(helpers.TRIED.values()):6}")
