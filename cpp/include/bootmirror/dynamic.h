@@ -38,7 +38,9 @@ bool is_system_disk(BlockDevice& device);
 
 // diskpart "convert dynamic": true when done now, false when it waits for reboot().
 bool convert_dynamic(Machine& machine, int number);
-// Completes the conversions waiting for a restart.
+// A restart: the firmware restores damaged GPT copies, Windows completes the conversions waiting
+// for it, brings disks left behind by an interrupted commit up to date, and resumes interrupted
+// mirror resynchronisations.
 void reboot(Machine& machine);
 // Writes the group to its present disks and records the disk numbers in machine.json.
 void commit(Machine& machine, MachineGroup& group);

@@ -262,5 +262,10 @@ std::vector<std::pair<std::uint64_t, std::uint64_t>> free_extents(const Group& g
 // Writes the group to every present disk (`devices` indexed as GroupDisk::device). New disks get a
 // whole database; disks already holding one get a crash-safe commit under committed_seq + 1.
 void commit(Group& group, const std::vector<DevicePtr>& devices);
+// The present disks (indexes into group.disks) that do not hold the group as it was read: an older
+// committed database (a commit stopped between disks), or GPT "LDM data" entries that do not match
+// their LDM extents (a commit stopped between the database and the partition table). Committing
+// the group again brings them up to date; Windows does so when it starts.
+std::vector<std::size_t> stale_disks(const Group& group, const std::vector<DevicePtr>& devices);
 
 }  // namespace bootmirror::ldm

@@ -6,6 +6,7 @@
 #include <optional>
 #include <vector>
 
+#include "bootmirror/gpt.h"
 #include "bootmirror/ldm.h"
 
 namespace bootmirror::ldm::detail {
@@ -77,6 +78,8 @@ void write_dynamic_partition_table(BlockDevice& device, const DiskPlan& plan);
 // GPT: one "LDM data partition" entry per LDM partition of the disk (Windows shows each dynamic
 // volume's extent so in the GPT, as the seed's bootcfg /list 1 does); entries left without one go.
 void sync_gpt_data_partitions(BlockDevice& device, const GroupDisk& disk, const std::vector<PartitionRecord>& partitions);
+// The table sync_gpt_data_partitions would write, or nullopt when the GPT already agrees.
+std::optional<gpt::Table> synced_gpt(BlockDevice& device, const GroupDisk& disk, const std::vector<PartitionRecord>& partitions);
 
 // The group as the database committed at its VMDB's sequence shows it (group.cpp).
 Group assemble(const DiskDatabase& db);

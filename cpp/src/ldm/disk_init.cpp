@@ -146,7 +146,7 @@ void write_dynamic_partition_table(BlockDevice& dev, const DiskPlan& plan) {
   (void)ss;
 }
 
-void sync_gpt_data_partitions(BlockDevice& dev, const GroupDisk& disk, const std::vector<PartitionRecord>& partitions) {
+std::optional<gpt::Table> synced_gpt(BlockDevice& dev, const GroupDisk& disk, const std::vector<PartitionRecord>& partitions) {
   gpt::Table t = gpt::read(dev);
   std::vector<std::pair<std::uint64_t, std::uint64_t>> wanted;  // absolute first, last
   for (const auto& p : partitions)
@@ -171,10 +171,13 @@ void sync_gpt_data_partitions(BlockDevice& dev, const GroupDisk& disk, const std
     slot->set_name("LDM data partition");
     changed = true;
   }
-  if (changed) {
-    t.compact();
-    gpt::write(dev, t);
-  }
+  if (!changed) return std::nullopt;
+  t.compact();
+  return t;
+}
+
+void sync_gpt_data_partitions(BlockDevice& dev, const GroupDisk& disk, const std::vector<PartitionRecord>& partitions) {
+  if (auto table = synced_gpt(dev, disk, partitions)) gpt::write(dev, *table);
 }
 
 }  // namespace bootmirror::ldm::detail

@@ -197,8 +197,24 @@ bool convert_dynamic(Machine& machine, int number) {
   return true;
 }
 
+namespace {
+
+// What the firmware does to a GPT disk at start-up: a copy whose header or entry array is damaged
+// is restored from the other (EDK2's PartitionRestoreGptTable). Disks without a protective MBR
+// are no GPT disks to it, and are left alone.
+void restore_damaged_gpt_copies(Machine& machine) {
+  for (const auto& [number, disk] : machine.disks()) {
+    if (disk.missing()) continue;
+    const gpt::Health health = gpt::verify(*disk.device);
+    if (health.protective_mbr && health.primary.valid() != health.backup.valid()) gpt::repair(*disk.device, false);
+  }
+}
+
+}  // namespace
+
 void reboot(Machine& machine) {
   auto hold = machine.hold();
+  restore_damaged_gpt_copies(machine);
   // Each waiting conversion is done, then struck off the list, one at a time: a crash in between
   // leaves it listed, and the next restart finds the disk dynamic already and only strikes it off.
   for (;;) {
@@ -214,7 +230,10 @@ void reboot(Machine& machine) {
     else after["pending"] = Json(std::move(pending));
     machine.save();
   }
-  // Windows resumes interrupted mirror resynchronisations when it starts.
+  // A commit that stopped part way (between disks, or between a database and its partition table)
+  // is finished from the newest committed database, as Windows brings its disks up to date when it
+  // starts; then the interrupted mirror resynchronisations resume.
+  if (auto mg = group_of(machine); mg && !ldm::stale_disks(mg->group, mg->devices).empty()) commit(machine, *mg);
   resync(machine);
 }
 
