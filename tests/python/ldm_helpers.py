@@ -129,6 +129,28 @@ def set_var_int(disk, offset: int, value: int) -> None:
     disk.write(offset + 1, value.to_bytes(n, "big"))
 
 
+def explore(group: ldm.DiskGroup, guard=lambda read: read()) -> None:
+    """Reads every property a user may touch. Each read goes through `guard` (the mutation test
+    lets bootmirror errors pass there and goes on); by default every error escapes."""
+    def each(obj, names):
+        for name in names:
+            guard(lambda: getattr(obj, name))
+        guard(lambda: repr(obj))
+
+    each(group, ("name", "name_bytes", "guid", "committed_seq"))
+    guard(group._repr_html_)
+    for d in guard(lambda: group.disks) or []:
+        each(d, ("name", "name_bytes", "guid", "present", "disk", "data_start", "data_size", "scheme"))
+        guard(d.free_extents)
+    for v in guard(lambda: group.volumes) or []:
+        each(v, ("name", "name_bytes", "guid", "status", "size_bytes", "fs", "label", "letter", "type", "state", "drive_hint"))
+        guard(v.device)
+        for plex in guard(lambda: v.plexes) or []:
+            each(plex, ("name", "name_bytes", "problem", "usable", "missing", "disks"))
+        for p in guard(lambda: v.partitions) or []:
+            each(p, ("name", "name_bytes", "offset", "disk", "start", "size"))
+
+
 def digest(disks) -> List[str]:
     return [hashlib.sha256(d.read(0, d.size)).hexdigest() for d in disks]
 

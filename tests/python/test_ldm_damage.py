@@ -11,23 +11,9 @@ import pytest
 
 import bootmirror
 from bootmirror import ldm
-from ldm_helpers import (PARTITION, VOLUME, digest, gpt_dynamic_disk, layout, record, records, set_var_int, two_disk_group,
-                         unpack_windows)
+from ldm_helpers import digest, explore, gpt_dynamic_disk, layout, record, set_var_int, two_disk_group
 
 U64_MAX = (1 << 64) - 1
-
-
-def explore(group: ldm.DiskGroup) -> None:
-    """Every property a user may touch; none may raise anything but bootmirror errors."""
-    repr(group), group._repr_html_(), group.name, group.name_bytes
-    for d in group.disks:
-        repr(d), d.name, d.name_bytes, d.free_extents()
-    for v in group.volumes:
-        repr(v), v.status, v.size_bytes, v.device(), v.fs, v.label, v.letter, v.type
-        for plex in v.plexes:
-            repr(plex), plex.problem, plex.missing
-        for p in v.partitions:
-            repr(p), p.offset, p.name_bytes
 
 
 # -- text ---------------------------------------------------------------------------------------
