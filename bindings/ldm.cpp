@@ -1,5 +1,6 @@
 // bootmirror._core.ldm: the LDM engine's group model and its operations, bound as they are.
 #include "bootmirror/ldm.h"
+#include "bootmirror/unicode.h"
 #include "binding.h"
 
 namespace bootmirror::bindings {
@@ -13,6 +14,14 @@ Layout to_layout(const std::string& name) {
   throw UsageError("layout must be 'simple', 'spanned', 'striped' or 'mirrored', not '" + name + "'");
 }
 const char* scheme_name(Scheme s) { return s == Scheme::gpt ? "gpt" : "mbr"; }
+
+// Text from disk as Python str (ill-formed UTF-8 as U+FFFD) and as the bytes on disk.
+py::str text(const std::string& bytes) { return py::str(display_text(bytes)); }
+py::bytes raw(const std::string& bytes) { return py::bytes(bytes); }
+std::optional<py::str> text(const std::optional<std::string>& bytes) {
+  if (!bytes) return std::nullopt;
+  return text(*bytes);
+}
 }  // namespace
 
 void bind_ldm(py::module_& m) {
@@ -20,9 +29,10 @@ void bind_ldm(py::module_& m) {
 
   py::class_<GroupDisk>(l, "Disk", "A disk record of the group, with where it is found.")
       .def_property_readonly("id", [](const GroupDisk& d) { return d.record.id; })
-      .def_property_readonly("name", [](const GroupDisk& d) { return d.record.name; })
+      .def_property_readonly("name", [](const GroupDisk& d) { return text(d.record.name); })
+      .def_property_readonly("name_bytes", [](const GroupDisk& d) { return raw(d.record.name); })
       .def_property_readonly("guid", [](const GroupDisk& d) { return d.record.guid.to_string(); })
-      .def_property_readonly("alt_name", [](const GroupDisk& d) { return d.record.alt_name; })
+      .def_property_readonly("alt_name", [](const GroupDisk& d) { return text(d.record.alt_name); })
       .def_property_readonly("device", [](const GroupDisk& d) { return d.device; })
       .def_property_readonly("present", [](const GroupDisk& d) { return d.device >= 0; })
       .def_readonly("data_start", &GroupDisk::data_start)
@@ -36,22 +46,24 @@ void bind_ldm(py::module_& m) {
 
   py::class_<GroupVolume>(l, "Volume", "A volume record with its layout and links.")
       .def_property_readonly("id", [](const GroupVolume& v) { return v.record.id; })
-      .def_property_readonly("name", [](const GroupVolume& v) { return v.record.name; })
+      .def_property_readonly("name", [](const GroupVolume& v) { return text(v.record.name); })
+      .def_property_readonly("name_bytes", [](const GroupVolume& v) { return raw(v.record.name); })
       .def_property_readonly("guid", [](const GroupVolume& v) { return v.record.guid.to_string(); })
       .def_property_readonly("number", [](const GroupVolume& v) { return v.record.number; })
       .def_property_readonly("size", [](const GroupVolume& v) { return v.record.size; })
-      .def_property_readonly("state", [](const GroupVolume& v) { return v.record.state; })
-      .def_property_readonly("type_name", [](const GroupVolume& v) { return v.record.type_name; })
+      .def_property_readonly("state", [](const GroupVolume& v) { return text(v.record.state); })
+      .def_property_readonly("type_name", [](const GroupVolume& v) { return text(v.record.type_name); })
       .def_property_readonly("partition_type", [](const GroupVolume& v) { return v.record.partition_type; })
-      .def_property_readonly("drive_hint", [](const GroupVolume& v) { return v.record.drive_hint; })
+      .def_property_readonly("drive_hint", [](const GroupVolume& v) { return text(v.record.drive_hint); })
       .def_property_readonly("layout", [](const GroupVolume& v) { return std::string(layout_name(v.layout)); })
       .def_property_readonly("components", [](const GroupVolume& self) { return self.components; })
       .def_property_readonly("partitions", [](const GroupVolume& self) { return self.partitions; });
 
   py::class_<ComponentRecord>(l, "Component", "A plex: a component record.")
       .def_readonly("id", &ComponentRecord::id)
-      .def_readonly("name", &ComponentRecord::name)
-      .def_readonly("state", &ComponentRecord::state)
+      .def_property_readonly("name", [](const ComponentRecord& c) { return text(c.name); })
+      .def_property_readonly("name_bytes", [](const ComponentRecord& c) { return raw(c.name); })
+      .def_property_readonly("state", [](const ComponentRecord& c) { return text(c.state); })
       .def_readonly("type", &ComponentRecord::type)
       .def_readonly("volume_id", &ComponentRecord::volume_id)
       .def_readonly("partition_count", &ComponentRecord::partition_count)
@@ -60,7 +72,8 @@ void bind_ldm(py::module_& m) {
 
   py::class_<PartitionRecord>(l, "Partition", "A partition record: an extent of a disk.")
       .def_readonly("id", &PartitionRecord::id)
-      .def_readonly("name", &PartitionRecord::name)
+      .def_property_readonly("name", [](const PartitionRecord& p) { return text(p.name); })
+      .def_property_readonly("name_bytes", [](const PartitionRecord& p) { return raw(p.name); })
       .def_readonly("start", &PartitionRecord::start)
       .def_readonly("volume_offset", &PartitionRecord::volume_offset)
       .def_readonly("size", &PartitionRecord::size)
@@ -71,20 +84,52 @@ void bind_ldm(py::module_& m) {
   // The record lists come back as copies (snapshots): references into a std::vector would dangle
   // once a later edit of the group grows it.
   py::class_<Group>(l, "Group", "A disk group as read from its disks, or being built.")
-      .def_property_readonly("name", [](const Group& g) { return g.record.name; })
-      .def_property_readonly("guid", [](const Group& g) { return g.record.guid; })
+      .def_property_readonly("name", [](const Group& g) { return text(g.record.name); })
+      .def_property_readonly("name_bytes", [](const Group& g) { return raw(g.record.name); })
+      .def_property_readonly("guid", [](const Group& g) { return text(g.record.guid); })
       .def_property_readonly("id", [](const Group& g) { return g.record.id; })
       .def_readonly("committed_seq", &Group::committed_seq)
       .def_property_readonly("disks", [](const Group& self) { return self.disks; })
       .def_property_readonly("volumes", [](const Group& self) { return self.volumes; })
       .def_property_readonly("components", [](const Group& self) { return self.components; })
-      .def_property_readonly("partitions", [](const Group& self) { return self.partitions; });
+      .def_property_readonly("partitions", [](const Group& self) { return self.partitions; })
+      .def("__copy__", [](const Group& self) { return self; });
+
+  py::class_<Damage>(l, "Damage", "A damaged copy of an LDM structure: what, where (byte offset), what is wrong.")
+      .def_readonly("structure", &Damage::structure)
+      .def_readonly("offset", &Damage::offset)
+      .def_property_readonly("problem", [](const Damage& d) { return text(d.problem); })
+      .def("__repr__", [](const Damage& d) { return text("<ldm.Damage " + d.describe() + ">"); });
+  py::class_<Health>(l, "Health", "What verify() found on one disk.")
+      .def_readonly("is_dynamic", &Health::is_dynamic)
+      .def_readonly("readable", &Health::readable)
+      .def_readonly("damage", &Health::damage)
+      .def_property_readonly("problems", [](const Health& h) {
+        std::vector<py::str> out;
+        for (const auto& p : h.problems()) out.push_back(text(p));
+        return out;
+      })
+      .def_property_readonly("clean", &Health::clean);
+  l.def("verify", [](BlockDevice& d) { py::gil_scoped_release r; return verify(d); }, py::arg("device"));
+  l.def("is_dynamic", [](BlockDevice& d) { py::gil_scoped_release r; return is_dynamic(d); }, py::arg("device"));
+  l.def("plex_problem", &plex_problem, py::arg("group"), py::arg("component_index"));
+  l.def("volume_status", &volume_status, py::arg("group"), py::arg("volume_index"));
+  l.def("partition_location", &partition_location, py::arg("group"), py::arg("partition_index"));
+  l.def("volume_extent", &volume_extent, py::arg("group"), py::arg("volume_index"));
+  l.def("size_bytes", &size_bytes, py::arg("group"), py::arg("volume_index"));
 
   py::class_<Scan>(l, "Scan", "A machine's disks sorted into its disk group, basic and foreign disks.")
       .def_property_readonly("group", [](const Scan& self) { return self.group; })
       .def_property_readonly("basic", [](const Scan& self) { return self.basic; })
       .def_property_readonly("foreign", [](const Scan& self) { return self.foreign; })
-      .def_property_readonly("unreadable", [](const Scan& self) { return self.unreadable; });
+      .def_property_readonly("unreadable", [](const Scan& self) {
+        // (device index, message, byte offset or None)
+        py::list out;
+        for (std::size_t i = 0; i < self.unreadable.size(); ++i)
+          out.append(py::make_tuple(self.unreadable[i].first, text(self.unreadable[i].second),
+                                    i < self.unreadable_offsets.size() ? py::cast(self.unreadable_offsets[i]) : py::none()));
+        return out;
+      });
   l.def("scan", [](const std::vector<DevicePtr>& devices, const std::string& preferred) {
         py::gil_scoped_release release;
         return scan(devices, preferred);

@@ -17,12 +17,18 @@ database, as Windows does; disks of the group that you did not give are *missing
     group.create_volume("Volume1", "mirrored", [(a, 0, 2048 * 100), (b, 0, 2048 * 100)], drive_hint="C:")
     group.commit()                   # crash-safe: old or new configuration, never a mixture
 
+    ldm.verify(disks[0]).problems    # every damaged copy of its headers, with its byte offset
+
 Sizes and offsets of the model are in sectors, as the LDM database keeps them; ``size_bytes``
-gives bytes.
+gives bytes. Names are the bytes on disk read as UTF-8 (an ill-formed sequence shows as U+FFFD);
+``name_bytes`` gives the bytes themselves. A damaged copy of a header is read around (the first
+valid copy is used, as libldm and the kernel do) and :func:`verify` names it; a record that points
+outside its disk leaves its plex unusable and its volume "Failed Rd" or "Failed".
 """
 
 from __future__ import annotations
 
+import copy
 from typing import Iterable, List, Optional, Sequence, Tuple, Union
 
 from . import _core
@@ -40,7 +46,11 @@ def _find(records, record_id: int, what: str):
             return i, r
     raise _core.UsageError(f"the {what} is no longer in the disk group")
 
-__all__ = ["DiskGroup", "LdmDisk", "Volume", "Plex", "Partition", "read_group", "scan", "is_dynamic", "convert_dynamic"]
+__all__ = ["DiskGroup", "LdmDisk", "Volume", "Plex", "Partition", "Health", "Damage", "read_group", "scan", "is_dynamic",
+           "convert_dynamic", "verify"]
+
+Health = _ldm.Health
+Damage = _ldm.Damage
 
 
 class Partition:
@@ -55,6 +65,7 @@ class Partition:
         return _find(self._group._core.partitions, self._id, "partition")[1]
 
     name = property(lambda self: self._r.name, doc="Windows' name, e.g. 'Disk1-01'.")
+    name_bytes = property(lambda self: self._r.name_bytes, doc="The name as the bytes on disk.")
     start = property(lambda self: self._r.start, doc="First sector, counted from the disk's data start.")
     size = property(lambda self: self._r.size, doc="Length in sectors.")
     volume_offset = property(lambda self: self._r.volume_offset, doc="Sector of the volume where it begins.")
@@ -66,10 +77,12 @@ class Partition:
         return next(d for d in self._group.disks if d.id == self._r.disk_id)
 
     @property
-    def offset(self) -> int:
-        """Byte offset on the disk: (data start + start) * sector size."""
-        d = self.disk
-        return (d.data_start + self.start) * d.sector_size
+    def offset(self) -> Optional[int]:
+        """Byte offset on its disk, (data start + start) * sector size; None when the disk is
+        missing or the partition lies outside its data area (a damaged record)."""
+        index = _find(self._group._core.partitions, self._id, "partition")[0]
+        where = _ldm.partition_location(self._group._core, index)
+        return None if where is None else where[0]
 
     def __repr__(self) -> str:
         return f"<ldm.Partition {self.name} on {self.disk.name} start={self.start} size={self.size}>"
@@ -88,8 +101,20 @@ class Plex:
         return _find(self._group._core.components, self._id, "plex")[1]
 
     name = property(lambda self: self._r.name)
+    name_bytes = property(lambda self: self._r.name_bytes, doc="The name as the bytes on disk.")
     state = property(lambda self: self._r.state)
     chunk_size = property(lambda self: self._r.chunk_size, doc="Stripe size in sectors (0 unless striped).")
+
+    @property
+    def problem(self) -> str:
+        """Why this plex cannot serve its volume's data ("Disk2 is missing", a partition outside
+        its disk, too few sectors); "" when it can."""
+        index = _find(self._group._core.components, self._id, "plex")[0]
+        return _ldm.plex_problem(self._group._core, index)
+
+    @property
+    def usable(self) -> bool:
+        return self.problem == ""
 
     @property
     def disks(self) -> List[str]:
@@ -102,7 +127,8 @@ class Plex:
 
     def __repr__(self) -> str:
         where = ", ".join(self.disks)
-        return f"<ldm.Plex {self.name} on {where}{' (missing)' if self.missing else ''}>"
+        state = " (missing)" if self.missing else "" if self.usable else " (damaged)"
+        return f"<ldm.Plex {self.name} on {where}{state}>"
 
 
 class Volume:
@@ -122,6 +148,7 @@ class Volume:
         return _find(self._group._core.volumes, self._id, "volume")[0]
 
     name = property(lambda self: self._r.name, doc="Windows' name, e.g. 'Volume1'.")
+    name_bytes = property(lambda self: self._r.name_bytes, doc="The name as the bytes on disk.")
     guid = property(lambda self: self._r.guid)
     number = property(lambda self: self._r.number, doc="The volume number kept in the database.")
     size = property(lambda self: self._r.size, doc="Size in sectors.")
@@ -137,7 +164,7 @@ class Volume:
 
     @property
     def size_bytes(self) -> int:
-        return self.size * self._group._sector_size()
+        return _ldm.size_bytes(self._group._core, self.index)
 
     @property
     def letter(self) -> str:
@@ -145,20 +172,20 @@ class Volume:
         return (self.drive_hint or "")[:1]
 
     def device(self) -> Optional[Disk]:
-        """The volume's bytes as a Disk when one plex on a present disk holds them in one piece
-        (simple volumes and mirrors); None otherwise (spanned, striped, no healthy plex). Writes
-        through it reach that plex only: a mirror's other plexes need the same bytes written."""
-        for plex in self.plexes:
-            if len(plex.partitions) == 1 and not plex.missing and plex.partitions[0].size == self.size:
-                p = plex.partitions[0]
-                return p.disk.disk.slice(p.offset, p.size * p.disk.sector_size)
-        return None
+        """The volume's bytes as a Disk when one usable plex holds them in one piece (simple
+        volumes and mirrors); None otherwise (spanned, striped, no usable plex). Writes through it
+        reach that plex only: a mirror's other plexes need the same bytes written."""
+        extent = _ldm.volume_extent(self._group._core, self.index)
+        if extent is None:
+            return None
+        device, offset, length = extent
+        return self._group._disks[device].slice(offset, length)
 
     @property
     def fs(self) -> str:
         """"FAT32", "FAT" or "NTFS" as diskpart's Fs column shows it; "" when unknown."""
         dev = self.device()
-        if dev is None:
+        if dev is None or dev.size < 512:
             return ""
         boot = dev.read(0, 512)
         if boot[3:11] == b"NTFS    ":
@@ -196,12 +223,9 @@ class Volume:
 
     @property
     def status(self) -> str:
-        """'Healthy', 'Failed Rd' (a mirror with a missing plex), or 'Failed' (no complete copy)."""
-        plexes = self.plexes
-        healthy = [p for p in plexes if not p.missing]
-        if len(healthy) == len(plexes):
-            return "Healthy"
-        return "Failed Rd" if healthy else "Failed"
+        """'Healthy', 'Failed Rd' (some plex cannot serve: missing or damaged), or 'Failed' (none
+        can), as the engine judges each plex (:attr:`Plex.problem`)."""
+        return _ldm.volume_status(self._group._core, self.index)
 
     def __repr__(self) -> str:
         hint = f" {self.drive_hint}" if self.drive_hint else ""
@@ -226,6 +250,7 @@ class LdmDisk:
 
     id = property(lambda self: self._id)
     name = property(lambda self: self._r.name, doc="Windows' name, e.g. 'Disk1'.")
+    name_bytes = property(lambda self: self._r.name_bytes, doc="The name as the bytes on disk.")
     guid = property(lambda self: self._r.guid)
     present = property(lambda self: self._r.present)
     data_start = property(lambda self: self._r.data_start, doc="First sector of the area volumes use.")
@@ -270,6 +295,7 @@ class DiskGroup:
 
     # -- model ------------------------------------------------------------------------------------
     name = property(lambda self: self._core.name)
+    name_bytes = property(lambda self: self._core.name_bytes, doc="The name as the bytes on disk.")
     guid = property(lambda self: self._core.guid)
     committed_seq = property(lambda self: self._core.committed_seq, doc="Sequence number of the last commit.")
 
@@ -293,10 +319,6 @@ class DiskGroup:
                 return v
         raise _core.UsageError(f"no volume named {name!r} in group {self.name}")
 
-    def _sector_size(self) -> int:
-        present = [d for d in self._core.disks if d.present]
-        return present[0].sector_size if present else 512
-
     def _disk_index(self, disk: Union[LdmDisk, str, int]) -> int:
         if isinstance(disk, LdmDisk):
             return disk.index
@@ -309,7 +331,11 @@ class DiskGroup:
         """Make `disk` a dynamic disk of this group (diskpart "convert dynamic"). Its basic
         partitions become simple volumes. Written by :meth:`commit`."""
         self._disks.append(disk)
-        index = _ldm.add_disk(self._core, disk.device, len(self._disks) - 1)
+        try:
+            index = _ldm.add_disk(self._core, disk.device, len(self._disks) - 1)
+        except BaseException:
+            self._disks.pop()
+            raise
         return self.disks[index]
 
     def create_volume(self, name: str, layout: str, extents: Sequence[Tuple[Union[LdmDisk, str, int], int, int]],
@@ -385,27 +411,43 @@ def scan(disks: Sequence[Optional[Disk]], preferred_guid: str = "") -> Tuple[Opt
     devices = [d.device if d is not None else None for d in disks]
     result = _ldm.scan(devices, preferred_guid)
     if result.unreadable:
-        index, message = result.unreadable[0]
-        raise _core.FormatError(f"disk {index}: {message}")
+        index, message, offset = result.unreadable[0]
+        error = _core.FormatError(f"disk {index}: {message}")
+        error.offset = offset
+        raise error
     group = None
     if result.group is not None:
         group = DiskGroup(result.group, list(disks))
     return group, list(result.basic), list(result.foreign)
 
 
-def is_dynamic(disk: Disk) -> bool:
-    """True when `disk` holds an LDM database (MBR type 0x42 or a GPT LDM metadata partition)."""
-    try:
-        _ldm.config_location(disk.device)
-        return True
-    except _core.FormatError:
-        return False
+def is_dynamic(disk: Union[Disk, _core.BlockDevice]) -> bool:
+    """True when the partition table marks `disk` dynamic (MBR slot 0 of type 0x42, or a GPT LDM
+    metadata partition) and a copy of its PRIVHEAD is valid."""
+    return _ldm.is_dynamic(_device(disk))
+
+
+def verify(disk: Union[Disk, _core.BlockDevice]) -> Health:
+    """Check every copy of a disk's LDM headers (three PRIVHEADs, four TOCBLOCKs), its VMDB and
+    records, and its partitions against its data area, without writing: ``.clean``,
+    ``.readable``, ``.problems`` and ``.damage`` (each with ``.structure``, ``.offset`` in bytes
+    and ``.problem``). Damage never raises; only I/O errors do."""
+    return _ldm.verify(_device(disk))
 
 
 def convert_dynamic(disk: Disk, group: Optional[DiskGroup] = None, name: str = "WIN-BOOTMIRROR-Dg0") -> DiskGroup:
     """diskpart "convert dynamic": add `disk` to `group` (a new group called `name` if None) and
-    commit. Returns the group."""
+    commit. Returns the group. When it fails, nothing is written and `group` is as it was."""
     g = group if group is not None else DiskGroup.create(name)
-    g.add_disk(disk)
-    g.commit()
+    saved = (copy.copy(g._core), list(g._disks))
+    try:
+        g.add_disk(disk)
+        g.commit()
+    except BaseException:
+        g._core, g._disks = saved
+        raise
     return g
+
+
+def _device(disk: Union[Disk, _core.BlockDevice]) -> _core.BlockDevice:
+    return disk if isinstance(disk, _core.BlockDevice) else disk.device

@@ -221,3 +221,124 @@ TEST(ldm_write, GptConversionOnBothSectorSizes) {
     EXPECT_EQ(back.volumes[0].record.size, parts[3].sector_span());
   }
 }
+
+// -- damage (issue 9): copies, offsets, health, refused edits -----------------------------------
+
+namespace {
+
+// Two 8 MiB disks holding a mirror (Volume1) and a simple volume (Volume2) on disk 0.
+std::vector<DevicePtr> mirror_pair(Group& g) {
+  std::vector<DevicePtr> disks = {std::make_shared<MemoryDisk>(8u << 20), std::make_shared<MemoryDisk>(8u << 20)};
+  g = new_group("WIN-DAMAGE-Dg0");
+  add_disk(g, disks[0], 0);
+  add_disk(g, disks[1], 1);
+  add_volume(g, "Volume1", Layout::mirrored, {{0, 0, 4096}, {1, 0, 4096}});
+  add_volume(g, "Volume2", Layout::simple, {{0, 4096, 2048}});
+  commit(g, disks);
+  return disks;
+}
+
+constexpr std::uint64_t kConfig = (16384 - 2048) * 512;  // the last MiB of an 8 MiB disk
+
+}  // namespace
+
+TEST(ldm_copies, TocblockCopiesAreAbsentValidOrDamaged) {
+  ByteVector sector(512);
+  EXPECT_FALSE(ldm::detail::decode_tocblock(sector, 1000, 2048).has_value());  // all zeros: absent
+  TocBlock t;
+  t.bitmaps[0] = {"config", 0, 17, 1481, 0};
+  t.bitmaps[1] = {"log", 0, 1498, 224, 0};
+  ldm::detail::encode_tocblock(t, sector);
+  EXPECT_TRUE(ldm::detail::decode_tocblock(sector, 1000, 2048).has_value());
+  try {
+    ldm::detail::decode_tocblock(sector, 1000, 1500);  // the log bitmap ends past a 1500-sector area
+    FAIL();
+  } catch (const FormatError& e) {
+    EXPECT_EQ(e.offset(), 1000u + 0x50);
+  }
+  t.bitmaps[0].start = ~std::uint64_t(0);  // start + size overflows
+  ldm::detail::encode_tocblock(t, sector);
+  EXPECT_THROW(ldm::detail::decode_tocblock(sector, 1000, 2048), FormatError);
+  sector[0x24] = std::byte{0xFF};
+  try {
+    ldm::detail::decode_tocblock(sector, 1000, 2048);
+    FAIL();
+  } catch (const FormatError& e) {
+    EXPECT_EQ(e.offset(), 1000u + 0x24);
+    EXPECT_NE(std::string(e.what()).find("\\xff"), std::string::npos);  // quoted escaped
+  }
+}
+
+TEST(ldm_copies, PrivheadCopiesStandInForADamagedPrimary) {
+  Group g;
+  auto disks = mirror_pair(g);
+  disks[0]->write(6 * 512, as_bytes("PRIVHEAX"));
+  auto found = ldm::detail::find_privhead(*disks[0]);
+  ASSERT_TRUE(found.privhead.has_value());
+  EXPECT_EQ(found.lba * 512, kConfig + 1856 * 512);
+  ASSERT_EQ(found.damage.size(), 1u);
+  EXPECT_EQ(found.damage[0].offset, 6u * 512);
+  EXPECT_EQ(found.damage[0].structure, "PRIVHEAD");
+  Health h = verify(*disks[0]);
+  EXPECT_TRUE(h.readable);
+  EXPECT_FALSE(h.clean());
+  EXPECT_EQ(read_group({disks[0]}).volumes.size(), 2u);
+  // All three damaged: no PRIVHEAD says which group the disk is in.
+  for (std::uint64_t at : {kConfig + 1856 * 512, kConfig + 2047 * 512}) disks[0]->write(at, as_bytes("PRIVHEAX"));
+  EXPECT_THROW(read_group({disks[0]}), FormatError);
+  EXPECT_FALSE(is_dynamic(*disks[0]));
+}
+
+TEST(ldm_copies, OnDeviceKeepsTheOffset) {
+  FormatError e = ldm::detail::on_device("d0.img", FormatError("bad VMDB", 0x1234));
+  EXPECT_EQ(e.offset(), 0x1234u);
+  EXPECT_EQ(std::string(e.what()), "d0.img: bad VMDB (at byte 0x1234)");
+}
+
+TEST(ldm_health, APartitionOutsideItsDiskLeavesItsPlexUnusable) {
+  Group g;
+  auto disks = mirror_pair(g);
+  Group back = read_group(disks);
+  // As a damaged record would say: Disk1-01 starts near 2^64 (start + size overflows).
+  back.partitions[0].start = ~std::uint64_t(0) - 100;
+  ASSERT_EQ(volume_status(back, 0), std::string("Failed Rd"));
+  EXPECT_NE(plex_problem(back, back.volumes[0].components[0]).find("outside"), std::string::npos);
+  EXPECT_EQ(plex_problem(back, back.volumes[0].components[1]), "");
+  EXPECT_FALSE(partition_location(back, 0).has_value());
+  auto extent = volume_extent(back, 0);
+  ASSERT_TRUE(extent.has_value());
+  EXPECT_EQ(std::get<0>(*extent), 1u);  // the plex on disk 1
+  EXPECT_EQ(std::get<1>(*extent), 63u * 512);
+  // free_extents clamps the damaged record instead of wrapping around.
+  for (auto [start, size] : free_extents(back, 0)) EXPECT_LE(start + size, back.disks[0].data_size);
+  back.volumes[1].record.size = 5000;  // more than its 2048-sector partition holds
+  EXPECT_EQ(volume_status(back, 1), std::string("Failed"));
+  EXPECT_FALSE(volume_extent(back, 1).has_value());
+}
+
+TEST(ldm_edits, ARefusedEditLeavesTheGroupAsItWas) {
+  Group g;
+  auto disks = mirror_pair(g);
+  const std::size_t partitions = g.partitions.size(), components = g.components.size();
+  // remove_disk of a missing disk that holds a simple volume's only copy breaks none of the
+  // disk's mirror plexes on the way to refusing.
+  Group missing = read_group({disks[1]});
+  EXPECT_THROW(remove_disk(missing, 0), UsageError);
+  EXPECT_EQ(missing.volumes[0].components.size(), 2u);
+  EXPECT_THROW(add_volume(g, "Big", Layout::simple, {{0, ~std::uint64_t(0) - 5, 100}}), UsageError);
+  EXPECT_THROW(add_volume(g, std::string(256, 'v'), Layout::simple, {{0, 6144, 100}}), UsageError);
+  EXPECT_THROW(add_mirror(g, 1, 1, ~std::uint64_t(0) - 100), UsageError);
+  EXPECT_EQ(g.partitions.size(), partitions);
+  EXPECT_EQ(g.components.size(), components);
+  EXPECT_EQ(g.volumes.size(), 2u);
+}
+
+TEST(ldm_images, EveryWindowsDiskVerifiesClean) {
+  for (const auto& p : image_set("ldm-")) {
+    SCOPED_TRACE(p.filename().string());
+    auto dev = load(p);
+    Health h = verify(*dev);
+    EXPECT_TRUE(h.clean()) << (h.damage.empty() ? "" : h.damage[0].describe());
+    EXPECT_TRUE(is_dynamic(*dev));
+  }
+}

@@ -215,9 +215,16 @@ def duplicate_record(d):
     d.write(slot(24), bytes(body))
 
 
+PRIVHEADS = (6, 100352 + 1856, 100352 + 2047)  # LBA 6 and its two copies in the config area
+
+
+def every_privhead(offset: int, data: bytes):
+    return lambda d: [d.write(lba * 512 + offset, data) for lba in PRIVHEADS]
+
+
 CASES = {
-    "privhead magic": (lambda d: d.write(6 * 512, b"PRIVHEAX"), "PRIVHEAD"),
-    "privhead config past the disk": (lambda d: d.write(6 * 512 + 0x12B, struct.pack(">Q", 1 << 40)), "past the end"),
+    "privhead magic": (every_privhead(0, b"PRIVHEAX"), "PRIVHEAD"),
+    "privhead config past the disk": (every_privhead(0x12B, struct.pack(">Q", 1 << 40)), "past the end"),
     "no tocblock": (lambda d: [d.write(CONFIG + s * 512, b"\0" * 8) for s in (1, 2, 2045, 2046)], "TOCBLOCK"),
     "tocblock bitmap outside": (lambda d: [d.write(CONFIG + s * 512 + 0x36, struct.pack(">Q", 5000)) for s in (1, 2, 2045, 2046)],
                                 "outside"),
@@ -239,6 +246,9 @@ CASES = {
 
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_bad_database_is_a_format_error_and_nothing_is_written(mirrored_2003, tmp_path, case):
+    # Until the hardening of issue 9 this read both disks and expected the error: the damaged disk
+    # hid its partner's good database. Now the damaged disk alone gives the error, and with its
+    # partner the group reads from the partner (unless no PRIVHEAD says which group it is in).
     damage, message = CASES[case]
     paths = []
     for p in mirrored_2003:
@@ -250,8 +260,18 @@ def test_bad_database_is_a_format_error_and_nothing_is_written(mirrored_2003, tm
     disk.close()
     before = [hashlib.sha256(p.read_bytes()).hexdigest() for p in paths]
     disks = [bootmirror.Disk.open(p, writable=True) for p in paths]
-    with pytest.raises(bootmirror.FormatError, match=message):
-        ldm.read_group(disks)
+    with pytest.raises(bootmirror.FormatError, match=message) as error:
+        ldm.read_group([disks[0]])
+    assert error.value.offset is not None
+    health = ldm.verify(disks[0])
+    assert not health.readable and not health.clean and health.damage
+    if case.startswith("privhead"):
+        with pytest.raises(bootmirror.FormatError, match=message):
+            ldm.read_group(disks)
+    else:
+        group = ldm.read_group(disks)
+        assert [d.present for d in group.disks if d.name in ("Disk6", "Disk7")] == [True, True]
+        assert group.volume("Volume3").status == "Healthy"
     for d in disks:
         d.close()
     assert [hashlib.sha256(p.read_bytes()).hexdigest() for p in paths] == before

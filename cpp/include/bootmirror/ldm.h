@@ -3,8 +3,15 @@
 // "LDM metadata" partition of every GPT disk. Field tables and sources: cpp/src/ldm/*.cpp.
 //
 // Reading: read_group() decodes every disk it is given, takes the newest committed database (as
-// Windows does), and resolves disks, volumes, components and partitions by id. Writing: change a
-// Group, then commit() it; the commit is crash-safe (see cpp/src/ldm/commit.cpp).
+// Windows does), and resolves disks, volumes, components and partitions by id. Every header has
+// copies (PRIVHEAD three, TOCBLOCK four, the whole database one per disk); a damaged copy is read
+// around, as the kernel and libldm do, and reported (DiskDatabase::damage, verify()). Writing:
+// change a Group, then commit() it; the commit is crash-safe (see cpp/src/ldm/commit.cpp), and
+// every edit and commit checks all it needs before its first change (in memory or on disk).
+//
+// Text: names, type and state strings and drive hints are kept as the bytes on disk (so that
+// re-encoding gives the same bytes); they should be UTF-8, and display_text() shows each
+// ill-formed sequence as U+FFFD. Messages quote them through escape_bytes().
 #pragma once
 
 #include <array>
@@ -140,6 +147,15 @@ struct Vmdb {
 
 enum class Scheme { mbr, gpt };
 
+// A damaged copy of a header, or a damaged part of a database, that a reader went around (or could
+// not): which structure, its byte offset on the disk, and what is wrong there.
+struct Damage {
+  std::string structure;  // "PRIVHEAD", "TOCBLOCK", "VMDB", "VBLK", "partition", "volume", ...
+  std::uint64_t offset = 0;
+  std::string problem;    // ASCII: on-disk bytes are escaped
+  std::string describe() const;  // "TOCBLOCK at byte 0x31ffa00: ..."
+};
+
 // One disk's whole database as decoded, with where it lives.
 struct DiskDatabase {
   Scheme scheme = Scheme::mbr;
@@ -155,11 +171,18 @@ struct DiskDatabase {
   std::vector<PartitionRecord> partitions;
   std::vector<RawRecord> raw;  // unmodelled records, kept to re-encode
   ByteVector log;              // the KLOG area, verbatim
+  std::vector<Damage> damage;  // copies of the PRIVHEAD and TOCBLOCK that were read around
 };
 
-// Decodes the database of one disk. FormatError (with the byte offset) on anything inconsistent.
-// With `records` false, only the PRIVHEAD, TOCBLOCKs and VMDB are read (enough to compare sequences).
+// Decodes the database of one disk from the first valid copy of each header (PRIVHEAD: LBA 6 or
+// the GPT metadata partition's last LBA, then config+1856 and config+2047; TOCBLOCK: config+2,
+// +1, end-3, end-2); copies that are damaged or disagree are listed in `damage`. FormatError (with
+// the byte offset) when no copy is usable or the VMDB or records are inconsistent. With `records`
+// false, only the PRIVHEAD, TOCBLOCKs and VMDB are read (enough to compare sequences).
 DiskDatabase read_database(BlockDevice& device, bool records = true);
+// Whether the partition table marks `device` dynamic (MBR slot 0 of type 0x42, or a GPT LDM
+// metadata partition) and a copy of its PRIVHEAD is valid. Never throws FormatError.
+bool is_dynamic(BlockDevice& device);
 // The config area (config_size sectors) exactly as `db` describes it; the PRIVHEAD copies inside
 // it carry `db.privhead`.
 ByteVector encode_config(const DiskDatabase& db);
@@ -216,12 +239,48 @@ struct Scan {
   std::optional<Group> group;           // GroupDisk::device indexes refer to `devices`
   std::vector<std::size_t> basic;       // devices without an LDM database
   std::vector<std::size_t> foreign;     // devices of another disk group
-  std::vector<std::pair<std::size_t, std::string>> unreadable;  // LDM disks whose database is corrupt
+  std::vector<std::pair<std::size_t, std::string>> unreadable;  // LDM disks without a usable PRIVHEAD
+  std::vector<std::optional<std::uint64_t>> unreadable_offsets;  // where, beside each `unreadable`
 };
 Scan scan(const std::vector<DevicePtr>& devices, const std::string& preferred_guid = "");
 
 // Rebuilds the per-volume view (layouts, links) from the records after edits; validates ids.
 void resolve(Group& group);
+
+// -- health: what the records and the disks found say about each plex and volume ----------------
+
+// Why a plex (Group::components[component_index]) cannot serve its volume's data, or "" when it
+// can: each of its partitions lies on a present disk, inside that disk's data area (the PRIVHEAD's
+// logical disk), and together they hold the volume's size.
+std::string plex_problem(const Group& group, std::size_t component_index);
+// diskpart's status of a volume from its plexes: "Healthy" when every plex can serve, "Failed Rd"
+// when some can, "Failed" when none can.
+const char* volume_status(const Group& group, std::size_t volume_index);
+// Bytes on its disk's device of a partition (Group::partitions[partition_index]): (offset, length);
+// nullopt when the disk is missing or the partition lies outside its data area.
+std::optional<std::pair<std::uint64_t, std::uint64_t>> partition_location(const Group& group, std::size_t partition_index);
+// Where a volume's bytes lie in one piece, as (device index, byte offset, byte length): the first
+// plex that can serve and is one partition (simple volumes, mirrors); nullopt otherwise.
+std::optional<std::tuple<std::size_t, std::uint64_t, std::uint64_t>> volume_extent(const Group& group, std::size_t volume_index);
+// The group's sector size (its first present disk's; 512 without one) and a volume's size in bytes.
+std::uint32_t sector_size(const Group& group);
+std::uint64_t size_bytes(const Group& group, std::size_t volume_index);
+
+// -- verify: one disk's copies, never writing ----------------------------------------------------
+
+struct Health {
+  bool is_dynamic = false;  // the partition table marks the disk dynamic
+  bool readable = false;    // its database can be read (from some copy of each header)
+  std::vector<Damage> damage;  // every damaged copy or part found, with its offset
+  bool clean() const { return is_dynamic && readable && damage.empty(); }
+  std::vector<std::string> problems() const;
+};
+// Looks at every copy of the PRIVHEAD and TOCBLOCK, the VMDB, the VBLK records, and this disk's
+// partitions against its data area. Never writes; does not throw for damage (only for I/O errors).
+Health verify(BlockDevice& device);
+
+// Text from disk (a name, state, hint, or a PRIVHEAD field) for display: ill-formed UTF-8 as U+FFFD.
+std::string display_text(const std::string& bytes);
 
 // -- writing ------------------------------------------------------------------------------------
 

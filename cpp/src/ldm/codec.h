@@ -11,6 +11,18 @@
 
 namespace bootmirror::ldm::detail {
 
+// The partition table does not mark the disk dynamic (a basic disk): no LDM structure was looked at.
+class NotDynamic : public FormatError {
+ public:
+  using FormatError::FormatError;
+};
+
+// `e` with the device's name in front, keeping its offset.
+FormatError on_device(const std::string& device_name, const FormatError& e);
+// The damage `e` describes: its message without the " (at byte ...)" that FormatError appends,
+// and its offset (`fallback` when it has none).
+Damage damage_of(const char* structure, const FormatError& e, std::uint64_t fallback);
+
 // The fixed layout of a 1 MiB database, in sectors from config start, for 512-byte sectors (as on
 // every Windows image we have) and, scaled to the same bytes, for 4096-byte sectors.
 struct ConfigLayout {
@@ -27,12 +39,48 @@ ConfigLayout layout_for(std::uint32_t sector_size);
 PrivHead decode_privhead(ByteSpan sector, std::uint64_t device_offset);
 void encode_privhead(const PrivHead& ph, MutableByteSpan sector);
 
-// nullopt when the sector does not start with "TOCBLOCK" (copies may be absent, as on 2008 R2).
-std::optional<TocBlock> decode_tocblock(ByteSpan sector, std::uint64_t device_offset);
+// nullopt when the sector is all zeros (copies may be absent: 2008 R2 writes only config+2 and
+// end-3); FormatError when it is a damaged TOCBLOCK (bad magic, names, or a bitmap outside the
+// `config_size`-sector database).
+std::optional<TocBlock> decode_tocblock(ByteSpan sector, std::uint64_t device_offset, std::uint64_t config_size);
 void encode_tocblock(const TocBlock& toc, MutableByteSpan sector);
 
-Vmdb decode_vmdb(ByteSpan sector, std::uint64_t device_offset);
+// `area_bytes`: the config bitmap's length, which the VBLK slots must fit in.
+Vmdb decode_vmdb(ByteSpan sector, std::uint64_t device_offset, std::uint64_t area_bytes);
 void encode_vmdb(const Vmdb& vmdb, MutableByteSpan sector);
+
+// -- copies (copies.cpp) --------------------------------------------------------------------------
+
+// The PRIVHEAD chosen from its copies: the primary (LBA 6 on MBR, libldm _read_privhead_mbr; the
+// LDM metadata partition's last LBA on GPT, _read_privhead_gpt) when valid, else the first valid
+// copy in the config area (+1856, +2047: the kernel's OFF_PRIV2/OFF_PRIV3). Each copy is checked
+// against the device; copies that are damaged or disagree with the chosen one are in `damage`.
+struct FoundPrivHead {
+  Scheme scheme = Scheme::mbr;
+  std::uint64_t lba = 0;             // where the chosen copy is
+  std::optional<PrivHead> privhead;  // nullopt: no valid copy (the reasons are in `damage`)
+  std::vector<Damage> damage;
+  // The chosen copy; FormatError naming the first copy's problem when none is valid.
+  const PrivHead& usable() const;
+};
+// NotDynamic for a basic disk; FormatError when the GPT cannot be read.
+FoundPrivHead find_privhead(BlockDevice& device);
+
+// read_database's work, keeping what it found so far in `db` (its `damage` above all) when it
+// throws, and naming in `stage` the structure it was reading ("GPT", "PRIVHEAD", "TOCBLOCK",
+// "VMDB", "VBLK").
+void read_database_into(BlockDevice& device, bool records, DiskDatabase& db, const char*& stage);
+// Byte offset on the device of the VMDB (the config bitmap of the TOCBLOCK copy used).
+std::uint64_t vmdb_offset(const DiskDatabase& db);
+
+// -- health (health.cpp) ------------------------------------------------------------------------
+
+// Whether sectors start+size of a partition lie inside a data area of `data_size` sectors.
+bool inside_data_area(const PartitionRecord& p, std::uint64_t data_size);
+// Why the partitions of component `component_index` hold fewer sectors than its volume's size
+// (by layout: a spanned plex sums them, a stripe uses columns x the smallest, RAID-5 one column
+// less); "" when they hold enough.
+std::string capacity_problem(const Group& group, std::size_t component_index);
 
 // VBLK area: `area` starts at the VMDB; slots run from first_offset to vblk_last * vblk_size.
 void decode_vblks(ByteSpan area, std::uint64_t device_offset, DiskDatabase& db);
@@ -72,14 +120,15 @@ struct DiskPlan {
 DiskPlan plan_disk(BlockDevice& device);
 // The GPT partitions of a dynamic GPT disk that are not LDM data, relative to data_start.
 std::vector<std::pair<std::uint64_t, std::uint64_t>> reserved_extents(BlockDevice& device, std::uint64_t data_start);
-// Writes the partition table of a newly dynamic disk (after its database): MBR slot 0 = 0x42 /
-// GPT with the LDM metadata partition carved from the MSR and basic data retyped to LDM data.
-void write_dynamic_partition_table(BlockDevice& device, const DiskPlan& plan);
+// The partition table of a newly dynamic disk, computed (reads only): the MBR sector with slot 0 =
+// 0x42, or the GPT with the LDM metadata partition carved from the MSR and basic data retyped to
+// LDM data. Its writer writes it after the database.
+ByteVector dynamic_mbr(BlockDevice& device, const DiskPlan& plan);
+gpt::Table dynamic_gpt(BlockDevice& device, const DiskPlan& plan);
 // GPT: one "LDM data partition" entry per LDM partition of the disk (Windows shows each dynamic
 // volume's extent so in the GPT, as the seed's bootcfg /list 1 does); entries left without one go.
-void sync_gpt_data_partitions(BlockDevice& device, const GroupDisk& disk, const std::vector<PartitionRecord>& partitions);
-// The table sync_gpt_data_partitions would write, or nullopt when the GPT already agrees.
-std::optional<gpt::Table> synced_gpt(BlockDevice& device, const GroupDisk& disk, const std::vector<PartitionRecord>& partitions);
+// Changes `table`; false when it was right already. UsageError when no entry is free.
+bool sync_gpt_data_partitions(gpt::Table& table, const GroupDisk& disk, const std::vector<PartitionRecord>& partitions);
 
 // The group as the database committed at its VMDB's sequence shows it (group.cpp).
 Group assemble(const DiskDatabase& db);

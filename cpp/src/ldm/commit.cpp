@@ -15,13 +15,16 @@
 // takes the newest disk (Windows does the same), and the next commit rewrites disks left behind.
 #include <algorithm>
 #include <functional>
+#include <limits>
 #include <map>
 #include <set>
+#include <type_traits>
 
 #include <fmt/format.h>
 
 #include "bootmirror/identity.h"
 #include "bootmirror/ldm.h"
+#include "bootmirror/unicode.h"
 #include "ldm/codec.h"
 #include "ldm/fields.h"
 
@@ -31,8 +34,10 @@ using namespace detail;
 
 namespace {
 
-template <typename F>
-void for_each_record(Group& g, F f) {
+// Every record of a group, const or not.
+template <typename G, typename F>
+  requires std::is_same_v<std::remove_const_t<G>, Group>
+void for_each_record(G& g, F f) {
   f(g.record);
   for (auto& d : g.disks) f(d.record);
   for (auto& v : g.volumes) f(v.record);
@@ -40,8 +45,9 @@ void for_each_record(Group& g, F f) {
   for (auto& p : g.partitions) f(p);
 }
 
-template <typename F>
-void for_each_record(DiskDatabase& db, F f) {
+template <typename D, typename F>
+  requires std::is_same_v<std::remove_const_t<D>, DiskDatabase>
+void for_each_record(D& db, F f) {
   if (db.group) f(*db.group);
   for (auto& r : db.disks) f(r);
   for (auto& r : db.volumes) f(r);
@@ -122,7 +128,7 @@ Placement allocate(std::vector<bool>& used, std::uint32_t first, std::uint32_t c
 }
 
 // The whole database of one disk, every record placed afresh from the first slot.
-DiskDatabase fresh_database(Group& g, const GroupDisk& d, std::uint64_t N) {
+DiskDatabase fresh_database(const Group& g, const GroupDisk& d, std::uint64_t N) {
   const ConfigLayout L = layout_for(d.sector_size);
   DiskDatabase db;
   db.scheme = d.scheme;
@@ -152,8 +158,30 @@ DiskDatabase fresh_database(Group& g, const GroupDisk& d, std::uint64_t N) {
   return db;
 }
 
-void write_slots(BlockDevice& dev, std::uint64_t vmdb_offset, const Vmdb& v, ByteSpan area, const std::vector<std::uint32_t>& slots) {
-  // One write per run of consecutive slots.
+// The writes of one disk's commit, computed in full before any disk is written (so that whatever
+// refuses the commit, a full database or a GPT without a free entry, refuses it before the first
+// write): runs of writes with a flush after each, then the partition table.
+struct DiskWrites {
+  BlockDevice* device = nullptr;
+  std::vector<std::vector<std::pair<std::uint64_t, ByteVector>>> stages;
+  std::optional<ByteVector> mbr;  // MBR sector 0 with slot 0 = 0x42: what makes the disk dynamic
+  std::optional<gpt::Table> gpt;  // checked already; gpt::write writes one copy at a time
+
+  void run() const {
+    for (const auto& stage : stages) {
+      for (const auto& [offset, bytes] : stage) device->write(offset, bytes);
+      device->flush();
+    }
+    if (mbr) device->write(0, *mbr);
+    if (gpt) gpt::write(*device, *gpt);
+    device->flush();
+  }
+};
+
+// One write per run of consecutive slots.
+std::vector<std::pair<std::uint64_t, ByteVector>> slot_writes(std::uint64_t vmdb_offset, const Vmdb& v, ByteSpan area,
+                                                              const std::vector<std::uint32_t>& slots) {
+  std::vector<std::pair<std::uint64_t, ByteVector>> out;
   std::vector<std::uint32_t> s = slots;
   std::sort(s.begin(), s.end());
   s.erase(std::unique(s.begin(), s.end()), s.end());
@@ -161,37 +189,49 @@ void write_slots(BlockDevice& dev, std::uint64_t vmdb_offset, const Vmdb& v, Byt
     std::size_t j = i + 1;
     while (j < s.size() && s[j] == s[j - 1] + 1) ++j;
     std::uint64_t at = std::uint64_t(s[i]) * v.vblk_size;
-    dev.write(vmdb_offset + at, area.subspan(at, (j - i) * v.vblk_size));
+    ByteSpan run = area.subspan(at, (j - i) * v.vblk_size);
+    out.emplace_back(vmdb_offset + at, ByteVector(run.begin(), run.end()));
     i = j;
   }
+  return out;
 }
 
-void commit_fresh(Group& g, GroupDisk& d, BlockDevice& dev, std::uint64_t N) {
+// The disk's GPT with one LDM data partition per LDM partition (after `base`, the table a new
+// dynamic disk gets, or the one on the disk); nullopt when nothing changes.
+std::optional<gpt::Table> gpt_after(const Group& g, const GroupDisk& d, BlockDevice& dev, std::optional<gpt::Table> base) {
+  bool changed = base.has_value();
+  gpt::Table t = base ? std::move(*base) : gpt::read(dev);
+  changed |= sync_gpt_data_partitions(t, d, g.partitions);
+  if (!changed) return std::nullopt;
+  t.check();
+  return t;
+}
+
+DiskWrites prepare_fresh(const Group& g, const GroupDisk& d, BlockDevice& dev, std::uint64_t N) {
+  DiskWrites w;
+  w.device = &dev;
   std::optional<DiskPlan> plan;
   if (d.needs_init) plan = plan_disk(dev);
   DiskDatabase db = fresh_database(g, d, N);
-  ByteVector config = encode_config(db);
   const std::uint32_t ss = d.sector_size;
-  dev.write(d.config_start * ss, config);
-  dev.flush();
+  w.stages.push_back({{d.config_start * ss, encode_config(db)}});
   if (d.scheme == Scheme::mbr) {
     ByteVector ph(ss);
     encode_privhead(db.privhead, ph);
-    dev.write(6 * std::uint64_t(ss), ph);
-    dev.flush();
+    w.stages.push_back({{6 * std::uint64_t(ss), std::move(ph)}});
+    if (plan) w.mbr = dynamic_mbr(dev, *plan);
+  } else {
+    w.gpt = gpt_after(g, d, dev, plan ? std::optional<gpt::Table>(dynamic_gpt(dev, *plan)) : std::nullopt);
   }
-  if (plan) write_dynamic_partition_table(dev, *plan);
-  if (d.scheme == Scheme::gpt) sync_gpt_data_partitions(dev, d, g.partitions);
-  dev.flush();
+  return w;
 }
 
-void commit_incremental(Group& g, GroupDisk& d, BlockDevice& dev, DiskDatabase cur, std::uint64_t N) {
+DiskWrites prepare_incremental(const Group& g, const GroupDisk& d, BlockDevice& dev, const DiskDatabase& cur, std::uint64_t N) {
+  DiskWrites w;
+  w.device = &dev;
   const std::uint32_t ss = cur.sector_size;
   const Vmdb& v = cur.vmdb;
-  const std::uint64_t vmdb_offset = (cur.privhead.config_start + [&] {
-    for (auto& t : cur.tocs) if (t) return t->bitmaps[0].start;
-    return std::uint64_t(17);
-  }()) * ss;
+  const std::uint64_t vmdb_offset = detail::vmdb_offset(cur);
   const std::uint64_t area_size = std::uint64_t(v.vblk_last) * v.vblk_size;
   ByteVector area = dev.read(vmdb_offset, area_size);
   Group before = assemble(cur);
@@ -255,8 +295,7 @@ void commit_incremental(Group& g, GroupDisk& d, BlockDevice& dev, DiskDatabase c
     place_record(w.bytes, w.placement, v, area);
     written.insert(written.end(), w.placement.slots.begin(), w.placement.slots.end());
   }
-  write_slots(dev, vmdb_offset, v, area, written);
-  dev.flush();
+  w.stages.push_back(slot_writes(vmdb_offset, v, area, written));
   // 2. the switch
   Vmdb next = vmdb_for(g, ss, N);
   next.vblk_last = v.vblk_last;
@@ -266,8 +305,8 @@ void commit_incremental(Group& g, GroupDisk& d, BlockDevice& dev, DiskDatabase c
   ByteSpan old_sector = ByteSpan(area).first(ss);
   std::copy(old_sector.begin(), old_sector.end(), sector.begin());
   encode_vmdb(next, MutableByteSpan(sector).first(std::min<std::size_t>(ss, v.first_offset)));
-  dev.write(vmdb_offset, ByteSpan(sector).first(std::min<std::size_t>(ss, v.first_offset)));
-  dev.flush();
+  sector.resize(std::min<std::size_t>(ss, v.first_offset));
+  w.stages.push_back({{vmdb_offset, std::move(sector)}});
   // 3. clean up: every slot that is not free and is not part of the new visible configuration
   std::set<std::uint32_t> live = kept_slots;
   for (auto& w : writes)
@@ -280,19 +319,22 @@ void commit_incremental(Group& g, GroupDisk& d, BlockDevice& dev, DiskDatabase c
     stamp_empty_slot(s, v, area);
     stale.push_back(s);
   }
-  write_slots(dev, vmdb_offset, v, area, stale);
-  dev.flush();
-  if (d.scheme == Scheme::gpt) sync_gpt_data_partitions(dev, d, g.partitions);
+  w.stages.push_back(slot_writes(vmdb_offset, v, area, stale));
+  if (d.scheme == Scheme::gpt) w.gpt = gpt_after(g, d, dev, std::nullopt);
+  return w;
 }
 
 }  // namespace
 
 void check_convertible(BlockDevice& device) { (void)plan_disk(device); }
 
-std::size_t add_disk(Group& g, const DevicePtr& dev, int device_index) {
+std::size_t add_disk(Group& group, const DevicePtr& dev, int device_index) {
   if (!dev) throw UsageError("add_disk: no disk");
+  // On a copy: the disk's basic partitions become volumes, and any of them may be refused.
+  Group g = group;
   for (const auto& d : g.disks)
-    if (d.device == device_index) throw UsageError(fmt::format("device {} is already {} of the group", device_index, d.record.name));
+    if (d.device == device_index)
+      throw UsageError(fmt::format("device {} is already {} of the group", device_index, escape_bytes(d.record.name)));
   DiskPlan plan = plan_disk(*dev);
   GroupDisk d;
   d.record.id = next_id(g);
@@ -321,17 +363,24 @@ std::size_t add_disk(Group& g, const DevicePtr& dev, int device_index) {
     std::size_t vi = add_volume(g, name, Layout::simple, {{index, b.lba - plan.data_start, b.sectors}});
     g.volumes[vi].record.partition_type = b.mbr_type;
   }
+  group = std::move(g);
   return index;
 }
 
-void commit(Group& g, const std::vector<DevicePtr>& devices) {
+// Everything is checked and every disk's writes computed before the first write; the group takes
+// the new state only when every disk has been written.
+void commit(Group& group, const std::vector<DevicePtr>& devices) {
+  Group g = group;
   resolve(g);
+  bool any_present = false;
   for (auto& d : g.disks) {
     if (d.device < 0) continue;
     if (std::size_t(d.device) >= devices.size() || !devices[std::size_t(d.device)])
-      throw UsageError(fmt::format("{} has no device to write to", d.record.name));
+      throw UsageError(fmt::format("{} has no device to write to", escape_bytes(d.record.name)));
     if (!devices[std::size_t(d.device)]->writable()) throw UsageError(fmt::format("{} is read-only", devices[std::size_t(d.device)]->name()));
+    any_present = true;
   }
+  if (!any_present) throw UsageError("no disk of the group is present to commit to");
   // What each present disk holds now. The new sequence must be above every commit id on any of
   // them: an interrupted commit leaves records above the committed sequence, and they must never
   // become visible under a later switch.
@@ -350,6 +399,8 @@ void commit(Group& g, const std::vector<DevicePtr>& devices) {
     highest = std::max({highest, current[i]->vmdb.committed_seq, current[i]->vmdb.pending_seq});
     for_each_record(*current[i], [&](auto& r) { highest = std::max(highest, r.commit_id); });
   }
+  if (highest == std::numeric_limits<std::uint64_t>::max())
+    throw FormatError("the LDM sequence numbers on the disks have reached their end; no later commit can follow");
   const std::uint64_t N = highest + 1;
   // Stamp commit ids: a record that differs from the committed version is written under N.
   Group before = g.committed_seq == 0 ? Group{} : assemble(g.base);
@@ -368,24 +419,37 @@ void commit(Group& g, const std::vector<DevicePtr>& devices) {
     auto it = old.find(r.id);
     if (it == old.end() || it->second != content(r)) r.commit_id = N;
   });
-  std::optional<DiskDatabase> first_written;
+  std::vector<std::pair<std::size_t, DiskWrites>> plan;
   for (std::size_t i = 0; i < g.disks.size(); ++i) {
-    GroupDisk& d = g.disks[i];
+    const GroupDisk& d = g.disks[i];
     if (d.device < 0) continue;
     BlockDevice& dev = *devices[std::size_t(d.device)];
     const auto& cur = current[i];
     if (cur && cur->vmdb.committed_seq == g.committed_seq && cur->privhead.group_guid == g.record.guid && g.committed_seq != 0)
-      commit_incremental(g, d, dev, *cur, N);
+      plan.emplace_back(i, prepare_incremental(g, d, dev, *cur, N));
     else
-      commit_fresh(g, d, dev, N);
-    d.needs_init = false;
-    d.committed_seq = N;
-    if (!first_written) first_written = read_database(dev);
+      plan.emplace_back(i, prepare_fresh(g, d, dev, N));
   }
-  if (!first_written) throw UsageError("no disk of the group is present to commit to");
+  for (const auto& [i, writes] : plan) {
+    try {
+      writes.run();
+    } catch (...) {
+      // The disks written before this one hold the new database: say so, so that the next
+      // commit does not plan them as new disks again.
+      for (const auto& [j, done] : plan) {
+        if (j == i) break;
+        group.disks[j].needs_init = false;
+        group.disks[j].committed_seq = N;
+      }
+      throw;
+    }
+    g.disks[i].needs_init = false;
+    g.disks[i].committed_seq = N;
+  }
   g.committed_seq = N;
-  g.base = *first_written;
+  g.base = read_database(*plan.front().second.device);
   resolve(g);
+  group = std::move(g);
 }
 
 }  // namespace bootmirror::ldm

@@ -6,99 +6,130 @@
 //   "config" bitmap start (+17; the kernel reads +17 whatever the TOC says) followed by the VBLK
 //   slots; the KLOG at the "log" bitmap (+1498, 224 sectors); PRIVHEAD copies at +1856 and +2047
 //   (PRIVHEAD 0x28 and 0x20; the kernel requires the +1856 copy to agree with the first).
+// Which copy of the PRIVHEAD is used: copies.cpp. Of the TOCBLOCKs, the first valid copy in the
+// order +2 (the one libldm reads), +1, end-3, end-2 whose config bitmap holds a valid VMDB; the
+// kernel wants every valid copy to agree, so a copy that does not is reported and left out.
+#include <algorithm>
+#include <array>
+
 #include <fmt/format.h>
 
+#include "bootmirror/unicode.h"
 #include "ldm/codec.h"
-#include "bootmirror/gpt.h"
-
-namespace bootmirror::ldm::detail {
-namespace {
-
-std::uint64_t locate_privhead(BlockDevice& dev, Scheme& scheme) {
-  const std::uint32_t ss = dev.sector_size();
-  if (dev.size() < 8 * std::uint64_t(ss)) throw FormatError(fmt::format("{} is too small to be a dynamic disk", dev.name()), 0);
-  ByteVector mbr = dev.read(0, 512);
-  if (load_le<std::uint16_t>(mbr, 510) != 0xAA55) throw FormatError("not a dynamic disk: no MBR signature 55 AA", 510);
-  std::uint8_t type = std::uint8_t(mbr[0x1BE + 4]);
-  if (type == 0x42) {
-    scheme = Scheme::mbr;
-    return 6;
-  }
-  if (type == 0xEE) {
-    scheme = Scheme::gpt;
-    // The GPT engine (cpp/gpt) reads the primary copy, or the backup when the primary is damaged;
-    // libldm reads only the primary (gpt.c gpt_open_secsize).
-    gpt::Table table = gpt::read(dev);
-    for (const gpt::Partition& e : table.entries)
-      if (e.used() && e.kind() == gpt::Kind::ldm_metadata) return e.last_lba;
-    throw FormatError("not a dynamic disk: the GPT has no LDM metadata partition", table.primary_entries_lba * ss);
-  }
-  throw FormatError(fmt::format("not a dynamic disk: MBR partition slot 0 has type {:#04x}, not 0x42 or 0xee", type), 0x1BE + 4);
-}
-
-}  // namespace
-
-}  // namespace bootmirror::ldm::detail
 
 namespace bootmirror::ldm {
 
 using namespace detail;
 
-DiskDatabase read_database(BlockDevice& dev, bool records) {
-  DiskDatabase db;
+namespace {
+
+// Sectors of the TOCBLOCK copies, from config start, in the order they are tried.
+constexpr std::size_t kTocOrder[4] = {1, 0, 2, 3};  // indexes into toc_sectors(): +2 first
+std::array<std::uint64_t, 4> toc_sectors(std::uint64_t config_size) { return {1, 2, config_size - 3, config_size - 2}; }
+
+bool same_bitmaps(const TocBlock& a, const TocBlock& b) {
+  for (int i = 0; i < 2; ++i)
+    if (a.bitmaps[i].start != b.bitmaps[i].start || a.bitmaps[i].size != b.bitmaps[i].size) return false;
+  return true;
+}
+
+}  // namespace
+
+std::uint64_t detail::vmdb_offset(const DiskDatabase& db) {
+  for (const auto& t : db.tocs)
+    if (t) return (db.privhead.config_start + t->bitmaps[0].start) * db.sector_size;
+  return (db.privhead.config_start + layout_for(db.sector_size).vmdb) * db.sector_size;
+}
+
+void detail::read_database_into(BlockDevice& dev, bool records, DiskDatabase& db, const char*& stage) {
+  stage = "GPT";  // find_privhead throws only when the partition table cannot be read
   const std::uint32_t ss = dev.sector_size();
   db.sector_size = ss;
-  db.privhead_lba = locate_privhead(dev, db.scheme);
-  if ((db.privhead_lba + 1) * ss > dev.size()) throw FormatError("PRIVHEAD lies past the end of the disk", db.privhead_lba * ss);
-  db.privhead = decode_privhead(dev.read(db.privhead_lba * ss, ss), db.privhead_lba * ss);
+  FoundPrivHead found = find_privhead(dev);
+  stage = "PRIVHEAD";
+  db.scheme = found.scheme;
+  db.damage = found.damage;
+  db.privhead = found.usable();
+  db.privhead_lba = found.lba;
   const PrivHead& ph = db.privhead;
   const std::uint64_t base = ph.config_start * ss;
-  if (ph.config_size > (64u << 20) / ss || ph.config_size < 32)
-    throw FormatError(fmt::format("PRIVHEAD config size of {} sectors is impossible", ph.config_size), db.privhead_lba * ss + 0x133);
-  if (ph.config_start > dev.sector_count() || ph.config_start + ph.config_size > dev.sector_count())
-    throw FormatError(fmt::format("the LDM database (sectors {}+{}) extends past the end of the disk ({} sectors)", ph.config_start,
-                                  ph.config_size, dev.sector_count()), db.privhead_lba * ss + 0x12B);
-  if (db.scheme == Scheme::mbr && ph.logical_disk_start + ph.logical_disk_size > ph.config_start)
-    throw FormatError("PRIVHEAD logical disk overlaps the database", db.privhead_lba * ss + 0x11B);
-  // Without records only the sectors up to the VMDB are needed (TOCBLOCK copies at the end aside).
-  ByteVector config = records ? dev.read(base, ph.config_size * ss) : ByteVector(ph.config_size * ss);
-  if (!records) {
-    const std::uint64_t head = std::min<std::uint64_t>(ph.config_size, 64);
-    dev.read(base, MutableByteSpan(config).first(head * ss));
+  // With records, the whole config area in one read; without, only the sectors looked at.
+  ByteVector config = records ? dev.read(base, ph.config_size * ss) : ByteVector{};
+  auto sectors = [&](std::uint64_t first, std::uint64_t count) {
+    if (!records) return dev.read(base + first * ss, count * ss);
+    return ByteVector(config.begin() + long(first * ss), config.begin() + long((first + count) * ss));
+  };
+
+  stage = "TOCBLOCK";
+  const auto toc_at = toc_sectors(ph.config_size);
+  db.tocs.assign(4, std::nullopt);
+  std::vector<std::size_t> valid;
+  for (std::size_t i : kTocOrder) {
+    const std::uint64_t off = base + toc_at[i] * ss;
+    try {
+      db.tocs[i] = decode_tocblock(sectors(toc_at[i], 1), off, ph.config_size);
+      if (db.tocs[i]) valid.push_back(i);
+      else if (i == 1) db.damage.push_back({"TOCBLOCK", off, "absent at config+2, the only copy libldm reads"});
+    } catch (const FormatError& e) {
+      db.damage.push_back(damage_of("TOCBLOCK", e, off));
+    }
+  }
+  if (valid.empty()) {
+    // The first copy tried (config+2, libldm's) says what is wrong.
+    auto first = std::find_if(db.damage.begin(), db.damage.end(), [](const Damage& d) { return d.structure == "TOCBLOCK"; });
+    throw FormatError(fmt::format("no valid TOCBLOCK in any of its four places in the LDM database; the first: {}", first->problem),
+                      first->offset);
   }
 
-  const std::uint64_t toc_at[4] = {1, 2, ph.config_size - 3, ph.config_size - 2};
-  std::optional<TocBlock> toc;
-  for (std::uint64_t s : toc_at) {
-    if (!records && s >= 64) continue;
-    auto t = decode_tocblock(subspan(ByteSpan(config), s * ss, ss), base + s * ss);
-    if (t && toc) {
-      for (int b = 0; b < 2; ++b)
-        if (t->bitmaps[b].start != toc->bitmaps[b].start || t->bitmaps[b].size != toc->bitmaps[b].size)
-          throw FormatError("TOCBLOCK copies disagree on the bitmaps", base + s * ss + 0x24);
+  stage = "VMDB";
+  // A copy whose config bitmap holds no valid VMDB gives way to the next one that differs.
+  std::optional<std::size_t> used;
+  std::vector<std::pair<std::size_t, FormatError>> failed;
+  for (std::size_t i : valid) {
+    bool tried = false;
+    for (const auto& f : failed) tried |= same_bitmaps(*db.tocs[f.first], *db.tocs[i]);
+    if (tried) continue;
+    const TocBitmap& cfg = db.tocs[i]->bitmaps[0];
+    const std::uint64_t off = base + cfg.start * ss;
+    try {
+      Vmdb v = decode_vmdb(sectors(cfg.start, 1), off, cfg.size * ss);
+      if (v.group_guid != ph.group_guid)
+        throw FormatError(fmt::format("VMDB belongs to group '{}' but the PRIVHEAD to {}", escape_bytes(v.group_guid),
+                                      escape_bytes(ph.group_guid)), off + 0x35);
+      db.vmdb = v;
+      used = i;
+      break;
+    } catch (const FormatError& e) {
+      failed.emplace_back(i, e);
     }
-    if (t && !toc) toc = t;
-    db.tocs.push_back(t);
   }
-  if (!toc) throw FormatError("no TOCBLOCK in any of its four places in the LDM database", base + ss);
-  for (int b = 0; b < 2; ++b) {
-    const TocBitmap& m = toc->bitmaps[b];
-    if (m.start == 0 || m.start + m.size > ph.config_size || m.start + m.size < m.start)
-      throw FormatError(fmt::format("TOCBLOCK bitmap '{}' (sectors {}+{}) lies outside the {}-sector database", m.name, m.start, m.size,
-                                    ph.config_size), base + 2 * ss + 0x2E);
+  if (!used) throw failed.front().second;
+  for (std::size_t i : valid) {
+    if (same_bitmaps(*db.tocs[*used], *db.tocs[i])) continue;
+    std::string why = fmt::format("its bitmaps disagree with the TOCBLOCK at config+{}, which is used", toc_at[*used]);
+    for (const auto& [j, e] : failed)
+      if (same_bitmaps(*db.tocs[j], *db.tocs[i]))
+        why += fmt::format("; its config bitmap holds no valid VMDB: {}", damage_of("VMDB", e, 0).problem);
+    db.damage.push_back({"TOCBLOCK", base + toc_at[i] * ss, why});
   }
-  const TocBitmap& cfg = toc->bitmaps[0];
-  const TocBitmap& log = toc->bitmaps[1];
+  for (std::size_t i = 0; i < 4; ++i)
+    if (db.tocs[i] && !same_bitmaps(*db.tocs[*used], *db.tocs[i])) db.tocs[i].reset();
+  if (!records) return;
+
+  stage = "VBLK";
+  const TocBitmap& cfg = db.tocs[*used]->bitmaps[0];
+  const TocBitmap& log = db.tocs[*used]->bitmaps[1];
   ByteSpan area = subspan(ByteSpan(config), cfg.start * ss, cfg.size * ss);
-  db.vmdb = decode_vmdb(area, base + cfg.start * ss);
-  if (db.vmdb.group_guid != ph.group_guid)
-    throw FormatError(fmt::format("VMDB belongs to group {} but the PRIVHEAD to {}", db.vmdb.group_guid, ph.group_guid),
-                      base + cfg.start * ss + 0x35);
-  if (!records) return db;
   decode_vblks(area, base + cfg.start * ss, db);
   if (!db.group) throw FormatError("the LDM database has no disk group record", base + cfg.start * ss);
   ByteSpan log_bytes = subspan(ByteSpan(config), log.start * ss, log.size * ss);
   db.log.assign(log_bytes.begin(), log_bytes.end());
+}
+
+DiskDatabase read_database(BlockDevice& dev, bool records) {
+  DiskDatabase db;
+  const char* stage = "";
+  read_database_into(dev, records, db, stage);
   return db;
 }
 
@@ -107,7 +138,7 @@ ByteVector encode_config(const DiskDatabase& db) {
   const PrivHead& ph = db.privhead;
   ByteVector config(ph.config_size * ss);
   MutableByteSpan c(config);
-  const std::uint64_t toc_at[4] = {1, 2, ph.config_size - 3, ph.config_size - 2};
+  const auto toc_at = toc_sectors(ph.config_size);
   std::optional<TocBlock> toc;
   for (std::size_t i = 0; i < 4 && i < db.tocs.size(); ++i) {
     if (!db.tocs[i]) continue;

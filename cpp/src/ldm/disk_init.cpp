@@ -107,29 +107,29 @@ std::vector<std::pair<std::uint64_t, std::uint64_t>> reserved_extents(BlockDevic
   return out;
 }
 
-void write_dynamic_partition_table(BlockDevice& dev, const DiskPlan& plan) {
-  const std::uint32_t ss = dev.sector_size();
-  if (plan.scheme == Scheme::gpt) {
-    gpt::Table t = gpt::read(dev);
-    for (gpt::Partition& e : t.entries) {
-      if (e.used() && e.kind() == Kind::basic_data) {
-        e.type = gpt::type_of(Kind::ldm_data);
-        e.set_name("LDM data partition");
-      }
-      if (e.used() && e.kind() == Kind::microsoft_reserved && e.first_lba == plan.config_start) e.first_lba += plan.config_size;
+gpt::Table dynamic_gpt(BlockDevice& dev, const DiskPlan& plan) {
+  gpt::Table t = gpt::read(dev);
+  for (gpt::Partition& e : t.entries) {
+    if (e.used() && e.kind() == Kind::basic_data) {
+      e.type = gpt::type_of(Kind::ldm_data);
+      e.set_name("LDM data partition");
     }
-    auto free = std::find_if(t.entries.begin(), t.entries.end(), [](const gpt::Partition& e) { return !e.used(); });
-    free->type = gpt::type_of(Kind::ldm_metadata);
-    free->unique = IdentitySource::new_guid();
-    free->first_lba = plan.config_start;
-    free->last_lba = plan.config_start + plan.config_size - 1;
-    free->set_name("LDM metadata partition");
-    // Windows numbers the entries in offset order (bootcfg /list 1: ESP, LDM metadata, MSR, data).
-    t.compact();
-    gpt::write(dev, t);
-    return;
+    if (e.used() && e.kind() == Kind::microsoft_reserved && e.first_lba == plan.config_start) e.first_lba += plan.config_size;
   }
-  // MBR: PRIVHEAD 1 is written by the caller at LBA 6 before this; slot 0 = 0x42 goes last.
+  auto free = std::find_if(t.entries.begin(), t.entries.end(), [](const gpt::Partition& e) { return !e.used(); });
+  if (free == t.entries.end()) throw UsageError(kNoSpace);
+  free->type = gpt::type_of(Kind::ldm_metadata);
+  free->unique = IdentitySource::new_guid();
+  free->first_lba = plan.config_start;
+  free->last_lba = plan.config_start + plan.config_size - 1;
+  free->set_name("LDM metadata partition");
+  // Windows numbers the entries in offset order (bootcfg /list 1: ESP, LDM metadata, MSR, data).
+  t.compact();
+  return t;
+}
+
+ByteVector dynamic_mbr(BlockDevice& dev, const DiskPlan& plan) {
+  // MBR: PRIVHEAD 1 is written at LBA 6 before this; slot 0 = 0x42 goes last.
   ByteVector mbr = dev.read(0, 512);
   bool had = load_le<std::uint16_t>(mbr, 510) == 0xAA55;
   if (!had) std::fill(mbr.begin(), mbr.end(), std::byte{0});
@@ -142,15 +142,14 @@ void write_dynamic_partition_table(BlockDevice& dev, const DiskPlan& plan) {
   store_le<std::uint32_t>(e, 8, std::uint32_t(plan.data_start));
   store_le<std::uint32_t>(e, 12, std::uint32_t(std::min<std::uint64_t>(plan.data_size, 0xFFFFFFFFu)));
   store_le<std::uint16_t>(mbr, 510, 0xAA55);
-  dev.write(0, ByteSpan(mbr).first(512));
-  (void)ss;
+  return mbr;
 }
 
-std::optional<gpt::Table> synced_gpt(BlockDevice& dev, const GroupDisk& disk, const std::vector<PartitionRecord>& partitions) {
-  gpt::Table t = gpt::read(dev);
+bool sync_gpt_data_partitions(gpt::Table& t, const GroupDisk& disk, const std::vector<PartitionRecord>& partitions) {
   std::vector<std::pair<std::uint64_t, std::uint64_t>> wanted;  // absolute first, last
   for (const auto& p : partitions)
-    if (p.disk_id == disk.record.id) wanted.emplace_back(disk.data_start + p.start, disk.data_start + p.start + p.size - 1);
+    if (p.disk_id == disk.record.id && p.size > 0 && inside_data_area(p, disk.data_size))
+      wanted.emplace_back(disk.data_start + p.start, disk.data_start + p.start + p.size - 1);
   bool changed = false;
   for (gpt::Partition& e : t.entries) {
     if (!e.used() || e.kind() != Kind::ldm_data) continue;
@@ -171,13 +170,8 @@ std::optional<gpt::Table> synced_gpt(BlockDevice& dev, const GroupDisk& disk, co
     slot->set_name("LDM data partition");
     changed = true;
   }
-  if (!changed) return std::nullopt;
-  t.compact();
-  return t;
-}
-
-void sync_gpt_data_partitions(BlockDevice& dev, const GroupDisk& disk, const std::vector<PartitionRecord>& partitions) {
-  if (auto table = synced_gpt(dev, disk, partitions)) gpt::write(dev, *table);
+  if (changed) t.compact();
+  return changed;
 }
 
 }  // namespace bootmirror::ldm::detail

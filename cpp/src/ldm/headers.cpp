@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include "bootmirror/identity.h"
+#include "bootmirror/unicode.h"
 #include "ldm/codec.h"
 
 namespace bootmirror::ldm::detail {
@@ -79,13 +80,16 @@ PrivHead decode_privhead(ByteSpan s, std::uint64_t off) {
   ph.log_bitmap_size = load_be<std::uint64_t>(s, 0x15B);
   ph.disk_signature = load_be<std::uint32_t>(s, 0x163);
   std::memcpy(ph.disk_set_guids.data(), s.data() + 0x167, 32);
+  // The kernel's checks (ldm_parse_privhead) and libldm's (uuid_parse of both GUIDs); the
+  // offsets and sizes against the device are checked where the device is known (copies.cpp).
   if (ph.version_major != 2 || (ph.version_minor != 11 && ph.version_minor != 12))
     throw FormatError(fmt::format("PRIVHEAD version {}.{}, expected 2.11 or 2.12", ph.version_major, ph.version_minor), off + 0x0C);
-  if (!Guid::is_valid(ph.disk_guid)) throw FormatError(fmt::format("PRIVHEAD disk GUID '{}' does not parse", ph.disk_guid), off + 0x30);
-  if (!Guid::is_valid(ph.group_guid)) throw FormatError(fmt::format("PRIVHEAD disk group GUID '{}' does not parse", ph.group_guid), off + 0xB0);
+  if (!Guid::is_valid(ph.disk_guid))
+    throw FormatError(fmt::format("PRIVHEAD disk GUID '{}' does not parse", escape_bytes(ph.disk_guid)), off + 0x30);
+  if (!Guid::is_valid(ph.group_guid))
+    throw FormatError(fmt::format("PRIVHEAD disk group GUID '{}' does not parse", escape_bytes(ph.group_guid)), off + 0xB0);
+  if (ph.logical_disk_size == 0) throw FormatError("PRIVHEAD logical disk size is 0", off + 0x123);
   if (ph.config_size == 0) throw FormatError("PRIVHEAD config size is 0", off + 0x133);
-  if (ph.logical_disk_size == 0 || ph.logical_disk_start + ph.logical_disk_size < ph.logical_disk_start)
-    throw FormatError("PRIVHEAD logical disk size is 0 or overflows", off + 0x123);
   return ph;
 }
 
@@ -146,16 +150,29 @@ void encode_bitmap(const TocBitmap& b, MutableByteSpan s, std::size_t at) {
 }
 }  // namespace
 
-std::optional<TocBlock> decode_tocblock(ByteSpan s, std::uint64_t off) {
-  if (!matches_ascii(s, 0, "TOCBLOCK")) return std::nullopt;
+std::optional<TocBlock> decode_tocblock(ByteSpan s, std::uint64_t off, std::uint64_t config_size) {
+  if (s.size() < 512) throw FormatError("TOCBLOCK sector is shorter than 512 bytes", off);
+  if (is_all_zero(s)) return std::nullopt;
+  if (!matches_ascii(s, 0, "TOCBLOCK"))
+    throw FormatError(fmt::format("no TOCBLOCK magic (found '{}')", escape_bytes(load_ascii(s, 0, 8))), off);
   TocBlock t;
   t.sequence1 = load_be<std::uint32_t>(s, 0x08);
   t.sequence2 = load_be<std::uint32_t>(s, 0x10);
   t.bitmaps[0] = decode_bitmap(s, 0x24);
   t.bitmaps[1] = decode_bitmap(s, 0x46);
+  // The kernel (ldm_parse_tocblock) wants entry 0 "config" and entry 1 "log", each inside the
+  // database; libldm uses the entry named "config" as the VMDB.
   if (t.bitmaps[0].name != "config" || t.bitmaps[1].name != "log")
     throw FormatError(fmt::format("TOCBLOCK bitmaps are '{}' and '{}', expected 'config' and 'log'",
-                                  t.bitmaps[0].name, t.bitmaps[1].name), off + 0x24);
+                                  escape_bytes(t.bitmaps[0].name), escape_bytes(t.bitmaps[1].name)), off + 0x24);
+  for (int b = 0; b < 2; ++b) {
+    const TocBitmap& m = t.bitmaps[b];
+    const std::uint64_t at = off + (b == 0 ? 0x2E : 0x50);
+    if (m.start == 0 || m.start >= config_size || m.size > config_size - m.start)
+      throw FormatError(fmt::format("TOCBLOCK bitmap '{}' (sectors {}+{}) lies outside the {}-sector database", m.name, m.start,
+                                    m.size, config_size), at);
+  }
+  if (t.bitmaps[0].size == 0) throw FormatError("TOCBLOCK config bitmap has no sectors for the VMDB", off + 0x36);
   return t;
 }
 
@@ -186,7 +203,8 @@ void encode_tocblock(const TocBlock& t, MutableByteSpan s) {
 //  0xA1  16   pending counts
 //  0xB1  12   zeros
 //  0xBD  8    last access (FILETIME)
-Vmdb decode_vmdb(ByteSpan s, std::uint64_t off) {
+Vmdb decode_vmdb(ByteSpan s, std::uint64_t off, std::uint64_t area_bytes) {
+  if (s.size() < 0xC5) throw FormatError("VMDB sector is too short", off);
   if (!matches_ascii(s, 0, "VMDB")) throw FormatError("no VMDB magic where the TOCBLOCK's config bitmap starts", off);
   Vmdb v;
   v.vblk_last = load_be<std::uint32_t>(s, 0x04);
@@ -210,6 +228,13 @@ Vmdb decode_vmdb(ByteSpan s, std::uint64_t off) {
     throw FormatError(fmt::format("VMDB VBLK size {} is impossible", v.vblk_size), off + 0x08);
   if (v.first_offset == 0 || v.first_offset % v.vblk_size != 0)
     throw FormatError(fmt::format("VMDB first VBLK offset {} is not a whole number of {}-byte slots", v.first_offset, v.vblk_size), off + 0x0C);
+  // Kernel ldm_parse_vmdb: the slots must fit in the config bitmap (vblk_size * vblk_last).
+  if (std::uint64_t(v.vblk_last) * v.vblk_size > area_bytes)
+    throw FormatError(fmt::format("VMDB says {} slots of {} bytes, past the {}-byte config bitmap", v.vblk_last, v.vblk_size,
+                                  area_bytes), off + 4);
+  if (v.first_offset / v.vblk_size >= v.vblk_last)
+    throw FormatError(fmt::format("VMDB has no VBLK slots: the first, at byte {}, lies past the last ({})", v.first_offset, v.vblk_last),
+                      off + 0x0C);
   return v;
 }
 

@@ -7,6 +7,7 @@
 // src/ldm.c _parse_vblk_*; every field below was checked on the 2003 R2 and 2008 R2 images.
 #include <fmt/format.h>
 
+#include "bootmirror/unicode.h"
 #include "ldm/codec.h"
 #include "ldm/fields.h"
 
@@ -193,7 +194,7 @@ void decode_record(ByteSpan rec, std::uint64_t off, const Placement& placement, 
       g.id = r.var_u32("id");
       g.name = r.var_string("name");
       g.guid = r.var_string("guid");
-      if (!Guid::is_valid(g.guid)) r.fail(fmt::format("disk group GUID '{}' does not parse", g.guid));
+      if (!Guid::is_valid(g.guid)) r.fail(fmt::format("disk group GUID '{}' does not parse", escape_bytes(g.guid)));
       r.raw(4, "zeros");
       g.commit_id = r.be64("commit id");
       if (flags & 0x08) {
@@ -212,7 +213,7 @@ void decode_record(ByteSpan rec, std::uint64_t off, const Placement& placement, 
       d.name = r.var_string("name");
       if (revision == 3) {
         std::string guid = r.var_string("guid");
-        if (!Guid::is_valid(guid)) r.fail(fmt::format("disk GUID '{}' does not parse", guid));
+        if (!Guid::is_valid(guid)) r.fail(fmt::format("disk GUID '{}' does not parse", escape_bytes(guid)));
         d.guid = Guid::parse(guid);
         d.alt_name = r.var_string("alt name");
         r.raw(4, "zeros");
@@ -245,6 +246,9 @@ void decode_record(ByteSpan rec, std::uint64_t off, const Placement& placement, 
       v.commit_id = r.be64("commit id");
       v.id2 = r.be64("id");
       v.size = r.var_u64("size");
+      // 2^52 sectors are 2^64 bytes of 4096-byte sectors: no disk holds more, and the size in
+      // bytes must not overflow.
+      if (v.size > (std::uint64_t(1) << 52)) r.fail(fmt::format("volume size of {} sectors is impossible", v.size));
       r.raw(4, "zeros");
       v.partition_type = r.u8("partition type");
       v.guid = Guid::from_rfc_bytes(r.raw(16, "guid"));

@@ -4,6 +4,7 @@
 #include <map>
 
 #include "bootmirror/ldm.h"
+#include "ldm/codec.h"
 
 namespace bootmirror::ldm {
 
@@ -12,14 +13,15 @@ Scan scan(const std::vector<DevicePtr>& devices, const std::string& preferred_gu
   std::map<std::string, std::vector<std::size_t>> by_group;
   for (std::size_t i = 0; i < devices.size(); ++i) {
     if (!devices[i]) continue;
+    // Disks sort by their PRIVHEAD (any valid copy); a database damaged beyond it is read_group's
+    // to read around, from the group's other disks.
     try {
-      DiskDatabase db = read_database(*devices[i], false);
-      by_group[db.privhead.group_guid].push_back(i);
+      by_group[detail::find_privhead(*devices[i]).usable().group_guid].push_back(i);
+    } catch (const detail::NotDynamic&) {
+      out.basic.push_back(i);
     } catch (const FormatError& e) {
-      // "Not a dynamic disk" is a basic disk; any other damage is reported, not hidden.
-      std::string what = e.what();
-      if (what.rfind("not a dynamic disk", 0) == 0) out.basic.push_back(i);
-      else out.unreadable.emplace_back(i, what);
+      out.unreadable.emplace_back(i, e.what());
+      out.unreadable_offsets.push_back(e.offset());
     }
   }
   if (by_group.empty()) return out;

@@ -13,7 +13,8 @@ std::vector<std::size_t> stale_disks(const Group& group, const std::vector<Devic
     bool behind = d.committed_seq != group.committed_seq;
     if (!behind && d.scheme == Scheme::gpt) {
       try {
-        behind = detail::synced_gpt(*devices[std::size_t(d.device)], d, group.partitions).has_value();
+        gpt::Table table = gpt::read(*devices[std::size_t(d.device)]);
+        behind = detail::sync_gpt_data_partitions(table, d, group.partitions);
       } catch (const Error&) {
         behind = true;  // an unreadable table is rewritten by the next commit
       }

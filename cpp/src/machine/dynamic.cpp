@@ -248,20 +248,11 @@ std::uint64_t known_bytes(const MachineGroup& mg, std::size_t i) {
 }
 
 DevicePtr volume_device(const MachineGroup& mg, std::size_t vi) {
-  const ldm::GroupVolume& v = mg.group.volumes.at(vi);
-  for (std::size_t ci : v.components) {
-    const ldm::ComponentRecord& c = mg.group.components[ci];
-    if (c.partition_count != 1) continue;
-    for (const auto& p : mg.group.partitions) {
-      if (p.component_id != c.id || p.size != v.record.size) continue;
-      const ldm::GroupDisk* d = mg.group.find_disk(p.disk_id);
-      if (!d || d->device < 0) continue;
-      const DevicePtr& disk = mg.devices[std::size_t(d->device)];
-      const std::uint64_t ss = disk->sector_size();
-      return std::make_shared<Slice>(disk, (d->data_start + p.start) * ss, p.size * ss);
-    }
-  }
-  return nullptr;
+  // The LDM engine picks the plex: one partition, on a present disk, inside its data area.
+  const auto extent = ldm::volume_extent(mg.group, vi);
+  if (!extent) return nullptr;
+  const auto [device, offset, length] = *extent;
+  return std::make_shared<Slice>(mg.devices.at(device), offset, length);
 }
 
 std::pair<std::string, std::string> file_system_of(const MachineGroup& mg, std::size_t vi) {
@@ -319,7 +310,7 @@ void copy_into_plex(const MachineGroup& mg, const ldm::GroupVolume& vol, std::si
   const ldm::PartitionRecord *src = nullptr, *dst = nullptr;
   for (std::size_t pi : vol.partitions) {
     const auto& p = mg.group.partitions[pi];
-    if (p.volume_offset != 0 || p.size != vol.record.size) continue;
+    if (p.volume_offset != 0 || p.size != vol.record.size || !ldm::partition_location(mg.group, pi)) continue;
     const ldm::GroupDisk* d = mg.group.find_disk(p.disk_id);
     if (!d || d->device < 0) continue;
     if (p.disk_id == to.record.id) dst = &p;

@@ -39,16 +39,9 @@ std::string type_word(ldm::Layout layout) {
 
 // Healthy; a mirror or RAID-5 with a plex on a missing disk "Failed Rd"; no complete copy "Failed".
 std::string status_word(Machine& machine, const dynamic::MachineGroup& mg, const ldm::GroupVolume& v) {
+  // A plex serves when the engine finds it whole: on present disks, inside their data areas.
   std::size_t healthy = 0;
-  for (std::size_t ci : v.components) {
-    bool ok = true;
-    for (const auto& p : mg.group.partitions)
-      if (p.component_id == mg.group.components[ci].id) {
-        const ldm::GroupDisk* d = mg.group.find_disk(p.disk_id);
-        ok = ok && d && d->device >= 0;
-      }
-    healthy += ok;
-  }
+  for (std::size_t ci : v.components) healthy += ldm::plex_problem(mg.group, ci).empty();
   if (healthy == v.components.size())
     // Only a mirror rebuilds: a record left by an add that failed before its commit means nothing.
     return v.components.size() > 1 && dynamic::is_rebuilding(machine, v.record.guid.to_string()) ? "Rebuild"

@@ -1,0 +1,121 @@
+// What the records and the disks found say about each plex and volume. A record may point outside
+// its disk (a damaged start or size) without making the group unreadable: the plex that holds it
+// cannot serve, and its volume shows "Failed Rd" or "Failed", as diskpart shows a volume whose
+// plexes are gone. Sizes are checked without overflow: starts and sizes are up to 64 bits.
+#include <algorithm>
+#include <limits>
+
+#include <fmt/format.h>
+
+#include "bootmirror/unicode.h"
+#include "ldm/codec.h"
+
+namespace bootmirror::ldm {
+
+namespace {
+
+std::uint64_t saturating_add(std::uint64_t a, std::uint64_t b) {
+  return b > std::numeric_limits<std::uint64_t>::max() - a ? std::numeric_limits<std::uint64_t>::max() : a + b;
+}
+std::uint64_t saturating_mul(std::uint64_t a, std::uint64_t b) {
+  return a != 0 && b > std::numeric_limits<std::uint64_t>::max() / a ? std::numeric_limits<std::uint64_t>::max() : a * b;
+}
+
+const GroupVolume* volume_of(const Group& g, const ComponentRecord& c) {
+  for (const auto& v : g.volumes)
+    if (v.record.id == c.volume_id) return &v;
+  return nullptr;
+}
+
+std::vector<const PartitionRecord*> partitions_of(const Group& g, const ComponentRecord& c) {
+  std::vector<const PartitionRecord*> out;
+  for (const auto& p : g.partitions)
+    if (p.component_id == c.id) out.push_back(&p);
+  return out;
+}
+
+const GroupVolume& volume_at(const Group& g, std::size_t vi) {
+  if (vi >= g.volumes.size()) throw UsageError(fmt::format("no volume {} in the group", vi));
+  return g.volumes[vi];
+}
+
+}  // namespace
+
+bool detail::inside_data_area(const PartitionRecord& p, std::uint64_t data_size) {
+  return p.start <= data_size && p.size <= data_size - p.start;
+}
+
+std::string detail::capacity_problem(const Group& g, std::size_t ci) {
+  const ComponentRecord& c = g.components.at(ci);
+  const GroupVolume* v = volume_of(g, c);
+  if (!v) return fmt::format("its volume {} is not in the group", c.volume_id);
+  const auto parts = partitions_of(g, c);
+  if (parts.empty()) return "it has no partitions";
+  std::uint64_t sum = 0, smallest = std::numeric_limits<std::uint64_t>::max();
+  for (const PartitionRecord* p : parts) sum = saturating_add(sum, p->size), smallest = std::min(smallest, p->size);
+  // libldm's layouts (_parse_vblks): type 2 concatenates (simple, spanned, a mirror's plex);
+  // type 1 stripes over every partition; type 3 (RAID-5) keeps one column's worth of parity.
+  std::uint64_t holds = sum;
+  if (c.type == 1) holds = saturating_mul(smallest, parts.size());
+  if (c.type == 3) holds = parts.size() < 2 ? 0 : saturating_mul(smallest, parts.size() - 1);
+  if (holds >= v->record.size) return "";
+  return fmt::format("its partitions hold {} sectors, its volume '{}' needs {}", holds, escape_bytes(v->record.name), v->record.size);
+}
+
+std::string plex_problem(const Group& g, std::size_t ci) {
+  if (ci >= g.components.size()) throw UsageError(fmt::format("no component {} in the group", ci));
+  for (const PartitionRecord* p : partitions_of(g, g.components[ci])) {
+    const GroupDisk* d = g.find_disk(p->disk_id);
+    if (!d) return fmt::format("partition '{}' is on disk {}, which is not in the group", escape_bytes(p->name), p->disk_id);
+    if (d->device < 0) return fmt::format("{} is missing", escape_bytes(d->record.name));
+    if (!detail::inside_data_area(*p, d->data_size))
+      return fmt::format("partition '{}' (sectors {}+{}) lies outside the {}-sector data area of {}", escape_bytes(p->name), p->start,
+                         p->size, d->data_size, escape_bytes(d->record.name));
+  }
+  return detail::capacity_problem(g, ci);
+}
+
+const char* volume_status(const Group& g, std::size_t vi) {
+  const GroupVolume& v = volume_at(g, vi);
+  std::size_t serving = 0;
+  for (std::size_t ci : v.components) serving += plex_problem(g, ci).empty();
+  if (serving == v.components.size() && serving > 0) return "Healthy";
+  return serving ? "Failed Rd" : "Failed";
+}
+
+std::optional<std::pair<std::uint64_t, std::uint64_t>> partition_location(const Group& g, std::size_t pi) {
+  if (pi >= g.partitions.size()) throw UsageError(fmt::format("no partition {} in the group", pi));
+  const PartitionRecord& p = g.partitions[pi];
+  const GroupDisk* d = g.find_disk(p.disk_id);
+  if (!d || d->device < 0 || !detail::inside_data_area(p, d->data_size)) return std::nullopt;
+  // data_start + data_size lies on the device (copies.cpp checks the PRIVHEAD so): no overflow.
+  return std::pair{(d->data_start + p.start) * d->sector_size, p.size * d->sector_size};
+}
+
+std::optional<std::tuple<std::size_t, std::uint64_t, std::uint64_t>> volume_extent(const Group& g, std::size_t vi) {
+  const GroupVolume& v = volume_at(g, vi);
+  for (std::size_t ci : v.components) {
+    if (!plex_problem(g, ci).empty()) continue;
+    const auto parts = partitions_of(g, g.components[ci]);
+    if (parts.size() != 1) continue;
+    const std::size_t pi = std::size_t(parts.front() - g.partitions.data());
+    const auto where = partition_location(g, pi);
+    const GroupDisk* d = g.find_disk(parts.front()->disk_id);
+    // plex_problem checked that the partition holds the volume's size.
+    return std::tuple{std::size_t(d->device), where->first, v.record.size * d->sector_size};
+  }
+  return std::nullopt;
+}
+
+std::uint32_t sector_size(const Group& g) {
+  for (const auto& d : g.disks)
+    if (d.device >= 0) return d.sector_size;
+  return 512;
+}
+
+std::uint64_t size_bytes(const Group& g, std::size_t vi) {
+  // records.cpp bounds a volume's size to 2^52 sectors: at most 2^64 bytes of 4096-byte sectors.
+  return saturating_mul(volume_at(g, vi).record.size, sector_size(g));
+}
+
+}  // namespace bootmirror::ldm
