@@ -152,6 +152,8 @@ void bind_ldm(py::module_& m) {
   l.def("remove_volume", &remove_volume, py::arg("group"), py::arg("volume_index"));
   l.def("break_mirror", &break_mirror, py::arg("group"), py::arg("volume_index"), py::arg("disk_index"));
   l.def("free_extents", &free_extents, py::arg("group"), py::arg("disk_index"));
+  l.def("stale_disks", &stale_disks, py::arg("group"), py::arg("devices"), py::call_guard<py::gil_scoped_release>(),
+        "Indexes of the present disks an interrupted commit left behind.");
   l.def("commit", [](Group& g, const std::vector<DevicePtr>& devices) {
         py::gil_scoped_release release;
         commit(g, devices);

@@ -373,6 +373,15 @@ class DiskGroup:
         disk and for one holding a volume's only copy."""
         _ldm.remove_disk(self._core, self._disk_index(disk))
 
+    @property
+    def stale_disks(self) -> List["LdmDisk"]:
+        """The present disks an interrupted commit left behind: an older database than the
+        group's, records beyond the committed configuration (libldm refuses such a disk), or GPT
+        "LDM data" entries that do not match the extents. :meth:`commit` brings them up to date,
+        as Windows does when it starts."""
+        devices = [d.device if d is not None else None for d in self._disks]
+        return [self.disks[i] for i in _ldm.stale_disks(self._core, devices)]
+
     def commit(self) -> None:
         """Write the group to every present disk, crash-safely."""
         _ldm.commit(self._core, [d.device if d is not None else None for d in self._disks])

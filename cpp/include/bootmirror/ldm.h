@@ -325,6 +325,12 @@ void commit(Group& group, const std::vector<DevicePtr>& devices);
 // committed database (a commit stopped between disks), or GPT "LDM data" entries that do not match
 // their LDM extents (a commit stopped between the database and the partition table). Committing
 // the group again brings them up to date; Windows does so when it starts.
+// Records an interrupted commit left beyond the committed configuration count as stale too:
+// libldm refuses a disk that holds them.
 std::vector<std::size_t> stale_disks(const Group& group, const std::vector<DevicePtr>& devices);
+// Finishes a conversion that stopped after the group's database reached the other disks but before
+// `device` (still basic) got its own: group disk `disk_index`, missing so far, becomes that device
+// again, to be initialised by the next commit with the extents the group already gives it.
+void resume_disk(Group& group, std::size_t disk_index, const DevicePtr& device, int device_index);
 
 }  // namespace bootmirror::ldm

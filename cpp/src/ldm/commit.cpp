@@ -169,6 +169,7 @@ struct DiskWrites {
 
   void run() const {
     for (const auto& stage : stages) {
+      if (stage.empty()) continue;
       for (const auto& [offset, bytes] : stage) device->write(offset, bytes);
       device->flush();
     }
@@ -311,15 +312,20 @@ DiskWrites prepare_incremental(const Group& g, const GroupDisk& d, BlockDevice& 
   std::set<std::uint32_t> live = kept_slots;
   for (auto& w : writes)
     if ((std::uint8_t(w.bytes[3]) & 0x0F) != 0) live.insert(w.placement.slots.begin(), w.placement.slots.end());
-  std::vector<std::uint32_t> stale;
+  // The records a tombstone hides go before the tombstones themselves, a flush between: a crash
+  // in between must not leave a deleted record visible again with nothing to hide it.
+  std::vector<std::uint32_t> stale, tombstones;
   for (std::uint32_t s = first; s < v.vblk_last; ++s) {
     if (live.count(s)) continue;
     ByteSpan slot = ByteSpan(area).subspan(std::uint64_t(s) * v.vblk_size, v.vblk_size);
     if (load_be<std::uint16_t>(slot, 14) == 0) continue;
-    stamp_empty_slot(s, v, area);
-    stale.push_back(s);
+    const bool tombstone = load_be<std::uint16_t>(slot, 14) == 1 && (std::to_integer<std::uint8_t>(slot[0x13]) & 0x0F) == 0;
+    (tombstone ? tombstones : stale).push_back(s);
   }
+  for (std::uint32_t s : stale) stamp_empty_slot(s, v, area);
   w.stages.push_back(slot_writes(vmdb_offset, v, area, stale));
+  for (std::uint32_t s : tombstones) stamp_empty_slot(s, v, area);
+  w.stages.push_back(slot_writes(vmdb_offset, v, area, tombstones));
   if (d.scheme == Scheme::gpt) w.gpt = gpt_after(g, d, dev, std::nullopt);
   return w;
 }

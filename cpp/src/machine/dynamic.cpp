@@ -140,6 +140,17 @@ void commit(Machine& machine, MachineGroup& mg) {
 
 namespace {
 
+// A conversion an interrupted commit left half done: the group's database reached the other disks
+// and lists this disk (machine.json recorded its LDM GUID before the commit), but the disk itself
+// was not written yet. Its index in the group, when so.
+std::optional<std::size_t> half_converted(const Machine& machine, const MachineGroup& mg, int number) {
+  const std::string recorded = recorded_guid(machine, number);
+  if (recorded.empty()) return std::nullopt;
+  for (std::size_t i = 0; i < mg.group.disks.size(); ++i)
+    if (mg.group.disks[i].device < 0 && mg.group.disks[i].record.guid.to_string() == recorded) return i;
+  return std::nullopt;
+}
+
 void convert_now(Machine& machine, int number) {
   auto mg = group_of(machine);
   if (!mg) {
@@ -157,21 +168,29 @@ void convert_now(Machine& machine, int number) {
   if (at == mg->numbers.end()) throw UsageError(fmt::format("disk {} is missing", number));
   const std::size_t device = std::size_t(at - mg->numbers.begin());
   const std::map<std::uint64_t, char> letters = letters_on_disk(machine, number);
-  const std::size_t volumes_before = mg->group.volumes.size();
-  const std::size_t disk_index = ldm::add_disk(mg->group, mg->devices[device], int(device));
-  // Volumes keep their drive letters: each basic volume's letter becomes the drive hint of the
-  // simple volume it turned into (Windows keeps them in the volume records too).
-  const ldm::GroupDisk& d = mg->group.disks[disk_index];
-  const std::uint64_t sector = mg->devices[device]->sector_size();
   std::vector<char> moved;
-  for (std::size_t vi = volumes_before; vi < mg->group.volumes.size(); ++vi)
-    for (std::size_t pi : mg->group.volumes[vi].partitions) {
-      const auto& p = mg->group.partitions[pi];
-      auto letter = letters.find((d.data_start + p.start) * sector);
-      if (p.disk_id != d.record.id || letter == letters.end()) continue;
-      ldm::set_drive_hint(mg->group, vi, std::string{letter->second, ':'});
-      moved.push_back(letter->second);
-    }
+  if (auto resumed = half_converted(machine, *mg, number)) {
+    // The drive hints went into the group with the first attempt; their basic letters go now.
+    ldm::resume_disk(mg->group, *resumed, mg->devices[device], int(device));
+    for (const auto& [offset, letter] : letters)
+      for (const auto& v : mg->group.volumes)
+        if (v.record.drive_hint && v.record.drive_hint->starts_with(letter)) moved.push_back(letter);
+  } else {
+    const std::size_t volumes_before = mg->group.volumes.size();
+    const std::size_t disk_index = ldm::add_disk(mg->group, mg->devices[device], int(device));
+    // Volumes keep their drive letters: each basic volume's letter becomes the drive hint of the
+    // simple volume it turned into (Windows keeps them in the volume records too).
+    const ldm::GroupDisk& d = mg->group.disks[disk_index];
+    const std::uint64_t sector = mg->devices[device]->sector_size();
+    for (std::size_t vi = volumes_before; vi < mg->group.volumes.size(); ++vi)
+      for (std::size_t pi : mg->group.volumes[vi].partitions) {
+        const auto& p = mg->group.partitions[pi];
+        auto letter = letters.find((d.data_start + p.start) * sector);
+        if (p.disk_id != d.record.id || letter == letters.end()) continue;
+        ldm::set_drive_hint(mg->group, vi, std::string{letter->second, ':'});
+        moved.push_back(letter->second);
+      }
+  }
   commit(machine, *mg);
   for (char letter : moved) release_letter(machine, letter);
 }
@@ -198,6 +217,31 @@ bool convert_dynamic(Machine& machine, int number) {
 }
 
 namespace {
+
+// Forgets a deleted dynamic disk: its LDM GUID and its place among the machine's disks.
+void forget_disk(Machine& machine, int number) {
+  Json::Object& s = section(machine);
+  if (s.count("disks") && s["disks"].is_object()) {
+    Json::Object disks = s["disks"].object();
+    disks.erase(std::to_string(number));
+    s["disks"] = Json(std::move(disks));
+  }
+  machine.detach(number);
+}
+
+// A "delete disk" whose commit reached the disks but not machine.json leaves a missing disk that
+// the group no longer lists: the deletion is finished.
+void finish_interrupted_deletions(Machine& machine, const MachineGroup& mg) {
+  std::vector<int> deleted;
+  for (const auto& [number, disk] : machine.disks()) {
+    const std::string guid = recorded_guid(machine, number);
+    if (!disk.missing() || guid.empty()) continue;
+    const bool listed = std::any_of(mg.group.disks.begin(), mg.group.disks.end(),
+                                    [&](const ldm::GroupDisk& d) { return d.record.guid.to_string() == guid; });
+    if (!listed) deleted.push_back(number);
+  }
+  for (int number : deleted) forget_disk(machine, number);
+}
 
 // What the firmware does to a GPT disk at start-up: a copy whose header or entry array is damaged
 // is restored from the other (EDK2's PartitionRestoreGptTable). Disks without a protective MBR
@@ -233,7 +277,10 @@ void reboot(Machine& machine) {
   // A commit that stopped part way (between disks, or between a database and its partition table)
   // is finished from the newest committed database, as Windows brings its disks up to date when it
   // starts; then the interrupted mirror resynchronisations resume.
-  if (auto mg = group_of(machine); mg && !ldm::stale_disks(mg->group, mg->devices).empty()) commit(machine, *mg);
+  if (auto mg = group_of(machine)) {
+    if (!ldm::stale_disks(mg->group, mg->devices).empty()) commit(machine, *mg);
+    finish_interrupted_deletions(machine, *mg);
+  }
   resync(machine);
 }
 
@@ -268,6 +315,7 @@ std::pair<std::string, std::string> file_system_of(const MachineGroup& mg, std::
   }
 }
 
+
 void delete_missing_disk(Machine& machine, int number) {
   auto hold = machine.hold();
   auto mg = group_of(machine);
@@ -275,13 +323,7 @@ void delete_missing_disk(Machine& machine, int number) {
   if (!index) throw UsageError("The selected disk is not a dynamic disk of this computer.");
   ldm::remove_disk(mg->group, *index);
   commit(machine, *mg);
-  Json::Object& s = section(machine);
-  if (s.count("disks") && s["disks"].is_object()) {
-    Json::Object disks = s["disks"].object();
-    disks.erase(std::to_string(number));
-    s["disks"] = Json(std::move(disks));
-  }
-  machine.detach(number);
+  forget_disk(machine, number);
 }
 
 namespace {

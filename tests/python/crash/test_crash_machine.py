@@ -151,6 +151,14 @@ def _states(tmp_path: Path, name: str, before: Path, operation: Callable[[Machin
     yield None, after
 
 
+def _lose_disk(number: int) -> Callable[[Machine], object]:
+    """Disk `number` dies: its image is gone (diskpart then shows it as M<number>, Missing)."""
+    return lambda m: Path(m.folder, f"disk{number}.img").unlink()
+
+
+MIRRORED = [_dp("select disk 1\nconvert dynamic\nselect disk 0\nconvert dynamic"), lambda m: m.reboot(),
+            _dp("select volume C\nadd disk=1")]
+
 CASES = {
     # name: (steps that make the machine before, the operation)
     "convert dynamic (shadow disk)": ([], _dp("select disk 1\nconvert dynamic")),
@@ -161,9 +169,11 @@ CASES = {
     "add disk=1 (mirror and resync)": ([_dp("select disk 1\nconvert dynamic\nselect disk 0\nconvert dynamic"),
                                         lambda m: m.reboot()],
                                        _dp("select volume C\nadd disk=1")),
-    "break disk=1 nokeep": ([_dp("select disk 1\nconvert dynamic\nselect disk 0\nconvert dynamic"),
-                             lambda m: m.reboot(), _dp("select volume C\nadd disk=1")],
-                            _dp("select volume C\nbreak disk=1 nokeep")),
+    "break disk=1 nokeep": (MIRRORED, _dp("select volume C\nbreak disk=1 nokeep")),
+    "break disk=1 (keep)": (MIRRORED, _dp("select volume C\nbreak disk=1")),
+    "break disk=m0 nokeep (disk 0 dead)": (MIRRORED + [_lose_disk(0)], _dp("select volume C\nbreak disk=m0 nokeep")),
+    "delete disk (the dead disk 0)": (MIRRORED + [_lose_disk(0), _dp("select volume C\nbreak disk=m0 nokeep")],
+                                      _dp("select disk m0\ndelete disk")),
     "assign letter (machine.json)": ([], _dp("select disk 0\nselect partition 1\nassign letter=S")),
 }
 
