@@ -256,3 +256,25 @@ def test_an_interrupted_resync_shows_rebuild_until_it_is_finished():
     (volume,) = m.volumes
     copies = [p.partitions[0] for p in volume.plexes]
     assert [c.disk.disk.read(c.offset + (8 << 20), 1 << 20) for c in copies] == [payload, payload]
+
+
+def test_a_drive_hint_that_names_no_letter_shows_none_and_the_console_stays_text():
+    disks = [bootmirror.Disk.memory("64 MiB"), bootmirror.Disk.memory("64 MiB")]
+    m = bootmirror.Machine()
+    for d in disks:
+        m.attach(d)
+    m.diskpart("select disk 0\nconvert dynamic\nselect disk 1\nconvert dynamic", check=True)
+    group = m.disk_group
+    group.create_volume("Volume1", "simple", [(group.disk("Disk1"), 0, 2048)], drive_hint="Q:")
+    group.create_volume("Volume2", "simple", [(group.disk("Disk1"), 2048, 2048)], drive_hint="d:")
+    group.commit()
+    # On disk, Volume1's hint becomes a byte that is no letter (and no UTF-8): a damaged record.
+    for d in disks:
+        tail = d.read(d.size - (1 << 20), 1 << 20)
+        at = tail.find(b"\x02Q:")
+        assert at > 0
+        d.write(d.size - (1 << 20) + at + 1, b"\xe9")
+    t = m.diskpart("list volume\nselect volume d\ndetail volume")
+    rows = lines(t, "list volume")[2:]
+    assert rows[0].startswith("  Volume 0          ") and " D " in rows[1], rows
+    assert "Volume 1 is the selected volume." in t

@@ -305,6 +305,9 @@ std::size_t add_volume(Group& group, const std::string& name, Layout layout,
 // Adds a plex on `disk_index` at `start` to a simple or mirrored volume (diskpart "add disk=N"):
 // the volume becomes (or stays) a mirror; the new plex must be resynchronised by the caller.
 void add_mirror(Group& group, std::size_t volume_index, std::size_t disk_index, std::uint64_t start);
+// The drive letter a volume's hint names, uppercase ('C' for "C:" or "c:"); nullopt without a hint
+// or when the hint's first byte is no letter A-Z (a damaged record: it names no drive).
+std::optional<char> drive_letter(const VolumeRecord& volume);
 // Sets or clears a volume's drive-letter hint ("C:"), the letter Windows mounts it on.
 void set_drive_hint(Group& group, std::size_t volume_index, std::optional<std::string> hint);
 // Removes a missing disk from the group; UsageError while it holds a volume's only copy, or while

@@ -77,6 +77,7 @@ class Diskpart {
   std::string run(std::string_view script, bool check = false);
 
  private:
+  Outcome dispatch(std::string_view line);
   Machine& machine_;
   CommandTable commands_;
 };

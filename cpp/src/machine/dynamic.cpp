@@ -174,7 +174,7 @@ void convert_now(Machine& machine, int number) {
     ldm::resume_disk(mg->group, *resumed, mg->devices[device], int(device));
     for (const auto& [offset, letter] : letters)
       for (const auto& v : mg->group.volumes)
-        if (v.record.drive_hint && v.record.drive_hint->starts_with(letter)) moved.push_back(letter);
+        if (ldm::drive_letter(v.record) == letter) moved.push_back(letter);
   } else {
     const std::size_t volumes_before = mg->group.volumes.size();
     const std::size_t disk_index = ldm::add_disk(mg->group, mg->devices[device], int(device));

@@ -68,8 +68,7 @@ std::set<char> dynamic_volume_letters(Machine& machine) {
   try {
     if (auto group = dynamic::group_of(machine))
       for (const auto& v : group->group.volumes)
-        if (v.record.drive_hint && !v.record.drive_hint->empty())
-          out.insert(char(std::toupper(static_cast<unsigned char>((*v.record.drive_hint)[0]))));
+        if (auto letter = ldm::drive_letter(v.record)) out.insert(*letter);
   } catch (const Error&) {
     // An unreadable group holds no letters we can honour; list disk reports it.
   }

@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include "bootmirror/shell.h"
+#include "bootmirror/unicode.h"
 
 namespace bootmirror::shell {
 
@@ -141,6 +142,14 @@ std::string help_text(const CommandTable& table) {
 
 Outcome Diskpart::execute(std::string_view line) {
   auto hold = machine_.hold();
+  // What a command prints is always text: on-disk bytes that are not UTF-8 (a damaged label or
+  // name) show as U+FFFD instead of failing the console.
+  Outcome outcome = dispatch(line);
+  outcome.text = utf8_or_replacement(outcome.text);
+  return outcome;
+}
+
+Outcome Diskpart::dispatch(std::string_view line) {
   const std::vector<std::string> tokens = tokenize(line);
   if (tokens.empty() || lower(tokens.front()) == "rem") return {};
   auto found = commands_.find(tokens);

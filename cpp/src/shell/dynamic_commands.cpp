@@ -152,7 +152,8 @@ std::vector<Row> dynamic_volume_rows(Machine& machine, const dynamic::MachineGro
       }
       if (!here) continue;
     }
-    std::string letter = v.record.drive_hint ? v.record.drive_hint->substr(0, 1) : "";
+    const auto hinted = ldm::drive_letter(v.record);
+    const std::string letter = hinted ? std::string(1, *hinted) : std::string();
     std::uint64_t bytes = v.record.size * 512;
     for (const auto& d : mg.group.disks)
       if (d.device >= 0) bytes = v.record.size * d.sector_size;

@@ -72,9 +72,8 @@ std::string select_volume(Machine& machine, const Arguments& args) {
     }
     if (!basic && group)
       for (std::size_t i = 0; i < dynamic_count; ++i) {
-        const auto& hint = group->group.volumes[i].record.drive_hint;
-        if (hint && !hint->empty() && std::tolower(static_cast<unsigned char>((*hint)[0])) == std::tolower(static_cast<unsigned char>(word[0])))
-          number = int(i);
+        const auto letter = ldm::drive_letter(group->group.volumes[i].record);
+        if (letter && *letter == std::toupper(static_cast<unsigned char>(word[0]))) number = int(i);
       }
   }
   if (basic) {
