@@ -19,12 +19,17 @@ class Error : public std::runtime_error {
 // device where it was read, and what was expected there.
 class FormatError : public Error {
  public:
-  explicit FormatError(const std::string& message) : Error(message) {}
+  explicit FormatError(const std::string& message) : Error(message), description_(message) {}
   FormatError(const std::string& message, std::uint64_t offset);
   std::optional<std::uint64_t> offset() const { return offset_; }
+  // The message without the "(at byte ...)" that what() ends with.
+  const std::string& description() const { return description_; }
+  // The same error, its message led by `context` ("disk1.img: ..."), its offset kept.
+  FormatError within(const std::string& context) const;
 
  private:
   std::optional<std::uint64_t> offset_;
+  std::string description_;
 };
 
 // Bad arguments or an operation that the current state does not allow.

@@ -7,7 +7,12 @@
 namespace bootmirror {
 
 FormatError::FormatError(const std::string& message, std::uint64_t offset)
-    : Error(fmt::format("{} (at byte {:#x})", message, offset)), offset_(offset) {}
+    : Error(fmt::format("{} (at byte {:#x})", message, offset)), offset_(offset), description_(message) {}
+
+FormatError FormatError::within(const std::string& context) const {
+  const std::string message = fmt::format("{}: {}", context, description_);
+  return offset_ ? FormatError(message, *offset_) : FormatError(message);
+}
 
 OsError::OsError(int error_number, std::string path, const std::string& action)
     : Error(fmt::format("{}: {}: {}", path, action, std::strerror(error_number))),

@@ -20,25 +20,11 @@ std::string Damage::describe() const { return fmt::format("{} at byte {:#x}: {}"
 
 namespace detail {
 
-namespace {
-// FormatError(message, offset) appends " (at byte ...)" to the message: the message without it.
-std::string bare_message(const FormatError& e) {
-  std::string message = e.what();
-  if (!e.offset()) return message;
-  const std::string suffix = fmt::format(" (at byte {:#x})", *e.offset());
-  if (message.size() >= suffix.size() && message.compare(message.size() - suffix.size(), suffix.size(), suffix) == 0)
-    message.resize(message.size() - suffix.size());
-  return message;
-}
-}  // namespace
 
-FormatError on_device(const std::string& device_name, const FormatError& e) {
-  const std::string message = fmt::format("{}: {}", device_name, bare_message(e));
-  return e.offset() ? FormatError(message, *e.offset()) : FormatError(message);
-}
+FormatError on_device(const std::string& device_name, const FormatError& e) { return e.within(device_name); }
 
 Damage damage_of(const char* structure, const FormatError& e, std::uint64_t fallback) {
-  return {structure, e.offset().value_or(fallback), bare_message(e)};
+  return {structure, e.offset().value_or(fallback), e.description()};
 }
 
 namespace {
