@@ -528,7 +528,7 @@ def test_label_can_be_set_changed_and_removed():
         v.label = "much too long a label"
 
 
-def test_import_stops_at_a_name_windows_refuses_and_keeps_what_it_copied(tmp_path):
+def test_import_refuses_a_name_windows_refuses_before_writing_anything(tmp_path):
     src = tmp_path / "src"
     src.mkdir()
     (src / "a-first.txt").write_bytes(b"1")
@@ -536,7 +536,8 @@ def test_import_stops_at_a_name_windows_refuses_and_keeps_what_it_copied(tmp_pat
     disk = bootmirror.Disk.memory("16 MiB")
     fat.format(disk)
     v = fat.open(disk)
+    before = disk.read(0, disk.size)
     with pytest.raises(bootmirror.UsageError):
         v.import_tree(src, "")
-    again = fat.open(disk)  # what reached the disk, read afresh
-    assert again.listdir("") == ["a-first.txt"] and again.check().clean
+    assert disk.read(0, disk.size) == before  # all or nothing: the first file is not half-imported
+    assert v.listdir("") == [] and v.check().clean
