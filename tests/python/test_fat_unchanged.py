@@ -353,3 +353,18 @@ def test_undecodable_and_odd_bytes_become_values_not_python_errors(tmp_path, dam
     for codepage in fat.code_pages():
         w = fat.open(disk, codepage=codepage)
         w.label, w.listdir(""), [e.short_name for e in w.scandir("")]
+
+
+def test_a_damaged_backup_boot_sector_field_is_never_a_write_target():
+    disk = bootmirror.Disk.memory(40 * MiB)
+    fat.format(disk, "FAT32", label="OLD")
+    v = fat.open(disk)
+    disk.write(50, struct.pack("<H", 0x7FFF))  # BPB_BkBootSec far past the reserved sectors
+    v = fat.open(disk)
+    before = disk.read(0, disk.size)
+    v.label = "NEW"
+    after = disk.read(0, disk.size)
+    changed = {s for s in range(len(before) // 512) if before[s * 512:(s + 1) * 512] != after[s * 512:(s + 1) * 512]}
+    root = v.geometry.data_offset // 512
+    assert changed <= {0, root}, changed  # the boot sector and the root folder's label entry only
+    assert fat.open(disk).label == "NEW"

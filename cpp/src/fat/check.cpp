@@ -288,7 +288,7 @@ struct Checker {
 
   void check_fat_copies() {
     const Geometry& g = v.geometry;
-    ByteVector copy0 = v.device->read(g.fat_offset(0), std::size_t(g.sectors_per_fat) * g.bytes_per_sector);
+    ByteVector copy0 = v.device->read(g.fat_offset(0), std::size_t(fat_sectors_in_use(g)) * g.bytes_per_sector);
     for (std::uint32_t k = 1; k < g.fat_count; ++k) {
       ByteVector other = v.device->read(g.fat_offset(k), copy0.size());
       if (other != copy0) {
@@ -336,8 +336,7 @@ struct Checker {
     ByteVector sector = v.device->read(0, first);
     store_ascii(sector, g.type == FatType::fat32 ? 71 : 43, 11, *boot_label);
     v.device->write(0, sector);
-    if (g.type == FatType::fat32 && v.boot.backup_boot_sector)
-      v.device->write(std::uint64_t(v.boot.backup_boot_sector) * g.bytes_per_sector, sector);
+    if (auto backup = backup_boot_offset(v.boot, g)) v.device->write(*backup, sector);
     v.boot.label = *boot_label;
   }
 

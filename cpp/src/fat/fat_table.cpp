@@ -4,14 +4,16 @@
 
 #include <fmt/format.h>
 
+#include "fat/boot_sector.h"
+
 namespace bootmirror::fat {
 
 FatTable::FatTable(BlockDevice& device, const Geometry& g, std::uint32_t copy)
     : device_(device), geometry_(g), limit_(g.cluster_count + 2) {
-  std::uint64_t bytes = std::uint64_t(g.sectors_per_fat) * g.bytes_per_sector;
-  raw_.resize(bytes);
+  const std::uint32_t sectors = fat_sectors_in_use(g);
+  raw_.resize(std::uint64_t(sectors) * g.bytes_per_sector);
   device_.read(g.fat_offset(copy), raw_);
-  dirty_sectors_.assign(g.sectors_per_fat, false);
+  dirty_sectors_.assign(sectors, false);
   entries_.resize(limit_);
   for (std::uint32_t c = 0; c < limit_; ++c) {
     entries_[c] = decode(c);

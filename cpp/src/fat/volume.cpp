@@ -517,17 +517,18 @@ void Volume::set_label(const std::string& label) {
     if (!root.has_room(1)) throw OsError(ENOSPC, "\\", "the root directory is full: no room for a label");
     root.add_raw(e);
   }
-  // The boot sector (and FAT32's backup) carry the label too.
-  std::string field = none ? "NO NAME    " : std::string(name.begin(), name.end());
-  std::size_t first = std::max<std::size_t>(512, impl_->geometry.bytes_per_sector);
-  ByteVector sector = impl_->device->read(0, first);
-  std::size_t at = impl_->geometry.type == FatType::fat32 ? 71 : 43;
-  store_ascii(sector, at, 11, field);
-  impl_->changes.wrote_metadata = true;
-  impl_->device->write(0, sector);
-  if (impl_->geometry.type == FatType::fat32 && impl_->boot.backup_boot_sector)
-    impl_->device->write(std::uint64_t(impl_->boot.backup_boot_sector) * impl_->geometry.bytes_per_sector, sector);
-  impl_->boot.label = field;
+  // The boot sector (and FAT32's backup) carry the label too, when it has the extended fields.
+  if (impl_->boot.has_extended) {
+    std::string field = none ? "NO NAME    " : std::string(name.begin(), name.end());
+    std::size_t first = std::max<std::size_t>(512, impl_->geometry.bytes_per_sector);
+    ByteVector sector = impl_->device->read(0, first);
+    std::size_t at = impl_->geometry.type == FatType::fat32 ? 71 : 43;
+    store_ascii(sector, at, 11, field);
+    impl_->changes.wrote_metadata = true;
+    impl_->device->write(0, sector);
+    if (auto backup = backup_boot_offset(impl_->boot, impl_->geometry)) impl_->device->write(*backup, sector);
+    impl_->boot.label = field;
+  }
   impl_->flush();
   change.commit();
 }
