@@ -174,6 +174,17 @@ def test_file_objects_modes(vol):
     assert vol.check().clean
 
 
+def test_a_writable_file_dropped_without_close_is_closed():
+    disk = bootmirror.Disk.memory("16 MiB")
+    fat.format(disk)
+    v = fat.open(disk)
+    handle = v.engine.open_file("dropped.bin", True, True, True)
+    handle.write(0, b"w" * 10000)
+    del handle  # never closed: the entry is written when the file goes away
+    assert v.check().clean
+    assert fat.open(disk).read_bytes("dropped.bin") == b"w" * 10000
+
+
 def test_open_file_cannot_be_removed(vol):
     f = vol.open("busy.txt", "wb")
     with pytest.raises(OSError):

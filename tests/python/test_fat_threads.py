@@ -154,3 +154,4 @@ def test_copies_in_opposite_directions_do_not_deadlock():
     _run([a_to_b, b_to_a])
     assert a.check().clean and b.check().clean
     assert len(b.listdir("copies of a")) == 15 and len(a.listdir("copies of b/14")) == 30
+

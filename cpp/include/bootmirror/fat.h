@@ -128,9 +128,15 @@ class Volume;
 struct FileState;
 
 // An open file: reads and writes at byte offsets. Holds its volume alive; the entry cannot be
-// removed or renamed while a File refers to it (as on Windows).
+// removed or renamed while a File refers to it (as on Windows). A writable file left open is
+// closed (its entry written) when the File goes away.
 class File {
  public:
+  File(File&&) noexcept = default;
+  File& operator=(File&&) noexcept = default;
+  File(const File&) = delete;
+  File& operator=(const File&) = delete;
+  ~File();
   std::uint64_t size() const;
   std::size_t read(std::uint64_t offset, MutableByteSpan out);
   void write(std::uint64_t offset, ByteSpan data);

@@ -174,6 +174,14 @@ FileState& File::state() const {
   return *state_;
 }
 
+File::~File() {
+  if (!state_ || !volume_) return;
+  try {
+    close();
+  } catch (...) {
+  }
+}
+
 bool File::closed() const {
   std::lock_guard lock(volume_->impl().mutex);
   return !state_;
