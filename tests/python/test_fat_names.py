@@ -115,6 +115,11 @@ def test_labels_are_in_the_code_page_too():
     assert disk.read(root, 11) == b"GR\x99SSE     " and disk.read(43, 11) == b"GR\x99SSE     "
     v.label = "éte"
     assert fat.open(disk).label == "ÉTE" and disk.read(43, 11) == b"\x90TE        "
+    v.label = "  a b  "  # surrounding spaces are no part of a label (fsck.fat refuses a leading one)
+    assert fat.open(disk).label == "A B" and disk.read(43, 11) == b"A B        "
+    v.label = "   "
+    assert fat.open(disk).label == "" and disk.read(43, 11) == b"NO NAME    "
+    assert v.check().clean
 
 
 def test_a_label_the_code_page_cannot_hold_is_refused_and_nothing_is_written():

@@ -36,10 +36,7 @@ FormatResult format(const DevicePtr& device, const FormatOptions& options) {
   // Everything that can refuse does so before the first write.
   const OemCodePage& page = OemCodePage::named(options.codepage);
   std::string label;
-  if (!options.label.empty()) {
-    ShortName field = encode_label(options.label, page);
-    label.assign(field.begin(), field.end());
-  }
+  if (ShortName field = encode_label(options.label, page); !is_no_label(field)) label.assign(field.begin(), field.end());
   Geometry g = plan_format(device->size(), device->sector_size(), options);
   const std::uint32_t bps = g.bytes_per_sector;
 

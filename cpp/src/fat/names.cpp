@@ -246,6 +246,9 @@ std::uint8_t lfn_checksum(const ShortName& name) {
 
 ShortName encode_label(std::string_view text, const OemCodePage& page) {
   std::u16string wide = wtf8_to_utf16(text);
+  // Surrounding spaces are not part of a label (fsck.fat refuses a leading one; trailing ones pad).
+  std::size_t lead = wide.find_first_not_of(u' '), tail = wide.find_last_not_of(u' ');
+  wide = lead == std::u16string::npos ? std::u16string() : wide.substr(lead, tail - lead + 1);
   std::string shown = wtf8_for_display(text);
   ShortName out;
   out.fill(' ');
@@ -263,6 +266,10 @@ ShortName encode_label(std::string_view text, const OemCodePage& page) {
   }
   store_first_byte(out);
   return out;
+}
+
+bool is_no_label(const ShortName& label) {
+  return std::all_of(label.begin(), label.end(), [](char c) { return c == ' '; });
 }
 
 std::string decode_label(std::string_view raw, const OemCodePage& page) {

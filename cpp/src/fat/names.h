@@ -6,6 +6,7 @@
 // the file it names. Text meant only for display goes through wtf8_for_display().
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <functional>
@@ -62,10 +63,11 @@ bool valid_short_name(const ShortName& name);  // what fsck.fat accepts (the raw
 std::uint8_t lfn_checksum(const ShortName& name);
 
 // A volume label (root directory entry and boot sector): up to 11 OEM bytes, upper case as
-// Windows' label command stores it, space padded. UsageError for characters a label cannot hold
-// or the page cannot represent.
+// Windows' label command stores it, without surrounding spaces, space padded (all spaces: no
+// label). UsageError for characters a label cannot hold or the page cannot represent.
 ShortName encode_label(std::string_view text, const OemCodePage& page);
 // The label as text: the bytes decoded with the page, trailing spaces (and NULs) dropped.
 std::string decode_label(std::string_view raw, const OemCodePage& page);
+bool is_no_label(const ShortName& label);  // all spaces
 
 }  // namespace bootmirror::fat

@@ -504,7 +504,7 @@ void Volume::set_label(const std::string& label) {
   impl_->require_writable();
   Transaction change(*impl_);
   ShortName name = encode_label(label, *impl_->codepage);
-  const bool none = label.empty();
+  const bool none = is_no_label(name);
   Directory& root = impl_->directory(impl_->root_key());
   ShortEntry e;
   e.name = name;
