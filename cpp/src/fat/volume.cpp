@@ -193,50 +193,6 @@ void Volume::Impl::flush() {
   fsinfo_due = false;
 }
 
-void Volume::Impl::reload() {
-  staging.bytes.clear();
-  directories.clear();
-  fat = std::make_unique<FatTable>(*device, geometry);
-}
-
-void Volume::Impl::rollback() {
-  Changes undone = std::move(changes);
-  changes = Changes{};
-  staging.bytes.clear();  // this operation's data only: every operation flushes before it ends
-  if (undone.wrote_metadata) {
-    // Part of the change reached the disk (the device failed mid-flush): the disk is the truth.
-    try {
-      reload();
-    } catch (...) {
-    }
-    return;
-  }
-  fat->rollback_undo();
-  for (std::uint32_t key : undone.created) directories.erase(key);
-  for (std::uint32_t key : undone.changed)
-    if (auto it = directories.find(key); it != directories.end()) it->second->rollback();
-}
-
-Transaction::Transaction(Volume::Impl& volume) : volume_(volume), owner_(!volume.changes.active) {
-  if (!owner_) return;
-  volume_.changes = Volume::Impl::Changes{};
-  volume_.changes.active = true;
-  volume_.fat->begin_undo();
-}
-
-void Transaction::commit() {
-  done_ = true;
-  if (!owner_) return;
-  volume_.fat->commit_undo();
-  for (std::uint32_t key : volume_.changes.changed)
-    if (auto it = volume_.directories.find(key); it != volume_.directories.end()) it->second->commit();
-  volume_.changes = Volume::Impl::Changes{};
-}
-
-Transaction::~Transaction() {
-  if (owner_ && !done_) volume_.rollback();
-}
-
 // ---- Volume ---------------------------------------------------------------------------------
 
 Volume::Volume(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}

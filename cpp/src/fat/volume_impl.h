@@ -87,7 +87,8 @@ class Directory {
   // Repair: gives an entry a new short name (its long-name entries get the new checksum).
   void rename_short(std::uint32_t slot, const ShortName& name);
   // Repair: makes slot `slot` hold `entry` ('.' or '..'), moving a live entry found there (with its
-  // long name) to free slots first. Returns false when no free slot is left for it.
+  // long name) to free slots first, the folder grown by a cluster if need be. False when it
+  // cannot grow (a full volume or the 65,536-entry limit).
   bool place_dot(std::uint32_t slot, const ShortEntry& entry);
   // Repair: the entry keeps its short name only (its long-name slots are marked deleted).
   void drop_long_name(std::uint32_t slot);
