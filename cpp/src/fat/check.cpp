@@ -109,14 +109,14 @@ struct Checker {
     for (const DirProblem& p : dir.problems()) {
       std::string message = fmt::format("{}: {}", shown(path), p.message);
       if (p.fix != DirProblem::Fix::rename) {
-        problem("bad-entry", path, message, true);
+        problem(p.kind, path, message, true);
         if (!repair) continue;
         if (p.fix == DirProblem::Fix::erase) dir.erase_slots(p.first_slot, p.slot_count);
         else if (p.fix == DirProblem::Fix::zero_tail) dir.write_zero_tail(p.first_slot);
         else dir.clear_lfn_fields(p.first_slot);
         continue;
       }
-      const char* kind = p.message.find("duplicate") != std::string::npos ? "duplicate-name" : "bad-name";
+      const char* kind = p.kind;
       std::uint32_t slot = p.first_slot;
       if (!repair || !dir.nodes().count(slot)) {
         problem(kind, path, message, true);

@@ -1,6 +1,5 @@
 #include <algorithm>
 #include <cerrno>
-#include <cstring>
 
 #include <fmt/format.h>
 
@@ -168,10 +167,10 @@ void Directory::parse() {
       problems_.push_back({slot, 1,
                            fmt::format("slot {}: short name '{}' has characters FAT does not allow", slot,
                                        escape_bytes(raw_key(e.name))),
-                           DirProblem::Fix::rename});
+                           DirProblem::Fix::rename, "bad-name"});
     if (find(node.wide_name()) != nullptr || (!node.long_name.empty() && find(node.short_text) != nullptr))
       problems_.push_back({slot, 1, fmt::format("slot {}: duplicate name '{}'", slot, node.shown()),
-                           DirProblem::Fix::rename});
+                           DirProblem::Fix::rename, "duplicate-name"});
     nodes_[slot] = std::move(node);
     index(nodes_[slot]);
   }

@@ -46,6 +46,7 @@ struct DirProblem {
   std::uint32_t first_slot = 0, slot_count = 0;
   std::string message;
   Fix fix = Fix::erase;
+  const char* kind = "bad-entry";  // CheckProblem::kind: "bad-entry", "bad-name" or "duplicate-name"
 };
 
 class Directory {
