@@ -60,6 +60,12 @@ Entry = _core.FatEntry
 Target = Union[Disk, _core.BlockDevice]
 
 
+def _printable(text: str) -> str:
+    """`text` for display: a lone surrogate (which a name from disk may hold) as U+FFFD, as the
+    engine prints it, so that HTML and reprs encode as UTF-8."""
+    return "".join("\ufffd" if 0xD800 <= ord(c) <= 0xDFFF else c for c in text)
+
+
 def _device(target: Target) -> _core.BlockDevice:
     if isinstance(target, Disk):
         return target.device
@@ -424,15 +430,15 @@ class Volume:
 
         g = self.geometry
         facts = [
-            ("type", g.type), ("label", self.label or "(none)"), ("serial", self.serial_text),
+            ("type", g.type), ("label", _printable(self.label) or "(none)"), ("serial", self.serial_text),
             ("size", f"{_core.describe_size(self.total_bytes)} ({self.total_bytes:,} bytes)"),
             ("free", f"{_core.describe_size(self.free_bytes)}"),
             ("allocation unit", f"{g.cluster_size:,} bytes x {g.cluster_count:,}"),
         ]
         head = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>" for k, v in facts)
         rows = "".join(
-            f"<tr><td>{html.escape(e.name)}</td><td>{'&lt;DIR&gt;' if e.is_dir else f'{e.size:,}'}</td>"
-            f"<td>{html.escape(e.short_name)}</td></tr>"
+            f"<tr><td>{html.escape(_printable(e.name))}</td><td>{'&lt;DIR&gt;' if e.is_dir else f'{e.size:,}'}</td>"
+            f"<td>{html.escape(_printable(e.short_name))}</td></tr>"
             for e in self.scandir("")[:50]
         )
         return (f"<table><caption>FAT volume</caption>{head}</table>"
@@ -440,7 +446,7 @@ class Volume:
 
     def __repr__(self) -> str:
         g = self.geometry
-        label = self.label or "(no label)"
+        label = _printable(self.label) or "(no label)"
         return (f"<fat.Volume {g.type} {label} {self.serial_text} {_core.describe_size(self.total_bytes)}, "
                 f"{g.cluster_size}-byte clusters, {_core.describe_size(self.free_bytes)} free>")
 

@@ -257,3 +257,5 @@ def test_lone_surrogate_names_round_trip_and_print_as_replacement_characters():
     listing.encode("utf-8")  # valid UTF-8: no surrogate reaches the text the shell prints
     assert target.read_bytes(name) == b"emoji" and target.read_bytes("folder \udfff/inner.txt") == b"in"
     assert fat.xcopy_listing("p:\\", [name]) == "p:\\half \ufffd of a pair.txt\n1 File(s) copied\n"
+    v._repr_html_().encode("utf-8")  # what Jupyter shows is UTF-8 too
+    assert "half \ufffd of a pair.txt" in v._repr_html_()
