@@ -4,9 +4,64 @@
 
 namespace bootmirror::bindings {
 
+// Names and paths on a FAT volume are WTF-8 in the engine (bootmirror/fat.h). Python sees them as
+// str with Python's "surrogatepass" rule both ways, so that a long name holding a lone UTF-16
+// surrogate comes out as a str holding it (as os.listdir shows undecodable names) and opens the
+// file when passed back.
+struct FatText {
+  std::string value;
+};
+
+}  // namespace bootmirror::bindings
+
+namespace pybind11::detail {
+template <>
+struct type_caster<bootmirror::bindings::FatText> {
+  PYBIND11_TYPE_CASTER(bootmirror::bindings::FatText, const_name("str"));
+  bool load(handle src, bool) {
+    if (!src || !PyUnicode_Check(src.ptr())) return false;
+    PyObject* bytes = PyUnicode_AsEncodedString(src.ptr(), "utf-8", "surrogatepass");
+    if (bytes == nullptr) {
+      PyErr_Clear();
+      return false;
+    }
+    value.value.assign(PyBytes_AS_STRING(bytes), std::size_t(PyBytes_GET_SIZE(bytes)));
+    Py_DECREF(bytes);
+    return true;
+  }
+  static handle cast(const bootmirror::bindings::FatText& text, return_value_policy, handle) {
+    const std::string& s = text.value;
+    PyObject* out = PyUnicode_DecodeUTF8(s.data(), py::ssize_t(s.size()), "surrogatepass");
+    if (out == nullptr) {  // not WTF-8 (never from the engine): shown, not raised
+      PyErr_Clear();
+      out = PyUnicode_DecodeUTF8(s.data(), py::ssize_t(s.size()), "backslashreplace");
+    }
+    return out;
+  }
+};
+}  // namespace pybind11::detail
+
+namespace bootmirror::bindings {
+
 namespace {
 
 using namespace bootmirror::fat;
+using Rel = py::call_guard<py::gil_scoped_release>;
+
+FatText text(std::string s) { return FatText{std::move(s)}; }
+
+std::vector<FatText> texts(const std::vector<std::string>& in) {
+  std::vector<FatText> out;
+  out.reserve(in.size());
+  for (const auto& s : in) out.push_back(text(s));
+  return out;
+}
+
+// A host path (str, bytes or os.PathLike) in the file system's encoding, as os.fsencode gives it.
+std::string host_path(const py::object& value) {
+  py::object path = py::module_::import("os").attr("fsencode")(value);
+  return path.cast<std::string>();
+}
 
 double seconds(const Timestamp& t) { return double(t.seconds) + t.nanoseconds / 1e9; }
 
@@ -20,7 +75,8 @@ std::optional<Timestamp> to_timestamp(const std::optional<double>& s) {
 
 FormatOptions make_options(const std::string& file_system, std::optional<std::uint32_t> cluster_size,
                            const std::string& label, std::uint8_t fat_count, std::optional<std::uint32_t> root_entries,
-                           std::optional<std::uint32_t> serial, std::uint8_t media, bool quick) {
+                           std::optional<std::uint32_t> serial, std::uint8_t media, bool quick,
+                           const std::string& codepage) {
   FormatOptions o;
   o.file_system = file_system;
   o.cluster_size = cluster_size;
@@ -30,21 +86,38 @@ FormatOptions make_options(const std::string& file_system, std::optional<std::ui
   o.serial = serial;
   o.media = media;
   o.quick = quick;
+  o.codepage = codepage;
   return o;
 }
 
 py::bytes read_into_bytes(File& f, std::uint64_t offset, std::size_t length) {
-  std::uint64_t size = f.size();
+  std::uint64_t size;
+  {
+    py::gil_scoped_release release;
+    size = f.size();
+  }
   std::size_t n = offset >= size ? 0 : std::size_t(std::min<std::uint64_t>(length, size - offset));
   PyObject* raw = PyBytes_FromStringAndSize(nullptr, py::ssize_t(n));
   if (raw == nullptr) throw py::error_already_set();
   py::bytes result = py::reinterpret_steal<py::bytes>(raw);
   auto* out = reinterpret_cast<std::byte*>(PyBytes_AS_STRING(raw));
+  std::size_t got;
   {
     py::gil_scoped_release release;
-    f.read(offset, MutableByteSpan(out, n));
+    got = f.read(offset, MutableByteSpan(out, n));
   }
+  if (got < n) return py::bytes(PyBytes_AS_STRING(raw), got);  // another thread shortened the file
   return result;
+}
+
+py::bytes utf16le(const std::u16string& s) {
+  std::string out;
+  out.reserve(s.size() * 2);
+  for (char16_t c : s) {
+    out.push_back(char(c & 0xFF));
+    out.push_back(char(c >> 8));
+  }
+  return py::bytes(out);
 }
 
 }  // namespace
@@ -69,13 +142,17 @@ void bind_fat(py::module_& m) {
   py::class_<FormatResult>(m, "FatFormatResult", "What format made.")
       .def_readonly("geometry", &FormatResult::geometry)
       .def_readonly("serial", &FormatResult::serial)
-      .def_readonly("label", &FormatResult::label)
+      .def_property_readonly("label", [](const FormatResult& r) { return text(r.label); })
       .def_readonly("total_bytes", &FormatResult::total_bytes)
       .def_readonly("available_bytes", &FormatResult::available_bytes);
 
   py::class_<Entry>(m, "FatEntry", "A directory entry.")
-      .def_readonly("name", &Entry::name)
-      .def_readonly("short_name", &Entry::short_name)
+      .def_property_readonly("name", [](const Entry& e) { return text(e.name); })
+      .def_property_readonly("short_name", [](const Entry& e) { return text(e.short_name); })
+      .def_property_readonly("raw_short_name", [](const Entry& e) { return py::bytes(e.raw_short_name); },
+                             "The 11 bytes of the 8.3 name as stored (OEM code page, space padded).")
+      .def_property_readonly("raw_long_name", [](const Entry& e) { return utf16le(e.raw_long_name); },
+                             "The long name's UTF-16LE bytes as stored; b'' when there is none.")
       .def_readonly("attributes", &Entry::attributes)
       .def_readonly("size", &Entry::size)
       .def_readonly("first_cluster", &Entry::first_cluster)
@@ -84,16 +161,18 @@ void bind_fat(py::module_& m) {
       .def_property_readonly("accessed", [](const Entry& e) { return seconds(e.accessed); })
       .def_property_readonly("is_dir", &Entry::is_dir)
       .def("__repr__", [](const Entry& e) {
-        return "<FatEntry '" + e.name + "' " + (e.is_dir() ? std::string("<DIR>") : std::to_string(e.size) + " bytes") + ">";
+        py::object name = py::cast(text(e.name));
+        std::string size = e.is_dir() ? std::string("<DIR>") : std::to_string(e.size) + " bytes";
+        return "<FatEntry " + py::repr(name).cast<std::string>() + " " + size + ">";
       });
 
   py::class_<WalkStep>(m, "FatWalkStep")
-      .def_readonly("path", &WalkStep::path)
+      .def_property_readonly("path", [](const WalkStep& s) { return text(s.path); })
       .def_readonly("entries", &WalkStep::entries);
 
   py::class_<CheckProblem>(m, "FatCheckProblem")
       .def_readonly("kind", &CheckProblem::kind)
-      .def_readonly("path", &CheckProblem::path)
+      .def_property_readonly("path", [](const CheckProblem& p) { return text(p.path); })
       .def_readonly("message", &CheckProblem::message)
       .def_readonly("repaired", &CheckProblem::repaired)
       .def("__repr__", [](const CheckProblem& p) { return "<FatCheckProblem " + p.kind + ": " + p.message + ">"; });
@@ -109,10 +188,12 @@ void bind_fat(py::module_& m) {
       .def_readonly("directories", &ImportStats::directories)
       .def_readonly("bytes", &ImportStats::bytes);
 
+  // Every call below releases the GIL, properties included: they take the volume's lock, which
+  // another thread may hold for a long copy.
   py::class_<File>(m, "FatFile", "An open file on a FAT volume.")
-      .def_property_readonly("size", &File::size)
-      .def_property_readonly("path", &File::path)
-      .def_property_readonly("closed", &File::closed)
+      .def_property_readonly("size", py::cpp_function(&File::size, Rel()))
+      .def_property_readonly("path", [](const File& f) { return text(f.path()); })
+      .def_property_readonly("closed", py::cpp_function(&File::closed, Rel()))
       .def("read", &read_into_bytes, py::arg("offset"), py::arg("length"))
       .def("readinto",
            [](File& f, std::uint64_t offset, const py::buffer& buffer) {
@@ -129,97 +210,158 @@ void bind_fat(py::module_& m) {
              f.write(offset, in);
              return in.size();
            })
-      .def("truncate", &File::truncate, py::call_guard<py::gil_scoped_release>())
-      .def("flush", &File::flush, py::call_guard<py::gil_scoped_release>())
-      .def("close", &File::close, py::call_guard<py::gil_scoped_release>());
+      .def("truncate", &File::truncate, Rel())
+      .def("flush", &File::flush, Rel())
+      .def("close", &File::close, Rel());
 
-  using Rel = py::call_guard<py::gil_scoped_release>;
   py::class_<Volume, std::shared_ptr<Volume>>(m, "FatVolume", "A FAT12/16/32 file system on a block device.")
-      .def_static("open", &Volume::open, py::arg("device"), Rel())
+      .def_static("open", [](const DevicePtr& device, const std::string& codepage) {
+        py::gil_scoped_release release;
+        return Volume::open(device, codepage);
+      }, py::arg("device"), py::arg("codepage") = "cp437")
       .def_property_readonly("geometry", &Volume::geometry)
       .def_property_readonly("device", &Volume::device)
       .def_property_readonly("serial", &Volume::serial)
-      .def_property_readonly("label", &Volume::label)
+      .def_property_readonly("codepage", &Volume::codepage)
+      .def_property_readonly("label", py::cpp_function([](const Volume& v) {
+        std::string label;
+        {
+          py::gil_scoped_release release;
+          label = v.label();
+        }
+        return text(label);
+      }))
       .def_property_readonly("total_bytes", &Volume::total_bytes)
-      .def_property_readonly("free_bytes", &Volume::free_bytes)
-      .def("list", &Volume::list, py::arg("path"), Rel())
-      .def("stat", &Volume::stat, py::arg("path"), Rel())
-      .def("exists", &Volume::exists, py::arg("path"), Rel())
-      .def("walk", &Volume::walk, py::arg("path"), Rel())
+      .def_property_readonly("free_bytes", py::cpp_function(&Volume::free_bytes, Rel()))
+      .def("list", [](Volume& v, const FatText& path) {
+        py::gil_scoped_release release;
+        return v.list(path.value);
+      }, py::arg("path"))
+      .def("stat", [](Volume& v, const FatText& path) {
+        py::gil_scoped_release release;
+        return v.stat(path.value);
+      }, py::arg("path"))
+      .def("exists", [](Volume& v, const FatText& path) {
+        py::gil_scoped_release release;
+        return v.exists(path.value);
+      }, py::arg("path"))
+      .def("walk", [](Volume& v, const FatText& path) {
+        py::gil_scoped_release release;
+        return v.walk(path.value);
+      }, py::arg("path"))
       .def("read_file",
-           [](Volume& v, const std::string& path) {
+           [](Volume& v, const FatText& path) {
              ByteVector data;
              {
                py::gil_scoped_release release;
-               data = v.read_file(path);
+               data = v.read_file(path.value);
              }
              return py::bytes(reinterpret_cast<const char*>(data.data()), data.size());
            },
            py::arg("path"))
       .def("write_file",
-           [](Volume& v, const std::string& path, const py::buffer& data) {
+           [](Volume& v, const FatText& path, const py::buffer& data) {
              py::buffer_info info = data.request(false);
              ByteSpan in(static_cast<const std::byte*>(info.ptr), std::size_t(info.size * info.itemsize));
              py::gil_scoped_release release;
-             v.write_file(path, in);
+             v.write_file(path.value, in);
            },
            py::arg("path"), py::arg("data"))
-      .def("open_file", &Volume::open_file, py::arg("path"), py::arg("writable"), py::arg("create"),
-           py::arg("truncate"), Rel())
-      .def("mkdir", &Volume::mkdir, py::arg("path"), Rel())
-      .def("makedirs", &Volume::makedirs, py::arg("path"), Rel())
-      .def("remove", &Volume::remove, py::arg("path"), Rel())
-      .def("rmdir", &Volume::rmdir, py::arg("path"), Rel())
-      .def("rename", &Volume::rename, py::arg("source"), py::arg("target"), Rel())
-      .def("set_attributes", &Volume::set_attributes, py::arg("path"), py::arg("attributes"), Rel())
+      .def("open_file", [](Volume& v, const FatText& path, bool writable, bool create, bool truncate, bool exclusive) {
+        py::gil_scoped_release release;
+        return v.open_file(path.value, writable, create, truncate, exclusive);
+      }, py::arg("path"), py::arg("writable"), py::arg("create"), py::arg("truncate"), py::arg("exclusive") = false)
+      .def("mkdir", [](Volume& v, const FatText& path) {
+        py::gil_scoped_release release;
+        v.mkdir(path.value);
+      }, py::arg("path"))
+      .def("makedirs", [](Volume& v, const FatText& path) {
+        py::gil_scoped_release release;
+        v.makedirs(path.value);
+      }, py::arg("path"))
+      .def("remove", [](Volume& v, const FatText& path) {
+        py::gil_scoped_release release;
+        v.remove(path.value);
+      }, py::arg("path"))
+      .def("rmdir", [](Volume& v, const FatText& path) {
+        py::gil_scoped_release release;
+        v.rmdir(path.value);
+      }, py::arg("path"))
+      .def("rename", [](Volume& v, const FatText& source, const FatText& target) {
+        py::gil_scoped_release release;
+        v.rename(source.value, target.value);
+      }, py::arg("source"), py::arg("target"))
+      .def("set_attributes", [](Volume& v, const FatText& path, std::uint8_t attributes) {
+        py::gil_scoped_release release;
+        v.set_attributes(path.value, attributes);
+      }, py::arg("path"), py::arg("attributes"))
       .def("set_times",
-           [](Volume& v, const std::string& path, std::optional<double> c, std::optional<double> mo,
+           [](Volume& v, const FatText& path, std::optional<double> c, std::optional<double> mo,
               std::optional<double> a) {
              py::gil_scoped_release release;
-             v.set_times(path, to_timestamp(c), to_timestamp(mo), to_timestamp(a));
+             v.set_times(path.value, to_timestamp(c), to_timestamp(mo), to_timestamp(a));
            },
            py::arg("path"), py::arg("created") = py::none(), py::arg("modified") = py::none(),
            py::arg("accessed") = py::none())
-      .def("set_label", &Volume::set_label, py::arg("label"), Rel())
-      .def("import_tree", &Volume::import_tree, py::arg("host_dir"), py::arg("dest"), Rel())
-      .def("export_tree", &Volume::export_tree, py::arg("src"), py::arg("host_dir"), Rel())
+      .def("set_label", [](Volume& v, const FatText& label) {
+        py::gil_scoped_release release;
+        v.set_label(label.value);
+      }, py::arg("label"))
+      .def("import_tree", [](Volume& v, const py::object& host_dir, const FatText& dest) {
+        std::string host = host_path(host_dir);
+        py::gil_scoped_release release;
+        return v.import_tree(host, dest.value);
+      }, py::arg("host_dir"), py::arg("dest"))
+      .def("export_tree", [](Volume& v, const FatText& src, const py::object& host_dir) {
+        std::string host = host_path(host_dir);
+        py::gil_scoped_release release;
+        return v.export_tree(src.value, host);
+      }, py::arg("src"), py::arg("host_dir"))
       .def("check", &Volume::check, py::arg("repair") = false, Rel())
       .def("flush", &Volume::flush, Rel())
       .def("detach", &Volume::detach, Rel());
 
+  m.def("fat_code_pages", &oem_code_pages, "The OEM code pages FAT 8.3 names and labels can use.");
   m.def(
       "fat_format",
       [](const DevicePtr& device, const std::string& file_system, std::optional<std::uint32_t> cluster_size,
-         const std::string& label, std::uint8_t fat_count, std::optional<std::uint32_t> root_entries,
-         std::optional<std::uint32_t> serial, std::uint8_t media, bool quick) {
-        FormatOptions o = make_options(file_system, cluster_size, label, fat_count, root_entries, serial, media, quick);
+         const FatText& label, std::uint8_t fat_count, std::optional<std::uint32_t> root_entries,
+         std::optional<std::uint32_t> serial, std::uint8_t media, bool quick, const std::string& codepage) {
+        FormatOptions o =
+            make_options(file_system, cluster_size, label.value, fat_count, root_entries, serial, media, quick, codepage);
         py::gil_scoped_release release;
         return format(device, o);
       },
-      py::arg("device"), py::arg("file_system") = "FAT", py::arg("cluster_size") = py::none(), py::arg("label") = "",
-      py::arg("fat_count") = 2, py::arg("root_entries") = py::none(), py::arg("serial") = py::none(),
-      py::arg("media") = 0xF8, py::arg("quick") = true);
+      py::arg("device"), py::arg("file_system") = "FAT", py::arg("cluster_size") = py::none(),
+      py::arg("label") = FatText{}, py::arg("fat_count") = 2, py::arg("root_entries") = py::none(),
+      py::arg("serial") = py::none(), py::arg("media") = 0xF8, py::arg("quick") = true,
+      py::arg("codepage") = "cp437");
   m.def(
       "fat_plan",
       [](std::uint64_t size, std::uint32_t sector_size, const std::string& file_system,
          std::optional<std::uint32_t> cluster_size, std::uint8_t fat_count, std::optional<std::uint32_t> root_entries) {
-        return plan_format(size, sector_size, make_options(file_system, cluster_size, "", fat_count, root_entries, 0, 0xF8, true));
+        return plan_format(size, sector_size,
+                           make_options(file_system, cluster_size, "", fat_count, root_entries, 0, 0xF8, true, "cp437"));
       },
       py::arg("size"), py::arg("sector_size") = 512, py::arg("file_system") = "FAT",
       py::arg("cluster_size") = py::none(), py::arg("fat_count") = 2, py::arg("root_entries") = py::none());
   m.def(
       "fat_copy_tree",
-      [](Volume& source, const std::string& src_dir, Volume& target, const std::string& dst_dir,
-         const std::string& pattern, bool recurse, bool empty_dirs, bool hidden) {
+      [](Volume& source, const FatText& src_dir, Volume& target, const FatText& dst_dir, const FatText& pattern,
+         bool recurse, bool empty_dirs, bool hidden) {
         std::vector<std::string> copied;
-        CopyOptions o{pattern, recurse, empty_dirs, hidden};
-        py::gil_scoped_release release;
-        copy_tree(source, src_dir, target, dst_dir, o, [&](const std::string& p) { copied.push_back(p); });
-        return copied;
+        CopyOptions o{pattern.value, recurse, empty_dirs, hidden};
+        {
+          py::gil_scoped_release release;
+          copy_tree(source, src_dir.value, target, dst_dir.value, o, [&](const std::string& p) { copied.push_back(p); });
+        }
+        return texts(copied);
       },
-      py::arg("source"), py::arg("src_dir"), py::arg("target"), py::arg("dst_dir"), py::arg("pattern") = "*.*",
+      py::arg("source"), py::arg("src_dir"), py::arg("target"), py::arg("dst_dir"), py::arg("pattern") = FatText{"*.*"},
       py::arg("recurse") = false, py::arg("empty_dirs") = false, py::arg("hidden") = false);
-  m.def("fat_wildcard_match", &wildcard_match, py::arg("pattern"), py::arg("name"));
+  m.def("fat_wildcard_match", [](const FatText& pattern, const FatText& name) {
+    return wildcard_match(pattern.value, name.value);
+  }, py::arg("pattern"), py::arg("name"));
   m.def("format_summary", &shell::format_summary, py::arg("result"), py::arg("volume_bytes"),
         py::arg("previous_file_system") = "RAW", py::arg("quick") = true,
         "Windows format's text after the format, as Windows prints it.");
@@ -247,14 +389,18 @@ void bind_fat(py::module_& m) {
         return d;
       },
       py::arg("switches"));
-  m.def("xcopy_listing", &shell::xcopy_listing, py::arg("source_folder"), py::arg("copied"));
+  m.def("xcopy_listing", [](const FatText& source_folder, const std::vector<FatText>& copied) {
+    std::vector<std::string> paths;
+    for (const auto& c : copied) paths.push_back(c.value);
+    return shell::xcopy_listing(source_folder.value, paths);
+  }, py::arg("source_folder"), py::arg("copied"));
   m.def("fat_file_system_name", &shell::file_system_name, py::arg("device"), Rel());
   m.def("run_format", &shell::run_format, py::arg("device"), py::arg("switches"), Rel(),
         "`format X: <switches>` on a device: formats and returns Windows' text.");
   m.def(
       "run_xcopy",
-      [](Volume& source, const std::string& from, Volume& target, const std::string& to, const std::string& switches) {
-        shell::DrivePath f = shell::parse_drive_path(from), t = shell::parse_drive_path(to);
+      [](Volume& source, const FatText& from, Volume& target, const FatText& to, const std::string& switches) {
+        shell::DrivePath f = shell::parse_drive_path(from.value), t = shell::parse_drive_path(to.value);
         py::gil_scoped_release release;
         return shell::run_xcopy(source, f, target, t, switches);
       },

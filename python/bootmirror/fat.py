@@ -9,7 +9,12 @@
 >>> vol.listdir("efi\\\\boot")
 ['bootx64.efi']
 
-Paths accept ``/`` and ``\\`` and are case-insensitive, as on Windows. Formatting follows
+Paths accept ``/`` and ``\\`` and are case-insensitive, as on Windows. 8.3 names and labels are
+stored in the volume's OEM code page: cp437 (Windows' US default) unless ``codepage=`` names
+another (:func:`code_pages` lists them). Names come back as ``str``; a long name on disk that
+holds a lone UTF-16 surrogate comes back holding it (as ``os.listdir`` shows undecodable names),
+and passing that ``str`` back opens the file. ``Entry.raw_short_name`` and ``Entry.raw_long_name``
+give the bytes as stored. Formatting follows
 Windows ``format``: ``fs="FAT"`` chooses FAT12 or FAT16 by size, ``fs="FAT32"`` FAT32, with
 Microsoft's default allocation-unit sizes unless ``cluster_size`` says otherwise.
 """
@@ -33,6 +38,7 @@ __all__ = [
     "Entry",
     "FatFileIO",
     "Volume",
+    "code_pages",
     "copy_tree",
     "format",
     "format_summary",
@@ -54,6 +60,12 @@ Entry = _core.FatEntry
 Target = Union[Disk, _core.BlockDevice]
 
 
+def _printable(text: str) -> str:
+    """`text` for display: a lone surrogate (which a name from disk may hold) as U+FFFD, as the
+    engine prints it, so that HTML and reprs encode as UTF-8."""
+    return "".join("\ufffd" if 0xD800 <= ord(c) <= 0xDFFF else c for c in text)
+
+
 def _device(target: Target) -> _core.BlockDevice:
     if isinstance(target, Disk):
         return target.device
@@ -73,15 +85,22 @@ def format(
     serial: Optional[int] = None,
     media: int = 0xF8,
     quick: bool = True,
+    codepage: str = "cp437",
 ) -> _core.FatFormatResult:
     """Format `target` (a Disk, a slice of one, or a block device) as Windows ``format`` does.
 
     ``fs`` is "FAT" (FAT12 or FAT16 by size), "FAT32", or "FAT12"/"FAT16" to force the type.
-    The serial number comes from bootmirror's identity source unless given.
+    The serial number comes from bootmirror's identity source unless given. The label is stored
+    in OEM code page `codepage`. Nothing is written unless every option is valid.
     """
     return _core.fat_format(
-        _device(target), fs, cluster_size, label, fat_count, root_entries, serial, media, quick
+        _device(target), fs, cluster_size, label, fat_count, root_entries, serial, media, quick, codepage
     )
+
+
+def code_pages() -> List[str]:
+    """The OEM code pages 8.3 names and labels can be read and written in ("cp437", "cp850", ...)."""
+    return _core.fat_code_pages()
 
 
 def plan(size: Union[int, str], sector_size: int = 512, fs: str = "FAT", **options) -> _core.FatGeometry:
@@ -112,14 +131,21 @@ def run_xcopy(source: "Volume", from_path: str, target: "Volume", to_path: str, 
     return _core.run_xcopy(source._volume, from_path, target._volume, to_path, switches)
 
 
-def open(target: Target) -> "Volume":  # noqa: A001 - mirrors io.open / bootmirror.Disk.open
-    """Open the FAT file system on `target`; FormatError if it holds none (or a damaged one)."""
-    return Volume(_core.FatVolume.open(_device(target)))
+def open(target: Target, codepage: str = "cp437") -> "Volume":  # noqa: A001 - mirrors io.open / Disk.open
+    """Open the FAT file system on `target`; FormatError if it holds none (or a damaged one).
+
+    `codepage` is the OEM code page its 8.3 names and label are in (UsageError for an unknown
+    one). Opening never writes.
+    """
+    return Volume(_core.FatVolume.open(_device(target), codepage))
 
 
 def copy_tree(source: "Volume", src_dir: str, target: "Volume", dst_dir: str, pattern: str = "*.*",
               recurse: bool = False, empty_dirs: bool = False, hidden: bool = False) -> List[str]:
-    """xcopy between volumes; returns the copied files' paths relative to `src_dir` ('\\'-separated)."""
+    """xcopy between volumes; returns the copied files' paths relative to `src_dir` ('\\'-separated).
+
+    All or nothing: a damaged source file, a full target or a folder in the way is refused
+    before anything is written."""
     return _core.fat_copy_tree(source._volume, src_dir, target._volume, dst_dir, pattern, recurse,
                                empty_dirs, hidden)
 
@@ -222,8 +248,9 @@ class FatFileIO(io.RawIOBase):
 class Volume:
     """A FAT file system: files and folders, check and repair, bulk import and export.
 
-    Every method leaves the device consistent when it returns. Use as a context manager (or call
-    :meth:`flush`) to make writes durable on an image file.
+    Every method leaves the device consistent when it returns, and one that fails leaves it as
+    it was. One lock serialises the calls, so threads may share a Volume and its open files. Use
+    as a context manager (or call :meth:`flush`) to make writes durable on an image file.
     """
 
     def __init__(self, volume: _core.FatVolume) -> None:
@@ -245,7 +272,13 @@ class Volume:
         return self._volume.geometry.type
 
     @property
+    def codepage(self) -> str:
+        """The OEM code page of 8.3 names and the label: "cp437", "cp850", ..."""
+        return self._volume.codepage
+
+    @property
     def label(self) -> str:
+        """The volume label, decoded with the volume's OEM code page ("" for none)."""
         return self._volume.label
 
     @label.setter
@@ -342,9 +375,7 @@ class Volume:
         elif m in ("a", "a+"):
             handle = self._volume.open_file(path, True, True, False)
         elif m in ("x", "x+"):
-            if self._volume.exists(path):
-                raise FileExistsError(17, "File exists", path)
-            handle = self._volume.open_file(path, True, True, True)
+            handle = self._volume.open_file(path, True, True, True, exclusive=True)
         else:
             raise ValueError(f"unsupported mode {mode!r} (use rb, wb, ab, r+b or xb)")
         return FatFileIO(handle, mode, append=m.startswith("a"))
@@ -365,7 +396,10 @@ class Volume:
 
     # -- bulk -------------------------------------------------------------------------------------
     def import_tree(self, host_dir: Union[str, os.PathLike], dest: str = "") -> _core.FatCopyStats:
-        """Copy a host folder's contents into folder `dest` (made as needed), in C++."""
+        """Copy a host folder's contents into folder `dest` (made as needed), in C++.
+
+        All or nothing: a host name FAT cannot hold, a file over 4 GiB, a folder in the way or a
+        full volume is refused before anything is written."""
         return self._volume.import_tree(os.fspath(host_dir), dest)
 
     def export_tree(self, src: str, host_dir: Union[str, os.PathLike]) -> _core.FatCopyStats:
@@ -376,7 +410,9 @@ class Volume:
 
     # -- health -----------------------------------------------------------------------------------
     def check(self, repair: bool = False) -> _core.FatCheckReport:
-        """Check like ``fsck.fat -n``; with ``repair=True`` fix what is safe to fix."""
+        """Check like ``fsck.fat -n``; with ``repair=True`` fix what ``fsck.fat -a`` fixes. Each
+        problem says whether it was repaired (and if not, why); nothing is written when nothing
+        could be repaired."""
         return self._volume.check(repair)
 
     def flush(self) -> None:
@@ -394,15 +430,15 @@ class Volume:
 
         g = self.geometry
         facts = [
-            ("type", g.type), ("label", self.label or "(none)"), ("serial", self.serial_text),
+            ("type", g.type), ("label", _printable(self.label) or "(none)"), ("serial", self.serial_text),
             ("size", f"{_core.describe_size(self.total_bytes)} ({self.total_bytes:,} bytes)"),
             ("free", f"{_core.describe_size(self.free_bytes)}"),
             ("allocation unit", f"{g.cluster_size:,} bytes x {g.cluster_count:,}"),
         ]
         head = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>" for k, v in facts)
         rows = "".join(
-            f"<tr><td>{html.escape(e.name)}</td><td>{'&lt;DIR&gt;' if e.is_dir else f'{e.size:,}'}</td>"
-            f"<td>{html.escape(e.short_name)}</td></tr>"
+            f"<tr><td>{html.escape(_printable(e.name))}</td><td>{'&lt;DIR&gt;' if e.is_dir else f'{e.size:,}'}</td>"
+            f"<td>{html.escape(_printable(e.short_name))}</td></tr>"
             for e in self.scandir("")[:50]
         )
         return (f"<table><caption>FAT volume</caption>{head}</table>"
@@ -410,7 +446,7 @@ class Volume:
 
     def __repr__(self) -> str:
         g = self.geometry
-        label = self.label or "(no label)"
+        label = _printable(self.label) or "(no label)"
         return (f"<fat.Volume {g.type} {label} {self.serial_text} {_core.describe_size(self.total_bytes)}, "
                 f"{g.cluster_size}-byte clusters, {_core.describe_size(self.free_bytes)} free>")
 

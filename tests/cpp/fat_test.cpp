@@ -9,6 +9,7 @@
 #include "fat/dir_entry.h"
 #include "fat/fat_table.h"
 #include "fat/names.h"
+#include "fat/oem_codepage.h"
 
 using namespace bootmirror;
 using namespace bootmirror::fat;
@@ -143,26 +144,87 @@ TEST(FatNames, ChecksumMatchesSpecification) {
 }
 
 TEST(FatNames, WindowsShortNameRules) {
-  auto exact = exact_short_name(u"readme.txt");
+  const OemCodePage& cp437 = OemCodePage::default_page();
+  auto exact = exact_short_name(u"readme.txt", cp437);
   ASSERT_TRUE(exact);
   EXPECT_EQ(exact->name, sn("README  TXT"));
   EXPECT_EQ(exact->case_flags, 0x18);
   EXPECT_FALSE(exact->needs_long_name);
-  EXPECT_TRUE(exact_short_name(u"Readme.txt")->needs_long_name);
-  EXPECT_FALSE(exact_short_name(u"toolongname.txt"));
-  EXPECT_FALSE(exact_short_name(u"a.b.c"));
+  EXPECT_TRUE(exact_short_name(u"Readme.txt", cp437)->needs_long_name);
+  EXPECT_FALSE(exact_short_name(u"toolongname.txt", cp437));
+  EXPECT_FALSE(exact_short_name(u"a.b.c", cp437));
   auto none = [](const ShortName&) { return false; };
-  EXPECT_EQ(generate_short_name(u"A much longer name.html", none), sn("AMUCHL~1HTM"));
-  EXPECT_EQ(generate_short_name(u".bashrc", none), sn("BASHRC~1   "));
-  EXPECT_EQ(generate_short_name(u"a+b=c.tar.gz", none), sn("A_B_CT~1GZ "));  // embedded dots are dropped from the basis
+  EXPECT_EQ(generate_short_name(u"A much longer name.html", none, cp437), sn("AMUCHL~1HTM"));
+  EXPECT_EQ(generate_short_name(u".bashrc", none, cp437), sn("BASHRC~1   "));
+  EXPECT_EQ(generate_short_name(u"a+b=c.tar.gz", none, cp437), sn("A_B_CT~1GZ "));  // embedded dots are dropped from the basis
   int calls = 0;
   auto first_taken = [&](const ShortName&) { return calls++ == 0; };
-  EXPECT_EQ(generate_short_name(u"A much longer name.html", first_taken), sn("AMUCHL~2HTM"));
-  EXPECT_EQ(display_short_name(sn("README  TXT"), 0x08), "readme.TXT");
+  EXPECT_EQ(generate_short_name(u"A much longer name.html", first_taken, cp437), sn("AMUCHL~2HTM"));
+  EXPECT_EQ(display_short_name(sn("README  TXT"), 0x08, cp437), "readme.TXT");
   EXPECT_THROW(check_long_name(u"con.txt"), UsageError);
   EXPECT_THROW(check_long_name(u"a:b"), UsageError);
   EXPECT_NO_THROW(check_long_name(u"Grüße ☃.txt"));
   EXPECT_EQ(fold(u"grüße"), std::u16string(u"GRÜßE"));  // ß has no single-letter upper case
+}
+
+TEST(FatNames, OemCodePagesDecodeAndEncode) {
+  const OemCodePage& cp437 = OemCodePage::named("cp437");
+  const OemCodePage& cp850 = OemCodePage::named("CP850");
+  EXPECT_EQ(&OemCodePage::named("850"), &cp850);
+  EXPECT_EQ(&OemCodePage::named("ibm437"), &cp437);
+  EXPECT_THROW(OemCodePage::named("cp1252"), UsageError);
+  EXPECT_THROW(OemCodePage::named("utf-8"), UsageError);
+  EXPECT_EQ(cp437.decode(0x99), u'Ö');
+  EXPECT_EQ(cp437.decode(0xE1), u'ß');
+  EXPECT_EQ(cp850.decode(0xE5), u'Õ');
+  EXPECT_EQ(cp437.decode(0x41), u'A');
+  EXPECT_EQ(cp437.encode(u'Ö'), std::optional<std::uint8_t>(0x99));
+  EXPECT_EQ(cp437.encode(u'Õ'), std::nullopt);
+  const OemCodePage& cp857 = OemCodePage::named("cp857");
+  EXPECT_EQ(cp857.decode(0xD5), char16_t(0xDCD5));  // undefined in cp857: surrogateescape's stand-in
+  EXPECT_EQ(cp857.encode(char16_t(0xDCD5)), std::nullopt);  // and never written for a new name
+  for (const std::string& name : OemCodePage::names()) {
+    const OemCodePage& page = OemCodePage::named(name);
+    for (unsigned b = 0x20; b < 0x100; ++b) {
+      char16_t c = page.decode(std::uint8_t(b));
+      if (c >= 0xDC80 && c <= 0xDCFF) continue;
+      EXPECT_EQ(page.encode(c), std::optional<std::uint8_t>(std::uint8_t(b))) << name << " byte " << b;
+    }
+  }
+}
+
+TEST(FatNames, CaseMappingsAreInverse) {
+  for (std::uint32_t c = 0; c < 0x10000; ++c) {
+    auto ch = char16_t(c);
+    EXPECT_EQ(upcase(downcase(ch)), upcase(ch)) << c;
+    if (upcase(ch) != ch) EXPECT_EQ(downcase(upcase(ch)), ch) << c;
+  }
+}
+
+TEST(FatNames, ShortNamesInTheOemCodePage) {
+  const OemCodePage& cp437 = OemCodePage::named("cp437");
+  const OemCodePage& cp850 = OemCodePage::named("cp850");
+  auto exact = exact_short_name(u"GRÖSSEC.TXT", cp437);
+  ASSERT_TRUE(exact);
+  EXPECT_EQ(exact->name, sn("GR\x99SSEC TXT"));
+  EXPECT_FALSE(exact->needs_long_name);
+  auto lower = exact_short_name(u"åäö.txt", cp437);  // lower case in the page: case flags, as mtools writes
+  ASSERT_TRUE(lower);
+  EXPECT_EQ(lower->name, sn("\x8F\x8E\x99     TXT"));
+  EXPECT_EQ(lower->case_flags, 0x18);
+  EXPECT_EQ(short_name_text(lower->name, lower->case_flags, cp437), u"åäö.txt");
+  EXPECT_FALSE(exact_short_name(u"Õ.TXT", cp437));  // cp437 has no Õ
+  auto none = [](const ShortName&) { return false; };
+  EXPECT_EQ(generate_short_name(u"Õ.TXT", none, cp437), sn("_~1     TXT"));
+  auto o850 = exact_short_name(u"ÕPEN.TXT", cp850);  // Õ is 0xE5 in cp850: stored as 0x05
+  ASSERT_TRUE(o850);
+  EXPECT_EQ(o850->name, sn("\x05PEN    TXT"));
+  EXPECT_EQ(display_short_name(o850->name, 0, cp850), "ÕPEN.TXT");
+  EXPECT_EQ(encode_label("grösse", cp437), sn("GR\x99SSE     "));
+  EXPECT_EQ(decode_label("GR\x99SSE     ", cp437), "GRÖSSE");
+  EXPECT_THROW(encode_label("a.b", cp437), UsageError);
+  EXPECT_THROW(encode_label("Õ", cp437), UsageError);
+  EXPECT_THROW(encode_label("twelve chars", cp437), UsageError);
 }
 
 TEST(FatNames, PathsAndUtf) {
@@ -172,6 +234,19 @@ TEST(FatNames, PathsAndUtf) {
   std::string s = "snow ☃ 𝄞";
   EXPECT_EQ(utf16_to_utf8(utf8_to_utf16(s)), s);
   EXPECT_THROW(utf8_to_utf16("\xff"), UsageError);
+  // WTF-8 keeps a lone surrogate (as Python's surrogatepass writes it) and gives it back.
+  std::u16string lone = u"a";
+  lone.push_back(char16_t(0xD800));
+  lone += u"b";
+  std::string wtf8 = utf16_to_wtf8(lone);
+  EXPECT_EQ(wtf8, "a\xED\xA0\x80" "b");
+  EXPECT_EQ(wtf8_to_utf16(wtf8), lone);
+  EXPECT_FALSE(is_valid_utf8(wtf8));
+  EXPECT_EQ(wtf8_for_display(wtf8), "a\xEF\xBF\xBD" "b");
+  EXPECT_TRUE(is_valid_utf8(wtf8_for_display(wtf8)));
+  EXPECT_EQ(utf16_to_wtf8(utf8_to_utf16(s)), s);  // well-formed text is plain UTF-8
+  EXPECT_EQ(wtf8_to_utf16("\xED\xA0\xBD\xED\xB8\x80"), u"\U0001F600");  // an encoded pair is the pair
+  EXPECT_THROW(wtf8_to_utf16("\xff"), UsageError);
 }
 
 TEST(FatTable, EncodesEveryWidthAndWalksChains) {
@@ -212,6 +287,30 @@ TEST(FatVolume, FormatFilesAndCheckOnMemoryDisk) {
   EXPECT_EQ(std::string(reinterpret_cast<const char*>(back.data()), back.size()), text);
   EXPECT_TRUE(v->check(false).clean());
   EXPECT_THROW(v->read_file("missing"), OsError);
+}
+
+TEST(FatVolume, AFailedWriteChangesNothingInMemoryOrOnDisk) {
+  auto disk = std::make_shared<MemoryDisk>(4ull << 20);
+  FormatOptions o;
+  o.file_system = "FAT12";
+  o.serial = 1;
+  format(disk, o);
+  auto v = Volume::open(disk);
+  v->makedirs("A");
+  ByteVector small(5000, std::byte{1});
+  v->write_file("A/keep.bin", small);
+  ByteVector before = disk->read(0, disk->size());
+  std::uint64_t free_before = v->free_bytes();
+  ByteVector huge(v->free_bytes() + (64 << 10), std::byte{2});  // more than free space and the old file together
+  EXPECT_THROW(v->write_file("A/new file with a long name.bin", huge), OsError);   // full volume
+  EXPECT_THROW(v->write_file("A/keep.bin", huge), OsError);                        // replacing, too big
+  EXPECT_THROW(v->write_file("A/bad:name", small), UsageError);
+  EXPECT_THROW(v->mkdir("A/keep.bin"), OsError);
+  EXPECT_EQ(disk->read(0, disk->size()), before);
+  EXPECT_EQ(v->free_bytes(), free_before);
+  EXPECT_EQ(v->list("A").size(), 1u);
+  EXPECT_EQ(v->read_file("A/keep.bin"), small);
+  EXPECT_TRUE(v->check(false).clean());
 }
 
 TEST(FatShell, FormatSwitchesAndTexts) {

@@ -10,10 +10,11 @@ from typing import Dict, List, Optional
 from conftest import require_tool, run_tool
 
 
-def mtools_env(tmp_path: Path) -> Dict[str, str]:
-    """An environment where mtools reads only what we give it (no user config, no geometry checks)."""
-    rc = tmp_path / "mtoolsrc"
-    rc.write_text("mtools_skip_check=1\n")
+def mtools_env(tmp_path: Path, codepage: Optional[int] = None) -> Dict[str, str]:
+    """An environment where mtools reads only what we give it (no user config, no geometry checks).
+    `codepage` is the DOS code page mtools reads and writes 8.3 names in (its default is 850)."""
+    rc = tmp_path / (f"mtoolsrc{codepage}" if codepage else "mtoolsrc")
+    rc.write_text("mtools_skip_check=1\n" + (f"default_codepage={codepage}\n" if codepage else ""))
     env = dict(os.environ)
     env.update({"MTOOLSRC": str(rc), "MTOOLS_SKIP_CHECK": "1", "MTOOLS_LOWER_CASE": "0", "LC_ALL": "C.UTF-8"})
     return env
@@ -23,9 +24,11 @@ def image_arg(path: Path, offset: int = 0) -> str:
     return f"{path}@@{offset}" if offset else str(path)
 
 
-def mtool(tmp_path: Path, tool: str, image: Path, *args: str, offset: int = 0, check: bool = True) -> str:
+def mtool(tmp_path: Path, tool: str, image: Path, *args: str, offset: int = 0, check: bool = True,
+          codepage: Optional[int] = None) -> str:
     exe = require_tool(tool)
-    r = subprocess.run([exe, "-i", image_arg(image, offset), *args], capture_output=True, env=mtools_env(tmp_path))
+    r = subprocess.run([exe, "-i", image_arg(image, offset), *args], capture_output=True,
+                       env=mtools_env(tmp_path, codepage))
     if check and r.returncode != 0:
         raise AssertionError(f"{tool} {' '.join(args)} failed: {r.stderr.decode(errors='replace')}")
     return r.stdout.decode("utf-8", errors="replace")
@@ -114,3 +117,70 @@ def volume_tree(vol) -> Dict[str, Optional[bytes]]:
             p = f"{path}/{f}" if path else f
             tree[p] = vol.read_bytes(p)
     return tree
+
+
+# -- crafting damaged images -------------------------------------------------------------------------
+def cluster_offset(g, cluster: int) -> int:
+    return g.data_offset + (cluster - 2) * g.cluster_size
+
+
+def folder_region(vol, path: str = ""):
+    """(offset, length) of a folder's first cluster, or of the FAT12/16 fixed root region."""
+    g = vol.geometry
+    if not path and g.type != "FAT32":
+        return g.data_offset - 32 * g.root_entries, 32 * g.root_entries
+    cluster = vol.stat(path).first_cluster if path else g.root_cluster
+    return cluster_offset(g, cluster), g.cluster_size
+
+
+def entry_offset(disk, vol, folder: str, raw_name: bytes) -> int:
+    """The byte offset of the short entry whose 11-byte name is `raw_name` in `folder`'s first
+    cluster (or the fixed root)."""
+    offset, length = folder_region(vol, folder)
+    block = disk.read(offset, length)
+    for i in range(0, length, 32):
+        if block[i:i + 11] == raw_name and block[i + 11] != 0x0F:
+            return offset + i
+    raise AssertionError(f"no entry {raw_name!r} in {folder!r}")
+
+
+def set_fat_entry(disk, vol, cluster: int, value: int) -> None:
+    """Writes one FAT12/16/32 entry in every FAT copy."""
+    g = vol.geometry
+    for copy in range(g.fat_count):
+        base = (g.reserved_sectors + copy * g.sectors_per_fat) * g.bytes_per_sector
+        if g.type == "FAT12":
+            at = base + cluster + cluster // 2
+            pair = int.from_bytes(disk.read(at, 2), "little")
+            pair = (pair & 0x000F) | (value << 4) if cluster & 1 else (pair & 0xF000) | value
+            disk.write(at, (pair & 0xFFFF).to_bytes(2, "little"))
+        elif g.type == "FAT16":
+            disk.write(base + 2 * cluster, (value & 0xFFFF).to_bytes(2, "little"))
+        else:
+            disk.write(base + 4 * cluster, (value & 0x0FFFFFFF).to_bytes(4, "little"))
+
+
+def image_digest(disk) -> str:
+    import hashlib
+
+    return hashlib.sha256(disk.read(0, disk.size)).hexdigest()
+
+
+def fuzz_bases():
+    """fs -> (image bytes, end of the metadata worth damaging): small volumes with nested folders,
+    long names and a folder grown past one cluster, for the random-damage tests."""
+    import bootmirror
+    from bootmirror import fat
+
+    bases = {}
+    for fs, size in [("FAT12", 1 << 20), ("FAT16", 17 << 20), ("FAT32", 34 << 20)]:
+        disk = bootmirror.Disk.memory(size)
+        fat.format(disk, fs, serial=1)
+        v = fat.open(disk)
+        v.makedirs("EFI/Boot/deeper")
+        for i in range(12):
+            v.write_bytes(f"EFI/Boot/file with a long name {i}.bin", bytes([i]) * (i * 700))
+        v.write_bytes("root.txt", b"r" * 3000)
+        v.flush()
+        bases[fs] = (disk.read(0, size), v.geometry.data_offset + 16 * v.geometry.cluster_size)
+    return bases

@@ -174,6 +174,17 @@ def test_file_objects_modes(vol):
     assert vol.check().clean
 
 
+def test_a_writable_file_dropped_without_close_is_closed():
+    disk = bootmirror.Disk.memory("16 MiB")
+    fat.format(disk)
+    v = fat.open(disk)
+    handle = v.engine.open_file("dropped.bin", True, True, True)
+    handle.write(0, b"w" * 10000)
+    del handle  # never closed: the entry is written when the file goes away
+    assert v.check().clean
+    assert fat.open(disk).read_bytes("dropped.bin") == b"w" * 10000
+
+
 def test_open_file_cannot_be_removed(vol):
     f = vol.open("busy.txt", "wb")
     with pytest.raises(OSError):
@@ -528,7 +539,7 @@ def test_label_can_be_set_changed_and_removed():
         v.label = "much too long a label"
 
 
-def test_import_stops_at_a_name_windows_refuses_and_keeps_what_it_copied(tmp_path):
+def test_import_refuses_a_name_windows_refuses_before_writing_anything(tmp_path):
     src = tmp_path / "src"
     src.mkdir()
     (src / "a-first.txt").write_bytes(b"1")
@@ -536,7 +547,8 @@ def test_import_stops_at_a_name_windows_refuses_and_keeps_what_it_copied(tmp_pat
     disk = bootmirror.Disk.memory("16 MiB")
     fat.format(disk)
     v = fat.open(disk)
+    before = disk.read(0, disk.size)
     with pytest.raises(bootmirror.UsageError):
         v.import_tree(src, "")
-    again = fat.open(disk)  # what reached the disk, read afresh
-    assert again.listdir("") == ["a-first.txt"] and again.check().clean
+    assert disk.read(0, disk.size) == before  # all or nothing: the first file is not half-imported
+    assert v.listdir("") == [] and v.check().clean

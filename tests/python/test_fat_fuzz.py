@@ -1,7 +1,11 @@
 """Random damage to a volume's metadata (boot sector, FATs, folders): opening, walking, reading,
-checking and repairing must end in a result or a bootmirror error, never a crash or a hang."""
+checking and repairing must end in a result or a bootmirror error (or OSError), never a crash, a
+hang or another Python exception; and everything before the repair leaves the image unchanged."""
 
 from __future__ import annotations
+
+import tempfile
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -9,35 +13,41 @@ from hypothesis import strategies as st
 
 import bootmirror
 from bootmirror import fat
+from fat_helpers import fuzz_bases
 
 
-def _base(fs: str, size: int) -> bytes:
-    disk = bootmirror.Disk.memory(size)
-    fat.format(disk, fs, serial=1)
-    v = fat.open(disk)
-    v.makedirs("EFI/Boot/deeper")
-    for i in range(12):
-        v.write_bytes(f"EFI/Boot/file with a long name {i}.bin", bytes([i]) * (i * 700))
-    v.write_bytes("root.txt", b"r" * 3000)
-    v.flush()
-    meta_end = v.geometry.data_offset + 16 * v.geometry.cluster_size
-    return disk.read(0, size), meta_end
+BASES = fuzz_bases()
 
 
-BASES = {fs: _base(fs, size) for fs, size in [("FAT12", 1 << 20), ("FAT16", 17 << 20), ("FAT32", 34 << 20)]}
+def _read_everything(v, out) -> None:
+    v.label, v.free_bytes, repr(v), v._repr_html_()
+    for path, dirs, files in v.walk():
+        for e in v.scandir(path):
+            e.name, e.short_name, e.raw_short_name, e.raw_long_name, e.modified, repr(e)
+        for name in files:
+            p = f"{path}/{name}" if path else name
+            try:
+                v.stat(p)
+                v.read_bytes(p)
+            except (bootmirror.Error, OSError):
+                pass
+    report = v.check()
+    [(p.kind, p.path, p.message, repr(p)) for p in report.problems]
+    try:
+        v.export_tree("", out)
+    except (bootmirror.Error, OSError):
+        pass
 
 
-def _exercise(disk) -> None:
+def _exercise(disk, out) -> None:
+    before = disk.read(0, disk.size)
+    try:
+        _read_everything(fat.open(disk), out)
+    except (bootmirror.Error, OSError):
+        pass
+    assert disk.read(0, disk.size) == before, "opening, reading or checking wrote to the image"
     try:
         v = fat.open(disk)
-        for path, dirs, files in v.walk():
-            for name in files:
-                p = f"{path}/{name}" if path else name
-                try:
-                    v.read_bytes(p)
-                except (bootmirror.Error, OSError):
-                    pass
-        v.check()
         v.check(repair=True)
         v.write_bytes("after repair.txt", b"x" * 5000)
         v.check()
@@ -54,4 +64,5 @@ def test_random_metadata_damage_never_crashes(fs, damage):
     disk.write(0, image)
     for where, value in damage:
         disk.write(int(where * meta_end), bytes([value]))
-    _exercise(disk)
+    with tempfile.TemporaryDirectory() as out:
+        _exercise(disk, Path(out) / "export")

@@ -1,9 +1,13 @@
 // FAT12/16/32 file systems on any BlockDevice (a partition slice, a whole disk, a mirrored
 // volume): format as Windows `format` does, files and folders with long names, check and repair.
 //
-// Paths inside a volume accept '/' and '\', are case-insensitive as on Windows, and are UTF-8.
+// Paths inside a volume accept '/' and '\', are case-insensitive as on Windows, and are WTF-8:
+// UTF-8 that may also carry the lone UTF-16 surrogates a long name on disk can hold (see
+// bootmirror/unicode.h), so that every name a listing returns opens its file. 8.3 names and labels
+// are stored in the volume's OEM code page (cp437 unless told otherwise, as on a US Windows).
 // A Volume caches its FAT and directories in memory; every public call leaves the device
-// consistent (data first, then the FAT copies, then directory entries).
+// consistent (data first, then the FAT copies, then directory entries), and a call that fails
+// leaves the device as it was. One lock serialises every call on a volume and its files.
 #pragma once
 
 #include <cstdint>
@@ -11,6 +15,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "bootmirror/bytes.h"
@@ -42,7 +47,11 @@ struct FormatOptions {
   std::optional<std::uint32_t> serial;        // default: from IdentitySource
   std::uint8_t media = 0xF8;
   bool quick = true;                          // false also zeroes the data area
+  std::string codepage = "cp437";             // OEM code page of the label
 };
+
+// The OEM code pages 8.3 names and labels can be read and written in: "cp437", "cp850", ...
+std::vector<std::string> oem_code_pages();
 
 // The layout of a FAT volume, as chosen by format or read from a boot sector.
 struct Geometry {
@@ -85,8 +94,10 @@ FormatResult format(const DevicePtr& device, const FormatOptions& options = {});
 
 // One directory entry as a caller sees it.
 struct Entry {
-  std::string name;        // the long name if there is one, else the short name as shown
-  std::string short_name;  // "README.TXT"
+  std::string name;        // the long name if there is one, else the short name as shown (WTF-8)
+  std::string short_name;  // "README.TXT", decoded with the volume's OEM code page
+  std::string raw_short_name;    // the 11 bytes on disk (0x05 first kept as stored)
+  std::u16string raw_long_name;  // the long name's UTF-16 as on disk, empty when there is none
   std::uint8_t attributes = 0;
   std::uint64_t size = 0;
   std::uint32_t first_cluster = 0;
@@ -101,9 +112,10 @@ struct WalkStep {
 
 struct CheckProblem {
   std::string kind;     // "lost-clusters", "cross-link", "size-mismatch", "cycle", "fat-copies-differ",
-                        // "bad-entry", "bad-chain", "directory-cycle", "free-count"
-  std::string path;     // the file or folder concerned, "" when none
-  std::string message;  // what fsck would say
+                        // "bad-entry", "bad-chain", "directory-cycle", "free-count", "bad-name",
+                        // "duplicate-name", "dot-entry", "label"
+  std::string path;     // the file or folder concerned (WTF-8, opens it), "" when none
+  std::string message;  // what fsck would say (UTF-8); when not repaired, why in parentheses
   bool repaired = false;
 };
 
@@ -117,16 +129,22 @@ class Volume;
 struct FileState;
 
 // An open file: reads and writes at byte offsets. Holds its volume alive; the entry cannot be
-// removed or renamed while a File refers to it (as on Windows).
+// removed or renamed while a File refers to it (as on Windows). A writable file left open is
+// closed (its entry written) when the File goes away.
 class File {
  public:
+  File(File&&) noexcept = default;
+  File& operator=(File&&) noexcept = default;
+  File(const File&) = delete;
+  File& operator=(const File&) = delete;
+  ~File();
   std::uint64_t size() const;
   std::size_t read(std::uint64_t offset, MutableByteSpan out);
   void write(std::uint64_t offset, ByteSpan data);
   void truncate(std::uint64_t size);
   void flush();
   void close();
-  bool closed() const { return !state_; }
+  bool closed() const;
   const std::string& path() const { return path_; }
 
  private:
@@ -144,13 +162,15 @@ struct ImportStats {
 
 class Volume : public std::enable_shared_from_this<Volume> {
  public:
-  // Reads and validates the boot sector and FAT; FormatError on anything inconsistent.
-  static std::shared_ptr<Volume> open(const DevicePtr& device);
+  // Reads and validates the boot sector, FAT and root folder; FormatError on anything
+  // inconsistent, UsageError for an unknown code page. Never writes.
+  static std::shared_ptr<Volume> open(const DevicePtr& device, std::string_view codepage = "cp437");
   ~Volume();
 
   const Geometry& geometry() const;
   const DevicePtr& device() const;
   std::uint32_t serial() const;
+  std::string codepage() const;  // "cp437"
   std::string label() const;  // the root directory's label entry, else the boot sector's
   std::uint64_t total_bytes() const;
   std::uint64_t free_bytes() const;
@@ -163,8 +183,8 @@ class Volume : public std::enable_shared_from_this<Volume> {
   ByteVector read_file(const std::string& path);
   void write_file(const std::string& path, ByteSpan data);  // creates or replaces
   // "rb": (false, false, false); "r+b": (true, false, false); "wb": (true, true, true);
-  // "ab": (true, true, false) and write at size().
-  File open_file(const std::string& path, bool writable, bool create, bool truncate);
+  // "ab": (true, true, false) and write at size(); "xb": "wb" and `exclusive` (EEXIST if it exists).
+  File open_file(const std::string& path, bool writable, bool create, bool truncate, bool exclusive = false);
 
   void mkdir(const std::string& path);
   void makedirs(const std::string& path);  // existing folders are fine
@@ -181,6 +201,8 @@ class Volume : public std::enable_shared_from_this<Volume> {
   ImportStats import_tree(const std::string& host_dir, const std::string& dest);
   ImportStats export_tree(const std::string& src, const std::string& host_dir);
 
+  // As fsck.fat -n; with `repair`, fixes what fsck.fat -a fixes (CheckProblem.repaired says
+  // which, the message why not) and writes nothing when nothing could be repaired.
   CheckReport check(bool repair);
   void flush();
   // Flushes, then refuses every later call (UsageError): for a volume that is being reformatted or

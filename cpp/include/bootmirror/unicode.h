@@ -24,4 +24,17 @@ std::string utf8_or_replacement(std::string_view bytes);
 // byte. Messages that quote on-disk bytes use it, so no message carries undecodable text.
 std::string escape_bytes(std::string_view bytes);
 
+// WTF-8 (https://simonsapin.github.io/wtf-8/): UTF-8 generalised so that it can also carry lone
+// UTF-16 surrogates, each as its three-byte form (ED A0 80 .. ED BF BF). Names read from UTF-16 on
+// disk (FAT long names) may hold lone surrogates; WTF-8 keeps them, so that a name listed is a
+// name that opens the file. Python's "surrogatepass" error handler reads and writes the same bytes.
+// For well-formed UTF-16 the result is plain UTF-8.
+std::string utf16_to_wtf8(std::u16string_view text);
+// UsageError naming the text when it is not WTF-8. Encoded surrogates that form a pair are joined
+// (as the UTF-16 they stand for), so any name Python hands over maps to one UTF-16 name.
+std::u16string wtf8_to_utf16(std::string_view text);
+// WTF-8 made fit to print: each encoded lone surrogate becomes U+FFFD; the result is valid UTF-8.
+// For text that must only be shown (listings, messages); the name itself stays WTF-8.
+std::string wtf8_for_display(std::string_view text);
+
 }  // namespace bootmirror

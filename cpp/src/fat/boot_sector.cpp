@@ -160,6 +160,19 @@ Geometry geometry_of(const BootSector& b, std::uint64_t device_size) {
   return g;
 }
 
+std::uint32_t fat_sectors_in_use(const Geometry& g) {
+  std::uint64_t bytes = ((std::uint64_t(g.cluster_count) + 2) * g.bits_per_entry() + 7) / 8;
+  std::uint64_t sectors = (bytes + g.bytes_per_sector - 1) / g.bytes_per_sector;
+  return std::uint32_t(std::min<std::uint64_t>(sectors, g.sectors_per_fat));
+}
+
+std::optional<std::uint64_t> backup_boot_offset(const BootSector& b, const Geometry& g) {
+  if (g.type != FatType::fat32 || b.backup_boot_sector == 0 || b.backup_boot_sector >= b.reserved_sectors ||
+      b.backup_boot_sector == b.fsinfo_sector)
+    return std::nullopt;
+  return std::uint64_t(b.backup_boot_sector) * g.bytes_per_sector;
+}
+
 bool FsInfo::valid(ByteSpan s) {
   return s.size() >= 512 && load_le<std::uint32_t>(s, 0) == fsinfo_lead &&
          load_le<std::uint32_t>(s, 484) == fsinfo_struct && load_le<std::uint32_t>(s, 508) == fsinfo_trail;

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "bootmirror/bytes.h"
@@ -64,6 +65,14 @@ struct BootSector {
 // Derives and validates the geometry against the device size: cluster count, FAT type by
 // cluster count (fatgen103 section 3.5), FAT large enough for every cluster.
 Geometry geometry_of(const BootSector& boot, std::uint64_t device_size);
+
+// The FAT sectors that map clusters (a FAT may be longer than its volume needs); the rest of each
+// copy is never read or written, so a BPB claiming a huge FAT costs nothing.
+std::uint32_t fat_sectors_in_use(const Geometry& geometry);
+
+// Where FAT32's backup boot sector is, when BPB_BkBootSec names a reserved sector other than the
+// boot sector and FSInfo; nullopt otherwise (no backup is written then).
+std::optional<std::uint64_t> backup_boot_offset(const BootSector& boot, const Geometry& geometry);
 
 // FSInfo sector (fatgen103 section 5):
 //     0 4 FSI_LeadSig 0x41615252, 484 4 FSI_StrucSig 0x61417272, 488 4 FSI_Free_Count,

@@ -1,5 +1,12 @@
-// Checking a volume as `fsck.fat -n` does, and repairing what is safe to repair: every cluster
-// is claimed by at most one chain, chains match file sizes, FAT copies agree, entries are sound.
+// Checking a volume as `fsck.fat -n` does, and repairing what `fsck.fat -a` repairs: every cluster
+// is claimed by at most one chain, chains match file sizes, FAT copies agree, entries are sound
+// ('.' and '..' in place, names FAT allows and no two alike, folders without a size), and the
+// label is valid and the same in the root folder and the boot sector.
+//
+// Differences from dosfstools, on purpose: lost clusters are freed, not saved as FSCKnnnn.REC
+// files (what fsck.fat does without -f); a folder whose start cluster is invalid is removed at
+// once (fsck.fat -a empties it and removes it on a second run); labels may hold OEM characters
+// above 0x7F, as Windows' label command writes them (fsck.fat 4.2 refuses those).
 #include <fmt/format.h>
 
 #include "fat/volume_impl.h"
@@ -10,6 +17,18 @@ namespace {
 
 constexpr std::uint32_t unowned = 0;
 
+// fsck.fat's label rule, with OEM characters allowed: no control characters, no leading space,
+// none of the characters 8.3 names forbid or that a label cannot hold.
+bool valid_label(const ShortName& label) {
+  if (label[0] == ' ') return false;
+  for (std::size_t i = 0; i < label.size(); ++i) {
+    auto b = static_cast<unsigned char>(label[i]);
+    if (b < 0x20 && !(b == 0x05 && i == 0)) return false;
+    if (std::string_view("*?<>|\"/\\:.+,;=[]").find(label[i]) != std::string_view::npos) return false;
+  }
+  return true;
+}
+
 struct Checker {
   Volume::Impl& v;
   bool repair;
@@ -17,13 +36,19 @@ struct Checker {
   std::vector<std::uint32_t> owner;  // chain id per cluster, 0 when no chain claims it
   std::vector<std::string> owners{""};
   std::unordered_set<std::uint32_t> visited_dirs;
+  std::uint32_t fsck_names = 0;  // the next FSCKnnnn.nnn tried
 
   void problem(std::string kind, std::string path, std::string message, bool repaired) {
     report.problems.push_back({std::move(kind), std::move(path), std::move(message), repaired && repair});
   }
+  void unrepaired(std::string kind, std::string path, std::string message, const char* why) {
+    report.problems.push_back({std::move(kind), std::move(path), fmt::format("{} ({})", message, why), false});
+  }
+  static std::string shown(const std::string& path) { return path.empty() ? "\\" : wtf8_for_display(path); }
 
   // Claims the chain from `first` for `path`; returns its length in clusters and the last good
-  // cluster. Stops at the first cluster that is out of range, free, bad, or already claimed.
+  // cluster. Stops at the first cluster that is out of range, free, bad, or already claimed, and
+  // (repairing) ends the chain there, as fsck.fat does.
   struct Claim {
     std::uint32_t clusters = 0, last = 0;
     bool broken = false;
@@ -33,17 +58,18 @@ struct Checker {
     std::uint32_t id = std::uint32_t(owners.size());
     owners.push_back(path);
     std::uint32_t cl = first;
+    const std::string name = shown(path);
     while (true) {
       if (!v.fat->valid_cluster(cl)) {
-        problem("bad-chain", path, fmt::format("{}: the chain reaches cluster {}, outside the volume", path, cl), true);
+        problem("bad-chain", path, fmt::format("{}: the chain reaches cluster {}, outside the volume", name, cl), true);
         c.broken = true;
         break;
       }
       if (owner[cl] != unowned) {
         bool self = owner[cl] == id;
         problem(self ? "cycle" : "cross-link", path,
-                self ? fmt::format("{}: the cluster chain loops at cluster {}", path, cl)
-                     : fmt::format("{}: cluster {} is also used by {}", path, cl, owners[owner[cl]]),
+                self ? fmt::format("{}: the cluster chain loops at cluster {}", name, cl)
+                     : fmt::format("{}: cluster {} is also used by {}", name, cl, shown(owners[owner[cl]])),
                 true);
         c.broken = true;
         break;
@@ -55,7 +81,7 @@ struct Checker {
       if (next == FatTable::end_of_chain) break;
       if (next == FatTable::free_entry || next == FatTable::bad_cluster) {
         problem("bad-chain", path,
-                fmt::format("{}: the chain meets a {} cluster after cluster {}", path,
+                fmt::format("{}: the chain meets a {} cluster after cluster {}", name,
                             next == FatTable::free_entry ? "free" : "bad", cl),
                 true);
         c.broken = true;
@@ -67,53 +93,147 @@ struct Checker {
     return c;
   }
 
-  void check_dir(std::uint32_t key, const std::string& path, std::uint32_t parent_key) {
+  // "FSCK0000.000", "FSCK0000.001", ... as fsck.fat renames: the first not taken in `dir`.
+  std::optional<ShortName> fsck_name(Directory& dir) {
+    for (; fsck_names < 10000000; ++fsck_names) {
+      std::string text = fmt::format("FSCK{:04}{:03}", fsck_names / 1000, fsck_names % 1000);
+      ShortName n;
+      std::copy(text.begin(), text.end(), n.begin());
+      std::u16string shown = short_name_text(n, 0, *v.codepage);
+      if (!dir.find(shown)) return n;
+    }
+    return std::nullopt;
+  }
+
+  void fix_entries(Directory& dir, const std::string& path) {
+    for (const DirProblem& p : dir.problems()) {
+      std::string message = fmt::format("{}: {}", shown(path), p.message);
+      if (p.fix != DirProblem::Fix::rename) {
+        problem(p.kind, path, message, true);
+        if (!repair) continue;
+        if (p.fix == DirProblem::Fix::erase) dir.erase_slots(p.first_slot, p.slot_count);
+        else if (p.fix == DirProblem::Fix::zero_tail) dir.write_zero_tail(p.first_slot);
+        else dir.clear_lfn_fields(p.first_slot);
+        continue;
+      }
+      const char* kind = p.kind;
+      std::uint32_t slot = p.first_slot;
+      if (!repair || !dir.nodes().count(slot)) {
+        problem(kind, path, message, true);
+        continue;
+      }
+      std::optional<ShortName> name = fsck_name(dir);
+      if (!name) {
+        unrepaired(kind, path, message, "no FSCKnnnn.nnn name is left");
+        continue;
+      }
+      // As fsck.fat: a new short name. A long name that collides with another entry's goes too,
+      // so that each entry is known by a name of its own.
+      const DirNode& node = dir.nodes().at(slot);
+      if (!node.long_name.empty()) {
+        DirNode* other = dir.find(node.long_name);
+        if (other && other->slot != slot) dir.drop_long_name(slot);
+      }
+      dir.rename_short(slot, *name);
+      problem(kind, path, fmt::format("{}; renamed {}", message, display_short_name(*name, 0, *v.codepage)), true);
+    }
+  }
+
+  // '.' in slot 0 and '..' in slot 1 of every folder but the root, pointing at the folder and at
+  // its parent (0 for the root), created or corrected as fsck.fat does.
+  void fix_dots(Directory& dir, const std::string& path, std::uint32_t key, std::uint32_t parent_key,
+                const ShortEntry& folder_entry) {
+    const std::uint32_t expected_parent = parent_key == v.root_key() ? 0 : parent_key;
+    for (int which = 0; which < 2; ++which) {
+      const bool dotdot = which == 1;
+      const std::uint32_t want = dotdot ? expected_parent : key;
+      std::optional<std::uint32_t>& found = dotdot ? dir.dotdot_cluster : dir.dot_cluster;
+      const char* name = dotdot ? ".." : ".";
+      if (found && *found == want) continue;
+      std::string message = found ? fmt::format("{}: '{}' points to cluster {}, not {}", shown(path), name, *found, want)
+                                  : fmt::format("{}: '{}' is missing from slot {}", shown(path), name, which);
+      if (!repair) {
+        problem("dot-entry", path, message, true);
+        continue;
+      }
+      ShortEntry e;
+      if (found) {
+        e = dir.raw(std::uint32_t(which));
+      } else {
+        e = folder_entry;
+        e.name.fill(' ');
+        e.name[0] = '.';
+        if (dotdot) e.name[1] = '.';
+        e.case_flags = 0;
+        e.size = 0;
+      }
+      e.attributes = attr::directory;
+      e.first_cluster = want;
+      if (found) {
+        dir.store_raw(std::uint32_t(which), e);
+        found = want;
+        problem("dot-entry", path, message, true);
+      } else if (dir.place_dot(std::uint32_t(which), e)) {
+        problem("dot-entry", path, message, true);
+      } else {
+        unrepaired("dot-entry", path, message, "the entry in its slot cannot move: the folder is full and cannot grow");
+      }
+    }
+  }
+
+  void check_dir(std::uint32_t key, const std::string& path, std::uint32_t parent_key, const ShortEntry* folder_entry) {
     Directory* dir = nullptr;
     try {
       dir = &v.directory(key);
     } catch (const FormatError& e) {
-      problem("bad-chain", path, fmt::format("{}: {}", path.empty() ? "\\" : path, e.what()), false);
+      unrepaired("bad-chain", path, fmt::format("{}: {}", shown(path), e.what()), "the folder cannot be read");
       return;
     }
     ++report.directories;
     const bool is_root = key == v.root_key();
-    for (const DirProblem& p : dir->problems()) {
-      problem("bad-entry", path, fmt::format("{}: {}", path.empty() ? "\\" : path, p.message), p.erasable);
-      if (repair && p.erasable) dir->erase_slots(p.first_slot, p.slot_count);
-    }
-    if (!is_root) {
-      std::uint32_t expected_parent = parent_key == v.root_key() ? 0 : parent_key;
-      if (dir->dot_cluster != key || dir->dotdot_cluster != expected_parent) {
-        problem("bad-entry", path, fmt::format("{}: '.' or '..' is missing or points elsewhere", path), false);
-      }
-    }
+    fix_entries(*dir, path);
+    if (!is_root) fix_dots(*dir, path, key, parent_key, *folder_entry);
     std::vector<std::pair<std::uint32_t, std::string>> subdirs;
+    std::vector<ShortEntry> subdir_entries;
     std::vector<std::uint32_t> drop;
-    for (const auto& [slot, cnode] : dir->nodes()) {
-      DirNode& node = const_cast<DirNode&>(cnode);
+    std::vector<std::uint32_t> slots;
+    for (const auto& [slot, node] : dir->nodes()) slots.push_back(slot);
+    for (std::uint32_t slot : slots) {
+      auto found = dir->nodes().find(slot);
+      if (found == dir->nodes().end()) continue;
+      DirNode& node = const_cast<DirNode&>(found->second);
       std::string child = path.empty() ? node.name() : path + "\\" + node.name();
+      std::string name = shown(child);
       std::uint32_t first = node.entry.first_cluster;
       if (node.is_dir()) {
         if (first == 0 || !v.fat->valid_cluster(first)) {
-          problem("bad-entry", child, fmt::format("{}: folder starts at cluster {}, outside the volume", child, first), true);
+          problem("bad-entry", child, fmt::format("{}: folder starts at cluster {}, outside the volume", name, first), true);
           drop.push_back(slot);
           continue;
         }
         if (visited_dirs.count(first) || first == v.root_key()) {
-          problem("directory-cycle", child, fmt::format("{}: folder cluster {} is already a folder elsewhere", child, first),
+          problem("directory-cycle", child, fmt::format("{}: folder cluster {} is already a folder elsewhere", name, first),
                   true);
           drop.push_back(slot);
           continue;
         }
+        if (node.entry.size != 0) {
+          problem("bad-entry", child, fmt::format("{}: a folder with a size of {} bytes", name, node.entry.size), true);
+          if (repair) {
+            node.entry.size = 0;
+            dir->store(node);
+          }
+        }
         visited_dirs.insert(first);
         claim(first, child);
         subdirs.emplace_back(first, child);
+        subdir_entries.push_back(node.entry);
         continue;
       }
       ++report.files;
       if (first == 0) {
         if (node.entry.size != 0) {
-          problem("size-mismatch", child, fmt::format("{}: {} bytes but no clusters", child, node.entry.size), true);
+          problem("size-mismatch", child, fmt::format("{}: {} bytes but no clusters", name, node.entry.size), true);
           if (repair) {
             node.entry.size = 0;
             dir->store(node);
@@ -122,7 +242,7 @@ struct Checker {
         continue;
       }
       if (!v.fat->valid_cluster(first)) {
-        problem("bad-entry", child, fmt::format("{}: starts at cluster {}, outside the volume", child, first), true);
+        problem("bad-entry", child, fmt::format("{}: starts at cluster {}, outside the volume", name, first), true);
         if (repair) {
           node.entry.first_cluster = 0;
           node.entry.size = 0;
@@ -135,7 +255,7 @@ struct Checker {
       std::uint32_t expected = v.clusters_for(node.entry.size);
       if (c.clusters > expected) {
         problem("size-mismatch", child,
-                fmt::format("{}: file size is {} bytes, cluster chain length is {} bytes", child, node.entry.size,
+                fmt::format("{}: file size is {} bytes, cluster chain length is {} bytes", name, node.entry.size,
                             std::uint64_t(c.clusters) * cs),
                 true);
         if (repair) {
@@ -151,7 +271,7 @@ struct Checker {
         }
       } else if (c.clusters < expected) {
         problem("size-mismatch", child,
-                fmt::format("{}: file size is {} bytes, cluster chain length is {} bytes", child, node.entry.size,
+                fmt::format("{}: file size is {} bytes, cluster chain length is {} bytes", name, node.entry.size,
                             std::uint64_t(c.clusters) * cs),
                 true);
         if (repair) {
@@ -163,12 +283,12 @@ struct Checker {
     }
     if (repair)
       for (std::uint32_t slot : drop) dir->remove(slot);
-    for (const auto& [first, child] : subdirs) check_dir(first, child, key);
+    for (std::size_t i = 0; i < subdirs.size(); ++i) check_dir(subdirs[i].first, subdirs[i].second, key, &subdir_entries[i]);
   }
 
   void check_fat_copies() {
     const Geometry& g = v.geometry;
-    ByteVector copy0 = v.device->read(g.fat_offset(0), std::size_t(g.sectors_per_fat) * g.bytes_per_sector);
+    ByteVector copy0 = v.device->read(g.fat_offset(0), std::size_t(fat_sectors_in_use(g)) * g.bytes_per_sector);
     for (std::uint32_t k = 1; k < g.fat_count; ++k) {
       ByteVector other = v.device->read(g.fat_offset(k), copy0.size());
       if (other != copy0) {
@@ -176,6 +296,48 @@ struct Checker {
         if (repair) v.fat->mark_all_dirty();
       }
     }
+  }
+
+  // The label in the root folder is valid and the boot sector holds the same; as fsck.fat -a,
+  // an invalid label is removed and the root folder's is copied to the boot sector.
+  std::optional<std::string> boot_label;  // the new boot sector label field, when it must change
+  void check_label() {
+    Directory& root = v.directory(v.root_key());
+    std::string boot = v.boot.has_extended ? v.boot.label : "NO NAME    ";
+    boot.resize(11, '\0');
+    std::optional<ShortName> in_root;
+    if (auto slot = root.label_slot()) {
+      ShortName name = root.raw(*slot).name;
+      if (!valid_label(name)) {
+        problem("label", "", fmt::format("volume label '{}' in the root folder is not valid; removed",
+                                         escape_bytes(std::string(name.begin(), name.end()))),
+                true);
+        if (repair) root.erase_slots(*slot, 1);
+      } else {
+        in_root = name;
+      }
+    }
+    if (!v.boot.has_extended) return;  // no label field in the boot sector
+    std::string want = in_root ? std::string(in_root->begin(), in_root->end()) : "NO NAME    ";
+    if (boot == want) return;
+    problem("label", "",
+            in_root ? fmt::format("the boot sector's label '{}' differs from the root folder's '{}'; copied",
+                                  escape_bytes(boot), escape_bytes(want))
+                    : fmt::format("the boot sector's label is '{}' but the root folder has none; removed",
+                                  escape_bytes(boot)),
+            true);
+    if (repair) boot_label = want;
+  }
+
+  void write_boot_label() {
+    if (!boot_label) return;
+    const Geometry& g = v.geometry;
+    std::size_t first = std::max<std::size_t>(512, g.bytes_per_sector);
+    ByteVector sector = v.device->read(0, first);
+    store_ascii(sector, g.type == FatType::fat32 ? 71 : 43, 11, *boot_label);
+    v.device->write(0, sector);
+    if (auto backup = backup_boot_offset(v.boot, g)) v.device->write(*backup, sector);
+    v.boot.label = *boot_label;
   }
 
   void run() {
@@ -186,9 +348,10 @@ struct Checker {
     std::uint32_t root = v.root_key();
     if (root) {
       visited_dirs.insert(root);
-      claim(root, "\\");
+      claim(root, "");
     }
-    check_dir(root, "", root);
+    check_dir(root, "", root, nullptr);
+    check_label();
     std::uint32_t lost = 0;
     for (std::uint32_t c = 2; c < v.fat->limit(); ++c) {
       std::uint32_t e = v.fat->get(c);
@@ -199,13 +362,8 @@ struct Checker {
       if (owner[c] != unowned) ++report.used_clusters;
     }
     if (lost)
-      problem("lost-clusters", "", fmt::format("{} lost clusters ({} bytes) belong to no file", lost,
+      problem("lost-clusters", "", fmt::format("{} lost clusters ({} bytes) belong to no file; freed", lost,
                                                std::uint64_t(lost) * g.cluster_size()),
-              true);
-    if (v.fsinfo_present && v.fsinfo.free_count != 0xFFFFFFFF && v.fsinfo.free_count != v.fat->free_count() &&
-        !repair)
-      problem("free-count", "",
-              fmt::format("free cluster summary wrong ({} vs. really {})", v.fsinfo.free_count, v.fat->free_count()),
               true);
   }
 };
@@ -216,16 +374,33 @@ CheckReport Volume::check(bool repair) {
   auto lock = impl_->guard();
   if (repair && !impl_->device->writable())
     throw UsageError(fmt::format("{} is open read-only: cannot repair", impl_->device->name()));
-  if (impl_->device->writable()) impl_->flush();
+  Impl& v = *impl_;
+  if (v.device->writable()) v.flush();  // what open files changed, so the check sees it
   // A fresh look at the disk: drop cached folders (check parses them again and sees their damage).
-  impl_->directories.clear();
-  impl_->fat = std::make_unique<FatTable>(*impl_->device, impl_->geometry);
-  Checker checker{*impl_, repair, {}, {}, {""}, {}};
-  checker.run();
-  if (repair) {
-    impl_->fsinfo.free_count = 0xFFFFFFFE;  // forces FSInfo to be rewritten
-    impl_->flush();
-    impl_->device->flush();
+  v.reload();
+  const std::uint32_t free_before = v.fat->free_count();
+  Checker checker{v, repair, {}, {}, {""}, {}};
+  try {
+    checker.run();
+    // fsck.fat checks FSInfo's free count against the FAT as found.
+    if (v.fsinfo_present && v.fsinfo.free_count != 0xFFFFFFFF && v.fsinfo.free_count != free_before)
+      checker.problem("free-count", "",
+                      fmt::format("free cluster summary wrong ({} vs. really {})", v.fsinfo.free_count, free_before),
+                      true);
+    if (repair) {
+      // Only what was repaired is written: a check that repaired nothing leaves the disk alone.
+      bool wrote = v.dirty() || checker.boot_label.has_value();
+      checker.write_boot_label();
+      if (v.fsinfo_present && v.fsinfo.free_count != v.fat->free_count()) {
+        v.fsinfo_due = true;  // the count after the repairs
+        wrote = true;
+      }
+      v.flush();
+      if (wrote) v.device->flush();
+    }
+  } catch (...) {
+    v.reload();  // whatever the checker changed in memory is dropped
+    throw;
   }
   return checker.report;
 }

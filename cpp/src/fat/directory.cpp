@@ -9,11 +9,8 @@ namespace bootmirror::fat {
 
 namespace {
 std::string raw_key(const ShortName& n) { return std::string(n.begin(), n.end()); }
+bool is_dot_name(const ShortName& n) { return raw_key(n) == ".          " || raw_key(n) == "..         "; }
 }  // namespace
-
-std::string DirNode::name() const {
-  return long_name.empty() ? display_short_name(entry.name, entry.case_flags) : utf16_to_utf8(long_name);
-}
 
 Directory::Directory(Volume::Impl& v, std::uint32_t first_cluster) : volume_(v), first_cluster_(first_cluster) {
   const Geometry& g = v.geometry;
@@ -31,6 +28,39 @@ Directory::Directory(Volume::Impl& v, std::uint32_t first_cluster) : volume_(v),
   parse();
 }
 
+Directory::Directory(Volume::Impl& v, std::uint32_t first_cluster, const Fresh& fresh)
+    : volume_(v), first_cluster_(first_cluster) {
+  const Geometry& g = v.geometry;
+  runs_ = {{first_cluster, 1}};
+  buffer_.assign(g.cluster_size(), std::byte{0});
+  dirty_.assign(buffer_.size() / g.bytes_per_sector, false);
+  fresh_from_ = 0;
+  ShortEntry dot = fresh.stamp;
+  dot.name.fill(' ');
+  dot.name[0] = '.';
+  dot.attributes = attr::directory;
+  dot.size = 0;
+  dot.first_cluster = first_cluster;
+  ShortEntry dotdot = dot;
+  dotdot.name[1] = '.';
+  dotdot.first_cluster = fresh.parent_cluster;
+  add_raw(dot);
+  add_raw(dotdot);
+  dot_cluster = dot.first_cluster;
+  dotdot_cluster = dotdot.first_cluster;
+}
+
+DirNode Directory::make_node(std::uint32_t slot, const ShortEntry& entry, std::u16string long_name,
+                             std::uint32_t lfn_count) const {
+  DirNode node;
+  node.slot = slot;
+  node.entry = entry;
+  node.long_name = std::move(long_name);
+  node.lfn_count = lfn_count;
+  node.short_text = short_name_text(entry.name, entry.case_flags, *volume_.codepage);
+  return node;
+}
+
 void Directory::parse() {
   const std::uint32_t n = capacity();
   std::vector<LongEntry> pending;  // long-name entries seen since the last short entry
@@ -38,7 +68,8 @@ void Directory::parse() {
   auto drop_pending = [&](const char* why, std::uint32_t at) {
     if (!pending.empty())
       problems_.push_back({pending_first, at - pending_first,
-                           fmt::format("slots {}..{}: long name entries {}", pending_first, at - 1, why), true});
+                           fmt::format("slots {}..{}: long name entries {}", pending_first, at - 1, why),
+                           DirProblem::Fix::erase});
     pending.clear();
   };
   end_slot_ = n;
@@ -48,13 +79,20 @@ void Directory::parse() {
     if (first == 0) {
       drop_pending("without a short entry", slot);
       end_slot_ = slot;
-      // Everything after the end mark is free; stale bytes there are cleared on the next write.
+      // Everything after the end mark is free and must be zero; stale bytes there are cleared
+      // on the next write (and by repair: fsck.fat reads them as entries).
+      std::uint32_t stale = 0;
       for (std::uint32_t k = slot; k < n; ++k)
         if (!is_all_zero(ByteSpan(buffer_.data() + std::size_t(k) * entry_size, entry_size))) {
           std::fill_n(buffer_.begin() + std::ptrdiff_t(k) * entry_size, entry_size, std::byte{0});
           mark(k, 1);
+          ++stale;
         }
       dirty_any_ = false;  // not a change by itself; written only along with one
+      if (stale)
+        problems_.push_back({slot, n - slot,
+                             fmt::format("slots {}..{}: {} entries after the end mark are not zero", slot, n - 1, stale),
+                             DirProblem::Fix::zero_tail});
       break;
     }
     if (first == deleted_mark) {
@@ -65,11 +103,15 @@ void Directory::parse() {
     auto attributes = std::to_integer<std::uint8_t>(s[11]);
     if ((attributes & 0x3F) == lfn_attributes) {
       LongEntry e = LongEntry::decode(s);
+      if (s[12] != std::byte{0} || load_le<std::uint16_t>(s, 26) != 0)
+        problems_.push_back({slot, 1, fmt::format("slot {}: long name entry whose type or cluster field is not 0", slot),
+                             DirProblem::Fix::lfn_fields});
       if (e.last) {
         drop_pending("without a short entry", slot);
         pending_first = slot;
         if (e.ordinal == 0 || e.ordinal > 20) {
-          problems_.push_back({slot, 1, fmt::format("slot {}: long name ordinal {} is out of range", slot, e.ordinal), true});
+          problems_.push_back({slot, 1, fmt::format("slot {}: long name ordinal {} is out of range", slot, e.ordinal),
+                               DirProblem::Fix::erase});
           continue;
         }
         pending.push_back(e);
@@ -77,7 +119,7 @@ void Directory::parse() {
         pending.push_back(e);
       } else {
         drop_pending("out of sequence", slot);
-        problems_.push_back({slot, 1, fmt::format("slot {}: stray long name entry", slot), true});
+        problems_.push_back({slot, 1, fmt::format("slot {}: stray long name entry", slot), DirProblem::Fix::erase});
       }
       continue;
     }
@@ -85,47 +127,69 @@ void Directory::parse() {
     if ((attributes & attr::volume_label) && !(attributes & attr::directory)) {
       drop_pending("before a volume label", slot);
       if (fixed_root() || first_cluster_ == volume_.root_key()) label_slot_ = slot;
-      else problems_.push_back({slot, 1, fmt::format("slot {}: volume label outside the root directory", slot), false});
+      else
+        problems_.push_back({slot, 1, fmt::format("slot {}: volume label outside the root directory", slot),
+                             DirProblem::Fix::erase});
       continue;
     }
-    std::string raw = raw_key(e.name);
-    if (raw == ".          " || raw == "..         ") {
+    if (is_dot_name(e.name)) {
       drop_pending("before a dot entry", slot);
-      (raw[1] == '.' ? dotdot_cluster : dot_cluster) = e.first_cluster;
+      bool is_root = fixed_root() || first_cluster_ == volume_.root_key();
+      bool dotdot = e.name[1] == '.';
+      // '.' belongs in slot 0 and '..' in slot 1 of a folder that is not the root (fatgen103 6.3).
+      if (is_root || slot != (dotdot ? 1u : 0u) || !(attributes & attr::directory)) {
+        problems_.push_back({slot, 1,
+                             fmt::format("slot {}: '{}' entry {}", slot, dotdot ? ".." : ".",
+                                         is_root ? "in the root directory" : "out of place or not a folder"),
+                             DirProblem::Fix::erase});
+        continue;
+      }
+      (dotdot ? dotdot_cluster : dot_cluster) = e.first_cluster;
       continue;
     }
-    DirNode node;
-    node.slot = slot;
-    node.entry = e;
+    std::u16string long_name;
+    std::uint32_t lfn_count = 0;
     if (!pending.empty()) {
       if (pending.back().ordinal != 1 || pending.back().checksum != lfn_checksum(e.name)) {
         drop_pending("whose checksum or count does not match the short entry", slot);
       } else {
-        std::u16string name;
         for (auto it = pending.rbegin(); it != pending.rend(); ++it)
-          for (char16_t c : it->chars) name.push_back(c);
-        auto end = name.find(char16_t(0));
-        if (end != std::u16string::npos) name.resize(end);
-        while (!name.empty() && name.back() == 0xFFFF) name.pop_back();
-        node.long_name = name;
-        node.lfn_count = std::uint32_t(pending.size());
+          for (char16_t c : it->chars) long_name.push_back(c);
+        auto end = long_name.find(char16_t(0));
+        if (end != std::u16string::npos) long_name.resize(end);
+        while (!long_name.empty() && long_name.back() == 0xFFFF) long_name.pop_back();
+        lfn_count = std::uint32_t(pending.size());
         pending.clear();
       }
     }
+    DirNode node = make_node(slot, e, std::move(long_name), lfn_count);
     if (!valid_short_name(e.name))
       problems_.push_back({slot, 1,
                            fmt::format("slot {}: short name '{}' has characters FAT does not allow", slot,
-                                       display_short_name(e.name)),
-                           false});
-    if (find(fold(utf8_to_utf16(node.name()))) != nullptr)
-      problems_.push_back({slot, 1, fmt::format("slot {}: duplicate name '{}'", slot, node.name()), false});
-    nodes_[slot] = node;
+                                       escape_bytes(raw_key(e.name))),
+                           DirProblem::Fix::rename, "bad-name"});
+    if (find(node.wide_name()) != nullptr || (!node.long_name.empty() && find(node.short_text) != nullptr))
+      problems_.push_back({slot, 1, fmt::format("slot {}: duplicate name '{}'", slot, node.shown()),
+                           DirProblem::Fix::rename, "duplicate-name"});
+    nodes_[slot] = std::move(node);
     index(nodes_[slot]);
   }
 }
 
+void Directory::reset_parse() {
+  nodes_.clear();
+  by_name_.clear();
+  short_names_.clear();
+  problems_.clear();
+  label_slot_.reset();
+  dot_cluster.reset();
+  dotdot_cluster.reset();
+  end_slot_ = 0;
+  deleted_ = 0;
+}
+
 void Directory::index(const DirNode& node) {
-  by_name_.emplace(fold(utf8_to_utf16(display_short_name(node.entry.name))), node.slot);
+  by_name_.emplace(fold(node.short_text), node.slot);
   if (!node.long_name.empty()) by_name_.emplace(fold(node.long_name), node.slot);
   short_names_.insert(raw_key(node.entry.name));
 }
@@ -135,7 +199,7 @@ void Directory::unindex(const DirNode& node) {
     auto it = by_name_.find(key);
     if (it != by_name_.end() && it->second == node.slot) by_name_.erase(it);
   };
-  drop(fold(utf8_to_utf16(display_short_name(node.entry.name))));
+  drop(fold(node.short_text));
   if (!node.long_name.empty()) drop(fold(node.long_name));
   short_names_.erase(raw_key(node.entry.name));
 }
@@ -155,19 +219,30 @@ void Directory::mark(std::uint32_t slot, std::uint32_t count) {
   dirty_any_ = true;
 }
 
+bool Directory::has_room(std::uint32_t count) const {
+  if (end_slot_ + count <= capacity()) return true;
+  if (deleted_ >= count) return true;  // reserve_slots finds a run, or grows
+  return !fixed_root();
+}
+
 void Directory::grow() {
   if (fixed_root()) throw OsError(ENOSPC, "\\", "the root directory is full");
   if (runs_.empty()) throw FormatError("FAT: directory without clusters");
   std::uint64_t clusters = buffer_.size() / volume_.geometry.cluster_size();
   if (clusters + 1 > volume_.max_dir_clusters())
     throw OsError(ENOSPC, "", "the directory holds the maximum of 65,536 entries");
+  begin_change();
   const Run& last = runs_.back();
-  std::vector<Run> added = volume_.fat->allocate(1, last.first + last.count - 1);
-  // The new cluster is zeroed on the device before anything can link to it from an entry.
+  std::vector<Run> added;
+  try {
+    added = volume_.fat->allocate(1, last.first + last.count - 1);
+  } catch (const UsageError&) {
+    throw OsError(ENOSPC, "", "a folder cannot grow: there is not enough space on the disk");
+  }
+  // The new cluster is zeroed here and written by flush_fresh(), before the FAT links it in.
   std::size_t old = buffer_.size();
   buffer_.resize(old + volume_.geometry.cluster_size());
-  volume_.device->write(volume_.geometry.cluster_offset(added[0].first),
-                        ByteSpan(buffer_.data() + old, volume_.geometry.cluster_size()));
+  fresh_from_ = std::min(fresh_from_, old);
   if (runs_.back().first + runs_.back().count == added[0].first) ++runs_.back().count;
   else runs_.push_back(added[0]);
   dirty_.resize(buffer_.size() / volume_.geometry.bytes_per_sector, false);
@@ -198,45 +273,44 @@ std::uint32_t Directory::reserve_slots(std::uint32_t count) {
 
 DirNode& Directory::add(std::u16string_view name, ShortEntry entry) {
   check_long_name(name);
-  if (find(name)) throw OsError(EEXIST, utf16_to_utf8(name), "create");
-  std::optional<ExactShort> exact = exact_short_name(name);
+  if (find(name)) throw OsError(EEXIST, utf16_to_wtf8(name), "create");
+  const OemCodePage& page = *volume_.codepage;
+  std::optional<ExactShort> exact = exact_short_name(name, page);
   bool long_needed = true;
   if (exact && !short_names_.count(raw_key(exact->name)) && !exact->needs_long_name) {
     entry.name = exact->name;
     entry.case_flags = exact->case_flags;
     long_needed = false;
   } else {
-    entry.name = generate_short_name(name, [&](const ShortName& s) { return short_names_.count(raw_key(s)) > 0; });
+    entry.name = generate_short_name(name, [&](const ShortName& s) { return short_names_.count(raw_key(s)) > 0; }, page);
     entry.case_flags = 0;
   }
   std::vector<LongEntry> longs;
   if (long_needed) longs = long_entries_for(name, lfn_checksum(entry.name));
   std::uint32_t count = std::uint32_t(longs.size()) + 1;
   std::uint32_t at = reserve_slots(count);
-  for (std::uint32_t i = 0; i < longs.size(); ++i)
-    longs[i].encode(MutableByteSpan(buffer_.data() + std::size_t(at + i) * entry_size, entry_size));
+  touch(at, count);
+  for (std::uint32_t i = 0; i < longs.size(); ++i) longs[i].encode(slot_bytes(at + i));
   std::uint32_t slot = at + count - 1;
-  entry.encode(MutableByteSpan(buffer_.data() + std::size_t(slot) * entry_size, entry_size));
+  entry.encode(slot_bytes(slot));
   mark(at, count);
-  DirNode node;
-  node.slot = slot;
-  node.lfn_count = std::uint32_t(longs.size());
-  node.entry = entry;
-  if (long_needed) node.long_name = std::u16string(name);
-  auto& stored = nodes_[slot] = node;
+  auto& stored = nodes_[slot] = make_node(slot, entry, long_needed ? std::u16string(name) : std::u16string(),
+                                          std::uint32_t(longs.size()));
   index(stored);
   return stored;
 }
 
 std::uint32_t Directory::add_raw(const ShortEntry& entry) {
   std::uint32_t slot = reserve_slots(1);
-  entry.encode(MutableByteSpan(buffer_.data() + std::size_t(slot) * entry_size, entry_size));
+  touch(slot, 1);
+  entry.encode(slot_bytes(slot));
   mark(slot, 1);
   if (entry.attributes & attr::volume_label) label_slot_ = slot;
   return slot;
 }
 
 void Directory::erase_slots(std::uint32_t first, std::uint32_t count) {
+  touch(first, count);
   for (std::uint32_t s = first; s < first + count && s < capacity(); ++s) {
     buffer_[std::size_t(s) * entry_size] = std::byte{deleted_mark};
     ++deleted_;
@@ -254,17 +328,21 @@ void Directory::remove(std::uint32_t slot) {
 }
 
 void Directory::store(const DirNode& node) {
-  node.entry.encode(MutableByteSpan(buffer_.data() + std::size_t(node.slot) * entry_size, entry_size));
+  touch(node.slot, 1);
+  node.entry.encode(slot_bytes(node.slot));
   mark(node.slot, 1);
 }
 
 void Directory::store_raw(std::uint32_t slot, const ShortEntry& e) {
-  e.encode(MutableByteSpan(buffer_.data() + std::size_t(slot) * entry_size, entry_size));
+  touch(slot, 1);
+  e.encode(slot_bytes(slot));
   mark(slot, 1);
 }
 
-ShortEntry Directory::raw(std::uint32_t slot) const {
-  return ShortEntry::decode(ByteSpan(buffer_.data() + std::size_t(slot) * entry_size, entry_size));
+ShortEntry Directory::raw(std::uint32_t slot) const { return ShortEntry::decode(raw_bytes(slot)); }
+
+ByteSpan Directory::raw_bytes(std::uint32_t slot) const {
+  return ByteSpan(buffer_.data() + std::size_t(slot) * entry_size, entry_size);
 }
 
 std::uint64_t Directory::device_offset(std::uint64_t byte) const {
@@ -278,20 +356,39 @@ std::uint64_t Directory::device_offset(std::uint64_t byte) const {
   throw FormatError("FAT: directory offset past its clusters");
 }
 
-void Directory::flush() {
-  if (!dirty_any_) return;
+void Directory::write_sectors(std::size_t first, std::size_t end) {
   const std::uint32_t bps = volume_.geometry.bytes_per_sector;
-  const std::uint32_t per_cluster = fixed_root() ? 0xFFFFFFFF : volume_.geometry.sectors_per_cluster;
+  const std::size_t per_cluster = fixed_root() ? SIZE_MAX : volume_.geometry.sectors_per_cluster;
+  for (std::size_t s = first; s < end;) {
+    // One contiguous write per run of sectors within one cluster.
+    std::size_t e = s + 1;
+    while (e < end && e % per_cluster != 0) ++e;
+    volume_.device->write(device_offset(s * bps), ByteSpan(buffer_.data() + s * bps, (e - s) * bps));
+    for (std::size_t k = s; k < e; ++k) dirty_[k] = false;
+    s = e;
+  }
+}
+
+void Directory::flush_fresh() {
+  if (fresh_from_ >= buffer_.size()) return;
+  const std::uint32_t bps = volume_.geometry.bytes_per_sector;
+  write_sectors(fresh_from_ / bps, buffer_.size() / bps);
+  fresh_from_ = SIZE_MAX;
+}
+
+void Directory::flush() {
+  flush_fresh();
+  if (!dirty_any_) return;
   std::size_t n = dirty_.size();
   for (std::size_t s = 0; s < n;) {
     if (!dirty_[s]) {
       ++s;
       continue;
     }
-    // A run of dirty sectors within one cluster is one contiguous write.
     std::size_t e = s;
-    while (e < n && dirty_[e] && (e == s || e % per_cluster != 0)) dirty_[e++] = false;
-    volume_.device->write(device_offset(s * bps), ByteSpan(buffer_.data() + s * bps, (e - s) * bps));
+    const std::size_t per_cluster = fixed_root() ? SIZE_MAX : volume_.geometry.sectors_per_cluster;
+    while (e < n && dirty_[e] && (e == s || e % per_cluster != 0)) ++e;
+    write_sectors(s, e);
     s = e;
   }
   dirty_any_ = false;

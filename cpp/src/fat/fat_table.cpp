@@ -4,14 +4,16 @@
 
 #include <fmt/format.h>
 
+#include "fat/boot_sector.h"
+
 namespace bootmirror::fat {
 
 FatTable::FatTable(BlockDevice& device, const Geometry& g, std::uint32_t copy)
     : device_(device), geometry_(g), limit_(g.cluster_count + 2) {
-  std::uint64_t bytes = std::uint64_t(g.sectors_per_fat) * g.bytes_per_sector;
-  raw_.resize(bytes);
+  const std::uint32_t sectors = fat_sectors_in_use(g);
+  raw_.resize(std::uint64_t(sectors) * g.bytes_per_sector);
   device_.read(g.fat_offset(copy), raw_);
-  dirty_sectors_.assign(g.sectors_per_fat, false);
+  dirty_sectors_.assign(sectors, false);
   entries_.resize(limit_);
   for (std::uint32_t c = 0; c < limit_; ++c) {
     entries_[c] = decode(c);
@@ -74,6 +76,10 @@ void FatTable::encode(std::uint32_t c, std::uint32_t value) {
     }
   }
   std::size_t lo = first_byte / geometry_.bytes_per_sector, hi = last_byte / geometry_.bytes_per_sector;
+  if (recording_) {
+    if (!dirty_sectors_[lo]) undo_.newly_dirty.push_back(lo);
+    if (hi != lo && !dirty_sectors_[hi]) undo_.newly_dirty.push_back(hi);
+  }
   dirty_sectors_[lo] = true;
   dirty_sectors_[hi] = true;
   dirty_lo_ = std::min(dirty_lo_, lo);
@@ -84,6 +90,7 @@ void FatTable::encode(std::uint32_t c, std::uint32_t value) {
 void FatTable::set(std::uint32_t c, std::uint32_t value) {
   if (!deferred_.empty()) deferred_.erase(c);  // a later change supersedes a deferred one
   std::uint32_t old = entries_[c];
+  if (recording_) undo_.entries.emplace_back(c, old);
   if (c >= 2) {
     if (old == free_entry && value != free_entry) --free_count_;
     if (old != free_entry && value == free_entry) ++free_count_;
@@ -188,6 +195,38 @@ void FatTable::apply_deferred() {
     set(c, value);
     if (value == free_entry && c < hint_) hint_ = c;
   }
+}
+
+void FatTable::begin_undo() {
+  undo_ = Undo{};
+  undo_.deferred = deferred_;
+  undo_.dirty_lo = dirty_lo_;
+  undo_.dirty_hi = dirty_hi_;
+  undo_.dirty_any = dirty_any_;
+  undo_.free_count = free_count_;
+  undo_.hint = hint_;
+  recording_ = true;
+}
+
+void FatTable::commit_undo() {
+  recording_ = false;
+  undo_ = Undo{};
+}
+
+void FatTable::rollback_undo() {
+  recording_ = false;
+  for (auto it = undo_.entries.rbegin(); it != undo_.entries.rend(); ++it) {
+    entries_[it->first] = it->second;
+    encode(it->first, it->second);  // the bytes as they were (FAT12 pairs restored in reverse order)
+  }
+  for (std::size_t sector : undo_.newly_dirty) dirty_sectors_[sector] = false;
+  deferred_ = std::move(undo_.deferred);
+  dirty_lo_ = undo_.dirty_lo;
+  dirty_hi_ = undo_.dirty_hi;
+  dirty_any_ = undo_.dirty_any;
+  free_count_ = undo_.free_count;
+  hint_ = undo_.hint;
+  undo_ = Undo{};
 }
 
 void FatTable::mark_all_dirty() {

@@ -52,7 +52,13 @@ class FatTable {
   bool has_deferred() const { return !deferred_.empty(); }
 
   void flush();  // dirty sectors to every copy
-  bool dirty() const { return dirty_any_; }
+  bool dirty() const { return dirty_any_ || !deferred_.empty(); }
+
+  // Undo for a failed operation: between begin_undo() and commit_undo(), every change is recorded;
+  // rollback_undo() restores the entries, the encoded bytes, the dirty marks and the counts.
+  void begin_undo();
+  void commit_undo();
+  void rollback_undo();
   void mark_all_dirty();
   const std::vector<std::byte>& raw() const { return raw_; }
   std::uint32_t next_free_hint() const { return hint_; }
@@ -72,6 +78,17 @@ class FatTable {
   std::uint32_t limit_;
   std::uint32_t free_count_ = 0;
   std::uint32_t hint_ = 2;
+
+  struct Undo {
+    std::vector<std::pair<std::uint32_t, std::uint32_t>> entries;  // cluster, old value
+    std::vector<std::size_t> newly_dirty;                          // sectors clean before
+    std::unordered_map<std::uint32_t, std::uint32_t> deferred;
+    std::size_t dirty_lo = 0, dirty_hi = 0;
+    bool dirty_any = false;
+    std::uint32_t free_count = 0, hint = 0;
+  };
+  bool recording_ = false;
+  Undo undo_;
 };
 
 }  // namespace bootmirror::fat

@@ -2,6 +2,7 @@
 // Each contiguous run is one device call, whatever the cluster size.
 #include <algorithm>
 #include <cerrno>
+#include <cstring>
 
 #include <fmt/format.h>
 
@@ -162,63 +163,102 @@ struct FileOps {
 }  // namespace
 
 // ---- File -------------------------------------------------------------------------------------
+// Every File call holds the volume's lock, and checks that the file is open under it: two threads
+// may share a File (one closing it while the other reads).
 
 File::File(std::shared_ptr<Volume> volume, std::string path, std::shared_ptr<FileState> state)
     : volume_(std::move(volume)), path_(std::move(path)), state_(std::move(state)) {}
 
 FileState& File::state() const {
-  if (!state_) throw UsageError(fmt::format("'{}' is closed", path_));
+  if (!state_) throw UsageError(fmt::format("'{}' is closed", wtf8_for_display(path_)));
   return *state_;
 }
 
-std::uint64_t File::size() const { return state().size; }
+File::~File() {
+  if (!state_ || !volume_) return;
+  try {
+    close();
+  } catch (...) {
+  }
+}
+
+bool File::closed() const {
+  std::lock_guard lock(volume_->impl().mutex);
+  return !state_;
+}
+
+std::uint64_t File::size() const {
+  auto lock = volume_->impl().guard();
+  return state().size;
+}
 
 std::size_t File::read(std::uint64_t offset, MutableByteSpan out) {
-  FileState& f = state();
   auto lock = volume_->impl().guard();
+  FileState& f = state();
   if (offset >= f.size) return 0;
   std::size_t n = std::size_t(std::min<std::uint64_t>(out.size(), f.size - offset));
   volume_->impl().read_runs(f.runs, offset, out.first(n));
   return n;
 }
 
+namespace {
+// Runs one change to an open file: its state and the volume's cache are put back if it fails.
+template <typename Fn>
+void change_file(Volume::Impl& v, FileState& f, Fn fn) {
+  Transaction change(v);
+  FileState before = f;
+  try {
+    fn();
+  } catch (...) {
+    f = std::move(before);
+    throw;
+  }
+  change.commit();
+}
+}  // namespace
+
 void File::write(std::uint64_t offset, ByteSpan data) {
-  FileState& f = state();
-  if (!f.writable) throw UsageError(fmt::format("'{}' is open for reading only", path_));
   auto lock = volume_->impl().guard();
-  FileOps{volume_->impl(), f}.write(offset, data);
+  FileState& f = state();
+  if (!f.writable) throw UsageError(fmt::format("'{}' is open for reading only", wtf8_for_display(path_)));
+  change_file(volume_->impl(), f, [&] { FileOps{volume_->impl(), f}.write(offset, data); });
 }
 
 void File::truncate(std::uint64_t size) {
-  FileState& f = state();
-  if (!f.writable) throw UsageError(fmt::format("'{}' is open for reading only", path_));
   auto lock = volume_->impl().guard();
-  FileOps{volume_->impl(), f}.truncate(size);
+  FileState& f = state();
+  if (!f.writable) throw UsageError(fmt::format("'{}' is open for reading only", wtf8_for_display(path_)));
+  change_file(volume_->impl(), f, [&] { FileOps{volume_->impl(), f}.truncate(size); });
 }
 
 void File::flush() {
-  FileState& f = state();
   auto lock = volume_->impl().guard();
-  FileOps{volume_->impl(), f}.store_entry();
-  volume_->impl().flush();
+  FileState& f = state();
+  change_file(volume_->impl(), f, [&] {
+    FileOps{volume_->impl(), f}.store_entry();
+    volume_->impl().flush();
+  });
 }
 
 void File::close() {
+  std::lock_guard lock(volume_->impl().mutex);
   if (!state_) return;
-  if (state_->writable) flush();
+  if (state_->writable) flush();  // UsageError once the volume is detached, as any other write
   state_.reset();
 }
 
 // ---- whole files -----------------------------------------------------------------------------
 
-File Volume::open_file(const std::string& path, bool writable, bool create, bool truncate) {
+File Volume::open_file(const std::string& path, bool writable, bool create, bool truncate, bool exclusive) {
   if ((create || truncate) && !writable) throw UsageError("creating or truncating a file needs write access");
-  if (writable && !impl_->device->writable()) throw UsageError(fmt::format("{} is open read-only", impl_->device->name()));
   auto lock = impl_->guard();
+  if (writable) impl_->require_writable();
+  Transaction change(*impl_);
   auto parts = split_path(path);
   Directory& parent = impl_->parent_of(path, parts);
-  std::u16string name = utf8_to_utf16(parts.back());
+  std::u16string name = wtf8_to_utf16(parts.back());
   DirNode* node = parent.find(name);
+  if (node && exclusive) throw OsError(EEXIST, path, "create");
   if (!node) {
     if (!create) throw OsError(ENOENT, path, "open");
     ShortEntry e;
@@ -243,16 +283,18 @@ File Volume::open_file(const std::string& path, bool writable, bool create, bool
     std::uint64_t have = 0;
     for (const Run& r : state->runs) have += r.count;
     if (have * geometry().cluster_size() < state->size)
-      throw FormatError(fmt::format("FAT: '{}' is {} bytes but its chain holds {} clusters", path, state->size, have),
+      throw FormatError(fmt::format("FAT: '{}' is {} bytes but its chain holds {} clusters", wtf8_for_display(path),
+                                    state->size, have),
                         geometry().cluster_offset(state->first_cluster));
   } else if (state->size) {
-    throw FormatError(fmt::format("FAT: '{}' is {} bytes but has no clusters", path, state->size));
+    throw FormatError(fmt::format("FAT: '{}' is {} bytes but has no clusters", wtf8_for_display(path), state->size));
   }
   if (truncate) FileOps{*impl_, *state}.truncate(0);
   if (state->writable) {
     FileOps{*impl_, *state}.store_entry();
     impl_->flush();
   }
+  change.commit();
   impl_->open_files.push_back(state);
   return File(shared_from_this(), path, state);
 }
@@ -265,29 +307,53 @@ ByteVector Volume::read_file(const std::string& path) {
 }
 
 void Volume::write_file(const std::string& path, ByteSpan data) {
-  File f = open_file(path, true, true, true);
-  f.write(0, data);
-  f.close();
+  auto lock = impl_->guard();
+  impl_->require_writable();
+  Transaction change(*impl_);
+  auto parts = split_path(path);
+  Directory& parent = impl_->parent_of(path, parts);
+  std::u16string name = wtf8_to_utf16(parts.back());
+  ShortEntry e;
+  e.attributes = attr::archive;
+  Timestamp now = IdentitySource::now();
+  e.stamp_created(now);
+  e.stamp_modified(now);
+  const std::uint32_t need = impl_->clusters_for(data.size());
+  if (DirNode* existing = parent.find(name);
+      existing && !existing->is_dir() && !(existing->entry.attributes & attr::read_only) && existing->entry.first_cluster &&
+      need > impl_->fat->free_count() && !impl_->is_open(parent.first_cluster(), existing->slot)) {
+    // The new contents fit only in the old one's clusters: the file is emptied on the disk first
+    // (as Windows truncates on overwrite), which a crash leaves as an empty file, never a mix.
+    std::uint64_t old = 0;
+    for (const Run& r : impl_->fat->chain(existing->entry.first_cluster, impl_->fat->limit())) old += r.count;
+    if (need > impl_->fat->free_count() + old)
+      throw OsError(ENOSPC, path, "write: there is not enough space on the disk");
+    std::uint32_t first = existing->entry.first_cluster;
+    existing->entry.first_cluster = 0;
+    existing->entry.size = 0;
+    parent.store(*existing);
+    impl_->fat->free_chain(first);
+    impl_->flush();
+  }
+  Impl::PlannedFile planned = impl_->plan_file(parent, name, data.size(), e);
+  ByteVector buffer;
+  impl_->fill_file(planned, [&](std::uint64_t offset, MutableByteSpan out) {
+    std::memcpy(out.data(), data.data() + offset, out.size());
+  }, buffer);
+  impl_->flush();
+  change.commit();
 }
 
-}  // namespace bootmirror::fat
-
-namespace bootmirror::fat {
-
-void Volume::Impl::create_file(Directory& dir, std::u16string_view name, std::uint64_t size,
-                               const std::function<void(std::uint64_t, MutableByteSpan)>& fill, ShortEntry entry,
-                               ByteVector& buffer) {
-  constexpr std::size_t chunk = 8 << 20;
-  std::string shown = utf16_to_utf8(name);
+Volume::Impl::PlannedFile Volume::Impl::plan_file(Directory& dir, std::u16string_view name, std::uint64_t size,
+                                                  ShortEntry entry) {
+  std::string shown = utf16_to_wtf8(name);
   if (size > max_file_size) throw OsError(EFBIG, shown, "create (FAT files end at 4 GiB)");
   check_long_name(name);
-  if (DirNode* existing = dir.find(name)) {
+  DirNode* existing = dir.find(name);
+  if (existing) {
     if (existing->is_dir()) throw OsError(EISDIR, shown, "replace a folder with a file");
     if (existing->entry.attributes & attr::read_only) throw OsError(EACCES, shown, "replace a read-only file");
     if (is_open(dir.first_cluster(), existing->slot)) throw OsError(EBUSY, shown, "replace");
-    std::uint32_t first = existing->entry.first_cluster;
-    dir.remove(existing->slot);
-    if (first) fat->free_chain(first);
   }
   std::vector<Run> runs;
   if (std::uint32_t clusters = clusters_for(size)) {
@@ -297,39 +363,53 @@ void Volume::Impl::create_file(Directory& dir, std::u16string_view name, std::ui
       throw OsError(ENOSPC, shown, "create: there is not enough space on the disk");
     }
   }
-  try {
-    const std::uint64_t cs = geometry.cluster_size();
-    if (runs.size() == 1 && size <= staged_file_limit) {
-      // A small file in one run: stage it behind the previous one when it follows it on the device.
-      std::uint64_t at = geometry.cluster_offset(runs[0].first);
-      if (staging.bytes.empty() || staging.device_offset + staging.bytes.size() != at ||
-          staging.bytes.size() + runs[0].count * cs > staging_limit) {
-        flush_staging();
-        staging.device_offset = at;
-      }
-      std::size_t start = staging.bytes.size();
-      staging.bytes.resize(start + std::size_t(runs[0].count) * cs);
-      fill(0, MutableByteSpan(staging.bytes.data() + start, std::size_t(size)));
-      std::fill(staging.bytes.begin() + std::ptrdiff_t(start + size), staging.bytes.end(), std::byte{0});
-      entry.first_cluster = runs[0].first;
-      entry.size = std::uint32_t(size);
-      dir.add(name, entry);
-      return;
+  entry.first_cluster = runs.empty() ? 0 : runs[0].first;
+  entry.size = std::uint32_t(size);
+  PlannedFile planned{dir.first_cluster(), 0, size, std::move(runs)};
+  if (existing) {
+    // The entry keeps its slot and name and takes the new chain; the old chain is freed once the
+    // entry is on the disk (deferred), so a crash leaves the old file or the new one.
+    std::uint32_t old = existing->entry.first_cluster;
+    entry.name = existing->entry.name;
+    entry.case_flags = existing->entry.case_flags;
+    existing->entry = entry;
+    dir.store(*existing);
+    if (old) fat->free_chain(old);
+    planned.slot = existing->slot;
+  } else {
+    planned.slot = dir.add(name, entry).slot;
+  }
+  return planned;
+}
+
+void Volume::Impl::fill_file(const PlannedFile& file, const std::function<void(std::uint64_t, MutableByteSpan)>& fill,
+                             ByteVector& buffer) {
+  constexpr std::size_t chunk = 8 << 20;
+  const std::uint64_t size = file.size;
+  if (size == 0) return;
+  const std::uint64_t cs = geometry.cluster_size();
+  const std::vector<Run>& runs = file.runs;
+  if (runs.size() == 1 && size <= staged_file_limit) {
+    // A small file in one run: stage it behind the previous one when it follows it on the device.
+    std::uint64_t at = geometry.cluster_offset(runs[0].first);
+    if (staging.bytes.empty() || staging.device_offset + staging.bytes.size() != at ||
+        staging.bytes.size() + runs[0].count * cs > staging_limit) {
+      flush_staging();
+      staging.device_offset = at;
     }
-    if (buffer.size() < std::min<std::uint64_t>(size, chunk)) buffer.resize(std::min<std::uint64_t>(size, chunk));
-    for (std::uint64_t done = 0; done < size;) {
-      std::size_t n = std::size_t(std::min<std::uint64_t>(size - done, chunk));
-      MutableByteSpan piece(buffer.data(), n);
-      fill(done, piece);
-      write_runs(runs, done, piece);
-      done += n;
-    }
-    entry.first_cluster = runs.empty() ? 0 : runs[0].first;
-    entry.size = std::uint32_t(size);
-    dir.add(name, entry);
-  } catch (...) {
-    if (!runs.empty()) fat->free_chain(runs[0].first);
-    throw;
+    std::size_t start = staging.bytes.size();
+    staging.bytes.resize(start + std::size_t(runs[0].count) * cs);
+    fill(0, MutableByteSpan(staging.bytes.data() + start, std::size_t(size)));
+    std::fill(staging.bytes.begin() + std::ptrdiff_t(start + size), staging.bytes.end(), std::byte{0});
+    return;
+  }
+  if (buffer.size() < std::min<std::uint64_t>(size, chunk)) buffer.resize(std::min<std::uint64_t>(size, chunk));
+  for (std::uint64_t done = 0; done < size;) {
+    std::size_t n = std::size_t(std::min<std::uint64_t>(size - done, chunk));
+    MutableByteSpan piece(buffer.data(), n);
+    fill(done, piece);
+    write_runs(runs, done, piece);
+    done += n;
   }
 }
 

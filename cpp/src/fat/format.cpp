@@ -4,21 +4,11 @@
 
 #include "fat/boot_sector.h"
 #include "fat/dir_entry.h"
+#include "fat/names.h"
 
 namespace bootmirror::fat {
 
 namespace {
-
-std::string label_field(const std::string& label) {
-  std::string text = label;
-  for (char& c : text) c = char(std::toupper(static_cast<unsigned char>(c)));
-  if (text.size() > 11) throw UsageError(fmt::format("the label '{}' is longer than 11 characters", label));
-  for (char c : text)
-    if (std::string_view("*?<>|\"/\\:.+,;=[]").find(c) != std::string_view::npos || static_cast<unsigned char>(c) < 0x20)
-      throw UsageError(fmt::format("the label '{}' has characters a label cannot hold", label));
-  text.resize(11, ' ');
-  return text;
-}
 
 // The partition's start in sectors (BPB_HiddSec) when the device is a slice of a disk.
 std::uint32_t hidden_sectors_of(const BlockDevice& device) {
@@ -43,7 +33,10 @@ void write_zeros(BlockDevice& device, std::uint64_t offset, std::uint64_t length
 FormatResult format(const DevicePtr& device, const FormatOptions& options) {
   if (!device) throw UsageError("no device to format");
   if (!device->writable()) throw UsageError(fmt::format("{} is open read-only", device->name()));
-  std::string label = options.label.empty() ? std::string() : label_field(options.label);
+  // Everything that can refuse does so before the first write.
+  const OemCodePage& page = OemCodePage::named(options.codepage);
+  std::string label;
+  if (ShortName field = encode_label(options.label, page); !is_no_label(field)) label.assign(field.begin(), field.end());
   Geometry g = plan_format(device->size(), device->sector_size(), options);
   const std::uint32_t bps = g.bytes_per_sector;
 
@@ -126,8 +119,7 @@ FormatResult format(const DevicePtr& device, const FormatOptions& options) {
   FormatResult r;
   r.geometry = g;
   r.serial = boot.serial;
-  r.label = label;
-  while (!r.label.empty() && r.label.back() == ' ') r.label.pop_back();
+  r.label = decode_label(label, page);
   r.total_bytes = g.data_bytes();
   r.available_bytes = g.data_bytes() - (boot.fat32 ? g.cluster_size() : 0);
   return r;

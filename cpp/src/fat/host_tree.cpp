@@ -107,83 +107,107 @@ void read_fully(int fd, std::uint64_t offset, MutableByteSpan out, const std::st
   }
 }
 
-}  // namespace
-
-ImportStats Volume::import_tree(const std::string& host_dir, const std::string& dest) {
-  auto lock = impl_->guard();
-  Impl& v = *impl_;
-  v.require_writable();
-  ImportStats stats;
-  Fd root(::open(host_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (root.get() < 0) throw OsError(errno, host_dir, "import");
-  makedirs(dest);
-  Impl::FlushOnExit flush_on_exit{v};
-  ByteVector buffer;
-  // A small file is read whole with one pread into `head` (a short read means the end of a
-  // regular file), so it costs openat, pread and close: no stat, no path walk from the root.
-  ByteVector head(64 << 10);
+// Walks a host folder depth first, each folder's entries in sorted order, every path opened
+// relative to its folder's descriptor (folders with O_NOFOLLOW). `on_folder(key, name, shown)`
+// returns the volume folder a host folder maps to; `on_file(dir_fd, key, name, shown)` sees each
+// regular file (symbolic links to files included).
+template <typename OnFolder, typename OnFile>
+void walk_host(Fd root, const std::string& root_shown, std::uint32_t root_key, OnFolder on_folder, OnFile on_file) {
   struct Pending {
     Fd fd;
     std::string shown;
     std::uint32_t key;
   };
   std::vector<Pending> stack;
-  stack.push_back({std::move(root), host_dir, v.folder(dest).first_cluster()});
+  stack.push_back({std::move(root), root_shown, root_key});
   while (!stack.empty()) {
     Pending p = std::move(stack.back());
     stack.pop_back();
     for (const HostItem& item : read_folder(p.fd.get(), p.shown)) {
       std::string shown = p.shown + "/" + item.name;
-      std::u16string name = utf8_to_utf16(item.name);
-      Directory& dir = v.directory(p.key);
       if (item.directory) {
         Fd sub(::openat(p.fd.get(), item.name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
         if (sub.get() < 0) throw OsError(errno, shown, "open folder");
-        DirNode* existing = dir.find(name);
-        std::uint32_t key;
-        if (existing) {
-          if (!existing->is_dir()) throw OsError(EEXIST, shown, "import folder over a file");
-          key = existing->entry.first_cluster;
-        } else {
-          key = v.mkdir_in(dir, name);
-          ++stats.directories;
-        }
+        std::uint32_t key = on_folder(p.key, item.name, shown);
         stack.push_back({std::move(sub), shown, key});
-        continue;
+      } else if (item.regular) {
+        on_file(p.fd.get(), p.key, item.name, shown);
       }
-      if (!item.regular) continue;
-      Fd fd(::openat(p.fd.get(), item.name.c_str(), O_RDONLY | O_CLOEXEC));
-      if (fd.get() < 0) throw OsError(errno, shown, "open");
-      ssize_t first = 0;
-      do first = ::pread(fd.get(), head.data(), head.size(), 0);
-      while (first < 0 && errno == EINTR);
-      if (first < 0) throw OsError(errno, shown, "read");
-      std::uint64_t size = std::uint64_t(first);
-      if (size == head.size()) {
-        struct stat st {};
-        if (::fstat(fd.get(), &st) != 0) throw OsError(errno, shown, "stat");
-        size = std::uint64_t(st.st_size);
-        if (size > 0xFFFFFFFFull) throw OsError(EFBIG, shown, "import (FAT files end at 4 GiB)");
-      }
-      ShortEntry e;
-      e.attributes = attr::archive;
-      Timestamp now = IdentitySource::now();
-      e.stamp_created(now);
-      e.stamp_modified(now);
-      const std::uint64_t in_head = std::uint64_t(first);
-      v.create_file(dir, name, size, [&](std::uint64_t offset, MutableByteSpan out) {
-        std::size_t n = 0;
-        if (offset < in_head) {
-          n = std::size_t(std::min<std::uint64_t>(out.size(), in_head - offset));
-          std::memcpy(out.data(), head.data() + offset, n);
-        }
-        if (n < out.size()) read_fully(fd.get(), offset + n, out.subspan(n), shown);
-      }, e, buffer);
-      ++stats.files;
-      stats.bytes += size;
     }
   }
-  v.flush();  // here too, so that a failing flush is reported
+}
+
+Fd open_folder(const std::string& host_dir) {
+  Fd root(::open(host_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (root.get() < 0) throw OsError(errno, host_dir, "import");
+  return root;
+}
+
+}  // namespace
+
+ImportStats Volume::import_tree(const std::string& host_dir, const std::string& dest) {
+  auto lock = impl_->guard();
+  Impl& v = *impl_;
+  v.require_writable();
+  Transaction change(v);
+  ImportStats stats;
+  // Two passes over the host folder. The first makes every folder, entry and chain in memory and
+  // so meets every refusal (a name FAT cannot hold, a file over 4 GiB, a folder in the way, a
+  // full volume) before anything is written; the second copies the data. A host file that fails
+  // to read in the second pass leaves the file system as it was (only free clusters were written).
+  const std::uint32_t dest_key = v.make_dirs(dest, split_path(dest));
+  std::vector<Impl::PlannedFile> planned;
+  std::vector<std::string> planned_names;
+  auto folder_key = [&](std::uint32_t key, const std::string& name, const std::string& shown, bool create) {
+    Directory& dir = v.directory(key);
+    std::u16string wide = utf8_to_utf16(name);
+    if (DirNode* existing = dir.find(wide)) {
+      if (!existing->is_dir()) throw OsError(EEXIST, shown, "import folder over a file");
+      if (existing->entry.first_cluster == 0)
+        throw FormatError(fmt::format("FAT: folder '{}' has no first cluster", existing->shown()));
+      return existing->entry.first_cluster;
+    }
+    if (!create) throw OsError(ENOENT, shown, "import: the host folder changed while importing");
+    ++stats.directories;
+    return v.mkdir_in(dir, wide);
+  };
+  walk_host(open_folder(host_dir), host_dir, dest_key,
+            [&](std::uint32_t key, const std::string& name, const std::string& shown) {
+              return folder_key(key, name, shown, true);
+            },
+            [&](int dir_fd, std::uint32_t key, const std::string& name, const std::string& shown) {
+              struct stat st {};
+              if (::fstatat(dir_fd, name.c_str(), &st, 0) != 0) throw OsError(errno, shown, "stat");
+              std::uint64_t size = std::uint64_t(st.st_size);
+              if (size > 0xFFFFFFFFull) throw OsError(EFBIG, shown, "import (FAT files end at 4 GiB)");
+              ShortEntry e;
+              e.attributes = attr::archive;
+              Timestamp now = IdentitySource::now();
+              e.stamp_created(now);
+              e.stamp_modified(now);
+              planned.push_back(v.plan_file(v.directory(key), utf8_to_utf16(name), size, e));
+              planned_names.push_back(name);
+              ++stats.files;
+              stats.bytes += size;
+            });
+  std::size_t next = 0;
+  ByteVector buffer;
+  walk_host(open_folder(host_dir), host_dir, dest_key,
+            [&](std::uint32_t key, const std::string& name, const std::string& shown) {
+              return folder_key(key, name, shown, false);
+            },
+            [&](int dir_fd, std::uint32_t key, const std::string& name, const std::string& shown) {
+              if (next >= planned.size() || planned_names[next] != name || planned[next].dir != key)
+                throw OsError(EAGAIN, shown, "import: the host folder changed while importing");
+              const Impl::PlannedFile& file = planned[next++];
+              Fd fd(::openat(dir_fd, name.c_str(), O_RDONLY | O_CLOEXEC));
+              if (fd.get() < 0) throw OsError(errno, shown, "open");
+              v.fill_file(file, [&](std::uint64_t offset, MutableByteSpan out) { read_fully(fd.get(), offset, out, shown); },
+                          buffer);
+            });
+  if (next != planned.size()) throw OsError(EAGAIN, host_dir, "import: the host folder changed while importing");
+  v.flush();
+  change.commit();
   return stats;
 }
 
@@ -216,12 +240,13 @@ ImportStats Volume::export_tree(const std::string& src, const std::string& host_
     for (const auto& [slot, node] : v.directory(p.key).nodes()) nodes.push_back(node);
     std::unordered_set<std::u16string> used;  // host names in this folder, compared case-insensitively
     for (const DirNode& node : nodes) {
-      std::string base = host_safe(node.name());
+      std::string base = host_safe(node.shown());  // valid UTF-8 on the host: lone surrogates as U+FFFD
       std::string name = base;
       for (int n = 2; !used.insert(fold(utf8_to_utf16(name))).second; ++n) name = fmt::format("{}~{}", base, n);
       std::string shown = p.shown + "/" + name;
       if (node.is_dir()) {
-        if (node.entry.first_cluster == 0) throw FormatError(fmt::format("FAT: folder '{}' has no first cluster", node.name()));
+        if (node.entry.first_cluster == 0)
+          throw FormatError(fmt::format("FAT: folder '{}' has no first cluster", node.shown()));
         if (::mkdirat(p.fd.get(), name.c_str(), 0777) != 0 && errno != EEXIST) throw OsError(errno, shown, "mkdir");
         Fd sub(::openat(p.fd.get(), name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
         if (sub.get() < 0) throw OsError(errno, shown, "open folder");
@@ -234,7 +259,8 @@ ImportStats Volume::export_tree(const std::string& src, const std::string& host_
       std::uint64_t have = 0;
       for (const Run& r : runs) have += r.count;
       if (have * v.geometry.cluster_size() < node.entry.size)
-        throw FormatError(fmt::format("FAT: '{}' is {} bytes but its chain is shorter", node.name(), node.entry.size));
+        throw FormatError(fmt::format("FAT: '{}' is {} bytes but its chain is shorter", node.shown(), node.entry.size),
+                          v.geometry.cluster_offset(node.entry.first_cluster));
       Fd out(::openat(p.fd.get(), name.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0666));
       if (out.get() < 0) throw OsError(errno, shown, "create");
       std::uint64_t size = node.entry.size, done = 0;

@@ -10,14 +10,27 @@ namespace bootmirror::fat {
 
 namespace {
 
+// The ASCII characters an 8.3 name may hold besides letters and digits (fatgen103 section 6.1).
 bool short_char_ok(char16_t c) {
   if (c >= 'A' && c <= 'Z') return true;
   if (c >= '0' && c <= '9') return true;
   return std::u16string_view(u"$%'-_@~`!(){}^#&").find(c) != std::u16string_view::npos;
 }
 
-bool is_lower(char16_t c) { return c != upcase(c); }
-bool is_upper(char16_t c) { return c >= 'A' && c <= 'Z'; }
+bool is_surrogate(char16_t c) { return c >= 0xD800 && c <= 0xDFFF; }
+
+// The byte that stands for an upper-case character in a short name, nullopt when 8.3 names cannot
+// hold it (ASCII outside the allowed set, or a character the code page lacks).
+std::optional<std::uint8_t> short_byte(char16_t upper, const OemCodePage& page) {
+  if (upper < 0x80) return short_char_ok(upper) ? std::optional<std::uint8_t>(std::uint8_t(upper)) : std::nullopt;
+  if (is_surrogate(upper)) return std::nullopt;
+  return page.encode(upper);
+}
+
+// fatgen103: a name whose first byte really is 0xE5 stores 0x05 there (0xE5 marks a free entry).
+void store_first_byte(ShortName& name) {
+  if (static_cast<unsigned char>(name[0]) == 0xE5) name[0] = '\x05';
+}
 
 }  // namespace
 
@@ -37,6 +50,23 @@ char16_t upcase(char16_t c) {
   if (c >= 0x3B1 && c <= 0x3C9 && c != 0x3C2) return char16_t(c - 32);
   if (c >= 0x430 && c <= 0x44F) return char16_t(c - 32);
   if (c >= 0x450 && c <= 0x45F) return char16_t(c - 80);
+  return c;
+}
+
+char16_t downcase(char16_t c) {
+  if (c >= 'A' && c <= 'Z') return char16_t(c + 32);
+  if (c < 0xC0) return c;
+  if (c <= 0xDE && c != 0xD7) return char16_t(c + 32);
+  if (c == 0x178) return 0xFF;
+  if (c >= 0x100 && c <= 0x17F) {
+    bool pairs_even_upper = (c <= 0x137) || (c >= 0x14A && c <= 0x177);
+    if (pairs_even_upper) return (c & 1) ? c : char16_t(c + 1);
+    if ((c >= 0x139 && c <= 0x148) || (c >= 0x179 && c <= 0x17E)) return (c & 1) ? char16_t(c + 1) : c;
+    return c;
+  }
+  if (c >= 0x391 && c <= 0x3A9 && c != 0x3A2) return char16_t(c + 32);
+  if (c >= 0x410 && c <= 0x42F) return char16_t(c + 32);
+  if (c >= 0x400 && c <= 0x40F) return char16_t(c + 80);
   return c;
 }
 
@@ -78,7 +108,7 @@ std::string join_path(const std::vector<std::string>& parts, char separator) {
 }
 
 void check_long_name(std::u16string_view name) {
-  std::string shown = utf16_to_utf8(name);
+  std::string shown = wtf8_for_display(utf16_to_wtf8(name));
   if (name.empty()) throw UsageError("a file name cannot be empty");
   if (name.size() > 255) throw UsageError(fmt::format("the name '{}' is longer than 255 characters", shown));
   for (char16_t c : name)
@@ -93,7 +123,7 @@ void check_long_name(std::u16string_view name) {
   if (device) throw UsageError(fmt::format("'{}' is a device name on Windows, not a file name", shown));
 }
 
-std::optional<ExactShort> exact_short_name(std::u16string_view name) {
+std::optional<ExactShort> exact_short_name(std::u16string_view name, const OemCodePage& page) {
   std::size_t dot = name.find(u'.');
   if (dot != std::u16string_view::npos && name.find(u'.', dot + 1) != std::u16string_view::npos) return std::nullopt;
   std::u16string_view base = name.substr(0, dot);
@@ -105,23 +135,27 @@ std::optional<ExactShort> exact_short_name(std::u16string_view name) {
   auto part = [&](std::u16string_view p, std::size_t at, std::uint8_t lower_flag) -> bool {
     bool any_lower = false, any_upper = false;
     for (std::size_t i = 0; i < p.size(); ++i) {
-      char16_t c = p[i];
-      char16_t u = c < 0x80 ? upcase(c) : c;
-      if (!short_char_ok(u)) return false;
-      if (is_lower(c)) any_lower = true;
-      if (is_upper(c)) any_upper = true;
-      r.name[at + i] = char(u);
+      char16_t c = p[i], u = upcase(c);
+      std::optional<std::uint8_t> byte = short_byte(u, page);
+      if (!byte) return false;
+      if (u != c) any_lower = true;
+      else if (downcase(c) != c) any_upper = true;
+      r.name[at + i] = char(*byte);
     }
     if (any_lower && any_upper) r.needs_long_name = true;
     else if (any_lower) r.case_flags |= lower_flag;
     return true;
   };
   if (!part(base, 0, 0x08) || !part(ext, 8, 0x10)) return std::nullopt;
+  store_first_byte(r.name);
+  // The short name alone must show exactly the name given; otherwise a long name keeps it.
+  if (!r.needs_long_name && short_name_text(r.name, r.case_flags, page) != name) r.needs_long_name = true;
   return r;
 }
 
-ShortName generate_short_name(std::u16string_view long_name, const std::function<bool(const ShortName&)>& taken) {
-  if (auto exact = exact_short_name(long_name); exact && !taken(exact->name)) return exact->name;
+ShortName generate_short_name(std::u16string_view long_name, const std::function<bool(const ShortName&)>& taken,
+                              const OemCodePage& page) {
+  if (auto exact = exact_short_name(long_name, page); exact && !taken(exact->name)) return exact->name;
   std::u16string name(long_name);
   name.erase(std::remove(name.begin(), name.end(), u' '), name.end());
   std::size_t lead = name.find_first_not_of(u'.');
@@ -129,12 +163,12 @@ ShortName generate_short_name(std::u16string_view long_name, const std::function
   std::size_t dot = name.rfind(u'.');
   std::u16string base = name.substr(0, dot);
   std::u16string ext = dot == std::u16string::npos ? u"" : name.substr(dot + 1);
-  auto convert = [](std::u16string_view in, std::size_t limit) {
+  auto convert = [&](std::u16string_view in, std::size_t limit) {
     std::string out;
     for (char16_t c : in) {
       if (c == u'.') continue;
-      char16_t u = upcase(c);
-      out.push_back(u < 0x80 && short_char_ok(u) ? char(u) : '_');
+      std::optional<std::uint8_t> byte = short_byte(upcase(c), page);
+      out.push_back(byte ? char(*byte) : '_');
       if (out.size() == limit) break;
     }
     return out;
@@ -146,6 +180,7 @@ ShortName generate_short_name(std::u16string_view long_name, const std::function
     s.fill(' ');
     std::copy(stem.begin(), stem.end(), s.begin());
     std::copy(e.begin(), e.end(), s.begin() + 8);
+    store_first_byte(s);
     return s;
   };
   // As Windows does: "~1" to "~4" on the basis, then the first two characters, four hex digits
@@ -164,34 +199,41 @@ ShortName generate_short_name(std::u16string_view long_name, const std::function
       if (!taken(s)) return s;
     }
   }
-  throw UsageError(fmt::format("no short name is left for '{}'", utf16_to_utf8(long_name)));
+  throw UsageError(fmt::format("no short name is left for '{}'", wtf8_for_display(utf16_to_wtf8(long_name))));
 }
 
-std::string display_short_name(const ShortName& name, std::uint8_t case_flags) {
-  std::string base(name.begin(), name.begin() + 8), ext(name.begin() + 8, name.end());
-  while (!base.empty() && base.back() == ' ') base.pop_back();
-  while (!ext.empty() && ext.back() == ' ') ext.pop_back();
-  if (!base.empty() && base[0] == '\x05') base[0] = char(0xE5);
-  auto lower = [](std::string& s) {
-    for (char& c : s)
-      if (c >= 'A' && c <= 'Z') c = char(c + 32);
+std::u16string short_name_text(const ShortName& name, std::uint8_t case_flags, const OemCodePage& page) {
+  std::size_t base_len = 8, ext_len = 3;
+  while (base_len && name[base_len - 1] == ' ') --base_len;
+  while (ext_len && name[8 + ext_len - 1] == ' ') --ext_len;
+  std::u16string out;
+  out.reserve(base_len + ext_len + 1);
+  auto put = [&](std::size_t i, bool lower) {
+    auto byte = static_cast<unsigned char>(name[i]);
+    if (i == 0 && byte == 0x05) byte = 0xE5;
+    char16_t c = page.decode(byte);
+    out.push_back(lower ? downcase(c) : c);
   };
-  if (case_flags & 0x08) lower(base);
-  if (case_flags & 0x10) lower(ext);
-  std::string out = base;
-  if (!ext.empty()) out += "." + ext;
-  // Bytes above 0x7F are OEM code page 437 on disk; show them as Latin-1 so the result is UTF-8.
-  std::u16string wide(out.begin(), out.end());
-  for (auto& c : wide) c = char16_t(static_cast<unsigned char>(c));
-  return utf16_to_utf8(wide);
+  for (std::size_t i = 0; i < base_len; ++i) put(i, case_flags & 0x08);
+  if (ext_len) {
+    out.push_back(u'.');
+    for (std::size_t i = 8; i < 8 + ext_len; ++i) put(i, case_flags & 0x10);
+  }
+  return out;
+}
+
+std::string display_short_name(const ShortName& name, std::uint8_t case_flags, const OemCodePage& page) {
+  return utf16_to_wtf8(short_name_text(name, case_flags, page));
 }
 
 bool valid_short_name(const ShortName& name) {
+  // fsck.fat's rule: no control characters (0x05 first stands for 0xE5), no DEL, no '.', none of
+  // the characters Windows forbids in any name; a name does not start with a space.
   if (name[0] == ' ') return false;
   for (std::size_t i = 0; i < name.size(); ++i) {
     auto c = static_cast<unsigned char>(name[i]);
-    if (c < 0x20 && !(c == 0x05 && i == 0)) return false;
-    if (std::string_view("*?<>|\"/\\:").find(char(c)) != std::string_view::npos) return false;
+    if ((c < 0x20 && !(c == 0x05 && i == 0)) || c == 0x7F) return false;
+    if (std::string_view("*?<>|\"/\\:.").find(char(c)) != std::string_view::npos) return false;
   }
   return true;
 }
@@ -200,6 +242,45 @@ std::uint8_t lfn_checksum(const ShortName& name) {
   std::uint8_t sum = 0;
   for (char c : name) sum = std::uint8_t(((sum & 1) ? 0x80 : 0) + (sum >> 1) + static_cast<unsigned char>(c));
   return sum;
+}
+
+ShortName encode_label(std::string_view text, const OemCodePage& page) {
+  std::u16string wide = wtf8_to_utf16(text);
+  // Surrounding spaces are not part of a label (fsck.fat refuses a leading one; trailing ones pad).
+  std::size_t lead = wide.find_first_not_of(u' '), tail = wide.find_last_not_of(u' ');
+  wide = lead == std::u16string::npos ? std::u16string() : wide.substr(lead, tail - lead + 1);
+  std::string shown = wtf8_for_display(text);
+  ShortName out;
+  out.fill(' ');
+  std::size_t n = 0;
+  for (char16_t c : wide) {
+    char16_t u = upcase(c);
+    if (u < 0x20 || std::u16string_view(u"*?<>|\"/\\:.+,;=[]").find(u) != std::u16string_view::npos)
+      throw UsageError(fmt::format("the label '{}' has characters a label cannot hold", shown));
+    std::optional<std::uint8_t> byte = u < 0x80 ? std::optional<std::uint8_t>(std::uint8_t(u))
+                                      : is_surrogate(u) ? std::nullopt : page.encode(u);
+    if (!byte)
+      throw UsageError(fmt::format("the label '{}' has characters code page {} cannot hold", shown, page.name()));
+    if (n == out.size()) throw UsageError(fmt::format("the label '{}' is longer than 11 characters", shown));
+    out[n++] = char(*byte);
+  }
+  store_first_byte(out);
+  return out;
+}
+
+bool is_no_label(const ShortName& label) {
+  return std::all_of(label.begin(), label.end(), [](char c) { return c == ' '; });
+}
+
+std::string decode_label(std::string_view raw, const OemCodePage& page) {
+  std::size_t n = raw.size();
+  while (n && (raw[n - 1] == ' ' || raw[n - 1] == '\0')) --n;
+  std::u16string wide;
+  for (std::size_t i = 0; i < n; ++i) {
+    auto byte = static_cast<unsigned char>(raw[i]);
+    wide.push_back(page.decode(i == 0 && byte == 0x05 ? 0xE5 : byte));
+  }
+  return utf16_to_wtf8(wide);
 }
 
 }  // namespace bootmirror::fat

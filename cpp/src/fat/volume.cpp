@@ -1,5 +1,5 @@
-// Opening a volume, resolving paths, and the folder operations (list, stat, mkdir, remove,
-// rename, attributes, label).
+// Opening a volume, resolving paths, transactions, and the folder operations (list, stat, mkdir,
+// remove, rename, attributes, label).
 #include <algorithm>
 #include <cerrno>
 
@@ -8,6 +8,8 @@
 #include "fat/volume_impl.h"
 
 namespace bootmirror::fat {
+
+std::vector<std::string> oem_code_pages() { return OemCodePage::names(); }
 
 std::vector<std::uint64_t> run_starts(const std::vector<Run>& runs, std::uint32_t cluster_size) {
   std::vector<std::uint64_t> starts;
@@ -36,6 +38,14 @@ Directory& Volume::Impl::directory(std::uint32_t key) {
   return ref;
 }
 
+Directory& Volume::Impl::create_directory(std::uint32_t cluster, const Directory::Fresh& fresh) {
+  auto dir = std::make_unique<Directory>(*this, cluster, fresh);
+  Directory& ref = *dir;
+  directories[cluster] = std::move(dir);
+  if (changes.active) changes.created.push_back(cluster);
+  return ref;
+}
+
 Volume::Impl::Location Volume::Impl::locate(const std::string& path, const std::vector<std::string>& parts) {
   Location loc;
   std::uint32_t key = root_key();
@@ -43,7 +53,7 @@ Volume::Impl::Location Volume::Impl::locate(const std::string& path, const std::
   if (parts.size() > 200) throw OsError(ENAMETOOLONG, path, "open");
   for (std::size_t i = 0; i < parts.size(); ++i) {
     Directory& dir = directory(key);
-    DirNode* node = dir.find(utf8_to_utf16(parts[i]));
+    DirNode* node = dir.find(wtf8_to_utf16(parts[i]));
     if (!node) throw OsError(ENOENT, path, "open");
     loc.parent = &dir;
     loc.node = node;
@@ -51,7 +61,7 @@ Volume::Impl::Location Volume::Impl::locate(const std::string& path, const std::
       if (!node->is_dir()) throw OsError(ENOTDIR, path, "open");
       key = dir_key(node->entry);
       if (key == root_key() && node->entry.first_cluster == 0)
-        throw FormatError(fmt::format("FAT: folder '{}' has no first cluster", node->name()));
+        throw FormatError(fmt::format("FAT: folder '{}' has no first cluster", node->shown()));
     }
   }
   return loc;
@@ -63,12 +73,12 @@ Directory& Volume::Impl::folder(const std::string& path) {
   Location loc = locate(path, parts);
   if (!loc.node->is_dir()) throw OsError(ENOTDIR, path, "open");
   if (loc.node->entry.first_cluster == 0)
-    throw FormatError(fmt::format("FAT: folder '{}' has no first cluster", loc.node->name()));
+    throw FormatError(fmt::format("FAT: folder '{}' has no first cluster", loc.node->shown()));
   return directory(loc.node->entry.first_cluster);
 }
 
 Directory& Volume::Impl::parent_of(const std::string& path, const std::vector<std::string>& parts) {
-  if (parts.empty()) throw UsageError(fmt::format("'{}' names the root folder", path));
+  if (parts.empty()) throw UsageError(fmt::format("'{}' names the root folder", wtf8_for_display(path)));
   std::vector<std::string> up(parts.begin(), parts.end() - 1);
   return folder(join_path(up));
 }
@@ -76,7 +86,9 @@ Directory& Volume::Impl::parent_of(const std::string& path, const std::vector<st
 Entry Volume::Impl::to_entry(const DirNode& n) const {
   Entry e;
   e.name = n.name();
-  e.short_name = display_short_name(n.entry.name);
+  e.short_name = display_short_name(n.entry.name, 0, *codepage);
+  e.raw_short_name.assign(n.entry.name.begin(), n.entry.name.end());
+  e.raw_long_name = n.long_name;
   e.attributes = n.entry.attributes;
   e.size = n.entry.size;
   e.first_cluster = n.entry.first_cluster;
@@ -107,49 +119,70 @@ bool Volume::Impl::is_open(std::uint32_t dir, std::uint32_t slot) {
 
 std::uint32_t Volume::Impl::mkdir_in(Directory& parent, std::u16string_view name) {
   Timestamp now = IdentitySource::now();
-  std::vector<Run> run = fat->allocate(1, 0);
-  std::uint32_t cluster = run[0].first;
-  // The new folder's cluster holds "." and ".." before any entry points to it.
-  ByteVector block(geometry.cluster_size());
-  ShortEntry dot;
-  dot.name.fill(' ');
-  dot.name[0] = '.';
-  dot.attributes = attr::directory;
-  dot.stamp_created(now);
-  dot.stamp_modified(now);
-  dot.first_cluster = cluster;
-  dot.encode(MutableByteSpan(block.data(), entry_size));
-  ShortEntry dotdot = dot;
-  dotdot.name[1] = '.';
-  dotdot.first_cluster = parent.fixed_root() || parent.first_cluster() == root_key() ? 0 : parent.first_cluster();
-  dotdot.encode(MutableByteSpan(block.data() + entry_size, entry_size));
-  device->write(geometry.cluster_offset(cluster), block);
   ShortEntry e;
   e.attributes = attr::directory;
   e.stamp_created(now);
   e.stamp_modified(now);
-  e.first_cluster = cluster;
+  // The name is checked and the parent grown before the cluster is taken, so that a refusal
+  // changes nothing; the new folder's cluster reaches the device before anything links to it.
+  check_long_name(name);
+  if (parent.find(name)) throw OsError(EEXIST, utf16_to_wtf8(name), "create folder");
+  std::vector<Run> run;
   try {
-    parent.add(name, e);
-  } catch (...) {
-    fat->free_chain(cluster);
-    throw;
+    run = fat->allocate(1, 0);
+  } catch (const UsageError&) {
+    throw OsError(ENOSPC, utf16_to_wtf8(name), "create folder: there is not enough space on the disk");
   }
-  return cluster;
+  e.first_cluster = run[0].first;
+  parent.add(name, e);
+  std::uint32_t up = parent.fixed_root() || parent.first_cluster() == root_key() ? 0 : parent.first_cluster();
+  create_directory(e.first_cluster, Directory::Fresh{up, e});
+  return e.first_cluster;
+}
+
+std::uint32_t Volume::Impl::make_dirs(const std::string& path, const std::vector<std::string>& parts) {
+  std::uint32_t key = root_key();
+  for (const std::string& part : parts) {
+    Directory& dir = directory(key);
+    std::u16string name = wtf8_to_utf16(part);
+    DirNode* node = dir.find(name);
+    if (node) {
+      if (!node->is_dir()) throw OsError(EEXIST, path, "make folders");
+      if (node->entry.first_cluster == 0)
+        throw FormatError(fmt::format("FAT: folder '{}' has no first cluster", node->shown()));
+      key = node->entry.first_cluster;
+    } else {
+      key = mkdir_in(dir, name);
+    }
+  }
+  return key;
+}
+
+bool Volume::Impl::dirty() const {
+  if (!staging.bytes.empty() || fat->dirty()) return true;
+  return std::any_of(directories.begin(), directories.end(), [](const auto& d) { return d.second->dirty(); });
 }
 
 void Volume::Impl::flush() {
-  // Data first; new chains reach the FAT before the entries that use them; freed clusters after
-  // the entries that stopped using them (see FatTable::free_chain).
-  flush_staging();
-  fat->flush();
-  for (auto& [key, dir] : directories) dir->flush();
-  if (fat->has_deferred()) {
-    fat->apply_deferred();
+  if (dirty()) {
+    if (changes.active) changes.wrote_metadata = true;
+    // Data first; new folder clusters and new chains reach the disk before the entries that use
+    // them; freed clusters after the entries that stopped using them (see FatTable::free_chain).
+    flush_staging();
+    for (auto& [key, dir] : directories) dir->flush_fresh();
+    if (fat->dirty()) fsinfo_due = true;
     fat->flush();
+    for (auto& [key, dir] : directories) dir->flush();
+    if (fat->has_deferred()) {
+      fat->apply_deferred();
+      fat->flush();
+    }
   }
-  if (fsinfo_present && device->writable() &&
+  // FSInfo is a hint (fatgen103 section 5): rewritten when this session changed the FAT, never
+  // merely because it was stale when the volume was opened.
+  if (fsinfo_present && fsinfo_due &&
       (fsinfo.free_count != fat->free_count() || fsinfo.next_free != fat->next_free_hint())) {
+    if (changes.active) changes.wrote_metadata = true;
     std::uint64_t at = std::uint64_t(boot.fsinfo_sector) * geometry.bytes_per_sector;
     ByteVector sector = device->read(at, geometry.bytes_per_sector);
     fsinfo.free_count = fat->free_count();
@@ -157,6 +190,7 @@ void Volume::Impl::flush() {
     fsinfo.encode(sector);
     device->write(at, sector);
   }
+  fsinfo_due = false;
 }
 
 // ---- Volume ---------------------------------------------------------------------------------
@@ -164,14 +198,15 @@ void Volume::Impl::flush() {
 Volume::Volume(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Volume::~Volume() {
   try {
-    if (impl_ && !impl_->detached && impl_->device->writable()) impl_->flush();
+    if (impl_ && !impl_->detached && impl_->device->writable() && impl_->dirty()) impl_->flush();
   } catch (...) {
   }
 }
 
-std::shared_ptr<Volume> Volume::open(const DevicePtr& device) {
+std::shared_ptr<Volume> Volume::open(const DevicePtr& device, std::string_view codepage) {
   if (!device) throw UsageError("no device");
   auto impl = std::make_unique<Impl>();
+  impl->codepage = &OemCodePage::named(codepage);
   impl->device = device;
   std::size_t first = std::max<std::size_t>(512, device->sector_size());
   if (device->size() < first) throw FormatError(fmt::format("{} is too small to hold a FAT volume", device->name()), 0);
@@ -188,14 +223,14 @@ std::shared_ptr<Volume> Volume::open(const DevicePtr& device) {
       impl->fsinfo = FsInfo::decode(info);
     }
   }
-  auto volume = std::shared_ptr<Volume>(new Volume(std::move(impl)));
-  volume->impl_->directory(volume->impl_->root_key());  // validates the root now
-  return volume;
+  impl->directory(impl->root_key());  // validates the root now, before a Volume exists to flush
+  return std::shared_ptr<Volume>(new Volume(std::move(impl)));
 }
 
 const Geometry& Volume::geometry() const { return impl_->geometry; }
 const DevicePtr& Volume::device() const { return impl_->device; }
 std::uint32_t Volume::serial() const { return impl_->boot.serial; }
+std::string Volume::codepage() const { return std::string(impl_->codepage->name()); }
 std::uint64_t Volume::total_bytes() const { return impl_->geometry.data_bytes(); }
 std::uint64_t Volume::free_bytes() const {
   auto lock = impl_->guard();
@@ -205,22 +240,23 @@ std::uint64_t Volume::free_bytes() const {
 std::string Volume::label() const {
   auto lock = impl_->guard();
   Directory& root = impl_->directory(impl_->root_key());
-  std::string text;
+  std::string raw;
   if (auto slot = root.label_slot()) {
     ShortEntry e = root.raw(*slot);
-    text = std::string(e.name.begin(), e.name.end());
+    raw.assign(e.name.begin(), e.name.end());
   } else {
-    text = impl_->boot.label;
-    if (text == "NO NAME    ") text.clear();
+    raw = impl_->boot.label;
+    if (raw == "NO NAME    ") raw.clear();
   }
-  while (!text.empty() && (text.back() == ' ' || text.back() == '\0')) text.pop_back();
-  return text;
+  return decode_label(raw, *impl_->codepage);
 }
 
 std::vector<Entry> Volume::list(const std::string& path) {
   auto lock = impl_->guard();
   std::vector<Entry> out;
-  for (const auto& [slot, node] : impl_->folder(path).nodes()) out.push_back(impl_->to_entry(node));
+  const auto& nodes = impl_->folder(path).nodes();
+  out.reserve(nodes.size());
+  for (const auto& [slot, node] : nodes) out.push_back(impl_->to_entry(node));
   return out;
 }
 
@@ -262,7 +298,7 @@ std::vector<WalkStep> Volume::walk(const std::string& path) {
     stack.pop_back();
     if (!seen.insert(p.key).second)
       throw FormatError(fmt::format("FAT: folder '{}' (cluster {}) is its own ancestor or appears twice: a folder cycle",
-                                    p.path, p.key),
+                                    wtf8_for_display(p.path), p.key),
                         p.key ? impl_->geometry.cluster_offset(p.key) : impl_->geometry.root_dir_offset());
     Directory& dir = impl_->directory(p.key);
     WalkStep step;
@@ -272,7 +308,7 @@ std::vector<WalkStep> Volume::walk(const std::string& path) {
       step.entries.push_back(impl_->to_entry(node));
       if (node.is_dir()) {
         if (node.entry.first_cluster == 0)
-          throw FormatError(fmt::format("FAT: folder '{}' has no first cluster", node.name()));
+          throw FormatError(fmt::format("FAT: folder '{}' has no first cluster", node.shown()));
         children.push_back({p.path.empty() ? node.name() : p.path + "/" + node.name(), node.entry.first_cluster});
       }
     }
@@ -285,50 +321,45 @@ std::vector<WalkStep> Volume::walk(const std::string& path) {
 void Volume::mkdir(const std::string& path) {
   auto lock = impl_->guard();
   impl_->require_writable();
+  Transaction change(*impl_);
   auto parts = split_path(path);
   Directory& parent = impl_->parent_of(path, parts);
-  impl_->mkdir_in(parent, utf8_to_utf16(parts.back()));
+  impl_->mkdir_in(parent, wtf8_to_utf16(parts.back()));
   impl_->flush();
+  change.commit();
 }
 
 void Volume::makedirs(const std::string& path) {
   auto lock = impl_->guard();
   impl_->require_writable();
-  auto parts = split_path(path);
-  std::uint32_t key = impl_->root_key();
-  for (const std::string& part : parts) {
-    Directory& dir = impl_->directory(key);
-    DirNode* node = dir.find(utf8_to_utf16(part));
-    if (node) {
-      if (!node->is_dir()) throw OsError(EEXIST, path, "make folders");
-      key = node->entry.first_cluster;
-    } else {
-      key = impl_->mkdir_in(dir, utf8_to_utf16(part));
-    }
-  }
+  Transaction change(*impl_);
+  impl_->make_dirs(path, split_path(path));
   impl_->flush();
+  change.commit();
 }
 
 void Volume::remove(const std::string& path) {
   auto lock = impl_->guard();
   impl_->require_writable();
+  Transaction change(*impl_);
   auto parts = split_path(path);
+  if (parts.empty()) throw OsError(EISDIR, path, "remove");
   Impl::Location loc = impl_->locate(path, parts);
-  if (!loc.node) throw OsError(EISDIR, path, "remove");
   if (loc.node->is_dir()) throw OsError(EISDIR, path, "remove");
   if (impl_->is_open(loc.parent->first_cluster(), loc.node->slot)) throw OsError(EBUSY, path, "remove");
   std::uint32_t first = loc.node->entry.first_cluster;
   loc.parent->remove(loc.node->slot);
-  // The entry goes first: a crash then leaves lost clusters (harmless), never a file whose
-  // clusters are free.
-  loc.parent->flush();
+  // The frees are deferred until the entry is on the disk: a crash then leaves lost clusters
+  // (harmless), never a file whose clusters are free.
   if (first) impl_->fat->free_chain(first);
   impl_->flush();
+  change.commit();
 }
 
 void Volume::rmdir(const std::string& path) {
   auto lock = impl_->guard();
   impl_->require_writable();
+  Transaction change(*impl_);
   auto parts = split_path(path);
   if (parts.empty()) throw OsError(EBUSY, path, "remove the root folder");
   Impl::Location loc = impl_->locate(path, parts);
@@ -339,83 +370,76 @@ void Volume::rmdir(const std::string& path) {
     if (!dir.nodes().empty()) throw OsError(ENOTEMPTY, path, "remove folder");
   }
   loc.parent->remove(loc.node->slot);
-  loc.parent->flush();
-  impl_->directories.erase(first);
   if (first) impl_->fat->free_chain(first);
   impl_->flush();
+  impl_->directories.erase(first);
+  change.commit();
 }
 
 void Volume::rename(const std::string& from, const std::string& to) {
   auto lock = impl_->guard();
   impl_->require_writable();
+  Transaction change(*impl_);
   auto src = split_path(from), dst = split_path(to);
+  if (src.empty()) throw UsageError("cannot rename the root folder");
   Impl::Location loc = impl_->locate(from, src);
-  if (!loc.node) throw UsageError("cannot rename the root folder");
   if (impl_->is_open(loc.parent->first_cluster(), loc.node->slot)) throw OsError(EBUSY, from, "rename");
   Directory& target = impl_->parent_of(to, dst);
-  std::u16string new_name = utf8_to_utf16(dst.back());
+  std::u16string new_name = wtf8_to_utf16(dst.back());
+  check_long_name(new_name);
   bool moving_dir = loc.node->is_dir();
   if (moving_dir) {
     // A folder cannot move into itself or below itself.
     std::uint32_t moved = loc.node->entry.first_cluster;
-    for (std::size_t i = 0; i < dst.size() - 1; ++i) {
+    for (std::size_t i = 0; i + 1 < dst.size(); ++i) {
       std::vector<std::string> prefix(dst.begin(), dst.begin() + std::ptrdiff_t(i) + 1);
       Impl::Location p = impl_->locate(to, prefix);
       if (p.node && p.node->entry.first_cluster == moved) throw OsError(EINVAL, to, "move a folder into itself");
     }
   }
   DirNode* existing = target.find(new_name);
+  if (existing && existing != loc.node) throw OsError(EEXIST, to, "rename");
+  // (The same entry under another spelling is a change of case: it is made again below.)
   ShortEntry entry = loc.node->entry;
   Directory* source = loc.parent;
-  std::uint32_t old_slot = loc.node->slot;
-  if (existing) {
-    bool same = existing == loc.node;
-    if (!same) throw OsError(EEXIST, to, "rename");
-    // A change of case only: re-create the entry under the new spelling.
-  }
-  source->remove(old_slot);
-  try {
-    target.add(new_name, entry);
-  } catch (...) {
-    source->add(utf8_to_utf16(src.back()), entry);
-    throw;
-  }
+  source->remove(loc.node->slot);
+  target.add(new_name, entry);
   if (moving_dir && source != &target) {
     // ".." must name the new parent.
     Directory& md = impl_->directory(entry.first_cluster);
-    if (md.dotdot_cluster) {
-      for (std::uint32_t slot = 0; slot < std::min<std::uint32_t>(2, md.capacity()); ++slot) {
-        ShortEntry e = md.raw(slot);
-        if (std::string(e.name.begin(), e.name.end()) == "..         ") {
-          e.first_cluster = target.first_cluster() == impl_->root_key() ? 0 : target.first_cluster();
-          md.store_raw(slot, e);
-          md.dotdot_cluster = e.first_cluster;
-        }
-      }
+    if (md.dotdot_cluster && md.capacity() > 1) {
+      ShortEntry e = md.raw(1);
+      e.first_cluster = target.first_cluster() == impl_->root_key() ? 0 : target.first_cluster();
+      md.store_raw(1, e);
+      md.dotdot_cluster = e.first_cluster;
     }
   }
   impl_->flush();
+  change.commit();
 }
 
 void Volume::set_attributes(const std::string& path, std::uint8_t attributes) {
   auto lock = impl_->guard();
   impl_->require_writable();
+  Transaction change(*impl_);
   auto parts = split_path(path);
+  if (parts.empty()) throw UsageError("the root folder has no attributes");
   Impl::Location loc = impl_->locate(path, parts);
-  if (!loc.node) throw UsageError("the root folder has no attributes");
   std::uint8_t keep = loc.node->entry.attributes & (attr::directory | attr::volume_label);
   loc.node->entry.attributes = keep | (attributes & (attr::read_only | attr::hidden | attr::system | attr::archive));
   loc.parent->store(*loc.node);
   impl_->flush();
+  change.commit();
 }
 
 void Volume::set_times(const std::string& path, std::optional<Timestamp> created, std::optional<Timestamp> modified,
                        std::optional<Timestamp> accessed) {
   auto lock = impl_->guard();
   impl_->require_writable();
+  Transaction change(*impl_);
   auto parts = split_path(path);
+  if (parts.empty()) throw UsageError("the root folder has no times");
   Impl::Location loc = impl_->locate(path, parts);
-  if (!loc.node) throw UsageError("the root folder has no times");
   ShortEntry& e = loc.node->entry;
   if (created) {
     FatTime f = to_fat_time(*created);
@@ -428,39 +452,41 @@ void Volume::set_times(const std::string& path, std::optional<Timestamp> created
   if (accessed) e.accessed_date = to_fat_time(*accessed).date;
   loc.parent->store(*loc.node);
   impl_->flush();
+  change.commit();
 }
 
 void Volume::set_label(const std::string& label) {
   auto lock = impl_->guard();
   impl_->require_writable();
-  std::string text = label;
-  for (char& c : text) c = char(std::toupper(static_cast<unsigned char>(c)));
-  if (text.size() > 11) throw UsageError(fmt::format("the label '{}' is longer than 11 characters", label));
-  for (char c : text)
-    if (std::string_view("*?<>|\"/\\:.+,;=[]").find(c) != std::string_view::npos || static_cast<unsigned char>(c) < 0x20)
-      throw UsageError(fmt::format("the label '{}' has characters a label cannot hold", label));
+  Transaction change(*impl_);
+  ShortName name = encode_label(label, *impl_->codepage);
+  const bool none = is_no_label(name);
   Directory& root = impl_->directory(impl_->root_key());
   ShortEntry e;
-  e.name.fill(' ');
-  std::copy(text.begin(), text.end(), e.name.begin());
+  e.name = name;
   e.attributes = attr::volume_label;
   e.stamp_modified(IdentitySource::now());
   if (auto slot = root.label_slot()) {
-    if (text.empty()) root.erase_slots(*slot, 1);
+    if (none) root.erase_slots(*slot, 1);
     else root.store_raw(*slot, e);
-  } else if (!text.empty()) {
+  } else if (!none) {
+    if (!root.has_room(1)) throw OsError(ENOSPC, "\\", "the root directory is full: no room for a label");
     root.add_raw(e);
   }
-  // The boot sector (and FAT32's backup) carry the label too.
-  impl_->boot.label = text.empty() ? "NO NAME    " : std::string(e.name.begin(), e.name.end());
-  std::size_t first = std::max<std::size_t>(512, impl_->geometry.bytes_per_sector);
-  ByteVector sector = impl_->device->read(0, first);
-  std::size_t at = impl_->geometry.type == FatType::fat32 ? 71 : 43;
-  store_ascii(sector, at, 11, impl_->boot.label);
-  impl_->device->write(0, sector);
-  if (impl_->geometry.type == FatType::fat32 && impl_->boot.backup_boot_sector)
-    impl_->device->write(std::uint64_t(impl_->boot.backup_boot_sector) * impl_->geometry.bytes_per_sector, sector);
+  // The boot sector (and FAT32's backup) carry the label too, when it has the extended fields.
+  if (impl_->boot.has_extended) {
+    std::string field = none ? "NO NAME    " : std::string(name.begin(), name.end());
+    std::size_t first = std::max<std::size_t>(512, impl_->geometry.bytes_per_sector);
+    ByteVector sector = impl_->device->read(0, first);
+    std::size_t at = impl_->geometry.type == FatType::fat32 ? 71 : 43;
+    store_ascii(sector, at, 11, field);
+    impl_->changes.wrote_metadata = true;
+    impl_->device->write(0, sector);
+    if (auto backup = backup_boot_offset(impl_->boot, impl_->geometry)) impl_->device->write(*backup, sector);
+    impl_->boot.label = field;
+  }
   impl_->flush();
+  change.commit();
 }
 
 void Volume::detach() {
@@ -475,7 +501,7 @@ void Volume::detach() {
 void Volume::flush() {
   auto lock = impl_->guard();
   impl_->flush();
-  impl_->device->flush();
+  if (impl_->device->writable()) impl_->device->flush();
 }
 
 }  // namespace bootmirror::fat

@@ -1,5 +1,10 @@
 // The state behind a Volume: the device, its geometry, the FAT in memory, and a cache of the
 // directories visited, each parsed once and written back sector by sector.
+//
+// Every public operation holds the volume's one lock (guard()) and runs as a Transaction: its
+// changes stay in memory until its last fallible step, and if it fails they are undone, so that a
+// failed operation writes nothing (or, when the device itself fails mid-write, the cache is read
+// again from the disk).
 #pragma once
 
 #include <functional>
@@ -22,22 +27,39 @@ struct DirNode {
   std::uint32_t slot = 0;       // index of the short entry
   std::uint32_t lfn_count = 0;  // long-name slots just before it
   ShortEntry entry;
-  std::u16string long_name;     // empty when there is none
-  std::string name() const;     // UTF-8, the long name or the short name as shown
+  std::u16string long_name;     // empty when there is none; may hold lone surrogates
+  std::u16string short_text;    // the short name as shown (OEM code page, case flags applied)
+  const std::u16string& wide_name() const { return long_name.empty() ? short_text : long_name; }
+  std::string name() const { return utf16_to_wtf8(wide_name()); }  // WTF-8: opens this entry
+  std::string shown() const { return wtf8_for_display(name()); }    // UTF-8, for messages
   bool is_dir() const { return entry.attributes & attr::directory; }
 };
 
 // Something wrong in a folder's entries, found while parsing it (for check).
 struct DirProblem {
+  // What repair does, as fsck.fat -a does: erase the slots (orphaned long-name entries, a label
+  // outside the root, '.' or '..' out of place); give the entry a new short name (a name with
+  // characters FAT forbids, a duplicate name); zero the slots after the end mark, which must be
+  // zero (fatgen103 section 6) and which fsck.fat reads as entries; or zero a long-name entry's
+  // LDIR_Type and LDIR_FstClusLO, which must be 0 (fatgen103 section 7).
+  enum class Fix { erase, rename, zero_tail, lfn_fields };
   std::uint32_t first_slot = 0, slot_count = 0;
   std::string message;
-  bool erasable = false;  // orphaned long-name entries: marking them deleted is safe
+  Fix fix = Fix::erase;
+  const char* kind = "bad-entry";  // CheckProblem::kind: "bad-entry", "bad-name" or "duplicate-name"
 };
 
 class Directory {
  public:
-  // `first_cluster` 0 is the FAT12/16 fixed root region.
+  // `first_cluster` 0 is the FAT12/16 fixed root region. Reads and parses it from the device.
   Directory(Volume::Impl& volume, std::uint32_t first_cluster);
+  // A new folder in a cluster just allocated: "." and ".." only, written by the next flush before
+  // the FAT links anything to it.
+  struct Fresh {
+    std::uint32_t parent_cluster;  // for "..": 0 when the parent is the root
+    ShortEntry stamp;              // times for both entries
+  };
+  Directory(Volume::Impl& volume, std::uint32_t first_cluster, const Fresh& fresh);
 
   std::uint32_t first_cluster() const { return first_cluster_; }
   bool fixed_root() const { return first_cluster_ == 0; }
@@ -54,23 +76,52 @@ class Directory {
   // Adds an entry with exactly this short name and no long name ('.', '..', the volume label).
   std::uint32_t add_raw(const ShortEntry& entry);
   void remove(std::uint32_t slot);
-  void store(const DirNode& node);  // re-encodes a changed short entry
+  void store(const DirNode& node);  // re-encodes a changed short entry (not its name)
   void store_raw(std::uint32_t slot, const ShortEntry& entry);
   ShortEntry raw(std::uint32_t slot) const;
+  ByteSpan raw_bytes(std::uint32_t slot) const;
   void erase_slots(std::uint32_t first, std::uint32_t count);  // marks them deleted (repair)
   std::uint32_t capacity() const { return std::uint32_t(buffer_.size() / entry_size); }
+  // Whether `count` more entries fit without growing (a fixed root cannot grow).
+  bool has_room(std::uint32_t count) const;
 
+  // Repair: gives an entry a new short name (its long-name entries get the new checksum).
+  void rename_short(std::uint32_t slot, const ShortName& name);
+  // Repair: makes slot `slot` hold `entry` ('.' or '..'), moving a live entry found there (with its
+  // long name) to free slots first, the folder grown by a cluster if need be. False when it
+  // cannot grow (a full volume or the 65,536-entry limit).
+  bool place_dot(std::uint32_t slot, const ShortEntry& entry);
+  // Repair: the entry keeps its short name only (its long-name slots are marked deleted).
+  void drop_long_name(std::uint32_t slot);
+  // Repair: the slots from `first` to the end, cleared when parsed, are written as zeros.
+  void write_zero_tail(std::uint32_t first);
+  // Repair: LDIR_Type and LDIR_FstClusLO of the long-name entry in `slot` become 0.
+  void clear_lfn_fields(std::uint32_t slot);
+
+  // Writes grown or new clusters (before the FAT links them), then the other dirty sectors.
+  void flush_fresh();
   void flush();
-  bool dirty() const { return dirty_any_; }
+  bool dirty() const { return dirty_any_ || fresh_from_ < buffer_.size(); }
+
+  // Transaction support: the first change in an operation records the buffer's shape, each change
+  // the old bytes of its slots; rollback() puts them back and parses the folder again.
+  void rollback();
+  void commit() { undo_.reset(); }
 
  private:
   void parse();
+  void reset_parse();
   void index(const DirNode& node);
   void unindex(const DirNode& node);
+  DirNode make_node(std::uint32_t slot, const ShortEntry& entry, std::u16string long_name, std::uint32_t lfn_count) const;
   std::uint32_t reserve_slots(std::uint32_t count);
   void grow();
   void mark(std::uint32_t slot, std::uint32_t count);
+  void begin_change();
+  void touch(std::uint32_t slot, std::uint32_t count);  // before changing the bytes of these slots
+  MutableByteSpan slot_bytes(std::uint32_t slot) { return {buffer_.data() + std::size_t(slot) * entry_size, entry_size}; }
   std::uint64_t device_offset(std::uint64_t byte) const;
+  void write_sectors(std::size_t first, std::size_t end);  // buffer sectors [first, end) to the device
 
   Volume::Impl& volume_;
   std::uint32_t first_cluster_;
@@ -85,6 +136,16 @@ class Directory {
   std::uint32_t deleted_ = 0;
   std::optional<std::uint32_t> label_slot_;
   std::vector<DirProblem> problems_;
+  std::size_t fresh_from_ = SIZE_MAX;  // bytes from here are clusters not yet on the device
+  struct Undo {
+    std::size_t buffer_size = 0;
+    std::vector<Run> runs;
+    std::vector<bool> dirty;
+    bool dirty_any = false;
+    std::size_t fresh_from = 0;
+    std::vector<std::pair<std::uint32_t, std::array<std::byte, entry_size>>> slots;
+  };
+  std::optional<Undo> undo_;
 };
 
 struct FileState {
@@ -102,20 +163,36 @@ struct Volume::Impl {
   DevicePtr device;
   Geometry geometry;
   BootSector boot;
+  const OemCodePage* codepage = &OemCodePage::default_page();  // 8.3 names and labels
   std::unique_ptr<FatTable> fat;
   std::recursive_mutex mutex;
   std::unordered_map<std::uint32_t, std::unique_ptr<Directory>> directories;
   std::vector<std::weak_ptr<FileState>> open_files;
   bool fsinfo_present = false;
   FsInfo fsinfo;
-  bool detached = false;  // set by Volume::detach(): the file system was reformatted or unmounted
+  bool fsinfo_due = false;  // FSInfo is rewritten only after a change to the FAT (or a repair)
+  bool detached = false;     // set by Volume::detach(): the file system was reformatted or unmounted
 
   // Locks the volume for one operation; UsageError once it has been detached.
   std::unique_lock<std::recursive_mutex> guard();
 
+  // What the running Transaction changed (see Transaction below).
+  struct Changes {
+    bool active = false;
+    bool wrote_metadata = false;         // a flush reached the device: undo by reading it again
+    std::vector<std::uint32_t> changed;  // directories with undo records
+    std::vector<std::uint32_t> created;  // directories made in this operation
+  };
+  Changes changes;
+  void rollback();  // undoes the running transaction's changes in memory
+  void reload();    // drops the cache: the FAT and directories are read from the device again
+  bool dirty() const;
+
   std::uint32_t root_key() const { return geometry.type == FatType::fat32 ? geometry.root_cluster : 0; }
   std::uint32_t max_dir_clusters() const;  // 65,536 entries at most (fatgen103)
   Directory& directory(std::uint32_t key);
+  // A new folder's Directory, cached at once (it is on no device yet).
+  Directory& create_directory(std::uint32_t cluster, const Directory::Fresh& fresh);
   // The folder a directory entry points to (first cluster 0 means the root, as in "..").
   std::uint32_t dir_key(const ShortEntry& e) const { return e.first_cluster == 0 ? root_key() : e.first_cluster; }
 
@@ -140,12 +217,22 @@ struct Volume::Impl {
   void read_runs(const std::vector<Run>& runs, std::uint64_t offset, MutableByteSpan out);
   void zero_runs(const std::vector<Run>& runs, std::uint64_t offset, std::uint64_t length);
   std::uint32_t mkdir_in(Directory& parent, std::u16string_view name);  // returns the new folder's cluster
-  // A new file (replacing a file of that name) of `size` bytes, filled by `fill(offset, out)`,
-  // its clusters allocated at once so that they form one run when free space allows. `entry`
-  // gives attributes and times. The entry is added only after the data is on the device.
-  void create_file(Directory& dir, std::u16string_view name, std::uint64_t size,
-                   const std::function<void(std::uint64_t, MutableByteSpan)>& fill, ShortEntry entry,
-                   ByteVector& buffer);
+  // The folders of `parts` below the root, made as needed (in memory: the caller flushes).
+  std::uint32_t make_dirs(const std::string& path, const std::vector<std::string>& parts);
+
+  // A file about to be created in `dir` (replacing a file of that name): the entry is in the
+  // directory and its clusters allocated, in memory only; nothing is on the device yet. Everything
+  // that can refuse (names, space, a folder or read-only file in the way) refuses here.
+  struct PlannedFile {
+    std::uint32_t dir = 0, slot = 0;
+    std::uint64_t size = 0;
+    std::vector<Run> runs;
+  };
+  PlannedFile plan_file(Directory& dir, std::u16string_view name, std::uint64_t size, ShortEntry entry);
+  // Writes a planned file's data, `fill(offset, out)` supplying it. Small files in one run are
+  // staged (write-combined) behind the previous one.
+  void fill_file(const PlannedFile& file, const std::function<void(std::uint64_t, MutableByteSpan)>& fill,
+                 ByteVector& buffer);
 
   // Write-combining for bulk copies: small files whose clusters follow one another on the device
   // are gathered (padded to whole clusters) and written in one request of up to 8 MiB, instead of
@@ -158,18 +245,23 @@ struct Volume::Impl {
   Staging staging;
   void flush_staging();
 
-  // Flushes when a bulk operation ends, by return or by exception: what was copied before a
-  // failure is on the disk, consistent, and the caller sees the failure.
-  struct FlushOnExit {
-    Impl& impl;
-    ~FlushOnExit() {
-      try {
-        impl.flush();
-      } catch (...) {
-      }
-    }
-  };
-  void flush();  // FAT copies, then directories, then FSInfo
+  void flush();  // data, new folder clusters, FAT copies, directories, deferred frees, FSInfo
+};
+
+// One public operation's changes, undone unless commit() is reached. Nested transactions (an
+// operation built from others) join the outermost one.
+class Transaction {
+ public:
+  explicit Transaction(Volume::Impl& volume);
+  ~Transaction();
+  Transaction(const Transaction&) = delete;
+  Transaction& operator=(const Transaction&) = delete;
+  void commit();
+
+ private:
+  Volume::Impl& volume_;
+  bool owner_;
+  bool done_ = false;
 };
 
 std::vector<std::uint64_t> run_starts(const std::vector<Run>& runs, std::uint32_t cluster_size);

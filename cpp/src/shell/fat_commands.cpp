@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "bootmirror/unicode.h"
 #include "bootmirror/units.h"
 
 namespace bootmirror::shell {
@@ -101,7 +102,9 @@ std::string xcopy_listing(std::string_view source_folder, const std::vector<std:
   std::string out;
   std::string base(source_folder);
   if (!base.empty() && base.back() != '\\' && base.back() != ':') base.push_back('\\');
-  for (const std::string& path : copied) out += base + path + "\n";
+  // Names come from the volume as WTF-8; what xcopy prints is UTF-8 (a lone surrogate as U+FFFD).
+  base = wtf8_for_display(base);
+  for (const std::string& path : copied) out += base + wtf8_for_display(path) + "\n";
   out += fmt::format("{} File(s) copied\n", copied.size());
   return out;
 }
