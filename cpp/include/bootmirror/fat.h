@@ -113,7 +113,7 @@ struct WalkStep {
 struct CheckProblem {
   std::string kind;     // "lost-clusters", "cross-link", "size-mismatch", "cycle", "fat-copies-differ",
                         // "bad-entry", "bad-chain", "directory-cycle", "free-count", "bad-name",
-                        // "duplicate-name", "dot-entry", "label"
+                        // "duplicate-name", "duplicate-entry", "dot-entry", "label", "boot-backup"
   std::string path;     // the file or folder concerned (WTF-8, opens it), "" when none
   std::string message;  // what fsck would say (UTF-8); when not repaired, why in parentheses
   bool repaired = false;

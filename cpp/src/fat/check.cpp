@@ -7,6 +7,8 @@
 // files (what fsck.fat does without -f); a folder whose start cluster is invalid is removed at
 // once (fsck.fat -a empties it and removes it on a second run); labels may hold OEM characters
 // above 0x7F, as Windows' label command writes them (fsck.fat 4.2 refuses those).
+#include <map>
+
 #include <fmt/format.h>
 
 #include "fat/volume_impl.h"
@@ -53,6 +55,18 @@ struct Checker {
     std::uint32_t clusters = 0, last = 0;
     bool broken = false;
   };
+  // Files by first cluster, to tell an entry left twice by an interrupted move from a cross-link.
+  struct FileStart {
+    ShortEntry entry;
+    std::string path;
+  };
+  static bool same_but_name(const ShortEntry& a, const ShortEntry& b) {
+    return a.attributes == b.attributes && a.created_tenths == b.created_tenths && a.created_time == b.created_time &&
+           a.created_date == b.created_date && a.accessed_date == b.accessed_date && a.modified_time == b.modified_time &&
+           a.modified_date == b.modified_date && a.first_cluster == b.first_cluster && a.size == b.size;
+  }
+  std::map<std::uint32_t, FileStart> file_starts;
+
   Claim claim(std::uint32_t first, const std::string& path) {
     Claim c;
     std::uint32_t id = std::uint32_t(owners.size());
@@ -250,6 +264,18 @@ struct Checker {
         }
         continue;
       }
+      // A second entry for the same file, equal to the first in all but its name (a move keeps
+      // the first cluster, size, attributes and every time, to the tenth of a second): what a crash
+      // between the two steps of a move leaves (the new entry is written before the old one goes).
+      // The first one found stays; the other entry goes, not the file's clusters. Two different
+      // files that merely share clusters are a cross-link, handled as fsck.fat does below.
+      if (auto twin = file_starts.find(first); twin != file_starts.end() && same_but_name(twin->second.entry, node.entry)) {
+        problem("duplicate-entry", child,
+                fmt::format("{}: the same file as {} (a move that did not finish)", name, shown(twin->second.path)), true);
+        drop.push_back(slot);
+        continue;
+      }
+      file_starts[first] = FileStart{node.entry, child};
       Claim c = claim(first, child);
       std::uint64_t cs = v.geometry.cluster_size();
       std::uint32_t expected = v.clusters_for(node.entry.size);
@@ -301,6 +327,7 @@ struct Checker {
   // The label in the root folder is valid and the boot sector holds the same; as fsck.fat -a,
   // an invalid label is removed and the root folder's is copied to the boot sector.
   std::optional<std::string> boot_label;  // the new boot sector label field, when it must change
+  std::optional<ByteVector> backup_from;   // the boot sector, to copy over a backup that differs
   void check_label() {
     Directory& root = v.directory(v.root_key());
     std::string boot = v.boot.has_extended ? v.boot.label : "NO NAME    ";
@@ -340,6 +367,24 @@ struct Checker {
     v.boot.label = *boot_label;
   }
 
+  // FAT32's backup boot sector (fatgen103: at BPB_BkBootSec) holds the boot sector's bytes; a crash
+  // between the two writes of a label change leaves them different (fsck.fat: "mostly harmless").
+  // A label repair rewrites both; otherwise the backup is made the boot sector's copy again.
+  void check_backup_boot() {
+    auto backup = backup_boot_offset(v.boot, v.geometry);
+    if (!backup || boot_label) return;
+    const std::size_t first = std::max<std::size_t>(512, v.geometry.bytes_per_sector);
+    ByteVector primary = v.device->read(0, first), copy = v.device->read(*backup, first);
+    if (primary == copy) return;
+    problem("boot-backup", "", "the backup boot sector differs from the boot sector; copied from it", true);
+    if (repair) backup_from = std::move(primary);
+  }
+
+  void write_backup_boot() {
+    if (!backup_from) return;
+    if (auto backup = backup_boot_offset(v.boot, v.geometry)) v.device->write(*backup, *backup_from);
+  }
+
   void run() {
     const Geometry& g = v.geometry;
     owner.assign(v.fat->limit(), unowned);
@@ -352,6 +397,7 @@ struct Checker {
     }
     check_dir(root, "", root, nullptr);
     check_label();
+    check_backup_boot();
     std::uint32_t lost = 0;
     for (std::uint32_t c = 2; c < v.fat->limit(); ++c) {
       std::uint32_t e = v.fat->get(c);
@@ -389,8 +435,9 @@ CheckReport Volume::check(bool repair) {
                       true);
     if (repair) {
       // Only what was repaired is written: a check that repaired nothing leaves the disk alone.
-      bool wrote = v.dirty() || checker.boot_label.has_value();
+      bool wrote = v.dirty() || checker.boot_label.has_value() || checker.backup_from.has_value();
       checker.write_boot_label();
+      checker.write_backup_boot();
       if (v.fsinfo_present && v.fsinfo.free_count != v.fat->free_count()) {
         v.fsinfo_due = true;  // the count after the repairs
         wrote = true;

@@ -57,8 +57,12 @@ FormatResult format(const DevicePtr& device, const FormatOptions& options) {
   boot.serial = options.serial ? *options.serial : IdentitySource::next_u32();
   boot.label = label.empty() ? "NO NAME    " : label;
 
-  // Order: everything but the boot sector first, so a half-formatted volume is not mistaken for
-  // a good one; the boot sector (the volume's identity) last.
+  // Order, a write barrier (device flush) between the steps: the old boot sector and its FAT32
+  // backup are wiped first, so that from then on a crash leaves no file system rather than the old
+  // one's identity over the new one's half-written tables; then the FATs and the root; the boot
+  // sector (the volume's identity) last.
+  write_zeros(*device, 0, bps);
+  device->flush();
   write_zeros(*device, bps, std::uint64_t(g.reserved_sectors - 1) * bps);
   ByteVector fat(std::uint64_t(g.sectors_per_fat) * bps);
   {
@@ -96,6 +100,7 @@ FormatResult format(const DevicePtr& device, const FormatOptions& options) {
     std::uint64_t from = boot.fat32 ? root_offset + root_bytes : g.data_offset();
     write_zeros(*device, from, g.data_offset() + g.data_bytes() - from);
   }
+  device->flush();
 
   ByteVector sector(std::max<std::uint32_t>(bps, 512));
   boot.encode(sector, g.type);
@@ -112,6 +117,7 @@ FormatResult format(const DevicePtr& device, const FormatOptions& options) {
     device->write(std::uint64_t(boot.backup_boot_sector + 2) * bps, third);
     device->write(std::uint64_t(boot.fsinfo_sector) * bps, info);
     device->write(2ull * bps, third);
+    device->flush();  // the backup before the boot sector: the boot sector commits the format
   }
   device->write(0, sector);
   device->flush();

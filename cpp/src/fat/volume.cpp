@@ -166,16 +166,26 @@ bool Volume::Impl::dirty() const {
 void Volume::Impl::flush() {
   if (dirty()) {
     if (changes.active) changes.wrote_metadata = true;
-    // Data first; new folder clusters and new chains reach the disk before the entries that use
-    // them; freed clusters after the entries that stopped using them (see FatTable::free_chain).
+    // Three stages with a device flush (a write barrier) after each of the first two, so that no
+    // crash can leave an entry naming what is not on the disk yet, or clusters freed that an entry
+    // still names (the write-back crash model: unflushed writes land in any order, or not at all):
+    //  1. file data, new folders' clusters, and the FAT chains that hold them (linked to no entry
+    //     yet, so a crash here leaks clusters at worst);
+    //  2. directory entries (each sector one change: the old entry or the new one);
+    //  3. clusters the entries stopped using, freed (see FatTable::free_chain), and FSInfo.
     flush_staging();
     for (auto& [key, dir] : directories) dir->flush_fresh();
     if (fat->dirty()) fsinfo_due = true;
     fat->flush();
-    for (auto& [key, dir] : directories) dir->flush();
-    if (fat->has_deferred()) {
-      fat->apply_deferred();
-      fat->flush();
+    const bool entries = std::any_of(directories.begin(), directories.end(), [](const auto& d) { return d.second->dirty(); });
+    if (entries || fat->has_deferred()) {
+      device->flush();
+      for (auto& [key, dir] : directories) dir->flush();
+      if (fat->has_deferred()) {
+        device->flush();
+        fat->apply_deferred();
+        fat->flush();
+      }
     }
   }
   // FSInfo is a hint (fatgen103 section 5): rewritten when this session changed the FAT, never
@@ -402,8 +412,20 @@ void Volume::rename(const std::string& from, const std::string& to) {
   // (The same entry under another spelling is a change of case: it is made again below.)
   ShortEntry entry = loc.node->entry;
   Directory* source = loc.parent;
-  source->remove(loc.node->slot);
-  target.add(new_name, entry);
+  const std::uint32_t old_slot = loc.node->slot;
+  const bool case_change = existing == loc.node;
+  if (case_change) {
+    source->remove(old_slot);
+    target.add(new_name, entry);
+  } else {
+    // The new entry reaches the disk before the old one goes, a write barrier between: a crash
+    // in between leaves the file under both names sharing its clusters, which check(repair=True)
+    // settles by keeping the first, and never under neither.
+    target.add(new_name, entry);
+    impl_->flush();
+    impl_->device->flush();
+    source->remove(old_slot);
+  }
   if (moving_dir && source != &target) {
     // ".." must name the new parent.
     Directory& md = impl_->directory(entry.first_cluster);
@@ -474,7 +496,12 @@ void Volume::set_label(const std::string& label) {
     root.add_raw(e);
   }
   // The boot sector (and FAT32's backup) carry the label too, when it has the extended fields.
+  // The root's label entry is what readers take first: it goes first, a write barrier after it,
+  // so a crash between leaves the new label, the boot sector's copy to be brought in line (as
+  // fsck.fat and check(repair=True) do).
   if (impl_->boot.has_extended) {
+    impl_->flush();
+    impl_->device->flush();
     std::string field = none ? "NO NAME    " : std::string(name.begin(), name.end());
     std::size_t first = std::max<std::size_t>(512, impl_->geometry.bytes_per_sector);
     ByteVector sector = impl_->device->read(0, first);

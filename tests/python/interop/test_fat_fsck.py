@@ -116,7 +116,11 @@ def _lost(disk, v):
 
 def _cross_link(disk, v):
     first = v.stat("one.bin").first_cluster
-    disk.write(_root_entry_offset(v, disk, "TWO     BIN") + 26, struct.pack("<H", first))
+    at = _root_entry_offset(v, disk, "TWO     BIN")
+    disk.write(at + 26, struct.pack("<H", first))
+    # Two different files: their creation times differ (were they equal to the tenth of a second,
+    # as after a move that did not finish, check would take the pair for one file's two entries).
+    disk.write(at + 13, bytes([(disk.read(at + 13, 1)[0] + 1) % 200]))
 
 
 def _size_mismatch(disk, v):
