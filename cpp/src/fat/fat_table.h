@@ -53,6 +53,7 @@ class FatTable {
 
   void flush();  // dirty sectors to every copy
   bool dirty() const { return dirty_any_ || !deferred_.empty(); }
+  bool sectors_dirty() const { return dirty_any_; }  // what flush() would write now
 
   // Undo for a failed operation: between begin_undo() and commit_undo(), every change is recorded;
   // rollback_undo() restores the entries, the encoded bytes, the dirty marks and the counts.

@@ -173,19 +173,23 @@ void Volume::Impl::flush() {
     //     yet, so a crash here leaks clusters at worst);
     //  2. directory entries (each sector one change: the old entry or the new one);
     //  3. clusters the entries stopped using, freed (see FatTable::free_chain), and FSInfo.
+    // A barrier is paid only where a stage wrote something a later stage depends on: a rename
+    // writes entries alone, a new file's data and chain need one before its entry.
+    // (New folders' clusters come with a chain, so a dirty FAT covers them.)
+    const bool blocks = !staging.bytes.empty() || fat->sectors_dirty();
+    if (fat->dirty()) fsinfo_due = true;
     flush_staging();
     for (auto& [key, dir] : directories) dir->flush_fresh();
-    if (fat->dirty()) fsinfo_due = true;
     fat->flush();
     const bool entries = std::any_of(directories.begin(), directories.end(), [](const auto& d) { return d.second->dirty(); });
-    if (entries || fat->has_deferred()) {
-      device->flush();
+    if (entries) {
+      if (blocks) device->flush();
       for (auto& [key, dir] : directories) dir->flush();
-      if (fat->has_deferred()) {
-        device->flush();
-        fat->apply_deferred();
-        fat->flush();
-      }
+    }
+    if (fat->has_deferred()) {
+      if (blocks || entries) device->flush();
+      fat->apply_deferred();
+      fat->flush();
     }
   }
   // FSInfo is a hint (fatgen103 section 5): rewritten when this session changed the FAT, never
