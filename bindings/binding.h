@@ -23,6 +23,12 @@ void bind_ldm(py::module_& m);
 void bind_dynamic(py::module_& m);
 void bind_volumes(py::module_& m);
 
+// Host paths, both ways, as os.fsencode and os.fsdecode do: a path argument may be str, bytes or
+// os.PathLike, and bytes the file system encoding cannot decode travel as surrogates (never a
+// UnicodeDecodeError, never a TypeError for a path os.listdir gave).
+std::string encode_host_path(const py::object& path);
+py::str decode_host_path(const std::string& path);
+
 // A size given as an int (bytes) or a string such as "204 MiB".
 std::uint64_t to_size(const py::object& value, const char* what);
 // An offset, length or number given as a Python int: UsageError naming `what` when it is negative

@@ -18,6 +18,19 @@ std::uint64_t to_size(const py::object& value, const char* what) {
   throw UsageError(std::string(what) + " must be a number of bytes or a string such as \"204 MiB\"");
 }
 
+std::string encode_host_path(const py::object& path) {
+  PyObject* encoded = nullptr;
+  if (!PyUnicode_FSConverter(path.ptr(), &encoded)) throw py::error_already_set();
+  py::bytes owner = py::reinterpret_steal<py::bytes>(encoded);  // released on return
+  return std::string(PyBytes_AS_STRING(encoded), std::size_t(PyBytes_GET_SIZE(encoded)));
+}
+
+py::str decode_host_path(const std::string& path) {
+  PyObject* text = PyUnicode_DecodeFSDefaultAndSize(path.data(), py::ssize_t(path.size()));
+  if (text == nullptr) throw py::error_already_set();
+  return py::reinterpret_steal<py::str>(text);
+}
+
 std::uint64_t to_unsigned(const py::int_& value, const char* what, std::uint64_t max) {
   if (value < py::int_(0)) throw UsageError(fmt::format("{} must not be negative (got {})", what, py::str(value).cast<std::string>()));
   if (value > py::int_(max)) throw UsageError(fmt::format("{} {} is too large (at most {})", what, py::str(value).cast<std::string>(), max));

@@ -39,8 +39,13 @@ void raise_format_error(const FormatError& e) {
 
 void raise_os_error(const OsError& e) {
   // OSError(errno, strerror, filename) picks the matching subclass (FileNotFoundError, ...).
-  // The path in the file system's encoding (undecodable bytes as surrogates, as os.fsdecode does).
-  PyObject* raw_path = PyUnicode_DecodeFSDefaultAndSize(e.path().data(), py::ssize_t(e.path().size()));
+  // A path inside a FAT volume is WTF-8 (lone surrogates kept, read back with surrogatepass); a
+  // host path that is no UTF-8 at all comes in the file system's encoding, as os.fsdecode does.
+  PyObject* raw_path = PyUnicode_DecodeUTF8(e.path().data(), py::ssize_t(e.path().size()), "surrogatepass");
+  if (raw_path == nullptr) {
+    PyErr_Clear();
+    raw_path = PyUnicode_DecodeFSDefaultAndSize(e.path().data(), py::ssize_t(e.path().size()));
+  }
   if (raw_path == nullptr) throw py::error_already_set();
   py::object path = py::reinterpret_steal<py::object>(raw_path);
   PyObject* raw_reason = PyUnicode_DecodeUTF8(e.reason().data(), py::ssize_t(e.reason().size()), "backslashreplace");

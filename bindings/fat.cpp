@@ -57,12 +57,6 @@ std::vector<FatText> texts(const std::vector<std::string>& in) {
   return out;
 }
 
-// A host path (str, bytes or os.PathLike) in the file system's encoding, as os.fsencode gives it.
-std::string host_path(const py::object& value) {
-  py::object path = py::module_::import("os").attr("fsencode")(value);
-  return path.cast<std::string>();
-}
-
 double seconds(const Timestamp& t) { return double(t.seconds) + t.nanoseconds / 1e9; }
 
 std::optional<Timestamp> to_timestamp(const std::optional<double>& s) {
@@ -308,12 +302,12 @@ void bind_fat(py::module_& m) {
         v.set_label(label.value);
       }, py::arg("label"))
       .def("import_tree", [](Volume& v, const py::object& host_dir, const FatText& dest) {
-        std::string host = host_path(host_dir);
+        std::string host = encode_host_path(host_dir);
         py::gil_scoped_release release;
         return v.import_tree(host, dest.value);
       }, py::arg("host_dir"), py::arg("dest"))
       .def("export_tree", [](Volume& v, const FatText& src, const py::object& host_dir) {
-        std::string host = host_path(host_dir);
+        std::string host = encode_host_path(host_dir);
         py::gil_scoped_release release;
         return v.export_tree(src.value, host);
       }, py::arg("src"), py::arg("host_dir"))

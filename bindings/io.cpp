@@ -59,7 +59,7 @@ void bind_io(py::module_& m) {
       .def_property_readonly("sector_size", &BlockDevice::sector_size, "Logical sector size: 512 or 4096.")
       .def_property_readonly("sector_count", &BlockDevice::sector_count)
       .def_property_readonly("writable", &BlockDevice::writable)
-      .def_property_readonly("name", &BlockDevice::name)
+      .def_property_readonly("name", [](const BlockDevice& self) { return decode_host_path(self.name()); })
       .def("read", &read_bytes, py::arg("offset"), py::arg("length"), "Read `length` bytes at `offset`.")
       .def(
           "readinto",
@@ -97,13 +97,17 @@ void bind_io(py::module_& m) {
   py::class_<ImageFile, BlockDevice, std::shared_ptr<ImageFile>>(m, "ImageFile", "A raw disk image file.")
       .def_static(
           "create",
-          [](const std::string& path, const py::object& size, std::uint32_t sector_size) {
-            return ImageFile::create(path, to_size(size, "size"), sector_size);
+          [](const py::object& path, const py::object& size, std::uint32_t sector_size) {
+            return ImageFile::create(encode_host_path(path), to_size(size, "size"), sector_size);
           },
           py::arg("path"), py::arg("size"), py::arg("sector_size") = 512)
-      .def_static("open", &ImageFile::open, py::arg("path"), py::arg("writable") = false,
-                  py::arg("sector_size") = 512, py::arg("allow_device") = false)
-      .def_property_readonly("path", &ImageFile::path)
+      .def_static(
+          "open",
+          [](const py::object& path, bool writable, std::uint32_t sector_size, bool allow_device) {
+            return ImageFile::open(encode_host_path(path), writable, sector_size, allow_device);
+          },
+          py::arg("path"), py::arg("writable") = false, py::arg("sector_size") = 512, py::arg("allow_device") = false)
+      .def_property_readonly("path", [](const ImageFile& self) { return decode_host_path(self.path()); })
       .def("close", &ImageFile::close);
 
   py::class_<MemoryDisk, BlockDevice, std::shared_ptr<MemoryDisk>>(m, "MemoryDisk", "A disk held in memory.")

@@ -10,8 +10,22 @@ void bind_machine(py::module_& m) {
   using Release = py::call_guard<py::gil_scoped_release>;
   py::class_<Machine, std::shared_ptr<Machine>>(m, "Machine", "Disks by number, the shell's selection, a machine folder.")
       .def(py::init([] { return std::make_shared<Machine>(); }))
-      .def_static("create", &Machine::create, py::arg("folder"), Release())
-      .def_static("open", &Machine::open, py::arg("folder"), py::arg("log") = nullptr, Release(),
+      .def_static(
+          "create",
+          [](const py::object& folder) {
+            const std::string path = encode_host_path(folder);
+            py::gil_scoped_release release;
+            return Machine::create(path);
+          },
+          py::arg("folder"))
+      .def_static(
+          "open",
+          [](const py::object& folder, std::shared_ptr<WriteLog> log) {
+            const std::string path = encode_host_path(folder);
+            py::gil_scoped_release release;
+            return Machine::open(path, std::move(log));
+          },
+          py::arg("folder"), py::arg("log") = nullptr,
                   "Open a machine folder; its images are reopened for writing by the first write. With a WriteLog, "
                   "every write and machine.json step is recorded (crash tests).")
       .def("attach", &Machine::attach, py::arg("device"), Release())
@@ -43,12 +57,18 @@ void bind_machine(py::module_& m) {
       .def(
           "image",
           [](const Machine& self, int number) {
-            py::gil_scoped_release release;
-            auto hold = self.hold();
-            return self.disk(number).path;
+            std::string path;
+            {
+              py::gil_scoped_release release;
+              auto hold = self.hold();
+              path = self.disk(number).path;
+            }
+            return decode_host_path(path);
           },
           py::arg("number"))
-      .def_property_readonly("folder", [](const Machine& self) { return self.folder(); })
+      .def_property_readonly("folder", [](const Machine& self) -> py::object {
+        return self.folder() ? py::object(decode_host_path(*self.folder())) : py::object(py::none());
+      })
       .def_property_readonly("selected_disk", [](const Machine& self) { return self.focus().disk; })
       .def_property_readonly("selected_partition", [](const Machine& self) { return self.focus().partition; })
       .def("save", &Machine::save, Release())

@@ -63,7 +63,7 @@ class CrashState:
 
     def apply_files(self, folder: Union[str, os.PathLike]) -> None:
         """Write the surviving files into `folder` (a copy of the folder from before)."""
-        self._state.apply_files(os.fspath(folder))
+        self._state.apply_files(os.fsencode(folder))
 
     def __repr__(self) -> str:
         return f"<CrashState {self.description}>"

@@ -234,3 +234,13 @@ def test_negative_and_huge_numbers_are_usage_errors(call):
     with pytest.raises(bootmirror.UsageError):
         call(disk)
     assert disk.read(0, disk.size) == before
+
+
+def test_an_image_path_that_is_no_utf8_comes_back_as_os_fsdecode_gives_it(tmp_path):
+    raw = os.fsencode(tmp_path) + b"/disk-\xff.img"
+    with Disk.create(os.fsdecode(raw), "1 MiB") as disk:
+        assert disk.path == os.fsdecode(raw) and os.fsencode(disk.path) == raw
+        assert repr(disk) and disk.name == disk.path
+    with pytest.raises(FileExistsError) as info:
+        Disk.create(os.fsdecode(raw), "1 MiB")
+    assert os.fsencode(info.value.filename) == raw
