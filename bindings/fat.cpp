@@ -389,8 +389,8 @@ void bind_fat(py::module_& m) {
     return shell::xcopy_listing(source_folder.value, paths);
   }, py::arg("source_folder"), py::arg("copied"));
   m.def("fat_file_system_name", &shell::file_system_name, py::arg("device"), Rel());
-  m.def("run_format", &shell::run_format, py::arg("device"), py::arg("switches"), Rel(),
-        "`format X: <switches>` on a device: formats and returns Windows' text.");
+  m.def("run_format", &shell::run_format, py::arg("device"), py::arg("switches"), py::arg("codepage") = "cp437", Rel(),
+        "`format X: <switches>` on a device: formats and returns Windows' text (the label in `codepage`).");
   m.def(
       "run_xcopy",
       [](Volume& source, const FatText& from, Volume& target, const FatText& to, const std::string& switches) {

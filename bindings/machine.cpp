@@ -71,6 +71,8 @@ void bind_machine(py::module_& m) {
       })
       .def_property_readonly("selected_disk", [](const Machine& self) { return self.focus().disk; })
       .def_property_readonly("selected_partition", [](const Machine& self) { return self.focus().partition; })
+      .def_property("oem_codepage", &Machine::oem_codepage, &Machine::set_oem_codepage,
+                    "The OEM code page of the machine's Windows (FAT short names and labels).")
       .def("save", &Machine::save, Release())
       .def("close", &Machine::close, Release(), "Release the folder's write lock and close the images.")
       .def_property_readonly("closed", &Machine::closed);

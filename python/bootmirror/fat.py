@@ -120,9 +120,10 @@ def xcopy_listing(source_folder: str, copied: List[str]) -> str:
     return _core.xcopy_listing(source_folder, copied)
 
 
-def run_format(target: Target, switches: str = "/fs:fat /q /y") -> str:
-    """``format X: <switches>`` on `target`: formats it and returns the text Windows prints."""
-    return _core.run_format(_device(target), switches)
+def run_format(target: Target, switches: str = "/fs:fat /q /y", codepage: str = "cp437") -> str:
+    """``format X: <switches>`` on `target`: formats it and returns the text Windows prints; a
+    label (``/v:``) is written in the OEM `codepage`."""
+    return _core.run_format(_device(target), switches, codepage)
 
 
 def run_xcopy(source: "Volume", from_path: str, target: "Volume", to_path: str, switches: str = "") -> str:

@@ -111,6 +111,17 @@ class Machine:
         return Disk(device)
 
     @property
+    def oem_codepage(self) -> str:
+        """The OEM code page this machine's Windows keeps FAT short names and labels in: "cp437"
+        (the default, as US Windows), "cp850" on many European systems. ``format``, ``xcopy``,
+        ``list volume`` and :meth:`volume` read and write with it; kept in machine.json."""
+        return self._m.oem_codepage
+
+    @oem_codepage.setter
+    def oem_codepage(self, codepage: str) -> None:
+        self._m.oem_codepage = codepage
+
+    @property
     def selected_disk(self) -> Optional[int]:
         """The disk diskpart's focus is on."""
         return self._m.selected_disk

@@ -51,7 +51,7 @@ std::uint64_t known_bytes(const MachineGroup& group, std::size_t disk_index);
 // (simple volumes and mirrors): a Slice of that disk; nullptr otherwise.
 DevicePtr volume_device(const MachineGroup& group, std::size_t volume_index);
 // "FAT32", "FAT" or "NTFS" and the label, as list volume shows them; empty when unknown.
-std::pair<std::string, std::string> file_system_of(const MachineGroup& group, std::size_t volume_index);
+std::pair<std::string, std::string> file_system_of(Machine& machine, const MachineGroup& group, std::size_t volume_index);
 
 // "delete disk" on a missing dynamic disk: drops it from the group and detaches it.
 void delete_missing_disk(Machine& machine, int number);

@@ -52,6 +52,9 @@ struct FormatOptions {
 
 // The OEM code pages 8.3 names and labels can be read and written in: "cp437", "cp850", ...
 std::vector<std::string> oem_code_pages();
+// A code page's name as the engine spells it ("850", "CP850", "ibm850" -> "cp850"); UsageError
+// naming the pages it knows for any other.
+std::string oem_code_page(std::string_view name);
 
 // The layout of a FAT volume, as chosen by format or read from a boot sector.
 struct Geometry {

@@ -36,8 +36,9 @@ std::string xcopy_listing(std::string_view source_folder, const std::vector<std:
 
 // What `format` says the volume held before: "FAT" (FAT12/16), "FAT32", or "RAW".
 std::string file_system_name(const DevicePtr& device);
-// `format X: <switches>` on a volume's device: formats it and returns what Windows prints.
-std::string run_format(const DevicePtr& device, std::string_view switches);
+// `format X: <switches>` on a volume's device: formats it and returns what Windows prints. The
+// label (/v:) is written in `codepage`, the machine's OEM code page.
+std::string run_format(const DevicePtr& device, std::string_view switches, std::string_view codepage = "cp437");
 
 // An xcopy argument: "p:\*.*", "s:", "p:\EFI\Boot\*.efi". The drive letter is upper case; the
 // rest is what follows the colon ("\*.*", "", ...).

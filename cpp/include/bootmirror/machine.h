@@ -71,6 +71,11 @@ class Machine : public std::enable_shared_from_this<Machine> {
   const Focus& focus() const { return focus_; }
 
   const std::optional<std::string>& folder() const { return folder_; }
+  // The OEM code page Windows on this machine uses for FAT short names and labels ("cp437", the
+  // default; "cp850" on many European installations). Kept in machine.json.
+  std::string oem_codepage() const;
+  void set_oem_codepage(const std::string& codepage);  // UsageError for a page FAT does not know
+
   // Other modules' state in machine.json, by name; call save() after changing it.
   Json& section(const std::string& name) { return sections_[name]; }
   // Rewrites machine.json crash-safely (replace_file: a temporary file fsynced, renamed over the

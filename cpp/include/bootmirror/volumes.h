@@ -49,6 +49,14 @@ std::set<char> dynamic_volume_letters(Machine& machine);
 std::map<std::uint64_t, char> letters_on_disk(Machine& machine, int disk);
 void release_letter(Machine& machine, char letter);
 
+// The file system on a volume's bytes, as list volume shows it: "FAT32", "FAT" (FAT12/16) or "NTFS",
+// and the label, read with the machine's OEM code page; nullopt when the volume holds none of them.
+struct VolumeFileSystem {
+  std::string name;
+  std::string label;
+};
+std::optional<VolumeFileSystem> file_system_on(Machine& machine, const DevicePtr& volume);
+
 // The FAT file system on the volume with this letter, shared while anyone holds it so that every
 // caller sees the same cached FAT and folders; FormatError when the volume holds no FAT.
 std::shared_ptr<fat::Volume> mount_fat(Machine& machine, std::string_view drive);

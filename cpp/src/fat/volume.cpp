@@ -10,6 +10,7 @@
 namespace bootmirror::fat {
 
 std::vector<std::string> oem_code_pages() { return OemCodePage::names(); }
+std::string oem_code_page(std::string_view name) { return std::string(OemCodePage::named(name).name()); }
 
 std::vector<std::uint64_t> run_starts(const std::vector<Run>& runs, std::uint32_t cluster_size) {
   std::vector<std::uint64_t> starts;

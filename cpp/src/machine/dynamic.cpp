@@ -302,17 +302,10 @@ DevicePtr volume_device(const MachineGroup& mg, std::size_t vi) {
   return std::make_shared<Slice>(mg.devices.at(device), offset, length);
 }
 
-std::pair<std::string, std::string> file_system_of(const MachineGroup& mg, std::size_t vi) {
-  DevicePtr device = volume_device(mg, vi);
-  if (!device || device->size() < 512) return {};
-  ByteVector boot = device->read(0, 512);
-  if (matches_ascii(boot, 3, "NTFS    ")) return {"NTFS", ""};
-  try {
-    auto volume = fat::Volume::open(device);
-    return {volume->geometry().type == fat::FatType::fat32 ? "FAT32" : "FAT", volume->label()};
-  } catch (const Error&) {
-    return {};
-  }
+std::pair<std::string, std::string> file_system_of(Machine& machine, const MachineGroup& mg, std::size_t vi) {
+  auto found = file_system_on(machine, volume_device(mg, vi));
+  if (!found) return {};
+  return {found->name, found->label};
 }
 
 

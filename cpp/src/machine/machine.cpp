@@ -7,6 +7,7 @@
 
 #include <fmt/format.h>
 
+#include "bootmirror/fat.h"
 #include "bootmirror/write_log.h"
 #include "machine/folder_lock.h"
 
@@ -152,6 +153,20 @@ const AttachedDisk& Machine::disk(int number) const {
   auto it = disks_.find(number);
   if (it == disks_.end()) throw UsageError(fmt::format("there is no disk {}", number));
   return it->second;
+}
+
+std::string Machine::oem_codepage() const {
+  auto hold_machine = hold();
+  auto it = sections_.find("windows");
+  if (it != sections_.end() && it->second.is_object() && it->second["oem_codepage"].is_string())
+    return it->second["oem_codepage"].string();
+  return "cp437";
+}
+
+void Machine::set_oem_codepage(const std::string& codepage) {
+  auto hold_machine = hold();
+  section("windows").object_mut()["oem_codepage"] = Json(fat::oem_code_page(codepage));
+  save();
 }
 
 std::string Machine::json_path() const { return (fs::path(*folder_) / kFile).string(); }

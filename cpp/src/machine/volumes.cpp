@@ -190,6 +190,18 @@ void release_letter(Machine& machine, char letter) {
   if (letters.erase(char(std::toupper(static_cast<unsigned char>(letter))))) write_letters(machine, letters);
 }
 
+std::optional<VolumeFileSystem> file_system_on(Machine& machine, const DevicePtr& device) {
+  if (!device || device->size() < 512) return std::nullopt;
+  ByteVector boot = device->read(0, 512);
+  if (matches_ascii(boot, 3, "NTFS    ")) return VolumeFileSystem{"NTFS", ""};
+  try {
+    auto volume = fat::Volume::open(device, machine.oem_codepage());
+    return VolumeFileSystem{volume->geometry().type == fat::FatType::fat32 ? "FAT32" : "FAT", volume->label()};
+  } catch (const Error&) {
+    return std::nullopt;
+  }
+}
+
 std::shared_ptr<fat::Volume> mount_fat(Machine& machine, std::string_view drive) {
   auto hold = machine.hold();
   auto volume = volume_by_letter(machine, drive);
@@ -199,7 +211,7 @@ std::shared_ptr<fat::Volume> mount_fat(Machine& machine, std::string_view drive)
   MountKey key{disk.device.get(), volume->offset};
   if (auto it = mounts().find(key); it != mounts().end())
     if (auto alive = it->second.lock()) return alive;
-  auto mounted = fat::Volume::open(volume_device(machine, *volume));
+  auto mounted = fat::Volume::open(volume_device(machine, *volume), machine.oem_codepage());
   mounts()[key] = mounted;
   return mounted;
 }

@@ -13,7 +13,7 @@ std::string format_drive(Machine& machine, std::string_view drive, std::string_v
   auto volume = volume_by_letter(machine, drive);
   if (!volume) throw UsageError(fmt::format("The system cannot find the drive specified ({}).", drive));
   unmount_fat(machine, drive);  // whoever holds the old file system must not write it back
-  return run_format(volume_device(machine, *volume), switches);
+  return run_format(volume_device(machine, *volume), switches, machine.oem_codepage());
 }
 
 std::string xcopy_drives(Machine& machine, std::string_view source, std::string_view destination,

@@ -159,7 +159,7 @@ std::vector<Row> dynamic_volume_rows(Machine& machine, const dynamic::MachineGro
       if (d.device >= 0) bytes = v.record.size * d.sector_size;
     Row row;
     row.selected = machine.focus().volume == int(i);
-    auto [fs, label] = dynamic::file_system_of(mg, i);
+    auto [fs, label] = dynamic::file_system_of(machine, mg, i);
     row.cells = {fmt::format("Volume {}", i), letter, label, fs, type_word(v.layout), format_size(bytes), status_word(machine, mg, v), boot_info(letter)};
     rows.push_back(std::move(row));
   }

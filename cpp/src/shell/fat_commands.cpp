@@ -122,8 +122,9 @@ std::string file_system_name(const DevicePtr& device) {
   }
 }
 
-std::string run_format(const DevicePtr& device, std::string_view switches) {
+std::string run_format(const DevicePtr& device, std::string_view switches, std::string_view codepage) {
   FormatCommand command = parse_format_switches(switches);
+  command.options.codepage = std::string(codepage);
   std::string previous = file_system_name(device);
   fat::FormatResult result = fat::format(device, command.options);
   return format_summary(result, device->size(), previous, command.options.quick);

@@ -31,9 +31,7 @@ std::string list_volume(Machine& machine, const Arguments&) {
   for (const BasicVolume& v : basic_volumes(machine)) {
     std::string fs = "RAW", label;
     try {
-      DevicePtr device = volume_device(machine, v);
-      fs = file_system_name(device);
-      if (fs != "RAW") label = fat::Volume::open(device)->label();
+      if (auto found = file_system_on(machine, volume_device(machine, v))) fs = found->name, label = found->label;
     } catch (const Error&) {
     }
     // "System": the EFI system partition the firmware starts Windows from. Until the machine has

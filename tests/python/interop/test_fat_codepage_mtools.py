@@ -83,3 +83,33 @@ def test_labels_in_the_code_page_against_mlabel(tmp_path):
         fat.open(disk, codepage="cp850").label = "ØRE"
     shown = mtool(tmp_path, "mlabel", image, "-s", "::", codepage=850)
     assert "ØRE" in shown, shown
+
+
+def test_a_machine_s_oem_code_page_serves_format_xcopy_and_list_volume(tmp_path):
+    """A European Windows (cp850): the label format writes, the short names xcopy copies and what
+    list volume shows are in cp850, as mtools set to 850 reads them; the setting lasts."""
+    m = bootmirror.Machine.create(tmp_path / "lab")
+    m.create_disk("160 MiB")
+    m.oem_codepage = "850"
+    assert m.oem_codepage == "cp850"
+    with pytest.raises(bootmirror.UsageError, match="cp437"):
+        m.oem_codepage = "cp65001"
+    m.diskpart("select disk 0\nconvert gpt\ncreate partition efi size=40\nassign letter=S\n"
+               "create partition primary size=40\nassign letter=P", check=True)
+    m.format("s:", "/fs:fat /q /y /v:ÅRHUS")
+    m.format("p:", "/fs:fat /q /y")
+    m.volume("p:").write_bytes("ØRE.TXT", b"kroner")
+    m.xcopy("p:\\*.*", "s:", "/s /h")
+    assert "ÅRHUS" in m.diskpart("list volume")
+    m.close()
+    m = bootmirror.Machine.open(tmp_path / "lab")
+    assert m.oem_codepage == "cp850" and m.volume("s:").label == "ÅRHUS"
+    esp = m.disk(0).partitions[1]
+    image = tmp_path / "esp.img"
+    image.write_bytes(m.disk(0).read(esp.offset, esp.size))
+    assert "ÅRHUS" in mtool(tmp_path, "mlabel", image, "-s", "::", codepage=850)
+    assert any(line.startswith("ØRE      TXT") for line in mtool(tmp_path, "mdir", image, "-a", "::/", codepage=850).splitlines())
+    # fsck.fat 4.2 takes any label byte above 0x7F for invalid (Windows writes them): its only word.
+    said = run_tool(["fsck.fat", "-n", str(image)], check=False).stdout
+    problems = [line.strip() for line in said.splitlines()[1:-1] if line.strip() and "unchanged" not in line]
+    assert problems == ["Volume label 'ÅRHUS' stored in root directory is not valid.", "Auto-removing label."], said
