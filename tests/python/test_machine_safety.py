@@ -194,3 +194,16 @@ def test_every_crash_while_saving_machine_json_leaves_the_old_or_the_new_file(tm
         json.loads(outcome)
         seen.add(outcome)
     assert seen == {old.encode(), new.encode()}
+
+
+def test_machine_show_reads_without_writing_or_locking(tmp_path):
+    folder = _lab(tmp_path)
+    files = sorted(p for p in os.listdir(folder) if p != "machine.lock")
+    before = {p: (os.stat(os.path.join(folder, p)).st_mtime_ns, open(os.path.join(folder, p), "rb").read()) for p in files}
+    holder = Machine.open(folder)
+    holder.diskpart("select disk 1\nconvert gpt", check=True)  # another process holds the write lock
+    shown = _cli("machine", "show", folder)
+    assert shown.returncode == 0 and "disk1.img" in shown.stdout, shown.stderr
+    holder.close()
+    after = {p: (os.stat(os.path.join(folder, p)).st_mtime_ns, open(os.path.join(folder, p), "rb").read()) for p in files}
+    assert {p: v for p, v in after.items() if p != "disk1.img"} == {p: v for p, v in before.items() if p != "disk1.img"}
