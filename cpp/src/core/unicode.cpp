@@ -37,6 +37,43 @@ std::uint32_t decode_sequence(std::string_view s, std::size_t i, std::size_t n) 
 }
 
 bool is_surrogate(std::uint32_t cp) { return cp >= 0xD800 && cp <= 0xDFFF; }
+
+// UTF-8 (or, with `surrogates`, WTF-8) to UTF-16; UsageError naming the text when ill-formed.
+std::u16string to_utf16(std::string_view s, bool surrogates) {
+  std::u16string out;
+  out.reserve(s.size());
+  for (std::size_t i = 0; i < s.size();) {
+    const std::size_t n = sequence_length(s, i, surrogates);
+    if (n == 0) throw UsageError(fmt::format("'{}' is not valid UTF-8", escape_bytes(s)));
+    std::uint32_t cp = decode_sequence(s, i, n);
+    if (cp >= 0x10000) {
+      cp -= 0x10000;
+      out.push_back(char16_t(0xD800 + (cp >> 10)));
+      out.push_back(char16_t(0xDC00 + (cp & 0x3FF)));
+    } else {
+      out.push_back(char16_t(cp));
+    }
+    i += n;
+  }
+  return out;
+}
+
+// UTF-16 to UTF-8; a lone surrogate becomes U+FFFD, or with `keep` its WTF-8 three-byte form.
+std::string from_utf16(std::u16string_view s, bool keep) {
+  std::string out;
+  out.reserve(s.size());
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    std::uint32_t cp = s[i];
+    if (cp >= 0xD800 && cp <= 0xDBFF && i + 1 < s.size() && s[i + 1] >= 0xDC00 && s[i + 1] <= 0xDFFF) {
+      cp = 0x10000 + ((cp - 0xD800) << 10) + (s[i + 1] - 0xDC00);
+      ++i;
+    } else if (is_surrogate(cp) && !keep) {
+      cp = 0xFFFD;
+    }
+    append_utf8(out, char32_t(cp));
+  }
+  return out;
+}
 }  // namespace
 
 void append_utf8(std::string& out, char32_t c) {
@@ -57,40 +94,9 @@ void append_utf8(std::string& out, char32_t c) {
   }
 }
 
-std::u16string utf8_to_utf16(std::string_view s) {
-  std::u16string out;
-  out.reserve(s.size());
-  for (std::size_t i = 0; i < s.size();) {
-    const std::size_t n = utf8_sequence_length(s, i);
-    if (n == 0) throw UsageError(fmt::format("'{}' is not valid UTF-8", escape_bytes(s)));
-    std::uint32_t cp = decode_sequence(s, i, n);
-    if (cp >= 0x10000) {
-      cp -= 0x10000;
-      out.push_back(char16_t(0xD800 + (cp >> 10)));
-      out.push_back(char16_t(0xDC00 + (cp & 0x3FF)));
-    } else {
-      out.push_back(char16_t(cp));
-    }
-    i += n;
-  }
-  return out;
-}
+std::u16string utf8_to_utf16(std::string_view s) { return to_utf16(s, false); }
 
-std::string utf16_to_utf8(std::u16string_view s) {
-  std::string out;
-  out.reserve(s.size());
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    std::uint32_t cp = s[i];
-    if (cp >= 0xD800 && cp <= 0xDBFF && i + 1 < s.size() && s[i + 1] >= 0xDC00 && s[i + 1] <= 0xDFFF) {
-      cp = 0x10000 + ((cp - 0xD800) << 10) + (s[i + 1] - 0xDC00);
-      ++i;
-    } else if (cp >= 0xD800 && cp <= 0xDFFF) {
-      cp = 0xFFFD;
-    }
-    append_utf8(out, char32_t(cp));
-  }
-  return out;
-}
+std::string utf16_to_utf8(std::u16string_view s) { return from_utf16(s, false); }
 
 
 bool is_valid_utf8(std::string_view s) {
@@ -130,38 +136,9 @@ std::string escape_bytes(std::string_view s) {
   return out;
 }
 
-std::string utf16_to_wtf8(std::u16string_view s) {
-  std::string out;
-  out.reserve(s.size());
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    std::uint32_t cp = s[i];
-    if (cp >= 0xD800 && cp <= 0xDBFF && i + 1 < s.size() && s[i + 1] >= 0xDC00 && s[i + 1] <= 0xDFFF) {
-      cp = 0x10000 + ((cp - 0xD800) << 10) + (s[i + 1] - 0xDC00);
-      ++i;
-    }
-    append_utf8(out, char32_t(cp));  // a lone surrogate gets its three-byte form
-  }
-  return out;
-}
+std::string utf16_to_wtf8(std::u16string_view s) { return from_utf16(s, true); }
 
-std::u16string wtf8_to_utf16(std::string_view s) {
-  std::u16string out;
-  out.reserve(s.size());
-  for (std::size_t i = 0; i < s.size();) {
-    const std::size_t n = sequence_length(s, i, true);
-    if (n == 0) throw UsageError(fmt::format("'{}' is not valid UTF-8", escape_bytes(s)));
-    std::uint32_t cp = decode_sequence(s, i, n);
-    if (cp >= 0x10000) {
-      cp -= 0x10000;
-      out.push_back(char16_t(0xD800 + (cp >> 10)));
-      out.push_back(char16_t(0xDC00 + (cp & 0x3FF)));
-    } else {
-      out.push_back(char16_t(cp));
-    }
-    i += n;
-  }
-  return out;
-}
+std::u16string wtf8_to_utf16(std::string_view s) { return to_utf16(s, true); }
 
 std::string wtf8_for_display(std::string_view s) {
   std::string out;

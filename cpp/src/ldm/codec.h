@@ -118,6 +118,11 @@ struct DiskPlan {
   std::vector<std::pair<std::uint64_t, std::uint64_t>> reserved;
 };
 DiskPlan plan_disk(BlockDevice& device);
+// UsageError when device `device_index` is a disk of the group already.
+void refuse_member(const Group& g, int device_index);
+// `disk` becomes device `device_index` laid out as `plan`, its database to be written whole by the
+// next commit.
+void place(GroupDisk& disk, const DiskPlan& plan, int device_index);
 // The GPT partitions of a dynamic GPT disk that are not LDM data, relative to data_start.
 std::vector<std::pair<std::uint64_t, std::uint64_t>> reserved_extents(BlockDevice& device, std::uint64_t data_start);
 // The partition table of a newly dynamic disk, computed (reads only): the MBR sector with slot 0 =

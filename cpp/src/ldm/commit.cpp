@@ -334,13 +334,29 @@ DiskWrites prepare_incremental(const Group& g, const GroupDisk& d, BlockDevice& 
 
 void check_convertible(BlockDevice& device) { (void)plan_disk(device); }
 
+void detail::refuse_member(const Group& g, int device_index) {
+  for (const auto& d : g.disks)
+    if (d.device == device_index)
+      throw UsageError(fmt::format("device {} is already {} of the group", device_index, escape_bytes(d.record.name)));
+}
+
+void detail::place(GroupDisk& d, const DiskPlan& plan, int device_index) {
+  d.device = device_index;
+  d.data_start = plan.data_start;
+  d.data_size = plan.data_size;
+  d.config_start = plan.config_start;
+  d.config_size = plan.config_size;
+  d.scheme = plan.scheme;
+  d.sector_size = plan.sector_size;
+  d.reserved = plan.reserved;
+  d.needs_init = true;
+}
+
 std::size_t add_disk(Group& group, const DevicePtr& dev, int device_index) {
   if (!dev) throw UsageError("add_disk: no disk");
   // On a copy: the disk's basic partitions become volumes, and any of them may be refused.
   Group g = group;
-  for (const auto& d : g.disks)
-    if (d.device == device_index)
-      throw UsageError(fmt::format("device {} is already {} of the group", device_index, escape_bytes(d.record.name)));
+  refuse_member(g, device_index);
   DiskPlan plan = plan_disk(*dev);
   GroupDisk d;
   d.record.id = next_id(g);
@@ -350,15 +366,7 @@ std::size_t add_disk(Group& group, const DevicePtr& dev, int device_index) {
       if (!g.find_disk(fmt::format("Disk{}", n))) return n;
   }());
   d.record.guid = IdentitySource::new_guid();
-  d.device = device_index;
-  d.data_start = plan.data_start;
-  d.data_size = plan.data_size;
-  d.config_start = plan.config_start;
-  d.config_size = plan.config_size;
-  d.scheme = plan.scheme;
-  d.sector_size = plan.sector_size;
-  d.needs_init = true;
-  d.reserved = plan.reserved;
+  place(d, plan, device_index);
   g.disks.push_back(d);
   const std::size_t index = g.disks.size() - 1;
   for (const auto& b : plan.basic) {

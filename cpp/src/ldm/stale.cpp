@@ -50,23 +50,14 @@ void resume_disk(Group& group, std::size_t disk_index, const DevicePtr& device, 
   if (disk_index >= group.disks.size()) throw UsageError(fmt::format("the group has no disk {}", disk_index));
   GroupDisk& d = group.disks[disk_index];
   if (d.device >= 0) throw UsageError(fmt::format("{} is present already", escape_bytes(d.record.name)));
-  for (const auto& other : group.disks)
-    if (other.device == device_index) throw UsageError(fmt::format("device {} is already {} of the group", device_index, escape_bytes(other.record.name)));
+  detail::refuse_member(group, device_index);
   // The disk is still the basic disk it was (its own database and table are written last), so
   // the plan made now is the one the interrupted conversion made.
   const detail::DiskPlan plan = detail::plan_disk(*device);
   for (const auto& p : group.partitions)
     if (p.disk_id == d.record.id && (p.start > plan.data_size || plan.data_size - p.start < p.size))
       throw UsageError(fmt::format("{} does not hold the extents the group gives {}", device->name(), escape_bytes(d.record.name)));
-  d.device = device_index;
-  d.data_start = plan.data_start;
-  d.data_size = plan.data_size;
-  d.config_start = plan.config_start;
-  d.config_size = plan.config_size;
-  d.scheme = plan.scheme;
-  d.sector_size = plan.sector_size;
-  d.reserved = plan.reserved;
-  d.needs_init = true;
+  detail::place(d, plan, device_index);
 }
 
 }  // namespace bootmirror::ldm
