@@ -224,6 +224,7 @@ CheckReport Volume::check(bool repair) {
   checker.run();
   if (repair) {
     impl_->fsinfo.free_count = 0xFFFFFFFE;  // forces FSInfo to be rewritten
+    impl_->fsinfo_stale = true;
     impl_->flush();
     impl_->device->flush();
   }

@@ -142,13 +142,14 @@ void Volume::Impl::flush() {
   // Data first; new chains reach the FAT before the entries that use them; freed clusters after
   // the entries that stopped using them (see FatTable::free_chain).
   flush_staging();
+  if (fat->dirty() || fat->has_deferred()) fsinfo_stale = true;
   fat->flush();
   for (auto& [key, dir] : directories) dir->flush();
   if (fat->has_deferred()) {
     fat->apply_deferred();
     fat->flush();
   }
-  if (fsinfo_present && device->writable() &&
+  if (fsinfo_present && fsinfo_stale && device->writable() &&
       (fsinfo.free_count != fat->free_count() || fsinfo.next_free != fat->next_free_hint())) {
     std::uint64_t at = std::uint64_t(boot.fsinfo_sector) * geometry.bytes_per_sector;
     ByteVector sector = device->read(at, geometry.bytes_per_sector);

@@ -108,6 +108,9 @@ struct Volume::Impl {
   std::vector<std::weak_ptr<FileState>> open_files;
   bool fsinfo_present = false;
   FsInfo fsinfo;
+  // Set once the FAT is written (or a repair asks): only then does flush() rewrite FSInfo, so that
+  // opening, reading and checking a volume write nothing, even when FSInfo's hints are stale.
+  bool fsinfo_stale = false;
   bool detached = false;  // set by Volume::detach(): the file system was reformatted or unmounted
 
   // Locks the volume for one operation; UsageError once it has been detached.
