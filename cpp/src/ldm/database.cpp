@@ -60,6 +60,9 @@ DiskDatabase read_database(BlockDevice& dev, bool records) {
                                   ph.config_size, dev.sector_count()), db.privhead_lba * ss + 0x12B);
   if (db.scheme == Scheme::mbr && ph.logical_disk_start + ph.logical_disk_size > ph.config_start)
     throw FormatError("PRIVHEAD logical disk overlaps the database", db.privhead_lba * ss + 0x11B);
+  if (ph.logical_disk_start > dev.sector_count() || ph.logical_disk_size > dev.sector_count() - ph.logical_disk_start)
+    throw FormatError(fmt::format("PRIVHEAD logical disk (sectors {}+{}) extends past the end of the disk ({} sectors)",
+                                  ph.logical_disk_start, ph.logical_disk_size, dev.sector_count()), db.privhead_lba * ss + 0x11B);
   // Without records only the sectors up to the VMDB are needed (TOCBLOCK copies at the end aside).
   ByteVector config = records ? dev.read(base, ph.config_size * ss) : ByteVector(ph.config_size * ss);
   if (!records) {

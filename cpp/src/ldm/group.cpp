@@ -201,6 +201,16 @@ Group read_group(const std::vector<DevicePtr>& devices) {
       d.disk_signature = dbs[i].privhead.disk_signature;
     }
   }
+  // A partition outside its disk's data area would make a volume of the database or of bytes
+  // past the disk: offsets from disk are checked before anything uses them.
+  for (const PartitionRecord& p : g.partitions) {
+    const GroupDisk* d = g.find_disk(p.disk_id);
+    if (!d || d->device < 0) continue;
+    if (p.start > d->data_size || p.size > d->data_size - p.start)
+      throw FormatError(fmt::format("{}: partition '{}' (sectors {}+{}) lies outside the {}-sector data area of {}",
+                                    devices[std::size_t(d->device)]->name(), p.name, p.start, p.size, d->data_size,
+                                    d->record.name));
+  }
   return g;
 }
 
