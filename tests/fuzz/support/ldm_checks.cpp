@@ -64,11 +64,13 @@ void check_scan(const ldm::Scan& scan, std::size_t devices) {
       if (d.device >= 0) once(std::size_t(d.device));
 }
 
-// The disks attached to an in-memory Machine, as its volume list and diskpart see them. A volume's
+// The disks attached to an in-memory Machine whose group `group` is (as machine.json records it
+// once the machine made a disk dynamic), as its volume list and diskpart see them. A volume's
 // device (the Python Volume.device()) must lie inside the data area of its disk.
-void check_machine(const std::vector<std::shared_ptr<OverlayDisk>>& disks) {
+void check_machine(const std::vector<std::shared_ptr<OverlayDisk>>& disks, const ldm::Group& own) {
   Machine machine;
   for (const auto& d : disks) machine.attach(d);
+  machine.section("ldm") = Json(Json::Object{{"group", own.guid()}});
   std::optional<dynamic::MachineGroup> group;
   attempt([&] { group = dynamic::group_of(machine); });
   for (std::size_t v = 0; group && v < group->group.volumes.size(); ++v) {
@@ -111,7 +113,7 @@ std::optional<ldm::Group> read_dynamic_disks(const std::vector<std::shared_ptr<O
   if (scan) check_scan(*scan, devices.size());
   if (group) {
     check_group(*group, devices);
-    check_machine(disks);
+    check_machine(disks, *group);
   }
   for (std::size_t i = 0; i < disks.size(); ++i) require(disks[i]->writes() == writes[i], "reading dynamic disks never writes");
   return group;
