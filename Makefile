@@ -1,7 +1,10 @@
 # Two commands set up everything on a fresh Debian 12 machine:
 #   make demo   install what is missing, build, run the main job
-#   make test   install what is missing, build, run every test (CTest and pytest)
-# Also: make build, make bench, make clean.
+#   make test   install what is missing, build, run every test: CTest (GoogleTest and the fuzz
+#               regression replays) and pytest, then the same under the sanitizers (test-asan),
+#               then a short run of every fuzz target
+# Also: make build, make bench, make clean, make test-asan, make fuzz, make fuzz-regressions,
+# make fuzz-corpus (see "Fuzzing and sanitizers" in README.md).
 
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -11,11 +14,43 @@ BUILD_DIR := build/dev
 
 # Debian packages: compilers and the C++ libraries (fmt, xxHash, GoogleTest), plus the outside
 # tools the tests compare against (sgdisk, fsck.fat, mtools, ldmtool) and the peers of the
-# benchmarks (dd from coreutils, xxhsum).
+# benchmarks (dd from coreutils, xxhsum). clang, its sanitizer and libFuzzer runtimes
+# (libclang-rt-14-dev) and llvm-symbolizer (llvm-14) serve test-asan and the fuzz targets.
 APT_PACKAGES := g++ make pkg-config libfmt-dev libxxhash-dev xxhash libgtest-dev \
-                gdisk dosfstools mtools ldmtool xz-utils
+                gdisk dosfstools mtools ldmtool xz-utils \
+                clang libclang-rt-14-dev llvm-14
 
-.PHONY: all deps apt-deps build demo test test-cpp test-python bench clean
+# The sanitizer build: clang with AddressSanitizer and UndefinedBehaviorSanitizer in build/asan,
+# with a virtualenv of its own holding a regular (not editable) install of that build, so that
+# build/dev and .venv are never touched and every interpreter the tests start imports the
+# sanitized extension. The same objects carry libFuzzer's coverage hooks, and the fuzz targets
+# are linked there too.
+CLANGXX ?= clang++
+ASAN_DIR := build/asan
+ASAN_BUILD_DIR := $(ASAN_DIR)/cmake
+ASAN_VENV := $(ASAN_DIR)/venv
+ASAN_VPY := $(ASAN_VENV)/bin/python
+# RelWithDebInfo: pybind11 strips Release modules, and reports should name files and lines.
+ASAN_PIP_SETTINGS := -Cbuild-dir=$(ASAN_BUILD_DIR) -Ccmake.build-type=RelWithDebInfo \
+                     -Ccmake.define.CMAKE_CXX_COMPILER=$(CLANGXX) \
+                     -Ccmake.define.BOOTMIRROR_TESTS=ON -Ccmake.define.BOOTMIRROR_FUZZ=ON
+ASAN_RUNTIME = $(shell $(CLANGXX) -print-file-name=libclang_rt.asan-x86_64.so 2>/dev/null)
+SYMBOLIZER = $(shell command -v llvm-symbolizer-14 || command -v llvm-symbolizer)
+# Leaks are errors in the C++ test binaries; the interpreter itself leaks by design at exit, so
+# pytest runs without leak detection (the C++ suites and fuzz replays cover the engine's leaks).
+SANITIZER_ENV = ASAN_SYMBOLIZER_PATH=$(SYMBOLIZER) UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+ASAN_CPP_ENV = $(SANITIZER_ENV) ASAN_OPTIONS=detect_leaks=1:check_initialization_order=1:strict_init_order=1
+ASAN_PYTHON_ENV = $(SANITIZER_ENV) ASAN_OPTIONS=detect_leaks=0 LD_PRELOAD=$(ASAN_RUNTIME)
+
+# make fuzz: every target for FUZZ_SECONDS, one after the other; make test runs each for
+# TEST_FUZZ_SECONDS. FUZZ_TARGETS narrows the run to some targets ("gpt fat_dir").
+FUZZ_SECONDS ?= 60
+TEST_FUZZ_SECONDS ?= 10
+FUZZ_TARGETS ?=
+fuzz_run = $(SANITIZER_ENV) $(ASAN_VPY) tests/fuzz/run.py --build $(ASAN_BUILD_DIR)/tests/fuzz --seconds $(1) $(FUZZ_TARGETS)
+
+.PHONY: all deps apt-deps build demo test test-cpp test-python bench clean \
+        sanitizer-tools asan-build test-asan fuzz fuzz-regressions fuzz-corpus
 
 all: build
 
@@ -62,6 +97,45 @@ test-python: build
 test: build
 	cd $(BUILD_DIR) && ctest --output-on-failure -j2
 	$(VPY) -m pytest tests/python
+	$(MAKE) test-asan
+	$(call fuzz_run,$(TEST_FUZZ_SECONDS))
+
+# Every seed corpus and regression input once through its target, in the normal (gcc) build.
+fuzz-regressions: build
+	cd $(BUILD_DIR) && ctest --output-on-failure -j2 -L fuzz
+
+# A missing tool fails the run, in CI and out of it: a sanitizer or fuzz run that skipped would
+# report success having tested nothing.
+sanitizer-tools: apt-deps
+	@command -v $(CLANGXX) >/dev/null || { echo "$(CLANGXX) is missing (Debian package clang)"; exit 1; }
+	@test -f "$(ASAN_RUNTIME)" || { echo "clang's ASan runtime is missing (Debian package libclang-rt-14-dev)"; exit 1; }
+	@test -n "$(SYMBOLIZER)" || { echo "llvm-symbolizer is missing (Debian package llvm-14)"; exit 1; }
+
+$(ASAN_VENV)/.deps-stamp: requirements-dev.txt
+	@test -x $(ASAN_VPY) || $(PYTHON) -m venv $(ASAN_VENV)
+	$(ASAN_VPY) -m pip install -q --upgrade pip
+	$(ASAN_VPY) -m pip install -q -r requirements-dev.txt
+	@touch $@
+
+# The core, the extension, the GoogleTest binaries, the replay drivers and the libFuzzer targets,
+# all instrumented, installed into build/asan/venv. Incremental, as make build is.
+asan-build: apt-deps sanitizer-tools $(ASAN_VENV)/.deps-stamp
+	$(ASAN_VPY) -m pip install -q --no-build-isolation --force-reinstall --no-deps $(ASAN_PIP_SETTINGS) .
+
+# GoogleTest and the fuzz replays (leak detection on), then pytest in the sanitized venv with the
+# ASan runtime preloaded; .ci/pytest_sanitized.py refuses to run unless the extension it imports
+# is the sanitized one.
+test-asan: asan-build
+	cd $(ASAN_BUILD_DIR) && $(ASAN_CPP_ENV) ctest --output-on-failure -j2
+	$(ASAN_PYTHON_ENV) BOOTMIRROR_REUSE_BUILD="$(ASAN_PIP_SETTINGS)" $(ASAN_VPY) .ci/pytest_sanitized.py tests/python
+
+fuzz: asan-build
+	$(call fuzz_run,$(FUZZ_SECONDS))
+
+# Regenerates tests/fuzz/corpus from images made by the engine and by outside tools, and from the
+# Windows images of shared/data/ldm-windows (unpacked into a temporary folder).
+fuzz-corpus: build
+	$(VPY) tests/fuzz/make_corpus.py
 
 bench: build
 	$(VPY) benchmarks/run.py

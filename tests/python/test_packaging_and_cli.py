@@ -11,15 +11,19 @@ from pathlib import Path
 import bootmirror
 
 ROOT = Path(__file__).resolve().parents[2]
+# The C++ build the install reuses: the developer install's (build/dev); under make test-asan the
+# sanitized build's own settings (the Makefile sets BOOTMIRROR_REUSE_BUILD), so that the sanitized
+# run neither rebuilds nor reconfigures build/dev.
+REUSE_BUILD = os.environ.get("BOOTMIRROR_REUSE_BUILD", "-Cbuild-dir=build/dev -Ccmake.define.BOOTMIRROR_TESTS=ON").split()
 
 
 def test_pip_install_gives_an_importable_package(tmp_path):
     # A real, non-editable `pip install .` into a private folder. It reuses the C++ build of the
-    # developer install (build/dev), so it costs an install, not a rebuild.
+    # interpreter's own install, so it costs an install, not a rebuild.
     target = tmp_path / "site"
     subprocess.run(
         [sys.executable, "-m", "pip", "install", "-q", "--no-build-isolation", "--no-deps",
-         "--target", str(target), "-Cbuild-dir=build/dev", "-Ccmake.define.BOOTMIRROR_TESTS=ON", "."],
+         "--target", str(target), *REUSE_BUILD, "."],
         cwd=ROOT, check=True, capture_output=True, text=True)
     # -S: no site-packages, so the editable install of the working tree cannot answer instead.
     out = subprocess.run(

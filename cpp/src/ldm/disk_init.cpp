@@ -156,7 +156,9 @@ bool sync_gpt_data_partitions(gpt::Table& t, const GroupDisk& disk, const std::v
     bool keep = std::any_of(wanted.begin(), wanted.end(), [&](auto w) { return w.first >= e.first_lba && w.second <= e.last_lba; });
     if (!keep) e = gpt::Partition{}, changed = true;
   }
-  for (auto [first, last] : wanted) {
+  for (const auto& range : wanted) {
+    // Plain names, not a structured binding: clang 14 cannot capture those in a lambda.
+    const std::uint64_t first = range.first, last = range.second;
     bool covered = std::any_of(t.entries.begin(), t.entries.end(), [&](const gpt::Partition& e) {
       return e.used() && e.kind() == Kind::ldm_data && first >= e.first_lba && last <= e.last_lba;
     });

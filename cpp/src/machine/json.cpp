@@ -201,7 +201,13 @@ std::string Json::dump(int indent) const {
     void operator()(std::monostate) const { out += "null"; }
     void operator()(bool b) const { out += b ? "true" : "false"; }
     void operator()(std::int64_t i) const { out += fmt::format("{}", i); }
-    void operator()(double d) const { out += fmt::format("{}", d); }
+    void operator()(double d) const {
+      // fmt writes the shortest text that reads back as `d`; one without a fraction or exponent
+      // ("-0", "100000000") would read back as an integer (and -0 as 0), so it gets ".0".
+      const std::string text = fmt::format("{}", d);
+      out += text;
+      if (text.find_first_of(".eE") == std::string::npos) out += ".0";
+    }
     void operator()(const std::string& s) const { dump_string(out, s); }
     void operator()(const Array& a) const {
       if (a.empty()) {
