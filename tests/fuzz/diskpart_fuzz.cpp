@@ -15,7 +15,7 @@
 #include "bootmirror/ldm.h"
 #include "bootmirror/shell.h"
 #include "support/harness.h"
-#include "support/overlay_disk.h"
+#include "support/sector_overlay.h"
 
 using namespace bootmirror;
 using namespace bootmirror::fuzz;
@@ -43,7 +43,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   Machine machine;
   std::vector<DevicePtr> disks;
   for (int i = 0; i < 2; ++i) {
-    disks.push_back(std::make_shared<OverlayDisk>(kDiskBytes[i], 512));
+    disks.push_back(std::make_shared<SectorOverlay>(kDiskBytes[i], 512));
     machine.attach(disks.back());
   }
   shell::Diskpart diskpart(machine);

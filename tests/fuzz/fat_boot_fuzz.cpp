@@ -12,7 +12,7 @@
 
 #include "fat/boot_sector.h"
 #include "support/harness.h"
-#include "support/overlay_disk.h"
+#include "support/sector_overlay.h"
 
 using namespace bootmirror;
 using namespace bootmirror::fuzz;
@@ -78,7 +78,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     device_size = std::max(device_size, std::min<std::uint64_t>(claimed, 64ull << 20) / 512 * 512);
     check_boot_codec(*boot, claimed);
   }
-  auto device = std::make_shared<OverlayDisk>(device_size, 512);
+  auto device = std::make_shared<SectorOverlay>(device_size, 512);
   device->write(0, input.first(std::min<std::size_t>(size, device_size)));
   const std::uint64_t writes = device->writes();
   read_volume(device);

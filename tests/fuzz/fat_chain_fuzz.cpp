@@ -11,7 +11,7 @@
 
 #include "fat/fat_table.h"
 #include "support/harness.h"
-#include "support/overlay_disk.h"
+#include "support/sector_overlay.h"
 
 using namespace bootmirror;
 using namespace bootmirror::fat;
@@ -67,7 +67,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   Input in(data, size);
   const Geometry& g = geometry_for(in.u8());
   const std::uint32_t wanted = in.u16() % 512 + 1;
-  OverlayDisk disk(g.total_sectors * g.bytes_per_sector, g.bytes_per_sector);
+  SectorOverlay disk(g.total_sectors * g.bytes_per_sector, g.bytes_per_sector);
   const ByteSpan table = in.take(std::size_t(g.sectors_per_fat) * g.bytes_per_sector);
   if (!table.empty()) disk.write(g.fat_offset(0), table);
 

@@ -84,7 +84,7 @@ void read_everything(fat::Volume& volume) {
   attempt([&] { volume.check(false); });
 }
 
-void repair_and_write(const std::shared_ptr<OverlayDisk>& disk) {
+void repair_and_write(const std::shared_ptr<SectorOverlay>& disk) {
   {
     std::shared_ptr<fat::Volume> volume;
     if (!attempt([&] { volume = fat::Volume::open(disk); })) return;
@@ -118,7 +118,7 @@ void repair_and_write(const std::shared_ptr<OverlayDisk>& disk) {
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   deterministic();
   SparseImage image = decode_sparse_image({reinterpret_cast<const std::byte*>(data), size}, 1);
-  std::shared_ptr<OverlayDisk> disk = image.disks[0];
+  std::shared_ptr<SectorOverlay> disk = image.disks[0];
   const std::uint64_t writes = disk->writes();
   {
     std::shared_ptr<fat::Volume> volume;
@@ -126,6 +126,6 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     read_everything(*volume);
   }
   require(disk->writes() == writes && disk->flushes() == 0, "reading and checking a FAT volume never write");
-  repair_and_write(std::make_shared<OverlayDisk>(*disk));
+  repair_and_write(std::make_shared<SectorOverlay>(*disk));
   return 0;
 }

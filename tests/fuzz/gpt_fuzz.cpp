@@ -37,8 +37,8 @@ bool same_table(const gpt::Table& a, const gpt::Table& b) {
          a.backup_header_lba == b.backup_header_lba && a.backup_entries_lba == b.backup_entries_lba;
 }
 
-void write_back(const OverlayDisk& disk, const gpt::Table& table) {
-  auto copy = std::make_shared<OverlayDisk>(disk);
+void write_back(const SectorOverlay& disk, const gpt::Table& table) {
+  auto copy = std::make_shared<SectorOverlay>(disk);
   if (!attempt([&] { gpt::write(*copy, table); })) return;
   std::optional<gpt::Table> again;
   require(attempt([&] { again = gpt::read(*copy); }), "a table gpt::write wrote reads back");
@@ -48,8 +48,8 @@ void write_back(const OverlayDisk& disk, const gpt::Table& table) {
           "after gpt::write both copies are valid and agree, behind a protective MBR");
 }
 
-void repair_copy(const OverlayDisk& disk, const gpt::Table& table) {
-  auto copy = std::make_shared<OverlayDisk>(disk);
+void repair_copy(const SectorOverlay& disk, const gpt::Table& table) {
+  auto copy = std::make_shared<SectorOverlay>(disk);
   const std::uint64_t writes = copy->writes();
   if (!attempt([&] { gpt::repair(*copy); })) {
     require(copy->writes() == writes, "a gpt::repair that fails writes nothing");
@@ -68,7 +68,7 @@ void repair_copy(const OverlayDisk& disk, const gpt::Table& table) {
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   deterministic();
   SparseImage image = decode_sparse_image({reinterpret_cast<const std::byte*>(data), size}, 1);
-  OverlayDisk& disk = *image.disks[0];
+  SectorOverlay& disk = *image.disks[0];
   const std::uint64_t writes = disk.writes();
 
   const gpt::Health health = gpt::verify(disk);  // throws only for I/O errors, which memory has none of

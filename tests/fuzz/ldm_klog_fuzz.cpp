@@ -19,7 +19,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   deterministic();
   const LdmFixture& fixture = ldm_fixture();
   const ByteSpan log(reinterpret_cast<const std::byte*>(data), std::min<std::uint64_t>(size, fixture.log_bytes()));
-  const std::vector<std::shared_ptr<OverlayDisk>> disks{fixture.disk(0)};
+  const std::vector<std::shared_ptr<SectorOverlay>> disks{fixture.disk(0)};
   disks[0]->write(fixture.log_offset(), log);
 
   std::optional<ldm::DiskDatabase> db;

@@ -27,7 +27,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     require(same_bytes(once, twice), "encoding a decoded PRIVHEAD is a projection");
   }
   const LdmFixture& fixture = ldm_fixture();
-  const std::vector<std::shared_ptr<OverlayDisk>> disks{fixture.disk(0)};
+  const std::vector<std::shared_ptr<SectorOverlay>> disks{fixture.disk(0)};
   LdmFixture::damage(*disks[0], fixture.database.privhead_lba * 512, sector);
   if (auto group = read_dynamic_disks(disks)) commit_round_trip(*group, disks);
   return 0;

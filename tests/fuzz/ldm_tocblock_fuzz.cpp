@@ -16,13 +16,16 @@ using namespace bootmirror::fuzz;
 
 namespace {
 
+// Windows' database: 2048 sectors (the TOCBLOCK's bitmaps must fit in it).
+constexpr std::uint64_t kConfigSectors = 2048;
+
 void check_codec(ByteSpan sector) {
   std::optional<ldm::TocBlock> toc;
-  if (!attempt([&] { toc = ldm::detail::decode_tocblock(sector, 0); }) || !toc) return;
+  if (!attempt([&] { toc = ldm::detail::decode_tocblock(sector, 0, kConfigSectors); }) || !toc) return;
   ByteVector once(512), twice(512);
   ldm::detail::encode_tocblock(*toc, once);
   std::optional<ldm::TocBlock> again;
-  require(attempt([&] { again = ldm::detail::decode_tocblock(once, 0); }) && again, "an encoded TOCBLOCK decodes");
+  require(attempt([&] { again = ldm::detail::decode_tocblock(once, 0, kConfigSectors); }) && again, "an encoded TOCBLOCK decodes");
   ldm::detail::encode_tocblock(*again, twice);
   require(same_bytes(once, twice), "encoding a decoded TOCBLOCK is a projection");
 }
@@ -32,7 +35,7 @@ void check_codec(ByteSpan sector) {
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   deterministic();
   const LdmFixture& fixture = ldm_fixture();
-  const std::vector<std::shared_ptr<OverlayDisk>> disks{fixture.disk(0)};
+  const std::vector<std::shared_ptr<SectorOverlay>> disks{fixture.disk(0)};
   for (std::size_t copy = 0; copy < 4 && copy * 512 < size; ++copy) {
     ByteVector sector(512);
     std::memcpy(sector.data(), data + copy * 512, std::min<std::size_t>(size - copy * 512, 512));

@@ -45,7 +45,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   ByteVector area(std::max<std::size_t>(size, 512));
   std::memcpy(area.data(), data, size);
   ldm::Vmdb vmdb;
-  if (!attempt([&] { vmdb = ldm::detail::decode_vmdb(area, 0); })) return 0;
+  if (!attempt([&] { vmdb = ldm::detail::decode_vmdb(area, 0, kMaxArea); })) return 0;
   const std::uint64_t end = std::uint64_t(vmdb.vblk_last) * vmdb.vblk_size;
   if (end > area.size() && end <= kMaxArea) {
     const std::uint32_t given = std::uint32_t((size + vmdb.vblk_size - 1) / vmdb.vblk_size);

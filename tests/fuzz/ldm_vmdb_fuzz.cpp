@@ -14,21 +14,26 @@
 using namespace bootmirror;
 using namespace bootmirror::fuzz;
 
+namespace {
+// The config bitmap of every Windows database (1481 sectors): the VBLK slots must fit in it.
+constexpr std::uint64_t kAreaBytes = 1481 * 512;
+}  // namespace
+
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   deterministic();
   ByteVector sector(512);
   std::memcpy(sector.data(), data, std::min<std::size_t>(size, sector.size()));
   ldm::Vmdb vmdb;
-  if (attempt([&] { vmdb = ldm::detail::decode_vmdb(sector, 0); })) {
+  if (attempt([&] { vmdb = ldm::detail::decode_vmdb(sector, 0, kAreaBytes); })) {
     ByteVector once(512), twice(512);
     ldm::detail::encode_vmdb(vmdb, once);
     ldm::Vmdb again;
-    require(attempt([&] { again = ldm::detail::decode_vmdb(once, 0); }), "an encoded VMDB decodes");
+    require(attempt([&] { again = ldm::detail::decode_vmdb(once, 0, kAreaBytes); }), "an encoded VMDB decodes");
     ldm::detail::encode_vmdb(again, twice);
     require(same_bytes(once, twice), "encoding a decoded VMDB is a projection");
   }
   const LdmFixture& fixture = ldm_fixture();
-  const std::vector<std::shared_ptr<OverlayDisk>> disks{fixture.disk(0)};
+  const std::vector<std::shared_ptr<SectorOverlay>> disks{fixture.disk(0)};
   LdmFixture::damage(*disks[0], fixture.vmdb_offset(), sector);
   if (auto group = read_dynamic_disks(disks)) commit_round_trip(*group, disks);
   return 0;

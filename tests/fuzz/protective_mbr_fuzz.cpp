@@ -17,7 +17,7 @@
 #include "gpt/codec.h"
 #include "ldm/codec.h"
 #include "support/harness.h"
-#include "support/overlay_disk.h"
+#include "support/sector_overlay.h"
 
 using namespace bootmirror;
 using namespace bootmirror::fuzz;
@@ -30,7 +30,7 @@ constexpr std::uint64_t kSectors = 16384;  // 8 MiB: room for an LDM database an
 std::shared_ptr<const ByteVector> gpt_disk() {
   static const std::shared_ptr<const ByteVector> image = [] {
     deterministic();
-    OverlayDisk disk(kSectors * 512, 512);
+    SectorOverlay disk(kSectors * 512, 512);
     gpt::Table t = gpt::Table::create(kSectors, 512);
     auto add = [&](std::size_t slot, gpt::Kind kind, std::uint64_t first, std::uint64_t last) {
       t.entries[slot].type = gpt::type_of(kind);
@@ -54,16 +54,16 @@ void check_codec(ByteSpan block0, std::uint64_t sectors) {
   require(std::memcmp(pmbr.data(), block0.data(), 440) == 0, "encode_protective_mbr keeps the boot code");
 }
 
-void repair_copy(const OverlayDisk& disk, ByteSpan block0) {
-  auto copy = std::make_shared<OverlayDisk>(disk);
+void repair_copy(const SectorOverlay& disk, ByteSpan block0) {
+  auto copy = std::make_shared<SectorOverlay>(disk);
   if (!attempt([&] { gpt::repair(*copy); })) return;
   const ByteVector after = copy->read(0, 512);
   require(gpt::codec::is_protective_mbr(after, copy->sector_count()), "gpt::repair leaves a protective MBR");
   require(std::memcmp(after.data(), block0.data(), 440) == 0, "gpt::repair keeps the boot code");
 }
 
-void convert_copy(const OverlayDisk& disk) {
-  auto copy = std::make_shared<OverlayDisk>(disk);
+void convert_copy(const SectorOverlay& disk) {
+  auto copy = std::make_shared<SectorOverlay>(disk);
   std::optional<ldm::detail::DiskPlan> plan;
   require(attempt([&] { plan = ldm::detail::plan_disk(*copy); }), "a disk check_convertible accepts can be planned");
   ldm::Group group = ldm::new_group("FUZZ-Dg0");
@@ -83,7 +83,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   deterministic();
   ByteVector block0(512);
   std::memcpy(block0.data(), data, std::min<std::size_t>(size, 512));
-  auto disk = std::make_shared<OverlayDisk>(gpt_disk(), 512);
+  auto disk = std::make_shared<SectorOverlay>(gpt_disk(), 512);
   disk->write(0, block0);
   const std::uint64_t writes = disk->writes();
 

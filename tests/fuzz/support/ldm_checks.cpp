@@ -20,7 +20,7 @@ void check_round_trip(const ldm::DiskDatabase& db) {
   const std::uint32_t ss = db.sector_size;
   const std::uint64_t end = db.privhead.config_start + db.privhead.config_size;
   if (db.privhead.config_start <= 6 || end * ss > (64ull << 20)) return;
-  OverlayDisk disk(end * ss, ss);
+  SectorOverlay disk(end * ss, ss);
   ByteVector mbr(ss);
   mbr[0x1BE + 4] = std::byte{0x42};
   store_le<std::uint16_t>(mbr, 510, 0xAA55);
@@ -67,7 +67,7 @@ void check_scan(const ldm::Scan& scan, std::size_t devices) {
 // The disks attached to an in-memory Machine whose group `group` is (as machine.json records it
 // once the machine made a disk dynamic), as its volume list and diskpart see them. A volume's
 // device (the Python Volume.device()) must lie inside the data area of its disk.
-void check_machine(const std::vector<std::shared_ptr<OverlayDisk>>& disks, const ldm::Group& own) {
+void check_machine(const std::vector<std::shared_ptr<SectorOverlay>>& disks, const ldm::Group& own) {
   Machine machine;
   for (const auto& d : disks) machine.attach(d);
   machine.section("ldm") = Json(Json::Object{{"group", own.guid()}});
@@ -85,7 +85,7 @@ void check_machine(const std::vector<std::shared_ptr<OverlayDisk>>& disks, const
       require(start >= disk->data_start && end - disk->data_start <= disk->data_size,
               "a volume's device lies inside its disk's data area");
     }
-    attempt([&] { dynamic::file_system_of(*group, v); });
+    attempt([&] { dynamic::file_system_of(machine, *group, v); });
   }
   shell::Diskpart diskpart(machine);
   for (const char* line : {"list volume", "select volume 0", "detail volume"})
@@ -94,7 +94,7 @@ void check_machine(const std::vector<std::shared_ptr<OverlayDisk>>& disks, const
 
 }  // namespace
 
-std::optional<ldm::Group> read_dynamic_disks(const std::vector<std::shared_ptr<OverlayDisk>>& disks) {
+std::optional<ldm::Group> read_dynamic_disks(const std::vector<std::shared_ptr<SectorOverlay>>& disks) {
   std::vector<DevicePtr> devices(disks.begin(), disks.end());
   std::vector<std::uint64_t> writes;
   for (const auto& d : disks) writes.push_back(d->writes());
@@ -119,10 +119,10 @@ std::optional<ldm::Group> read_dynamic_disks(const std::vector<std::shared_ptr<O
   return group;
 }
 
-void commit_round_trip(const ldm::Group& group, const std::vector<std::shared_ptr<OverlayDisk>>& disks) {
+void commit_round_trip(const ldm::Group& group, const std::vector<std::shared_ptr<SectorOverlay>>& disks) {
   if (group.volumes.empty()) return;
   std::vector<DevicePtr> copies;
-  for (const auto& d : disks) copies.push_back(std::make_shared<OverlayDisk>(*d));
+  for (const auto& d : disks) copies.push_back(std::make_shared<SectorOverlay>(*d));
   ldm::Group changed = group;
   const std::optional<std::string> hint = group.volumes[0].record.drive_hint == "Q:" ? "R:" : "Q:";
   if (!attempt([&] {

@@ -16,14 +16,14 @@
 #include <vector>
 
 #include "bootmirror/ldm.h"
-#include "support/overlay_disk.h"
+#include "support/sector_overlay.h"
 
 namespace bootmirror::fuzz {
 
 // Reads the disks every way a machine does; returns the group when read_group gives one.
-std::optional<ldm::Group> read_dynamic_disks(const std::vector<std::shared_ptr<OverlayDisk>>& disks);
+std::optional<ldm::Group> read_dynamic_disks(const std::vector<std::shared_ptr<SectorOverlay>>& disks);
 
 // Commits a new drive-letter hint for the first volume of `group` to copies of `disks`.
-void commit_round_trip(const ldm::Group& group, const std::vector<std::shared_ptr<OverlayDisk>>& disks);
+void commit_round_trip(const ldm::Group& group, const std::vector<std::shared_ptr<SectorOverlay>>& disks);
 
 }  // namespace bootmirror::fuzz

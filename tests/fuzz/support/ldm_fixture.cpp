@@ -11,10 +11,10 @@ namespace {
 LdmFixture build() {
   deterministic();
   constexpr std::uint64_t kDiskBytes = 8ull << 20;
-  std::vector<std::shared_ptr<OverlayDisk>> disks;
+  std::vector<std::shared_ptr<SectorOverlay>> disks;
   std::vector<DevicePtr> devices;
   for (int i = 0; i < 3; ++i) {
-    disks.push_back(std::make_shared<OverlayDisk>(kDiskBytes, 512));
+    disks.push_back(std::make_shared<SectorOverlay>(kDiskBytes, 512));
     devices.push_back(disks.back());
   }
   ldm::Group g = ldm::new_group("FUZZ-Dg0");
@@ -52,11 +52,11 @@ const LdmFixture& ldm_fixture() {
   return fixture;
 }
 
-std::shared_ptr<OverlayDisk> LdmFixture::disk(std::size_t i) const {
-  return std::make_shared<OverlayDisk>(images.at(i), database.sector_size);
+std::shared_ptr<SectorOverlay> LdmFixture::disk(std::size_t i) const {
+  return std::make_shared<SectorOverlay>(images.at(i), database.sector_size);
 }
 
-void LdmFixture::damage(OverlayDisk& disk, std::uint64_t offset, ByteSpan change) {
+void LdmFixture::damage(SectorOverlay& disk, std::uint64_t offset, ByteSpan change) {
   ByteVector bytes = disk.read(offset, change.size());
   for (std::size_t i = 0; i < bytes.size(); ++i) bytes[i] ^= change[i];
   disk.write(offset, bytes);

@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "bootmirror/ldm.h"
-#include "support/overlay_disk.h"
+#include "support/sector_overlay.h"
 
 namespace bootmirror::fuzz {
 
@@ -20,11 +20,11 @@ struct LdmFixture {
   ldm::DiskDatabase database;                             // disk 0's, as read back
 
   // A fresh overlay over image `i`, for one input.
-  std::shared_ptr<OverlayDisk> disk(std::size_t i) const;
+  std::shared_ptr<SectorOverlay> disk(std::size_t i) const;
   // XORs `change` into the disk's bytes at `offset`: a target that feeds the codec raw structures
   // (Windows' own, in its seeds) lays its input over the fixture this way, so that the empty input
   // is the fixture's valid structure and every mutation a damage to it.
-  static void damage(OverlayDisk& disk, std::uint64_t offset, ByteSpan change);
+  static void damage(SectorOverlay& disk, std::uint64_t offset, ByteSpan change);
   // Absolute byte offsets on disk 0 of the structures the targets replace.
   std::uint64_t config_offset() const { return database.privhead.config_start * database.sector_size; }
   std::uint64_t toc_offset(std::size_t copy) const;  // copy 0..3: config + 1, + 2, end - 3, end - 2

@@ -15,10 +15,10 @@ SparseImage decode_sparse_image(ByteSpan bytes, std::size_t max_disks) {
   const std::uint64_t most = kMaxSparseDiskBytes / image.sector_size;
   for (std::size_t i = 0; i < count; ++i) {
     const std::uint64_t sectors = std::clamp<std::uint64_t>(in.u32(), 16, most);
-    image.disks.push_back(std::make_shared<OverlayDisk>(sectors * image.sector_size, image.sector_size));
+    image.disks.push_back(std::make_shared<SectorOverlay>(sectors * image.sector_size, image.sector_size));
   }
   while (in.remaining() > 0) {
-    OverlayDisk& disk = *image.disks[in.u8() % count];
+    SectorOverlay& disk = *image.disks[in.u8() % count];
     const std::uint64_t first = in.u32();
     const std::uint64_t sectors = in.u16();
     ByteSpan data = in.take(std::size_t(sectors) * image.sector_size);

@@ -13,7 +13,7 @@
 #include <memory>
 #include <vector>
 
-#include "support/overlay_disk.h"
+#include "support/sector_overlay.h"
 
 namespace bootmirror::fuzz {
 
@@ -21,7 +21,7 @@ inline constexpr std::uint64_t kMaxSparseDiskBytes = 256ull << 20;
 
 struct SparseImage {
   std::uint32_t sector_size = 512;
-  std::vector<std::shared_ptr<OverlayDisk>> disks;  // over zeros, holding the runs
+  std::vector<std::shared_ptr<SectorOverlay>> disks;  // over zeros, holding the runs
 };
 
 SparseImage decode_sparse_image(ByteSpan input, std::size_t max_disks = 3);

@@ -1,4 +1,4 @@
-#include "support/overlay_disk.h"
+#include "support/sector_overlay.h"
 
 #include "support/harness.h"
 
@@ -9,23 +9,23 @@
 
 namespace bootmirror::fuzz {
 
-OverlayDisk::OverlayDisk(std::uint64_t size, std::uint32_t sector_size) : size_(size), sector_size_(sector_size) {
+SectorOverlay::SectorOverlay(std::uint64_t size, std::uint32_t sector_size) : size_(size), sector_size_(sector_size) {
   check_sector_size(sector_size);
   if (size == 0 || size % sector_size != 0)
     throw UsageError(fmt::format("overlay size {} is not a whole number of {}-byte sectors", size, sector_size));
 }
 
-OverlayDisk::OverlayDisk(std::shared_ptr<const ByteVector> base, std::uint32_t sector_size)
-    : OverlayDisk(base ? base->size() : 0, sector_size) {
+SectorOverlay::SectorOverlay(std::shared_ptr<const ByteVector> base, std::uint32_t sector_size)
+    : SectorOverlay(base ? base->size() : 0, sector_size) {
   base_ = std::move(base);
 }
 
-void OverlayDisk::base_sector(std::uint64_t sector, MutableByteSpan out) const {
+void SectorOverlay::base_sector(std::uint64_t sector, MutableByteSpan out) const {
   if (base_) std::memcpy(out.data(), base_->data() + sector * sector_size_, sector_size_);
   else std::fill(out.begin(), out.end(), std::byte{0});
 }
 
-void OverlayDisk::copy_out(std::uint64_t offset, MutableByteSpan out) const {
+void SectorOverlay::copy_out(std::uint64_t offset, MutableByteSpan out) const {
   if (base_) std::memcpy(out.data(), base_->data() + offset, out.size());
   else std::fill(out.begin(), out.end(), std::byte{0});
   const std::uint64_t end = offset + out.size();
@@ -37,9 +37,9 @@ void OverlayDisk::copy_out(std::uint64_t offset, MutableByteSpan out) const {
   }
 }
 
-void OverlayDisk::do_read(std::uint64_t offset, MutableByteSpan out) { copy_out(offset, out); }
+void SectorOverlay::do_read(std::uint64_t offset, MutableByteSpan out) { copy_out(offset, out); }
 
-void OverlayDisk::do_write(std::uint64_t offset, ByteSpan data) {
+void SectorOverlay::do_write(std::uint64_t offset, ByteSpan data) {
   ++writes_;
   const std::uint64_t end = offset + data.size();
   for (std::uint64_t sector = offset / sector_size_; sector * sector_size_ < end; ++sector) {
@@ -57,7 +57,7 @@ void OverlayDisk::do_write(std::uint64_t offset, ByteSpan data) {
   }
 }
 
-std::vector<Extent> OverlayDisk::allocated_extents() const {
+std::vector<Extent> SectorOverlay::allocated_extents() const {
   if (base_) return BlockDevice::allocated_extents();
   std::vector<Extent> extents;
   for (const auto& [sector, bytes] : sectors_) {
@@ -68,7 +68,7 @@ std::vector<Extent> OverlayDisk::allocated_extents() const {
   return extents;
 }
 
-ByteVector OverlayDisk::contents() const {
+ByteVector SectorOverlay::contents() const {
   ByteVector out(size_);
   copy_out(0, out);
   return out;

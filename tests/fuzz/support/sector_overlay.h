@@ -2,6 +2,9 @@
 // device's own writes on top, held per sector. Each fuzz input gets a fresh overlay over one shared
 // base (or over zeros), so an execution costs what it touches instead of a copy of the whole disk,
 // and the overlay can tell a target whether an operation that promises only to read has written.
+// (The engine's OverlayDisk, bootmirror/io.h, is the same idea for users: over any device, in
+// 64 KiB chunks, thread-safe. Fuzzing wants more per execution: a zero base costing nothing,
+// sector-sized copies, write and flush counts, and cheap copies of a state; hence this one.)
 #pragma once
 
 #include <cstdint>
@@ -12,12 +15,12 @@
 
 namespace bootmirror::fuzz {
 
-class OverlayDisk final : public BlockDevice {
+class SectorOverlay final : public BlockDevice {
  public:
   // Over zeros: `size` bytes, a whole number of sectors; nothing is allocated until written.
-  OverlayDisk(std::uint64_t size, std::uint32_t sector_size);
+  SectorOverlay(std::uint64_t size, std::uint32_t sector_size);
   // Over `base` (a whole number of sectors), which must not change while the overlay lives.
-  OverlayDisk(std::shared_ptr<const ByteVector> base, std::uint32_t sector_size);
+  SectorOverlay(std::shared_ptr<const ByteVector> base, std::uint32_t sector_size);
 
   std::uint64_t size() const override { return size_; }
   std::uint32_t sector_size() const override { return sector_size_; }
