@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import subprocess
 from pathlib import Path
 from typing import Callable, Dict, List
 
@@ -127,28 +128,57 @@ def _outside_readers_accept(folder: Path) -> None:
             assert_ldmtool_sees(group, [str(p) for p in images])
 
 
+def _recorded(folder: Path, operation: Callable[[Machine], object]) -> crash.WriteLog:
+    """`operation` run on the machine in `folder`, its writes recorded."""
+    log = crash.WriteLog()
+    with bootmirror.deterministic(seed=SEED, epoch=EPOCH):
+        m = Machine.open(folder, log=log)
+        operation(m)
+        m.close()
+    return log
+
+
+def _apply(state: crash.CrashState, log: crash.WriteLog, target: Path) -> None:
+    """Writes what `state` left onto `target`, a copy of the folder the log's operation ran on."""
+    disks = [Disk.open(target / Path(log.engine.device_name(i)).name, writable=True) for i in range(log.engine.device_count)]
+    state.apply(disks)
+    for d in disks:
+        d.close()
+    state.apply_files(target)
+
+
 def _states(tmp_path: Path, name: str, before: Path, operation: Callable[[Machine], object]):
     """Runs `operation` on a copy of `before` with its writes recorded; yields each crash state as
     a folder of its own (a copy of `before` with what survived applied), plus the finished one."""
     after = copy_folder(before, tmp_path / "after")
-    log = crash.WriteLog()
-    with bootmirror.deterministic(seed=SEED, epoch=EPOCH):
-        m = Machine.open(after, log=log)
-        operation(m)
-        m.close()
-    images = {log.engine.device_name(i): i for i in range(log.engine.device_count)}
+    log = _recorded(after, operation)
     for k, state in enumerate(log.crash_states(random_per_point=RANDOM_PER_POINT, seed=SEED)):
         TRIED[f"machine: {name}"] += 1
         target = copy_folder(before, tmp_path / f"state{k}")
-        disks = [None] * len(images)
-        for recorded, index in images.items():
-            disks[index] = Disk.open(target / Path(recorded).name, writable=True)
-        state.apply(disks)
-        for d in disks:
-            d.close()
-        state.apply_files(target)
+        _apply(state, log, target)
         yield state, target
     yield None, after
+
+
+def _cut_short(script: str) -> Callable[[Machine], object]:
+    """`script` (an add disk=N) stopped by a power cut once the mirror is committed but before any
+    of its copy reached the new plex: the volume shows Rebuild until the next restart."""
+
+    def step(m: Machine) -> None:
+        folder = Path(m.folder)
+        m.close()
+        before = copy_folder(folder, folder.with_name(folder.name + "-before-cut"))
+        log = _recorded(folder, lambda mm: mm.diskpart(script, check=True))
+        events = [log.describe_event(i) for i in range(log.event_count)]
+        last_save = max(i for i, e in enumerate(events) if e.startswith("write of machine.json.tmp"))
+        copy_done = max(i for i, e in enumerate(events[:last_save]) if e.startswith("flush of"))
+        subprocess.run(["rm", "-rf", str(folder)], check=True)
+        copy_folder(before, folder)
+        _apply(log.crash(copy_done, "none"), log, folder)
+        with Machine.open(folder) as cut:
+            assert "Rebuild" in cut.diskpart("list volume")
+
+    return step
 
 
 def _lose_disk(number: int) -> Callable[[Machine], object]:
@@ -172,6 +202,8 @@ CASES = {
     "break disk=1 nokeep": (MIRRORED, _dp("select volume C\nbreak disk=1 nokeep")),
     "break disk=1 (keep)": (MIRRORED, _dp("select volume C\nbreak disk=1")),
     "break disk=m0 nokeep (disk 0 dead)": (MIRRORED + [_lose_disk(0)], _dp("select volume C\nbreak disk=m0 nokeep")),
+    "resync (after add disk=1 was cut short)": (MIRRORED[:2] + [_cut_short("select volume C\nadd disk=1")],
+                                                lambda m: m.resync()),
     "delete disk (the dead disk 0)": (MIRRORED + [_lose_disk(0), _dp("select volume C\nbreak disk=m0 nokeep")],
                                       _dp("select disk m0\ndelete disk")),
     "assign letter (machine.json)": ([], _dp("select disk 0\nselect partition 1\nassign letter=S")),
@@ -186,8 +218,8 @@ def test_every_crash_leaves_the_machine_before_or_after(name, tmp_path):
     old = _view(copy_folder(before, tmp_path / "old"))
     states = list(_states(tmp_path, name, before, operation))
     new = _view(states[-1][1])
-    # A restart finishes what the reboot operation itself does: before and after look the same.
-    assert (old == new) == name.startswith("reboot")
+    # A restart finishes what a reboot or a resync itself does: before and after look the same.
+    assert (old == new) == name.startswith(("reboot", "resync"))
     for state, folder in states[:-1]:
         seen = _view(folder)
         assert seen in (old, new), (state.description, _difference(seen, old, new))
