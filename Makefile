@@ -40,7 +40,13 @@ SYMBOLIZER = $(shell command -v llvm-symbolizer-14 || command -v llvm-symbolizer
 # pytest runs without leak detection (the C++ suites and fuzz replays cover the engine's leaks).
 SANITIZER_ENV = ASAN_SYMBOLIZER_PATH=$(SYMBOLIZER) UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 ASAN_CPP_ENV = $(SANITIZER_ENV) ASAN_OPTIONS=detect_leaks=1:check_initialization_order=1:strict_init_order=1
-ASAN_PYTHON_ENV = $(SANITIZER_ENV) ASAN_OPTIONS=detect_leaks=0 LD_PRELOAD=$(ASAN_RUNTIME)
+# pytest captures each test's stderr and loses it when the interpreter dies, so under pytest the
+# sanitizers write their reports to files (one per process, subprocesses included), which
+# test-asan prints and fails on.
+SANITIZER_REPORTS := $(ASAN_DIR)/reports
+ASAN_PYTHON_ENV = ASAN_SYMBOLIZER_PATH=$(SYMBOLIZER) LD_PRELOAD=$(ASAN_RUNTIME) \
+                  ASAN_OPTIONS=detect_leaks=0:log_path=$(abspath $(SANITIZER_REPORTS))/asan \
+                  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:log_path=$(abspath $(SANITIZER_REPORTS))/ubsan
 
 # make fuzz: every target for FUZZ_SECONDS, one after the other; make test runs each for
 # TEST_FUZZ_SECONDS. FUZZ_TARGETS narrows the run to some targets ("gpt fat_dir").
@@ -127,7 +133,11 @@ asan-build: apt-deps sanitizer-tools $(ASAN_VENV)/.deps-stamp
 # is the sanitized one.
 test-asan: asan-build
 	cd $(ASAN_BUILD_DIR) && $(ASAN_CPP_ENV) ctest --output-on-failure -j2
-	$(ASAN_PYTHON_ENV) BOOTMIRROR_REUSE_BUILD="$(ASAN_PIP_SETTINGS)" $(ASAN_VPY) .ci/pytest_sanitized.py tests/python
+	rm -rf $(SANITIZER_REPORTS) && mkdir -p $(SANITIZER_REPORTS)
+	$(ASAN_PYTHON_ENV) BOOTMIRROR_REUSE_BUILD="$(ASAN_PIP_SETTINGS)" $(ASAN_VPY) .ci/pytest_sanitized.py tests/python; \
+	status=$$?; \
+	for report in $(SANITIZER_REPORTS)/*; do test -f "$$report" && { echo "== $$report"; cat "$$report"; status=1; }; done; \
+	exit $$status
 
 fuzz: asan-build
 	$(call fuzz_run,$(FUZZ_SECONDS))

@@ -320,13 +320,14 @@ void break_mirror(Group& group, std::size_t vi, std::size_t di) {
 void remove_disk(Group& group, std::size_t di) {
   transaction(group, [&](Group& g) {
     if (di >= g.disks.size()) throw UsageError(fmt::format("no disk {} in the group", di));
-    const GroupDisk& d = g.disks[di];
-    if (d.device >= 0)
+    if (g.disks[di].device >= 0)
       throw UsageError("The disk is not missing. Only a missing disk can be deleted from the disk group.");
+    // By id, not by reference: break_mirror below replaces g's vectors.
+    const std::uint32_t disk_id = g.disks[di].record.id;
     for (std::size_t vi = 0; vi < g.volumes.size(); ++vi) {
       const GroupVolume& vol = g.volumes[vi];
       bool on_disk = false;
-      for (std::size_t pi : vol.partitions) on_disk |= g.partitions[pi].disk_id == d.record.id;
+      for (std::size_t pi : vol.partitions) on_disk |= g.partitions[pi].disk_id == disk_id;
       if (!on_disk) continue;
       if (vol.layout != Layout::mirrored)
         throw UsageError(fmt::format("The disk cannot be deleted: it holds the only copy of volume {} ({}). Delete the volume first.",
@@ -335,7 +336,7 @@ void remove_disk(Group& group, std::size_t di) {
     // Plexes of mirrors on the missing disk go with it.
     for (std::size_t vi = 0; vi < g.volumes.size(); ++vi) {
       bool on_disk = false;
-      for (std::size_t pi : g.volumes[vi].partitions) on_disk |= g.partitions[pi].disk_id == d.record.id;
+      for (std::size_t pi : g.volumes[vi].partitions) on_disk |= g.partitions[pi].disk_id == disk_id;
       if (on_disk) break_mirror(g, vi, di);
     }
     g.disks.erase(g.disks.begin() + long(di));
