@@ -2,7 +2,7 @@
 #   make demo   install what is missing, build, run the main job
 #   make test   install what is missing, build, run every test: CTest (GoogleTest and the fuzz
 #               regression replays) and pytest, then the same under the sanitizers (test-asan),
-#               then a short run of every fuzz target
+#               then a short run of every fuzz target (pytest and the fuzz runs use every core)
 # Also: make build, make bench, make clean, make test-asan, make fuzz, make fuzz-regressions,
 # make fuzz-corpus (see "Fuzzing and sanitizers" in README.md).
 
@@ -48,7 +48,14 @@ ASAN_PYTHON_ENV = ASAN_SYMBOLIZER_PATH=$(SYMBOLIZER) LD_PRELOAD=$(ASAN_RUNTIME) 
                   ASAN_OPTIONS=detect_leaks=0:log_path=$(abspath $(SANITIZER_REPORTS))/asan \
                   UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:log_path=$(abspath $(SANITIZER_REPORTS))/ubsan
 
-# make fuzz: every target for FUZZ_SECONDS, one after the other; make test runs each for
+# pytest runs its tests on every core (pytest-xdist; PYTEST_PARALLEL= runs them in one process).
+PYTEST_PARALLEL ?= -n auto
+# Under the sanitizers the crash suite tries every flush point of every operation but fewer random
+# subsets per point (2, not 6): the sanitizers look for bad accesses on the code paths, which the
+# flush points already cover, and the full count runs in the normal build just before.
+ASAN_CRASH_RANDOM ?= 2
+
+# make fuzz: every target for FUZZ_SECONDS, one per core at a time; make test runs each for
 # TEST_FUZZ_SECONDS. FUZZ_TARGETS narrows the run to some targets ("gpt fat_dir").
 FUZZ_SECONDS ?= 60
 TEST_FUZZ_SECONDS ?= 10
@@ -98,11 +105,11 @@ test-cpp: build
 	cd $(BUILD_DIR) && ctest --output-on-failure -j2
 
 test-python: build
-	$(VPY) -m pytest tests/python
+	$(VPY) -m pytest $(PYTEST_PARALLEL) tests/python
 
 test: build
 	cd $(BUILD_DIR) && ctest --output-on-failure -j2
-	$(VPY) -m pytest tests/python
+	$(VPY) -m pytest $(PYTEST_PARALLEL) tests/python
 	$(MAKE) test-asan
 	$(call fuzz_run,$(TEST_FUZZ_SECONDS))
 
@@ -134,7 +141,8 @@ asan-build: apt-deps sanitizer-tools $(ASAN_VENV)/.deps-stamp
 test-asan: asan-build
 	cd $(ASAN_BUILD_DIR) && $(ASAN_CPP_ENV) ctest --output-on-failure -j2
 	rm -rf $(SANITIZER_REPORTS) && mkdir -p $(SANITIZER_REPORTS)
-	$(ASAN_PYTHON_ENV) BOOTMIRROR_REUSE_BUILD="$(ASAN_PIP_SETTINGS)" $(ASAN_VPY) .ci/pytest_sanitized.py tests/python; \
+	$(ASAN_PYTHON_ENV) BOOTMIRROR_REUSE_BUILD="$(ASAN_PIP_SETTINGS)" BOOTMIRROR_CRASH_RANDOM=$(ASAN_CRASH_RANDOM) \
+	  $(ASAN_VPY) .ci/pytest_sanitized.py $(PYTEST_PARALLEL) tests/python; \
 	status=$$?; \
 	for report in $(SANITIZER_REPORTS)/*; do test -f "$$report" && { echo "== $$report"; cat "$$report"; status=1; }; done; \
 	exit $$status

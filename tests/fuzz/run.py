@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Runs the libFuzzer targets one after the other: `make fuzz` (FUZZ_SECONDS each, default 60).
+"""Runs the libFuzzer targets, --jobs at a time (default: one per core): `make fuzz`
+(FUZZ_SECONDS each, default 60).
 
 Each target starts from its seed corpus (tests/fuzz/corpus/<name>, read only) and its regression
 inputs, plus a working corpus kept outside the repository (build/fuzz-corpus/<name>) that grows
@@ -8,17 +9,19 @@ prints the executions, executions per second, coverage (libFuzzer's cov: edges a
 and the outcome. An input that crashes, leaks, hangs or runs out of memory is copied into
 tests/fuzz/regressions/<name>/ (where CTest replays it from then on) and the run fails.
 
-    tests/fuzz/run.py --build build/asan/cmake/tests/fuzz --seconds 60 [target ...]
+    tests/fuzz/run.py --build build/asan/cmake/tests/fuzz --seconds 60 [--jobs N] [target ...]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import shutil
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -80,6 +83,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--build", type=Path, required=True, help="folder holding the <name>_fuzz binaries")
     parser.add_argument("--seconds", type=int, default=60)
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="targets run at once")
     parser.add_argument("names", nargs="*", help="targets to run (all by default)")
     args = parser.parse_args()
     names = args.names or targets()
@@ -87,23 +91,25 @@ def main() -> int:
     if unknown:
         print(f"unknown fuzz targets: {' '.join(unknown)} (have: {' '.join(targets())})")
         return 2
-    results = []
-    for name in names:
-        binary = (args.build / f"{name}_fuzz").resolve()
+    binaries = {name: (args.build / f"{name}_fuzz").resolve() for name in names}
+    for binary in binaries.values():
         if not binary.exists():
             print(f"{binary} is missing: build it with make asan-build")
             return 2
-        print(f"fuzzing {name} for {args.seconds} s ...", flush=True)
-        r = fuzz(binary, name, args.seconds)
-        results.append(r)
+    print(f"fuzzing {len(names)} targets for {args.seconds} s each, {args.jobs} at a time ...", flush=True)
+
+    def report(r: dict) -> dict:
         verdict = "ok" if not r["crashes"] else f"{len(r['crashes'])} FOUND"
-        print(f"  {r['execs']:>10} execs {r['exec_s']:>7}/s  cov: {r['cov']:>5} ft: {r['ft']:>6}  "
-              f"corpus {r['corpus']:>5}  {verdict}", flush=True)
-        for crash in r["crashes"]:
-            print(f"    {crash}")
+        lines = [f"  {r['name']:16} {r['execs']:>10} execs {r['exec_s']:>7}/s  cov: {r['cov']:>5} ft: {r['ft']:>6}  "
+                 f"corpus {r['corpus']:>5}  {verdict}"]
+        lines += [f"    {crash}" for crash in r["crashes"]]
         if r["crashes"]:
-            tail = Path(r["log"]).read_text(errors="replace").splitlines()[-40:]
-            print("    " + "\n    ".join(tail))
+            lines += ["    " + line for line in Path(r["log"]).read_text(errors="replace").splitlines()[-40:]]
+        print("\n".join(lines), flush=True)
+        return r
+
+    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
+        results = list(pool.map(lambda name: report(fuzz(binaries[name], name, args.seconds)), names))
     print()
     print(f"{'target':16} {'execs':>11} {'exec/s':>8} {'cov':>6} {'ft':>7}  crashes")
     for r in results:

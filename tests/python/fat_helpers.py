@@ -7,7 +7,7 @@ import subprocess
 from pathlib import Path
 from typing import Dict, List, Optional
 
-from conftest import require_tool, run_tool
+from conftest import outside_tool_env, require_tool, run_tool
 
 
 def mtools_env(tmp_path: Path, codepage: Optional[int] = None) -> Dict[str, str]:
@@ -15,7 +15,7 @@ def mtools_env(tmp_path: Path, codepage: Optional[int] = None) -> Dict[str, str]
     `codepage` is the DOS code page mtools reads and writes 8.3 names in (its default is 850)."""
     rc = tmp_path / (f"mtoolsrc{codepage}" if codepage else "mtoolsrc")
     rc.write_text("mtools_skip_check=1\n" + (f"default_codepage={codepage}\n" if codepage else ""))
-    env = dict(os.environ)
+    env = outside_tool_env()
     env.update({"MTOOLSRC": str(rc), "MTOOLS_SKIP_CHECK": "1", "MTOOLS_LOWER_CASE": "0", "LC_ALL": "C.UTF-8"})
     return env
 
