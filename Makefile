@@ -54,6 +54,8 @@ PYTEST_PARALLEL ?= -n auto
 # subsets per point (2, not 6): the sanitizers look for bad accesses on the code paths, which the
 # flush points already cover, and the full count runs in the normal build just before.
 ASAN_CRASH_RANDOM ?= 2
+# Likewise the LDM mutation test runs 150 of its 500 seeded cases there.
+ASAN_MUTATION_CASES ?= 150
 
 # make fuzz: every target for FUZZ_SECONDS, one per core at a time; make test runs each for
 # TEST_FUZZ_SECONDS. FUZZ_TARGETS narrows the run to some targets ("gpt fat_dir").
@@ -142,6 +144,7 @@ test-asan: asan-build
 	cd $(ASAN_BUILD_DIR) && $(ASAN_CPP_ENV) ctest --output-on-failure -j2
 	rm -rf $(SANITIZER_REPORTS) && mkdir -p $(SANITIZER_REPORTS)
 	$(ASAN_PYTHON_ENV) BOOTMIRROR_REUSE_BUILD="$(ASAN_PIP_SETTINGS)" BOOTMIRROR_CRASH_RANDOM=$(ASAN_CRASH_RANDOM) \
+	  BOOTMIRROR_MUTATION_CASES=$(ASAN_MUTATION_CASES) \
 	  $(ASAN_VPY) .ci/pytest_sanitized.py $(PYTEST_PARALLEL) tests/python; \
 	status=$$?; \
 	for report in $(SANITIZER_REPORTS)/*; do test -f "$$report" && { echo "== $$report"; cat "$$report"; status=1; }; done; \
