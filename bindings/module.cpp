@@ -14,4 +14,5 @@ PYBIND11_MODULE(_core, m) {
   bind_ldm(m);
   bind_dynamic(m);
   bind_volumes(m);
+  bind_mirror(m);
 }

@@ -24,6 +24,14 @@ void bind_shell(py::module_& m) {
       },
       py::arg("machine"), py::arg("line"), "One diskpart command: (text, ok, leave).");
   m.def("diskpart_size", &shell::format_size, py::arg("bytes"), "A byte count as diskpart's Size and Offset columns show it.");
+  m.def(
+      "diskpart_volume_type",
+      [](const std::string& layout) {
+        for (auto l : {ldm::Layout::simple, ldm::Layout::spanned, ldm::Layout::striped, ldm::Layout::mirrored, ldm::Layout::raid5})
+          if (layout == ldm::layout_name(l)) return shell::volume_type_word(l);
+        throw UsageError("'" + layout + "' is not an LDM layout");
+      },
+      py::arg("layout"), "diskpart's Type column for a dynamic volume of this layout ('mirrored': 'Mirror').");
 }
 
 }  // namespace bootmirror::bindings

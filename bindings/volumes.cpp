@@ -20,6 +20,15 @@ void bind_volumes(py::module_& m) {
       },
       py::arg("machine"), py::arg("source"), py::arg("destination"), py::arg("switches"),
       "`xcopy <source> <destination> <switches>` between a machine's drive letters.");
+  m.def(
+      "file_system_on",
+      [](const DevicePtr& device, const std::string& codepage) {
+        py::gil_scoped_release release;
+        auto found = file_system_on(device, codepage);
+        return found ? std::pair{found->name, found->label} : std::pair<std::string, std::string>{};
+      },
+      py::arg("device"), py::arg("codepage") = "cp437",
+      "(file system, label) as diskpart's Fs and Label columns show them; ('', '') when none is known.");
   m.def("machine_volume", &mount_fat, py::arg("machine"), py::arg("drive"), py::call_guard<py::gil_scoped_release>(),
         "The FAT volume behind a drive letter (shared by every caller).");
   m.def(

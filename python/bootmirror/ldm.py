@@ -160,7 +160,7 @@ class Volume:
     @property
     def type(self) -> str:
         """diskpart's word for the layout: Simple, Spanned, Stripe, Mirror, RAID-5."""
-        return {"simple": "Simple", "spanned": "Spanned", "striped": "Stripe", "mirrored": "Mirror", "raid5": "RAID-5"}[self.layout]
+        return _core.diskpart_volume_type(self.layout)
 
     @property
     def size_bytes(self) -> int:
@@ -172,40 +172,26 @@ class Volume:
         return (self.drive_hint or "")[:1]
 
     def device(self) -> Optional[Disk]:
-        """The volume's bytes as a Disk when one usable plex holds them in one piece (simple
-        volumes and mirrors); None otherwise (spanned, striped, no usable plex). Writes through it
-        reach that plex only: a mirror's other plexes need the same bytes written."""
-        extent = _ldm.volume_extent(self._group._core, self.index)
-        if extent is None:
-            return None
-        device, offset, length = extent
-        return self._group._disks[device].slice(offset, length)
+        """The volume's bytes as a Disk over all its plexes, whatever the layout: reads come from
+        a plex that can serve (failing over on I/O errors), writes reach every plex. None when no
+        plex has a layout the records can describe."""
+        devices = [d.device if d is not None else None for d in self._group._disks]
+        volume = _core.mirror.open_ldm_volume(self._group._core, devices, self.index)
+        return Disk(volume) if volume is not None else None
+
+    def _file_system(self) -> "tuple[str, str]":
+        dev = self.device()
+        return _core.file_system_on(dev.device) if dev is not None else ("", "")
 
     @property
     def fs(self) -> str:
         """"FAT32", "FAT" or "NTFS" as diskpart's Fs column shows it; "" when unknown."""
-        dev = self.device()
-        if dev is None or dev.size < 512:
-            return ""
-        boot = dev.read(0, 512)
-        if boot[3:11] == b"NTFS    ":
-            return "NTFS"
-        try:
-            from . import fat
-
-            return "FAT32" if fat.open(dev).fat_type == "FAT32" else "FAT"
-        except _core.Error:
-            return ""
+        return self._file_system()[0]
 
     @property
     def label(self) -> str:
-        """The FAT volume label ("" for other file systems)."""
-        dev = self.device()
-        if dev is None or self.fs not in ("FAT", "FAT32"):
-            return ""
-        from . import fat
-
-        return fat.open(dev).label
+        """The FAT volume label ("" for other file systems), read with code page 437."""
+        return self._file_system()[1]
 
     @property
     def partitions(self) -> List[Partition]:

@@ -28,6 +28,7 @@ from .disk import Disk, SizeLike
 if TYPE_CHECKING:
     from . import fat
     from .crash import WriteLog
+    from .dynamic_volume import DynamicVolume
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -176,6 +177,13 @@ class Machine:
         size, status, plexes), in diskpart's numbering."""
         group = self.disk_group
         return group.volumes if group is not None else []
+
+    def dynamic_volume(self, which: Union[str, int]) -> "DynamicVolume":
+        """The dynamic volume with this drive letter ("c", "C:") or number (as list volume shows
+        it): its plexes, status, rebuild progress, device and verify()."""
+        from .dynamic_volume import DynamicVolume
+
+        return DynamicVolume(self, str(which))
 
     def diskpart(self, script: str, check: bool = False) -> str:
         """Run diskpart commands, one a line (case-insensitive, abbreviations as diskpart takes

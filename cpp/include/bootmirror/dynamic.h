@@ -6,12 +6,15 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "bootmirror/ldm.h"
 #include "bootmirror/machine.h"
+#include "bootmirror/mirror.h"
 
 namespace bootmirror::dynamic {
 
@@ -47,9 +50,16 @@ void commit(Machine& machine, MachineGroup& group);
 
 // The size diskpart shows for a missing dynamic disk: the extents the group knows on it.
 std::uint64_t known_bytes(const MachineGroup& group, std::size_t disk_index);
-// The bytes of volume `volume_index` when one plex on a present disk holds them in one piece
-// (simple volumes and mirrors): a Slice of that disk; nullptr otherwise.
-DevicePtr volume_device(const MachineGroup& group, std::size_t volume_index);
+// Volume `volume_index` as a block device over all its plexes (bootmirror/mirror.h): a plex on a
+// missing disk is failed, the plex a rebuild is copying into serves no reads. nullptr when no plex
+// has a layout the records can describe.
+std::shared_ptr<mirror::VolumeDevice> open_volume(Machine& machine, const MachineGroup& group, std::size_t volume_index);
+// The dynamic volume a user names: a drive letter ("c", "C:", "C:\\") from its drive hint, or its
+// number as list volume shows it ("0"); nullopt when there is none. UsageError for other text.
+std::optional<std::size_t> volume_index(const MachineGroup& group, std::string_view which);
+// diskpart's status of a volume: "Healthy", "Rebuild" (a plex still being copied), "Failed Rd" (a
+// plex cannot serve, another can) or "Failed".
+std::string volume_status(Machine& machine, const MachineGroup& group, std::size_t volume_index);
 // "FAT32", "FAT" or "NTFS" and the label, as list volume shows them; empty when unknown.
 std::pair<std::string, std::string> file_system_of(Machine& machine, const MachineGroup& group, std::size_t volume_index);
 
@@ -59,9 +69,12 @@ void delete_missing_disk(Machine& machine, int number);
 void add_mirror(Machine& machine, std::size_t volume_index, int number);
 // Whether a mirror's new plex is still being copied (interrupted: "Rebuild" until resync()).
 bool is_rebuilding(Machine& machine, const std::string& volume_guid);
-// Finishes every interrupted resynchronisation, as Windows does when it next starts.
+// Finishes every interrupted resynchronisation, as Windows does when it next starts: from the
+// copy's last checkpoint, after bringing disks an interrupted commit left behind up to date.
 void resync(Machine& machine);
 // "break disk=N [nokeep]": removes the plex on disk N; with keep it becomes a simple volume.
-void break_mirror(Machine& machine, std::size_t volume_index, int number, bool keep);
+// Returns whether the boot entries were brought up to date (false: "The service did not update
+// the bootfile.").
+bool break_mirror(Machine& machine, std::size_t volume_index, int number, bool keep);
 
 }  // namespace bootmirror::dynamic

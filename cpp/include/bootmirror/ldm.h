@@ -262,8 +262,26 @@ std::optional<std::pair<std::uint64_t, std::uint64_t>> partition_location(const 
 // Where a volume's bytes lie in one piece, as (device index, byte offset, byte length): the first
 // plex that can serve and is one partition (simple volumes, mirrors); nullopt otherwise.
 std::optional<std::tuple<std::size_t, std::uint64_t, std::uint64_t>> volume_extent(const Group& group, std::size_t volume_index);
-// The group's sector size (its first present disk's; 512 without one) and a volume's size in bytes.
+// Where a plex's bytes lie, for the mirror engine: its partitions as runs in bytes, in volume order
+// (a concatenated plex: simple, spanned, a mirror's plex) or in column order (striped, with the
+// stripe size). A run on a missing disk has device -1. nullopt when the records cannot describe a
+// readable layout: a partition outside its disk's data area or not in the group, partitions that
+// hold less than the volume, a concatenation with gaps, or RAID-5 (not supported).
+struct PlexRun {
+  int device = -1;
+  std::uint64_t device_offset = 0, volume_offset = 0, length = 0;
+};
+struct PlexExtents {
+  std::string name;
+  bool striped = false;
+  std::uint64_t stripe_bytes = 0;
+  std::vector<PlexRun> runs;
+};
+std::optional<PlexExtents> plex_extents(const Group& group, std::size_t component_index);
+// The group's sector size (its first present disk's; 512 without one), a volume's (that of the
+// present disks it lies on), and a volume's size in bytes.
 std::uint32_t sector_size(const Group& group);
+std::uint32_t sector_size(const Group& group, std::size_t volume_index);
 std::uint64_t size_bytes(const Group& group, std::size_t volume_index);
 
 // -- verify: one disk's copies, never writing ----------------------------------------------------

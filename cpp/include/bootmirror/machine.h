@@ -82,6 +82,11 @@ class Machine : public std::enable_shared_from_this<Machine> {
   // old one, the folder fsynced). No-op in memory.
   void save();
 
+  // The devices of dynamic volumes in use, by volume GUID, held weakly (alive while someone uses
+  // one): bootmirror/dynamic.h hands out one device per volume and keeps it current as the disk
+  // group changes, so a file system mounted on a mirror follows its plexes.
+  std::map<std::string, std::weak_ptr<BlockDevice>>& live_volumes() { return live_volumes_; }
+
   // Held by every operation (recursive: operations call each other).
   std::unique_lock<std::recursive_mutex> hold() const { return std::unique_lock(mutex_); }
   // Before the first write to the folder or its images: takes the folder's write lock. UsageError
@@ -100,6 +105,7 @@ class Machine : public std::enable_shared_from_this<Machine> {
   std::optional<std::string> folder_;
   std::map<int, AttachedDisk> disks_;
   std::map<std::string, Json> sections_;
+  std::map<std::string, std::weak_ptr<BlockDevice>> live_volumes_;
   Focus focus_;
   mutable std::recursive_mutex mutex_;
   std::shared_ptr<FolderLock> folder_lock_;  // shared with the images' first-write hooks

@@ -11,6 +11,7 @@
 #include <string_view>
 #include <vector>
 
+#include "bootmirror/ldm.h"
 #include "bootmirror/machine.h"
 
 namespace bootmirror::shell {
@@ -84,6 +85,8 @@ class Diskpart {
 
 // diskpart's Size/Offset columns: see the rule beside the code.
 std::string format_size(std::uint64_t bytes);
+// diskpart's Type column for a dynamic volume: Simple, Spanned, Stripe, Mirror, RAID-5.
+std::string volume_type_word(ldm::Layout layout);
 
 // `format <drive> <switches>` and `xcopy <source> <destination> <switches>` on a machine's drive
 // letters (Windows' command prompt beside diskpart): their text, as Windows prints it.

@@ -56,6 +56,12 @@ struct VolumeFileSystem {
   std::string label;
 };
 std::optional<VolumeFileSystem> file_system_on(Machine& machine, const DevicePtr& volume);
+// The same outside a machine, with FAT names in `codepage`.
+std::optional<VolumeFileSystem> file_system_on(const DevicePtr& volume, const std::string& codepage);
+
+// The bytes behind a drive letter: a basic volume's partition, or a dynamic volume's device (every
+// plex of a mirror); nullptr when no volume has the letter.
+DevicePtr drive_device(Machine& machine, std::string_view drive);
 
 // The FAT file system on the volume with this letter, shared while anyone holds it so that every
 // caller sees the same cached FAT and folders; FormatError when the volume holds no FAT.

@@ -143,6 +143,9 @@ std::size_t add_volume(Group& group, const std::string& name, Layout layout,
         throw UsageError(fmt::format("a {} volume needs each extent on a different disk", layout_name(layout)));
       if ((layout == Layout::mirrored || layout == Layout::striped) && size != std::get<2>(extents[0]))
         throw UsageError(fmt::format("the extents of a {} volume must have equal sizes", layout_name(layout)));
+      // A volume's records count sectors of one size: its disks must agree on it.
+      if (d.sector_size != g.disks.at(std::get<0>(extents[0])).sector_size)
+        throw UsageError("The disks of a volume must have the same sector size.");
     }
     if (g.find_volume(name)) throw UsageError(fmt::format("a volume named '{}' exists already", name));
 
@@ -252,6 +255,7 @@ void add_mirror(Group& group, std::size_t vi, std::size_t di, std::uint64_t star
     for (std::size_t pi : vol.partitions)
       if (g.partitions[pi].disk_id == d.record.id)
         throw UsageError(fmt::format("'{}' already has a plex on {}", escape_bytes(vol.record.name), escape_bytes(d.record.name)));
+    if (d.sector_size != sector_size(g, vi)) throw UsageError("The disks of a volume must have the same sector size.");
     const std::uint64_t size = vol.record.size;
     if (!fits_in_free_space(g, di, start, size)) throw UsageError("There is not enough usable space for this operation.");
     std::uint32_t id = next_id(g);

@@ -107,15 +107,51 @@ std::optional<std::tuple<std::size_t, std::uint64_t, std::uint64_t>> volume_exte
   return std::nullopt;
 }
 
+std::optional<PlexExtents> plex_extents(const Group& g, std::size_t ci) {
+  if (ci >= g.components.size()) throw UsageError(fmt::format("no component {} in the group", ci));
+  const ComponentRecord& c = g.components[ci];
+  if (c.type == 3 || !detail::capacity_problem(g, ci).empty()) return std::nullopt;
+  const std::uint64_t ss = sector_size(g, std::size_t(volume_of(g, c) - g.volumes.data()));
+  PlexExtents out;
+  out.name = c.name;
+  out.striped = c.type == 1;
+  auto parts = partitions_of(g, c);
+  if (out.striped) {
+    // The chunk size (sectors) is the component's; 128 sectors (64 KiB) is Windows' only value.
+    out.stripe_bytes = (c.stripe && c.stripe->first ? c.stripe->first : 128) * ss;
+    std::stable_sort(parts.begin(), parts.end(), [](auto* a, auto* b) { return a->index.value_or(0) < b->index.value_or(0); });
+  } else {
+    std::stable_sort(parts.begin(), parts.end(), [](auto* a, auto* b) { return a->volume_offset < b->volume_offset; });
+  }
+  std::uint64_t next = 0;
+  for (const PartitionRecord* p : parts) {
+    const GroupDisk* d = g.find_disk(p->disk_id);
+    if (!d || !detail::inside_data_area(*p, d->data_size)) return std::nullopt;
+    if (!out.striped && p->volume_offset != next) return std::nullopt;
+    next = saturating_add(next, p->size);
+    // inside_data_area and the PRIVHEAD's checks keep these products on the device.
+    out.runs.push_back(PlexRun{d->device, (d->data_start + p->start) * ss, out.striped ? 0 : p->volume_offset * ss, p->size * ss});
+  }
+  return out;
+}
+
 std::uint32_t sector_size(const Group& g) {
   for (const auto& d : g.disks)
     if (d.device >= 0) return d.sector_size;
   return 512;
 }
 
+std::uint32_t sector_size(const Group& g, std::size_t vi) {
+  // The sectors of a volume's records are those of the disks it lies on (one size: add_mirror and
+  // add_volume refuse to mix); a volume with every disk missing falls back to the group's.
+  for (std::size_t pi : volume_at(g, vi).partitions)
+    if (const GroupDisk* d = g.find_disk(g.partitions[pi].disk_id); d && d->device >= 0) return d->sector_size;
+  return sector_size(g);
+}
+
 std::uint64_t size_bytes(const Group& g, std::size_t vi) {
   // records.cpp bounds a volume's size to 2^52 sectors: at most 2^64 bytes of 4096-byte sectors.
-  return saturating_mul(volume_at(g, vi).record.size, sector_size(g));
+  return saturating_mul(volume_at(g, vi).record.size, sector_size(g, vi));
 }
 
 }  // namespace bootmirror::ldm

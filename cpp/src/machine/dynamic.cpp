@@ -7,6 +7,8 @@
 #include "bootmirror/fat.h"
 #include "bootmirror/gpt.h"
 #include "bootmirror/volumes.h"
+#include "machine/dynamic_volumes.h"
+#include "machine/ldm_section.h"
 
 namespace bootmirror::dynamic {
 
@@ -14,7 +16,7 @@ namespace {
 
 constexpr const char* kSection = "ldm";
 
-Json::Object& section(Machine& m) { return m.section(kSection).object_mut(); }
+Json::Object& section(Machine& m) { return ldm_section(m); }
 
 std::string recorded_guid(const Machine& m, int number) {
   auto& sections = const_cast<Machine&>(m);
@@ -33,6 +35,8 @@ std::string preferred_group(Machine& m) {
 }
 
 }  // namespace
+
+Json::Object& ldm_section(Machine& m) { return m.section(kSection).object_mut(); }
 
 std::optional<int> MachineGroup::number_of(std::size_t i, const Machine& machine) const {
   const ldm::GroupDisk& d = group.disks.at(i);
@@ -136,6 +140,7 @@ void commit(Machine& machine, MachineGroup& mg) {
   s["disks"] = Json(std::move(disks));
   machine.save();
   ldm::commit(mg.group, mg.devices);
+  refresh_live_volumes(machine, mg);
 }
 
 namespace {
@@ -294,21 +299,6 @@ std::uint64_t known_bytes(const MachineGroup& mg, std::size_t i) {
   return sectors * ss;
 }
 
-DevicePtr volume_device(const MachineGroup& mg, std::size_t vi) {
-  // The LDM engine picks the plex: one partition, on a present disk, inside its data area.
-  const auto extent = ldm::volume_extent(mg.group, vi);
-  if (!extent) return nullptr;
-  const auto [device, offset, length] = *extent;
-  return std::make_shared<Slice>(mg.devices.at(device), offset, length);
-}
-
-std::pair<std::string, std::string> file_system_of(Machine& machine, const MachineGroup& mg, std::size_t vi) {
-  auto found = file_system_on(machine, volume_device(mg, vi));
-  if (!found) return {};
-  return {found->name, found->label};
-}
-
-
 void delete_missing_disk(Machine& machine, int number) {
   auto hold = machine.hold();
   auto mg = group_of(machine);
@@ -319,131 +309,17 @@ void delete_missing_disk(Machine& machine, int number) {
   forget_disk(machine, number);
 }
 
-namespace {
-
-// Volumes whose new plex is still being copied ("Rebuild" in list volume), by volume GUID, with
-// the GUID of the disk that receives the copy. Recorded in machine.json before the copy starts and
-// cleared when it is done, so an interrupted resynchronisation stays visible and can be resumed.
-Json::Array rebuilding_list(Machine& machine) {
-  Json::Object& s = section(machine);
-  return s.count("rebuilding") && s["rebuilding"].is_array() ? s["rebuilding"].array() : Json::Array{};
-}
-
-void set_rebuilding(Machine& machine, const std::string& volume, const std::string& disk, bool on) {
-  Json::Array list = rebuilding_list(machine);
-  std::erase_if(list, [&](const Json& j) { return j.is_object() && j.object().count("volume") && j["volume"].string() == volume; });
-  if (on) list.push_back(Json(Json::Object{{"volume", Json(volume)}, {"disk", Json(disk)}}));
-  section(machine)["rebuilding"] = Json(std::move(list));
-  machine.save();
-}
-
-// Copies the volume's bytes from a plex on a present disk other than `target` into its plex on
-// `target`. Runs that are holes in both images stay holes (a sparse 5 GB volume holding 1 MiB
-// copies 1 MiB).
-void copy_into_plex(const MachineGroup& mg, const ldm::GroupVolume& vol, std::size_t target) {
-  const ldm::GroupDisk& to = mg.group.disks.at(target);
-  const ldm::PartitionRecord *src = nullptr, *dst = nullptr;
-  for (std::size_t pi : vol.partitions) {
-    const auto& p = mg.group.partitions[pi];
-    if (p.volume_offset != 0 || p.size != vol.record.size || !ldm::partition_location(mg.group, pi)) continue;
-    const ldm::GroupDisk* d = mg.group.find_disk(p.disk_id);
-    if (!d || d->device < 0) continue;
-    if (p.disk_id == to.record.id) dst = &p;
-    else if (!src) src = &p;
-  }
-  if (!src || !dst) throw UsageError("The volume has no healthy copy to mirror from.");
-  const ldm::GroupDisk& from = *mg.group.find_disk(src->disk_id);
-  BlockDevice& a = *mg.devices[std::size_t(from.device)];
-  BlockDevice& b = *mg.devices[std::size_t(to.device)];
-  const std::uint64_t ss = a.sector_size();
-  const std::uint64_t total = vol.record.size * ss;
-  const std::uint64_t a0 = (from.data_start + src->start) * ss, b0 = (to.data_start + dst->start) * ss;
-  // Chunks advance in order and extents are sorted, so each list is walked once, not per chunk.
-  struct DataMap {
-    std::vector<Extent> extents;
-    std::size_t next = 0;
-    bool holds(std::uint64_t offset, std::uint64_t length) {
-      while (next < extents.size() && extents[next].offset + extents[next].length <= offset) ++next;
-      return next < extents.size() && extents[next].offset < offset + length;
-    }
-  } a_data{a.allocated_extents()}, b_data{b.allocated_extents()};
-  ByteVector chunk(std::min<std::uint64_t>(total, 4u << 20));
-  for (std::uint64_t done = 0; done < total; done += chunk.size()) {
-    std::size_t n = std::size_t(std::min<std::uint64_t>(chunk.size(), total - done));
-    if (!a_data.holds(a0 + done, n) && !b_data.holds(b0 + done, n)) continue;
-    MutableByteSpan part(chunk.data(), n);
-    a.read(a0 + done, part);
-    b.write(b0 + done, ByteSpan(part));
-  }
-  b.flush();
-}
-
-}  // namespace
-
-bool is_rebuilding(Machine& machine, const std::string& volume_guid) {
-  auto hold = machine.hold();
-  for (const Json& j : rebuilding_list(machine))
-    if (j.is_object() && j.object().count("volume") && j["volume"].string() == volume_guid) return true;
-  return false;
-}
-
-void add_mirror(Machine& machine, std::size_t vi, int number) {
-  auto hold = machine.hold();
-  auto mg = group_of(machine);
-  if (!mg || vi >= mg->group.volumes.size()) throw UsageError("There is no volume selected.");
-  auto di = mg->disk_index_of(number, machine);
-  if (!di || mg->group.disks[*di].device < 0) throw UsageError("The disk you specified is not a dynamic disk.");
-  const ldm::GroupVolume& vol = mg->group.volumes[vi];
-  // A healthy source plex: all of its partitions on present disks.
-  bool healthy_source = false;
-  for (std::size_t pi : vol.partitions) {
-    const auto& p = mg->group.partitions[pi];
-    const ldm::GroupDisk* d = mg->group.find_disk(p.disk_id);
-    healthy_source |= d && d->device >= 0 && p.volume_offset == 0 && p.size == vol.record.size;
-  }
-  if (!healthy_source) throw UsageError("The volume has no healthy copy to mirror from.");
-  std::uint64_t start = 0;
-  bool found = false;
-  for (auto [s, n] : ldm::free_extents(mg->group, *di))
-    if (n >= vol.record.size) { start = s; found = true; break; }
-  if (!found) throw UsageError("There is not enough usable space for this operation.");
-  const std::string volume_guid = vol.record.guid.to_string();
-  const std::string disk_guid = mg->group.disks[*di].record.guid.to_string();
-  set_rebuilding(machine, volume_guid, disk_guid, true);
-  ldm::add_mirror(mg->group, vi, *di, start);
-  commit(machine, *mg);
-  copy_into_plex(*mg, mg->group.volumes[vi], *di);
-  set_rebuilding(machine, volume_guid, disk_guid, false);
-}
-
-void resync(Machine& machine) {
-  auto hold = machine.hold();
-  auto mg = group_of(machine);
-  for (const Json& j : rebuilding_list(machine)) {
-    if (!j.is_object() || !j.object().count("volume") || !j.object().count("disk")) continue;
-    const std::string volume = j["volume"].string(), disk = j["disk"].string();
-    std::optional<std::size_t> vi, di;
-    for (std::size_t i = 0; mg && i < mg->group.volumes.size(); ++i)
-      if (mg->group.volumes[i].record.guid.to_string() == volume) vi = i;
-    for (std::size_t i = 0; mg && i < mg->group.disks.size(); ++i)
-      if (mg->group.disks[i].record.guid.to_string() == disk) di = i;
-    // A volume or plex that is gone (broken mirror, deleted volume) has nothing left to rebuild.
-    if (vi && di && mg->group.disks[*di].device >= 0) {
-      bool plex_there = false;
-      for (std::size_t pi : mg->group.volumes[*vi].partitions)
-        plex_there |= mg->group.partitions[pi].disk_id == mg->group.disks[*di].record.id;
-      if (plex_there) copy_into_plex(*mg, mg->group.volumes[*vi], *di);
-    }
-    set_rebuilding(machine, volume, disk, false);
-  }
-}
-
-void break_mirror(Machine& machine, std::size_t vi, int number, bool keep) {
+bool break_mirror(Machine& machine, std::size_t vi, int number, bool keep) {
   auto hold = machine.hold();
   auto mg = group_of(machine);
   if (!mg || vi >= mg->group.volumes.size()) throw UsageError("There is no volume selected.");
   auto di = mg->disk_index_of(number, machine);
   if (!di) throw UsageError("The disk you specified is not valid.");
+  // Windows' volume service rewrites the boot entries of the boot volume's plexes when a mirror of
+  // it breaks; the entry of a plex on a missing disk it cannot reach, and says so (the runbook's
+  // "break disk=m0 nokeep"). The entries themselves live in NVRAM, which this machine does not
+  // model yet; the answer is the volume service's, from the disks alone.
+  const bool boot_file_updated = !(ldm::drive_letter(mg->group.volumes[vi].record) == 'C' && mg->group.disks[*di].device < 0);
   std::optional<std::tuple<std::size_t, std::uint64_t, std::uint64_t>> kept;
   if (keep && mg->group.disks[*di].device >= 0)
     for (std::size_t pi : mg->group.volumes[vi].partitions) {
@@ -460,6 +336,7 @@ void break_mirror(Machine& machine, std::size_t vi, int number, bool keep) {
     ldm::add_volume(mg->group, name, ldm::Layout::simple, {*kept});
   }
   commit(machine, *mg);
+  return boot_file_updated;
 }
 
 }  // namespace bootmirror::dynamic

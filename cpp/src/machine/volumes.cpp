@@ -59,6 +59,15 @@ std::map<MountKey, std::weak_ptr<fat::Volume>>& mounts() {
   return table;
 }
 
+// The bytes behind a drive letter, and the key its mounted file system is kept under: a basic
+// volume by its disk and offset, a dynamic volume by its device (one per volume while in use).
+struct Drive {
+  DevicePtr device;
+  MountKey key;
+};
+
+std::optional<Drive> resolve_drive(Machine& machine, std::string_view drive);
+
 }  // namespace
 
 // Letters held by dynamic volumes: their drive hints in the disk group.
@@ -191,38 +200,70 @@ void release_letter(Machine& machine, char letter) {
 }
 
 std::optional<VolumeFileSystem> file_system_on(Machine& machine, const DevicePtr& device) {
+  return file_system_on(device, machine.oem_codepage());
+}
+
+std::optional<VolumeFileSystem> file_system_on(const DevicePtr& device, const std::string& codepage) {
   if (!device || device->size() < 512) return std::nullopt;
-  ByteVector boot = device->read(0, 512);
+  ByteVector boot;
+  try {
+    boot = device->read(0, 512);
+  } catch (const OsError&) {
+    return std::nullopt;  // a volume whose plexes cannot be read holds no file system we can name
+  }
   if (matches_ascii(boot, 3, "NTFS    ")) return VolumeFileSystem{"NTFS", ""};
   try {
-    auto volume = fat::Volume::open(device, machine.oem_codepage());
+    auto volume = fat::Volume::open(device, codepage);
     return VolumeFileSystem{volume->geometry().type == fat::FatType::fat32 ? "FAT32" : "FAT", volume->label()};
   } catch (const Error&) {
     return std::nullopt;
   }
 }
 
+namespace {
+
+std::optional<Drive> resolve_drive(Machine& machine, std::string_view drive) {
+  if (auto volume = volume_by_letter(machine, drive)) {
+    const AttachedDisk& disk = machine.disk(volume->disk);
+    return Drive{volume_device(machine, *volume), MountKey{disk.device.get(), volume->offset}};
+  }
+  const char letter = letter_of(drive);
+  auto group = dynamic::group_of(machine);
+  for (std::size_t vi = 0; group && vi < group->group.volumes.size(); ++vi) {
+    if (ldm::drive_letter(group->group.volumes[vi].record) != letter) continue;
+    auto device = dynamic::open_volume(machine, *group, vi);
+    if (!device || !device->readable()) throw UsageError(fmt::format("Volume {}: has no plex that can be read.", letter));
+    return Drive{device, MountKey{device.get(), 0}};
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+DevicePtr drive_device(Machine& machine, std::string_view drive) {
+  auto hold = machine.hold();
+  auto found = resolve_drive(machine, drive);
+  return found ? found->device : nullptr;
+}
+
 std::shared_ptr<fat::Volume> mount_fat(Machine& machine, std::string_view drive) {
   auto hold = machine.hold();
-  auto volume = volume_by_letter(machine, drive);
-  if (!volume) throw UsageError(fmt::format("There is no volume {}:", letter_of(drive)));
-  const AttachedDisk& disk = machine.disk(volume->disk);
+  auto found = resolve_drive(machine, drive);
+  if (!found) throw UsageError(fmt::format("There is no volume {}:", letter_of(drive)));
   std::lock_guard lock(mounts_mutex);
-  MountKey key{disk.device.get(), volume->offset};
-  if (auto it = mounts().find(key); it != mounts().end())
+  if (auto it = mounts().find(found->key); it != mounts().end())
     if (auto alive = it->second.lock()) return alive;
-  auto mounted = fat::Volume::open(volume_device(machine, *volume), machine.oem_codepage());
-  mounts()[key] = mounted;
+  auto mounted = fat::Volume::open(found->device, machine.oem_codepage());
+  mounts()[found->key] = mounted;
   return mounted;
 }
 
 void unmount_fat(Machine& machine, std::string_view drive) {
   auto hold = machine.hold();
-  auto volume = volume_by_letter(machine, drive);
-  if (!volume) return;
-  const AttachedDisk& disk = machine.disk(volume->disk);
+  auto found = resolve_drive(machine, drive);
+  if (!found) return;
   std::lock_guard lock(mounts_mutex);
-  auto it = mounts().find(MountKey{disk.device.get(), volume->offset});
+  auto it = mounts().find(found->key);
   if (it == mounts().end()) return;
   if (auto alive = it->second.lock()) alive->detach();
   mounts().erase(it);

@@ -10,10 +10,10 @@ namespace bootmirror::shell {
 
 std::string format_drive(Machine& machine, std::string_view drive, std::string_view switches) {
   auto hold = machine.hold();
-  auto volume = volume_by_letter(machine, drive);
-  if (!volume) throw UsageError(fmt::format("The system cannot find the drive specified ({}).", drive));
+  DevicePtr device = drive_device(machine, drive);
+  if (!device) throw UsageError(fmt::format("The system cannot find the drive specified ({}).", drive));
   unmount_fat(machine, drive);  // whoever holds the old file system must not write it back
-  return run_format(volume_device(machine, *volume), switches, machine.oem_codepage());
+  return run_format(device, switches, machine.oem_codepage());
 }
 
 std::string xcopy_drives(Machine& machine, std::string_view source, std::string_view destination,

@@ -26,29 +26,6 @@ auto guarded(F f) {
   }
 }
 
-std::string type_word(ldm::Layout layout) {
-  switch (layout) {
-    case ldm::Layout::simple: return "Simple";
-    case ldm::Layout::spanned: return "Spanned";
-    case ldm::Layout::striped: return "Stripe";
-    case ldm::Layout::mirrored: return "Mirror";
-    case ldm::Layout::raid5: return "RAID-5";
-  }
-  return "";
-}
-
-// Healthy; a mirror or RAID-5 with a plex on a missing disk "Failed Rd"; no complete copy "Failed".
-std::string status_word(Machine& machine, const dynamic::MachineGroup& mg, const ldm::GroupVolume& v) {
-  // A plex serves when the engine finds it whole: on present disks, inside their data areas.
-  std::size_t healthy = 0;
-  for (std::size_t ci : v.components) healthy += ldm::plex_problem(mg.group, ci).empty();
-  if (healthy == v.components.size())
-    // Only a mirror rebuilds: a record left by an add that failed before its commit means nothing.
-    return v.components.size() > 1 && dynamic::is_rebuilding(machine, v.record.guid.to_string()) ? "Rebuild"
-                                                                                                    : "Healthy";
-  return healthy ? "Failed Rd" : "Failed";
-}
-
 dynamic::MachineGroup require_group(Machine& machine) {
   auto mg = dynamic::group_of(machine);
   if (!mg) throw CommandFailed("There are no volumes.");
@@ -120,8 +97,9 @@ std::string break_disk(Machine& machine, const Arguments& args) {
   for (const auto& w : args.words)
     if (w != "nokeep" && w != "noerr") throw CommandFailed(std::string(kBadArguments));
   const bool keep = std::find(args.words.begin(), args.words.end(), "nokeep") == args.words.end();
-  guarded([&] { dynamic::break_mirror(machine, vi, number, keep); return 0; });
-  return "Diskpart successfully broke the mirror volume.";
+  const bool updated = guarded([&] { return dynamic::break_mirror(machine, vi, number, keep); });
+  return updated ? "Diskpart successfully broke the mirror volume."
+                 : "The service did not update the bootfile.\nDiskpart successfully broke the mirror volume.";
 }
 
 std::string delete_disk(Machine& machine, const Arguments&) {
@@ -134,6 +112,17 @@ std::string delete_disk(Machine& machine, const Arguments&) {
 }
 
 }  // namespace
+
+std::string volume_type_word(ldm::Layout layout) {
+  switch (layout) {
+    case ldm::Layout::simple: return "Simple";
+    case ldm::Layout::spanned: return "Spanned";
+    case ldm::Layout::striped: return "Stripe";
+    case ldm::Layout::mirrored: return "Mirror";
+    case ldm::Layout::raid5: return "RAID-5";
+  }
+  return "";
+}
 
 // Windows' boot volume (where it runs from) is C: here, as on the runbook's machines; list volume
 // marks it "Boot" whether it is basic or dynamic.
@@ -154,13 +143,11 @@ std::vector<Row> dynamic_volume_rows(Machine& machine, const dynamic::MachineGro
     }
     const auto hinted = ldm::drive_letter(v.record);
     const std::string letter = hinted ? std::string(1, *hinted) : std::string();
-    std::uint64_t bytes = v.record.size * 512;
-    for (const auto& d : mg.group.disks)
-      if (d.device >= 0) bytes = v.record.size * d.sector_size;
     Row row;
     row.selected = machine.focus().volume == int(i);
     auto [fs, label] = dynamic::file_system_of(machine, mg, i);
-    row.cells = {fmt::format("Volume {}", i), letter, label, fs, type_word(v.layout), format_size(bytes), status_word(machine, mg, v), boot_info(letter)};
+    row.cells = {fmt::format("Volume {}", i), letter, label, fs, volume_type_word(v.layout), format_size(ldm::size_bytes(mg.group, i)),
+                 dynamic::volume_status(machine, mg, i), boot_info(letter)};
     rows.push_back(std::move(row));
   }
   return rows;

@@ -74,17 +74,19 @@ void check_machine(const std::vector<std::shared_ptr<SectorOverlay>>& disks, con
   std::optional<dynamic::MachineGroup> group;
   attempt([&] { group = dynamic::group_of(machine); });
   for (std::size_t v = 0; group && v < group->group.volumes.size(); ++v) {
-    DevicePtr device;
-    attempt([&] { device = dynamic::volume_device(*group, v); });
-    if (auto slice = std::dynamic_pointer_cast<Slice>(device)) {
-      const ldm::GroupDisk* disk = nullptr;
-      for (const ldm::GroupDisk& d : group->group.disks)
-        if (d.device >= 0 && group->devices[std::size_t(d.device)] == slice->parent()) disk = &d;
-      require(disk != nullptr, "a volume's device is a slice of one of its disks");
-      const std::uint64_t ss = slice->sector_size(), start = slice->offset() / ss, end = start + slice->size() / ss;
-      require(start >= disk->data_start && end - disk->data_start <= disk->data_size,
-              "a volume's device lies inside its disk's data area");
-    }
+    std::shared_ptr<mirror::VolumeDevice> device;
+    attempt([&] { device = dynamic::open_volume(machine, *group, v); });
+    for (std::size_t p = 0; device && p < device->plex_count(); ++p)
+      for (const mirror::Run& run : device->layout(p).runs) {
+        if (run.device >= group->devices.size()) continue;  // a missing disk
+        const ldm::GroupDisk* disk = nullptr;
+        for (const ldm::GroupDisk& d : group->group.disks)
+          if (d.device == int(run.device)) disk = &d;
+        require(disk != nullptr, "a volume's run lies on one of its group's disks");
+        const std::uint64_t ss = disk->sector_size, start = run.device_offset / ss, end = start + run.length / ss;
+        require(start >= disk->data_start && end - disk->data_start <= disk->data_size,
+                "a volume's runs lie inside their disk's data area");
+      }
     attempt([&] { dynamic::file_system_of(machine, *group, v); });
   }
   shell::Diskpart diskpart(machine);

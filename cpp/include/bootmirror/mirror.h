@@ -1,0 +1,205 @@
+// Dynamic volumes as block devices, and the engine that keeps a mirror's plexes identical.
+//
+// A volume is one or more plexes (LDM components), each mapping the volume's bytes onto runs of
+// disks: concatenated (simple, spanned, a mirror's plex) or striped. The ldm module says which runs
+// (ldm::plex_layout); this module reads, writes, copies and hashes them. A VolumeDevice is a
+// BlockDevice, so FAT (and any file system later) works on a mirror unchanged:
+//   - reads go to the first plex that is in sync; an I/O error fails that plex and the read is
+//     retried on the next one (the volume shows "Failed Rd" from then on);
+//   - writes go to every plex in sync, and to a plex being rebuilt for the part its copy cursor has
+//     passed (the rest is copied when the cursor gets there). A plex whose write fails is failed;
+//     the write succeeds while one plex took it.
+// Writes and rebuild chunks hold one lock, so that every plex sees the same writes in the same
+// order and a chunk copied by the rebuild cannot miss a write that lands inside it.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "bootmirror/io.h"
+#include "bootmirror/ldm.h"
+
+namespace bootmirror::mirror {
+
+// One run of a plex: `length` bytes of the volume from `volume_offset` lie on device `device`
+// (an index into the devices the layout was made for) at byte `device_offset`.
+struct Run {
+  std::size_t device = 0;
+  std::uint64_t device_offset = 0;
+  std::uint64_t volume_offset = 0;
+  std::uint64_t length = 0;
+  bool operator==(const Run&) const = default;
+};
+
+// How one plex holds the volume. Concatenated: runs in volume order, back to back. Striped: one run
+// per column in column order, the volume dealt out in `stripe_bytes` chunks across the columns
+// (chunk k on column k mod columns, at row k / columns), as LDM's type-1 component does.
+struct PlexLayout {
+  std::string name;  // the component's name, "Volume1-01"
+  bool striped = false;
+  std::uint64_t stripe_bytes = 0;
+  std::vector<Run> runs;
+  // The device run holding volume byte `offset`, cut to at most `length` bytes.
+  Run locate(std::uint64_t offset, std::uint64_t length) const;
+  bool operator==(const PlexLayout&) const = default;
+};
+
+enum class PlexState {
+  in_sync,     // holds the volume's data: serves reads, takes writes
+  rebuilding,  // being copied into: takes writes below its cursor, serves no reads
+  failed,      // its disk is missing or returned an I/O error: neither
+};
+const char* plex_state_name(PlexState state);
+
+struct PlexStatus {
+  std::string name;
+  PlexState state = PlexState::in_sync;
+  std::uint64_t cursor = 0;  // rebuilding: bytes of the volume copied so far
+  std::string problem;       // failed: why ("Disk2 is missing", "I/O error reading ...")
+};
+
+class VolumeDevice final : public BlockDevice {
+ public:
+  // `devices` indexed as the runs' device numbers; a null device is a missing disk (its plexes
+  // start failed). UsageError when a run lies outside its device or no plex covers `size`.
+  VolumeDevice(std::string name, std::uint64_t size, std::uint32_t sector_size, std::vector<DevicePtr> devices,
+               std::vector<PlexLayout> plexes);
+
+  std::uint64_t size() const override { return size_; }
+  std::uint32_t sector_size() const override { return sector_size_; }
+  bool writable() const override;
+  std::string name() const override { return name_; }
+  void flush() override;
+  std::vector<Extent> allocated_extents() const override;
+
+  // Replaces the plexes (the disk group changed: a plex added, broken or removed, a disk gone or
+  // back), between two writes. Every plex starts in sync, or failed on a missing device; the
+  // owner then marks the one being rebuilt. A volume left without plexes fails every access.
+  void reconfigure(std::vector<DevicePtr> devices, std::vector<PlexLayout> plexes);
+
+  std::size_t plex_count() const;
+  PlexLayout layout(std::size_t plex) const;
+  std::vector<DevicePtr> devices() const;
+  std::vector<PlexStatus> plexes() const;
+  // Whether some plex can serve reads.
+  bool readable() const;
+
+  // The rebuild's side (mirror::Rebuild): plex `plex` starts rebuilding from `cursor` bytes, then
+  // its cursor advances as chunks land, and it joins the in-sync plexes when done.
+  void start_rebuild(std::size_t plex, std::uint64_t cursor);
+  void fail(std::size_t plex, std::string problem);
+  void mark_in_sync(std::size_t plex);
+  // Copies volume bytes [offset, offset+length) from an in-sync plex into `plex` (rebuilding) and
+  // advances its cursor to the end of the range, under the write lock. `buffer` is scratch of at
+  // least `length` bytes.
+  void copy_chunk(std::size_t plex, std::uint64_t offset, std::uint64_t length, MutableByteSpan buffer);
+  // Advances the cursor of `plex` over a range that was a hole on both sides when the rebuild
+  // looked (nothing to copy), unless a write has landed in it since; false then, and the range
+  // must be copied.
+  bool skip_hole(std::size_t plex, std::uint64_t offset, std::uint64_t length);
+
+  // Whether plexes `a` and `b` hold the same bytes in [offset, offset+length), read under the write
+  // lock (no write can land between the two reads). Buffers of at least `length` bytes.
+  bool same_bytes(std::size_t a, std::size_t b, std::uint64_t offset, std::uint64_t length, MutableByteSpan buffer_a,
+                  MutableByteSpan buffer_b);
+  // The first in-sync plex other than `except`, or plex_count() when there is none.
+  std::size_t source_plex(std::size_t except) const;
+  // Reads volume bytes from one plex only (verify, and checks that compare plexes).
+  void read_plex(std::size_t plex, std::uint64_t offset, MutableByteSpan out);
+  // The volume ranges that hold data on plex `plex` (holes of sparse images left out).
+  std::vector<Extent> plex_extents(std::size_t plex) const;
+
+  // Called (without the lock) after a plex changed state, for the owner to record it (diskpart's
+  // status, machine.json).
+  void on_state_change(std::function<void(std::size_t plex, const PlexStatus&)> callback);
+
+ protected:
+  void do_read(std::uint64_t offset, MutableByteSpan out) override;
+  void do_write(std::uint64_t offset, ByteSpan data) override;
+
+ private:
+  struct Plex {
+    PlexState state = PlexState::in_sync;
+    std::uint64_t cursor = 0;
+    std::string problem;
+    std::vector<Extent> written_ahead;  // rebuilding: writes above the cursor (skip_hole)
+  };
+  // The devices and plex layouts, replaced whole by reconfigure(): each access works on the
+  // configuration it started with.
+  struct Config {
+    std::vector<DevicePtr> devices;
+    std::vector<PlexLayout> layouts;
+  };
+  using ConfigPtr = std::shared_ptr<const Config>;
+  ConfigPtr config() const;
+  static ConfigPtr checked(std::vector<DevicePtr> devices, std::vector<PlexLayout> plexes, const std::string& name,
+                           std::uint64_t size, std::uint32_t sector_size);
+  static std::vector<Plex> initial_states(const Config& config);
+  void read_plex(const Config& config, std::size_t plex, std::uint64_t offset, MutableByteSpan out);
+  void write_plex(const Config& config, std::size_t plex, std::uint64_t offset, ByteSpan data);
+  void set_state(std::size_t plex, PlexState state, std::string problem = {});
+  PlexStatus status_locked(std::size_t plex) const;
+  std::size_t source_plex_locked(std::size_t except) const;
+
+  std::string name_;
+  std::uint64_t size_;
+  std::uint32_t sector_size_;
+  ConfigPtr config_;
+  std::vector<Plex> plexes_;
+  mutable std::mutex state_mutex_;  // config_ and plexes_
+  std::mutex write_mutex_;          // one write, rebuild chunk or reconfiguration at a time
+  std::function<void(std::size_t, const PlexStatus&)> on_change_;
+};
+
+// Volume `volume_index` of an LDM group over the devices the group was read from (indexed as
+// GroupDisk::device; a plex on a missing disk is failed). nullptr when no plex has a layout the
+// records can describe (bootmirror::ldm::plex_extents).
+std::shared_ptr<VolumeDevice> open_ldm_volume(const ldm::Group& group, const std::vector<DevicePtr>& devices,
+                                              std::size_t volume_index);
+
+// -- rebuild: copying a plex ---------------------------------------------------------------------
+
+struct Progress {
+  std::uint64_t done = 0, total = 0;  // bytes of the volume
+};
+// Return false to stop (the rebuild stops at a checkpoint and can be resumed from there).
+using ProgressCallback = std::function<bool(const Progress&)>;
+
+struct RebuildOptions {
+  std::uint64_t chunk_bytes = 4u << 20;
+  // Called with the cursor every `checkpoint_bytes` of progress and at the end, after the target's
+  // devices were flushed: what it records durably is where a restart resumes.
+  std::function<void(std::uint64_t cursor)> checkpoint;
+  std::uint64_t checkpoint_bytes = 64u << 20;
+  ProgressCallback progress;
+};
+
+// Copies `volume` into `plex` from `cursor` to the end, chunk by chunk (holes stay holes), then
+// verifies the copy against an in-sync plex and marks the plex in sync. Returns false when stopped
+// by the progress callback (the plex stays rebuilding at its last checkpoint). Throws when no plex
+// can serve as the source, and fails the plex on an I/O error of its own.
+bool rebuild(VolumeDevice& volume, std::size_t plex, std::uint64_t cursor, const RebuildOptions& options = {});
+
+// -- verify: comparing plexes --------------------------------------------------------------------
+
+struct Mismatch {
+  std::uint64_t offset = 0, length = 0;  // volume bytes where the plexes differ
+};
+struct VerifyReport {
+  std::uint64_t region_bytes = 0;
+  std::vector<std::string> plexes;                        // the plexes compared
+  std::vector<std::vector<std::array<std::uint64_t, 2>>> hashes;  // XXH3-128 per plex, per region
+  std::vector<Mismatch> mismatches;                       // regions whose hashes differ
+  bool identical() const { return mismatches.empty(); }
+};
+// Hashes every in-sync plex region by region (XXH3-128; the plexes in parallel, one thread each)
+// and reports the regions where they disagree, merged into runs of the volume.
+VerifyReport verify(VolumeDevice& volume, std::uint64_t region_bytes = 1u << 20, const ProgressCallback& progress = {});
+
+}  // namespace bootmirror::mirror

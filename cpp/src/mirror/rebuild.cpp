@@ -1,0 +1,92 @@
+// Copying a volume into a plex that is being rebuilt (diskpart's "Rebuild"): chunk by chunk from
+// the cursor to the end, while the volume stays in use. VolumeDevice keeps the two sides in step:
+// writes below the cursor reach the new plex, writes above it are copied when the cursor gets there,
+// and a range that was a hole on both sides is skipped unless a write has landed in it since.
+// Then the copy is verified against the source, range by range under the write lock, and only a
+// verified plex is marked in sync.
+#include <algorithm>
+
+#include <fmt/format.h>
+
+#include "bootmirror/error.h"
+#include "bootmirror/mirror.h"
+#include "mirror/aligned_buffer.h"
+
+namespace bootmirror::mirror {
+
+namespace {
+
+// Sorted extents walked in increasing order, once.
+class ExtentCursor {
+ public:
+  explicit ExtentCursor(std::vector<Extent> extents) : extents_(std::move(extents)) {}
+  bool holds_data(std::uint64_t offset, std::uint64_t length) {
+    while (next_ < extents_.size() && extents_[next_].offset + extents_[next_].length <= offset) ++next_;
+    return next_ < extents_.size() && extents_[next_].offset < offset + length;
+  }
+
+ private:
+  std::vector<Extent> extents_;
+  std::size_t next_ = 0;
+};
+
+void flush_plex(VolumeDevice& volume, std::size_t plex) {
+  std::vector<bool> done(volume.devices().size());
+  for (const Run& r : volume.layout(plex).runs)
+    if (!done[r.device]) done[r.device] = true, volume.devices()[r.device]->flush();
+}
+
+}  // namespace
+
+bool rebuild(VolumeDevice& volume, std::size_t plex, std::uint64_t cursor, const RebuildOptions& options) {
+  if (plex >= volume.plex_count()) throw UsageError(fmt::format("volume {} has no plex {}", volume.name(), plex));
+  const std::size_t source = volume.source_plex(plex);
+  if (source == volume.plex_count()) throw UsageError("The volume has no healthy copy to mirror from.");
+  const std::uint64_t total = volume.size();
+  const std::uint64_t chunk = std::max<std::uint64_t>(volume.sector_size(), options.chunk_bytes / volume.sector_size() * volume.sector_size());
+  cursor = std::min(cursor, total) / volume.sector_size() * volume.sector_size();
+  volume.start_rebuild(plex, cursor);
+  ExtentCursor source_data(volume.plex_extents(source)), target_data(volume.plex_extents(plex));
+  AlignedBuffer buffer(std::size_t(std::min(chunk, std::max<std::uint64_t>(total, 1))));
+  std::uint64_t since_checkpoint = 0;
+  auto checkpoint = [&](std::uint64_t at) {
+    flush_plex(volume, plex);
+    if (options.checkpoint) options.checkpoint(at);
+    since_checkpoint = 0;
+  };
+  try {
+    for (std::uint64_t at = cursor; at < total;) {
+      const std::uint64_t n = std::min(chunk, total - at);
+      const bool data = source_data.holds_data(at, n) || target_data.holds_data(at, n);
+      if (data || !volume.skip_hole(plex, at, n)) volume.copy_chunk(plex, at, n, buffer.span());
+      at += n;
+      since_checkpoint += n;
+      if (since_checkpoint >= options.checkpoint_bytes && at < total) checkpoint(at);
+      if (options.progress && !options.progress(Progress{at, total})) {
+        checkpoint(at);
+        return false;
+      }
+    }
+    checkpoint(total);
+    // Verified before it serves: both sides read back (from the page cache, mostly) and compared.
+    AlignedBuffer other(buffer.size());
+    ExtentCursor source_now(volume.plex_extents(source)), target_now(volume.plex_extents(plex));
+    for (std::uint64_t at = 0; at < total;) {
+      const std::uint64_t n = std::min(chunk, total - at);
+      if ((source_now.holds_data(at, n) || target_now.holds_data(at, n)) &&
+          !volume.same_bytes(source, plex, at, n, buffer.span(), other.span()))
+        throw FormatError(fmt::format("plex {} differs from plex {} after its rebuild, at volume bytes {}+{}",
+                                      volume.layout(plex).name, volume.layout(source).name, at, n));
+      at += n;
+    }
+  } catch (const OsError& e) {
+    // Which side failed: a source that failed is already marked (the copy reads another plex
+    // while there is one); an error here is the target's.
+    if (volume.source_plex(plex) != volume.plex_count()) volume.fail(plex, e.what());
+    throw;
+  }
+  volume.mark_in_sync(plex);
+  return true;
+}
+
+}  // namespace bootmirror::mirror

@@ -1,0 +1,87 @@
+"""A machine's dynamic volume as diskpart manages it: its plexes, status and rebuild progress,
+its bytes as a block device over every plex, and a verify that compares the plexes.
+
+    v = m.dynamic_volume("c:")       # or its number as list volume shows it: m.dynamic_volume(0)
+    v.status                          # 'Healthy', 'Rebuild', 'Failed Rd' or 'Failed'
+    v.plexes                          # [Plex('Volume1-01', 'in sync'), Plex('Volume1-02', 'rebuilding', 37%)]
+    report = v.verify()               # XXH3-128 of every plex, region by region
+    report.mismatches                 # [(volume offset, length), ...] where the plexes differ
+
+Everything here is the engine's answer (bootmirror._core.mirror); nothing is computed again.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Callable, List, Optional
+
+from . import _core
+from .disk import Disk
+
+if TYPE_CHECKING:
+    from .machine import Machine
+
+ProgressCallback = Callable[[int, int], Optional[bool]]
+
+
+class DynamicVolume:
+    """A dynamic volume of a :class:`~bootmirror.Machine`, named by letter or number."""
+
+    def __init__(self, machine: "Machine", which: str) -> None:
+        self._machine = machine
+        self._index, self._device = _core.mirror.machine_volume(machine._m, which)
+
+    @property
+    def number(self) -> int:
+        """The volume's number in list volume."""
+        return self._index
+
+    @property
+    def device(self) -> Optional[Disk]:
+        """The volume's bytes over all its plexes (reads from a plex in sync, writes to every plex
+        that takes them); None when no plex can be described."""
+        return Disk(self._device) if self._device is not None else None
+
+    @property
+    def plexes(self) -> List["_core.mirror.PlexStatus"]:
+        """Each plex: name, state ('in sync', 'rebuilding', 'failed'), cursor, problem."""
+        return list(self._device.plexes) if self._device is not None else []
+
+    @property
+    def status(self) -> str:
+        """diskpart's Status column: Healthy, Rebuild, Failed Rd or Failed."""
+        return _core.mirror.machine_volume_status(self._machine._m, str(self._index))
+
+    @property
+    def progress(self) -> Optional[float]:
+        """While a plex is being rebuilt (an interrupted rebuild that resync() has not finished
+        yet), the fraction of the volume copied (0.0 to 1.0); None otherwise."""
+        rebuilding = [p for p in self.plexes if p.state == "rebuilding"]
+        if not rebuilding or self._device is None or self._device.size == 0:
+            return None
+        return min(p.cursor for p in rebuilding) / self._device.size
+
+    def verify(self, region_bytes: int = 1 << 20, progress: Optional[ProgressCallback] = None):
+        """Hash every plex in sync with XXH3-128, region by region (the plexes in parallel), and
+        report where they differ (``.identical``, ``.mismatches`` as (offset, length))."""
+        if self._device is None:
+            raise _core.UsageError(f"dynamic volume {self._index} has no readable plex")
+        return self._device.verify(region_bytes, progress)
+
+    def __repr__(self) -> str:
+        shown = self.progress
+        rebuild = f" {shown:.0%} rebuilt" if shown is not None else ""
+        plexes = ", ".join(f"{p.name} {p.state}" for p in self.plexes)
+        return f"<DynamicVolume {self._index} {self.status}{rebuild}: {plexes}>"
+
+    def _repr_html_(self) -> str:
+        import html
+
+        rows = []
+        for p in self.plexes:
+            bar = ""
+            if p.state == "rebuilding" and self._device is not None and self._device.size:
+                bar = f'<progress value="{p.cursor}" max="{self._device.size}"></progress>'
+            rows.append(f"<tr><td>{html.escape(p.name)}</td><td>{html.escape(p.state)}</td><td>{bar}</td>"
+                        f"<td>{html.escape(p.problem)}</td></tr>")
+        return (f"<table><caption>Volume {self._index}: {html.escape(self.status)}</caption>"
+                f"<tr><th>plex</th><th>state</th><th>rebuild</th><th>problem</th></tr>{''.join(rows)}</table>")

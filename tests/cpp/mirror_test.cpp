@@ -1,0 +1,172 @@
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <thread>
+
+#include "bootmirror/mirror.h"
+
+using namespace bootmirror;
+using namespace bootmirror::mirror;
+
+namespace {
+
+constexpr std::uint64_t kMiB = 1 << 20;
+
+ByteVector pattern(std::size_t n, unsigned seed) {
+  ByteVector bytes(n);
+  for (std::size_t i = 0; i < n; ++i) bytes[i] = std::byte((i * 131 + seed * 7 + i / 4096) & 0xFF);
+  return bytes;
+}
+
+// Two disks, a 4 MiB volume at 1 MiB on disk 0 and at 2 MiB on disk 1.
+struct Pair {
+  std::shared_ptr<MemoryDisk> a = std::make_shared<MemoryDisk>(8 * kMiB), b = std::make_shared<MemoryDisk>(8 * kMiB);
+  std::shared_ptr<FaultyDisk> fa = std::make_shared<FaultyDisk>(a), fb = std::make_shared<FaultyDisk>(b);
+  std::vector<PlexLayout> plexes() const {
+    return {PlexLayout{"Volume1-01", false, 0, {mirror::Run{0, 1 * kMiB, 0, 4 * kMiB}}},
+            PlexLayout{"Volume1-02", false, 0, {mirror::Run{1, 2 * kMiB, 0, 4 * kMiB}}}};
+  }
+  VolumeDevice volume() { return VolumeDevice("Volume1", 4 * kMiB, 512, {fa, fb}, plexes()); }
+};
+
+}  // namespace
+
+TEST(PlexLayout, StripesDealChunksAcrossColumns) {
+  PlexLayout p{"Volume2-01", true, 64 * 1024, {mirror::Run{0, 1000 * 512, 0, 1 * kMiB}, mirror::Run{1, 2000 * 512, 0, 1 * kMiB}}};
+  EXPECT_EQ(p.locate(0, kMiB), (mirror::Run{0, 1000 * 512, 0, 64 * 1024}));
+  EXPECT_EQ(p.locate(64 * 1024, kMiB), (mirror::Run{1, 2000 * 512, 64 * 1024, 64 * 1024}));
+  EXPECT_EQ(p.locate(128 * 1024 + 512, 10), (mirror::Run{0, 1000 * 512 + 64 * 1024 + 512, 128 * 1024 + 512, 10}));
+}
+
+TEST(PlexLayout, ConcatenationsFollowTheirRuns) {
+  PlexLayout p{"Volume3-01", false, 0, {mirror::Run{0, 4096, 0, 8192}, mirror::Run{1, 0, 8192, 8192}}};
+  EXPECT_EQ(p.locate(8000, 1000), (mirror::Run{0, 4096 + 8000, 8000, 192}));
+  EXPECT_EQ(p.locate(8192, 1000), (mirror::Run{1, 0, 8192, 1000}));
+  EXPECT_THROW(p.locate(16384, 1), UsageError);
+}
+
+TEST(VolumeDevice, WritesReachEveryPlexAndReadsFailOver) {
+  Pair disks;
+  VolumeDevice v = disks.volume();
+  const ByteVector data = pattern(3 * 4096, 1);
+  v.write(8192, data);
+  EXPECT_EQ(disks.a->read(kMiB + 8192, data.size()), data);
+  EXPECT_EQ(disks.b->read(2 * kMiB + 8192, data.size()), data);
+  // Disk 0 turns bad under the volume: the read is served by plex 2, and plex 1 is failed.
+  disks.fa->fail_range(kMiB, 4 * kMiB, FaultyDisk::Access::read);
+  EXPECT_EQ(v.read(8192, data.size()), data);
+  EXPECT_EQ(v.plexes()[0].state, PlexState::failed);
+  EXPECT_EQ(v.plexes()[1].state, PlexState::in_sync);
+  EXPECT_TRUE(v.readable());
+}
+
+TEST(VolumeDevice, AMissingDiskLeavesItsPlexFailed) {
+  Pair disks;
+  VolumeDevice v("Volume1", 4 * kMiB, 512, {disks.fa, nullptr}, disks.plexes());
+  EXPECT_EQ(v.plexes()[1].state, PlexState::failed);
+  const ByteVector data = pattern(4096, 2);
+  v.write(0, data);
+  EXPECT_EQ(v.read(0, 4096), data);
+}
+
+TEST(VolumeDevice, AWriteThatNoPlexTakesFails) {
+  Pair disks;
+  VolumeDevice v = disks.volume();
+  disks.fa->set_missing(true);
+  disks.fb->set_missing(true);
+  EXPECT_THROW(v.write(0, pattern(512, 3)), OsError);
+  EXPECT_FALSE(v.readable());
+}
+
+TEST(VolumeDevice, RefusesRunsOutsideTheirDisksAndShortPlexes) {
+  Pair disks;
+  auto plexes = disks.plexes();
+  plexes[1].runs[0].device_offset = 6 * kMiB;  // 6 + 4 MiB > 8 MiB
+  EXPECT_THROW(VolumeDevice("V", 4 * kMiB, 512, {disks.fa, disks.fb}, plexes), UsageError);
+  plexes = disks.plexes();
+  plexes[0].runs[0].length = 2 * kMiB;
+  EXPECT_THROW(VolumeDevice("V", 4 * kMiB, 512, {disks.fa, disks.fb}, plexes), UsageError);
+}
+
+TEST(Rebuild, CopiesThePlexAndMarksItInSync) {
+  Pair disks;
+  disks.a->write(kMiB, pattern(4 * kMiB, 4));
+  VolumeDevice v = disks.volume();
+  std::vector<std::uint64_t> checkpoints;
+  RebuildOptions options;
+  options.chunk_bytes = 256 * 1024;
+  options.checkpoint_bytes = kMiB;
+  options.checkpoint = [&](std::uint64_t at) { checkpoints.push_back(at); };
+  EXPECT_TRUE(rebuild(v, 1, 0, options));
+  EXPECT_EQ(disks.b->read(2 * kMiB, 4 * kMiB), pattern(4 * kMiB, 4));
+  EXPECT_EQ(v.plexes()[1].state, PlexState::in_sync);
+  EXPECT_EQ(checkpoints, (std::vector<std::uint64_t>{kMiB, 2 * kMiB, 3 * kMiB, 4 * kMiB}));
+  EXPECT_TRUE(verify(v).identical());
+}
+
+TEST(Rebuild, StopsAtACheckpointAndResumesFromIt) {
+  Pair disks;
+  disks.a->write(kMiB, pattern(4 * kMiB, 5));
+  VolumeDevice v = disks.volume();
+  RebuildOptions options;
+  options.chunk_bytes = 512 * 1024;
+  std::uint64_t last = 0;
+  options.checkpoint = [&](std::uint64_t at) { last = at; };
+  options.progress = [](const Progress& p) { return p.done < 2 * kMiB; };
+  EXPECT_FALSE(rebuild(v, 1, 0, options));
+  EXPECT_EQ(last, 2 * kMiB);
+  EXPECT_EQ(v.plexes()[1].state, PlexState::rebuilding);
+  // What lies past the cursor was not copied yet.
+  EXPECT_EQ(disks.b->read(2 * kMiB + 3 * kMiB, 4096), ByteVector(4096));
+  options.progress = {};
+  EXPECT_TRUE(rebuild(v, 1, last, options));
+  EXPECT_EQ(disks.b->read(2 * kMiB, 4 * kMiB), pattern(4 * kMiB, 5));
+}
+
+TEST(Rebuild, WritesDuringTheCopyEndInIdenticalPlexes) {
+  Pair disks;
+  disks.a->write(kMiB, pattern(4 * kMiB, 6));
+  VolumeDevice v = disks.volume();
+  RebuildOptions options;
+  options.chunk_bytes = 64 * 1024;
+  std::atomic<bool> copying{true};
+  v.start_rebuild(1, 0);
+  std::vector<std::thread> writers;
+  for (unsigned t = 0; t < 3; ++t)
+    writers.emplace_back([&, t] {
+      for (unsigned i = 0; copying; ++i) {
+        const std::uint64_t at = ((i * 2654435761u + t * 40503u) % (4 * kMiB / 4096)) * 4096;
+        v.write(at, pattern(4096, 10 + t + i));
+      }
+    });
+  std::thread copier([&] {
+    EXPECT_TRUE(rebuild(v, 1, 0, options));
+    copying = false;
+  });
+  copier.join();
+  for (auto& w : writers) w.join();
+  EXPECT_EQ(disks.a->read(kMiB, 4 * kMiB), disks.b->read(2 * kMiB, 4 * kMiB));
+}
+
+TEST(Rebuild, HolesOnBothSidesAreSkippedUnlessWrittenSince) {
+  Pair disks;
+  VolumeDevice v = disks.volume();
+  v.start_rebuild(1, 0);
+  // A write ahead of the cursor into what the rebuild saw as a hole must still be copied.
+  v.write(3 * kMiB, pattern(4096, 7));
+  EXPECT_FALSE(v.skip_hole(1, 3 * kMiB, 64 * 1024));
+  EXPECT_TRUE(v.skip_hole(1, kMiB, 64 * 1024));
+}
+
+TEST(Verify, FindsAndLocatesASilentCorruptionOfOnePlex) {
+  Pair disks;
+  VolumeDevice v = disks.volume();
+  v.write(0, pattern(4 * kMiB, 8));
+  EXPECT_TRUE(verify(v, 64 * 1024).identical());
+  disks.b->write(2 * kMiB + 1536 * 1024 + 100, pattern(10, 9));  // behind the volume's back
+  VerifyReport report = verify(v, 64 * 1024);
+  ASSERT_EQ(report.mismatches.size(), 1u);
+  EXPECT_EQ(report.mismatches[0].offset, 1536u * 1024);
+  EXPECT_EQ(report.mismatches[0].length, 64u * 1024);
+  EXPECT_THROW(verify(v, 1000), UsageError);
+}
