@@ -187,6 +187,21 @@ def unpack_windows(out: Path, names: Optional[List[str]] = None) -> List[Path]:
     return sorted(out / m.name for m in members)
 
 
+# The runbook's two GPT disks before "convert dynamic": disk 0 with its ESP, MSR and Windows
+# partition, disk 1 (the shadow) with ESP and MSR.
+SEED_SETUP = """
+select disk 0
+convert gpt
+create partition efi size=204
+create partition msr size=32
+create partition primary
+select disk 1
+convert gpt
+create partition efi size=204
+create partition msr size=32
+"""
+
+
 # -- ldmtool's view ---------------------------------------------------------------------------------
 def show(paths, *args):
     devs = [a for p in paths for a in ("-d", str(p))]

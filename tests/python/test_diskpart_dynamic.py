@@ -10,18 +10,8 @@ import os
 import bootmirror
 from bootmirror import ldm
 from conftest import run_tool
+from ldm_helpers import SEED_SETUP
 
-SEED_SETUP = """
-select disk 0
-convert gpt
-create partition efi size=204
-create partition msr size=32
-create partition primary
-select disk 1
-convert gpt
-create partition efi size=204
-create partition msr size=32
-"""
 
 
 def lines(transcript: str, start: str):

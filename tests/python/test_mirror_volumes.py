@@ -13,21 +13,12 @@ import pytest
 import bootmirror
 from bootmirror import Disk, ldm
 from fat_helpers import assert_fsck_clean
-from ldm_helpers import scan, show
+from ldm_helpers import SEED_SETUP, scan, show
 
 MiB = 1 << 20
 
-SEED_SETUP = """
-select disk 0
-convert gpt
-create partition efi size=204
-create partition msr size=32
-create partition primary
-assign letter=c
-select disk 1
-convert gpt
-create partition efi size=204
-create partition msr size=32
+# The seed's disks with C: on the Windows partition, both converted (disk 0 after the reboot).
+BOOT_VOLUME_C_BOTH_DYNAMIC = SEED_SETUP.replace("create partition primary\n", "create partition primary\nassign letter=c\n") + """
 select disk 1
 convert dynamic
 select disk 0
@@ -40,7 +31,7 @@ def mirrored_boot_volume(tmp_path: Path) -> bootmirror.Machine:
     m = bootmirror.Machine.create(tmp_path / "lab")
     m.create_disk("340 MiB")
     m.create_disk("340 MiB")
-    m.diskpart(SEED_SETUP, check=True)
+    m.diskpart(BOOT_VOLUME_C_BOTH_DYNAMIC, check=True)
     m.reboot()
     m.diskpart("select volume c\nadd disk=1", check=True)
     assert "The new file system is FAT32." in m.format("c:", "/fs:fat32 /q /y")
