@@ -45,7 +45,10 @@ std::shared_ptr<mirror::VolumeDevice> open_volume(Machine& machine, const Machin
   for (std::size_t di = 0; di < mg.group.disks.size(); ++di) {
     auto cursor = rebuild_cursor(machine, guid, mg.group.disks[di].record.guid.to_string());
     if (!cursor) continue;
-    if (auto plex = plex_on_disk(*device, mg, di); plex && device->plex_count() > 1) device->start_rebuild(*plex, *cursor);
+    // A plex already rebuilding keeps its live cursor: the record holds the last checkpoint only.
+    auto plex = plex_on_disk(*device, mg, di);
+    if (plex && device->plex_count() > 1 && device->plexes()[*plex].state != mirror::PlexState::rebuilding)
+      device->start_rebuild(*plex, *cursor);
   }
   return device;
 }
