@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import bootmirror
+from conftest import outside_tool_env
 
 ROOT = Path(__file__).resolve().parents[2]
 # The C++ build the install reuses: the developer install's (build/dev); under make test-asan the
@@ -24,7 +25,9 @@ def test_pip_install_gives_an_importable_package(tmp_path):
     installed = subprocess.run(
         [sys.executable, "-m", "pip", "install", "-q", "--no-build-isolation", "--no-deps",
          "--target", str(target), *REUSE_BUILD, "."],
-        cwd=ROOT, capture_output=True, text=True)
+        # Without the ASan preload of make test-asan: a rebuild runs GoogleTest's test discovery,
+        # and a sanitized test binary refuses a second, preloaded ASan runtime.
+        cwd=ROOT, capture_output=True, text=True, env=outside_tool_env())
     assert installed.returncode == 0, f"pip install . failed:\n{installed.stdout[-3000:]}\n{installed.stderr[-3000:]}"
     # -S: no site-packages, so the editable install of the working tree cannot answer instead.
     out = subprocess.run(
