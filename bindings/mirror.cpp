@@ -86,6 +86,17 @@ void bind_mirror(py::module_& m) {
           py::arg("region_bytes") = 1u << 20, py::arg("progress") = py::none(),
           "Hash every plex in sync region by region (in parallel) and report where they differ.");
 
+  r.def(
+      "rebuild",
+      [](VolumeDevice& volume, std::size_t plex, std::uint64_t cursor, std::uint64_t chunk_bytes, const py::object& progress) {
+        mirror::RebuildOptions options;
+        options.chunk_bytes = chunk_bytes;
+        options.progress = python_progress(progress);
+        py::gil_scoped_release release;
+        return mirror::rebuild(volume, plex, cursor, options);
+      },
+      py::arg("volume"), py::arg("plex"), py::arg("cursor") = 0, py::arg("chunk_bytes") = 4u << 20, py::arg("progress") = py::none(),
+      "Copy the volume into plex `plex` from `cursor`, verify it and mark it in sync; False when the progress callback stopped it.");
   r.def("open_ldm_volume", &mirror::open_ldm_volume, py::arg("group"), py::arg("devices"), py::arg("index"), Release(),
         "Volume `index` of a group over the devices it was read from; None when no plex is readable.");
   r.def(

@@ -181,3 +181,53 @@ def test_breaking_the_boot_mirror_from_a_dead_disk_says_the_bootfile_was_not_upd
     # The surviving plex is a simple volume that still holds the file system.
     assert m.dynamic_volume("c:").status == "Healthy"
     assert "FAT32  Simple" in m.diskpart("list volume")
+
+
+def test_an_interrupted_rebuild_resumes_from_its_last_checkpoint():
+    # In memory, disk 1 behind a fault injector: the copy fails 66 MiB into the new plex, after
+    # its first durable checkpoint (every 64 MiB). The fault lies inside the plex only (its end
+    # touches the backup GPT, which the commit before the copy writes).
+    m = bootmirror.Machine()
+    disks = [Disk.memory("340 MiB"), bootmirror.FaultyDisk(Disk.memory("340 MiB"))]
+    for d in disks:
+        m.attach(d)
+    m.diskpart(BOOT_VOLUME_C_BOTH_DYNAMIC, check=True)
+    m.reboot()
+    m.format("c:", "/fs:fat32 /q /y")
+    c = m.volume("c:")
+    c.write_bytes("big.bin", bytes(range(256)) * (264 * 1024))  # 66 MiB of data, past the fault
+    c.flush()
+    del c
+    group = m.disk_group
+    # The shadow disk is the one with room for the plex (disk 0 is full); add takes its first run.
+    shadow = max((d for d in group.disks if d.present), key=lambda d: max((n for _, n in d.free_extents()), default=0))
+    at = (shadow.data_start + shadow.free_extents()[0][0]) * 512
+    disks[1].fail_range(at + 66 * MiB, 1 * MiB, "write")
+    failed = m.diskpart("select volume c\nadd disk=1")
+    assert "Diskpart succeeded" not in failed
+    assert "injected write error" in failed
+    assert m.dynamic_volume("c:").status in ("Rebuild", "Failed Rd")
+    disks[1].clear_faults()
+    before = disks[1].writes_seen
+    m.resync()
+    copied = disks[1].writes_seen - before
+    v = m.dynamic_volume("c:")
+    assert v.status == "Healthy" and v.verify().identical
+    # Resumed at 64 MiB: a few 4 MiB chunks of the 72 MiB volume, not all 18 (and the database).
+    assert copied < 12, copied
+    assert m.volume("c:").read_bytes("big.bin") == bytes(range(256)) * (264 * 1024)
+
+
+def test_a_group_mixing_sector_sizes_sizes_each_volume_by_its_own_disks_and_refuses_to_mix_them():
+    disks = [Disk.memory("64 MiB", 512), Disk.memory("512 MiB", 4096)]
+    group = ldm.DiskGroup.create("WIN-TEST-Dg0")
+    a, b = group.add_disk(disks[0]), group.add_disk(disks[1])
+    small = group.create_volume("Volume1", "simple", [(a, 0, 32 * 2048)])        # 32 MiB of 512-byte sectors
+    large = group.create_volume("Volume2", "simple", [(b, 0, 32 * 256)])         # 32 MiB of 4096-byte sectors
+    group.commit()
+    assert (small.size_bytes, large.size_bytes) == (32 * MiB, 32 * MiB)
+    assert (small.device().size, large.device().size) == (32 * MiB, 32 * MiB)
+    with pytest.raises(bootmirror.UsageError, match="same sector size"):
+        group.add_mirror(small, b)
+    with pytest.raises(bootmirror.UsageError, match="same sector size"):
+        group.create_volume("Volume3", "spanned", [(a, 32 * 2048, 2048), (b, 32 * 256, 256)])

@@ -14,7 +14,15 @@
 namespace bootmirror {
 
 namespace {
+
 namespace fs = std::filesystem;
+
+// Whether two image paths name one file (without throwing for paths the system cannot resolve).
+bool same_file(const std::string& a, const std::string& b) {
+  std::error_code ea, eb;
+  const fs::path ca = fs::weakly_canonical(a, ea), cb = fs::weakly_canonical(b, eb);
+  return !ea && !eb ? ca == cb : a == b;
+}
 
 constexpr const char* kFile = "machine.json";
 constexpr std::int64_t kFormatVersion = 1;
@@ -87,7 +95,14 @@ std::shared_ptr<Machine> Machine::open(const std::string& folder, std::shared_pt
     disk.path = (image.is_absolute() ? image : fs::path(folder) / image).string();
     if (machine->disks_.count(disk.number))
       throw FormatError(fmt::format("{}: disk {} is recorded twice", path, disk.number));
-    if (fs::exists(disk.path)) disk.device = machine->open_image(disk.path, disk.sector_size);
+    // A recorded path the system cannot even look up (too long, a loop of links) is an error of
+    // machine.json, not a missing disk; std::filesystem's throwing overloads would escape as
+    // something other than a bootmirror error.
+    std::error_code lookup;
+    const bool present = fs::exists(disk.path, lookup);
+    if (lookup && lookup != std::errc::no_such_file_or_directory)
+      throw OsError(lookup.value(), disk.path, fmt::format("look up the image of disk {} recorded in {}", disk.number, path));
+    if (present) disk.device = machine->open_image(disk.path, disk.sector_size);
     machine->disks_[disk.number] = std::move(disk);
   }
   if (doc["sections"].is_object())
@@ -121,8 +136,7 @@ int Machine::attach(DevicePtr device) {
     throw UsageError(fmt::format("a machine kept in a folder records image files only, not {}", device->name()));
   }
   for (const auto& [number, attached] : disks_)
-    if (attached.device == device || (!disk.path.empty() && !attached.path.empty() &&
-                                      fs::weakly_canonical(attached.path) == fs::weakly_canonical(disk.path)))
+    if (attached.device == device || (!disk.path.empty() && !attached.path.empty() && same_file(attached.path, disk.path)))
       throw UsageError(fmt::format("{} is already attached as disk {}", device->name(), number));
   int number = 0;
   while (disks_.count(number)) ++number;
