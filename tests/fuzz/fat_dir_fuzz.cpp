@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "bootmirror/fat.h"
+#include "bootmirror/unicode.h"
 #include "support/harness.h"
 #include "support/sparse_image.h"
 
@@ -56,13 +57,29 @@ void read_everything(fat::Volume& volume) {
   // Folders whose path opens them: a folder that shares its name with an earlier entry (damage)
   // cannot be reached by its path, nor can anything inside it.
   std::set<std::string> reachable{""};
+  // A walk visits both folders of a duplicated name under the same path; the path opens the
+  // first, so a second step with a path seen before (and what the walk lists below it after that)
+  // is the shadowed folder's.
+  std::set<std::string> visited;
+  std::vector<std::string> shadowed;
+  const auto below = [](const std::string& path, const std::string& folder) {
+    return path == folder || (path.size() > folder.size() && path.compare(0, folder.size(), folder) == 0 && path[folder.size()] == '/');
+  };
   for (const fat::WalkStep& step : steps) {
+    if (!visited.insert(step.path).second) shadowed.push_back(step.path);
+    if (std::any_of(shadowed.begin(), shadowed.end(), [&](const std::string& f) { return below(step.path, f); })) continue;
     if (!spellable_path(step.path) || !reachable.count(step.path)) continue;
     for (const fat::Entry& entry : step.entries) {
       if (!spellable(entry.name)) continue;
       const std::string path = child(step.path, entry.name);
       std::optional<fat::Entry> found;
-      require(attempt([&] { found = volume.stat(path); }), "every name a walk lists opens");
+      std::string why;
+      try {
+        found = volume.stat(path);
+      } catch (const Error& e) {
+        why = e.what();
+      }
+      if (!found) broken("every name a walk lists opens: '" + escape_bytes(path) + "': " + why);
       // A damaged folder may hold two entries of one name: the name then opens the first of them.
       const auto same = [&](const fat::Entry& e) {
         return e.first_cluster == found->first_cluster && e.attributes == found->attributes && e.size == found->size;
