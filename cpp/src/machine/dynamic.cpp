@@ -290,13 +290,13 @@ void reboot(Machine& machine) {
 }
 
 std::uint64_t known_bytes(const MachineGroup& mg, std::size_t i) {
-  std::uint64_t sectors = 0;
-  for (const auto& p : mg.group.partitions)
-    if (p.disk_id == mg.group.disks.at(i).record.id) sectors += p.size;
-  std::uint32_t ss = 512;
-  for (const auto& d : mg.group.disks)
-    if (d.device >= 0) ss = d.sector_size;
-  return sectors * ss;
+  // Each extent in the sectors of its volume's disks (a volume does not mix sector sizes).
+  const std::uint32_t id = mg.group.disks.at(i).record.id;
+  std::uint64_t bytes = 0;
+  for (std::size_t vi = 0; vi < mg.group.volumes.size(); ++vi)
+    for (std::size_t pi : mg.group.volumes[vi].partitions)
+      if (mg.group.partitions[pi].disk_id == id) bytes += mg.group.partitions[pi].size * ldm::sector_size(mg.group, vi);
+  return bytes;
 }
 
 void delete_missing_disk(Machine& machine, int number) {
