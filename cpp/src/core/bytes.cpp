@@ -40,7 +40,7 @@ std::string load_ascii(ByteSpan bytes, std::size_t offset, std::size_t width) {
 void store_ascii(MutableByteSpan bytes, std::size_t offset, std::size_t width, std::string_view text) {
   auto field = subspan(bytes, offset, width);
   std::fill(field.begin(), field.end(), std::byte{0});
-  std::memcpy(field.data(), text.data(), std::min(text.size(), width));
+  std::copy_n(reinterpret_cast<const std::byte*>(text.data()), std::min(text.size(), width), field.begin());
 }
 
 bool matches_ascii(ByteSpan bytes, std::size_t offset, std::string_view signature) {

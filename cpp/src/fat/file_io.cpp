@@ -338,7 +338,7 @@ void Volume::write_file(const std::string& path, ByteSpan data) {
   Impl::PlannedFile planned = impl_->plan_file(parent, name, data.size(), e);
   ByteVector buffer;
   impl_->fill_file(planned, [&](std::uint64_t offset, MutableByteSpan out) {
-    std::memcpy(out.data(), data.data() + offset, out.size());
+    std::copy_n(data.begin() + std::ptrdiff_t(offset), out.size(), out.begin());
   }, buffer);
   impl_->flush();
   change.commit();

@@ -150,7 +150,9 @@ ByteVector encode_config(const DiskDatabase& db) {
   encode_vmdb(db.vmdb, subspan(area, 0, ss));
   encode_vblks(db, area);
   MutableByteSpan log = subspan(c, toc->bitmaps[1].start * ss, toc->bitmaps[1].size * ss);
-  std::memcpy(log.data(), db.log.data(), std::min(db.log.size(), log.size()));
+  // copy_n, not memcpy: an empty log (a TOCBLOCK giving it no sectors) may have no storage at all,
+  // and memcpy from a null pointer is undefined even for zero bytes.
+  std::copy_n(db.log.begin(), std::min(db.log.size(), log.size()), log.begin());
   for (std::uint64_t at : {ph.ph2_offset, ph.ph3_offset})
     if (at < ph.config_size) encode_privhead(ph, subspan(c, at * ss, ss));
   return config;
