@@ -25,7 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import best_of, require, run, scratch, table  # noqa: E402
+from common import best_of, fsync, require, run, scratch, table  # noqa: E402
 
 import bootmirror  # noqa: E402
 from bootmirror import fat  # noqa: E402
@@ -49,14 +49,6 @@ def make_small_tree(root: Path) -> int:
         (folder / f"file number {i:05}.dat").write_bytes(data)
         total += len(data)
     return total
-
-
-def fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def main() -> int:

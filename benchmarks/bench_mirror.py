@@ -14,7 +14,6 @@ table gives both medians and their ratio.
 
 from __future__ import annotations
 
-import os
 import statistics
 import sys
 import time
@@ -22,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import require, run, scratch, table  # noqa: E402
+from common import fsync, require, run, scratch, table  # noqa: E402
 
 import bootmirror  # noqa: E402
 from bootmirror import _core, ldm  # noqa: E402
@@ -70,14 +69,6 @@ def timed(work) -> float:
     started = time.perf_counter()
     work()
     return time.perf_counter() - started
-
-
-def fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def compare(ours_work, peer_work, setup=lambda: None):

@@ -34,6 +34,15 @@ def require(tool: str) -> str:
     return path
 
 
+def fsync(path: Path) -> None:
+    """Make a file's written pages durable, as a peer tool's copy must be to compare with ours."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def drop_cache(path: Path) -> None:
     """Ask the kernel to forget a file's cached pages so the next read comes from the disk."""
     fd = os.open(path, os.O_RDONLY)
