@@ -115,7 +115,6 @@ void bind_ldm(py::module_& m) {
   l.def("plex_problem", &plex_problem, py::arg("group"), py::arg("component_index"));
   l.def("volume_status", &volume_status, py::arg("group"), py::arg("volume_index"));
   l.def("partition_location", &partition_location, py::arg("group"), py::arg("partition_index"));
-  l.def("volume_extent", &volume_extent, py::arg("group"), py::arg("volume_index"));
   l.def("size_bytes", &size_bytes, py::arg("group"), py::arg("volume_index"));
 
   py::class_<Scan>(l, "Scan", "A machine's disks sorted into its disk group, basic and foreign disks.")

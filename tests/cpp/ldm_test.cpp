@@ -305,15 +305,18 @@ TEST(ldm_health, APartitionOutsideItsDiskLeavesItsPlexUnusable) {
   EXPECT_NE(plex_problem(back, back.volumes[0].components[0]).find("outside"), std::string::npos);
   EXPECT_EQ(plex_problem(back, back.volumes[0].components[1]), "");
   EXPECT_FALSE(partition_location(back, 0).has_value());
-  auto extent = volume_extent(back, 0);
+  // The damaged plex has no layout; the plex on disk 1 serves.
+  EXPECT_FALSE(plex_extents(back, back.volumes[0].components[0]).has_value());
+  auto extent = plex_extents(back, back.volumes[0].components[1]);
   ASSERT_TRUE(extent.has_value());
-  EXPECT_EQ(std::get<0>(*extent), 1u);  // the plex on disk 1
-  EXPECT_EQ(std::get<1>(*extent), 63u * 512);
+  ASSERT_EQ(extent->runs.size(), 1u);
+  EXPECT_EQ(extent->runs[0].device, 1);
+  EXPECT_EQ(extent->runs[0].device_offset, 63u * 512);
   // free_extents clamps the damaged record instead of wrapping around.
   for (auto [start, size] : free_extents(back, 0)) EXPECT_LE(start + size, back.disks[0].data_size);
   back.volumes[1].record.size = 5000;  // more than its 2048-sector partition holds
   EXPECT_EQ(volume_status(back, 1), std::string("Failed"));
-  EXPECT_FALSE(volume_extent(back, 1).has_value());
+  EXPECT_FALSE(plex_extents(back, back.volumes[1].components[0]).has_value());
 }
 
 TEST(ldm_edits, ARefusedEditLeavesTheGroupAsItWas) {

@@ -259,9 +259,6 @@ const char* volume_status(const Group& group, std::size_t volume_index);
 // Bytes on its disk's device of a partition (Group::partitions[partition_index]): (offset, length);
 // nullopt when the disk is missing or the partition lies outside its data area.
 std::optional<std::pair<std::uint64_t, std::uint64_t>> partition_location(const Group& group, std::size_t partition_index);
-// Where a volume's bytes lie in one piece, as (device index, byte offset, byte length): the first
-// plex that can serve and is one partition (simple volumes, mirrors); nullopt otherwise.
-std::optional<std::tuple<std::size_t, std::uint64_t, std::uint64_t>> volume_extent(const Group& group, std::size_t volume_index);
 // Where a plex's bytes lie, for the mirror engine: its partitions as runs in bytes, in volume order
 // (a concatenated plex: simple, spanned, a mirror's plex) or in column order (striped, with the
 // stripe size). A run on a missing disk has device -1. nullopt when the records cannot describe a

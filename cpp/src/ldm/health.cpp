@@ -92,21 +92,6 @@ std::optional<std::pair<std::uint64_t, std::uint64_t>> partition_location(const 
   return std::pair{(d->data_start + p.start) * d->sector_size, p.size * d->sector_size};
 }
 
-std::optional<std::tuple<std::size_t, std::uint64_t, std::uint64_t>> volume_extent(const Group& g, std::size_t vi) {
-  const GroupVolume& v = volume_at(g, vi);
-  for (std::size_t ci : v.components) {
-    if (!plex_problem(g, ci).empty()) continue;
-    const auto parts = partitions_of(g, g.components[ci]);
-    if (parts.size() != 1) continue;
-    const std::size_t pi = std::size_t(parts.front() - g.partitions.data());
-    const auto where = partition_location(g, pi);
-    const GroupDisk* d = g.find_disk(parts.front()->disk_id);
-    // plex_problem checked that the partition holds the volume's size.
-    return std::tuple{std::size_t(d->device), where->first, v.record.size * d->sector_size};
-  }
-  return std::nullopt;
-}
-
 std::optional<PlexExtents> plex_extents(const Group& g, std::size_t ci) {
   if (ci >= g.components.size()) throw UsageError(fmt::format("no component {} in the group", ci));
   const ComponentRecord& c = g.components[ci];
