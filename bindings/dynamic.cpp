@@ -1,5 +1,11 @@
 // bootmirror._core.dynamic: a Machine's dynamic disks (bootmirror/dynamic.h), bound as they are.
+#include <algorithm>
+#include <chrono>
+
 #include "bootmirror/dynamic.h"
+#include "bootmirror/error.h"
+
+#include <fmt/format.h>
 #include "binding.h"
 
 namespace bootmirror::bindings {
@@ -20,7 +26,29 @@ void bind_dynamic(py::module_& m) {
         "True when converted now, False when it waits for reboot().");
   d.def("reboot", &dynamic::reboot, py::arg("machine"), py::call_guard<py::gil_scoped_release>());
   d.def("resync", &dynamic::resync, py::arg("machine"), py::call_guard<py::gil_scoped_release>(),
-        "Finish every interrupted mirror resynchronisation.");
+        "Finish every interrupted mirror resynchronisation, and wait for it.");
+  d.def("start_rebuilds", &dynamic::start_rebuilds, py::arg("machine"), Release(),
+        "Start (or wake) the background copy of every recorded rebuild.");
+  d.def("wait_for_rebuilds", [](Machine& machine, std::optional<double> timeout) {
+        if (timeout && !(*timeout >= 0)) throw UsageError("the timeout must be a number of seconds, 0 or more");
+        std::optional<std::chrono::milliseconds> limit;
+        if (timeout) limit = std::chrono::milliseconds(std::int64_t(std::min(*timeout, 1e9) * 1000));
+        return dynamic::wait_for_rebuilds(machine, limit);
+      }, py::arg("machine"), py::arg("timeout") = py::none(), Release(),
+        "Block until no rebuild can make progress (True) or the timeout passed (False).");
+  d.def("set_rebuild_speed_limit", &dynamic::set_rebuild_speed_limit, py::arg("machine"), py::arg("bytes_per_second"),
+        Release(), "At most this many bytes per second; 0 holds the copies; None lifts the limit.");
+  py::class_<dynamic::RebuildStatus>(d, "RebuildStatus", "A recorded mirror rebuild and how far it got.")
+      .def_readonly("volume", &dynamic::RebuildStatus::volume, "The volume's number in list volume.")
+      .def_readonly("disk", &dynamic::RebuildStatus::disk, "The disk receiving the copy; None while it is missing.")
+      .def_readonly("done", &dynamic::RebuildStatus::done, "Bytes of the volume copied so far.")
+      .def_readonly("total", &dynamic::RebuildStatus::total, "The volume's size in bytes.")
+      .def("__repr__", [](const dynamic::RebuildStatus& r) {
+        return fmt::format("<RebuildStatus volume {} onto {}: {} of {} bytes>", r.volume,
+                           r.disk ? fmt::format("disk {}", *r.disk) : std::string("a missing disk"), r.done, r.total);
+      });
+  d.def("rebuild_status", &dynamic::rebuild_status, py::arg("machine"), Release());
+  d.def("rebuild_speed_limit", &dynamic::rebuild_speed_limit, py::arg("machine"), Release());
   d.def("is_pending", &dynamic::is_pending, py::arg("machine"), py::arg("number"), Release());
   d.def("is_dynamic", &dynamic::is_dynamic, py::arg("machine"), py::arg("number"), Release());
 }

@@ -59,20 +59,69 @@ def _interactive(machine: "Machine") -> int:
             return 0
 
 
+class _ProgressBar:
+    """One line on a terminal, redrawn in place: the resynchronisation's progress."""
+
+    WIDTH = 30
+
+    def __init__(self, stream) -> None:
+        self._stream = stream
+        self._shown = ""
+
+    def __call__(self, done: int, total: int) -> None:
+        if not total:
+            return
+        filled = self.WIDTH * done // total
+        line = (f"\rResynchronizing mirrors [{'#' * filled}{'.' * (self.WIDTH - filled)}] "
+                f"{100 * done // total:3d}%  {describe_size(done)} of {describe_size(total)}")
+        if line != self._shown:
+            self._stream.write(line)
+            self._stream.flush()
+            self._shown = line
+
+    def close(self) -> None:
+        if self._shown:
+            self._stream.write("\n")
+            self._stream.flush()
+
+
+def _wait_for_rebuilds(machine: "Machine") -> int:
+    """diskpart's mirrors are copied in the background; the command waits for them before it
+    exits (Windows keeps copying after diskpart quits, but this process is the machine), with a
+    progress bar on a terminal."""
+    bar = _ProgressBar(sys.stderr) if sys.stderr.isatty() else None
+    try:
+        machine.wait(progress=bar)
+    finally:
+        if bar is not None:
+            bar.close()
+    return 0
+
+
 def _diskpart(args: argparse.Namespace) -> int:
     machine = Machine.open(args.machine)
     rest = list(args.rest)
     script = args.script
+    wait = not args.no_wait
     while rest:
         word = rest.pop(0)
         if word.lower() in ("/s", "-s") and rest:
             script = rest.pop(0)
+        elif word == "--no-wait":
+            wait = False
         else:
             raise UsageError(f"diskpart: unexpected argument {word!r} (use /s SCRIPT)")
-    if script is None:
-        return _interactive(machine)
-    with open(script, encoding="utf-8-sig") as f:
-        return _diskpart_script(machine, f.read().splitlines())
+    try:
+        if script is None:
+            status = _interactive(machine)
+        else:
+            with open(script, encoding="utf-8-sig") as f:
+                status = _diskpart_script(machine, f.read().splitlines())
+        if wait:
+            _wait_for_rebuilds(machine)
+        return status
+    finally:
+        machine.close()  # stops a copy left running (--no-wait) at a checkpoint
 
 
 def _machine(args: argparse.Namespace) -> int:
@@ -126,6 +175,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="diskpart as Windows Server 2003 has it, on the disks of a machine folder.")
     diskpart.add_argument("--machine", required=True, help="the machine folder (see 'bootmirror machine')")
     diskpart.add_argument("--script", "-s", default=None, help="a script of diskpart commands, one a line")
+    diskpart.add_argument("--no-wait", action="store_true",
+                          help="exit without waiting for mirror resynchronisations; they resume where they "
+                               "stopped the next time the machine is used (reboot, wait, or diskpart)")
     diskpart.add_argument("rest", nargs=argparse.REMAINDER, help="/s SCRIPT, as diskpart takes it")
     diskpart.set_defaults(run=_diskpart)
 

@@ -54,6 +54,9 @@ def main(folder: str = "demo-out") -> int:
 
     print("== Establish a Mirror from the Boot Drive to the Shadow Drive ==\n")
     print(machine.diskpart(kb814070.MIRROR_BOOT_VOLUME, check=True))
+    # Step 2: "Wait for the volume synchronization to complete" (the copy runs in the background).
+    print(machine.diskpart("list volume", check=True))
+    machine.wait()
     print(machine.diskpart("list volume\nlist disk", check=True))
     for number, disk in machine.disks.items():
         health = gpt.verify(disk)

@@ -12,7 +12,8 @@ Everything here is the engine's answer (bootmirror._core.mirror); nothing is com
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable, List, Optional
+import time
+from typing import TYPE_CHECKING, Callable, List, Optional, Tuple
 
 from . import _core
 from .disk import Disk
@@ -21,6 +22,42 @@ if TYPE_CHECKING:
     from .machine import Machine
 
 ProgressCallback = Callable[[int, int], Optional[bool]]
+
+# How often wait() reports progress (and looks whether its volume is done).
+_POLL_SECONDS = 0.2
+
+
+def rebuild_progress(machine: "Machine", volume: Optional[int]) -> Tuple[int, int]:
+    """(bytes copied, bytes to copy) of the rebuilds in progress, of one volume or all."""
+    found = [r for r in _core.dynamic.rebuild_status(machine._m) if volume is None or r.volume == volume]
+    return sum(r.done for r in found), sum(r.total for r in found)
+
+
+def wait_polling(machine: "Machine", timeout: Optional[float], progress: Optional[Callable[[int, int], object]],
+                 measure: Callable[[], Tuple[int, int]], done: Optional[Callable[[], bool]] = None) -> bool:
+    """The engine's wait for the machine's rebuilds, in short steps when there is a progress
+    callback to call or a condition `done` to look at; False when `timeout` passed first."""
+    if progress is None and done is None:
+        return _core.dynamic.wait_for_rebuilds(machine._m, timeout)
+    deadline = None if timeout is None else time.monotonic() + timeout
+    last_total = 0
+    if progress is not None:
+        copied, last_total = measure()
+        progress(copied, last_total)
+    while True:
+        step = _POLL_SECONDS if deadline is None else max(0.0, min(_POLL_SECONDS, deadline - time.monotonic()))
+        idle = _core.dynamic.wait_for_rebuilds(machine._m, step)
+        if progress is not None:
+            copied, total = measure()
+            if total:
+                last_total = total
+            elif idle or (done is not None and done()):
+                copied = total = last_total  # all copied: their records are gone
+            progress(copied, total)
+        if idle or (done is not None and done()):
+            return True
+        if deadline is not None and time.monotonic() >= deadline:
+            return False
 
 
 class DynamicVolume:
@@ -51,10 +88,16 @@ class DynamicVolume:
         """diskpart's Status column: Healthy, Rebuild, Failed Rd or Failed."""
         return _core.mirror.machine_volume_status(self._machine._m, str(self._index))
 
+    def wait(self, timeout: Optional[float] = None, progress: Optional[Callable[[int, int], object]] = None) -> bool:
+        """Block until this volume's rebuild is done (see :meth:`Machine.wait`); `progress(done,
+        total)` gets its bytes copied a few times a second. False when `timeout` passed first."""
+        return wait_polling(self._machine, timeout, progress, lambda: rebuild_progress(self._machine, self._index),
+                            done=lambda: not any(r.volume == self._index for r in _core.dynamic.rebuild_status(self._machine._m)))
+
     @property
     def progress(self) -> Optional[float]:
-        """While a plex is being rebuilt (an interrupted rebuild that resync() has not finished
-        yet), the fraction of the volume copied (0.0 to 1.0); None otherwise."""
+        """While a plex is being rebuilt, the fraction of the volume copied (0.0 to 1.0); None
+        otherwise."""
         rebuilding = [p for p in self.plexes if p.state == "rebuilding"]
         if not rebuilding or self._device is None or self._device.size == 0:
             return None

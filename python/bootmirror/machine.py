@@ -20,7 +20,7 @@ With ``check=True`` the first failing command raises :class:`bootmirror.UsageErr
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Dict, Optional, Union
+from typing import TYPE_CHECKING, Callable, Dict, Optional, Union
 
 from . import _core
 from .disk import Disk, SizeLike
@@ -139,15 +139,37 @@ class Machine:
         return _core.dynamic.convert_dynamic(self._m, number)
 
     def reboot(self) -> None:
-        """Restart the computer: completes the conversions to dynamic that wait for it, and the
-        mirror resynchronisations that were interrupted (see :meth:`resync`)."""
+        """Restart the computer: completes the conversions to dynamic that wait for it, and
+        resumes the mirror resynchronisations that were interrupted, in the background (see
+        :meth:`wait`)."""
         _core.dynamic.reboot(self._m)
 
     def resync(self) -> None:
-        """Finish every interrupted mirror resynchronisation. ``add disk=N`` copies the volume
-        into its new plex before it answers; when the copy fails part way (an I/O error, the
-        process dies) the volume shows "Rebuild" in list volume until this (or a reboot) runs."""
+        """Finish every interrupted mirror resynchronisation and wait for it: a commit that
+        stopped part way is completed first, then each copy resumes from its last checkpoint."""
         _core.dynamic.resync(self._m)
+
+    def wait(self, timeout: Optional[float] = None,
+             progress: Optional[Callable[[int, int], object]] = None) -> bool:
+        """Block until every mirror rebuild is done (``add disk=N`` returns at once and copies
+        in the background, as Windows does; a rebuild interrupted earlier resumes here). Returns
+        False when `timeout` seconds passed first. `progress(done, total)` is called with the
+        bytes copied of all rebuilds in progress, a few times a second. A rebuild that failed
+        (an I/O error on its disk) raises its error here; one waiting for a missing disk does
+        not hold up the wait."""
+        from .dynamic_volume import rebuild_progress, wait_polling
+
+        return wait_polling(self, timeout, progress, lambda: rebuild_progress(self, None))
+
+    @property
+    def rebuild_speed_limit(self) -> Optional[int]:
+        """Bytes per second the background rebuild may copy (md's sync_speed_max); 0 holds every
+        copy where it is; None (the default) is no limit. Kept for as long as this object."""
+        return _core.dynamic.rebuild_speed_limit(self._m)
+
+    @rebuild_speed_limit.setter
+    def rebuild_speed_limit(self, bytes_per_second: Optional[int]) -> None:
+        _core.dynamic.set_rebuild_speed_limit(self._m, bytes_per_second)
 
     def is_dynamic(self, number: int) -> bool:
         """Whether disk `number` is a dynamic disk (of this machine's group, or foreign)."""

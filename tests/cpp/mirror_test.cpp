@@ -148,14 +148,51 @@ TEST(Rebuild, WritesDuringTheCopyEndInIdenticalPlexes) {
   EXPECT_EQ(disks.a->read(kMiB, 4 * kMiB), disks.b->read(2 * kMiB, 4 * kMiB));
 }
 
+TEST(Rebuild, HeldBeforeItsFirstChunkCopiesNothing) {
+  Pair disks;
+  disks.a->write(kMiB, pattern(kMiB, 11));
+  VolumeDevice v = disks.volume();
+  RebuildOptions options;
+  options.progress = [](const Progress&) { return false; };
+  EXPECT_FALSE(rebuild(v, 1, 0, options));
+  EXPECT_EQ(v.plexes()[1].state, PlexState::rebuilding);
+  EXPECT_EQ(v.plexes()[1].cursor, 0u);
+  EXPECT_EQ(disks.b->read(2 * kMiB, kMiB), ByteVector(kMiB));
+}
+
+TEST(Rebuild, AReconfigurationKeepsAPlexThatStaysAndStopsTheCopyInIt) {
+  Pair disks;
+  disks.a->write(kMiB, pattern(4 * kMiB, 12));
+  VolumeDevice v = disks.volume();
+  RebuildOptions options;
+  options.chunk_bytes = 512 * 1024;
+  // Half way through, the plexes change under the copy: the same two, listed again with a third
+  // device that no run uses (what a commit that touched another volume looks like).
+  options.progress = [&](const Progress& p) {
+    if (p.done == 2 * kMiB) {
+      auto devices = v.devices();
+      devices.push_back(nullptr);
+      v.reconfigure(devices, {v.layout(0), v.layout(1)});
+    }
+    return true;
+  };
+  EXPECT_THROW(rebuild(v, 1, 0, options), Reconfigured);
+  // The rebuilding plex kept its state and cursor; the copy resumes from there.
+  EXPECT_EQ(v.plexes()[1].state, PlexState::rebuilding);
+  EXPECT_EQ(v.plexes()[1].cursor, 2 * kMiB);
+  options.progress = {};
+  EXPECT_TRUE(rebuild(v, 1, 0, options));
+  EXPECT_EQ(disks.b->read(2 * kMiB, 4 * kMiB), pattern(4 * kMiB, 12));
+}
+
 TEST(Rebuild, HolesOnBothSidesAreSkippedUnlessWrittenSince) {
   Pair disks;
   VolumeDevice v = disks.volume();
   v.start_rebuild(1, 0);
   // A write ahead of the cursor into what the rebuild saw as a hole must still be copied.
   v.write(3 * kMiB, pattern(4096, 7));
-  EXPECT_FALSE(v.skip_hole(1, 3 * kMiB, 64 * 1024));
-  EXPECT_TRUE(v.skip_hole(1, kMiB, 64 * 1024));
+  EXPECT_FALSE(v.skip_hole(v.generation(), 1, 3 * kMiB, 64 * 1024));
+  EXPECT_TRUE(v.skip_hole(v.generation(), 1, kMiB, 64 * 1024));
 }
 
 TEST(Verify, FindsAndLocatesASilentCorruptionOfOnePlex) {

@@ -201,6 +201,14 @@ create partition efi size=204
 create partition msr size=32
 """
 
+# The seed's disks with C: on the Windows partition, both converted (disk 0 after the reboot).
+BOOT_VOLUME_C_BOTH_DYNAMIC = SEED_SETUP.replace("create partition primary\n", "create partition primary\nassign letter=c\n") + """
+select disk 1
+convert dynamic
+select disk 0
+convert dynamic
+"""
+
 
 # -- ldmtool's view ---------------------------------------------------------------------------------
 def show(paths, *args):

@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 import os
 
+import pytest
+
 import bootmirror
 from bootmirror import ldm
 from conftest import run_tool
@@ -47,12 +49,19 @@ convert dynamic
     assert not m.is_pending(0) and m.is_dynamic(0)
     assert m.disk(0).read(247_481_344, 1 << 20) == windows  # the volume's bytes did not move
 
+    # The copy is held where it starts (md's "frozen"), so that its Rebuild state can be seen.
+    m.rebuild_speed_limit = 0
     t = m.diskpart("list disk\nlist volume\nselect volume 0\nadd disk=1\nlist volume\ndetail volume", check=True)
     assert lines(t, "list disk")[2:] == [
         "* Disk 0    Online       340 MB      0 B   *    *",
         "  Disk 1    Online       340 MB    72 MB   *    *",
     ]
     assert "Diskpart succeeded in adding a mirror to the volume." in t
+    assert lines(t, "list volume")[2] == "* Volume 0                             Mirror        72 MB  Rebuild"
+    assert m.dynamic_volume(0).progress == 0.0
+    m.rebuild_speed_limit = None
+    assert m.wait(timeout=60)
+    t = m.diskpart("list volume")
     assert lines(t, "list volume")[2] == "* Volume 0                             Mirror        72 MB  Healthy"
     group = m.disk_group
     (volume,) = m.volumes
@@ -84,6 +93,7 @@ def test_break_then_delete_missing_disk(tmp_path):
     m.diskpart("select disk 1\nconvert dynamic\nselect disk 0\nconvert dynamic", check=True)
     m.reboot()
     m.diskpart("select volume 0\nadd disk=1", check=True)
+    m.wait()
     images = [m._m.image(0), m._m.image(1)]
     del m
     os.remove(images[0])
@@ -163,6 +173,7 @@ def test_blank_shadow_disk_layout_as_the_seeds_recovery_shows(tmp_path):
     m.diskpart("select disk 0\nconvert dynamic", check=True)
     m.reboot()
     m.diskpart("select disk 1\nconvert gpt\nconvert dynamic\nselect volume 0\nadd disk=1", check=True)
+    m.wait()
     parts = [(p.offset, p.size, p.type_name) for p in bootmirror.gpt.partitions(m.disk(1))]
     size = m.volumes[0].size_bytes
     assert parts == [
@@ -220,9 +231,10 @@ def test_volumes_keep_their_drive_letters_when_the_disk_converts(tmp_path):
 
 
 def test_an_interrupted_resync_shows_rebuild_until_it_is_finished():
-    """add disk=N copies the volume into the new plex before it answers. When the copy fails part
-    way the mirror exists in the disk group but is not yet whole: list volume says "Rebuild"
-    (as Windows does while it resynchronises) until Machine.resync(), or a reboot, finishes it."""
+    """add disk=N answers at once and copies the volume into the new plex in the background. When
+    the copy fails part way (an I/O error on the new plex) the mirror exists in the disk group but
+    is not yet whole: wait() raises the error, list volume says "Failed Rd" (the plex cannot
+    serve), and Machine.resync(), or a reboot, finishes it once the disk works again."""
     m = bootmirror.Machine()
     system = bootmirror.Disk.memory("256 MiB")
     shadow = bootmirror.FaultyDisk(bootmirror.Disk.memory("256 MiB"))
@@ -233,19 +245,23 @@ def test_an_interrupted_resync_shows_rebuild_until_it_is_finished():
     (volume,) = m.volumes
     plex = volume.plexes[0].partitions[0]
     payload = os.urandom(1 << 20)
-    system.write(plex.offset + (8 << 20), payload)
-    shadow.fail_range(64 << 20, 192 << 20, access="write")  # the data area, not the LDM database
-    out = m.diskpart("select volume E\nadd disk=1")
-    assert "Diskpart succeeded in adding a mirror" not in out
+    system.write(plex.offset + (40 << 20), payload)
+    # Inside the new plex (it starts near 32 MiB), where the payload's copy lands: not the GPTs
+    # or the LDM database, which the commit before the copy writes.
+    shadow.fail_range(64 << 20, 128 << 20, access="write")
+    out = m.diskpart("select volume E\nadd disk=1", check=True)
+    assert "Diskpart succeeded in adding a mirror to the volume." in out
+    with pytest.raises(OSError, match="injected write error"):
+        m.wait()
     listing = lines(m.diskpart("list volume"), "list volume")
-    assert "Mirror" in listing[2] and "Rebuild" in listing[2]
+    assert "Mirror" in listing[2] and "Failed Rd" in listing[2]
     shadow.clear_faults()
     m.resync()
     listing = lines(m.diskpart("list volume"), "list volume")
     assert "Mirror" in listing[2] and "Healthy" in listing[2]
     (volume,) = m.volumes
     copies = [p.partitions[0] for p in volume.plexes]
-    assert [c.disk.disk.read(c.offset + (8 << 20), 1 << 20) for c in copies] == [payload, payload]
+    assert [c.disk.disk.read(c.offset + (40 << 20), 1 << 20) for c in copies] == [payload, payload]
 
 
 def test_a_drive_hint_that_names_no_letter_shows_none_and_the_console_stays_text():

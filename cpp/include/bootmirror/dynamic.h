@@ -5,6 +5,8 @@
 // in the "ldm" section: {"group": guid, "disks": {"<number>": "<ldm disk guid>"}, "pending": [n]}.
 #pragma once
 
+#include <chrono>
+
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -65,12 +67,34 @@ std::pair<std::string, std::string> file_system_of(Machine& machine, const Machi
 
 // "delete disk" on a missing dynamic disk: drops it from the group and detaches it.
 void delete_missing_disk(Machine& machine, int number);
-// "add disk=N" on a volume: a new plex on disk N, its bytes copied from a healthy plex.
+// "add disk=N" on a volume: a new plex on disk N, recorded in every disk's database; its bytes are
+// copied from a healthy plex in the background (the volume shows Rebuild until then).
 void add_mirror(Machine& machine, std::size_t volume_index, int number);
-// Whether a mirror's new plex is still being copied (interrupted: "Rebuild" until resync()).
+// Whether a mirror's new plex is still being copied (or waits to be: interrupted, or its disk is
+// missing).
 bool is_rebuilding(Machine& machine, const std::string& volume_guid);
-// Finishes every interrupted resynchronisation, as Windows does when it next starts: from the
-// copy's last checkpoint, after bringing disks an interrupted commit left behind up to date.
+// Starts (or wakes) the machine's background copy of every recorded rebuild, from each one's last
+// checkpoint; returns at once. reboot() and add_mirror() call it.
+void start_rebuilds(Machine& machine);
+// start_rebuilds(), then blocks until no rebuild can make progress or `timeout` passed (true when
+// idle). Rethrows the first error a rebuild hit. Call without holding the machine's lock.
+bool wait_for_rebuilds(Machine& machine, std::optional<std::chrono::milliseconds> timeout = std::nullopt);
+// The background copy's speed limit in bytes per second; 0 holds every copy where it is, nullopt
+// (the default) lifts the limit. Not recorded: it lasts as long as the Machine object.
+void set_rebuild_speed_limit(Machine& machine, std::optional<std::uint64_t> bytes_per_second);
+std::optional<std::uint64_t> rebuild_speed_limit(Machine& machine);
+// A recorded rebuild as it stands: the volume (its number in list volume), the machine number of
+// the disk receiving the copy (nullopt while that disk is missing) and the bytes copied so far
+// (the live cursor while it runs, else the last checkpoint) of the volume's size.
+struct RebuildStatus {
+  std::size_t volume = 0;
+  std::optional<int> disk;
+  std::uint64_t done = 0, total = 0;
+};
+std::vector<RebuildStatus> rebuild_status(Machine& machine);
+// Finishes every interrupted resynchronisation, as Windows does when it next starts: brings disks
+// an interrupted commit left behind up to date, then copies from each one's last checkpoint and
+// waits for the copies.
 void resync(Machine& machine);
 // "break disk=N [nokeep]": removes the plex on disk N; with keep it becomes a simple volume.
 // Returns whether the boot entries were brought up to date (false: "The service did not update

@@ -7,6 +7,7 @@
 // as M0, M1), NVRAM. Each keeps its part of machine.json in a section of its own (section()).
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -20,6 +21,7 @@
 namespace bootmirror {
 
 class FolderLock;
+class RebuildWorker;
 class WriteLog;
 
 struct AttachedDisk {
@@ -82,10 +84,14 @@ class Machine : public std::enable_shared_from_this<Machine> {
   // old one, the folder fsynced). No-op in memory.
   void save();
 
-  // The devices of dynamic volumes in use, by volume GUID, held weakly (alive while someone uses
-  // one): bootmirror/dynamic.h hands out one device per volume and keeps it current as the disk
-  // group changes, so a file system mounted on a mirror follows its plexes.
-  std::map<std::string, std::weak_ptr<BlockDevice>>& live_volumes() { return live_volumes_; }
+  // The devices of the dynamic volumes opened since the machine started, by volume GUID:
+  // bootmirror/dynamic.h hands out one device per volume and keeps it current as the disk group
+  // changes, so a file system mounted on a mirror follows its plexes, and a plex that failed (an
+  // I/O error) stays failed for as long as the machine runs, as it does in a running Windows.
+  std::map<std::string, std::shared_ptr<BlockDevice>>& live_volumes() { return live_volumes_; }
+
+  // The thread that copies mirror rebuilds in the background (bootmirror/dynamic.h).
+  RebuildWorker& rebuild_worker() { return *rebuild_worker_; }
 
   // Held by every operation (recursive: operations call each other).
   std::unique_lock<std::recursive_mutex> hold() const { return std::unique_lock(mutex_); }
@@ -93,7 +99,9 @@ class Machine : public std::enable_shared_from_this<Machine> {
   // when another process (or another Machine object) holds it, or when machine.json changed since
   // this machine read it (another process wrote it in between: open the machine again).
   void prepare_write();
-  // Releases the folder's write lock and closes the images; the machine is unusable afterwards.
+  // Stops the background rebuild at its next chunk (it resumes from its last checkpoint when the
+  // machine is used again), releases the folder's write lock and closes the images; the machine
+  // is unusable afterwards. Call without holding the machine's lock.
   void close();
   bool closed() const { return closed_; }
 
@@ -105,12 +113,14 @@ class Machine : public std::enable_shared_from_this<Machine> {
   std::optional<std::string> folder_;
   std::map<int, AttachedDisk> disks_;
   std::map<std::string, Json> sections_;
-  std::map<std::string, std::weak_ptr<BlockDevice>> live_volumes_;
+  std::map<std::string, std::shared_ptr<BlockDevice>> live_volumes_;
   Focus focus_;
   mutable std::recursive_mutex mutex_;
   std::shared_ptr<FolderLock> folder_lock_;  // shared with the images' first-write hooks
   std::shared_ptr<WriteLog> log_;
-  bool closed_ = false;
+  std::atomic<bool> closed_ = false;
+  // Last: destroyed (its thread joined) first, while everything it uses is still there.
+  std::unique_ptr<RebuildWorker> rebuild_worker_;
 };
 
 }  // namespace bootmirror

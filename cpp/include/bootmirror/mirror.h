@@ -22,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "bootmirror/error.h"
 #include "bootmirror/io.h"
 #include "bootmirror/ldm.h"
 
@@ -79,9 +80,12 @@ class VolumeDevice final : public BlockDevice {
   std::vector<Extent> allocated_extents() const override;
 
   // Replaces the plexes (the disk group changed: a plex added, broken or removed, a disk gone or
-  // back), between two writes. Every plex starts in sync, or failed on a missing device; the
-  // owner then marks the one being rebuilt. A volume left without plexes fails every access.
+  // back), between two writes. A plex that is still there on the same devices keeps its state
+  // (a rebuild its cursor); a new one starts in sync, or failed on a missing device, and the owner
+  // marks the one being rebuilt. A volume left without plexes fails every access. Each change
+  // starts a new generation: plex numbers of an older one mean nothing any more.
   void reconfigure(std::vector<DevicePtr> devices, std::vector<PlexLayout> plexes);
+  std::uint64_t generation() const;
 
   std::size_t plex_count() const;
   PlexLayout layout(std::size_t plex) const;
@@ -90,24 +94,27 @@ class VolumeDevice final : public BlockDevice {
   // Whether some plex can serve reads.
   bool readable() const;
 
-  // The rebuild's side (mirror::Rebuild): plex `plex` starts rebuilding from `cursor` bytes, then
-  // its cursor advances as chunks land, and it joins the in-sync plexes when done.
+  // The rebuild's side (mirror::rebuild): plex `plex` starts rebuilding from `cursor` bytes (a
+  // plex already rebuilding keeps its own cursor when that is further), then its cursor advances
+  // as chunks land, and it joins the in-sync plexes when done. The steps below name the
+  // generation the rebuild started in and throw Reconfigured when the plexes changed since.
   void start_rebuild(std::size_t plex, std::uint64_t cursor);
   void fail(std::size_t plex, std::string problem);
-  void mark_in_sync(std::size_t plex);
+  void mark_in_sync(std::size_t plex, std::uint64_t generation);
   // Copies volume bytes [offset, offset+length) from an in-sync plex into `plex` (rebuilding) and
   // advances its cursor to the end of the range, under the write lock. `buffer` is scratch of at
   // least `length` bytes.
-  void copy_chunk(std::size_t plex, std::uint64_t offset, std::uint64_t length, MutableByteSpan buffer);
+  void copy_chunk(std::uint64_t generation, std::size_t plex, std::uint64_t offset, std::uint64_t length,
+                  MutableByteSpan buffer);
   // Advances the cursor of `plex` over a range that was a hole on both sides when the rebuild
   // looked (nothing to copy), unless a write has landed in it since; false then, and the range
   // must be copied.
-  bool skip_hole(std::size_t plex, std::uint64_t offset, std::uint64_t length);
+  bool skip_hole(std::uint64_t generation, std::size_t plex, std::uint64_t offset, std::uint64_t length);
 
   // Whether plexes `a` and `b` hold the same bytes in [offset, offset+length), read under the write
   // lock (no write can land between the two reads). Buffers of at least `length` bytes.
-  bool same_bytes(std::size_t a, std::size_t b, std::uint64_t offset, std::uint64_t length, MutableByteSpan buffer_a,
-                  MutableByteSpan buffer_b);
+  bool same_bytes(std::uint64_t generation, std::size_t a, std::size_t b, std::uint64_t offset, std::uint64_t length,
+                  MutableByteSpan buffer_a, MutableByteSpan buffer_b);
   // The first in-sync plex other than `except`, or plex_count() when there is none.
   std::size_t source_plex(std::size_t except) const;
   // Reads volume bytes from one plex only (verify, and checks that compare plexes).
@@ -138,6 +145,7 @@ class VolumeDevice final : public BlockDevice {
   };
   using ConfigPtr = std::shared_ptr<const Config>;
   ConfigPtr config() const;
+  void check_generation(std::uint64_t generation) const;  // state_mutex_ held
   static ConfigPtr checked(std::vector<DevicePtr> devices, std::vector<PlexLayout> plexes, const std::string& name,
                            std::uint64_t size, std::uint32_t sector_size);
   static std::vector<Plex> initial_states(const Config& config);
@@ -151,6 +159,7 @@ class VolumeDevice final : public BlockDevice {
   std::uint64_t size_;
   std::uint32_t sector_size_;
   ConfigPtr config_;
+  std::uint64_t generation_ = 0;
   std::vector<Plex> plexes_;
   mutable std::mutex state_mutex_;  // config_ and plexes_
   std::mutex write_mutex_;          // one write, rebuild chunk or reconfiguration at a time
@@ -162,6 +171,13 @@ class VolumeDevice final : public BlockDevice {
 // records can describe (bootmirror::ldm::plex_extents).
 std::shared_ptr<VolumeDevice> open_ldm_volume(const ldm::Group& group, const std::vector<DevicePtr>& devices,
                                               std::size_t volume_index);
+
+// Thrown by a rebuild step when the volume's plexes changed under it (a plex broken or added, a
+// disk gone): the rebuild stops, and its owner starts again from the new configuration.
+class Reconfigured : public UsageError {
+ public:
+  using UsageError::UsageError;
+};
 
 // -- rebuild: copying a plex ---------------------------------------------------------------------
 
@@ -177,13 +193,15 @@ struct RebuildOptions {
   // devices were flushed: what it records durably is where a restart resumes.
   std::function<void(std::uint64_t cursor)> checkpoint;
   std::uint64_t checkpoint_bytes = 64u << 20;
+  // Called before the first chunk and after each one.
   ProgressCallback progress;
 };
 
 // Copies `volume` into `plex` from `cursor` to the end, chunk by chunk (holes stay holes), then
 // verifies the copy against an in-sync plex and marks the plex in sync. Returns false when stopped
 // by the progress callback (the plex stays rebuilding at its last checkpoint). Throws when no plex
-// can serve as the source, and fails the plex on an I/O error of its own.
+// can serve as the source, fails the plex on an I/O error of its own, and throws Reconfigured when
+// the volume's plexes changed while it ran.
 bool rebuild(VolumeDevice& volume, std::size_t plex, std::uint64_t cursor, const RebuildOptions& options = {});
 
 // -- verify: comparing plexes --------------------------------------------------------------------

@@ -281,12 +281,12 @@ void reboot(Machine& machine) {
   }
   // A commit that stopped part way (between disks, or between a database and its partition table)
   // is finished from the newest committed database, as Windows brings its disks up to date when it
-  // starts; then the interrupted mirror resynchronisations resume.
+  // starts; then the interrupted mirror resynchronisations resume, in the background.
   if (auto mg = group_of(machine)) {
     if (!ldm::stale_disks(mg->group, mg->devices).empty()) commit(machine, *mg);
     finish_interrupted_deletions(machine, *mg);
   }
-  resync(machine);
+  start_rebuilds(machine);
 }
 
 std::uint64_t known_bytes(const MachineGroup& mg, std::size_t i) {

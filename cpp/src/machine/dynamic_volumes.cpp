@@ -24,11 +24,12 @@ std::optional<std::size_t> plex_on_disk(const mirror::VolumeDevice& device, cons
 std::shared_ptr<mirror::VolumeDevice> open_volume(Machine& machine, const MachineGroup& mg, std::size_t vi) {
   auto hold = machine.hold();
   auto fresh = mirror::open_ldm_volume(mg.group, mg.devices, vi);
-  // One device per volume while anyone uses it: brought up to date with the group, not replaced.
+  // One device per volume for as long as the machine runs: brought up to date with the group, not
+  // replaced.
   const std::string guid = mg.group.volumes.at(vi).record.guid.to_string();
   auto& live = machine.live_volumes();
   std::shared_ptr<mirror::VolumeDevice> device;
-  if (auto it = live.find(guid); it != live.end()) device = std::static_pointer_cast<mirror::VolumeDevice>(it->second.lock());
+  if (auto it = live.find(guid); it != live.end()) device = std::static_pointer_cast<mirror::VolumeDevice>(it->second);
   if (!fresh) {
     if (device) device->reconfigure({}, {});
     return nullptr;
@@ -45,9 +46,10 @@ std::shared_ptr<mirror::VolumeDevice> open_volume(Machine& machine, const Machin
   for (std::size_t di = 0; di < mg.group.disks.size(); ++di) {
     auto cursor = rebuild_cursor(machine, guid, mg.group.disks[di].record.guid.to_string());
     if (!cursor) continue;
-    // A plex already rebuilding keeps its live cursor: the record holds the last checkpoint only.
+    // A plex already rebuilding keeps its live cursor (the record holds the last checkpoint only),
+    // and one that failed stays failed until its rebuild is tried again.
     auto plex = plex_on_disk(*device, mg, di);
-    if (plex && device->plex_count() > 1 && device->plexes()[*plex].state != mirror::PlexState::rebuilding)
+    if (plex && device->plex_count() > 1 && device->plexes()[*plex].state == mirror::PlexState::in_sync)
       device->start_rebuild(*plex, *cursor);
   }
   return device;
@@ -57,7 +59,7 @@ void refresh_live_volumes(Machine& machine, const MachineGroup& mg) {
   auto hold = machine.hold();
   auto& live = machine.live_volumes();
   for (auto it = live.begin(); it != live.end();) {
-    auto device = std::static_pointer_cast<mirror::VolumeDevice>(it->second.lock());
+    auto device = std::static_pointer_cast<mirror::VolumeDevice>(it->second);
     if (!device) {
       it = live.erase(it);
       continue;
@@ -92,7 +94,7 @@ std::string volume_status(Machine& machine, const MachineGroup& mg, std::size_t 
   // A plex its device failed since (an I/O error on its disk) cannot serve either.
   const std::string guid = mg.group.volumes.at(vi).record.guid.to_string();
   if (auto it = machine.live_volumes().find(guid); it != machine.live_volumes().end())
-    if (auto device = std::static_pointer_cast<mirror::VolumeDevice>(it->second.lock())) {
+    if (auto device = std::static_pointer_cast<mirror::VolumeDevice>(it->second)) {
       const auto plexes = device->plexes();
       const auto failed = std::count_if(plexes.begin(), plexes.end(), [](auto& p) { return p.state == mirror::PlexState::failed; });
       if (failed) return std::size_t(failed) == plexes.size() ? "Failed" : "Failed Rd";

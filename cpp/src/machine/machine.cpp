@@ -10,6 +10,7 @@
 #include "bootmirror/fat.h"
 #include "bootmirror/write_log.h"
 #include "machine/folder_lock.h"
+#include "machine/rebuild_worker.h"
 
 namespace bootmirror {
 
@@ -45,7 +46,7 @@ std::string recorded_name(const std::string& folder, const std::string& path) {
 }
 }  // namespace
 
-Machine::Machine() = default;
+Machine::Machine() : rebuild_worker_(std::make_unique<RebuildWorker>(*this)) {}
 Machine::~Machine() = default;
 
 std::shared_ptr<Machine> Machine::create(const std::string& folder) {
@@ -116,6 +117,8 @@ void Machine::prepare_write() {
 }
 
 void Machine::close() {
+  // Before the lock: the copy may be waiting for it to write a checkpoint.
+  rebuild_worker_->stop();
   auto hold_machine = hold();
   for (auto& [number, disk] : disks_)
     if (auto image = std::dynamic_pointer_cast<ImageFile>(disk.device)) image->close();

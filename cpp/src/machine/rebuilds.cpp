@@ -4,13 +4,16 @@
 // starts, moves the cursor at each durable checkpoint (the new plex's devices flushed first), and
 // clears the record only after the copy was verified: an interrupted rebuild stays "Rebuild" and
 // resumes from its last checkpoint. The record lives in the machine folder, never in space that
-// Windows or ldmtool read.
+// Windows or ldmtool read. The copies themselves run in the machine's background thread
+// (rebuild_worker.h), which calls back here for the records.
 #include <fmt/format.h>
 
 #include "bootmirror/dynamic.h"
 #include "bootmirror/mirror.h"
 #include "machine/dynamic_volumes.h"
 #include "machine/ldm_section.h"
+#include "machine/rebuild_worker.h"
+#include "machine/rebuilds.h"
 
 namespace bootmirror::dynamic {
 
@@ -54,21 +57,6 @@ std::optional<std::size_t> index_by_guid(const std::vector<ldm::GroupVolume>& vo
   return std::nullopt;
 }
 
-// Copies volume `vi` into its plex on group disk `di`, from `cursor`, checkpointing into machine.json.
-void run_rebuild(Machine& machine, const MachineGroup& mg, std::size_t vi, std::size_t di, std::uint64_t cursor) {
-  auto device = open_volume(machine, mg, vi);
-  const std::string volume = mg.group.volumes[vi].record.guid.to_string();
-  const std::string disk = mg.group.disks[di].record.guid.to_string();
-  if (!device) throw UsageError("The volume has no healthy copy to mirror from.");
-  const auto plex = plex_on_disk(*device, mg, di);
-  if (!plex) return;  // the plex is gone (a broken mirror): nothing left to copy
-  mirror::RebuildOptions options;
-  options.checkpoint = [&](std::uint64_t at) {
-    if (at < device->size()) record_rebuild(machine, volume, disk, at);
-  };
-  mirror::rebuild(*device, *plex, cursor, options);
-}
-
 }  // namespace
 
 bool is_rebuilding(Machine& machine, const std::string& volume_guid) {
@@ -84,6 +72,103 @@ std::optional<std::uint64_t> rebuild_cursor(Machine& machine, const std::string&
     if (r.volume == volume_guid && r.disk == disk_guid) return r.cursor;
   return std::nullopt;
 }
+
+std::vector<RebuildJob> runnable_rebuilds(Machine& machine) {
+  auto hold = machine.hold();
+  if (machine.closed()) return {};
+  auto mg = group_of(machine);
+  std::vector<RebuildJob> out;
+  for (const RebuildRecord& r : rebuild_records(machine)) {
+    const auto vi = mg ? index_by_guid(mg->group.volumes, r.volume) : std::nullopt;
+    std::optional<std::size_t> di;
+    for (std::size_t i = 0; mg && i < mg->group.disks.size(); ++i)
+      if (mg->group.disks[i].record.guid.to_string() == r.disk) di = i;
+    // A missing disk keeps its record until it returns.
+    if (vi && di && mg->group.disks[*di].device < 0) continue;
+    // A volume, disk or plex that is gone (deleted volume, deleted disk, broken mirror) has nothing
+    // left to rebuild.
+    auto device = vi && di ? open_volume(machine, *mg, *vi) : nullptr;
+    if (device && plex_on_disk(*device, *mg, *di) && device->plex_count() > 1) out.push_back(RebuildJob{r.volume, r.disk});
+    else record_rebuild(machine, r.volume, r.disk, std::nullopt);
+  }
+  return out;
+}
+
+RebuildEnd run_recorded_rebuild(Machine& machine, const RebuildJob& job, const mirror::ProgressCallback& pace) {
+  std::shared_ptr<mirror::VolumeDevice> device;
+  std::size_t plex = 0;
+  std::uint64_t cursor = 0;
+  {
+    auto hold = machine.hold();
+    auto mg = group_of(machine);
+    const auto vi = mg ? index_by_guid(mg->group.volumes, job.volume) : std::nullopt;
+    const auto recorded = rebuild_cursor(machine, job.volume, job.disk);
+    if (!vi || !recorded) return RebuildEnd::reconfigured;
+    std::optional<std::size_t> di;
+    for (std::size_t i = 0; i < mg->group.disks.size(); ++i)
+      if (mg->group.disks[i].record.guid.to_string() == job.disk) di = i;
+    device = di ? open_volume(machine, *mg, *vi) : nullptr;
+    const auto found = device ? plex_on_disk(*device, *mg, *di) : std::nullopt;
+    if (!found) return RebuildEnd::reconfigured;
+    plex = *found;
+    cursor = *recorded;
+  }
+  mirror::RebuildOptions options;
+  options.progress = pace;
+  // Durable progress: the plex's devices are flushed before this runs. A record that went away
+  // meanwhile (the mirror was broken) is not brought back.
+  options.checkpoint = [&](std::uint64_t at) {
+    auto hold = machine.hold();
+    if (at < device->size() && !machine.closed() && rebuild_cursor(machine, job.volume, job.disk))
+      record_rebuild(machine, job.volume, job.disk, at);
+  };
+  try {
+    if (!mirror::rebuild(*device, plex, cursor, options)) return RebuildEnd::stopped;
+  } catch (const mirror::Reconfigured&) {
+    return RebuildEnd::reconfigured;
+  }
+  auto hold = machine.hold();
+  if (!machine.closed() && rebuild_cursor(machine, job.volume, job.disk)) record_rebuild(machine, job.volume, job.disk, std::nullopt);
+  return RebuildEnd::done;
+}
+
+std::vector<RebuildStatus> rebuild_status(Machine& machine) {
+  auto hold = machine.hold();
+  auto mg = group_of(machine);
+  std::vector<RebuildStatus> out;
+  for (const RebuildRecord& r : rebuild_records(machine)) {
+    const auto vi = mg ? index_by_guid(mg->group.volumes, r.volume) : std::nullopt;
+    if (!vi || mg->group.volumes[*vi].components.size() < 2) continue;  // nothing left to copy
+    RebuildStatus status{*vi, std::nullopt, r.cursor, ldm::size_bytes(mg->group, *vi)};
+    for (std::size_t di = 0; di < mg->group.disks.size(); ++di) {
+      if (mg->group.disks[di].record.guid.to_string() != r.disk) continue;
+      if (mg->group.disks[di].device >= 0) status.disk = mg->numbers.at(std::size_t(mg->group.disks[di].device));
+      // The copy's live cursor, when its device is in use.
+      if (auto it = machine.live_volumes().find(r.volume); it != machine.live_volumes().end())
+        if (auto device = std::static_pointer_cast<mirror::VolumeDevice>(it->second))
+          if (auto plex = plex_on_disk(*device, *mg, di))
+            if (const auto p = device->plexes().at(*plex); p.state == mirror::PlexState::rebuilding) status.done = p.cursor;
+    }
+    out.push_back(status);
+  }
+  return out;
+}
+
+void start_rebuilds(Machine& machine) {
+  auto hold = machine.hold();
+  machine.rebuild_worker().start();
+}
+
+bool wait_for_rebuilds(Machine& machine, std::optional<std::chrono::milliseconds> timeout) {
+  start_rebuilds(machine);
+  return machine.rebuild_worker().wait(timeout);
+}
+
+void set_rebuild_speed_limit(Machine& machine, std::optional<std::uint64_t> bytes_per_second) {
+  machine.rebuild_worker().set_speed_limit(bytes_per_second);
+}
+
+std::optional<std::uint64_t> rebuild_speed_limit(Machine& machine) { return machine.rebuild_worker().speed_limit(); }
 
 void add_mirror(Machine& machine, std::size_t vi, int number) {
   auto hold = machine.hold();
@@ -107,30 +192,20 @@ void add_mirror(Machine& machine, std::size_t vi, int number) {
   record_rebuild(machine, volume, disk, 0);
   ldm::add_mirror(mg->group, vi, *di, *start);
   commit(machine, *mg);
-  run_rebuild(machine, *mg, vi, *di, 0);
-  record_rebuild(machine, volume, disk, std::nullopt);
+  // The copy runs in the background, as Windows' does; the volume shows Rebuild until it is done.
+  machine.rebuild_worker().start();
 }
 
 void resync(Machine& machine) {
-  auto hold = machine.hold();
-  auto mg = group_of(machine);
-  // A commit that stopped part way (the new plex's LDM data partition missing from a GPT, a disk
-  // with the older database) is finished first, so that the GPT, the database and the bytes agree.
-  if (mg && !ldm::stale_disks(mg->group, mg->devices).empty()) {
-    commit(machine, *mg);
-    mg = group_of(machine);
+  {
+    auto hold = machine.hold();
+    auto mg = group_of(machine);
+    // A commit that stopped part way (the new plex's LDM data partition missing from a GPT, a disk
+    // with the older database) is finished first, so that the GPT, the database and the bytes
+    // agree before any copy resumes.
+    if (mg && !ldm::stale_disks(mg->group, mg->devices).empty()) commit(machine, *mg);
   }
-  for (const RebuildRecord& r : rebuild_records(machine)) {
-    const auto vi = mg ? index_by_guid(mg->group.volumes, r.volume) : std::nullopt;
-    std::optional<std::size_t> di;
-    for (std::size_t i = 0; mg && i < mg->group.disks.size(); ++i)
-      if (mg->group.disks[i].record.guid.to_string() == r.disk) di = i;
-    // A volume or disk that is gone (deleted volume, deleted disk) has nothing left to rebuild; a
-    // missing disk keeps its record until it returns.
-    if (vi && di && mg->group.disks[*di].device < 0) continue;
-    if (vi && di) run_rebuild(machine, *mg, *vi, *di, r.cursor);
-    record_rebuild(machine, r.volume, r.disk, std::nullopt);
-  }
+  wait_for_rebuilds(machine);
 }
 
 }  // namespace bootmirror::dynamic

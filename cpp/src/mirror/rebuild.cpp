@@ -39,13 +39,14 @@ void flush_plex(VolumeDevice& volume, std::size_t plex) {
 }  // namespace
 
 bool rebuild(VolumeDevice& volume, std::size_t plex, std::uint64_t cursor, const RebuildOptions& options) {
+  const std::uint64_t generation = volume.generation();
   if (plex >= volume.plex_count()) throw UsageError(fmt::format("volume {} has no plex {}", volume.name(), plex));
   const std::size_t source = volume.source_plex(plex);
   if (source == volume.plex_count()) throw UsageError("The volume has no healthy copy to mirror from.");
   const std::uint64_t total = volume.size();
   const std::uint64_t chunk = std::max<std::uint64_t>(volume.sector_size(), options.chunk_bytes / volume.sector_size() * volume.sector_size());
-  cursor = std::min(cursor, total) / volume.sector_size() * volume.sector_size();
-  volume.start_rebuild(plex, cursor);
+  volume.start_rebuild(plex, std::min(cursor, total) / volume.sector_size() * volume.sector_size());
+  cursor = volume.plexes().at(plex).cursor / volume.sector_size() * volume.sector_size();
   ExtentCursor source_data(volume.plex_extents(source)), target_data(volume.plex_extents(plex));
   AlignedBuffer buffer(std::size_t(std::min(chunk, std::max<std::uint64_t>(total, 1))));
   std::uint64_t since_checkpoint = 0;
@@ -54,11 +55,14 @@ bool rebuild(VolumeDevice& volume, std::size_t plex, std::uint64_t cursor, const
     if (options.checkpoint) options.checkpoint(at);
     since_checkpoint = 0;
   };
+  // Asked before the first chunk as well: a caller holding the copy (a speed limit of 0) gets
+  // nothing copied.
+  if (options.progress && !options.progress(Progress{cursor, total})) return false;
   try {
     for (std::uint64_t at = cursor; at < total;) {
       const std::uint64_t n = std::min(chunk, total - at);
       const bool data = source_data.holds_data(at, n) || target_data.holds_data(at, n);
-      if (data || !volume.skip_hole(plex, at, n)) volume.copy_chunk(plex, at, n, buffer.span());
+      if (data || !volume.skip_hole(generation, plex, at, n)) volume.copy_chunk(generation, plex, at, n, buffer.span());
       at += n;
       since_checkpoint += n;
       if (since_checkpoint >= options.checkpoint_bytes && at < total) checkpoint(at);
@@ -74,7 +78,7 @@ bool rebuild(VolumeDevice& volume, std::size_t plex, std::uint64_t cursor, const
     for (std::uint64_t at = 0; at < total;) {
       const std::uint64_t n = std::min(chunk, total - at);
       if ((source_now.holds_data(at, n) || target_now.holds_data(at, n)) &&
-          !volume.same_bytes(source, plex, at, n, buffer.span(), other.span()))
+          !volume.same_bytes(generation, source, plex, at, n, buffer.span(), other.span()))
         throw FormatError(fmt::format("plex {} differs from plex {} after its rebuild, at volume bytes {}+{}",
                                       volume.layout(plex).name, volume.layout(source).name, at, n));
       at += n;
@@ -82,10 +86,11 @@ bool rebuild(VolumeDevice& volume, std::size_t plex, std::uint64_t cursor, const
   } catch (const OsError& e) {
     // Which side failed: a source that failed is already marked (the copy reads another plex
     // while there is one); an error here is the target's.
+    if (volume.generation() != generation) throw Reconfigured(e.what());
     if (volume.source_plex(plex) != volume.plex_count()) volume.fail(plex, e.what());
     throw;
   }
-  volume.mark_in_sync(plex);
+  volume.mark_in_sync(plex, generation);
   return true;
 }
 

@@ -83,8 +83,30 @@ void VolumeDevice::reconfigure(std::vector<DevicePtr> devices, std::vector<PlexL
   std::lock_guard write_lock(write_mutex_);
   std::lock_guard lock(state_mutex_);
   if (next->devices == config_->devices && next->layouts == config_->layouts) return;
+  // A plex still there on the same devices keeps what it was (in sync, failed, or rebuilding with
+  // its cursor and the writes that landed ahead of it); a missing device fails it all the same.
+  for (std::size_t i = 0; i < states.size(); ++i) {
+    if (states[i].state == PlexState::failed) continue;
+    for (std::size_t j = 0; j < config_->layouts.size(); ++j) {
+      const PlexLayout &now = next->layouts[i], &was = config_->layouts[j];
+      const bool same = now == was && std::all_of(now.runs.begin(), now.runs.end(), [&](const Run& r) {
+        return next->devices[r.device] == config_->devices[r.device];
+      });
+      if (same) states[i] = plexes_[j];
+    }
+  }
   config_ = std::move(next);
   plexes_ = std::move(states);
+  ++generation_;
+}
+
+std::uint64_t VolumeDevice::generation() const {
+  std::lock_guard lock(state_mutex_);
+  return generation_;
+}
+
+void VolumeDevice::check_generation(std::uint64_t generation) const {
+  if (generation != generation_) throw Reconfigured(fmt::format("the plexes of {} changed during the rebuild", name_));
 }
 
 VolumeDevice::ConfigPtr VolumeDevice::config() const {
@@ -156,14 +178,24 @@ void VolumeDevice::set_state(std::size_t plex, PlexState state, std::string prob
 void VolumeDevice::start_rebuild(std::size_t plex, std::uint64_t cursor) {
   {
     std::lock_guard lock(state_mutex_);
-    plexes_.at(plex).cursor = std::min(cursor, size_);
+    Plex& p = plexes_.at(plex);
+    cursor = std::min(cursor, size_);
+    // Already rebuilding (a rebuild restarted after a reconfiguration): what it copied since its
+    // last checkpoint is in the plex, and writes below its cursor have reached it.
+    p.cursor = p.state == PlexState::rebuilding ? std::max(p.cursor, cursor) : cursor;
   }
   set_state(plex, PlexState::rebuilding);
 }
 
 void VolumeDevice::fail(std::size_t plex, std::string problem) { set_state(plex, PlexState::failed, std::move(problem)); }
 
-void VolumeDevice::mark_in_sync(std::size_t plex) { set_state(plex, PlexState::in_sync); }
+void VolumeDevice::mark_in_sync(std::size_t plex, std::uint64_t generation) {
+  {
+    std::lock_guard lock(state_mutex_);
+    check_generation(generation);
+  }
+  set_state(plex, PlexState::in_sync);
+}
 
 void VolumeDevice::read_plex(const Config& c, std::size_t plex, std::uint64_t offset, MutableByteSpan out) {
   std::size_t done = 0;
@@ -284,7 +316,8 @@ std::vector<Extent> VolumeDevice::allocated_extents() const {
   return source < plex_count() ? plex_extents(source) : std::vector<Extent>{};
 }
 
-void VolumeDevice::copy_chunk(std::size_t plex, std::uint64_t offset, std::uint64_t length, MutableByteSpan buffer) {
+void VolumeDevice::copy_chunk(std::uint64_t generation, std::size_t plex, std::uint64_t offset, std::uint64_t length,
+                              MutableByteSpan buffer) {
   check_range(offset, length, "copy");
   std::lock_guard write_lock(write_mutex_);
   const ConfigPtr c = config();
@@ -292,6 +325,7 @@ void VolumeDevice::copy_chunk(std::size_t plex, std::uint64_t offset, std::uint6
     std::size_t source;
     {
       std::lock_guard lock(state_mutex_);
+      check_generation(generation);
       if (plexes_.at(plex).state != PlexState::rebuilding)
         throw UsageError(fmt::format("plex {} is not being rebuilt", c->layouts[plex].name));
       source = source_plex_locked(plex);
@@ -311,9 +345,10 @@ void VolumeDevice::copy_chunk(std::size_t plex, std::uint64_t offset, std::uint6
   std::erase_if(p.written_ahead, [&](const Extent& e) { return e.offset + e.length <= p.cursor; });
 }
 
-bool VolumeDevice::skip_hole(std::size_t plex, std::uint64_t offset, std::uint64_t length) {
+bool VolumeDevice::skip_hole(std::uint64_t generation, std::size_t plex, std::uint64_t offset, std::uint64_t length) {
   std::lock_guard write_lock(write_mutex_);
   std::lock_guard lock(state_mutex_);
+  check_generation(generation);
   Plex& p = plexes_.at(plex);
   if (p.state != PlexState::rebuilding) throw UsageError(fmt::format("plex {} is not being rebuilt", config_->layouts[plex].name));
   for (const Extent& e : p.written_ahead)
@@ -324,11 +359,16 @@ bool VolumeDevice::skip_hole(std::size_t plex, std::uint64_t offset, std::uint64
   return true;
 }
 
-bool VolumeDevice::same_bytes(std::size_t a, std::size_t b, std::uint64_t offset, std::uint64_t length,
-                              MutableByteSpan buffer_a, MutableByteSpan buffer_b) {
+bool VolumeDevice::same_bytes(std::uint64_t generation, std::size_t a, std::size_t b, std::uint64_t offset,
+                              std::uint64_t length, MutableByteSpan buffer_a, MutableByteSpan buffer_b) {
   check_range(offset, length, "compare");
   std::lock_guard write_lock(write_mutex_);
-  const ConfigPtr c = config();
+  ConfigPtr c;
+  {
+    std::lock_guard lock(state_mutex_);
+    check_generation(generation);
+    c = config_;
+  }
   auto first = buffer_a.first(std::size_t(length)), second = buffer_b.first(std::size_t(length));
   read_plex(*c, a, offset, first);
   read_plex(*c, b, offset, second);

@@ -63,7 +63,19 @@ def _prepare(folder: Path, steps: List[Callable[[Machine], object]]) -> None:
 
 
 def _dp(script: str) -> Callable[[Machine], object]:
-    return lambda m: m.diskpart(script, check=True)
+    """A diskpart script, and the background rebuilds it started (add disk=N), to the end."""
+
+    def step(m: Machine) -> None:
+        m.diskpart(script, check=True)
+        m.wait()
+
+    return step
+
+
+def _reboot(m: Machine) -> None:
+    """A restart, and the resynchronisations it resumes, to the end."""
+    m.reboot()
+    m.wait()
 
 
 def _plex_hashes(m: Machine) -> List[set]:
@@ -86,7 +98,7 @@ def _plex_hashes(m: Machine) -> List[set]:
 def _view(folder: Path) -> Dict[str, object]:
     """What the machine shows after a restart: diskpart's tables, and its mirrors' plexes."""
     with Machine.open(folder) as m:
-        m.reboot()
+        _reboot(m)
         script = "list disk\nlist volume\n" + "".join(f"select disk {n}\nlist partition\n" for n in m.disks)
         text = m.diskpart(script)
         # "Rebuild" can only last as long as the machine is off; after the restart it is done.
@@ -168,7 +180,7 @@ def _cut_short(script: str) -> Callable[[Machine], object]:
         folder = Path(m.folder)
         m.close()
         before = copy_folder(folder, folder.with_name(folder.name + "-before-cut"))
-        log = _recorded(folder, lambda mm: mm.diskpart(script, check=True))
+        log = _recorded(folder, _dp(script))
         events = [log.describe_event(i) for i in range(log.event_count)]
         last_save = max(i for i, e in enumerate(events) if e.startswith("write of machine.json.tmp"))
         copy_done = max(i for i, e in enumerate(events[:last_save]) if e.startswith("flush of"))
@@ -186,7 +198,7 @@ def _lose_disk(number: int) -> Callable[[Machine], object]:
     return lambda m: Path(m.folder, f"disk{number}.img").unlink()
 
 
-MIRRORED = [_dp("select disk 1\nconvert dynamic\nselect disk 0\nconvert dynamic"), lambda m: m.reboot(),
+MIRRORED = [_dp("select disk 1\nconvert dynamic\nselect disk 0\nconvert dynamic"), _reboot,
             _dp("select volume C\nadd disk=1")]
 
 CASES = {
@@ -195,9 +207,9 @@ CASES = {
     "convert dynamic (system disk, waits for reboot)": ([_dp("select disk 1\nconvert dynamic")],
                                                          _dp("select disk 0\nconvert dynamic")),
     "reboot (finishes the conversion)": ([_dp("select disk 1\nconvert dynamic\nselect disk 0\nconvert dynamic")],
-                                         lambda m: m.reboot()),
+                                         _reboot),
     "add disk=1 (mirror and resync)": ([_dp("select disk 1\nconvert dynamic\nselect disk 0\nconvert dynamic"),
-                                        lambda m: m.reboot()],
+                                        _reboot],
                                        _dp("select volume C\nadd disk=1")),
     "break disk=1 nokeep": (MIRRORED, _dp("select volume C\nbreak disk=1 nokeep")),
     "break disk=1 (keep)": (MIRRORED, _dp("select volume C\nbreak disk=1")),
