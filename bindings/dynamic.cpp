@@ -27,6 +27,10 @@ void bind_dynamic(py::module_& m) {
   d.def("reboot", &dynamic::reboot, py::arg("machine"), py::call_guard<py::gil_scoped_release>());
   d.def("resync", &dynamic::resync, py::arg("machine"), py::call_guard<py::gil_scoped_release>(),
         "Finish every interrupted mirror resynchronisation, and wait for it.");
+  d.def("fail_disk", &dynamic::fail_disk, py::arg("machine"), py::arg("number"), Release(),
+        "The disk vanishes: it stays attached as missing, its plexes fail.");
+  d.def("disk_returned", &dynamic::disk_returned, py::arg("machine"), Release(),
+        "A missing disk was attached again: its plexes are copied back in.");
   d.def("start_rebuilds", &dynamic::start_rebuilds, py::arg("machine"), Release(),
         "Start (or wake) the background copy of every recorded rebuild.");
   d.def("wait_for_rebuilds", [](Machine& machine, std::optional<double> timeout) {

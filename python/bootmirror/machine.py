@@ -84,7 +84,17 @@ class Machine:
             device = disk
         else:
             device = _core.ImageFile.open(os.fspath(disk), True, sector_size)
-        return self._m.attach(device)
+        number = self._m.attach(device)
+        # A missing disk that came back: its mirrors' plexes are copied back in.
+        _core.dynamic.disk_returned(self._m)
+        return number
+
+    def fail_disk(self, number: int) -> None:
+        """Disk `number` dies: it stays attached as missing (diskpart's "Disk M<n>  Missing",
+        recorded in machine.json), mirrors on it show "Failed Rd" and go on from their other
+        plexes. Attaching the same image again brings it back, and its plexes are copied back
+        in full (see :meth:`wait`)."""
+        _core.dynamic.fail_disk(self._m, number)
 
     def create_disk(self, size: SizeLike, sector_size: int = 512, name: str = "") -> int:
         """Create a sparse image in the machine folder (``disk<N>.img``) and attach it."""

@@ -1,7 +1,10 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <cerrno>
 #include <thread>
+
+#include <fmt/format.h>
 
 #include "bootmirror/mirror.h"
 
@@ -206,4 +209,57 @@ TEST(Verify, FindsAndLocatesASilentCorruptionOfOnePlex) {
   EXPECT_EQ(report.mismatches[0].offset, 1536u * 1024);
   EXPECT_EQ(report.mismatches[0].length, 64u * 1024);
   EXPECT_THROW(verify(v, 1000), UsageError);
+}
+
+TEST(WriteIntent, RegionsAreSizedLikeMdsChunksAndMarkWholeRegions) {
+  EXPECT_EQ(WriteIntent::region_bytes_for(72 * kMiB), 64u * 1024);
+  EXPECT_EQ(WriteIntent::region_bytes_for(64ull << 30), 2u * kMiB);
+  WriteIntent w = WriteIntent::empty(Guid::parse("11111111-2222-3333-4444-555555555555"),
+                                     Guid::parse("66666666-7777-8888-9999-aaaaaaaaaaaa"), 72 * kMiB + 512);
+  EXPECT_EQ(w.region_count(), 72u * 16 + 1);
+  EXPECT_TRUE(w.clean());
+  EXPECT_TRUE(w.mark(100, 1));
+  EXPECT_FALSE(w.mark(200, 1));  // the same region
+  EXPECT_TRUE(w.mark(64 * 1024, 64 * 1024 + 1));  // regions 1 and 2
+  EXPECT_TRUE(w.mark(72 * kMiB, 512));            // the short last region
+  EXPECT_EQ(w.dirty(), (std::vector<Extent>{{0, 192 * 1024}, {72 * kMiB, 512}}));
+}
+
+TEST(WriteIntent, TheFileRoundTripsAndDamageIsAFormatError) {
+  WriteIntent w = WriteIntent::empty(Guid::parse("11111111-2222-3333-4444-555555555555"),
+                                     Guid::parse("66666666-7777-8888-9999-aaaaaaaaaaaa"), 40 * kMiB);
+  w.mark(5 * kMiB, 3 * kMiB);
+  const ByteVector file = encode_write_intent(w);
+  EXPECT_EQ(file.size(), kWriteIntentHeaderBytes + 640 / 8);
+  const WriteIntent back = decode_write_intent(file);
+  EXPECT_EQ(back.dirty(), w.dirty());
+  EXPECT_EQ(back.volume, w.volume);
+  EXPECT_EQ(back.disk, w.disk);
+  for (std::size_t at : {std::size_t(0), std::size_t(12), std::size_t(50), file.size() - 1}) {
+    ByteVector torn = file;
+    torn[at] ^= std::byte{0x10};
+    EXPECT_THROW(decode_write_intent(torn), FormatError) << at;
+  }
+  EXPECT_THROW(decode_write_intent(ByteSpan(file).first(kWriteIntentHeaderBytes + 3)), FormatError);
+  EXPECT_THROW(decode_write_intent(ByteSpan(file).first(10)), FormatError);
+}
+
+TEST(VolumeDevice, AWriteAPlexMissesIsReportedBeforeItIsIssued) {
+  Pair disks;
+  VolumeDevice v = disks.volume();
+  std::vector<std::string> told;
+  v.on_missed_write([&](const std::vector<std::string>& plexes, std::uint64_t offset, std::uint64_t length) {
+    // Nothing has reached the plex that takes the write yet.
+    EXPECT_EQ(disks.a->read(kMiB + offset, length), ByteVector(length));
+    for (const auto& p : plexes) told.push_back(fmt::format("{} {}+{}", p, offset, length));
+  });
+  v.write(0, pattern(4096, 1));
+  EXPECT_TRUE(told.empty());  // both plexes in sync: nothing missed
+  v.fail(1, "gone");
+  v.write(8192, pattern(4096, 2));
+  EXPECT_EQ(told, (std::vector<std::string>{"Volume1-02 8192+4096"}));
+  // A refused record refuses the write: nothing is written without it.
+  v.on_missed_write([](const std::vector<std::string>&, std::uint64_t, std::uint64_t) { throw OsError(EIO, "bitmap", "write"); });
+  EXPECT_THROW(v.write(16384, pattern(4096, 3)), OsError);
+  EXPECT_EQ(disks.a->read(kMiB + 16384, 4096), ByteVector(4096));
 }

@@ -557,6 +557,29 @@ def machine_seeds(corpus: Corpus, work: Path) -> None:
         corpus.add("machine_json", name, text.encode())
 
 
+def write_intent_seeds(corpus: Corpus, work: Path) -> None:
+    """Write-intent bitmaps as a machine keeps them for a mirror whose disk is gone: clean, a few
+    regions, and most of a volume (a mirrored 40 MiB volume on 160 MiB disks)."""
+    folder = work / "mirror"
+    with bootmirror.deterministic(seed=4, epoch=1_700_000_000):
+        m = bootmirror.Machine.create(folder)
+        m.create_disk(160 * MiB)
+        m.create_disk(160 * MiB)
+        m.diskpart("select disk 0\nconvert gpt\ncreate partition primary size=40\nassign letter=e\nconvert dynamic\n"
+                   "select disk 1\nconvert gpt\nconvert dynamic\nselect volume e\nadd disk=1", check=True)
+        m.wait()
+        m.fail_disk(1)
+        device = m.dynamic_volume("e").device
+        for name, writes in (("one-region", [(0, 4096)]), ("scattered", [(5 * MiB + 7, 100), (33 * MiB, 1 << 20)]),
+                             ("most", [(1 * MiB, 36 * MiB)])):
+            for offset, length in writes:
+                device.write(offset, bytes(length))
+            (bitmap,) = folder.glob("write-intent-*.bin")
+            corpus.add("write_intent", f"engine-{name}.bin", bitmap.read_bytes())
+        corpus.add("machine_json", "engine-failed-disk.json", (folder / "machine.json").read_bytes())
+        m.close()
+
+
 def main() -> None:
     corpus = Corpus()
     with tempfile.TemporaryDirectory(prefix="bootmirror-corpus-") as tmp:
@@ -566,6 +589,7 @@ def main() -> None:
             fat_seeds(corpus, work)
         ldm_seeds(corpus, work)
         machine_seeds(corpus, work)
+        write_intent_seeds(corpus, work)
     corpus.write()
 
 

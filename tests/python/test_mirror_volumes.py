@@ -171,7 +171,7 @@ def test_breaking_the_boot_mirror_from_a_dead_disk_says_the_bootfile_was_not_upd
     image0.unlink()  # disk 0 dies
     m = bootmirror.Machine.open(tmp_path / "lab")
     t = m.diskpart("select volume c\nbreak disk=m0 nokeep")
-    assert t.rstrip().endswith("The service did not update the bootfile.\nDiskpart successfully broke the mirror volume.")
+    assert t.rstrip().endswith("The service did not update the bootfile.\n\nDiskpart successfully broke the mirror volume.")
     # The surviving plex is a simple volume that still holds the file system.
     assert m.dynamic_volume("c:").status == "Healthy"
     assert "FAT32  Simple" in m.diskpart("list volume")

@@ -92,6 +92,13 @@ struct RebuildStatus {
   std::uint64_t done = 0, total = 0;
 };
 std::vector<RebuildStatus> rebuild_status(Machine& machine);
+// The disk vanishes under the running machine (Machine::fail_disk): its plexes fail, the volumes
+// they belong to show Failed Rd and go on from their other plexes, and each of those plexes is
+// recorded as needing a full copy when the disk comes back.
+void fail_disk(Machine& machine, int number);
+// A missing disk was attached again: the volumes take its plexes back, and the copies recorded
+// for them start.
+void disk_returned(Machine& machine);
 // Finishes every interrupted resynchronisation, as Windows does when it next starts: brings disks
 // an interrupted commit left behind up to date, then copies from each one's last checkpoint and
 // waits for the copies.

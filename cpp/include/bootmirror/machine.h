@@ -22,6 +22,7 @@ namespace bootmirror {
 
 class FolderLock;
 class RebuildWorker;
+class WriteIntents;
 class WriteLog;
 
 struct AttachedDisk {
@@ -30,6 +31,10 @@ struct AttachedDisk {
   std::string image;          // as recorded in machine.json (relative to the folder when inside it)
   std::string path;           // the image's path to open; empty for disks held in memory
   std::uint32_t sector_size = 512;
+  // fail_disk(): the disk is dead though its image is still there; it stays missing (across opens,
+  // machine.json records it) until the same image or device is attached again.
+  bool failed = false;
+  DevicePtr failed_device;  // in memory: the device it was, to know it when it comes back
   bool missing() const { return device == nullptr; }
 };
 
@@ -59,8 +64,13 @@ class Machine : public std::enable_shared_from_this<Machine> {
   static std::shared_ptr<Machine> open(const std::string& folder, std::shared_ptr<WriteLog> log = nullptr);
 
   // Attaches a device as the lowest free disk number and returns it. A machine in a folder
-  // records only image files (UsageError for other devices).
+  // records only image files (UsageError for other devices). The image (or device) of a missing
+  // disk comes back as that disk, at its number.
   int attach(DevicePtr device);
+  // The disk vanishes (a dead disk, a pulled cable): it stays attached as missing, recorded so in
+  // machine.json. Holders of its device keep it; what the machine hands out from now on treats
+  // the disk as gone (bootmirror/dynamic.h's fail_disk also fails its plexes).
+  void fail_disk(int number);
   // Creates a sparse image in the folder (disk<N>.img unless named) and attaches it.
   int create_disk(std::uint64_t size, std::uint32_t sector_size = 512, const std::string& name = "");
   void detach(int number);
@@ -92,6 +102,8 @@ class Machine : public std::enable_shared_from_this<Machine> {
 
   // The thread that copies mirror rebuilds in the background (bootmirror/dynamic.h).
   RebuildWorker& rebuild_worker() { return *rebuild_worker_; }
+  // The write-intent bitmaps of plexes that are behind (kept in the folder, or in memory).
+  std::shared_ptr<WriteIntents> write_intents();
 
   // Held by every operation (recursive: operations call each other).
   std::unique_lock<std::recursive_mutex> hold() const { return std::unique_lock(mutex_); }
@@ -118,6 +130,7 @@ class Machine : public std::enable_shared_from_this<Machine> {
   mutable std::recursive_mutex mutex_;
   std::shared_ptr<FolderLock> folder_lock_;  // shared with the images' first-write hooks
   std::shared_ptr<WriteLog> log_;
+  std::shared_ptr<WriteIntents> write_intents_;
   std::atomic<bool> closed_ = false;
   // Last: destroyed (its thread joined) first, while everything it uses is still there.
   std::unique_ptr<RebuildWorker> rebuild_worker_;

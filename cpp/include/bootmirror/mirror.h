@@ -19,11 +19,13 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "bootmirror/error.h"
 #include "bootmirror/io.h"
+#include "bootmirror/guid.h"
 #include "bootmirror/ldm.h"
 
 namespace bootmirror::mirror {
@@ -84,7 +86,10 @@ class VolumeDevice final : public BlockDevice {
   // (a rebuild its cursor); a new one starts in sync, or failed on a missing device, and the owner
   // marks the one being rebuilt. A volume left without plexes fails every access. Each change
   // starts a new generation: plex numbers of an older one mean nothing any more.
-  void reconfigure(std::vector<DevicePtr> devices, std::vector<PlexLayout> plexes);
+  // `rebuild_from[i]`, when set, makes new plex i start rebuilding from that cursor (a plex whose
+  // copy is recorded), in the same step: it never serves a read in between.
+  void reconfigure(std::vector<DevicePtr> devices, std::vector<PlexLayout> plexes,
+                   const std::vector<std::optional<std::uint64_t>>& rebuild_from = {});
   std::uint64_t generation() const;
 
   std::size_t plex_count() const;
@@ -122,9 +127,11 @@ class VolumeDevice final : public BlockDevice {
   // The volume ranges that hold data on plex `plex` (holes of sparse images left out).
   std::vector<Extent> plex_extents(std::size_t plex) const;
 
-  // Called (without the lock) after a plex changed state, for the owner to record it (diskpart's
-  // status, machine.json).
-  void on_state_change(std::function<void(std::size_t plex, const PlexStatus&)> callback);
+  // Called before a write is issued that some plexes will miss (failed ones, and rebuilding ones
+  // for the part above their cursor), with their names: the owner records the write's range
+  // durably in their write-intent bitmaps (WriteIntent). When it throws, nothing is written.
+  using MissedWrite = std::function<void(const std::vector<std::string>& plexes, std::uint64_t offset, std::uint64_t length)>;
+  void on_missed_write(MissedWrite callback);
 
  protected:
   void do_read(std::uint64_t offset, MutableByteSpan out) override;
@@ -163,7 +170,7 @@ class VolumeDevice final : public BlockDevice {
   std::vector<Plex> plexes_;
   mutable std::mutex state_mutex_;  // config_ and plexes_
   std::mutex write_mutex_;          // one write, rebuild chunk or reconfiguration at a time
-  std::function<void(std::size_t, const PlexStatus&)> on_change_;
+  MissedWrite on_missed_write_;
 };
 
 // Volume `volume_index` of an LDM group over the devices the group was read from (indexed as
@@ -195,6 +202,9 @@ struct RebuildOptions {
   std::uint64_t checkpoint_bytes = 64u << 20;
   // Called before the first chunk and after each one.
   ProgressCallback progress;
+  // Only these volume ranges need copying (a write-intent bitmap's dirty regions); the rest is
+  // in sync already and is skipped like a hole. The check afterwards compares these ranges too.
+  std::optional<std::vector<Extent>> only;
 };
 
 // Copies `volume` into `plex` from `cursor` to the end, chunk by chunk (holes stay holes), then
@@ -219,5 +229,49 @@ struct VerifyReport {
 // Hashes every in-sync plex region by region (XXH3-128; the plexes in parallel, one thread each)
 // and reports the regions where they disagree, merged into runs of the volume.
 VerifyReport verify(VolumeDevice& volume, std::uint64_t region_bytes = 1u << 20, const ProgressCallback& progress = {});
+
+}  // namespace bootmirror::mirror
+
+namespace bootmirror::mirror {
+
+// -- write-intent bitmap: what a plex missed ------------------------------------------------------
+//
+// Linux md's write-intent bitmap, for a mirror's plex that is behind (its disk missing or failed,
+// or being rebuilt): the volume is cut into regions, and before a write that the plex misses is
+// issued, the bits of the regions it touches are set, durably. When the plex comes back, only the
+// set regions are copied. The owner keeps it in a file of its own (encode_write_intent), never in
+// space Windows or ldmtool read. A file that cannot be decoded, or that describes another volume,
+// means "copy everything": never a silent partial copy.
+//
+// The file, little-endian:
+//   0   8  magic "BMWINTNT"
+//   8   4  version (1)
+//  12   4  CRC32 (IEEE) of the whole file with this field zero
+//  16  16  volume GUID, RFC 4122 byte order
+//  32  16  GUID of the disk whose plex is behind
+//  48   8  volume size in bytes
+//  56   8  region size in bytes (a power of two, at least 64 KiB)
+//  64   8  region count: the volume size divided by the region size, rounded up
+//  72  ..  the bits, region k in bit k % 8 of byte 72 + k / 8; bits past the count are zero
+struct WriteIntent {
+  Guid volume, disk;
+  std::uint64_t volume_bytes = 0, region_bytes = 0;
+  std::vector<std::uint8_t> bits;
+
+  // Regions of at least 64 KiB, at most 32,768 of them (4 KiB of bits), as md sizes its chunks.
+  static std::uint64_t region_bytes_for(std::uint64_t volume_bytes);
+  static WriteIntent empty(const Guid& volume, const Guid& disk, std::uint64_t volume_bytes);
+  std::uint64_t region_count() const;
+  // Sets the bits of the regions [offset, offset+length) touches; true when one was clear.
+  bool mark(std::uint64_t offset, std::uint64_t length);
+  bool clean() const;
+  // The set regions as runs of volume bytes, cut at the volume's end.
+  std::vector<Extent> dirty() const;
+};
+
+inline constexpr std::size_t kWriteIntentHeaderBytes = 72;
+ByteVector encode_write_intent(const WriteIntent& intent);
+// FormatError, naming the field and its offset, for anything but a file encode_write_intent made.
+WriteIntent decode_write_intent(ByteSpan file);
 
 }  // namespace bootmirror::mirror

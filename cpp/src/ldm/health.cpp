@@ -111,7 +111,9 @@ std::optional<PlexExtents> plex_extents(const Group& g, std::size_t ci) {
   std::uint64_t next = 0;
   for (const PartitionRecord* p : parts) {
     const GroupDisk* d = g.find_disk(p->disk_id);
-    if (!d || !detail::inside_data_area(*p, d->data_size)) return std::nullopt;
+    // A missing disk's data area is unknown (its PRIVHEAD is on it); its runs are never read, but
+    // the plex is listed, so that a volume knows which of its plexes is missing.
+    if (!d || (d->device >= 0 && !detail::inside_data_area(*p, d->data_size))) return std::nullopt;
     if (!out.striped && p->volume_offset != next) return std::nullopt;
     next = saturating_add(next, p->size);
     // inside_data_area and the PRIVHEAD's checks keep these products on the device.

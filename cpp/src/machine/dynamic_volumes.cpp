@@ -9,6 +9,7 @@
 #include "bootmirror/unicode.h"
 #include "bootmirror/volumes.h"
 #include "machine/dynamic_volumes.h"
+#include "machine/write_intents.h"
 
 namespace bootmirror::dynamic {
 
@@ -19,6 +20,17 @@ std::optional<std::size_t> plex_on_disk(const mirror::VolumeDevice& device, cons
     for (const mirror::Run& r : device.layout(p).runs)
       if (r.device == std::size_t(on)) return p;
   return std::nullopt;
+}
+
+std::map<std::string, Guid> plex_disks(const MachineGroup& mg, std::size_t vi) {
+  std::map<std::string, Guid> out;
+  for (std::size_t ci : mg.group.volumes.at(vi).components) {
+    const ldm::ComponentRecord& c = mg.group.components.at(ci);
+    for (const ldm::PartitionRecord& p : mg.group.partitions)
+      if (p.component_id == c.id)
+        if (const ldm::GroupDisk* d = mg.group.find_disk(p.disk_id); d && !out.count(c.name)) out[c.name] = d->record.guid;
+  }
+  return out;
 }
 
 std::shared_ptr<mirror::VolumeDevice> open_volume(Machine& machine, const MachineGroup& mg, std::size_t vi) {
@@ -34,24 +46,43 @@ std::shared_ptr<mirror::VolumeDevice> open_volume(Machine& machine, const Machin
     if (device) device->reconfigure({}, {});
     return nullptr;
   }
+  // The plexes a rebuild is copying into serve no reads, and take writes only below their cursor:
+  // a recorded copy (add disk=N) from its checkpoint, a plex whose write-intent bitmap says it
+  // missed writes from the start (only the marked regions are copied).
+  const ldm::GroupVolume& volume = mg.group.volumes[vi];
+  const std::map<std::string, Guid> disks = plex_disks(mg, vi);
+  auto intents = machine.write_intents();
+  const std::uint64_t size = fresh->size();
+  std::vector<std::optional<std::uint64_t>> rebuild_from(fresh->plex_count());
+  for (std::size_t p = 0; p < fresh->plex_count() && fresh->plex_count() > 1; ++p) {
+    auto disk = disks.find(fresh->layout(p).name);
+    if (disk == disks.end()) continue;
+    if (auto cursor = rebuild_cursor(machine, guid, disk->second.to_string())) {
+      rebuild_from[p] = cursor;
+      intents->full_copy(volume.record.guid, disk->second, true);
+    } else if (fresh->plexes()[p].state == mirror::PlexState::in_sync && intents->behind(volume.record.guid, disk->second, size)) {
+      rebuild_from[p] = 0;
+    }
+  }
   if (device) {
+    // A plex already rebuilding keeps its live cursor (the record holds the last checkpoint
+    // only), one that failed stays failed until its rebuild is tried again, and a plex that comes
+    // back (its disk returned) starts rebuilding at once.
     std::vector<mirror::PlexLayout> layouts;
     for (std::size_t p = 0; p < fresh->plex_count(); ++p) layouts.push_back(fresh->layout(p));
-    device->reconfigure(fresh->devices(), std::move(layouts));
+    device->reconfigure(fresh->devices(), std::move(layouts), rebuild_from);
   } else {
     device = fresh;
+    for (std::size_t p = 0; p < rebuild_from.size(); ++p)
+      if (rebuild_from[p]) device->start_rebuild(p, *rebuild_from[p]);
     live[guid] = device;
   }
-  // The plex a rebuild is copying into serves no reads, and takes writes only below its cursor.
-  for (std::size_t di = 0; di < mg.group.disks.size(); ++di) {
-    auto cursor = rebuild_cursor(machine, guid, mg.group.disks[di].record.guid.to_string());
-    if (!cursor) continue;
-    // A plex already rebuilding keeps its live cursor (the record holds the last checkpoint only),
-    // and one that failed stays failed until its rebuild is tried again.
-    auto plex = plex_on_disk(*device, mg, di);
-    if (plex && device->plex_count() > 1 && device->plexes()[*plex].state == mirror::PlexState::in_sync)
-      device->start_rebuild(*plex, *cursor);
-  }
+  // A write that a plex misses is marked in that plex's bitmap before it is issued.
+  device->on_missed_write([intents, volume_guid = volume.record.guid, disks, size](
+                              const std::vector<std::string>& plexes, std::uint64_t offset, std::uint64_t length) {
+    for (const std::string& name : plexes)
+      if (auto disk = disks.find(name); disk != disks.end()) intents->mark(volume_guid, disk->second, size, offset, length);
+  });
   return device;
 }
 
@@ -98,6 +129,8 @@ std::string volume_status(Machine& machine, const MachineGroup& mg, std::size_t 
       const auto plexes = device->plexes();
       const auto failed = std::count_if(plexes.begin(), plexes.end(), [](auto& p) { return p.state == mirror::PlexState::failed; });
       if (failed) return std::size_t(failed) == plexes.size() ? "Failed" : "Failed Rd";
+      if (std::any_of(plexes.begin(), plexes.end(), [](auto& p) { return p.state == mirror::PlexState::rebuilding; }))
+        return "Rebuild";
     }
   // Only a mirror rebuilds: a record left by an add that failed before its commit means nothing.
   const bool mirror = mg.group.volumes.at(vi).components.size() > 1;

@@ -11,6 +11,7 @@
 #include "bootmirror/write_log.h"
 #include "machine/folder_lock.h"
 #include "machine/rebuild_worker.h"
+#include "machine/write_intents.h"
 
 namespace bootmirror {
 
@@ -103,7 +104,8 @@ std::shared_ptr<Machine> Machine::open(const std::string& folder, std::shared_pt
     const bool present = fs::exists(disk.path, lookup);
     if (lookup && lookup != std::errc::no_such_file_or_directory)
       throw OsError(lookup.value(), disk.path, fmt::format("look up the image of disk {} recorded in {}", disk.number, path));
-    if (present) disk.device = machine->open_image(disk.path, disk.sector_size);
+    disk.failed = entry.object().count("failed") && entry["failed"].boolean("disk failed");
+    if (present && !disk.failed) disk.device = machine->open_image(disk.path, disk.sector_size);
     machine->disks_[disk.number] = std::move(disk);
   }
   if (doc["sections"].is_object())
@@ -138,9 +140,19 @@ int Machine::attach(DevicePtr device) {
   } else if (folder_) {
     throw UsageError(fmt::format("a machine kept in a folder records image files only, not {}", device->name()));
   }
-  for (const auto& [number, attached] : disks_)
-    if (attached.device == device || (!disk.path.empty() && !attached.path.empty() && same_file(attached.path, disk.path)))
-      throw UsageError(fmt::format("{} is already attached as disk {}", device->name(), number));
+  for (auto& [number, attached] : disks_) {
+    const bool same = attached.device == device || attached.failed_device == device ||
+                      (!disk.path.empty() && !attached.path.empty() && same_file(attached.path, disk.path));
+    if (!same) continue;
+    if (!attached.missing()) throw UsageError(fmt::format("{} is already attached as disk {}", device->name(), number));
+    // A missing disk returns (its image found again, a failed disk reconnected). An image is
+    // opened as the machine opens its images (read-only until written, in its write log).
+    attached.device = attached.path.empty() ? device : open_image(attached.path, attached.sector_size);
+    attached.failed = false;
+    attached.failed_device = nullptr;
+    save();
+    return number;
+  }
   int number = 0;
   while (disks_.count(number)) ++number;
   disk.number = number;
@@ -157,6 +169,23 @@ int Machine::create_disk(std::uint64_t size, std::uint32_t sector_size, const st
   while (disks_.count(number)) ++number;
   const std::string file = name.empty() ? fmt::format("disk{}.img", number) : name;
   return attach(ImageFile::create((fs::path(*folder_) / file).string(), size, sector_size));
+}
+
+std::shared_ptr<WriteIntents> Machine::write_intents() {
+  auto hold_machine = hold();
+  if (!write_intents_) write_intents_ = std::make_shared<WriteIntents>(folder_, log_);
+  return write_intents_;
+}
+
+void Machine::fail_disk(int number) {
+  auto hold_machine = hold();
+  auto it = disks_.find(number);
+  if (it == disks_.end()) throw UsageError(fmt::format("there is no disk {}", number));
+  if (it->second.missing()) throw UsageError(fmt::format("disk {} is already missing", number));
+  it->second.failed = true;
+  it->second.failed_device = it->second.path.empty() ? it->second.device : nullptr;
+  it->second.device = nullptr;
+  save();
 }
 
 void Machine::detach(int number) {
@@ -191,7 +220,11 @@ std::string Machine::json_path() const { return (fs::path(*folder_) / kFile).str
 std::string Machine::document() const {
   Json::Array disks;
   for (const auto& [number, disk] : disks_)
-    disks.push_back(Json::Object{{"number", number}, {"image", disk.image}, {"sector_size", disk.sector_size}});
+  {
+    Json::Object entry{{"number", number}, {"image", disk.image}, {"sector_size", disk.sector_size}};
+    if (disk.failed) entry["failed"] = Json(true);
+    disks.push_back(std::move(entry));
+  }
   Json::Object sections;
   for (const auto& [name, value] : sections_) sections[name] = value;
   const Json doc(Json::Object{{"bootmirror_machine", kFormatVersion}, {"disks", std::move(disks)}, {"sections", std::move(sections)}});

@@ -6,6 +6,8 @@
 // resumes from its last checkpoint. The record lives in the machine folder, never in space that
 // Windows or ldmtool read. The copies themselves run in the machine's background thread
 // (rebuild_worker.h), which calls back here for the records.
+#include <algorithm>
+
 #include <fmt/format.h>
 
 #include "bootmirror/dynamic.h"
@@ -14,6 +16,7 @@
 #include "machine/ldm_section.h"
 #include "machine/rebuild_worker.h"
 #include "machine/rebuilds.h"
+#include "machine/write_intents.h"
 
 namespace bootmirror::dynamic {
 
@@ -91,6 +94,22 @@ std::vector<RebuildJob> runnable_rebuilds(Machine& machine) {
     if (device && plex_on_disk(*device, *mg, *di) && device->plex_count() > 1) out.push_back(RebuildJob{r.volume, r.disk});
     else record_rebuild(machine, r.volume, r.disk, std::nullopt);
   }
+  // Plexes back from a missing or failed disk: what their bitmaps say they missed.
+  auto intents = machine.write_intents();
+  for (std::size_t vi = 0; mg && vi < mg->group.volumes.size(); ++vi) {
+    const ldm::GroupVolume& v = mg->group.volumes[vi];
+    if (v.components.size() < 2) continue;
+    for (const auto& [plex, disk] : plex_disks(*mg, vi)) {
+      const ldm::GroupDisk* d = nullptr;
+      for (const ldm::GroupDisk& g : mg->group.disks)
+        if (g.record.guid == disk) d = &g;
+      const bool recorded = std::any_of(out.begin(), out.end(), [&](const RebuildJob& j) {
+        return j.volume == v.record.guid.to_string() && j.disk == disk.to_string();
+      });
+      if (d && d->device >= 0 && !recorded && intents->behind(v.record.guid, disk, ldm::size_bytes(mg->group, vi)))
+        out.push_back(RebuildJob{v.record.guid.to_string(), disk.to_string(), true});
+    }
+  }
   return out;
 }
 
@@ -102,7 +121,7 @@ RebuildEnd run_recorded_rebuild(Machine& machine, const RebuildJob& job, const m
     auto hold = machine.hold();
     auto mg = group_of(machine);
     const auto vi = mg ? index_by_guid(mg->group.volumes, job.volume) : std::nullopt;
-    const auto recorded = rebuild_cursor(machine, job.volume, job.disk);
+    const auto recorded = job.from_bitmap ? std::optional<std::uint64_t>(0) : rebuild_cursor(machine, job.volume, job.disk);
     if (!vi || !recorded) return RebuildEnd::reconfigured;
     std::optional<std::size_t> di;
     for (std::size_t i = 0; i < mg->group.disks.size(); ++i)
@@ -115,20 +134,32 @@ RebuildEnd run_recorded_rebuild(Machine& machine, const RebuildJob& job, const m
   }
   mirror::RebuildOptions options;
   options.progress = pace;
+  auto intents = machine.write_intents();
+  const Guid volume = Guid::parse(job.volume), disk = Guid::parse(job.disk);
+  if (job.from_bitmap) {
+    options.only = intents->behind(volume, disk, device->size());
+    if (!options.only) options.only.emplace();  // cleared since it was looked at: nothing to copy
+  }
   // Durable progress: the plex's devices are flushed before this runs. A record that went away
   // meanwhile (the mirror was broken) is not brought back.
-  options.checkpoint = [&](std::uint64_t at) {
-    auto hold = machine.hold();
-    if (at < device->size() && !machine.closed() && rebuild_cursor(machine, job.volume, job.disk))
-      record_rebuild(machine, job.volume, job.disk, at);
-  };
+  // (A bitmap's regions are copied again in full after an interruption: it has no checkpoints.)
+  if (!job.from_bitmap)
+    options.checkpoint = [&](std::uint64_t at) {
+      auto hold = machine.hold();
+      if (at < device->size() && !machine.closed() && rebuild_cursor(machine, job.volume, job.disk))
+        record_rebuild(machine, job.volume, job.disk, at);
+    };
   try {
     if (!mirror::rebuild(*device, plex, cursor, options)) return RebuildEnd::stopped;
   } catch (const mirror::Reconfigured&) {
     return RebuildEnd::reconfigured;
   }
   auto hold = machine.hold();
-  if (!machine.closed() && rebuild_cursor(machine, job.volume, job.disk)) record_rebuild(machine, job.volume, job.disk, std::nullopt);
+  if (machine.closed()) return RebuildEnd::stopped;
+  // The plex is in sync: what it missed is in it now. The bitmap goes first: a crash in between
+  // leaves the record, and the copy is redone.
+  intents->clear(volume, disk, device->size());
+  if (rebuild_cursor(machine, job.volume, job.disk)) record_rebuild(machine, job.volume, job.disk, std::nullopt);
   return RebuildEnd::done;
 }
 
@@ -150,6 +181,24 @@ std::vector<RebuildStatus> rebuild_status(Machine& machine) {
             if (const auto p = device->plexes().at(*plex); p.state == mirror::PlexState::rebuilding) status.done = p.cursor;
     }
     out.push_back(status);
+  }
+  // Copies from write-intent bitmaps have no record: their live plexes say where they are.
+  for (std::size_t vi = 0; mg && vi < mg->group.volumes.size(); ++vi) {
+    const std::string guid = mg->group.volumes[vi].record.guid.to_string();
+    auto it = machine.live_volumes().find(guid);
+    if (it == machine.live_volumes().end()) continue;
+    auto device = std::static_pointer_cast<mirror::VolumeDevice>(it->second);
+    const auto disks = plex_disks(*mg, vi);
+    const auto plexes = device->plexes();
+    for (const mirror::PlexStatus& p : plexes) {
+      auto disk = disks.find(p.name);
+      if (p.state != mirror::PlexState::rebuilding || disk == disks.end()) continue;
+      if (std::any_of(out.begin(), out.end(), [&](const RebuildStatus& r) { return r.volume == vi; })) continue;
+      RebuildStatus status{vi, std::nullopt, p.cursor, device->size()};
+      for (std::size_t di = 0; di < mg->group.disks.size(); ++di)
+        if (mg->group.disks[di].record.guid == disk->second) status.disk = mg->number_of(di, machine);
+      out.push_back(status);
+    }
   }
   return out;
 }
@@ -193,6 +242,31 @@ void add_mirror(Machine& machine, std::size_t vi, int number) {
   ldm::add_mirror(mg->group, vi, *di, *start);
   commit(machine, *mg);
   // The copy runs in the background, as Windows' does; the volume shows Rebuild until it is done.
+  machine.rebuild_worker().start();
+}
+
+void fail_disk(Machine& machine, int number) {
+  auto hold = machine.hold();
+  if (!machine.has_disk(number) || machine.disk(number).missing()) machine.fail_disk(number);  // its refusal
+  // Writes go on without the disk's plexes; each write they miss is marked in their write-intent
+  // bitmaps (open_volume), so that only those regions are copied when the disk comes back. A copy
+  // onto the disk that was under way starts again from the beginning then: writes below its
+  // cursor miss it from now on, and its record has no bitmap.
+  if (auto mg = group_of(machine))
+    if (auto di = mg->disk_index_of(number, machine)) {
+      const std::string disk = mg->group.disks[*di].record.guid.to_string();
+      for (const RebuildRecord& r : rebuild_records(machine))
+        if (r.disk == disk && r.cursor > 0) record_rebuild(machine, r.volume, r.disk, 0);
+    }
+  machine.fail_disk(number);
+  if (auto mg = group_of(machine)) refresh_live_volumes(machine, *mg);
+  // A copy onto the disk (or from it) stops at its next chunk; the others go on.
+  machine.rebuild_worker().start();
+}
+
+void disk_returned(Machine& machine) {
+  auto hold = machine.hold();
+  if (auto mg = group_of(machine)) refresh_live_volumes(machine, *mg);
   machine.rebuild_worker().start();
 }
 

@@ -10,13 +10,17 @@
 
 namespace bootmirror::dynamic {
 
-// A recorded rebuild: the volume's GUID and the GUID of the disk whose plex receives the copy.
+// A rebuild to run: the volume's GUID and the GUID of the disk whose plex receives the copy; a
+// recorded full copy (machine.json, from its checkpoint), or the regions a plex's write-intent
+// bitmap marks.
 struct RebuildJob {
   std::string volume, disk;
+  bool from_bitmap = false;
 };
 
-// The recorded rebuilds that can run now (their disk present), in record order. Records whose
-// volume, disk or plex is gone are dropped first; nothing when the machine is closed.
+// The rebuilds that can run now (their disk present): the recorded ones in record order, then the
+// plexes whose bitmaps say they missed writes. Records whose volume, disk or plex is gone are
+// dropped first; nothing when the machine is closed.
 std::vector<RebuildJob> runnable_rebuilds(Machine& machine);
 
 enum class RebuildEnd {
@@ -25,7 +29,8 @@ enum class RebuildEnd {
   reconfigured,  // the volume's plexes changed during the copy: look at the records again
 };
 // Copies the plex of `job` from its cursor (the live one if a copy of it already ran in this
-// process, else the recorded checkpoint), without the machine's lock while it copies.
+// process, else the recorded checkpoint; a bitmap's regions from the start), without the
+// machine's lock while it copies; then clears its record and its bitmap.
 RebuildEnd run_recorded_rebuild(Machine& machine, const RebuildJob& job, const mirror::ProgressCallback& pace);
 
 }  // namespace bootmirror::dynamic

@@ -30,6 +30,19 @@ class ExtentCursor {
   std::size_t next_ = 0;
 };
 
+// The parts of sorted, disjoint `ranges` inside [offset, offset+length), cut to sectors' edges
+// of the range (they are whole regions of a bitmap, themselves whole sectors).
+std::vector<Extent> needed_within(const std::vector<Extent>& ranges, std::uint64_t offset, std::uint64_t length) {
+  std::vector<Extent> out;
+  auto it = std::upper_bound(ranges.begin(), ranges.end(), offset,
+                             [](std::uint64_t at, const Extent& e) { return at < e.offset + e.length; });
+  for (; it != ranges.end() && it->offset < offset + length; ++it) {
+    const std::uint64_t lo = std::max(it->offset, offset), hi = std::min(it->offset + it->length, offset + length);
+    if (lo < hi) out.push_back(Extent{lo, hi - lo});
+  }
+  return out;
+}
+
 void flush_plex(VolumeDevice& volume, std::size_t plex) {
   std::vector<bool> done(volume.devices().size());
   for (const Run& r : volume.layout(plex).runs)
@@ -61,8 +74,24 @@ bool rebuild(VolumeDevice& volume, std::size_t plex, std::uint64_t cursor, const
   try {
     for (std::uint64_t at = cursor; at < total;) {
       const std::uint64_t n = std::min(chunk, total - at);
-      const bool data = source_data.holds_data(at, n) || target_data.holds_data(at, n);
-      if (data || !volume.skip_hole(generation, plex, at, n)) volume.copy_chunk(generation, plex, at, n, buffer.span());
+      // Each piece of the chunk is copied unless it holds nothing to copy (a hole on both sides, or
+      // outside the ranges asked for) and no write has landed in it since the copy began.
+      auto copy = [&](std::uint64_t from, std::uint64_t length, bool wanted) {
+        const bool data = wanted && (source_data.holds_data(from, length) || target_data.holds_data(from, length));
+        if (data || !volume.skip_hole(generation, plex, from, length))
+          volume.copy_chunk(generation, plex, from, length, buffer.span());
+      };
+      if (!options.only) {
+        copy(at, n, true);
+      } else {
+        std::uint64_t from = at;
+        for (const Extent& e : needed_within(*options.only, at, n)) {
+          if (e.offset > from) copy(from, e.offset - from, false);
+          copy(e.offset, e.length, true);
+          from = e.offset + e.length;
+        }
+        if (from < at + n) copy(from, at + n - from, false);
+      }
       at += n;
       since_checkpoint += n;
       if (since_checkpoint >= options.checkpoint_bytes && at < total) checkpoint(at);
@@ -75,9 +104,11 @@ bool rebuild(VolumeDevice& volume, std::size_t plex, std::uint64_t cursor, const
     // Verified before it serves: both sides read back (from the page cache, mostly) and compared.
     AlignedBuffer other(buffer.size());
     ExtentCursor source_now(volume.plex_extents(source)), target_now(volume.plex_extents(plex));
+    std::optional<ExtentCursor> compared;
+    if (options.only) compared.emplace(*options.only);
     for (std::uint64_t at = 0; at < total;) {
       const std::uint64_t n = std::min(chunk, total - at);
-      if ((source_now.holds_data(at, n) || target_now.holds_data(at, n)) &&
+      if ((!compared || compared->holds_data(at, n)) && (source_now.holds_data(at, n) || target_now.holds_data(at, n)) &&
           !volume.same_bytes(generation, source, plex, at, n, buffer.span(), other.span()))
         throw FormatError(fmt::format("plex {} differs from plex {} after its rebuild, at volume bytes {}+{}",
                                       volume.layout(plex).name, volume.layout(source).name, at, n));

@@ -77,9 +77,13 @@ VolumeDevice::VolumeDevice(std::string name, std::uint64_t size, std::uint32_t s
   plexes_ = initial_states(*config_);
 }
 
-void VolumeDevice::reconfigure(std::vector<DevicePtr> devices, std::vector<PlexLayout> plexes) {
+void VolumeDevice::reconfigure(std::vector<DevicePtr> devices, std::vector<PlexLayout> plexes,
+                               const std::vector<std::optional<std::uint64_t>>& rebuild_from) {
   ConfigPtr next = checked(std::move(devices), std::move(plexes), name_, size_, sector_size_);
   std::vector<Plex> states = initial_states(*next);
+  for (std::size_t i = 0; i < states.size() && i < rebuild_from.size(); ++i)
+    if (rebuild_from[i] && states[i].state == PlexState::in_sync)
+      states[i] = Plex{PlexState::rebuilding, std::min(*rebuild_from[i], size_), {}, {}};
   std::lock_guard write_lock(write_mutex_);
   std::lock_guard lock(state_mutex_);
   if (next->devices == config_->devices && next->layouts == config_->layouts) return;
@@ -153,26 +157,19 @@ std::size_t VolumeDevice::source_plex(std::size_t except) const {
 
 bool VolumeDevice::readable() const { return source_plex(std::numeric_limits<std::size_t>::max()) != plex_count(); }
 
-void VolumeDevice::on_state_change(std::function<void(std::size_t, const PlexStatus&)> callback) {
+void VolumeDevice::on_missed_write(MissedWrite callback) {
   std::lock_guard lock(state_mutex_);
-  on_change_ = std::move(callback);
+  on_missed_write_ = std::move(callback);
 }
 
 void VolumeDevice::set_state(std::size_t plex, PlexState state, std::string problem) {
-  std::function<void(std::size_t, const PlexStatus&)> notify;
-  PlexStatus status;
-  {
-    std::lock_guard lock(state_mutex_);
-    Plex& p = plexes_.at(plex);
-    if (p.state == state && p.problem == problem) return;
-    p.state = state;
-    p.problem = std::move(problem);
-    p.written_ahead.clear();
-    if (state == PlexState::in_sync) p.cursor = size_;
-    notify = on_change_;
-    status = status_locked(plex);
-  }
-  if (notify) notify(plex, status);
+  std::lock_guard lock(state_mutex_);
+  Plex& p = plexes_.at(plex);
+  if (p.state == state && p.problem == problem) return;
+  p.state = state;
+  p.problem = std::move(problem);
+  p.written_ahead.clear();
+  if (state == PlexState::in_sync) p.cursor = size_;
 }
 
 void VolumeDevice::start_rebuild(std::size_t plex, std::uint64_t cursor) {
@@ -237,6 +234,8 @@ void VolumeDevice::do_write(std::uint64_t offset, ByteSpan data) {
   std::lock_guard write_lock(write_mutex_);
   const ConfigPtr c = config();
   std::vector<std::size_t> targets;
+  std::vector<std::string> missed;
+  MissedWrite record_missed;
   {
     std::lock_guard lock(state_mutex_);
     for (std::size_t i = 0; i < plexes_.size(); ++i) {
@@ -245,8 +244,13 @@ void VolumeDevice::do_write(std::uint64_t offset, ByteSpan data) {
       // taken whole: the copy then rewrites the part above with the same bytes).
       if (p.state == PlexState::in_sync || (p.state == PlexState::rebuilding && offset < p.cursor)) targets.push_back(i);
       if (p.state == PlexState::rebuilding && offset + data.size() > p.cursor) p.written_ahead.push_back(Extent{offset, data.size()});
+      if (p.state == PlexState::failed || (p.state == PlexState::rebuilding && offset + data.size() > p.cursor))
+        missed.push_back(c->layouts[i].name);
     }
+    record_missed = on_missed_write_;
   }
+  // Durably recorded before any plex has it: a crash after the write leaves the record.
+  if (!missed.empty() && record_missed) record_missed(missed, offset, data.size());
   bool written = false;
   std::string last_error;
   for (std::size_t plex : targets) {
@@ -256,6 +260,8 @@ void VolumeDevice::do_write(std::uint64_t offset, ByteSpan data) {
     } catch (const OsError& e) {
       fail(plex, e.what());
       last_error = e.what();
+      // It missed this write, and misses the ones after it (marked before they are issued).
+      if (record_missed) record_missed({c->layouts[plex].name}, offset, data.size());
     }
   }
   if (!written)

@@ -99,7 +99,7 @@ std::string break_disk(Machine& machine, const Arguments& args) {
   const bool keep = std::find(args.words.begin(), args.words.end(), "nokeep") == args.words.end();
   const bool updated = guarded([&] { return dynamic::break_mirror(machine, vi, number, keep); });
   return updated ? "Diskpart successfully broke the mirror volume."
-                 : "The service did not update the bootfile.\nDiskpart successfully broke the mirror volume.";
+                 : "The service did not update the bootfile.\n\nDiskpart successfully broke the mirror volume.";
 }
 
 std::string delete_disk(Machine& machine, const Arguments&) {

@@ -1,0 +1,51 @@
+// The write-intent bitmaps of the machine's mirrors (bootmirror/mirror.h's WriteIntent): one per
+// plex that is behind, by volume and disk GUID. A machine in a folder keeps each in a file of its
+// own there ("write-intent-<volume>-<disk>.bin", replaced crash-safely by replace_file and recorded
+// in the machine's write log), beside machine.json and never on the disks; one in memory keeps
+// them here. Volume devices mark them from their write path, so this takes no machine lock.
+#pragma once
+
+#include <map>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "bootmirror/mirror.h"
+
+namespace bootmirror {
+
+class WriteLog;
+
+class WriteIntents {
+ public:
+  WriteIntents(std::optional<std::string> folder, std::shared_ptr<WriteLog> log)
+      : folder_(std::move(folder)), log_(std::move(log)) {}
+
+  // Before a write that the plex on `disk` misses: sets the bits of its regions, durably (the
+  // file is rewritten when a bit was clear). A plex being copied in full (full_copy) needs none.
+  void mark(const Guid& volume, const Guid& disk, std::uint64_t volume_bytes, std::uint64_t offset, std::uint64_t length);
+  // What the plex on `disk` missed: nullopt when nothing (no bitmap, or a clean one); every byte
+  // of the volume when its bitmap cannot be read or describes something else.
+  std::optional<std::vector<Extent>> behind(const Guid& volume, const Guid& disk, std::uint64_t volume_bytes);
+  // The plex was copied back in: its bitmap is cleared (a clean one replaces it, durably).
+  void clear(const Guid& volume, const Guid& disk, std::uint64_t volume_bytes);
+  // Whether the plex on `disk` is being copied in full from a recorded checkpoint (add disk=N):
+  // what it misses above the copy's cursor is copied anyway, so nothing is marked for it.
+  void full_copy(const Guid& volume, const Guid& disk, bool copying);
+
+ private:
+  std::string key(const Guid& volume, const Guid& disk) const;
+  // The bitmap as loaded (or fresh); `unreadable` set when the file could not be used.
+  mirror::WriteIntent& load(const Guid& volume, const Guid& disk, std::uint64_t volume_bytes, bool* unreadable);
+  void store(const mirror::WriteIntent& intent);
+
+  std::optional<std::string> folder_;
+  std::shared_ptr<WriteLog> log_;
+  std::mutex mutex_;
+  std::map<std::string, mirror::WriteIntent> loaded_;
+  std::set<std::string> unreadable_, full_copies_;
+};
+
+}  // namespace bootmirror
