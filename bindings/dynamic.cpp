@@ -40,8 +40,11 @@ void bind_dynamic(py::module_& m) {
         return dynamic::wait_for_rebuilds(machine, limit);
       }, py::arg("machine"), py::arg("timeout") = py::none(), Release(),
         "Block until no rebuild can make progress (True) or the timeout passed (False).");
-  d.def("set_rebuild_speed_limit", &dynamic::set_rebuild_speed_limit, py::arg("machine"), py::arg("bytes_per_second"),
-        Release(), "At most this many bytes per second; 0 holds the copies; None lifts the limit.");
+  d.def("set_rebuild_speed_limit", [](Machine& machine, std::optional<std::int64_t> limit) {
+        if (limit && *limit < 0) throw UsageError("the rebuild speed limit is a number of bytes per second, 0 or more");
+        dynamic::set_rebuild_speed_limit(machine, limit ? std::optional<std::uint64_t>(std::uint64_t(*limit)) : std::nullopt);
+      }, py::arg("machine"), py::arg("bytes_per_second"), Release(),
+        "At most this many bytes per second; 0 holds the copies; None lifts the limit.");
   py::class_<dynamic::RebuildStatus>(d, "RebuildStatus", "A recorded mirror rebuild and how far it got.")
       .def_readonly("volume", &dynamic::RebuildStatus::volume, "The volume's number in list volume.")
       .def_readonly("disk", &dynamic::RebuildStatus::disk, "The disk receiving the copy; None while it is missing.")

@@ -448,10 +448,12 @@ print(m.diskpart('list disk\\nlist volume'))"""),
 
 The article types `select volume C`; the rehearsal's boot volume has no drive letter yet (see the
 list above), so it is selected by number. `add disk=1` adds a plex on disk 1 and copies the data
-from the healthy one (only the allocated extents: the images stay sparse). LDM names disks in the
+in the background from the healthy one (`m.wait()` waits for it) (only the allocated extents: the images stay sparse). LDM names disks in the
 order they joined the group: the shadow converted first, so it is `Disk1` and disk 0 is `Disk2`."""),
     ("code", """\
-print(m.diskpart('select volume 0\\nadd disk=1\\nlist volume\\nselect disk 1\\nlist partition', check=True))
+print(m.diskpart('select volume 0\\nadd disk=1', check=True))
+m.wait()  # the copy runs in the background: "Wait for the volume synchronization to complete"
+print(m.diskpart('list volume\\nselect disk 1\\nlist partition', check=True))
 (boot,) = m.volumes
 print(boot, [(plex.name, plex.disks) for plex in boot.plexes])
 print('allocated:', {n: f'{d.allocated_bytes:,} bytes' for n, d in m.disks.items()})"""),

@@ -92,8 +92,9 @@ class Machine:
     def fail_disk(self, number: int) -> None:
         """Disk `number` dies: it stays attached as missing (diskpart's "Disk M<n>  Missing",
         recorded in machine.json), mirrors on it show "Failed Rd" and go on from their other
-        plexes. Attaching the same image again brings it back, and its plexes are copied back
-        in full (see :meth:`wait`)."""
+        plexes; each write they miss is marked in their write-intent bitmaps. Attaching the same
+        image (or device) again brings the disk back, and only what its plexes missed is copied
+        back in, in the background (see :meth:`wait`)."""
         _core.dynamic.fail_disk(self._m, number)
 
     def create_disk(self, size: SizeLike, sector_size: int = 512, name: str = "") -> int:

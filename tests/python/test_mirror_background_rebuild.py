@@ -14,6 +14,8 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
 import bootmirror
 from ldm_helpers import BOOT_VOLUME_C_BOTH_DYNAMIC
 
@@ -167,3 +169,12 @@ def test_the_cli_with_no_wait_leaves_the_copy_to_the_next_use(tmp_path):
     with bootmirror.Machine.open(tmp_path / "lab") as m:
         assert m.wait(timeout=120)
         assert m.dynamic_volume("c").status == "Healthy" and m.dynamic_volume("c").verify().identical
+
+
+def test_a_negative_speed_limit_is_a_usage_error():
+    m = bootmirror.Machine()
+    with pytest.raises(bootmirror.UsageError, match="bytes per second"):
+        m.rebuild_speed_limit = -1
+    assert m.rebuild_speed_limit is None
+    m.rebuild_speed_limit = 5
+    assert m.rebuild_speed_limit == 5

@@ -116,6 +116,7 @@ std::vector<RebuildJob> runnable_rebuilds(Machine& machine) {
 RebuildEnd run_recorded_rebuild(Machine& machine, const RebuildJob& job, const mirror::ProgressCallback& pace) {
   std::shared_ptr<mirror::VolumeDevice> device;
   std::size_t plex = 0;
+  std::string plex_name;
   std::uint64_t cursor = 0;
   {
     auto hold = machine.hold();
@@ -130,6 +131,7 @@ RebuildEnd run_recorded_rebuild(Machine& machine, const RebuildJob& job, const m
     const auto found = device ? plex_on_disk(*device, *mg, *di) : std::nullopt;
     if (!found) return RebuildEnd::reconfigured;
     plex = *found;
+    plex_name = device->layout(plex).name;
     cursor = *recorded;
   }
   mirror::RebuildOptions options;
@@ -158,7 +160,12 @@ RebuildEnd run_recorded_rebuild(Machine& machine, const RebuildJob& job, const m
   if (machine.closed()) return RebuildEnd::stopped;
   // The plex is in sync: what it missed is in it now. The bitmap goes first: a crash in between
   // leaves the record, and the copy is redone.
-  intents->clear(volume, disk, device->size());
+  intents->clear(volume, disk, device->size(), [&] {
+    const auto states = device->plexes();
+    return std::any_of(states.begin(), states.end(), [&](const mirror::PlexStatus& p) {
+      return p.name == plex_name && p.state == mirror::PlexState::in_sync;
+    });
+  });
   if (rebuild_cursor(machine, job.volume, job.disk)) record_rebuild(machine, job.volume, job.disk, std::nullopt);
   return RebuildEnd::done;
 }

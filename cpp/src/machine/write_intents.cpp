@@ -73,8 +73,10 @@ std::optional<std::vector<Extent>> WriteIntents::behind(const Guid& volume, cons
   return intent.dirty();
 }
 
-void WriteIntents::clear(const Guid& volume, const Guid& disk, std::uint64_t volume_bytes) {
+void WriteIntents::clear(const Guid& volume, const Guid& disk, std::uint64_t volume_bytes,
+                         const std::function<bool()>& still_in_sync) {
   std::lock_guard lock(mutex_);
+  if (!still_in_sync()) return;
   const std::string name = key(volume, disk);
   bool unreadable = false;
   mirror::WriteIntent& intent = load(volume, disk, volume_bytes, &unreadable);

@@ -5,6 +5,7 @@
 // them here. Volume devices mark them from their write path, so this takes no machine lock.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -29,8 +30,11 @@ class WriteIntents {
   // What the plex on `disk` missed: nullopt when nothing (no bitmap, or a clean one); every byte
   // of the volume when its bitmap cannot be read or describes something else.
   std::optional<std::vector<Extent>> behind(const Guid& volume, const Guid& disk, std::uint64_t volume_bytes);
-  // The plex was copied back in: its bitmap is cleared (a clean one replaces it, durably).
-  void clear(const Guid& volume, const Guid& disk, std::uint64_t volume_bytes);
+  // The plex was copied back in: its bitmap is cleared (a clean one replaces it, durably), if
+  // `still_in_sync` says yes when asked under the bitmaps' lock: a plex that failed again since
+  // marks its misses after that, never into a bitmap about to be cleared.
+  void clear(const Guid& volume, const Guid& disk, std::uint64_t volume_bytes,
+             const std::function<bool()>& still_in_sync = [] { return true; });
   // Whether the plex on `disk` is being copied in full from a recorded checkpoint (add disk=N):
   // what it misses above the copy's cursor is copied anyway, so nothing is marked for it.
   void full_copy(const Guid& volume, const Guid& disk, bool copying);
