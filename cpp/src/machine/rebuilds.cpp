@@ -99,7 +99,9 @@ std::vector<RebuildJob> runnable_rebuilds(Machine& machine) {
   for (std::size_t vi = 0; mg && vi < mg->group.volumes.size(); ++vi) {
     const ldm::GroupVolume& v = mg->group.volumes[vi];
     if (v.components.size() < 2) continue;
-    for (const auto& [plex, disk] : plex_disks(*mg, vi)) {
+    for (const auto& plex_disk : plex_disks(*mg, vi)) {
+      // Named, not a structured binding: clang 14 cannot capture bindings in a lambda.
+      const auto& disk = plex_disk.second;
       const ldm::GroupDisk* d = nullptr;
       for (const ldm::GroupDisk& g : mg->group.disks)
         if (g.record.guid == disk) d = &g;
