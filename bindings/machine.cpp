@@ -47,6 +47,14 @@ void bind_machine(py::module_& m) {
                                return out;
                              })
       .def(
+          "missing_index",
+          [](const Machine& self, int number) {
+            py::gil_scoped_release release;
+            auto hold = self.hold();
+            return self.missing_index(number);
+          },
+          py::arg("number"), "k for missing disk `number` (diskpart's Disk M<k>), else None.")
+      .def(
           "device",
           [](const Machine& self, int number) {
             py::gil_scoped_release release;

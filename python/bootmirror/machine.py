@@ -78,16 +78,18 @@ class Machine:
     def attach(self, disk: Union[Disk, _core.BlockDevice, PathLike], sector_size: int = 512) -> int:
         """Attach a disk (a Disk, a device, or the path of an image to open writable) as the lowest
         free disk number, and return that number. Keep the disk open while the machine uses it."""
-        if isinstance(disk, Disk):
-            device = disk.device
-        elif isinstance(disk, _core.BlockDevice):
-            device = disk
-        else:
-            device = _core.ImageFile.open(os.fspath(disk), True, sector_size)
-        number = self._m.attach(device)
+        number = self._m.attach(self._device(disk, sector_size))
         # A missing disk that came back: its mirrors' plexes are copied back in.
         _core.dynamic.disk_returned(self._m)
         return number
+
+    @staticmethod
+    def _device(disk: Union[Disk, _core.BlockDevice, PathLike], sector_size: int) -> _core.BlockDevice:
+        if isinstance(disk, Disk):
+            return disk.device
+        if isinstance(disk, _core.BlockDevice):
+            return disk
+        return _core.ImageFile.open(os.fspath(disk), True, sector_size)
 
     def fail_disk(self, number: int) -> None:
         """Disk `number` dies: it stays attached as missing (diskpart's "Disk M<n>  Missing",
@@ -96,6 +98,14 @@ class Machine:
         image (or device) again brings the disk back, and only what its plexes missed is copied
         back in, in the background (see :meth:`wait`)."""
         _core.dynamic.fail_disk(self._m, number)
+
+    def replace_disk(self, number: int, disk: Union[Disk, _core.BlockDevice, PathLike], sector_size: int = 512) -> int:
+        """A replacement disk (a Disk, a device, or the path of an image to open writable) goes
+        in as disk `number`, as a new disk put in a dead disk's slot. The old disk fails if it had
+        not, and stays as a missing disk (diskpart's "Disk M<k>", which ``break disk=m<k>`` and
+        ``delete disk`` remove), attached under the disk number this returns. The old disk's own
+        image is refused: :meth:`attach` brings that disk back instead."""
+        return _core.dynamic.replace_disk(self._m, number, self._device(disk, sector_size))
 
     def create_disk(self, size: SizeLike, sector_size: int = 512, name: str = "") -> int:
         """Create a sparse image in the machine folder (``disk<N>.img``) and attach it."""
@@ -265,7 +275,7 @@ class Machine:
         rows = []
         for number, disk in self.disks.items():
             if disk is None:
-                cells = (f"M{number}", "missing", "", "", "")
+                cells = (f"M{self._m.missing_index(number)}", "missing", "", "", "")
             else:
                 cells = (str(number), disk.path or disk.name, _core.describe_size(disk.size), str(disk.sector_size),
                          str(len(disk.partitions)))

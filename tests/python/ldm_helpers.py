@@ -210,6 +210,17 @@ convert dynamic
 """
 
 
+def dynamic_boot_machine(folder, size="340 MiB"):
+    """The runbook's machine just before "add disk=1", kept in `folder`: two disks of `size`,
+    both dynamic after the reboot, C: a simple volume on disk 0."""
+    m = bootmirror.Machine.create(folder)
+    m.create_disk(size)
+    m.create_disk(size)
+    m.diskpart(BOOT_VOLUME_C_BOTH_DYNAMIC, check=True)
+    m.reboot()
+    return m
+
+
 # -- ldmtool's view ---------------------------------------------------------------------------------
 def show(paths, *args):
     devs = [a for p in paths for a in ("-d", str(p))]

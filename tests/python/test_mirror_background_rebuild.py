@@ -17,18 +17,14 @@ from pathlib import Path
 import pytest
 
 import bootmirror
-from ldm_helpers import BOOT_VOLUME_C_BOTH_DYNAMIC
+from ldm_helpers import dynamic_boot_machine
 
 MiB = 1 << 20
 
 
 def dynamic_boot_volume(tmp_path: Path) -> bootmirror.Machine:
     """The runbook's machine just before "add disk=1", with data all over C: (72 MB)."""
-    m = bootmirror.Machine.create(tmp_path / "lab")
-    m.create_disk("340 MiB")
-    m.create_disk("340 MiB")
-    m.diskpart(BOOT_VOLUME_C_BOTH_DYNAMIC, check=True)
-    m.reboot()
+    m = dynamic_boot_machine(tmp_path / "lab")
     device = m.dynamic_volume("c").device
     rng = random.Random(7)
     device.write(0, rng.randbytes(device.size))

@@ -1,7 +1,7 @@
 """A disk dying under a mirrored machine, and the runbook's recovery ("Recover a Shadow Boot Drive"
-and "Re-Establish the Primary Boot Drive Mirror" in KB 814070): m.fail_disk(0), Failed Rd, Disk M0
-Missing, writes going on from the other plex, break disk=m0 nokeep, delete disk, a replacement
-disk 0, convert dynamic, add disk=0, Rebuild, Healthy. And a disk that comes back: its plexes are
+and "Re-Establish the Primary Boot Drive Mirror" in KB 814070): m.fail_disk(0), Failed Rd, writes
+going on from the other plex, a replacement disk 0 beside Disk M0 Missing, break disk=m0 nokeep,
+delete disk, convert dynamic, add disk=0, Rebuild, Healthy. And a disk that comes back: its plexes are
 copied back in full before they serve."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import bootmirror
 from fat_helpers import assert_fsck_clean
-from ldm_helpers import BOOT_VOLUME_C_BOTH_DYNAMIC
+from ldm_helpers import BOOT_VOLUME_C_BOTH_DYNAMIC, dynamic_boot_machine
 
 MiB = 1 << 20
 
@@ -21,11 +21,7 @@ def lines(transcript: str, start: str):
 
 
 def mirrored_c(tmp_path: Path) -> bootmirror.Machine:
-    m = bootmirror.Machine.create(tmp_path / "lab")
-    m.create_disk("340 MiB")
-    m.create_disk("340 MiB")
-    m.diskpart(BOOT_VOLUME_C_BOTH_DYNAMIC, check=True)
-    m.reboot()
+    m = dynamic_boot_machine(tmp_path / "lab")
     m.diskpart("select volume c\nadd disk=1", check=True)
     m.format("c:", "/fs:fat32 /q /y")
     c = m.volume("c:")
@@ -48,29 +44,50 @@ def test_the_runbooks_recovery_after_disk_0_dies(tmp_path):
     t = m.diskpart("list disk\nlist volume\nselect volume 0\ndetail volume", check=True)
     assert lines(t, "list disk")[2][2:].startswith("Disk M0   Missing")
     assert "Mirror        72 MB  Failed Rd" in lines(t, "list volume")[2]
-    assert lines(t, "detail volume")[2:] == [
-        "  Disk M0   Missing       72 MB      0 B   *",
-        "  Disk 1    Online       340 MB      0 B   *    *",
-    ]
     # The volume goes on from disk 1's plex alone.
     c = m.volume("c:")
     c.write_bytes("after-the-failure.txt", b"written on one plex\r\n")
     c.flush()
+    del c
     assert [p.state for p in m.dynamic_volume("c").plexes] == ["failed", "in sync"]
     assert_fsck_clean(_plex_file(tmp_path, m, 1))
+
+    # The runbook's order: a new disk 0 goes in (setup puts a fresh Windows on it) while the old
+    # one is still the group's missing disk, M0; then the mirror is broken and M0 deleted.
+    new_disk = bootmirror.Disk.create(tmp_path / "lab" / "disk0-replacement.img", "340 MiB")
+    moved_to = m.replace_disk(0, new_disk)
+    assert moved_to == 2 and m.disks[2] is None and m.disks[0] is not None
+    t = m.diskpart("""select disk 0
+convert gpt
+select partition 1
+delete partition override
+create partition efi size=204
+create partition msr size=32
+create partition primary
+list disk
+select volume 0
+detail volume""", check=True)
+    assert [row[2:].split()[:2] for row in lines(t, "list disk")[2:]] == [["Disk", "0"], ["Disk", "1"], ["Disk", "M0"]]
+    assert lines(t, "detail volume")[2:] == [
+        "  Disk M0   Missing       72 MB      0 B   *",
+        "  Disk 1    Online       340 MB      0 B   *    *",
+    ]
+    # Disk 0 is now the new disk, which holds no plex; M0 is the only name of the old one.
+    refused = m.diskpart("select volume 0\nbreak disk=0 nokeep\nbreak disk=m1 nokeep")
+    assert "DISKPART> break disk=0 nokeep\n\nThe disk you specified is not valid." in refused
+    assert "DISKPART> break disk=m1 nokeep\n\nThe arguments you specified for this command are not valid." in refused
 
     t = m.diskpart("select volume 0\nbreak disk=m0 nokeep\nlist volume\nselect disk m0\ndelete disk", check=True)
     assert "The service did not update the bootfile.\n\nDiskpart successfully broke the mirror volume." in t
     assert "Simple        72 MB  Healthy" in lines(t, "list volume")[2]
+    assert "Disk M0 is now the selected disk." in t
     assert "Diskpart successfully deleted the missing disk." in t
+    assert sorted(m.disks) == [0, 1]
 
-    # The replacement: a blank disk takes number 0.
-    assert m.create_disk("340 MiB", name="disk0-replacement.img") == 0
     m.rebuild_speed_limit = 0  # held, so that Rebuild can be seen
     t = m.diskpart("""select disk 0
-convert gpt
-create partition efi size=204
-create partition msr size=32
+select partition 3
+delete partition
 convert dynamic
 select volume 0
 add disk=0
@@ -85,6 +102,28 @@ list volume""", check=True)
     c = m.volume("c:")
     assert c.read_bytes("after-the-failure.txt") == b"written on one plex\r\n"
     assert c.read_bytes("WINDOWS/system32/ntoskrnl.exe") == b"kernel" * 200_000
+
+
+def test_a_replacement_refuses_the_dead_disks_own_image_and_survives_a_restart(tmp_path):
+    m = mirrored_c(tmp_path)
+    old_image = m.disks[0].path
+    m.fail_disk(0)
+    try:
+        m.replace_disk(0, old_image)
+    except bootmirror.UsageError as e:
+        assert "missing disk M0" in str(e)
+    else:
+        raise AssertionError("the dead disk's own image was taken as its replacement")
+    m.replace_disk(0, bootmirror.Disk.create(tmp_path / "lab" / "new0.img", "340 MiB"))
+    m.close()
+    m = bootmirror.Machine.open(tmp_path / "lab")
+    t = m.diskpart("list disk\nselect volume 0\ndetail volume")
+    assert [row[2:].split()[:2] for row in lines(t, "list disk")[2:]] == [["Disk", "0"], ["Disk", "1"], ["Disk", "M0"]]
+    assert "Disk M0   Missing       72 MB" in t
+    # The old disk, attached again, is the group's disk again (its plex copied back in).
+    assert m.attach(old_image) == 2
+    assert m.wait(timeout=120)
+    assert m.dynamic_volume("c").status == "Healthy" and m.dynamic_volume("c").verify().identical
 
 
 def _plex_file(tmp_path: Path, m: bootmirror.Machine, plex: int) -> Path:
@@ -104,7 +143,7 @@ def test_a_disk_that_comes_back_is_copied_back_in_before_it_serves(tmp_path):
     m.close()
     m = bootmirror.Machine.open(tmp_path / "lab")
     assert m.disks[1] is None
-    assert lines(m.diskpart("list disk"), "list disk")[3][2:].startswith("Disk M1   Missing")
+    assert lines(m.diskpart("list disk"), "list disk")[3][2:].startswith("Disk M0   Missing")
     c = m.volume("c:")
     c.write_bytes("while-disk-1-was-away.txt", b"x" * 3 * MiB)
     c.flush()

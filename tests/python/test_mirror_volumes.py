@@ -13,18 +13,14 @@ import pytest
 import bootmirror
 from bootmirror import Disk, ldm
 from fat_helpers import assert_fsck_clean
-from ldm_helpers import BOOT_VOLUME_C_BOTH_DYNAMIC, scan, show
+from ldm_helpers import BOOT_VOLUME_C_BOTH_DYNAMIC, dynamic_boot_machine, scan, show
 
 MiB = 1 << 20
 
 
 def mirrored_boot_volume(tmp_path: Path) -> bootmirror.Machine:
     """The runbook's machine after "add disk=1": C: mirrored on both disks, formatted FAT32."""
-    m = bootmirror.Machine.create(tmp_path / "lab")
-    m.create_disk("340 MiB")
-    m.create_disk("340 MiB")
-    m.diskpart(BOOT_VOLUME_C_BOTH_DYNAMIC, check=True)
-    m.reboot()
+    m = dynamic_boot_machine(tmp_path / "lab")
     m.diskpart("select volume c\nadd disk=1", check=True)
     # Formatted while the new plex is being copied: the writes reach both plexes.
     assert "The new file system is FAT32." in m.format("c:", "/fs:fat32 /q /y")

@@ -96,6 +96,11 @@ std::vector<RebuildStatus> rebuild_status(Machine& machine);
 // they belong to show Failed Rd and go on from their other plexes, and each of those plexes is
 // recorded as needing a full copy when the disk comes back.
 void fail_disk(Machine& machine, int number);
+// A new disk (blank, or holding a fresh Windows) takes number `number`, as a replacement put in
+// the dead disk's slot; the old disk fails if it had not, and stays as a missing disk (M<k>, under
+// the machine number returned) until break and delete disk drop it. Refused for the old disk's
+// own image: attaching that brings the old disk back instead.
+int replace_disk(Machine& machine, int number, DevicePtr device);
 // A missing disk was attached again: the volumes take its plexes back, and the copies recorded
 // for them start.
 void disk_returned(Machine& machine);

@@ -9,6 +9,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -71,6 +72,10 @@ class Machine : public std::enable_shared_from_this<Machine> {
   // machine.json. Holders of its device keep it; what the machine hands out from now on treats
   // the disk as gone (bootmirror/dynamic.h's fail_disk also fails its plexes).
   void fail_disk(int number);
+  // A new disk takes the place (the number) of disk `number`, which becomes missing under the
+  // lowest free number; returns that number. `renumber` runs before machine.json is written, so
+  // that other sections keyed by disk number move with it in the same crash-safe save.
+  int replace_disk(int number, DevicePtr device, const std::function<void(int moved_to)>& renumber);
   // Creates a sparse image in the folder (disk<N>.img unless named) and attaches it.
   int create_disk(std::uint64_t size, std::uint32_t sector_size = 512, const std::string& name = "");
   void detach(int number);
@@ -78,6 +83,10 @@ class Machine : public std::enable_shared_from_this<Machine> {
   const std::map<int, AttachedDisk>& disks() const { return disks_; }
   const AttachedDisk& disk(int number) const;  // UsageError when no such disk
   bool has_disk(int number) const { return disks_.count(number) != 0; }
+  // Windows numbers missing disks apart, M0, M1, ... in the order of the disks: the index of
+  // missing disk `number` among them, and the disk number of missing disk M<index>.
+  std::optional<int> missing_index(int number) const;
+  std::optional<int> missing_disk(int index) const;
 
   Focus& focus() { return focus_; }
   const Focus& focus() const { return focus_; }
@@ -121,6 +130,9 @@ class Machine : public std::enable_shared_from_this<Machine> {
   std::string json_path() const;
   std::string document() const;
   DevicePtr open_image(const std::string& path, std::uint32_t sector_size);
+  AttachedDisk describe(DevicePtr device) const;  // a device as it would be attached
+  std::map<int, AttachedDisk>::iterator find_same(const AttachedDisk& disk);  // same device or image
+  int lowest_free_number() const;
 
   std::optional<std::string> folder_;
   std::map<int, AttachedDisk> disks_;

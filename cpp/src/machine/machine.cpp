@@ -128,8 +128,7 @@ void Machine::close() {
   closed_ = true;
 }
 
-int Machine::attach(DevicePtr device) {
-  auto hold_machine = hold();
+AttachedDisk Machine::describe(DevicePtr device) const {
   if (!device) throw UsageError("attach needs a disk");
   AttachedDisk disk;
   disk.device = device;
@@ -140,34 +139,98 @@ int Machine::attach(DevicePtr device) {
   } else if (folder_) {
     throw UsageError(fmt::format("a machine kept in a folder records image files only, not {}", device->name()));
   }
-  for (auto& [number, attached] : disks_) {
-    const bool same = attached.device == device || attached.failed_device == device ||
-                      (!disk.path.empty() && !attached.path.empty() && same_file(attached.path, disk.path));
-    if (!same) continue;
-    if (!attached.missing()) throw UsageError(fmt::format("{} is already attached as disk {}", device->name(), number));
+  return disk;
+}
+
+std::map<int, AttachedDisk>::iterator Machine::find_same(const AttachedDisk& disk) {
+  for (auto it = disks_.begin(); it != disks_.end(); ++it) {
+    const AttachedDisk& attached = it->second;
+    if (attached.device == disk.device || attached.failed_device == disk.device ||
+        (!disk.path.empty() && !attached.path.empty() && same_file(attached.path, disk.path)))
+      return it;
+  }
+  return disks_.end();
+}
+
+int Machine::lowest_free_number() const {
+  int number = 0;
+  while (disks_.count(number)) ++number;
+  return number;
+}
+
+int Machine::attach(DevicePtr device) {
+  auto hold_machine = hold();
+  AttachedDisk disk = describe(device);
+  if (auto same = find_same(disk); same != disks_.end()) {
+    AttachedDisk& attached = same->second;
+    if (!attached.missing()) throw UsageError(fmt::format("{} is already attached as disk {}", device->name(), same->first));
     // A missing disk returns (its image found again, a failed disk reconnected). An image is
     // opened as the machine opens its images (read-only until written, in its write log).
     attached.device = attached.path.empty() ? device : open_image(attached.path, attached.sector_size);
     attached.failed = false;
     attached.failed_device = nullptr;
     save();
-    return number;
+    return same->first;
   }
-  int number = 0;
-  while (disks_.count(number)) ++number;
-  disk.number = number;
+  disk.number = lowest_free_number();
+  const int number = disk.number;
   disks_[number] = std::move(disk);
   save();
   return number;
+}
+
+int Machine::replace_disk(int number, DevicePtr device, const std::function<void(int)>& renumber) {
+  auto hold_machine = hold();
+  AttachedDisk disk = describe(device);
+  auto old = disks_.find(number);
+  if (old == disks_.end()) throw UsageError(fmt::format("there is no disk {}", number));
+  if (auto same = find_same(disk); same != disks_.end()) {
+    if (same->second.missing())
+      throw UsageError(fmt::format("{} is the image of the missing disk M{}: attach it to bring that disk back",
+                                   device->name(), missing_index(same->first).value_or(0)));
+    throw UsageError(fmt::format("{} is already attached as disk {}", device->name(), same->first));
+  }
+  // The old disk is pulled out: dead from now on (its image, if any, stays where it is), and
+  // numbered as a missing disk; the new one is the disk Windows finds in its slot.
+  AttachedDisk pulled = std::move(old->second);
+  if (!pulled.missing()) {
+    pulled.failed = true;
+    pulled.failed_device = pulled.path.empty() ? pulled.device : nullptr;
+    pulled.device = nullptr;
+  }
+  disks_.erase(old);
+  disk.number = number;
+  disks_[number] = std::move(disk);
+  const int moved_to = lowest_free_number();
+  pulled.number = moved_to;
+  disks_[moved_to] = std::move(pulled);
+  if (focus_.disk == number) focus_ = Focus{};
+  renumber(moved_to);
+  save();
+  return moved_to;
+}
+
+std::optional<int> Machine::missing_index(int number) const {
+  int index = 0;
+  for (const auto& [n, disk] : disks_) {
+    if (!disk.missing()) continue;
+    if (n == number) return index;
+    ++index;
+  }
+  return std::nullopt;
+}
+
+std::optional<int> Machine::missing_disk(int index) const {
+  for (const auto& [n, disk] : disks_)
+    if (disk.missing() && index-- == 0) return n;
+  return std::nullopt;
 }
 
 int Machine::create_disk(std::uint64_t size, std::uint32_t sector_size, const std::string& name) {
   auto hold_machine = hold();
   if (!folder_) throw UsageError("create_disk needs a machine kept in a folder (Machine.create)");
   prepare_write();
-  int number = 0;
-  while (disks_.count(number)) ++number;
-  const std::string file = name.empty() ? fmt::format("disk{}.img", number) : name;
+  const std::string file = name.empty() ? fmt::format("disk{}.img", lowest_free_number()) : name;
   return attach(ImageFile::create((fs::path(*folder_) / file).string(), size, sector_size));
 }
 

@@ -273,6 +273,26 @@ void fail_disk(Machine& machine, int number) {
   machine.rebuild_worker().start();
 }
 
+int replace_disk(Machine& machine, int number, DevicePtr device) {
+  auto hold = machine.hold();
+  if (machine.has_disk(number) && !machine.disk(number).missing()) fail_disk(machine, number);
+  // machine.json's "ldm" section knows group disks by machine number: the pulled disk's entry
+  // moves with it, in the same save, so the group finds its missing disk under the new number.
+  const int moved_to = machine.replace_disk(number, std::move(device), [&](int to) {
+    Json::Object& s = ldm_section(machine);
+    if (!s.count("disks") || !s["disks"].is_object()) return;
+    Json::Object disks = s["disks"].object();
+    auto it = disks.find(std::to_string(number));
+    if (it == disks.end()) return;
+    Json guid = it->second;
+    disks.erase(it);
+    disks[std::to_string(to)] = std::move(guid);
+    s["disks"] = Json(std::move(disks));
+  });
+  if (auto mg = group_of(machine)) refresh_live_volumes(machine, *mg);
+  return moved_to;
+}
+
 void disk_returned(Machine& machine) {
   auto hold = machine.hold();
   if (auto mg = group_of(machine)) refresh_live_volumes(machine, *mg);

@@ -1,5 +1,6 @@
 // list disk, select disk, detail disk, clean, convert gpt.
 #include <algorithm>
+#include <limits>
 
 #include <fmt/format.h>
 
@@ -22,8 +23,19 @@ BlockDevice& device_of(const AttachedDisk& disk) {
   return *disk.device;
 }
 
-std::string disk_label(const AttachedDisk& disk) {
-  return disk.missing() ? fmt::format("Disk M{}", disk.number) : fmt::format("Disk {}", disk.number);
+std::string disk_label(const Machine& machine, const AttachedDisk& disk) {
+  if (auto m = machine.missing_index(disk.number)) return fmt::format("Disk M{}", *m);
+  return fmt::format("Disk {}", disk.number);
+}
+
+std::optional<int> disk_number(const Machine& machine, std::string_view text) {
+  const bool missing_form = !text.empty() && (text.front() == 'm' || text.front() == 'M');
+  if (missing_form) text.remove_prefix(1);
+  const auto number = parse_number(text);
+  if (!number || *number > std::uint64_t(std::numeric_limits<int>::max())) return std::nullopt;
+  if (missing_form) return machine.missing_disk(int(*number));
+  if (!machine.has_disk(int(*number)) || machine.disk(int(*number)).missing()) return std::nullopt;
+  return int(*number);
 }
 
 std::optional<std::uint64_t> parse_number(std::string_view text) {
@@ -54,20 +66,20 @@ Row disk_row(Machine& machine, const AttachedDisk& disk, const std::optional<dyn
   if (disk.missing()) {
     // A missing dynamic disk keeps what the group knows of it (seed: "Disk M0  Missing  2996 MB  0 B  *").
     auto index = group ? group->disk_index_of(disk.number, machine) : std::nullopt;
-    if (index) row.cells = {disk_label(disk), "Missing", format_size(dynamic::known_bytes(*group, *index)), "0 B", "*", ""};
-    else row.cells = {disk_label(disk), "Missing", "0 B", "0 B", "", ""};
+    if (index) row.cells = {disk_label(machine, disk), "Missing", format_size(dynamic::known_bytes(*group, *index)), "0 B", "*", ""};
+    else row.cells = {disk_label(machine, disk), "Missing", "0 B", "0 B", "", ""};
     return row;
   }
   const bool is_gpt = partitioning::style_of(*disk.device) == partitioning::Style::gpt;
   if (dynamic::is_foreign(machine, disk.number)) {
-    row.cells = {disk_label(disk), "Foreign", format_size(disk.device->size()), "0 B", "*", is_gpt ? "*" : ""};
+    row.cells = {disk_label(machine, disk), "Foreign", format_size(disk.device->size()), "0 B", "*", is_gpt ? "*" : ""};
     return row;
   }
   if (group) {
     if (auto index = group->disk_index_of(disk.number, machine)) {
       std::uint64_t free = 0;
       for (auto [start, size] : ldm::free_extents(group->group, *index)) free += size;
-      row.cells = {disk_label(disk), "Online", format_size(disk.device->size()),
+      row.cells = {disk_label(machine, disk), "Online", format_size(disk.device->size()),
                    format_size(free * disk.device->sector_size()), "*", is_gpt ? "*" : ""};
       return row;
     }
@@ -77,7 +89,7 @@ Row disk_row(Machine& machine, const AttachedDisk& disk, const std::optional<dyn
     free = partitioning::free_bytes(*disk.device);
   } catch (const FormatError&) {
   }
-  row.cells = {disk_label(disk), "Online", format_size(disk.device->size()), format_size(free), "", is_gpt ? "*" : ""};
+  row.cells = {disk_label(machine, disk), "Online", format_size(disk.device->size()), format_size(free), "", is_gpt ? "*" : ""};
   return row;
 }
 
@@ -100,19 +112,16 @@ std::string list_disk(Machine& machine, const Arguments&) {
 std::string select_disk(Machine& machine, const Arguments& args) {
   if (args.words.empty()) {
     if (machine.focus().disk && machine.has_disk(*machine.focus().disk))
-      return fmt::format("{} is now the selected disk.", disk_label(machine.disk(*machine.focus().disk)));
+      return fmt::format("{} is now the selected disk.", disk_label(machine, machine.disk(*machine.focus().disk)));
     return "There is no disk selected.";
   }
-  std::string text = args.words.front();
-  const bool missing_form = !text.empty() && text.front() == 'm';
-  if (missing_form) text.erase(0, 1);
-  const auto number = parse_number(text);
-  if (!number || !machine.has_disk(int(*number)) || machine.disk(int(*number)).missing() != missing_form) {
+  const auto number = disk_number(machine, args.words.front());
+  if (!number) {
     machine.focus() = Focus{};
     throw CommandFailed("The disk you specified is not valid.\n\nThere is no disk selected.");
   }
-  machine.focus() = Focus{int(*number), std::nullopt, std::nullopt};
-  return fmt::format("{} is now the selected disk.", disk_label(machine.disk(int(*number))));
+  machine.focus() = Focus{*number, std::nullopt, std::nullopt};
+  return fmt::format("{} is now the selected disk.", disk_label(machine, machine.disk(*number)));
 }
 
 std::string detail_disk(Machine& machine, const Arguments&) {

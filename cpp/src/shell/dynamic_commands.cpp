@@ -38,15 +38,14 @@ std::size_t selected_volume(Machine& machine, const dynamic::MachineGroup& mg) {
   return std::size_t(*v);
 }
 
-// disk=N or disk=M<n>: the machine disk number.
-int disk_option(const Arguments& args) {
+// disk=N (a present disk) or disk=M<n> (a missing one): the machine disk number. Any other
+// value is refused as KB 331494 shows for "break disk=0" when disk 0 is missing: the missing disk
+// has only its M number.
+int disk_option(Machine& machine, const Arguments& args) {
   auto value = args.option("disk");
-  if (!value) throw CommandFailed(std::string(kBadArguments));
-  std::string text = *value;
-  if (!text.empty() && (text.front() == 'm' || text.front() == 'M')) text.erase(0, 1);
-  auto number = parse_number(text);
+  auto number = value ? disk_number(machine, *value) : std::nullopt;
   if (!number) throw CommandFailed(std::string(kBadArguments));
-  return int(*number);
+  return *number;
 }
 
 std::string convert_dynamic(Machine& machine, const Arguments&) {
@@ -83,9 +82,8 @@ std::string detail_volume(Machine& machine, const Arguments&) {
 std::string add_disk(Machine& machine, const Arguments& args) {
   dynamic::MachineGroup mg = require_group(machine);
   const std::size_t vi = selected_volume(machine, mg);
-  const int number = disk_option(args);
-  if (!machine.has_disk(number) || machine.disk(number).missing())
-    throw CommandFailed("The disk you specified is not valid.");
+  const int number = disk_option(machine, args);
+  if (machine.disk(number).missing()) throw CommandFailed("The disk you specified is not valid.");
   guarded([&] { dynamic::add_mirror(machine, vi, number); return 0; });
   return "Diskpart succeeded in adding a mirror to the volume.";
 }
@@ -93,7 +91,7 @@ std::string add_disk(Machine& machine, const Arguments& args) {
 std::string break_disk(Machine& machine, const Arguments& args) {
   dynamic::MachineGroup mg = require_group(machine);
   const std::size_t vi = selected_volume(machine, mg);
-  const int number = disk_option(args);
+  const int number = disk_option(machine, args);
   for (const auto& w : args.words)
     if (w != "nokeep" && w != "noerr") throw CommandFailed(std::string(kBadArguments));
   const bool keep = std::find(args.words.begin(), args.words.end(), "nokeep") == args.words.end();

@@ -18,8 +18,12 @@ inline constexpr std::string_view kNoPartition = "There is no partition selected
 const AttachedDisk& selected_disk(Machine& machine, std::string_view none = kNoDisk);
 // Its device, or CommandFailed when the disk is missing.
 BlockDevice& device_of(const AttachedDisk& disk);
-// diskpart's name for a disk: "Disk 1", or "Disk M0" for a missing one.
-std::string disk_label(const AttachedDisk& disk);
+// diskpart's name for a disk: "Disk 1", or "Disk M0" for a missing one (missing disks are
+// numbered apart, M0, M1, ...: Machine::missing_index).
+std::string disk_label(const Machine& machine, const AttachedDisk& disk);
+// The machine disk a diskpart disk number names: "1" a present disk, "m0" (or "M0") a missing one;
+// nullopt when there is no such disk.
+std::optional<int> disk_number(const Machine& machine, std::string_view text);
 // One line of list disk (and of detail volume): Status, Size, Free, Dyn and Gpt as diskpart shows
 // them, dynamic disks of the machine's group (`group`) included, missing ones as "Disk M<n>".
 Row disk_row(Machine& machine, const AttachedDisk& disk, const std::optional<dynamic::MachineGroup>& group);

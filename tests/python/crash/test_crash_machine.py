@@ -220,6 +220,15 @@ def _disk_returns(number: int) -> Callable[[Machine], object]:
     return step
 
 
+def _blank_image(name: str) -> Callable[[Machine], object]:
+    """A new disk's image, made ready beside the machine (not attached)."""
+    return lambda m: Disk.create(Path(m.folder, name), "160 MiB").close()
+
+
+def _replace_disk(number: int, name: str) -> Callable[[Machine], object]:
+    return lambda m: m.replace_disk(number, Path(m.folder, name))
+
+
 MIRRORED = [_dp("select disk 1\nconvert dynamic\nselect disk 0\nconvert dynamic"), _reboot,
             _dp("select volume C\nadd disk=1")]
 
@@ -240,6 +249,8 @@ CASES = {
                                                 lambda m: m.resync()),
     "delete disk (the dead disk 0)": (MIRRORED + [_lose_disk(0), _dp("select volume C\nbreak disk=m0 nokeep")],
                                       _dp("select disk m0\ndelete disk")),
+    "replace disk 0 (dead, kept as M0)": (MIRRORED + [_fail_disk(0), _blank_image("new0.img")],
+                                          _replace_disk(0, "new0.img")),
     "disk 1 returns (copy from its bitmap)": (MIRRORED + [_fail_disk(1), _write_to_c], _disk_returns(1)),
     "assign letter (machine.json)": ([], _dp("select disk 0\nselect partition 1\nassign letter=S")),
 }
