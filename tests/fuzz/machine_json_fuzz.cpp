@@ -4,7 +4,9 @@
 // What must hold:
 //   - dump then parse is a projection: what Json::parse accepts dumps to text that parses and
 //     dumps the same;
-//   - a machine that opens saves, and what it saved opens as the same machine.
+//   - a machine that opens saves, and what it saved opens as the same machine;
+//   - its dynamic-disk records (the "ldm" section: rebuild checkpoints, the bitmaps that must
+//     exist) read as values or as bootmirror errors.
 // Images named by an absolute path or through ".." are not opened: the target never touches a
 // file outside its folder.
 #include <unistd.h>
@@ -16,8 +18,10 @@
 #include <optional>
 #include <string>
 
+#include "bootmirror/dynamic.h"
 #include "bootmirror/json.h"
 #include "bootmirror/machine.h"
+#include "machine/dynamic_volumes.h"
 #include "support/harness.h"
 
 using namespace bootmirror;
@@ -77,6 +81,10 @@ void open_machine(std::string_view text) {
   }
   std::shared_ptr<Machine> machine;
   if (!attempt([&] { machine = Machine::open(folder().string()); })) return;
+  attempt([&] {
+    dynamic::rebuild_status(*machine);
+    dynamic::write_intents_of(*machine);
+  });
   require(attempt([&] { machine->save(); }), "a machine that opens saves");
   std::shared_ptr<Machine> again;
   require(attempt([&] { again = Machine::open(folder().string()); }), "a machine that saved opens");

@@ -568,6 +568,11 @@ def write_intent_seeds(corpus: Corpus, work: Path) -> None:
         m.diskpart("select disk 0\nconvert gpt\ncreate partition primary size=40\nassign letter=e\nconvert dynamic\n"
                    "select disk 1\nconvert gpt\nconvert dynamic\nselect volume e\nadd disk=1", check=True)
         m.wait()
+        m.rebuild_speed_limit = 0  # held: machine.json records the copy and its checkpoint
+        m.diskpart("select volume e\nbreak disk=1 nokeep\nadd disk=1", check=True)
+        corpus.add("machine_json", "engine-rebuilding.json", (folder / "machine.json").read_bytes())
+        m.rebuild_speed_limit = None
+        m.wait()
         m.fail_disk(1)
         device = m.dynamic_volume("e").device
         for name, writes in (("one-region", [(0, 4096)]), ("scattered", [(5 * MiB + 7, 100), (33 * MiB, 1 << 20)]),

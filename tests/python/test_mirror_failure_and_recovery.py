@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 import bootmirror
 from fat_helpers import assert_fsck_clean
 from ldm_helpers import BOOT_VOLUME_C_BOTH_DYNAMIC, dynamic_boot_machine
@@ -188,19 +190,29 @@ def test_only_what_the_plex_missed_is_copied_back_from_its_write_intent_bitmap()
     assert 0 < copied <= 2, copied  # one 1 MiB run (64 KiB regions), in one or two chunks
 
 
-def test_a_damaged_bitmap_means_the_whole_plex_is_copied(tmp_path):
+@pytest.mark.parametrize("damage", ["torn", "lost"])
+def test_a_damaged_or_lost_bitmap_means_the_whole_plex_is_copied(tmp_path, damage):
     m = mirrored_c(tmp_path)
     image = m.disks[1].path
+    (volume,) = m.volumes
+    shadow = volume.plexes[1].partitions[0]
     m.fail_disk(1)
     c = m.volume("c:")
     c.write_bytes("while-away.bin", b"w" * 2 * MiB)
     c.flush()
     del c
     (bitmap,) = Path(m.folder).glob("write-intent-*.bin")
-    data = bytearray(bitmap.read_bytes())
-    data[-1] ^= 0x80  # a torn update: its CRC no longer matches
     m.close()
-    bitmap.write_bytes(bytes(data))
+    if damage == "torn":
+        data = bytearray(bitmap.read_bytes())
+        data[-1] ^= 0x80  # a torn update: its CRC no longer matches
+        bitmap.write_bytes(bytes(data))
+    else:
+        bitmap.unlink()  # machine.json still says the plex has one
+    # Bytes the bitmap never marked, spoiled on the shadow's plex: only a whole copy mends them.
+    with open(image, "r+b") as f:
+        f.seek(shadow.offset + volume.size_bytes - MiB)
+        f.write(b"\xee" * MiB)
     m = bootmirror.Machine.open(tmp_path / "lab")
     m.attach(image)
     assert m.wait(timeout=120)

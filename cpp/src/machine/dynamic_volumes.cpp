@@ -9,9 +9,51 @@
 #include "bootmirror/unicode.h"
 #include "bootmirror/volumes.h"
 #include "machine/dynamic_volumes.h"
+#include "machine/ldm_section.h"
 #include "machine/write_intents.h"
 
 namespace bootmirror::dynamic {
+
+namespace {
+
+// machine.json's list of the bitmaps that must exist; entries it cannot read are left out.
+std::set<std::pair<Guid, Guid>> expected_bitmaps(Machine& machine) {
+  std::set<std::pair<Guid, Guid>> out;
+  Json::Object& s = ldm_section(machine);
+  if (!s.count("bitmaps") || !s["bitmaps"].is_array()) return out;
+  for (const Json& j : s["bitmaps"].array()) {
+    if (!j.is_object() || !j.object().count("volume") || !j.object().count("disk")) continue;
+    if (!j["volume"].is_string() || !j["disk"].is_string()) continue;
+    try {
+      out.emplace(Guid::parse(j["volume"].string()), Guid::parse(j["disk"].string()));
+    } catch (const Error&) {
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+std::shared_ptr<WriteIntents> write_intents_of(Machine& machine) {
+  auto hold = machine.hold();
+  auto intents = machine.write_intents();
+  intents->expect(expected_bitmaps(machine));
+  return intents;
+}
+
+void track_write_intents(Machine& machine, const std::map<std::pair<Guid, Guid>, std::uint64_t>& plexes) {
+  auto hold = machine.hold();
+  auto intents = machine.write_intents();
+  std::set<std::pair<Guid, Guid>> all = expected_bitmaps(machine);
+  for (const auto& [plex, volume_bytes] : plexes) {
+    intents->track(plex.first, plex.second, volume_bytes);
+    all.insert(plex);
+  }
+  Json::Array list;
+  for (const auto& p : all)
+    list.push_back(Json(Json::Object{{"volume", Json(p.first.to_string())}, {"disk", Json(p.second.to_string())}}));
+  ldm_section(machine)["bitmaps"] = Json(std::move(list));
+}
 
 std::optional<std::size_t> plex_on_disk(const mirror::VolumeDevice& device, const MachineGroup& mg, std::size_t di) {
   const int on = mg.group.disks.at(di).device;
@@ -51,7 +93,7 @@ std::shared_ptr<mirror::VolumeDevice> open_volume(Machine& machine, const Machin
   // missed writes from the start (only the marked regions are copied).
   const ldm::GroupVolume& volume = mg.group.volumes[vi];
   const std::map<std::string, Guid> disks = plex_disks(mg, vi);
-  auto intents = machine.write_intents();
+  auto intents = write_intents_of(machine);
   const std::uint64_t size = fresh->size();
   std::vector<std::optional<std::uint64_t>> rebuild_from(fresh->plex_count());
   for (std::size_t p = 0; p < fresh->plex_count() && fresh->plex_count() > 1; ++p) {

@@ -3,8 +3,11 @@
 #pragma once
 
 #include <map>
+#include <memory>
 #include <optional>
+#include <set>
 #include <string>
+#include <utility>
 
 #include "bootmirror/dynamic.h"
 
@@ -19,5 +22,11 @@ std::map<std::string, Guid> plex_disks(const MachineGroup& group, std::size_t vo
 void refresh_live_volumes(Machine& machine, const MachineGroup& group);
 // The cursor machine.json records for the rebuild of `volume_guid` onto `disk_guid`, if any.
 std::optional<std::uint64_t> rebuild_cursor(Machine& machine, const std::string& volume_guid, const std::string& disk_guid);
+// The machine's write-intent bitmaps, knowing which of them machine.json says must exist
+// ("ldm"/"bitmaps": the volume and disk GUID of each), so that a lost one means a full copy.
+std::shared_ptr<WriteIntents> write_intents_of(Machine& machine);
+// The plexes on a failing disk, by (volume, disk) GUIDs, with their volumes' sizes: their bitmap
+// files are made now, and machine.json lists them (saved by the caller).
+void track_write_intents(Machine& machine, const std::map<std::pair<Guid, Guid>, std::uint64_t>& plexes);
 
 }  // namespace bootmirror::dynamic

@@ -95,7 +95,7 @@ std::vector<RebuildJob> runnable_rebuilds(Machine& machine) {
     else record_rebuild(machine, r.volume, r.disk, std::nullopt);
   }
   // Plexes back from a missing or failed disk: what their bitmaps say they missed.
-  auto intents = machine.write_intents();
+  auto intents = write_intents_of(machine);
   for (std::size_t vi = 0; mg && vi < mg->group.volumes.size(); ++vi) {
     const ldm::GroupVolume& v = mg->group.volumes[vi];
     if (v.components.size() < 2) continue;
@@ -138,7 +138,7 @@ RebuildEnd run_recorded_rebuild(Machine& machine, const RebuildJob& job, const m
   }
   mirror::RebuildOptions options;
   options.progress = pace;
-  auto intents = machine.write_intents();
+  auto intents = write_intents_of(machine);
   const Guid volume = Guid::parse(job.volume), disk = Guid::parse(job.disk);
   if (job.from_bitmap) {
     options.only = intents->behind(volume, disk, device->size());
@@ -263,9 +263,18 @@ void fail_disk(Machine& machine, int number) {
   // cursor miss it from now on, and its record has no bitmap.
   if (auto mg = group_of(machine))
     if (auto di = mg->disk_index_of(number, machine)) {
-      const std::string disk = mg->group.disks[*di].record.guid.to_string();
+      const Guid disk = mg->group.disks[*di].record.guid;
       for (const RebuildRecord& r : rebuild_records(machine))
-        if (r.disk == disk && r.cursor > 0) record_rebuild(machine, r.volume, r.disk, 0);
+        if (r.disk == disk.to_string() && r.cursor > 0) record_rebuild(machine, r.volume, r.disk, 0);
+      // Its plexes' bitmaps exist from now on, and machine.json says so in the save that records
+      // the failure: a bitmap lost later means a full copy when the disk returns.
+      std::map<std::pair<Guid, Guid>, std::uint64_t> plexes;
+      for (std::size_t vi = 0; vi < mg->group.volumes.size(); ++vi) {
+        if (mg->group.volumes[vi].components.size() < 2) continue;
+        for (const auto& plex_disk : plex_disks(*mg, vi))
+          if (plex_disk.second == disk) plexes[{mg->group.volumes[vi].record.guid, disk}] = ldm::size_bytes(mg->group, vi);
+      }
+      track_write_intents(machine, plexes);
     }
   machine.fail_disk(number);
   if (auto mg = group_of(machine)) refresh_live_volumes(machine, *mg);

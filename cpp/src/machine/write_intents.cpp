@@ -27,7 +27,9 @@ mirror::WriteIntent& WriteIntents::load(const Guid& volume, const Guid& disk, st
   if (folder_) {
     const fs::path path = fs::path(*folder_) / name;
     std::error_code error;
-    if (fs::exists(path, error)) {
+    const bool exists = fs::exists(path, error);
+    if (!exists && expected_.count(name)) bad = true;  // lost: what the plex missed is unknown
+    if (exists) {
       std::ifstream in(path, std::ios::binary);
       const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
       try {
@@ -85,6 +87,21 @@ void WriteIntents::clear(const Guid& volume, const Guid& disk, std::uint64_t vol
   intent = mirror::WriteIntent::empty(volume, disk, volume_bytes);
   unreadable_.erase(name);
   store(intent);
+}
+
+void WriteIntents::track(const Guid& volume, const Guid& disk, std::uint64_t volume_bytes) {
+  std::lock_guard lock(mutex_);
+  const std::string name = key(volume, disk);
+  bool unreadable = false;
+  mirror::WriteIntent& intent = load(volume, disk, volume_bytes, &unreadable);
+  std::error_code error;
+  if (folder_ && !unreadable && !fs::exists(fs::path(*folder_) / name, error)) store(intent);
+  expected_.insert(name);
+}
+
+void WriteIntents::expect(std::set<std::pair<Guid, Guid>> volume_and_disk) {
+  std::lock_guard lock(mutex_);
+  for (const auto& [volume, disk] : volume_and_disk) expected_.insert(key(volume, disk));
 }
 
 void WriteIntents::full_copy(const Guid& volume, const Guid& disk, bool copying) {

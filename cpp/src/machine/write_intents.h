@@ -35,6 +35,12 @@ class WriteIntents {
   // marks its misses after that, never into a bitmap about to be cleared.
   void clear(const Guid& volume, const Guid& disk, std::uint64_t volume_bytes,
              const std::function<bool()>& still_in_sync = [] { return true; });
+  // The plex on `disk` is behind from now on (its disk failed): its bitmap file is made now, clean
+  // if there was none, so that the file is there before machine.json says it must be (expect).
+  void track(const Guid& volume, const Guid& disk, std::uint64_t volume_bytes);
+  // The bitmaps machine.json says exist: one of them not found (deleted, a folder copied in part)
+  // reads as unreadable, and its plex is copied whole, never left with what it missed.
+  void expect(std::set<std::pair<Guid, Guid>> volume_and_disk);
   // Whether the plex on `disk` is being copied in full from a recorded checkpoint (add disk=N):
   // what it misses above the copy's cursor is copied anyway, so nothing is marked for it.
   void full_copy(const Guid& volume, const Guid& disk, bool copying);
@@ -49,7 +55,7 @@ class WriteIntents {
   std::shared_ptr<WriteLog> log_;
   std::mutex mutex_;
   std::map<std::string, mirror::WriteIntent> loaded_;
-  std::set<std::string> unreadable_, full_copies_;
+  std::set<std::string> unreadable_, full_copies_, expected_;
 };
 
 }  // namespace bootmirror
