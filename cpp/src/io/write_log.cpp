@@ -6,7 +6,8 @@
 #include <set>
 
 #include <fmt/format.h>
-#include <xxhash.h>
+
+#include "core/xxh3.h"
 
 namespace bootmirror {
 

@@ -11,6 +11,7 @@
 #include "bootmirror/error.h"
 #include "bootmirror/mirror.h"
 #include "mirror/aligned_buffer.h"
+#include "mirror/checkpoint_flusher.h"
 
 namespace bootmirror::mirror {
 
@@ -43,10 +44,11 @@ std::vector<Extent> needed_within(const std::vector<Extent>& ranges, std::uint64
   return out;
 }
 
-void flush_plex(VolumeDevice& volume, std::size_t plex) {
-  std::vector<bool> done(volume.devices().size());
+void flush_plex(const VolumeDevice& volume, std::size_t plex) {
+  const std::vector<DevicePtr> devices = volume.devices();
+  std::vector<bool> done(devices.size());
   for (const Run& r : volume.layout(plex).runs)
-    if (!done[r.device]) done[r.device] = true, volume.devices()[r.device]->flush();
+    if (r.device < devices.size() && !done[r.device]) done[r.device] = true, devices[r.device]->flush();
 }
 
 }  // namespace
@@ -63,9 +65,16 @@ bool rebuild(VolumeDevice& volume, std::size_t plex, std::uint64_t cursor, const
   ExtentCursor source_data(volume.plex_extents(source)), target_data(volume.plex_extents(plex));
   AlignedBuffer buffer(std::size_t(std::min(chunk, std::max<std::uint64_t>(total, 1))));
   std::uint64_t since_checkpoint = 0;
-  auto checkpoint = [&](std::uint64_t at) {
+  auto make_durable = [&](std::uint64_t at) {
     flush_plex(volume, plex);
     if (options.checkpoint) options.checkpoint(at);
+  };
+  // Checkpoints along the way are made by the flusher while the copy goes on; the one the copy
+  // stops at (the end, or a stop) waits for it and is made here.
+  CheckpointFlusher flusher(make_durable);
+  auto checkpoint = [&](std::uint64_t at) {
+    flusher.drain();
+    make_durable(at);
     since_checkpoint = 0;
   };
   // Asked before the first chunk as well: a caller holding the copy (a speed limit of 0) gets
@@ -94,7 +103,7 @@ bool rebuild(VolumeDevice& volume, std::size_t plex, std::uint64_t cursor, const
       }
       at += n;
       since_checkpoint += n;
-      if (since_checkpoint >= options.checkpoint_bytes && at < total) checkpoint(at);
+      if (since_checkpoint >= options.checkpoint_bytes && at < total) flusher.post(at), since_checkpoint = 0;
       if (options.progress && !options.progress(Progress{at, total})) {
         checkpoint(at);
         return false;

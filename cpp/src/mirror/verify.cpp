@@ -7,13 +7,14 @@
 #include <atomic>
 #include <chrono>
 #include <exception>
+#include <new>
 #include <thread>
 
 #include <fmt/format.h>
-#include <xxhash.h>
 
 #include "bootmirror/error.h"
 #include "bootmirror/mirror.h"
+#include "core/xxh3.h"
 #include "mirror/aligned_buffer.h"
 
 namespace bootmirror::mirror {
@@ -26,6 +27,16 @@ Hash hash_of(ByteSpan bytes) {
   const XXH128_hash_t h = XXH3_128bits(bytes.data(), bytes.size());
   return Hash{h.low64, h.high64};
 }
+
+// Reads are this size at most: a piece read is hashed while it is still in the core's L2 cache
+// (2 MiB here, shared with the page cache's copy), which measured faster than whole 1 MiB or
+// larger regions. The hash streams over the pieces, so a region's hash is the same either way.
+constexpr std::size_t kPieceBytes = 256 * 1024;
+
+struct StreamState {
+  XXH3_state_t* state = XXH3_createState();
+  ~StreamState() { XXH3_freeState(state); }
+};
 
 }  // namespace
 
@@ -57,14 +68,22 @@ VerifyReport verify(VolumeDevice& volume, std::uint64_t region_bytes, const Prog
       const std::size_t plex = plexes[k];
       const std::vector<Extent> data = volume.plex_extents(plex);
       std::size_t next = 0;
-      AlignedBuffer buffer(zeros.size());
+      AlignedBuffer buffer(std::min(zeros.size(), kPieceBytes));
+      StreamState stream;
+      if (!stream.state) throw std::bad_alloc();
       for (std::size_t r = 0; r < regions && !stop; ++r) {
         const std::uint64_t at = std::uint64_t(r) * region_bytes, n = std::min(region_bytes, total - at);
         while (next < data.size() && data[next].offset + data[next].length <= at) ++next;
         if (next < data.size() && data[next].offset < at + n) {
-          auto part = buffer.span().first(std::size_t(n));
-          volume.read_plex(plex, at, part);
-          report.hashes[k][r] = hash_of(part);
+          XXH3_128bits_reset(stream.state);
+          for (std::uint64_t piece = 0; piece < n;) {
+            auto part = buffer.span().first(std::size_t(std::min<std::uint64_t>(buffer.size(), n - piece)));
+            volume.read_plex(plex, at + piece, part);
+            XXH3_128bits_update(stream.state, part.data(), part.size());
+            piece += part.size();
+          }
+          const XXH128_hash_t h = XXH3_128bits_digest(stream.state);
+          report.hashes[k][r] = Hash{h.low64, h.high64};
         } else {
           report.hashes[k][r] = n == region_bytes ? zero_hash : zero_tail;
         }
