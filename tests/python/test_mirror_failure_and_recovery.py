@@ -6,6 +6,8 @@ copied back in full before they serve."""
 
 from __future__ import annotations
 
+import random
+import time
 from pathlib import Path
 
 import pytest
@@ -219,3 +221,56 @@ def test_a_damaged_or_lost_bitmap_means_the_whole_plex_is_copied(tmp_path, damag
     v = m.dynamic_volume("c")
     assert v.status == "Healthy" and v.verify().identical
     assert m.volume("c:").read_bytes("while-away.bin") == b"w" * 2 * MiB
+
+
+def _copy_under_way(tmp_path: Path):
+    """C: full of data and add disk=1 copying it slowly; returns (machine, C:'s data)."""
+    m = dynamic_boot_machine(tmp_path / "lab")
+    device = m.dynamic_volume("c").device
+    data = random.Random(11).randbytes(device.size)
+    device.write(0, data)
+    m.rebuild_speed_limit = 16 * MiB
+    m.diskpart("select volume c\nadd disk=1", check=True)
+    deadline = time.monotonic() + 60
+    while m.dynamic_volume("c").plexes[1].cursor < 8 * MiB:
+        assert time.monotonic() < deadline, "the copy did not start"
+        time.sleep(0.02)
+    return m, data
+
+
+def test_the_new_plexs_disk_vanishing_mid_copy_leaves_the_data_on_the_source_and_the_copy_starts_again(tmp_path):
+    m, data = _copy_under_way(tmp_path)
+    image = m.disks[1].path
+    m.fail_disk(1)
+    v = m.dynamic_volume("c")
+    assert v.status == "Failed Rd" and [p.state for p in v.plexes] == ["in sync", "failed"]
+    device = v.device
+    device.write(40 * MiB, b"\x77" * MiB)  # writes go on from disk 0's plex
+    data = data[:40 * MiB] + b"\x77" * MiB + data[41 * MiB:]
+    m.rebuild_speed_limit = None
+    # The database says which plex holds the data: after a restart disk 1's plex is still behind.
+    m.close()
+    m = bootmirror.Machine.open(tmp_path / "lab")
+    assert m.dynamic_volume("c").status == "Failed Rd"
+    assert m.attach(image) == 1
+    assert m.wait(timeout=120)
+    v = m.dynamic_volume("c")
+    assert v.status == "Healthy" and v.verify().identical
+    assert v.device.read(0, v.device.size) == data
+
+
+def test_the_source_disk_vanishing_mid_copy_fails_the_volume_until_it_returns(tmp_path):
+    m, data = _copy_under_way(tmp_path)
+    image = m.disks[0].path
+    m.fail_disk(0)
+    v = m.dynamic_volume("c")
+    # No plex holds all of C: now (disk 1's is half copied): nothing serves, nothing is lost.
+    assert v.status == "Failed" and [p.state for p in v.plexes] == ["failed", "rebuilding"]
+    with pytest.raises(OSError):
+        v.device.read(0, 4096)
+    m.rebuild_speed_limit = None
+    assert m.attach(image) == 0
+    assert m.wait(timeout=120)
+    v = m.dynamic_volume("c")
+    assert v.status == "Healthy" and v.verify().identical
+    assert v.device.read(0, v.device.size) == data

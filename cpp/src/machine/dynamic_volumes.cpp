@@ -163,17 +163,20 @@ std::optional<std::size_t> volume_index(const MachineGroup& mg, std::string_view
 std::string volume_status(Machine& machine, const MachineGroup& mg, std::size_t vi) {
   auto hold = machine.hold();
   const std::string status = ldm::volume_status(mg.group, vi);
+  if (status == "Failed") return status;
+  // The records know which disks are missing; the volume's device knows more: a plex its device
+  // failed since (an I/O error on its disk), and a plex still being copied, which cannot serve
+  // (the only plex left is half a copy: "Failed").
+  if (auto device = open_volume(machine, mg, vi)) {
+    if (!device->readable()) return "Failed";
+    if (status != "Healthy") return status;
+    const auto plexes = device->plexes();
+    const auto failed = std::count_if(plexes.begin(), plexes.end(), [](auto& p) { return p.state == mirror::PlexState::failed; });
+    if (failed) return std::size_t(failed) == plexes.size() ? "Failed" : "Failed Rd";
+    if (std::any_of(plexes.begin(), plexes.end(), [](auto& p) { return p.state == mirror::PlexState::rebuilding; }))
+      return "Rebuild";
+  }
   if (status != "Healthy") return status;
-  // A plex its device failed since (an I/O error on its disk) cannot serve either.
-  const std::string guid = mg.group.volumes.at(vi).record.guid.to_string();
-  if (auto it = machine.live_volumes().find(guid); it != machine.live_volumes().end())
-    if (auto device = std::static_pointer_cast<mirror::VolumeDevice>(it->second)) {
-      const auto plexes = device->plexes();
-      const auto failed = std::count_if(plexes.begin(), plexes.end(), [](auto& p) { return p.state == mirror::PlexState::failed; });
-      if (failed) return std::size_t(failed) == plexes.size() ? "Failed" : "Failed Rd";
-      if (std::any_of(plexes.begin(), plexes.end(), [](auto& p) { return p.state == mirror::PlexState::rebuilding; }))
-        return "Rebuild";
-    }
   // Only a mirror rebuilds: a record left by an add that failed before its commit means nothing.
   const bool mirror = mg.group.volumes.at(vi).components.size() > 1;
   return mirror && is_rebuilding(machine, mg.group.volumes[vi].record.guid.to_string()) ? "Rebuild" : status;

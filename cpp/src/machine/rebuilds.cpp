@@ -119,7 +119,7 @@ RebuildEnd run_recorded_rebuild(Machine& machine, const RebuildJob& job, const m
   std::shared_ptr<mirror::VolumeDevice> device;
   std::size_t plex = 0;
   std::string plex_name;
-  std::uint64_t cursor = 0;
+  std::uint64_t cursor = 0, generation = 0;
   {
     auto hold = machine.hold();
     auto mg = group_of(machine);
@@ -135,6 +135,7 @@ RebuildEnd run_recorded_rebuild(Machine& machine, const RebuildJob& job, const m
     plex = *found;
     plex_name = device->layout(plex).name;
     cursor = *recorded;
+    generation = device->generation();
   }
   mirror::RebuildOptions options;
   options.progress = pace;
@@ -150,6 +151,9 @@ RebuildEnd run_recorded_rebuild(Machine& machine, const RebuildJob& job, const m
   if (!job.from_bitmap)
     options.checkpoint = [&](std::uint64_t at) {
       auto hold = machine.hold();
+      // Checked under the machine's lock: fail_disk resets the record and reconfigures the volume
+      // under it, and a cursor recorded after that would skip what the plex missed.
+      if (device->generation() != generation) return;
       if (at < device->size() && !machine.closed() && rebuild_cursor(machine, job.volume, job.disk))
         record_rebuild(machine, job.volume, job.disk, at);
     };

@@ -47,8 +47,9 @@ std::vector<Extent> needed_within(const std::vector<Extent>& ranges, std::uint64
 void flush_plex(const VolumeDevice& volume, std::size_t plex) {
   const std::vector<DevicePtr> devices = volume.devices();
   std::vector<bool> done(devices.size());
+  // A device that is gone (its disk failed under the copy) has nothing left to flush.
   for (const Run& r : volume.layout(plex).runs)
-    if (r.device < devices.size() && !done[r.device]) done[r.device] = true, devices[r.device]->flush();
+    if (r.device < devices.size() && devices[r.device] && !done[r.device]) done[r.device] = true, devices[r.device]->flush();
 }
 
 }  // namespace
@@ -65,7 +66,10 @@ bool rebuild(VolumeDevice& volume, std::size_t plex, std::uint64_t cursor, const
   ExtentCursor source_data(volume.plex_extents(source)), target_data(volume.plex_extents(plex));
   AlignedBuffer buffer(std::size_t(std::min(chunk, std::max<std::uint64_t>(total, 1))));
   std::uint64_t since_checkpoint = 0;
+  // A cursor is recorded only for the plexes the copy began with: after a reconfiguration (a
+  // disk failed, the mirror was broken) it would describe a copy that is no longer under way.
   auto make_durable = [&](std::uint64_t at) {
+    if (volume.generation() != generation) return;
     flush_plex(volume, plex);
     if (options.checkpoint) options.checkpoint(at);
   };
