@@ -29,6 +29,8 @@ void bind_dynamic(py::module_& m) {
         "Finish every interrupted mirror resynchronisation, and wait for it.");
   d.def("fail_disk", &dynamic::fail_disk, py::arg("machine"), py::arg("number"), Release(),
         "The disk vanishes: it stays attached as missing, its plexes fail.");
+  d.def("reactivate_disk", &dynamic::reactivate_disk, py::arg("machine"), py::arg("number"), Release(),
+        "Reactivate Disk: a missing disk connected again, its failed plexes copied back in (what they missed).");
   d.def("replace_disk", &dynamic::replace_disk, py::arg("machine"), py::arg("number"), py::arg("device"), Release(),
         "A new disk takes number `number`; the old one stays as a missing disk, under the number returned.");
   d.def("disk_returned", &dynamic::disk_returned, py::arg("machine"), Release(),

@@ -99,6 +99,13 @@ class Machine:
         back in, in the background (see :meth:`wait`)."""
         _core.dynamic.fail_disk(self._m, number)
 
+    def reactivate(self, number: int) -> None:
+        """Windows' "Reactivate Disk" for disk `number`: a missing disk whose image (or device)
+        the machine still knows is connected again, and the plexes on the disk that failed (an
+        I/O error; otherwise left "Failed Rd" until the machine restarts) are copied back in, in
+        the background: only the regions their write-intent bitmaps mark (see :meth:`wait`)."""
+        _core.dynamic.reactivate_disk(self._m, number)
+
     def replace_disk(self, number: int, disk: Union[Disk, _core.BlockDevice, PathLike], sector_size: int = 512) -> int:
         """A replacement disk (a Disk, a device, or the path of an image to open writable) goes
         in as disk `number`, as a new disk put in a dead disk's slot. The old disk fails if it had

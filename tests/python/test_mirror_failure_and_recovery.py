@@ -274,3 +274,55 @@ def test_the_source_disk_vanishing_mid_copy_fails_the_volume_until_it_returns(tm
     v = m.dynamic_volume("c")
     assert v.status == "Healthy" and v.verify().identical
     assert v.device.read(0, v.device.size) == data
+
+
+def _mirrored_in_memory():
+    """C: mirrored on two disks in memory, disk 1 behind a fault injector; C: full of 0x5a."""
+    m = bootmirror.Machine()
+    disks = [bootmirror.Disk.memory("340 MiB"), bootmirror.FaultyDisk(bootmirror.Disk.memory("340 MiB"))]
+    for d in disks:
+        m.attach(d)
+    m.diskpart(BOOT_VOLUME_C_BOTH_DYNAMIC, check=True)
+    m.reboot()
+    device = m.dynamic_volume("c").device
+    device.write(0, b"\x5a" * device.size)
+    m.diskpart("select volume c\nadd disk=1", check=True)
+    m.wait()
+    return m, disks, device
+
+
+def test_a_plex_failed_by_io_errors_stays_failed_until_its_disk_is_reactivated():
+    m, disks, device = _mirrored_in_memory()
+    (volume,) = m.volumes
+    shadow = volume.plexes[1].partitions[0]
+    disks[1].fail_range(shadow.offset, volume.size_bytes, "write")
+    device.write(30 * MiB, b"\xa5" * MiB)  # fails on disk 1: its plex fails, the write goes on
+    assert [p.state for p in m.dynamic_volume("c").plexes] == ["in sync", "failed"]
+    disks[1].clear_faults()
+    # Waiting copies nothing onto a plex that failed, as Windows leaves it Failed Rd.
+    before = disks[1].writes_seen
+    assert m.wait(timeout=30)
+    assert disks[1].writes_seen == before and m.dynamic_volume("c").status == "Failed Rd"
+    m.reactivate(1)
+    assert m.wait(timeout=60)
+    v = m.dynamic_volume("c")
+    assert v.status == "Healthy" and v.verify().identical
+    assert 0 < disks[1].writes_seen - before <= 2  # the marked 1 MiB, in one or two chunks
+    assert device.read(30 * MiB, MiB) == b"\xa5" * MiB
+
+
+def test_reactivating_a_dead_disk_connects_its_image_again(tmp_path):
+    m = mirrored_c(tmp_path)
+    m.fail_disk(1)
+    c = m.volume("c:")
+    c.write_bytes("while-away.txt", b"away\r\n")
+    c.flush()
+    del c
+    m.reactivate(1)
+    assert m.disks[1] is not None
+    assert m.wait(timeout=60)
+    v = m.dynamic_volume("c")
+    assert v.status == "Healthy" and v.verify().identical
+    m.detach(1)
+    with pytest.raises(bootmirror.UsageError):
+        m.reactivate(1)

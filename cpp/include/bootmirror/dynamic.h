@@ -101,6 +101,10 @@ void fail_disk(Machine& machine, int number);
 // the machine number returned) until break and delete disk drop it. Refused for the old disk's
 // own image: attaching that brings the old disk back instead.
 int replace_disk(Machine& machine, int number, DevicePtr device);
+// Windows' "Reactivate Disk": a missing disk whose image (or device) the machine still knows is
+// connected again, and the plexes on the disk that failed (I/O errors; they are otherwise left
+// alone until the machine restarts) are copied back in: only what each one missed.
+void reactivate_disk(Machine& machine, int number);
 // A missing disk was attached again: the volumes take its plexes back, and the copies recorded
 // for them start.
 void disk_returned(Machine& machine);

@@ -72,6 +72,10 @@ class Machine : public std::enable_shared_from_this<Machine> {
   // machine.json. Holders of its device keep it; what the machine hands out from now on treats
   // the disk as gone (bootmirror/dynamic.h's fail_disk also fails its plexes).
   void fail_disk(int number);
+  // A missing disk whose image (or, in memory, device) the machine still knows is connected again:
+  // its image found, its cable put back. UsageError when it knows none; OsError when the image
+  // cannot be opened.
+  void reconnect(int number);
   // A new disk takes the place (the number) of disk `number`, which becomes missing under the
   // lowest free number; returns that number. `renumber` runs before machine.json is written, so
   // that other sections keyed by disk number move with it in the same crash-safe save.

@@ -9,6 +9,7 @@
 #include "bootmirror/volumes.h"
 #include "machine/dynamic_volumes.h"
 #include "machine/ldm_section.h"
+#include "machine/rebuilds.h"
 
 namespace bootmirror::dynamic {
 
@@ -286,6 +287,7 @@ void reboot(Machine& machine) {
     if (!ldm::stale_disks(mg->group, mg->devices).empty()) commit(machine, *mg);
     finish_interrupted_deletions(machine, *mg);
   }
+  reactivate_failed_plexes(machine, std::nullopt);  // a restart tries failed plexes again
   start_rebuilds(machine);
 }
 

@@ -179,6 +179,20 @@ int Machine::attach(DevicePtr device) {
   return number;
 }
 
+void Machine::reconnect(int number) {
+  auto hold_machine = hold();
+  auto it = disks_.find(number);
+  if (it == disks_.end()) throw UsageError(fmt::format("there is no disk {}", number));
+  AttachedDisk& disk = it->second;
+  if (!disk.missing()) return;
+  if (disk.failed_device) disk.device = disk.failed_device;
+  else if (!disk.path.empty()) disk.device = open_image(disk.path, disk.sector_size);
+  else throw UsageError(fmt::format("disk M{} is missing, and the machine knows no image of it to connect", missing_index(number).value_or(0)));
+  disk.failed = false;
+  disk.failed_device = nullptr;
+  save();
+}
+
 int Machine::replace_disk(int number, DevicePtr device, const std::function<void(int)>& renumber) {
   auto hold_machine = hold();
   AttachedDisk disk = describe(device);

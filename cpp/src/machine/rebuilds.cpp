@@ -60,6 +60,13 @@ std::optional<std::size_t> index_by_guid(const std::vector<ldm::GroupVolume>& vo
   return std::nullopt;
 }
 
+// A plex that failed in this run of the machine (an I/O error on its disk) is left alone until the
+// disk is reactivated or the machine restarts, as Windows leaves it "Failed Rd": copying onto a
+// disk that just failed would fail again, and every wait() would raise its error.
+bool held_failed(const mirror::VolumeDevice& device, std::size_t plex) {
+  return device.plexes().at(plex).state == mirror::PlexState::failed;
+}
+
 }  // namespace
 
 bool is_rebuilding(Machine& machine, const std::string& volume_guid) {
@@ -91,8 +98,12 @@ std::vector<RebuildJob> runnable_rebuilds(Machine& machine) {
     // A volume, disk or plex that is gone (deleted volume, deleted disk, broken mirror) has nothing
     // left to rebuild.
     auto device = vi && di ? open_volume(machine, *mg, *vi) : nullptr;
-    if (device && plex_on_disk(*device, *mg, *di) && device->plex_count() > 1) out.push_back(RebuildJob{r.volume, r.disk});
-    else record_rebuild(machine, r.volume, r.disk, std::nullopt);
+    const auto plex = device ? plex_on_disk(*device, *mg, *di) : std::nullopt;
+    if (plex && device->plex_count() > 1) {
+      if (!held_failed(*device, *plex)) out.push_back(RebuildJob{r.volume, r.disk});
+    } else {
+      record_rebuild(machine, r.volume, r.disk, std::nullopt);
+    }
   }
   // Plexes back from a missing or failed disk: what their bitmaps say they missed.
   auto intents = write_intents_of(machine);
@@ -108,8 +119,10 @@ std::vector<RebuildJob> runnable_rebuilds(Machine& machine) {
       const bool recorded = std::any_of(out.begin(), out.end(), [&](const RebuildJob& j) {
         return j.volume == v.record.guid.to_string() && j.disk == disk.to_string();
       });
-      if (d && d->device >= 0 && !recorded && intents->behind(v.record.guid, disk, ldm::size_bytes(mg->group, vi)))
-        out.push_back(RebuildJob{v.record.guid.to_string(), disk.to_string(), true});
+      if (!d || d->device < 0 || recorded || !intents->behind(v.record.guid, disk, ldm::size_bytes(mg->group, vi))) continue;
+      auto device = open_volume(machine, *mg, vi);
+      const auto plex = device ? plex_on_disk(*device, *mg, std::size_t(d - mg->group.disks.data())) : std::nullopt;
+      if (plex && !held_failed(*device, *plex)) out.push_back(RebuildJob{v.record.guid.to_string(), disk.to_string(), true});
     }
   }
   return out;
@@ -306,6 +319,36 @@ int replace_disk(Machine& machine, int number, DevicePtr device) {
   return moved_to;
 }
 
+void reactivate_failed_plexes(Machine& machine, std::optional<int> number) {
+  auto hold = machine.hold();
+  auto mg = group_of(machine);
+  if (!mg) return;
+  for (std::size_t vi = 0; vi < mg->group.volumes.size(); ++vi) {
+    if (mg->group.volumes[vi].components.size() < 2) continue;
+    auto device = open_volume(machine, *mg, vi);
+    if (!device) continue;
+    const std::string volume = mg->group.volumes[vi].record.guid.to_string();
+    for (std::size_t di = 0; di < mg->group.disks.size(); ++di) {
+      if (number && mg->number_of(di, machine) != number) continue;
+      const auto plex = plex_on_disk(*device, *mg, di);
+      if (!plex || !held_failed(*device, *plex)) continue;
+      // Copied again from its checkpoint (a recorded copy), or from the start over the regions its
+      // bitmap marks: the write that failed was marked there before it was issued.
+      const auto cursor = rebuild_cursor(machine, volume, mg->group.disks[di].record.guid.to_string());
+      device->start_rebuild(*plex, cursor.value_or(0));
+    }
+  }
+}
+
+void reactivate_disk(Machine& machine, int number) {
+  auto hold = machine.hold();
+  if (!machine.has_disk(number)) throw UsageError(fmt::format("there is no disk {}", number));
+  if (machine.disk(number).missing()) machine.reconnect(number);
+  if (auto mg = group_of(machine)) refresh_live_volumes(machine, *mg);
+  reactivate_failed_plexes(machine, number);
+  machine.rebuild_worker().start();
+}
+
 void disk_returned(Machine& machine) {
   auto hold = machine.hold();
   if (auto mg = group_of(machine)) refresh_live_volumes(machine, *mg);
@@ -320,6 +363,8 @@ void resync(Machine& machine) {
     // with the older database) is finished first, so that the GPT, the database and the bytes
     // agree before any copy resumes.
     if (mg && !ldm::stale_disks(mg->group, mg->devices).empty()) commit(machine, *mg);
+    // As at a restart, plexes that failed are tried again.
+    reactivate_failed_plexes(machine, std::nullopt);
   }
   wait_for_rebuilds(machine);
 }

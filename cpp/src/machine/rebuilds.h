@@ -2,6 +2,7 @@
 // (rebuilds.cpp), each call taking the machine's lock only for as long as it reads or writes them.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -32,5 +33,9 @@ enum class RebuildEnd {
 // process, else the recorded checkpoint; a bitmap's regions from the start), without the
 // machine's lock while it copies; then clears its record and its bitmap.
 RebuildEnd run_recorded_rebuild(Machine& machine, const RebuildJob& job, const mirror::ProgressCallback& pace);
+
+// Plexes that failed in this run (I/O errors) on disk `number`, or on every disk, are copied
+// again: from their recorded checkpoint, or the regions their bitmaps mark.
+void reactivate_failed_plexes(Machine& machine, std::optional<int> number);
 
 }  // namespace bootmirror::dynamic
