@@ -62,6 +62,20 @@ TEST_F(ImageFileTest, ReadsBackWhatWasWritten) {
   EXPECT_THROW(image->write(0, pattern(1, 0)), UsageError);
 }
 
+TEST_F(ImageFileTest, CopiesIntoAnotherImageInTheKernel) {
+  auto a = ImageFile::create(path("from.img"), 8 << 20), b = ImageFile::create(path("to.img"), 8 << 20);
+  a->write(1 << 20, pattern(3 << 20, 3));
+  ASSERT_TRUE(a->copy_to(*b, 1 << 20, 4 << 20, 3 << 20));
+  EXPECT_EQ(b->read(4 << 20, 3 << 20), pattern(3 << 20, 3));
+  EXPECT_EQ(b->read(0, 4 << 20), ByteVector(4 << 20));
+  // Out of either image, or into one open read-only: refused, nothing written.
+  EXPECT_THROW(a->copy_to(*b, 7 << 20, 0, 2 << 20), UsageError);
+  EXPECT_THROW(a->copy_to(*b, 0, 7 << 20, 2 << 20), UsageError);
+  auto read_only = ImageFile::open(path("to.img"), false);
+  EXPECT_THROW(a->copy_to(*read_only, 1 << 20, 0, 4096), UsageError);
+  EXPECT_EQ(b->read(0, 4096), ByteVector(4096));
+}
+
 TEST_F(ImageFileTest, RefusesBadArguments) {
   EXPECT_THROW(ImageFile::create(path("c.img"), 0), UsageError);
   EXPECT_THROW(ImageFile::create(path("c.img"), 1000), UsageError);  // not a whole sector

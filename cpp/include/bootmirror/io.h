@@ -87,6 +87,11 @@ class ImageFile final : public BlockDevice {
   // `prepare` (and what it holds) is kept as long as the image. A machine opens its images this
   // way, so that reading never needs its folder's write lock.
   void reopen_for_writing_when_written(std::function<void()> prepare);
+  // Copies `length` bytes at `offset` into `target` at `target_offset` inside the kernel
+  // (copy_file_range: nothing passes through user space). False when the kernel did not copy it
+  // all (another file system, an error on either side): the caller then copies through a buffer,
+  // which also tells which side failed. Both ranges must lie inside their images.
+  bool copy_to(ImageFile& target, std::uint64_t offset, std::uint64_t target_offset, std::uint64_t length);
 
  protected:
   void do_read(std::uint64_t offset, MutableByteSpan out) override;

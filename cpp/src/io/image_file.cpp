@@ -152,6 +152,23 @@ void ImageFile::do_write(std::uint64_t offset, ByteSpan data) {
   }
 }
 
+bool ImageFile::copy_to(ImageFile& target, std::uint64_t offset, std::uint64_t target_offset, std::uint64_t length) {
+  check_range(offset, length, "copy");
+  target.check_range(target_offset, length, "copy");
+  if (!target.writable()) throw UsageError(fmt::format("{} is open read-only", target.path_));
+  if (!target.writable_) target.become_writable();
+  const int from = checked_fd("copy"), to = target.checked_fd("copy");
+  loff_t in = loff_t(offset), out = loff_t(target_offset);
+  std::uint64_t left = length;
+  while (left > 0) {
+    const ssize_t n = ::copy_file_range(from, &in, to, &out, std::size_t(std::min<std::uint64_t>(left, 1u << 30)), 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    left -= std::uint64_t(n);
+  }
+  return true;
+}
+
 void ImageFile::flush() {
   int fd = checked_fd("flush");
   // An image never written has nothing to make durable (and may be open read-only).

@@ -30,6 +30,18 @@ void for_each_run(const PlexLayout& layout, std::uint64_t offset, std::uint64_t 
   }
 }
 
+// The kernel copies `length` bytes at volume `offset` from plex `from` into plex `to` when each
+// side is one run on an image file (a mirror's plexes are one partition each): copy_file_range,
+// with no pass through user space. False when it cannot; the caller copies through its buffer.
+bool copy_in_kernel(const std::vector<DevicePtr>& devices, const PlexLayout& from, const PlexLayout& to,
+                    std::uint64_t offset, std::uint64_t length) {
+  const Run a = from.locate(offset, length), b = to.locate(offset, length);
+  if (a.length != length || b.length != length) return false;
+  auto* source = dynamic_cast<ImageFile*>(devices.at(a.device).get());
+  auto* target = dynamic_cast<ImageFile*>(devices.at(b.device).get());
+  return source && target && source != target && source->copy_to(*target, a.device_offset, b.device_offset, length);
+}
+
 }  // namespace
 
 VolumeDevice::ConfigPtr VolumeDevice::checked(std::vector<DevicePtr> devices, std::vector<PlexLayout> plexes,
@@ -327,6 +339,7 @@ void VolumeDevice::copy_chunk(std::uint64_t generation, std::size_t plex, std::u
   check_range(offset, length, "copy");
   std::lock_guard write_lock(write_mutex_);
   const ConfigPtr c = config();
+  bool copied = false;
   for (;;) {
     std::size_t source;
     {
@@ -337,6 +350,10 @@ void VolumeDevice::copy_chunk(std::uint64_t generation, std::size_t plex, std::u
       source = source_plex_locked(plex);
     }
     if (source >= c->layouts.size()) throw OsError(EIO, name_, "rebuild (no plex to copy from)");
+    if (copy_in_kernel(c->devices, c->layouts[source], c->layouts[plex], offset, length)) {
+      copied = true;
+      break;
+    }
     try {
       read_plex(*c, source, offset, buffer.first(std::size_t(length)));
       break;
@@ -344,7 +361,7 @@ void VolumeDevice::copy_chunk(std::uint64_t generation, std::size_t plex, std::u
       fail(source, e.what());
     }
   }
-  write_plex(*c, plex, offset, ByteSpan(buffer.first(std::size_t(length))));
+  if (!copied) write_plex(*c, plex, offset, ByteSpan(buffer.first(std::size_t(length))));
   std::lock_guard lock(state_mutex_);
   Plex& p = plexes_[plex];
   p.cursor = std::max(p.cursor, offset + length);

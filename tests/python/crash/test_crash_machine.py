@@ -229,6 +229,16 @@ def _replace_disk(number: int, name: str) -> Callable[[Machine], object]:
     return lambda m: m.replace_disk(number, Path(m.folder, name))
 
 
+def _reactivate(number: int) -> Callable[[Machine], object]:
+    """Reactivate Disk on the dead disk: its image connected again, what it missed copied in."""
+
+    def step(m: Machine) -> None:
+        m.reactivate(number)
+        m.wait()
+
+    return step
+
+
 MIRRORED = [_dp("select disk 1\nconvert dynamic\nselect disk 0\nconvert dynamic"), _reboot,
             _dp("select volume C\nadd disk=1")]
 
@@ -251,6 +261,7 @@ CASES = {
                                       _dp("select disk m0\ndelete disk")),
     "replace disk 0 (dead, kept as M0)": (MIRRORED + [_fail_disk(0), _blank_image("new0.img")],
                                           _replace_disk(0, "new0.img")),
+    "reactivate disk 1 (copy from its bitmap)": (MIRRORED + [_fail_disk(1), _write_to_c], _reactivate(1)),
     "disk 1 returns (copy from its bitmap)": (MIRRORED + [_fail_disk(1), _write_to_c], _disk_returns(1)),
     "assign letter (machine.json)": ([], _dp("select disk 0\nselect partition 1\nassign letter=S")),
 }
