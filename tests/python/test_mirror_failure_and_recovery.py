@@ -166,9 +166,8 @@ def test_a_disk_that_comes_back_is_copied_back_in_before_it_serves(tmp_path):
     assert m.volume("c:").read_bytes("while-disk-1-was-away.txt") == b"x" * 3 * MiB
 
 
-def test_only_what_the_plex_missed_is_copied_back_from_its_write_intent_bitmap():
-    # In memory, disk 1 behind a write counter. While it is gone, 1 MiB of the 72 MB volume is
-    # written: when it returns, about that much is copied, not the volume.
+def _mirrored_in_memory():
+    """C: mirrored on two disks in memory, disk 1 behind a fault injector; C: full of 0x5a."""
     m = bootmirror.Machine()
     disks = [bootmirror.Disk.memory("340 MiB"), bootmirror.FaultyDisk(bootmirror.Disk.memory("340 MiB"))]
     for d in disks:
@@ -179,6 +178,13 @@ def test_only_what_the_plex_missed_is_copied_back_from_its_write_intent_bitmap()
     device.write(0, b"\x5a" * device.size)
     m.diskpart("select volume c\nadd disk=1", check=True)
     m.wait()
+    return m, disks, device
+
+
+def test_only_what_the_plex_missed_is_copied_back_from_its_write_intent_bitmap():
+    # In memory, disk 1 behind a write counter. While it is gone, 1 MiB of the 72 MB volume is
+    # written: when it returns, about that much is copied, not the volume.
+    m, disks, device = _mirrored_in_memory()
     m.fail_disk(1)
     assert m.dynamic_volume("c").status == "Failed Rd"
     device.write(20 * MiB, b"\xa5" * MiB)
@@ -238,6 +244,16 @@ def _copy_under_way(tmp_path: Path):
     return m, data
 
 
+def _returns_and_holds(m: bootmirror.Machine, image, number: int, data: bytes) -> None:
+    """The dead disk's image, attached again as disk `number`: the copy ends in two identical
+    plexes that hold `data`."""
+    assert m.attach(image) == number
+    assert m.wait(timeout=120)
+    v = m.dynamic_volume("c")
+    assert v.status == "Healthy" and v.verify().identical
+    assert v.device.read(0, v.device.size) == data
+
+
 def test_the_new_plexs_disk_vanishing_mid_copy_leaves_the_data_on_the_source_and_the_copy_starts_again(tmp_path):
     m, data = _copy_under_way(tmp_path)
     image = m.disks[1].path
@@ -252,11 +268,7 @@ def test_the_new_plexs_disk_vanishing_mid_copy_leaves_the_data_on_the_source_and
     m.close()
     m = bootmirror.Machine.open(tmp_path / "lab")
     assert m.dynamic_volume("c").status == "Failed Rd"
-    assert m.attach(image) == 1
-    assert m.wait(timeout=120)
-    v = m.dynamic_volume("c")
-    assert v.status == "Healthy" and v.verify().identical
-    assert v.device.read(0, v.device.size) == data
+    _returns_and_holds(m, image, 1, data)
 
 
 def test_the_source_disk_vanishing_mid_copy_fails_the_volume_until_it_returns(tmp_path):
@@ -269,26 +281,7 @@ def test_the_source_disk_vanishing_mid_copy_fails_the_volume_until_it_returns(tm
     with pytest.raises(OSError):
         v.device.read(0, 4096)
     m.rebuild_speed_limit = None
-    assert m.attach(image) == 0
-    assert m.wait(timeout=120)
-    v = m.dynamic_volume("c")
-    assert v.status == "Healthy" and v.verify().identical
-    assert v.device.read(0, v.device.size) == data
-
-
-def _mirrored_in_memory():
-    """C: mirrored on two disks in memory, disk 1 behind a fault injector; C: full of 0x5a."""
-    m = bootmirror.Machine()
-    disks = [bootmirror.Disk.memory("340 MiB"), bootmirror.FaultyDisk(bootmirror.Disk.memory("340 MiB"))]
-    for d in disks:
-        m.attach(d)
-    m.diskpart(BOOT_VOLUME_C_BOTH_DYNAMIC, check=True)
-    m.reboot()
-    device = m.dynamic_volume("c").device
-    device.write(0, b"\x5a" * device.size)
-    m.diskpart("select volume c\nadd disk=1", check=True)
-    m.wait()
-    return m, disks, device
+    _returns_and_holds(m, image, 0, data)
 
 
 def test_a_plex_failed_by_io_errors_stays_failed_until_its_disk_is_reactivated():
