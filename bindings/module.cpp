@@ -15,4 +15,5 @@ PYBIND11_MODULE(_core, m) {
   bind_dynamic(m);
   bind_volumes(m);
   bind_mirror(m);
+  bind_ntfs(m);
 }

@@ -15,7 +15,7 @@ from .disk import Disk, FaultyDisk
 from .identity import deterministic, new_guid, now
 from . import crash, fat, gpt, kb814070
 from .machine import Machine
-from . import ldm
+from . import ldm, ntfs
 
 __all__ = [
     "__version__",
@@ -32,6 +32,7 @@ __all__ = [
     "gpt",
     "kb814070",
     "ldm",
+    "ntfs",
     "deterministic",
     "new_guid",
     "now",

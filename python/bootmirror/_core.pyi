@@ -180,6 +180,20 @@ class FatFile:
     def flush(self) -> None: ...
     def close(self) -> None: ...
 
+class NtfsVolume:
+    @staticmethod
+    def open(device: BlockDevice) -> "NtfsVolume": ...
+    bytes_per_sector: int
+    cluster_size: int
+    cluster_count: int
+    mft_record_size: int
+    mft_record_count: int
+    serial: int
+    hidden_sectors: int
+    label: str
+    version: Tuple[int, int]
+    def read_record(self, number: int) -> bytes: ...
+
 class FatVolume:
     @staticmethod
     def open(device: BlockDevice, codepage: str = "cp437") -> "FatVolume": ...

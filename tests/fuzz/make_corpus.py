@@ -585,6 +585,28 @@ def write_intent_seeds(corpus: Corpus, work: Path) -> None:
         m.close()
 
 
+def ntfs_seeds(corpus: Corpus, work: Path) -> None:
+    """Volumes mkntfs makes (Debian's ntfs-3g), 512- and 4096-byte sectors, several cluster sizes:
+    for the whole-volume target the sectors the reader opens (boot sector, $MFT, $MFTMirr), and
+    for the record target the $MFT's first records one by one."""
+    volumes = {"mkntfs-c4k": (8, 512, 4096), "mkntfs-c512": (8, 512, 512), "mkntfs-4kn": (16, 4096, 4096),
+               "mkntfs-c64k": (32, 512, 65536)}
+    for name, (mib, sector, cluster) in volumes.items():
+        image = work / f"{name}.img"
+        image.unlink(missing_ok=True)
+        with open(image, "wb") as f:
+            f.truncate(mib << 20)
+        run("mkntfs", "-F", "-f", "-q", "-T", "-L", "SEED", "-s", str(sector), "-c", str(cluster), str(image))
+        src = Source(_core.ImageFile.open(str(image), False, sector))
+        boot = src.read(0, 512)
+        cluster_bytes = struct.unpack_from("<H", boot, 11)[0] * boot[13]
+        mft, mirror = (struct.unpack_from("<Q", boot, at)[0] * cluster_bytes // sector for at in (48, 56))
+        mft_sectors = (64 << 10) // sector
+        corpus.add("ntfs", f"{name}.bin", sparse_image([src], [[(0, 16), (mft, mft + mft_sectors), (mirror, mirror + 8)]]))
+        for record in range(0, 12 if sector == 512 else 0):  # the record target's records are 1024 bytes
+            corpus.add("ntfs_record", f"{name}-record{record}.bin", src.read(mft * sector + record * 1024, 1024))
+
+
 def main() -> None:
     corpus = Corpus()
     with tempfile.TemporaryDirectory(prefix="bootmirror-corpus-") as tmp:
@@ -595,6 +617,7 @@ def main() -> None:
         ldm_seeds(corpus, work)
         machine_seeds(corpus, work)
         write_intent_seeds(corpus, work)
+        ntfs_seeds(corpus, work)
     corpus.write()
 
 

@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "bootmirror/dynamic.h"
+#include "bootmirror/ntfs.h"
 #include "bootmirror/partitioning.h"
 
 namespace bootmirror {
@@ -211,7 +212,14 @@ std::optional<VolumeFileSystem> file_system_on(const DevicePtr& device, const st
   } catch (const OsError&) {
     return std::nullopt;  // a volume whose plexes cannot be read holds no file system we can name
   }
-  if (matches_ascii(boot, 3, "NTFS    ")) return VolumeFileSystem{"NTFS", ""};
+  if (matches_ascii(boot, 3, "NTFS    ")) {
+    // Its label from $Volume; an NTFS volume too damaged to open still shows as NTFS.
+    try {
+      return VolumeFileSystem{"NTFS", ntfs::Volume::open(device)->label()};
+    } catch (const Error&) {
+      return VolumeFileSystem{"NTFS", ""};
+    }
+  }
   try {
     auto volume = fat::Volume::open(device, codepage);
     return VolumeFileSystem{volume->geometry().type == fat::FatType::fat32 ? "FAT32" : "FAT", volume->label()};

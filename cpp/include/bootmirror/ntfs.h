@@ -1,0 +1,50 @@
+// NTFS, read-only: a volume on any BlockDevice (a partition, a dynamic volume, one plex of a
+// mirror). Volume::open reads the boot sector and the $MFT's own record, from which every other
+// record is found (a fragmented $MFT included); $Volume gives the label and the version. Every
+// structure is decoded field by field and checked against its record and the volume (field tables
+// and sources in cpp/src/ntfs/): damage is a FormatError naming what and where, never a crash, a
+// hang or a wrong answer, and nothing is ever written.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "bootmirror/io.h"
+
+namespace bootmirror::ntfs {
+
+struct Version {
+  unsigned major = 0, minor = 0;  // 3.1 for Windows XP and later
+  bool operator==(const Version&) const = default;
+};
+
+class Volume {
+ public:
+  static std::shared_ptr<Volume> open(DevicePtr device);
+  ~Volume();
+
+  std::uint32_t bytes_per_sector() const;
+  std::uint32_t cluster_bytes() const;
+  std::uint64_t cluster_count() const;
+  std::uint32_t mft_record_bytes() const;
+  std::uint64_t serial() const;
+  std::uint32_t hidden_sectors() const;
+  // The records the $MFT's $DATA maps (in use or not).
+  std::uint64_t mft_record_count() const;
+  std::string label() const;  // $Volume's $VOLUME_NAME, UTF-8 (a lone surrogate shows as U+FFFD)
+  Version version() const;    // $Volume's $VOLUME_INFORMATION
+
+  // FILE record `number`, its update sequence checked and undone. FormatError when the record
+  // lies outside the $MFT, was torn, or is not a FILE record.
+  ByteVector read_record(std::uint64_t number) const;
+
+  struct State;
+
+ private:
+  explicit Volume(std::unique_ptr<State> state);
+  std::unique_ptr<State> state_;
+};
+
+}  // namespace bootmirror::ntfs

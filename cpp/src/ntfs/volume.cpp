@@ -1,0 +1,147 @@
+// Opening an NTFS volume: the boot sector, then the $MFT's record 0, whose $DATA maps the whole
+// $MFT (a fragmented $MFT is several runs; an $MFT too fragmented for one record keeps the rest of
+// its runs in extension records, listed by an $ATTRIBUTE_LIST, which this reader refuses clearly
+// for now), then $Volume (record 3) for the label and version.
+#include "bootmirror/ntfs.h"
+
+#include <fmt/format.h>
+
+#include "bootmirror/unicode.h"
+#include "ntfs/attributes.h"
+#include "ntfs/boot_sector.h"
+#include "ntfs/record.h"
+
+namespace bootmirror::ntfs {
+
+namespace {
+
+constexpr std::uint64_t kMftRecord = 0, kVolumeRecord = 3;
+
+}  // namespace
+
+struct Volume::State {
+  DevicePtr device;
+  BootSector boot;
+  std::vector<Run> mft_runs;
+  std::uint64_t mft_bytes = 0;
+  std::string label;
+  Version version;
+
+  // `out.size()` bytes at byte `offset` of an attribute mapped by `runs` (sparse runs read as
+  // zeros); FormatError when the range is not mapped.
+  void read_mapped(const std::vector<Run>& runs, std::uint64_t offset, MutableByteSpan out, const char* what) const {
+    const std::uint64_t cluster = boot.cluster_bytes;
+    std::size_t done = 0;
+    while (done < out.size()) {
+      const std::uint64_t at = offset + done, vcn = at / cluster;
+      const Run* run = nullptr;
+      for (const Run& r : runs)
+        if (vcn >= r.vcn && vcn - r.vcn < r.length) run = &r;
+      if (!run) throw FormatError(fmt::format("{}: byte {} is not mapped by its runs", what, at));
+      const std::uint64_t in_run = at - run->vcn * cluster, left = run->length * cluster - in_run;
+      const std::size_t n = std::size_t(std::min<std::uint64_t>(left, out.size() - done));
+      auto part = out.subspan(done, n);
+      if (run->lcn) device->read(*run->lcn * cluster + in_run, part);
+      else std::fill(part.begin(), part.end(), std::byte{0});
+      done += n;
+    }
+  }
+
+  // Where byte `offset` of an attribute mapped by `runs` lies on the volume (0 if unmapped or
+  // sparse), for messages.
+  std::uint64_t volume_offset_of(const std::vector<Run>& runs, std::uint64_t offset) const {
+    const std::uint64_t vcn = offset / boot.cluster_bytes;
+    for (const Run& r : runs)
+      if (r.lcn && vcn >= r.vcn && vcn - r.vcn < r.length) return (*r.lcn + (vcn - r.vcn)) * boot.cluster_bytes + offset % boot.cluster_bytes;
+    return 0;
+  }
+
+  // A FILE record read from `offset` on the volume (record 0, before the $MFT's runs are known),
+  // or through the $MFT's runs.
+  ByteVector record_at(std::uint64_t number, std::optional<std::uint64_t> volume_offset) const {
+    ByteVector bytes(boot.mft_record_bytes);
+    std::uint64_t where = 0;
+    if (volume_offset) {
+      where = *volume_offset;
+      device->read(where, bytes);
+    } else {
+      if (number >= mft_bytes / boot.mft_record_bytes)
+        throw FormatError(fmt::format("NTFS: record {} is past the $MFT's {} records", number, mft_bytes / boot.mft_record_bytes));
+      read_mapped(mft_runs, number * boot.mft_record_bytes, bytes, "$MFT");
+      where = volume_offset_of(mft_runs, number * boot.mft_record_bytes);
+    }
+    apply_fixups(bytes, "FILE", where);
+    RecordHeader::decode(bytes, where);  // its offsets checked before anyone reads by them
+    return bytes;
+  }
+
+  std::vector<Attribute> attributes_of(const ByteVector& record, std::uint64_t number) const {
+    const RecordHeader header = RecordHeader::decode(record, 0);
+    if (!header.in_use) throw FormatError(fmt::format("NTFS: record {} is not in use", number));
+    return decode_attributes(record, header.first_attribute, header.bytes_in_use, boot.cluster_count(), 0);
+  }
+};
+
+Volume::Volume(std::unique_ptr<State> state) : state_(std::move(state)) {}
+Volume::~Volume() = default;
+
+std::shared_ptr<Volume> Volume::open(DevicePtr device) {
+  if (!device) throw UsageError("ntfs.open needs a device");
+  auto s = std::make_unique<State>();
+  s->device = device;
+  const ByteVector sector = device->read(0, std::size_t(std::min<std::uint64_t>(device->size(), 4096)));
+  s->boot = BootSector::decode(sector, device->size());
+  if (s->boot.mft_cluster > device->size() / s->boot.cluster_bytes)
+    throw FormatError("NTFS boot sector: $MFT past the device's end", 48);
+
+  // The $MFT's own record, at the boot sector's cluster: its unnamed $DATA maps the $MFT.
+  const ByteVector mft = s->record_at(kMftRecord, s->boot.mft_cluster * s->boot.cluster_bytes);
+  const std::uint64_t mft_offset = s->boot.mft_cluster * s->boot.cluster_bytes;
+  const RecordHeader header = RecordHeader::decode(mft, mft_offset);
+  if (!header.in_use) throw FormatError("NTFS: the $MFT's record is not in use", mft_offset + 22);
+  for (const Attribute& a : decode_attributes(mft, header.first_attribute, header.bytes_in_use, s->boot.cluster_count(), mft_offset)) {
+    if (a.type == AttributeType::attribute_list)
+      throw FormatError("NTFS: $MFT with an $ATTRIBUTE_LIST (an $MFT fragmented past one record) is not supported yet",
+                        a.offset);
+    if (a.type != AttributeType::data || !a.name.empty()) continue;
+    if (a.resident) throw FormatError("NTFS: the $MFT's $DATA is resident", a.offset);
+    if (a.compressed || a.encrypted) throw FormatError("NTFS: the $MFT's $DATA is compressed or encrypted", a.offset);
+    s->mft_runs = a.runs;
+    s->mft_bytes = a.data_size;
+  }
+  if (s->mft_runs.empty() || s->mft_bytes < (kVolumeRecord + 1) * s->boot.mft_record_bytes)
+    throw FormatError("NTFS: the $MFT's record maps no $MFT", mft_offset);
+  for (const Run& r : s->mft_runs)
+    if (!r.lcn) throw FormatError("NTFS: the $MFT has a sparse run", mft_offset);
+  // The runs must cover what $DATA says the $MFT holds.
+  const std::uint64_t mapped = s->mft_runs.back().vcn + s->mft_runs.back().length;
+  if (mapped < s->mft_bytes / s->boot.cluster_bytes + (s->mft_bytes % s->boot.cluster_bytes != 0))
+    throw FormatError(fmt::format("NTFS: the $MFT's runs map {} clusters, short of its {} bytes", mapped, s->mft_bytes), mft_offset);
+
+  const ByteVector volume_record = s->record_at(kVolumeRecord, std::nullopt);
+  for (const Attribute& a : s->attributes_of(volume_record, kVolumeRecord)) {
+    if (a.type == AttributeType::volume_name && a.resident) {
+      std::u16string name;
+      for (std::size_t i = 0; i + 1 < a.value.size(); i += 2) name.push_back(char16_t(load_le<std::uint16_t>(a.value, i)));
+      s->label = utf16_to_utf8(name);
+    }
+    // $VOLUME_INFORMATION: 8 bytes reserved, then major and minor version, then flags.
+    if (a.type == AttributeType::volume_information && a.resident && a.value.size() >= 12)
+      s->version = Version{std::to_integer<unsigned>(a.value[8]), std::to_integer<unsigned>(a.value[9])};
+  }
+  return std::shared_ptr<Volume>(new Volume(std::move(s)));
+}
+
+std::uint32_t Volume::bytes_per_sector() const { return state_->boot.bytes_per_sector; }
+std::uint32_t Volume::cluster_bytes() const { return state_->boot.cluster_bytes; }
+std::uint64_t Volume::cluster_count() const { return state_->boot.cluster_count(); }
+std::uint32_t Volume::mft_record_bytes() const { return state_->boot.mft_record_bytes; }
+std::uint64_t Volume::serial() const { return state_->boot.serial; }
+std::uint32_t Volume::hidden_sectors() const { return state_->boot.hidden_sectors; }
+std::uint64_t Volume::mft_record_count() const { return state_->mft_bytes / state_->boot.mft_record_bytes; }
+std::string Volume::label() const { return state_->label; }
+Version Volume::version() const { return state_->version; }
+
+ByteVector Volume::read_record(std::uint64_t number) const { return state_->record_at(number, std::nullopt); }
+
+}  // namespace bootmirror::ntfs

@@ -1,0 +1,27 @@
+// The NTFS reader on a whole volume (cpp/src/ntfs/): one disk given as a sparse image
+// (support/sparse_image.h), the volume at its first sector, whose seeds are volumes mkntfs made
+// (512- and 4096-byte sectors, several cluster sizes). Every structure is open to mutation: the
+// boot sector, the $MFT's record and its run list, $Volume, every other record. What must hold:
+// opening and reading every record answer values or bootmirror errors, never anything else, and
+// a volume that opens reads the same twice.
+#include "bootmirror/ntfs.h"
+#include "support/harness.h"
+#include "support/sparse_image.h"
+
+using namespace bootmirror;
+using namespace bootmirror::fuzz;
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  deterministic();
+  SparseImage image = decode_sparse_image({reinterpret_cast<const std::byte*>(data), size}, 1);
+  std::shared_ptr<ntfs::Volume> volume;
+  if (!attempt([&] { volume = ntfs::Volume::open(image.disks.at(0)); })) return 0;
+  const std::string label = volume->label();
+  // The records a walk of the volume reads first: the system files, and a few past them.
+  const std::uint64_t records = std::min<std::uint64_t>(volume->mft_record_count(), 40);
+  for (std::uint64_t n = 0; n < records; ++n) attempt([&] { volume->read_record(n); });
+  std::shared_ptr<ntfs::Volume> again;
+  require(attempt([&] { again = ntfs::Volume::open(image.disks.at(0)); }), "a volume that opened opens again");
+  require(again->label() == label && again->serial() == volume->serial(), "a volume reads the same twice");
+  return 0;
+}

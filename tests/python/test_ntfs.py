@@ -1,0 +1,120 @@
+"""The NTFS reader on volumes Debian's mkntfs (ntfs-3g) makes: what it reads (label, serial,
+version, geometry, the $MFT's records) agrees with what ntfsinfo and blkid read from the same
+image, for 512- and 4096-byte sectors and several cluster sizes; list volume names an NTFS
+partition and its label; damage is a FormatError naming where, and nothing is written."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+
+import bootmirror
+from bootmirror import Disk, ntfs
+from conftest import run_tool
+
+MiB = 1 << 20
+
+
+def mkntfs(path: Path, mib: int, sector: int = 512, cluster: int = 4096, label: str = "PRIMARY",
+           start: int = 0) -> Path:
+    with open(path, "wb") as f:
+        f.truncate(mib * MiB)
+    run_tool(["mkntfs", "-F", "-f", "-q", "-L", label, "-s", str(sector), "-c", str(cluster), "-p", str(start),
+              "-H", "255", "-S", "63", str(path)])
+    return path
+
+
+def ntfsinfo(path: Path) -> dict:
+    """ntfsinfo -m's "Key: value" lines."""
+    out = {}
+    env = {"PATH": "/usr/bin:/bin:/usr/sbin:/sbin", "LC_ALL": "C.UTF-8"}  # labels printed as UTF-8
+    for line in run_tool(["ntfsinfo", "-m", str(path)], env=env).stdout.splitlines():
+        key, sep, value = line.strip().partition(": ")
+        if sep:
+            out.setdefault(key, value.strip())
+    return out
+
+
+def blkid(path: Path, tag: str) -> str:
+    return run_tool(["blkid", "-p", "-s", tag, "-o", "value", str(path)]).stdout.rstrip("\n")
+
+
+@pytest.mark.parametrize("sector,cluster,label", [(512, 4096, "PRIMARY"), (512, 512, "Ünïcode ✓"), (4096, 4096, "4KN"),
+                                                  (512, 65536, "BIG")])
+def test_the_reader_sees_what_ntfsinfo_and_blkid_see(tmp_path, sector, cluster, label):
+    image = mkntfs(tmp_path / "v.img", 96, sector, cluster, label)
+    with Disk.open(image, sector_size=sector) as disk:
+        v = ntfs.open(disk)
+        info = ntfsinfo(image)
+        assert v.label == info["Volume Name"] == blkid(image, "LABEL") == label
+        assert f"{v.version[0]}.{v.version[1]}" == info["Volume Version"] == "3.1"
+        assert v.bytes_per_sector == int(info["Sector Size"]) == sector
+        assert v.cluster_size == int(info["Cluster Size"]) == cluster
+        assert v.cluster_count == int(info["Volume Size in Clusters"])
+        assert v.mft_record_size == int(info["MFT Record Size"])
+        assert f"{v.serial:016X}" == blkid(image, "UUID")
+        # The system files' records (0 $MFT ... 11 $Extend) all read, each a FILE record in use.
+        for n in range(12):
+            record = v.read_record(n)
+            assert record[:4] == b"FILE" and len(record) == v.mft_record_size
+
+
+def test_list_volume_names_an_ntfs_partition_and_its_label(tmp_path):
+    m = bootmirror.Machine.create(tmp_path / "lab")
+    m.create_disk("160 MiB")
+    m.diskpart("select disk 0\nconvert gpt\ncreate partition primary size=64\nassign letter=c", check=True)
+    (part,) = [p for p in m.disk(0).partitions if p.size >= 60 * MiB]
+    volume = mkntfs(tmp_path / "c.img", 64, start=part.offset // 512, label="PRIMARY")
+    m.disk(0).write(part.offset, volume.read_bytes()[: part.size])
+    listing = m.diskpart("list volume")
+    (row,) = [line for line in listing.splitlines() if " C " in line]
+    assert "PRIMARY" in row and "NTFS" in row
+
+
+def _damaged(tmp_path: Path, offset: int, data: bytes) -> Path:
+    image = mkntfs(tmp_path / "v.img", 32)
+    with open(image, "r+b") as f:
+        f.seek(offset)
+        f.write(data)
+    return image
+
+
+def _mft_offset(image: Path) -> int:
+    with Disk.open(image) as disk:
+        v = ntfs.open(disk)
+        boot = disk.read(0, 512)
+        return int.from_bytes(boot[48:56], "little") * v.cluster_size
+
+
+@pytest.mark.parametrize("damage", ["oem id", "sector size", "mft past the volume", "torn mft record", "mft run off the volume"])
+def test_damage_is_a_format_error_naming_where_and_nothing_is_written(tmp_path, damage):
+    probe = mkntfs(tmp_path / "probe.img", 32)
+    mft = _mft_offset(probe)
+    probe.unlink()
+    where, data = {
+        "oem id": (3, b"XXXX"),
+        "sector size": (11, (520).to_bytes(2, "little")),
+        "mft past the volume": (48, (1 << 40).to_bytes(8, "little")),
+        "torn mft record": (mft + 510, b"\x99\x99"),
+        # The $MFT's $DATA run list lies inside its record; a start cluster far past the volume.
+        "mft run off the volume": None,
+    }[damage] or (None, None)
+    image = mkntfs(tmp_path / "v.img", 32)
+    if where is None:
+        record = bytearray(Path(image).read_bytes()[mft:mft + 1024])
+        at = record.find(b"\x80\x00\x00\x00")  # the $DATA attribute
+        pairs = at + int.from_bytes(record[at + 32:at + 34], "little")
+        header = record[pairs]
+        start_bytes = header >> 4
+        where, data = mft + pairs + 1 + (header & 0xF), b"\x7f" * start_bytes
+    with open(image, "r+b") as f:
+        f.seek(where)
+        f.write(data)
+    before = hashlib.sha256(image.read_bytes()).hexdigest()
+    with Disk.open(image) as disk:
+        with pytest.raises(bootmirror.FormatError) as caught:
+            ntfs.open(disk)
+    assert caught.value.offset is not None, caught.value
+    assert hashlib.sha256(image.read_bytes()).hexdigest() == before
