@@ -17,7 +17,7 @@ BUILD_DIR := build/dev
 # benchmarks (dd from coreutils, xxhsum). clang, its sanitizer and libFuzzer runtimes
 # (libclang-rt-14-dev) and llvm-symbolizer (llvm-14) serve test-asan and the fuzz targets.
 APT_PACKAGES := g++ make pkg-config libfmt-dev libxxhash-dev xxhash libgtest-dev \
-                gdisk dosfstools mtools ldmtool ntfs-3g xz-utils \
+                gdisk dosfstools mtools ldmtool ntfs-3g wimtools xz-utils \
                 clang libclang-rt-14-dev llvm-14
 
 # The sanitizer build: clang with AddressSanitizer and UndefinedBehaviorSanitizer in build/asan,

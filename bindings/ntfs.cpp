@@ -4,8 +4,41 @@
 
 namespace bootmirror::bindings {
 
+namespace {
+
+// Names are WTF-8 in the engine; Python sees a lone surrogate as os.listdir would show it.
+py::str wtf8(const std::string& text) {
+  PyObject* s = PyUnicode_DecodeUTF8(text.data(), py::ssize_t(text.size()), "surrogatepass");
+  if (!s) throw py::error_already_set();
+  return py::reinterpret_steal<py::str>(s);
+}
+
+std::string path_text(const py::str& path) {
+  PyObject* bytes = PyUnicode_AsEncodedString(path.ptr(), "utf-8", "surrogatepass");
+  if (!bytes) throw py::error_already_set();
+  std::string out(PyBytes_AS_STRING(bytes), std::size_t(PyBytes_GET_SIZE(bytes)));
+  Py_DECREF(bytes);
+  return out;
+}
+
+}  // namespace
+
 void bind_ntfs(py::module_& m) {
   using ntfs::Volume;
+  using ntfs::Entry;
+  py::class_<Entry>(m, "NtfsEntry", "A file or folder as its folder lists it.")
+      .def_property_readonly("name", [](const Entry& e) { return wtf8(e.name); })
+      .def_readonly("record", &Entry::record)
+      .def_readonly("is_dir", &Entry::is_dir)
+      .def_readonly("size", &Entry::size)
+      .def_readonly("attributes", &Entry::attributes)
+      .def_readonly("created_ns", &Entry::created_ns)
+      .def_readonly("modified_ns", &Entry::modified_ns)
+      .def_readonly("changed_ns", &Entry::changed_ns)
+      .def_readonly("accessed_ns", &Entry::accessed_ns)
+      .def("__repr__", [](const Entry& e) {
+        return py::str("<NtfsEntry {!r} {}>").format(wtf8(e.name), e.is_dir ? std::string("<DIR>") : std::to_string(e.size) + " bytes");
+      });
   py::class_<Volume, std::shared_ptr<Volume>>(m, "NtfsVolume", "An NTFS volume, read-only.")
       .def_static("open", &Volume::open, py::arg("device"), py::call_guard<py::gil_scoped_release>(),
                   "Open the NTFS volume on `device`; FormatError naming what and where if it holds none.")
@@ -21,6 +54,42 @@ void bind_ntfs(py::module_& m) {
         const ntfs::Version version = v.version();
         return py::make_tuple(version.major, version.minor);
       })
+      .def(
+          "list",
+          [](const Volume& v, const py::str& path) {
+            const std::string p = path_text(path);
+            py::gil_scoped_release release;
+            return v.list(p);
+          },
+          py::arg("path"))
+      .def(
+          "stat",
+          [](const Volume& v, const py::str& path) {
+            const std::string p = path_text(path);
+            py::gil_scoped_release release;
+            return v.stat(p);
+          },
+          py::arg("path"))
+      .def(
+          "exists",
+          [](const Volume& v, const py::str& path) {
+            const std::string p = path_text(path);
+            py::gil_scoped_release release;
+            return v.exists(p);
+          },
+          py::arg("path"))
+      .def(
+          "read_file",
+          [](const Volume& v, const py::str& path) {
+            const std::string p = path_text(path);
+            ByteVector bytes;
+            {
+              py::gil_scoped_release release;
+              bytes = v.read_file(p);
+            }
+            return py::bytes(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+          },
+          py::arg("path"))
       .def(
           "read_record",
           [](const Volume& v, const py::int_& number) {

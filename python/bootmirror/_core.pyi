@@ -180,6 +180,17 @@ class FatFile:
     def flush(self) -> None: ...
     def close(self) -> None: ...
 
+class NtfsEntry:
+    name: str
+    record: int
+    is_dir: bool
+    size: int
+    attributes: int
+    created_ns: int
+    modified_ns: int
+    changed_ns: int
+    accessed_ns: int
+
 class NtfsVolume:
     @staticmethod
     def open(device: BlockDevice) -> "NtfsVolume": ...
@@ -192,6 +203,10 @@ class NtfsVolume:
     hidden_sectors: int
     label: str
     version: Tuple[int, int]
+    def list(self, path: str) -> List[NtfsEntry]: ...
+    def stat(self, path: str) -> NtfsEntry: ...
+    def exists(self, path: str) -> bool: ...
+    def read_file(self, path: str) -> bytes: ...
     def read_record(self, number: int) -> bytes: ...
 
 class FatVolume:

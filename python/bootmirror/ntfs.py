@@ -1,7 +1,9 @@
-"""NTFS volumes, read by bootmirror's own reader (read-only).
+r"""NTFS volumes, read by bootmirror's own reader (read-only).
 
-    v = bootmirror.ntfs.open(m.volume_device("c:"))   # a Disk, a partition, a dynamic volume's device
-    v.label, v.serial, v.version                       # 'PRIMARY', 0x1A2B..., (3, 1)
+    v = bootmirror.ntfs.open(disk)      # a Disk, a partition, a dynamic volume's device
+    v.label, v.serial, v.version        # 'PRIMARY', 0x1A2B..., (3, 1)
+    v.listdir("WINDOWS/system32")       # '\' or '/', without regard to case, as on Windows
+    v.read_bytes(r"\WINDOWS\system32\ntoskrnl.exe")
 
 Everything here is the engine's answer (bootmirror._core.NtfsVolume); nothing is computed again.
 Damage raises FormatError naming what and where; opening never writes.
@@ -9,7 +11,7 @@ Damage raises FormatError naming what and where; opening never writes.
 
 from __future__ import annotations
 
-from typing import Tuple, Union
+from typing import Iterator, List, Tuple, Union
 
 from . import _core
 from .disk import Disk
@@ -63,6 +65,40 @@ class Volume:
     @property
     def mft_record_count(self) -> int:
         return self._volume.mft_record_count
+
+    def scandir(self, path: str = "") -> List[_core.NtfsEntry]:
+        """The entries of a folder, in its index's (name) order; the volume's own files ($MFT,
+        ...) and the DOS aliases of long names are left out, as Windows lists a folder."""
+        return self._volume.list(path)
+
+    def listdir(self, path: str = "") -> List[str]:
+        return [e.name for e in self._volume.list(path)]
+
+    def walk(self, top: str = "") -> Iterator[Tuple[str, List[str], List[str]]]:
+        """Like os.walk, top-down: (folder path, folder names, file names); '/' separated."""
+        pending = [top.strip("/\\").replace("\\", "/")]
+        while pending:
+            folder = pending.pop(0)
+            entries = self._volume.list(folder)
+            dirs = [e.name for e in entries if e.is_dir]
+            yield folder, dirs, [e.name for e in entries if not e.is_dir]
+            pending[:0] = [f"{folder}/{d}" if folder else d for d in dirs]
+
+    def stat(self, path: str) -> _core.NtfsEntry:
+        return self._volume.stat(path)
+
+    def exists(self, path: str) -> bool:
+        return self._volume.exists(path)
+
+    def isdir(self, path: str) -> bool:
+        return self._volume.exists(path) and self._volume.stat(path).is_dir
+
+    def isfile(self, path: str) -> bool:
+        return self._volume.exists(path) and not self._volume.stat(path).is_dir
+
+    def read_bytes(self, path: str) -> bytes:
+        """A file's data ($DATA); compressed or encrypted files raise FormatError."""
+        return self._volume.read_file(path)
 
     def read_record(self, number: int) -> bytes:
         """MFT record `number` as stored, its update sequence checked and undone."""

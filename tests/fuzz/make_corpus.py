@@ -607,6 +607,30 @@ def ntfs_seeds(corpus: Corpus, work: Path) -> None:
             corpus.add("ntfs_record", f"{name}-record{record}.bin", src.read(mft * sector + record * 1024, 1024))
 
 
+def ntfs_tree_seed(corpus: Corpus, work: Path) -> None:
+    """A small volume mkntfs made and wimlib-imagex filled (folders, a folder with an
+    $INDEX_ALLOCATION, small files): every sector that holds something but the $LogFile's fill."""
+    tree = work / "ntfs-tree"
+    (tree / "WINDOWS/system32").mkdir(parents=True)
+    (tree / "WINDOWS/system32/ntoskrnl.exe").write_bytes(b"kernel" * 100)
+    for i in range(80):
+        (tree / "WINDOWS" / f"file {i:02d}.txt").write_bytes(b"x" * i)
+    wim, image = work / "ntfs-tree.wim", work / "ntfs-tree.img"
+    run("wimlib-imagex", "capture", str(tree), str(wim), "tree", "--no-acls")
+    with open(image, "wb") as f:
+        f.truncate(8 << 20)
+    run("mkntfs", "-F", "-f", "-q", "-T", "-L", "TREE", str(image))
+    run("wimlib-imagex", "apply", str(wim), "1", str(image))
+    # The $LogFile is filled with 0xFF: left out (zeros), the reader never reads it.
+    src = Source(_core.ImageFile.open(str(image)))
+    filled = bootmirror.Disk.memory(src.size)
+    for at in range(0, src.size, 512):
+        sector = src.read(at, 512)
+        if sector.count(0xFF) != 512:
+            filled.write(at, sector)
+    corpus.add("ntfs", "wimlib-tree.bin", sparse_image([Source.of(filled)]))
+
+
 def main() -> None:
     corpus = Corpus()
     with tempfile.TemporaryDirectory(prefix="bootmirror-corpus-") as tmp:
@@ -618,6 +642,7 @@ def main() -> None:
         machine_seeds(corpus, work)
         write_intent_seeds(corpus, work)
         ntfs_seeds(corpus, work)
+        ntfs_tree_seed(corpus, work)
     corpus.write()
 
 

@@ -2,8 +2,8 @@
 // (support/sparse_image.h), the volume at its first sector, whose seeds are volumes mkntfs made
 // (512- and 4096-byte sectors, several cluster sizes). Every structure is open to mutation: the
 // boot sector, the $MFT's record and its run list, $Volume, every other record. What must hold:
-// opening and reading every record answer values or bootmirror errors, never anything else, and
-// a volume that opens reads the same twice.
+// opening, reading every record, listing folders and reading files answer values or bootmirror
+// errors, never anything else, and a volume that opens reads the same twice.
 #include "bootmirror/ntfs.h"
 #include "support/harness.h"
 #include "support/sparse_image.h"
@@ -20,6 +20,20 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   // The records a walk of the volume reads first: the system files, and a few past them.
   const std::uint64_t records = std::min<std::uint64_t>(volume->mft_record_count(), 40);
   for (std::uint64_t n = 0; n < records; ++n) attempt([&] { volume->read_record(n); });
+  // A walk: the root's entries, one level below it, and the files' data (bounded: a mutated size
+  // may claim gigabytes, which read_file refuses past its limit but would still allocate).
+  attempt([&] {
+    for (const ntfs::Entry& e : volume->list("")) {
+      if (e.is_dir) {
+        attempt([&] {
+          for (const ntfs::Entry& inner : volume->list(e.name))
+            if (!inner.is_dir && inner.size <= (1u << 20)) attempt([&] { volume->read_file(e.name + "/" + inner.name); });
+        });
+      } else if (e.size <= (1u << 20)) {
+        attempt([&] { volume->read_file(e.name); });
+      }
+    }
+  });
   std::shared_ptr<ntfs::Volume> again;
   require(attempt([&] { again = ntfs::Volume::open(image.disks.at(0)); }), "a volume that opened opens again");
   require(again->label() == label && again->serial() == volume->serial(), "a volume reads the same twice");

@@ -9,11 +9,23 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "bootmirror/io.h"
 
 namespace bootmirror::ntfs {
+
+// A file or folder as a directory lists it. Times are its $STANDARD_INFORMATION's, in
+// nanoseconds since 1970 (as os.stat's st_mtime_ns); the size is its unnamed $DATA's.
+struct Entry {
+  std::string name;  // WTF-8: a lone UTF-16 surrogate in a name is kept (bootmirror/unicode.h)
+  std::uint64_t record = 0;
+  bool is_dir = false;
+  std::uint64_t size = 0;
+  std::uint32_t attributes = 0;  // FILE_ATTRIBUTE_* (0x01 read-only, 0x02 hidden, 0x04 system, ...)
+  std::int64_t created_ns = 0, modified_ns = 0, changed_ns = 0, accessed_ns = 0;
+};
 
 struct Version {
   unsigned major = 0, minor = 0;  // 3.1 for Windows XP and later
@@ -35,6 +47,15 @@ class Volume {
   std::uint64_t mft_record_count() const;
   std::string label() const;  // $Volume's $VOLUME_NAME, UTF-8 (a lone surrogate shows as U+FFFD)
   Version version() const;    // $Volume's $VOLUME_INFORMATION
+
+  // Paths are '\\' or '/' separated from the root, matched without regard to case as Windows
+  // matches them (the volume's $UpCase table). UsageError when a path names nothing.
+  std::vector<Entry> list(std::string_view folder) const;  // its entries in index (name) order
+  Entry stat(std::string_view path) const;
+  bool exists(std::string_view path) const;
+  // A file's unnamed $DATA (resident or not, sparse runs as zeros). Compressed or encrypted data,
+  // and files whose attributes spill into an $ATTRIBUTE_LIST, are a FormatError saying so.
+  ByteVector read_file(std::string_view path) const;
 
   // FILE record `number`, its update sequence checked and undone. FormatError when the record
   // lies outside the $MFT, was torn, or is not a FILE record.

@@ -7,9 +7,7 @@
 #include <fmt/format.h>
 
 #include "bootmirror/unicode.h"
-#include "ntfs/attributes.h"
-#include "ntfs/boot_sector.h"
-#include "ntfs/record.h"
+#include "ntfs/volume_state.h"
 
 namespace bootmirror::ntfs {
 
@@ -18,69 +16,6 @@ namespace {
 constexpr std::uint64_t kMftRecord = 0, kVolumeRecord = 3;
 
 }  // namespace
-
-struct Volume::State {
-  DevicePtr device;
-  BootSector boot;
-  std::vector<Run> mft_runs;
-  std::uint64_t mft_bytes = 0;
-  std::string label;
-  Version version;
-
-  // `out.size()` bytes at byte `offset` of an attribute mapped by `runs` (sparse runs read as
-  // zeros); FormatError when the range is not mapped.
-  void read_mapped(const std::vector<Run>& runs, std::uint64_t offset, MutableByteSpan out, const char* what) const {
-    const std::uint64_t cluster = boot.cluster_bytes;
-    std::size_t done = 0;
-    while (done < out.size()) {
-      const std::uint64_t at = offset + done, vcn = at / cluster;
-      const Run* run = nullptr;
-      for (const Run& r : runs)
-        if (vcn >= r.vcn && vcn - r.vcn < r.length) run = &r;
-      if (!run) throw FormatError(fmt::format("{}: byte {} is not mapped by its runs", what, at));
-      const std::uint64_t in_run = at - run->vcn * cluster, left = run->length * cluster - in_run;
-      const std::size_t n = std::size_t(std::min<std::uint64_t>(left, out.size() - done));
-      auto part = out.subspan(done, n);
-      if (run->lcn) device->read(*run->lcn * cluster + in_run, part);
-      else std::fill(part.begin(), part.end(), std::byte{0});
-      done += n;
-    }
-  }
-
-  // Where byte `offset` of an attribute mapped by `runs` lies on the volume (0 if unmapped or
-  // sparse), for messages.
-  std::uint64_t volume_offset_of(const std::vector<Run>& runs, std::uint64_t offset) const {
-    const std::uint64_t vcn = offset / boot.cluster_bytes;
-    for (const Run& r : runs)
-      if (r.lcn && vcn >= r.vcn && vcn - r.vcn < r.length) return (*r.lcn + (vcn - r.vcn)) * boot.cluster_bytes + offset % boot.cluster_bytes;
-    return 0;
-  }
-
-  // A FILE record read from `offset` on the volume (record 0, before the $MFT's runs are known),
-  // or through the $MFT's runs.
-  ByteVector record_at(std::uint64_t number, std::optional<std::uint64_t> volume_offset) const {
-    ByteVector bytes(boot.mft_record_bytes);
-    std::uint64_t where = 0;
-    if (volume_offset) {
-      where = *volume_offset;
-      device->read(where, bytes);
-    } else {
-      if (number >= mft_bytes / boot.mft_record_bytes)
-        throw FormatError(fmt::format("NTFS: record {} is past the $MFT's {} records", number, mft_bytes / boot.mft_record_bytes));
-      read_mapped(mft_runs, number * boot.mft_record_bytes, bytes, "$MFT");
-      where = volume_offset_of(mft_runs, number * boot.mft_record_bytes);
-    }
-    apply_fixups(bytes, "FILE", where);
-    RecordHeader::decode(bytes, where);  // its offsets checked before anyone reads by them
-    return bytes;
-  }
-
-  std::vector<Attribute> attributes_of(const ByteVector& record, std::uint64_t number) const {
-    const RecordHeader header = RecordHeader::decode(record, 0);
-    if (!header.in_use) throw FormatError(fmt::format("NTFS: record {} is not in use", number));
-    return decode_attributes(record, header.first_attribute, header.bytes_in_use, boot.cluster_count(), 0);
-  }
-};
 
 Volume::Volume(std::unique_ptr<State> state) : state_(std::move(state)) {}
 Volume::~Volume() = default;
