@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+import bootmirror
 from bootmirror import Disk, ntfs
 from conftest import run_tool
 
@@ -87,3 +88,51 @@ def test_our_reader_and_dissect_ntfs_see_the_same_tree(tmp_path, sector):
         assert v.read_bytes(r"\windows\SYSTEM32\config\system") == (tmp_path / "tree/WINDOWS/system32/config/SYSTEM").read_bytes()
         assert v.read_bytes("Case/readme.txt") == b"lower\n" and v.read_bytes("Case/README.TXT") == b"upper\n"
         assert not v.exists("WINDOWS/nothing here") and v.isdir("many") and v.isfile("empty.txt")
+
+
+def test_an_index_block_that_points_back_at_itself_is_a_format_error_not_a_hang(tmp_path):
+    image = ntfs_image(tmp_path, 512)
+    data = bytearray(image.read_bytes())
+    # An INDX block of the big folder: its last entry made to point at the block itself.
+    with Disk.open(image) as disk:
+        names = set(ntfs.open(disk).listdir("many"))
+    for at in range(0, len(data), 4096):
+        if data[at:at + 4] != b"INDX":
+            continue
+        block = data[at:at + 4096]
+        usa, count = int.from_bytes(block[4:6], "little"), int.from_bytes(block[6:8], "little")
+        usn = block[usa:usa + 2]
+        for i in range(count - 1):  # undo the fixups, edit, then redo them
+            block[(i + 1) * 512 - 2:(i + 1) * 512] = block[usa + 2 + 2 * i:usa + 4 + 2 * i]
+        first, in_use, allocated = (int.from_bytes(block[24 + k:28 + k], "little") for k in (0, 4, 8))
+        entry, last = 24 + first, None
+        while True:
+            length, flags = int.from_bytes(block[entry + 8:entry + 10], "little"), int.from_bytes(block[entry + 12:entry + 14], "little")
+            if flags & 2:
+                last = entry
+                break
+            key = block[entry + 16:entry + 16 + int.from_bytes(block[entry + 10:entry + 12], "little")]
+            name = key[66:66 + 2 * key[64]].decode("utf-16-le")
+            entry += length
+        if name not in names or 24 + in_use + 8 > 24 + allocated:
+            continue
+        vcn = block[16:24]
+        block[last + 8:last + 10] = (24).to_bytes(2, "little")
+        block[last + 12:last + 14] = (3).to_bytes(2, "little")
+        block[last + 16:last + 24] = vcn
+        block[28:32] = (in_use + 8).to_bytes(4, "little")
+        block[36] |= 1  # the node has children
+        for i in range(count - 1):
+            end = (i + 1) * 512 - 2
+            block[usa + 2 + 2 * i:usa + 4 + 2 * i] = block[end:end + 2]
+            block[end:end + 2] = usn
+        data[at:at + 4096] = block
+        break
+    else:
+        raise AssertionError("no INDX block of the big folder found")
+    image.write_bytes(bytes(data))
+    before = hashlib.sha256(data).hexdigest()
+    with Disk.open(image) as disk:
+        with pytest.raises(bootmirror.FormatError, match="twice"):
+            ntfs.open(disk).listdir("many")
+    assert hashlib.sha256(image.read_bytes()).hexdigest() == before
