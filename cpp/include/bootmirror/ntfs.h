@@ -53,8 +53,8 @@ class Volume {
   std::vector<Entry> list(std::string_view folder) const;  // its entries in index (name) order
   Entry stat(std::string_view path) const;
   bool exists(std::string_view path) const;
-  // A file's unnamed $DATA (resident or not, sparse runs as zeros). Compressed or encrypted data,
-  // and files whose attributes spill into an $ATTRIBUTE_LIST, are a FormatError saying so.
+  // A file's unnamed $DATA (resident or not, sparse runs as zeros; its extents gathered through
+  // an $ATTRIBUTE_LIST). Compressed or encrypted data is a FormatError saying so.
   ByteVector read_file(std::string_view path) const;
 
   // FILE record `number`, its update sequence checked and undone. FormatError when the record

@@ -98,7 +98,8 @@ std::vector<Attribute> decode_attributes(ByteSpan record, std::uint32_t first_at
         throw FormatError(fmt::format("attribute 0x{:X}: resident value {}+{} past its {} bytes", type, value_offset,
                                       value_length, length),
                           base + at + 16);
-      attr.value = a.subspan(value_offset, value_length);
+      const ByteSpan value = a.subspan(value_offset, value_length);
+      attr.value.assign(value.begin(), value.end());
     } else {
       if (length < 64) throw FormatError(fmt::format("attribute 0x{:X}: non-resident header of {} bytes", type, length), base + at + 4);
       attr.lowest_vcn = load_le<std::uint64_t>(a, 16);

@@ -70,7 +70,7 @@ struct Attribute {
   std::uint16_t id = 0;
   bool compressed = false, encrypted = false, sparse = false;
   bool resident = true;
-  ByteSpan value;  // resident: the value, inside the record's bytes
+  ByteVector value;  // resident: the value (a copy: it outlives the record's buffer)
   // Non-resident:
   std::uint64_t lowest_vcn = 0, highest_vcn = 0;
   std::uint64_t allocated_size = 0, data_size = 0, initialized_size = 0;

@@ -49,15 +49,8 @@ const Attribute* find(const std::vector<Attribute>& attributes, AttributeType ty
   return nullptr;
 }
 
-// The records' attributes, refusing what this reader does not follow yet.
-std::vector<Attribute> plain_attributes(const Volume::State& s, std::uint64_t number) {
-  std::vector<Attribute> attributes = s.attributes_of(s.record_at(number, std::nullopt), number);
-  for (const Attribute& a : attributes)
-    if (a.type == AttributeType::attribute_list)
-      throw FormatError(fmt::format("NTFS: record {} keeps attributes in other records ($ATTRIBUTE_LIST): not supported yet", number),
-                        a.offset);
-  return attributes;
-}
+// A file's attributes, gathered from its extension records when it has an $ATTRIBUTE_LIST.
+std::vector<Attribute> plain_attributes(const Volume::State& s, std::uint64_t number) { return s.file_attributes(number); }
 
 // The bytes of a non-resident attribute, to `size` (past its initialized size: zeros).
 ByteVector read_nonresident(const Volume::State& s, const Attribute& a, const char* what) {

@@ -1,7 +1,7 @@
 // Opening an NTFS volume: the boot sector, then the $MFT's record 0, whose $DATA maps the whole
 // $MFT (a fragmented $MFT is several runs; an $MFT too fragmented for one record keeps the rest of
-// its runs in extension records, listed by an $ATTRIBUTE_LIST, which this reader refuses clearly
-// for now), then $Volume (record 3) for the label and version.
+// its runs in extension records, listed by an $ATTRIBUTE_LIST), then $Volume (record 3) for the
+// label and version.
 #include "bootmirror/ntfs.h"
 
 #include <fmt/format.h>
@@ -34,16 +34,20 @@ std::shared_ptr<Volume> Volume::open(DevicePtr device) {
   const std::uint64_t mft_offset = s->boot.mft_cluster * s->boot.cluster_bytes;
   const RecordHeader header = RecordHeader::decode(mft, mft_offset);
   if (!header.in_use) throw FormatError("NTFS: the $MFT's record is not in use", mft_offset + 22);
+  bool listed = false;
   for (const Attribute& a : decode_attributes(mft, header.first_attribute, header.bytes_in_use, s->boot.cluster_count(), mft_offset)) {
-    if (a.type == AttributeType::attribute_list)
-      throw FormatError("NTFS: $MFT with an $ATTRIBUTE_LIST (an $MFT fragmented past one record) is not supported yet",
-                        a.offset);
-    if (a.type != AttributeType::data || !a.name.empty()) continue;
+    listed |= a.type == AttributeType::attribute_list;
+    if (a.type != AttributeType::data || !a.name.empty() || a.lowest_vcn != 0) continue;
     if (a.resident) throw FormatError("NTFS: the $MFT's $DATA is resident", a.offset);
     if (a.compressed || a.encrypted) throw FormatError("NTFS: the $MFT's $DATA is compressed or encrypted", a.offset);
     s->mft_runs = a.runs;
     s->mft_bytes = a.data_size;
   }
+  // An $MFT fragmented past what its record holds keeps its other extents in extension records,
+  // found through the first extent's runs (Windows keeps them there).
+  if (listed && !s->mft_runs.empty())
+    for (const Attribute& a : s->file_attributes(kMftRecord))
+      if (a.type == AttributeType::data && a.name.empty()) s->mft_runs = a.runs;
   if (s->mft_runs.empty() || s->mft_bytes < (kVolumeRecord + 1) * s->boot.mft_record_bytes)
     throw FormatError("NTFS: the $MFT's record maps no $MFT", mft_offset);
   for (const Run& r : s->mft_runs)

@@ -71,6 +71,11 @@ struct Volume::State {
     return bytes;
   }
 
+  // The attributes of file `number`: its base record's and, when it has an $ATTRIBUTE_LIST, the
+  // ones that list puts in extension records; an attribute split over several records comes back
+  // as one, its runs joined in VCN order (attribute_list.cpp).
+  std::vector<Attribute> file_attributes(std::uint64_t number) const;
+
   std::vector<Attribute> attributes_of(const ByteVector& record, std::uint64_t number) const {
     const RecordHeader header = RecordHeader::decode(record, 0);
     if (!header.in_use) throw FormatError(fmt::format("NTFS: record {} is not in use", number));
