@@ -21,6 +21,16 @@ std::string path_text(const py::str& path) {
   return out;
 }
 
+// A Volume question about a path, asked with the GIL released.
+template <typename Answer>
+auto on_path(Answer (ntfs::Volume::*question)(std::string_view) const) {
+  return [question](const ntfs::Volume& v, const py::str& path) {
+    const std::string p = path_text(path);
+    py::gil_scoped_release release;
+    return (v.*question)(p);
+  };
+}
+
 }  // namespace
 
 void bind_ntfs(py::module_& m) {
@@ -54,30 +64,9 @@ void bind_ntfs(py::module_& m) {
         const ntfs::Version version = v.version();
         return py::make_tuple(version.major, version.minor);
       })
-      .def(
-          "list",
-          [](const Volume& v, const py::str& path) {
-            const std::string p = path_text(path);
-            py::gil_scoped_release release;
-            return v.list(p);
-          },
-          py::arg("path"))
-      .def(
-          "stat",
-          [](const Volume& v, const py::str& path) {
-            const std::string p = path_text(path);
-            py::gil_scoped_release release;
-            return v.stat(p);
-          },
-          py::arg("path"))
-      .def(
-          "exists",
-          [](const Volume& v, const py::str& path) {
-            const std::string p = path_text(path);
-            py::gil_scoped_release release;
-            return v.exists(p);
-          },
-          py::arg("path"))
+      .def("list", on_path(&Volume::list), py::arg("path"), "The entries of a folder, in index order.")
+      .def("stat", on_path(&Volume::stat), py::arg("path"))
+      .def("exists", on_path(&Volume::exists), py::arg("path"))
       .def(
           "read_file",
           [](const Volume& v, const py::str& path) {

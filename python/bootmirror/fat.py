@@ -26,7 +26,7 @@ import os
 from typing import Iterator, List, Optional, Tuple, Union
 
 from . import _core
-from .disk import Disk
+from ._paths import PathQueries, Target, device_of
 
 __all__ = [
     "ARCHIVE",
@@ -57,21 +57,12 @@ DIRECTORY = 0x10
 ARCHIVE = 0x20
 
 Entry = _core.FatEntry
-Target = Union[Disk, _core.BlockDevice]
 
 
 def _printable(text: str) -> str:
     """`text` for display: a lone surrogate (which a name from disk may hold) as U+FFFD, as the
     engine prints it, so that HTML and reprs encode as UTF-8."""
     return "".join("\ufffd" if 0xD800 <= ord(c) <= 0xDFFF else c for c in text)
-
-
-def _device(target: Target) -> _core.BlockDevice:
-    if isinstance(target, Disk):
-        return target.device
-    if isinstance(target, _core.BlockDevice):
-        return target
-    raise _core.UsageError(f"expected a Disk or a block device, not {type(target).__name__}")
 
 
 def format(
@@ -94,7 +85,7 @@ def format(
     in OEM code page `codepage`. Nothing is written unless every option is valid.
     """
     return _core.fat_format(
-        _device(target), fs, cluster_size, label, fat_count, root_entries, serial, media, quick, codepage
+        device_of(target), fs, cluster_size, label, fat_count, root_entries, serial, media, quick, codepage
     )
 
 
@@ -123,7 +114,7 @@ def xcopy_listing(source_folder: str, copied: List[str]) -> str:
 def run_format(target: Target, switches: str = "/fs:fat /q /y", codepage: str = "cp437") -> str:
     """``format X: <switches>`` on `target`: formats it and returns the text Windows prints; a
     label (``/v:``) is written in the OEM `codepage`."""
-    return _core.run_format(_device(target), switches, codepage)
+    return _core.run_format(device_of(target), switches, codepage)
 
 
 def run_xcopy(source: "Volume", from_path: str, target: "Volume", to_path: str, switches: str = "") -> str:
@@ -138,7 +129,7 @@ def open(target: Target, codepage: str = "cp437") -> "Volume":  # noqa: A001 - m
     `codepage` is the OEM code page its 8.3 names and label are in (UsageError for an unknown
     one). Opening never writes.
     """
-    return Volume(_core.FatVolume.open(_device(target), codepage))
+    return Volume(_core.FatVolume.open(device_of(target), codepage))
 
 
 def copy_tree(source: "Volume", src_dir: str, target: "Volume", dst_dir: str, pattern: str = "*.*",
@@ -246,7 +237,7 @@ class FatFileIO(io.RawIOBase):
         return f"<FatFileIO {self.name!r} mode={self._mode!r}>"
 
 
-class Volume:
+class Volume(PathQueries):
     """A FAT file system: files and folders, check and repair, bulk import and export.
 
     Every method leaves the device consistent when it returns, and one that fails leaves it as
@@ -325,15 +316,6 @@ class Volume:
 
     def stat(self, path: str) -> Entry:
         return self._volume.stat(path)
-
-    def exists(self, path: str) -> bool:
-        return self._volume.exists(path)
-
-    def isdir(self, path: str) -> bool:
-        return self._volume.exists(path) and self._volume.stat(path).is_dir
-
-    def isfile(self, path: str) -> bool:
-        return self._volume.exists(path) and not self._volume.stat(path).is_dir
 
     def mkdir(self, path: str) -> None:
         self._volume.mkdir(path)

@@ -11,23 +11,13 @@ Damage raises FormatError naming what and where; opening never writes.
 
 from __future__ import annotations
 
-from typing import Iterator, List, Tuple, Union
+from typing import Iterator, List, Tuple
 
 from . import _core
-from .disk import Disk
-
-Target = Union[Disk, _core.BlockDevice]
+from ._paths import PathQueries, Target, device_of
 
 
-def _device(target: Target) -> _core.BlockDevice:
-    if isinstance(target, Disk):
-        return target.device
-    if isinstance(target, _core.BlockDevice):
-        return target
-    raise _core.UsageError(f"expected a Disk or a block device, not {type(target).__name__}")
-
-
-class Volume:
+class Volume(PathQueries):
     """An NTFS volume: its boot sector's geometry and $Volume's label and version."""
 
     def __init__(self, volume: _core.NtfsVolume) -> None:
@@ -87,15 +77,6 @@ class Volume:
     def stat(self, path: str) -> _core.NtfsEntry:
         return self._volume.stat(path)
 
-    def exists(self, path: str) -> bool:
-        return self._volume.exists(path)
-
-    def isdir(self, path: str) -> bool:
-        return self._volume.exists(path) and self._volume.stat(path).is_dir
-
-    def isfile(self, path: str) -> bool:
-        return self._volume.exists(path) and not self._volume.stat(path).is_dir
-
     def read_bytes(self, path: str) -> bytes:
         """A file's data ($DATA); compressed or encrypted files raise FormatError."""
         return self._volume.read_file(path)
@@ -111,4 +92,4 @@ class Volume:
 
 def open(target: Target) -> Volume:  # noqa: A001 - mirrors io.open and fat.open
     """Open the NTFS volume on `target`; FormatError if it holds none (or a damaged one)."""
-    return Volume(_core.NtfsVolume.open(_device(target)))
+    return Volume(_core.NtfsVolume.open(device_of(target)))
