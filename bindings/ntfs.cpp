@@ -21,6 +21,22 @@ std::string path_text(const py::str& path) {
   return out;
 }
 
+// FILETIME (100 ns since 1601) as nanoseconds since 1970, as os.stat's st_mtime_ns: a Python
+// int, since a FILETIME past the year 2262 is more nanoseconds than an int64 holds.
+py::int_ unix_ns(std::uint64_t filetime) {
+  constexpr __int128 kUnixEpoch = 116444736000000000;  // 1970-01-01 in FILETIME
+  __int128 ns = (__int128(filetime) - kUnixEpoch) * 100;
+  const bool negative = ns < 0;
+  std::string digits;
+  unsigned __int128 magnitude = negative ? -static_cast<unsigned __int128>(ns) : static_cast<unsigned __int128>(ns);
+  do {
+    digits.insert(digits.begin(), char('0' + int(magnitude % 10)));
+    magnitude /= 10;
+  } while (magnitude);
+  if (negative) digits.insert(digits.begin(), '-');
+  return py::reinterpret_steal<py::int_>(PyLong_FromString(digits.c_str(), nullptr, 10));
+}
+
 // A Volume question about a path, asked with the GIL released.
 template <typename Answer>
 auto on_path(Answer (ntfs::Volume::*question)(std::string_view) const) {
@@ -42,10 +58,12 @@ void bind_ntfs(py::module_& m) {
       .def_readonly("is_dir", &Entry::is_dir)
       .def_readonly("size", &Entry::size)
       .def_readonly("attributes", &Entry::attributes)
-      .def_readonly("created_ns", &Entry::created_ns)
-      .def_readonly("modified_ns", &Entry::modified_ns)
-      .def_readonly("changed_ns", &Entry::changed_ns)
-      .def_readonly("accessed_ns", &Entry::accessed_ns)
+      .def_property_readonly("created_ns", [](const Entry& e) { return unix_ns(e.created); })
+      .def_property_readonly("modified_ns", [](const Entry& e) { return unix_ns(e.modified); })
+      .def_property_readonly("changed_ns", [](const Entry& e) { return unix_ns(e.changed); })
+      .def_property_readonly("accessed_ns", [](const Entry& e) { return unix_ns(e.accessed); })
+      .def_readonly("created_filetime", &Entry::created)
+      .def_readonly("modified_filetime", &Entry::modified)
       .def("__repr__", [](const Entry& e) {
         return py::str("<NtfsEntry {!r} {}>").format(wtf8(e.name), e.is_dir ? std::string("<DIR>") : std::to_string(e.size) + " bytes");
       });

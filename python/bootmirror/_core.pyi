@@ -190,6 +190,8 @@ class NtfsEntry:
     modified_ns: int
     changed_ns: int
     accessed_ns: int
+    created_filetime: int
+    modified_filetime: int
 
 class NtfsVolume:
     @staticmethod

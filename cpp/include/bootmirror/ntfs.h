@@ -16,15 +16,16 @@
 
 namespace bootmirror::ntfs {
 
-// A file or folder as a directory lists it. Times are its $STANDARD_INFORMATION's, in
-// nanoseconds since 1970 (as os.stat's st_mtime_ns); the size is its unnamed $DATA's.
+// A file or folder as a directory lists it. Times are its $STANDARD_INFORMATION's as stored:
+// FILETIME, 100 ns units since 1601-01-01 (up to year 30828, past what int64 nanoseconds since
+// 1970 hold); the size is its unnamed $DATA's.
 struct Entry {
   std::string name;  // WTF-8: a lone UTF-16 surrogate in a name is kept (bootmirror/unicode.h)
   std::uint64_t record = 0;
   bool is_dir = false;
   std::uint64_t size = 0;
   std::uint32_t attributes = 0;  // FILE_ATTRIBUTE_* (0x01 read-only, 0x02 hidden, 0x04 system, ...)
-  std::int64_t created_ns = 0, modified_ns = 0, changed_ns = 0, accessed_ns = 0;
+  std::uint64_t created = 0, modified = 0, changed = 0, accessed = 0;
 };
 
 struct Version {

@@ -18,15 +18,8 @@ constexpr std::uint64_t kRootRecord = 5, kUpcaseRecord = 10;
 constexpr std::uint64_t kFirstUserRecord = 16;
 constexpr unsigned kMaxIndexDepth = 32;
 constexpr std::uint64_t kMaxFileBytes = 4ull << 30;  // read_file answers whole files up to this
-// 100 ns intervals from 1601-01-01 to 1970-01-01.
-constexpr std::int64_t kFiletimeUnixEpoch = 116444736000000000;
 
 const std::u16string kI30 = u"$I30";
-
-std::int64_t unix_ns(std::uint64_t filetime) {
-  const std::int64_t t = std::int64_t(filetime & 0x7FFFFFFFFFFFFFFFull);
-  return (t - kFiletimeUnixEpoch) * 100;
-}
 
 std::vector<std::u16string> components(std::string_view path) {
   std::vector<std::u16string> out;
@@ -132,10 +125,10 @@ Entry entry_of(const Volume::State& s, std::uint64_t number, std::u16string name
     if (!si->resident) throw FormatError("NTFS: a non-resident $STANDARD_INFORMATION", si->offset);
     const StandardInformation info = StandardInformation::decode(si->value, si->offset);
     e.attributes = info.attributes;
-    e.created_ns = unix_ns(info.created);
-    e.modified_ns = unix_ns(info.modified);
-    e.changed_ns = unix_ns(info.changed);
-    e.accessed_ns = unix_ns(info.accessed);
+    e.created = info.created;
+    e.modified = info.modified;
+    e.changed = info.changed;
+    e.accessed = info.accessed;
   }
   if (!e.is_dir)
     if (const Attribute* data = find(attributes, AttributeType::data, u""))
