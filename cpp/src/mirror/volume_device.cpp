@@ -2,6 +2,7 @@
 // writes to every plex that holds the written range. See bootmirror/mirror.h for the rules.
 #include <algorithm>
 #include <cerrno>
+#include <cstring>
 #include <limits>
 
 #include <fmt/format.h>
@@ -395,7 +396,9 @@ bool VolumeDevice::same_bytes(std::uint64_t generation, std::size_t a, std::size
   auto first = buffer_a.first(std::size_t(length)), second = buffer_b.first(std::size_t(length));
   read_plex(*c, a, offset, first);
   read_plex(*c, b, offset, second);
-  return std::equal(first.begin(), first.end(), second.begin());
+  // memcmp, not std::equal: libstdc++ compares std::byte ranges a byte at a time (std::byte is
+  // not an integer type to it), measured at a third of memcmp's speed.
+  return std::memcmp(first.data(), second.data(), first.size()) == 0;
 }
 
 }  // namespace bootmirror::mirror
