@@ -118,3 +118,25 @@ def test_damage_is_a_format_error_naming_where_and_nothing_is_written(tmp_path, 
             ntfs.open(disk)
     assert caught.value.offset is not None, caught.value
     assert hashlib.sha256(image.read_bytes()).hexdigest() == before
+
+
+def test_threads_sharing_a_volume_find_names_together(tmp_path):
+    # The first name lookup loads $UpCase; threads racing to it (the GIL is released while the
+    # engine reads) all get the same answers.
+    import threading
+
+    image = mkntfs(tmp_path / "v.img", 32)
+    with Disk.open(image) as disk:
+        for _ in range(20):
+            v = ntfs.open(disk)
+            answers = []
+
+            def look() -> None:
+                answers.append((v.exists("$mft"), v.stat("$VOLUME").record, v.exists("no such file")))
+
+            threads = [threading.Thread(target=look) for _ in range(4)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            assert answers == [(True, 3, False)] * 4

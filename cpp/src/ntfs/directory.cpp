@@ -95,6 +95,7 @@ std::vector<IndexEntry> index_entries(const Volume::State& s, std::uint64_t numb
 }
 
 const std::u16string& upcase_table(const Volume::State& s) {
+  std::lock_guard lock(s.upcase_mutex);
   if (s.upcase.empty()) {
     const std::vector<Attribute> attributes = plain_attributes(s, kUpcaseRecord);
     const Attribute* data = find(attributes, AttributeType::data, u"");
@@ -103,7 +104,7 @@ const std::u16string& upcase_table(const Volume::State& s) {
     if (bytes.size() != 65536 * 2) throw FormatError(fmt::format("NTFS: $UpCase of {} bytes (65536 entries expected)", bytes.size()));
     std::u16string table(65536, u'\0');
     for (std::size_t i = 0; i < table.size(); ++i) table[i] = char16_t(load_le<std::uint16_t>(bytes, 2 * i));
-    const_cast<Volume::State&>(s).upcase = std::move(table);
+    s.upcase = std::move(table);
   }
   return s.upcase;
 }

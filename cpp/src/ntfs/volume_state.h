@@ -2,6 +2,7 @@
 // volume.cpp opens it, directory.cpp finds and reads files.
 #pragma once
 
+#include <mutex>
 #include <optional>
 #include <vector>
 
@@ -21,7 +22,10 @@ struct Volume::State {
   std::uint64_t mft_bytes = 0;
   std::string label;
   Version version;
-  std::u16string upcase;  // $UpCase, 65536 entries, loaded by the first name lookup
+  // $UpCase, 65536 entries, loaded by the first name lookup (under its mutex: threads share a
+  // volume, and the bindings release the GIL while they read).
+  mutable std::u16string upcase;
+  mutable std::mutex upcase_mutex;
 
   // `out.size()` bytes at byte `offset` of an attribute mapped by `runs` (sparse runs read as
   // zeros); FormatError when the range is not mapped.
