@@ -63,6 +63,8 @@ struct Volume::State {
     std::uint64_t where = 0;
     if (volume_offset) {
       where = *volume_offset;
+      if (where > device->size() || device->size() - where < bytes.size())
+        throw FormatError(fmt::format("NTFS: record {} at byte {} runs past the volume's end", number, where), where);
       device->read(where, bytes);
     } else {
       if (number >= mft_bytes / boot.mft_record_bytes)
