@@ -21,6 +21,8 @@ constexpr std::uint64_t kMaxFileBytes = 4ull << 30;  // read_file answers whole 
 
 const std::u16string kI30 = u"$I30";
 
+// A path's names as stored. Unlike FAT's split_path (fat/names.h), trailing dots and spaces stay:
+// a POSIX-namespace NTFS name may end in them, and a name that listdir returns must open its file.
 std::vector<std::u16string> components(std::string_view path) {
   std::vector<std::u16string> out;
   std::string part;
