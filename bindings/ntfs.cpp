@@ -98,6 +98,21 @@ void bind_ntfs(py::module_& m) {
           },
           py::arg("path"))
       .def(
+          "read_data",
+          [](const Volume& v, const py::int_& record, const py::int_& offset, const py::int_& length) {
+            const std::uint64_t r = to_unsigned(record, "record number"), at = to_unsigned(offset, "offset");
+            // A read asks for what the caller's buffer holds; past 64 MiB it comes in more calls.
+            ByteVector bytes(std::size_t(std::min<std::uint64_t>(to_unsigned(length, "length"), 64u << 20)));
+            std::size_t n = 0;
+            {
+              py::gil_scoped_release release;
+              n = v.read_data(r, at, bytes);
+            }
+            return py::bytes(reinterpret_cast<const char*>(bytes.data()), n);
+          },
+          py::arg("record"), py::arg("offset"), py::arg("length"),
+          "Up to `length` bytes of record `record`'s $DATA from `offset` (fewer at its end).")
+      .def(
           "read_record",
           [](const Volume& v, const py::int_& number) {
             const std::uint64_t n = to_unsigned(number, "record number");

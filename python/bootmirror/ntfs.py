@@ -11,6 +11,7 @@ Damage raises FormatError naming what and where; opening never writes.
 
 from __future__ import annotations
 
+import io
 from typing import Iterator, List, Tuple
 
 from . import _core
@@ -81,6 +82,16 @@ class Volume(PathQueries):
         """A file's data ($DATA); compressed or encrypted files raise FormatError."""
         return self._volume.read_file(path)
 
+    def open(self, path: str, mode: str = "rb") -> "File":  # noqa: A003 - as io.open
+        """A file for reading a piece at a time (``io.RawIOBase``; wrap it in ``io.BufferedReader``
+        for line reads). Only "rb": the volume is read-only."""
+        if mode != "rb":
+            raise _core.UsageError(f"an NTFS volume opens files read-only ('rb'), not {mode!r}")
+        entry = self._volume.stat(path)
+        if entry.is_dir:
+            raise IsADirectoryError(21, "Is a directory", path)
+        return File(self._volume, entry)
+
     def read_record(self, number: int) -> bytes:
         """MFT record `number` as stored, its update sequence checked and undone."""
         return self._volume.read_record(number)
@@ -88,6 +99,41 @@ class Volume(PathQueries):
     def __repr__(self) -> str:
         major, minor = self.version
         return f"<ntfs.Volume {self.label!r} NTFS {major}.{minor}, {self.cluster_size}-byte clusters>"
+
+
+class File(io.RawIOBase):
+    """A file of an NTFS volume, read through the engine (sparse runs and bytes past the
+    initialized size read as zeros)."""
+
+    def __init__(self, volume: _core.NtfsVolume, entry: _core.NtfsEntry) -> None:
+        super().__init__()
+        self._volume, self._record, self._size, self._pos = volume, entry.record, entry.size, 0
+        self.name = entry.name
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:  # type: ignore[override]
+        view = memoryview(buffer).cast("B")
+        data = self._volume.read_data(self._record, self._pos, len(view))
+        view[: len(data)] = data
+        self._pos += len(data)
+        return len(data)
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        if whence not in (io.SEEK_SET, io.SEEK_CUR, io.SEEK_END):
+            raise ValueError(f"invalid whence ({whence})")
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._size}[whence]
+        if base + offset < 0:
+            raise ValueError("negative seek position")
+        self._pos = base + offset
+        return self._pos
+
+    def tell(self) -> int:
+        return self._pos
 
 
 def open(target: Target) -> Volume:  # noqa: A001 - mirrors io.open and fat.open

@@ -31,6 +31,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         });
       } else if (e.size <= (1u << 20)) {
         attempt([&] { volume->read_file(e.name); });
+      } else {
+        // A large (or mutated) size: pieces of it, as open(path, "rb") reads them.
+        ByteVector piece(4096);
+        for (std::uint64_t at : {std::uint64_t(0), e.size / 2, e.size - 1}) attempt([&] { volume->read_data(e.record, at, piece); });
       }
     }
   });

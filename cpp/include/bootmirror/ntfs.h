@@ -58,6 +58,11 @@ class Volume {
   // an $ATTRIBUTE_LIST). Compressed or encrypted data is a FormatError saying so.
   ByteVector read_file(std::string_view path) const;
 
+  // Up to `out.size()` bytes of file record `record`'s unnamed $DATA from byte `offset`; returns
+  // how many (fewer at its end, 0 past it). For reading a file a piece at a time (Python's
+  // open(path, "rb")); UsageError for a folder.
+  std::size_t read_data(std::uint64_t record, std::uint64_t offset, MutableByteSpan out) const;
+
   // FILE record `number`, its update sequence checked and undone. FormatError when the record
   // lies outside the $MFT, was torn, or is not a FILE record.
   ByteVector read_record(std::uint64_t number) const;

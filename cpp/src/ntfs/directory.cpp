@@ -197,4 +197,28 @@ ByteVector Volume::read_file(std::string_view path) const {
   return attribute_bytes(*state_, *data, "$DATA");
 }
 
+std::size_t Volume::read_data(std::uint64_t record, std::uint64_t offset, MutableByteSpan out) const {
+  const std::vector<Attribute> attributes = plain_attributes(*state_, record);
+  if (find(attributes, AttributeType::index_root, kI30)) throw UsageError(fmt::format("record {} is a folder, not a file", record));
+  const Attribute* data = find(attributes, AttributeType::data, u"");
+  if (!data) return 0;
+  if (data->compressed) throw FormatError("$DATA: compressed data is not supported", data->offset);
+  if (data->encrypted) throw FormatError("$DATA: encrypted data is not supported", data->offset);
+  const std::uint64_t size = data->resident ? data->value.size() : data->data_size;
+  if (offset >= size) return 0;
+  const std::size_t n = std::size_t(std::min<std::uint64_t>(out.size(), size - offset));
+  const MutableByteSpan part = out.first(n);
+  if (data->resident) {
+    std::copy_n(data->value.begin() + std::ptrdiff_t(offset), n, part.begin());
+    return n;
+  }
+  if (data->lowest_vcn != 0) throw FormatError("$DATA: its first extent is missing", data->offset);
+  // Past the initialized size a file reads as zeros (Windows wrote nothing there yet).
+  const std::uint64_t initialized = std::min(data->initialized_size, data->data_size);
+  const std::size_t stored = offset < initialized ? std::size_t(std::min<std::uint64_t>(n, initialized - offset)) : 0;
+  state_->read_mapped(data->runs, offset, part.first(stored), "$DATA");
+  std::fill(part.begin() + std::ptrdiff_t(stored), part.end(), std::byte{0});
+  return n;
+}
+
 }  // namespace bootmirror::ntfs

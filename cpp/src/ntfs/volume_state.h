@@ -38,8 +38,12 @@ struct Volume::State {
       for (const Run& r : runs)
         if (vcn >= r.vcn && vcn - r.vcn < r.length) run = &r;
       if (!run) throw FormatError(fmt::format("{}: byte {} is not mapped by its runs", what, at));
-      const std::uint64_t in_run = at - run->vcn * cluster, left = run->length * cluster - in_run;
-      const std::size_t n = std::size_t(std::min<std::uint64_t>(left, out.size() - done));
+      // In 128 bits: a sparse run's VCNs may reach past what 64-bit byte offsets hold.
+      const unsigned __int128 run_start = static_cast<unsigned __int128>(run->vcn) * cluster;
+      const unsigned __int128 run_end = run_start + static_cast<unsigned __int128>(run->length) * cluster;
+      const std::uint64_t in_run = std::uint64_t(at - run_start);
+      const unsigned __int128 left = run_end - at;
+      const std::size_t n = std::size_t(std::min<unsigned __int128>(left, out.size() - done));
       auto part = out.subspan(done, n);
       if (run->lcn) device->read(*run->lcn * cluster + in_run, part);
       else std::fill(part.begin(), part.end(), std::byte{0});

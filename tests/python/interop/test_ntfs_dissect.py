@@ -136,3 +136,25 @@ def test_an_index_block_that_points_back_at_itself_is_a_format_error_not_a_hang(
         with pytest.raises(bootmirror.FormatError, match="twice"):
             ntfs.open(disk).listdir("many")
     assert hashlib.sha256(image.read_bytes()).hexdigest() == before
+
+
+def test_files_open_for_reading_a_piece_at_a_time(tmp_path):
+    import io
+
+    image = ntfs_image(tmp_path, 512)
+    expected = (tmp_path / "tree/big.bin").read_bytes()
+    with Disk.open(image) as disk:
+        v = ntfs.open(disk)
+        with v.open("BIG.BIN") as f:
+            assert f.read(100) == expected[:100]
+            f.seek(3 * MiB)
+            assert f.read() == expected[3 * MiB:]
+            f.seek(-10, io.SEEK_END)
+            assert f.read(100) == expected[-10:] and f.read(1) == b""
+            assert f.tell() == len(expected)
+        with io.BufferedReader(v.open("Program Files/A folder with a rather long name indeed/Ünïcødé ✓ 日本語/résumé.txt")) as f:
+            assert f.readline() == b"bonjour\n"
+        with pytest.raises(IsADirectoryError):
+            v.open("WINDOWS")
+        with pytest.raises(bootmirror.UsageError):
+            v.open("empty.txt", "wb")
