@@ -6,6 +6,7 @@
 #include <pybind11/stl.h>
 
 #include <cstdint>
+#include <string>
 
 namespace py = pybind11;
 
@@ -38,3 +39,42 @@ std::uint64_t to_size(const py::object& value, const char* what);
 std::uint64_t to_unsigned(const py::int_& value, const char* what, std::uint64_t max = UINT64_MAX);
 
 }  // namespace bootmirror::bindings
+
+namespace bootmirror::bindings {
+
+// Names and paths from disk are WTF-8 in the engine (FAT long names, NTFS names; see
+// bootmirror/unicode.h). Python sees them as str with Python's "surrogatepass" rule both ways, so
+// that a name holding a lone UTF-16 surrogate comes out as a str holding it (as os.listdir shows
+// undecodable names) and opens the file when passed back.
+struct WtfText {
+  std::string value;
+};
+
+}  // namespace bootmirror::bindings
+
+namespace pybind11::detail {
+template <>
+struct type_caster<bootmirror::bindings::WtfText> {
+  PYBIND11_TYPE_CASTER(bootmirror::bindings::WtfText, const_name("str"));
+  bool load(handle src, bool) {
+    if (!src || !PyUnicode_Check(src.ptr())) return false;
+    PyObject* bytes = PyUnicode_AsEncodedString(src.ptr(), "utf-8", "surrogatepass");
+    if (bytes == nullptr) {
+      PyErr_Clear();
+      return false;
+    }
+    value.value.assign(PyBytes_AS_STRING(bytes), std::size_t(PyBytes_GET_SIZE(bytes)));
+    Py_DECREF(bytes);
+    return true;
+  }
+  static handle cast(const bootmirror::bindings::WtfText& text, return_value_policy, handle) {
+    const std::string& s = text.value;
+    PyObject* out = PyUnicode_DecodeUTF8(s.data(), py::ssize_t(s.size()), "surrogatepass");
+    if (out == nullptr) {  // not WTF-8 (never from the engine): shown, not raised
+      PyErr_Clear();
+      out = PyUnicode_DecodeUTF8(s.data(), py::ssize_t(s.size()), "backslashreplace");
+    }
+    return out;
+  }
+};
+}  // namespace pybind11::detail

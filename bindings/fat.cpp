@@ -3,43 +3,9 @@
 #include "binding.h"
 
 namespace bootmirror::bindings {
-
-// Names and paths on a FAT volume are WTF-8 in the engine (bootmirror/fat.h). Python sees them as
-// str with Python's "surrogatepass" rule both ways, so that a long name holding a lone UTF-16
-// surrogate comes out as a str holding it (as os.listdir shows undecodable names) and opens the
-// file when passed back.
-struct FatText {
-  std::string value;
-};
-
+// Names and paths on a FAT volume are WTF-8 in the engine (bootmirror/fat.h): binding.h's WtfText.
+using FatText = WtfText;
 }  // namespace bootmirror::bindings
-
-namespace pybind11::detail {
-template <>
-struct type_caster<bootmirror::bindings::FatText> {
-  PYBIND11_TYPE_CASTER(bootmirror::bindings::FatText, const_name("str"));
-  bool load(handle src, bool) {
-    if (!src || !PyUnicode_Check(src.ptr())) return false;
-    PyObject* bytes = PyUnicode_AsEncodedString(src.ptr(), "utf-8", "surrogatepass");
-    if (bytes == nullptr) {
-      PyErr_Clear();
-      return false;
-    }
-    value.value.assign(PyBytes_AS_STRING(bytes), std::size_t(PyBytes_GET_SIZE(bytes)));
-    Py_DECREF(bytes);
-    return true;
-  }
-  static handle cast(const bootmirror::bindings::FatText& text, return_value_policy, handle) {
-    const std::string& s = text.value;
-    PyObject* out = PyUnicode_DecodeUTF8(s.data(), py::ssize_t(s.size()), "surrogatepass");
-    if (out == nullptr) {  // not WTF-8 (never from the engine): shown, not raised
-      PyErr_Clear();
-      out = PyUnicode_DecodeUTF8(s.data(), py::ssize_t(s.size()), "backslashreplace");
-    }
-    return out;
-  }
-};
-}  // namespace pybind11::detail
 
 namespace bootmirror::bindings {
 

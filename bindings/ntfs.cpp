@@ -6,21 +6,6 @@ namespace bootmirror::bindings {
 
 namespace {
 
-// Names are WTF-8 in the engine; Python sees a lone surrogate as os.listdir would show it.
-py::str wtf8(const std::string& text) {
-  PyObject* s = PyUnicode_DecodeUTF8(text.data(), py::ssize_t(text.size()), "surrogatepass");
-  if (!s) throw py::error_already_set();
-  return py::reinterpret_steal<py::str>(s);
-}
-
-std::string path_text(const py::str& path) {
-  PyObject* bytes = PyUnicode_AsEncodedString(path.ptr(), "utf-8", "surrogatepass");
-  if (!bytes) throw py::error_already_set();
-  std::string out(PyBytes_AS_STRING(bytes), std::size_t(PyBytes_GET_SIZE(bytes)));
-  Py_DECREF(bytes);
-  return out;
-}
-
 // FILETIME (100 ns since 1601) as nanoseconds since 1970, as os.stat's st_mtime_ns: a Python
 // int, since a FILETIME past the year 2262 is more nanoseconds than an int64 holds.
 py::int_ unix_ns(std::uint64_t filetime) {
@@ -40,10 +25,9 @@ py::int_ unix_ns(std::uint64_t filetime) {
 // A Volume question about a path, asked with the GIL released.
 template <typename Answer>
 auto on_path(Answer (ntfs::Volume::*question)(std::string_view) const) {
-  return [question](const ntfs::Volume& v, const py::str& path) {
-    const std::string p = path_text(path);
+  return [question](const ntfs::Volume& v, const WtfText& path) {
     py::gil_scoped_release release;
-    return (v.*question)(p);
+    return (v.*question)(path.value);
   };
 }
 
@@ -53,7 +37,7 @@ void bind_ntfs(py::module_& m) {
   using ntfs::Volume;
   using ntfs::Entry;
   py::class_<Entry>(m, "NtfsEntry", "A file or folder as its folder lists it.")
-      .def_property_readonly("name", [](const Entry& e) { return wtf8(e.name); })
+      .def_property_readonly("name", [](const Entry& e) { return WtfText{e.name}; })
       .def_readonly("record", &Entry::record)
       .def_readonly("is_dir", &Entry::is_dir)
       .def_readonly("size", &Entry::size)
@@ -65,7 +49,7 @@ void bind_ntfs(py::module_& m) {
       .def_readonly("created_filetime", &Entry::created)
       .def_readonly("modified_filetime", &Entry::modified)
       .def("__repr__", [](const Entry& e) {
-        return py::str("<NtfsEntry {!r} {}>").format(wtf8(e.name), e.is_dir ? std::string("<DIR>") : std::to_string(e.size) + " bytes");
+        return py::str("<NtfsEntry {!r} {}>").format(WtfText{e.name}, e.is_dir ? std::string("<DIR>") : std::to_string(e.size) + " bytes");
       });
   py::class_<Volume, std::shared_ptr<Volume>>(m, "NtfsVolume", "An NTFS volume, read-only.")
       .def_static("open", &Volume::open, py::arg("device"), py::call_guard<py::gil_scoped_release>(),
@@ -87,12 +71,11 @@ void bind_ntfs(py::module_& m) {
       .def("exists", on_path(&Volume::exists), py::arg("path"))
       .def(
           "read_file",
-          [](const Volume& v, const py::str& path) {
-            const std::string p = path_text(path);
+          [](const Volume& v, const WtfText& path) {
             ByteVector bytes;
             {
               py::gil_scoped_release release;
-              bytes = v.read_file(p);
+              bytes = v.read_file(path.value);
             }
             return py::bytes(reinterpret_cast<const char*>(bytes.data()), bytes.size());
           },
