@@ -138,6 +138,13 @@ bool rebuild(VolumeDevice& volume, std::size_t plex, std::uint64_t cursor, const
     }
     flusher.drain();
   } catch (const OsError& e) {
+    // A checkpoint posted before the error still counts: the bytes below it were written, so the
+    // resync that follows starts there rather than at the one before it. Its own failure is left
+    // unsaid; the copy's error is the one to report.
+    try {
+      flusher.drain();
+    } catch (const std::exception&) {
+    }
     // Which side failed: a source that failed is already marked (the copy reads another plex
     // while there is one); an error here is the target's.
     if (volume.generation() != generation) throw Reconfigured(e.what());
