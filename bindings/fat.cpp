@@ -330,7 +330,7 @@ void bind_fat(py::module_& m) {
       [](const std::string& switches) {
         shell::FormatCommand c = shell::parse_format_switches(switches);
         py::dict d;
-        d["file_system"] = c.options.file_system;
+        d["file_system"] = c.ntfs ? std::string("NTFS") : c.options.file_system;
         d["cluster_size"] = c.options.cluster_size;
         d["label"] = c.options.label;
         d["quick"] = c.options.quick;

@@ -1,5 +1,6 @@
 // bootmirror._core.NtfsVolume: the read-only NTFS reader (bootmirror/ntfs.h).
 #include "bootmirror/ntfs.h"
+#include "bootmirror/ntfs_commands.h"
 #include "binding.h"
 
 namespace bootmirror::bindings {
@@ -34,6 +35,8 @@ auto on_path(Answer (ntfs::Volume::*question)(std::string_view) const) {
 }  // namespace
 
 void bind_ntfs(py::module_& m) {
+  using ntfs::FormatOptions;
+  using ntfs::FormatResult;
   using ntfs::Volume;
   using ntfs::Entry;
   py::class_<Entry>(m, "NtfsEntry", "A file or folder as its folder lists it.")
@@ -62,6 +65,7 @@ void bind_ntfs(py::module_& m) {
       .def_property_readonly("serial", &Volume::serial)
       .def_property_readonly("hidden_sectors", &Volume::hidden_sectors)
       .def_property_readonly("label", &Volume::label)
+      .def_property_readonly("dirty", &Volume::dirty)
       .def_property_readonly("version", [](const Volume& v) {
         const ntfs::Version version = v.version();
         return py::make_tuple(version.major, version.minor);
@@ -106,7 +110,70 @@ void bind_ntfs(py::module_& m) {
             }
             return py::bytes(reinterpret_cast<const char*>(bytes.data()), bytes.size());
           },
-          py::arg("number"), "FILE record `number`, its update sequence checked and undone.");
+          py::arg("number"), "FILE record `number`, its update sequence checked and undone.")
+      .def_property_readonly(
+          "free_clusters",
+          [](const Volume& v) {
+            py::gil_scoped_release release;
+            return v.free_clusters();
+          },
+          "Clusters $Bitmap leaves free.")
+      .def(
+          "allocated_ranges",
+          [](const Volume& v) {
+            std::vector<Extent> ranges;
+            {
+              py::gil_scoped_release release;
+              ranges = v.allocated_ranges();
+            }
+            py::list out;
+            for (const Extent& e : ranges) out.append(py::make_tuple(e.offset, e.length));
+            return out;
+          },
+          "The byte ranges of the clusters $Bitmap marks in use: [(offset, length), ...].")
+      .def(
+          "volume_record_place",
+          [](const Volume& v) {
+            Volume::VolumeRecordPlace place;
+            {
+              py::gil_scoped_release release;
+              place = v.volume_record_place();
+            }
+            py::list ranges;
+            for (const Extent& e : place.ranges) ranges.append(py::make_tuple(e.offset, e.length));
+            return py::make_tuple(ranges, place.dirty_flag_bytes);
+          },
+          "Where $Volume's record lies ([(offset, length)] in the $MFT and $MFTMirr) and the byte of "
+          "each copy holding VOLUME_IS_DIRTY.");
+
+  py::class_<FormatResult>(m, "NtfsFormatResult", "What mkntfs made: its geometry and free space.")
+      .def_readonly("cluster_size", &FormatResult::cluster_bytes)
+      .def_readonly("cluster_count", &FormatResult::cluster_count)
+      .def_readonly("free_clusters", &FormatResult::free_clusters)
+      .def_readonly("serial", &FormatResult::serial)
+      .def("__repr__", [](const FormatResult& r) {
+        return fmt::format("<NtfsFormatResult {} clusters of {} bytes, {} free, serial {:016X}>", r.cluster_count,
+                           r.cluster_bytes, r.free_clusters, r.serial);
+      });
+  m.def(
+      "ntfs_format",
+      [](const DevicePtr& device, const std::string& label, std::uint32_t cluster_size, bool quick) {
+        FormatOptions options;
+        options.label = label;
+        options.cluster_size = cluster_size;
+        options.quick = quick;
+        return ntfs::format(device, options);
+      },
+      py::arg("device"), py::arg("label") = "", py::arg("cluster_size") = 0, py::arg("quick") = true,
+      py::call_guard<py::gil_scoped_release>(), "A new NTFS volume on `device`, made by mkntfs.");
+  m.def(
+      "ntfs_install_tree",
+      [](const DevicePtr& device, const std::string& host_folder) { ntfs::install_tree(device, host_folder); },
+      py::arg("device"), py::arg("host_folder"), py::call_guard<py::gil_scoped_release>(),
+      "Fill the NTFS volume on `device` from a host folder with wimlib-imagex.");
+  m.def("ntfs_default_cluster_size", &ntfs::default_cluster_size, py::arg("volume_bytes"), py::arg("sector_size"));
+  m.def("ntfs_format_summary", &shell::ntfs_format_summary, py::arg("result"), py::arg("volume_bytes"),
+        py::arg("previous") = "RAW", py::arg("quick") = true, "What Windows' format prints for NTFS.");
 }
 
 }  // namespace bootmirror::bindings

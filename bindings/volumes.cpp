@@ -1,3 +1,5 @@
+#include <fmt/format.h>
+
 #include "bootmirror/shell.h"
 #include "bootmirror/volumes.h"
 #include "binding.h"
@@ -29,6 +31,15 @@ void bind_volumes(py::module_& m) {
       },
       py::arg("device"), py::arg("codepage") = "cp437",
       "(file system, label) as diskpart's Fs and Label columns show them; ('', '') when none is known.");
+  m.def(
+      "machine_drive_device",
+      [](Machine& machine, const std::string& drive) {
+        auto device = drive_device(machine, drive);
+        if (!device) throw UsageError(fmt::format("There is no volume {}", drive));
+        return device;
+      },
+      py::arg("machine"), py::arg("drive"), py::call_guard<py::gil_scoped_release>(),
+      "The bytes behind a drive letter: a partition, or a dynamic volume (every plex of a mirror).");
   m.def("machine_volume", &mount_fat, py::arg("machine"), py::arg("drive"), py::call_guard<py::gil_scoped_release>(),
         "The FAT volume behind a drive letter (shared by every caller).");
   m.def(

@@ -26,7 +26,7 @@ from . import _core
 from .disk import Disk, SizeLike
 
 if TYPE_CHECKING:
-    from . import fat
+    from . import fat, ntfs
     from .crash import WriteLog
     from .dynamic_volume import DynamicVolume
 
@@ -261,11 +261,20 @@ class Machine:
         does, without moving diskpart's focus."""
         _core.machine_assign_letter(self._m, disk, partition, letter)
 
-    def volume(self, drive: str) -> "fat.Volume":
-        """The FAT file system on the volume with this drive letter (shared with format and xcopy)."""
-        from . import fat
+    def volume(self, drive: str) -> "Union[fat.Volume, ntfs.Volume]":
+        """The file system on the volume with this drive letter: a FAT volume (shared with format
+        and xcopy) or a read-only NTFS volume, as the volume's bytes say."""
+        from . import fat, ntfs
 
+        device = self.drive_device(drive)
+        if _core.file_system_on(device)[0] == "NTFS":
+            return ntfs.Volume(_core.NtfsVolume.open(device))
         return fat.Volume(_core.machine_volume(self._m, drive))
+
+    def drive_device(self, drive: str) -> _core.BlockDevice:
+        """The bytes behind a drive letter: a basic volume's partition, or a dynamic volume (reads
+        from a healthy plex, writes to every plex of a mirror)."""
+        return _core.machine_drive_device(self._m, drive)
 
     @property
     def drive_letters(self) -> Dict[str, "tuple[int, int]"]:

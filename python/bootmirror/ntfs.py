@@ -12,6 +12,7 @@ Damage raises FormatError naming what and where; opening never writes.
 from __future__ import annotations
 
 import io
+import os
 from typing import Iterator, List, Tuple
 
 from . import _core
@@ -48,6 +49,29 @@ class Volume(PathQueries):
     @property
     def cluster_count(self) -> int:
         return self._volume.cluster_count
+
+    @property
+    def hidden_sectors(self) -> int:
+        """Where the boot sector says its volume starts on the disk, in sectors."""
+        return self._volume.hidden_sectors
+
+    @property
+    def dirty(self) -> bool:
+        """$Volume's VOLUME_IS_DIRTY: Windows checks such a volume at boot; ntfs-3g will not write it."""
+        return self._volume.dirty
+
+    @property
+    def free_clusters(self) -> int:
+        """Clusters $Bitmap leaves free."""
+        return self._volume.free_clusters
+
+    @property
+    def free_bytes(self) -> int:
+        return self._volume.free_clusters * self._volume.cluster_size
+
+    def allocated_ranges(self) -> List[Tuple[int, int]]:
+        """The byte ranges of the clusters in use: [(offset, length), ...]."""
+        return self._volume.allocated_ranges()
 
     @property
     def mft_record_size(self) -> int:
@@ -134,6 +158,34 @@ class File(io.RawIOBase):
 
     def tell(self) -> int:
         return self._pos
+
+
+def format(  # noqa: A001 - the name Windows gives it
+    target: Target, *, label: str = "", cluster_size: int = 0, quick: bool = True
+) -> _core.NtfsFormatResult:
+    """Make a new NTFS volume on `target` (a Disk, a partition, a dynamic volume's device) with
+    Debian's mkntfs (package ntfs-3g), as Windows ``format /fs:ntfs`` would: the device's sector
+    size, Windows Server 2003's default cluster size unless given, the partition's start as hidden
+    sectors, the serial from bootmirror's identity source. mkntfs works on a temporary sparse file;
+    what it wrote is copied into `target`, boot sectors last. Nothing is written unless every
+    option is valid."""
+    return _core.ntfs_format(device_of(target), label, cluster_size, quick)
+
+
+def install_tree(target: Target, host_folder: "str | os.PathLike[str]") -> None:
+    """Fill the NTFS volume on `target` from a host folder, as Windows setup lays down a system
+    volume: Debian's wimlib-imagex (package wimtools) captures the folder into a WIM and applies it
+    to a temporary copy of the volume in NTFS-3G mode; what changed is copied back. What is on the
+    volume stays; a top-level name the volume already has is refused (UsageError) before anything
+    is written. A crash part way leaves the
+    volume as it was, as it is after, or marked dirty (``Volume.dirty``)."""
+    _core.ntfs_install_tree(device_of(target), os.fspath(host_folder))
+
+
+def format_summary(result: _core.NtfsFormatResult, volume_bytes: int, previous: str = "RAW",
+                   quick: bool = True) -> str:
+    """The text Windows Server 2003's ``format /fs:ntfs`` prints after formatting."""
+    return _core.ntfs_format_summary(result, volume_bytes, previous, quick)
 
 
 def open(target: Target) -> Volume:  # noqa: A001 - mirrors io.open and fat.open

@@ -320,7 +320,8 @@ TEST(FatShell, FormatSwitchesAndTexts) {
   EXPECT_TRUE(c.yes);
   EXPECT_EQ(c.options.label, "ESP");
   EXPECT_EQ(*c.options.cluster_size, 4096u);
-  EXPECT_THROW(shell::parse_format_switches("/fs:ntfs"), UsageError);
+  EXPECT_TRUE(shell::parse_format_switches("/fs:ntfs").ntfs);
+  EXPECT_THROW(shell::parse_format_switches("/fs:exfat"), UsageError);
   EXPECT_EQ(shell::with_thousands(213680128), "213,680,128");
   EXPECT_EQ(shell::serial_text(0xEA3403C7), "EA34-03C7");
   EXPECT_EQ(shell::xcopy_listing("p:\\", {"MSUtil\\fdisk.efi"}), "p:\\MSUtil\\fdisk.efi\n1 File(s) copied\n");

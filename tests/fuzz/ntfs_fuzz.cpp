@@ -18,6 +18,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (!attempt([&] { volume = ntfs::Volume::open(image.disks.at(0)); })) return 0;
   const std::string label = volume->label();
   // The records a walk of the volume reads first: the system files, and a few past them.
+  // $Bitmap and $Volume's place: what format and install_tree rely on.
+  attempt([&] { volume->free_clusters(); });
+  attempt([&] { volume->allocated_ranges(); });
+  attempt([&] { volume->volume_record_place(); });
+  (void)volume->dirty();
   const std::uint64_t records = std::min<std::uint64_t>(volume->mft_record_count(), 40);
   for (std::uint64_t n = 0; n < records; ++n) attempt([&] { volume->read_record(n); });
   // A walk: the root's entries, one level below it, and the files' data (bounded: a mutated size

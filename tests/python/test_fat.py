@@ -324,8 +324,9 @@ def _core_switches(text):
 def test_format_switches():
     parsed = bootmirror._core.parse_format_switches("/fs:fat /q /y")
     assert parsed["file_system"] == "FAT" and parsed["quick"] and parsed["yes"]
+    assert bootmirror._core.parse_format_switches("/fs:NTFS /q")["file_system"] == "NTFS"
     with pytest.raises(bootmirror.UsageError):
-        bootmirror._core.parse_format_switches("/fs:ntfs")
+        bootmirror._core.parse_format_switches("/fs:exfat")
 
 
 def test_format_a_slice_records_hidden_sectors():

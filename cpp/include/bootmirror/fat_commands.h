@@ -1,4 +1,4 @@
-// The text side of Windows' `format` and `xcopy` for FAT volumes: parsing their switches and
+// The text side of Windows' `format` (FAT, FAT32 and NTFS) and `xcopy` for FAT volumes: parsing their switches and
 // printing what they print. The engine (bootmirror/fat.h) knows nothing of this text.
 #pragma once
 
@@ -12,8 +12,9 @@
 namespace bootmirror::shell {
 
 struct FormatCommand {
-  fat::FormatOptions options;
-  bool yes = false;  // /y: no confirmation
+  fat::FormatOptions options;  // /fs:ntfs uses its label, cluster size and quick flag
+  bool ntfs = false;           // /fs:ntfs
+  bool yes = false;            // /y: no confirmation
 };
 // "/fs:fat /q /y /v:LABEL /a:4096" -> options. UsageError on an unknown switch, as format says
 // "Invalid parameter".
@@ -34,7 +35,7 @@ fat::CopyOptions parse_xcopy_switches(std::string_view switches);
 // ("p:\") and the copied paths relative to it.
 std::string xcopy_listing(std::string_view source_folder, const std::vector<std::string>& copied);
 
-// What `format` says the volume held before: "FAT" (FAT12/16), "FAT32", or "RAW".
+// What `format` says the volume held before: "FAT" (FAT12/16), "FAT32", "NTFS", or "RAW".
 std::string file_system_name(const DevicePtr& device);
 // `format X: <switches>` on a volume's device: formats it and returns what Windows prints. The
 // label (/v:) is written in `codepage`, the machine's OEM code page.

@@ -154,6 +154,13 @@ class Slice final : public BlockDevice {
   std::uint64_t length_;
 };
 
+// Writes `length` zero bytes at `offset` (a megabyte at a time, from one shared buffer).
+void write_zeros(BlockDevice& device, std::uint64_t offset, std::uint64_t length);
+
+// Where a boot sector's "hidden sectors" field says its volume starts: a slice's offset on its
+// disk in sectors (clamped to 32 bits), 0 for any other device.
+std::uint32_t hidden_sectors_of(const BlockDevice& device);
+
 // A copy-on-write view of another device: reads see the base, writes stay in memory (in chunks
 // copied from the base on first write). The base is never written and may be read-only. For
 // crash states, dry runs and what-if checks on disks that must not change.

@@ -48,6 +48,17 @@ class Volume {
   std::uint64_t mft_record_count() const;
   std::string label() const;  // $Volume's $VOLUME_NAME, UTF-8 (a lone surrogate shows as U+FFFD)
   Version version() const;    // $Volume's $VOLUME_INFORMATION
+  // $VOLUME_INFORMATION's VOLUME_IS_DIRTY: Windows runs chkdsk on a dirty volume at boot, and
+  // ntfs-3g will not mount one for writing. install_tree leaves it set if a crash cuts it short.
+  bool dirty() const;
+  // Where $Volume's record (3) lies on the device, in the $MFT and in $MFTMirr, as byte ranges,
+  // and the byte of each copy that holds VOLUME_IS_DIRTY (inside a stride, clear of the update
+  // sequence, so that it may be changed alone): what install_tree marks first and writes last.
+  struct VolumeRecordPlace {
+    std::vector<Extent> ranges;
+    std::vector<std::uint64_t> dirty_flag_bytes;
+  };
+  VolumeRecordPlace volume_record_place() const;
 
   // Paths are '\\' or '/' separated from the root, matched without regard to case as Windows
   // matches them (the volume's $UpCase table). UsageError when a path names nothing.
@@ -63,6 +74,12 @@ class Volume {
   // open(path, "rb")); UsageError for a folder.
   std::size_t read_data(std::uint64_t record, std::uint64_t offset, MutableByteSpan out) const;
 
+  // The clusters $Bitmap marks in use, as byte ranges of the volume in order (adjacent clusters
+  // merged), and how many clusters it leaves free. FormatError when $Bitmap is shorter than the
+  // volume's clusters need.
+  std::vector<Extent> allocated_ranges() const;
+  std::uint64_t free_clusters() const;
+
   // FILE record `number`, its update sequence checked and undone. FormatError when the record
   // lies outside the $MFT, was torn, or is not a FILE record.
   ByteVector read_record(std::uint64_t number) const;
@@ -73,5 +90,36 @@ class Volume {
   explicit Volume(std::unique_ptr<State> state);
   std::unique_ptr<State> state_;
 };
+
+// Fills the NTFS volume on `device` from a host folder with Debian's wimlib-imagex (wimtools):
+// the folder is captured into a WIM, and the WIM applied in NTFS-3G mode (no mount, no root) to a
+// temporary sparse copy of the volume's clusters in use; what changed is then copied back into
+// `device`. What is on the volume stays; a name at the folder's top that the volume already has
+// is refused (UsageError) before anything is written, since wimlib would stop part way at it.
+// Under the write-back crash model a crash leaves the volume as it was, as it is after, or marked
+// dirty (Volume::dirty): what is new lands first in clusters the old volume leaves free, then
+// $Volume is marked dirty in the $MFT and its mirror, then the rest, and the clean $Volume last.
+void install_tree(const DevicePtr& device, const std::string& host_folder);
+
+// Formatting is done by Debian's mkntfs (ntfs-3g), run as a program on a temporary sparse file the
+// size of the volume (it is GPL: never linked); what it wrote is then copied into `device`, so the
+// same path formats a partition, a dynamic volume or a mirror (every plex gets it).
+struct FormatOptions {
+  std::string label;              // up to 32 characters, UTF-8
+  std::uint32_t cluster_size = 0;  // 0: Windows Server 2003's default for the volume's size
+  bool quick = true;               // false: every sector of the device is read first, as Windows'
+                                   // full format verifies the surface (Server 2003 writes no zeros)
+};
+struct FormatResult {
+  std::uint32_t cluster_bytes = 0;
+  std::uint64_t cluster_count = 0, free_clusters = 0;
+  std::uint64_t serial = 0;
+};
+// Windows Server 2003's default NTFS cluster size (KB 140365): 4 KB up to 16 TB, doubling with
+// each doubling of the volume past that, up to 64 KB; never below the sector size.
+std::uint32_t default_cluster_size(std::uint64_t volume_bytes, std::uint32_t sector_size);
+// The serial comes from IdentitySource; under a fixed clock (SOURCE_DATE_EPOCH,
+// bootmirror.deterministic) mkntfs runs with its fixed time (-T), so the volume is reproducible.
+FormatResult format(const DevicePtr& device, const FormatOptions& options);
 
 }  // namespace bootmirror::ntfs

@@ -8,28 +8,6 @@
 
 namespace bootmirror::fat {
 
-namespace {
-
-// The partition's start in sectors (BPB_HiddSec) when the device is a slice of a disk.
-std::uint32_t hidden_sectors_of(const BlockDevice& device) {
-  if (auto* slice = dynamic_cast<const Slice*>(&device)) {
-    std::uint64_t s = slice->offset() / device.sector_size();
-    return s > 0xFFFFFFFF ? 0xFFFFFFFF : std::uint32_t(s);
-  }
-  return 0;
-}
-
-void write_zeros(BlockDevice& device, std::uint64_t offset, std::uint64_t length) {
-  static const ByteVector zeros(1 << 20);
-  for (std::uint64_t done = 0; done < length;) {
-    std::uint64_t n = std::min<std::uint64_t>(length - done, zeros.size());
-    device.write(offset + done, ByteSpan(zeros.data(), n));
-    done += n;
-  }
-}
-
-}  // namespace
-
 FormatResult format(const DevicePtr& device, const FormatOptions& options) {
   if (!device) throw UsageError("no device to format");
   if (!device->writable()) throw UsageError(fmt::format("{} is open read-only", device->name()));

@@ -39,4 +39,13 @@ std::vector<Extent> BlockDevice::allocated_extents() const {
   return {Extent{0, size()}};
 }
 
+void write_zeros(BlockDevice& device, std::uint64_t offset, std::uint64_t length) {
+  static const ByteVector zeros(1 << 20);
+  for (std::uint64_t done = 0; done < length;) {
+    const std::uint64_t n = std::min<std::uint64_t>(length - done, zeros.size());
+    device.write(offset + done, ByteSpan(zeros.data(), n));
+    done += n;
+  }
+}
+
 }  // namespace bootmirror

@@ -30,4 +30,12 @@ std::vector<Extent> Slice::allocated_extents() const {
   return extents;
 }
 
+std::uint32_t hidden_sectors_of(const BlockDevice& device) {
+  if (auto* slice = dynamic_cast<const Slice*>(&device)) {
+    const std::uint64_t s = slice->offset() / device.sector_size();
+    return s > 0xFFFFFFFF ? 0xFFFFFFFF : std::uint32_t(s);
+  }
+  return 0;
+}
+
 }  // namespace bootmirror

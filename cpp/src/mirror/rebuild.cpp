@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 
 #include "bootmirror/error.h"
+#include "bootmirror/extents.h"
 #include "bootmirror/mirror.h"
 #include "mirror/aligned_buffer.h"
 #include "mirror/checkpoint_flusher.h"
@@ -16,33 +17,6 @@
 namespace bootmirror::mirror {
 
 namespace {
-
-// Sorted extents walked in increasing order, once.
-class ExtentCursor {
- public:
-  explicit ExtentCursor(std::vector<Extent> extents) : extents_(std::move(extents)) {}
-  bool holds_data(std::uint64_t offset, std::uint64_t length) {
-    while (next_ < extents_.size() && extents_[next_].offset + extents_[next_].length <= offset) ++next_;
-    return next_ < extents_.size() && extents_[next_].offset < offset + length;
-  }
-
- private:
-  std::vector<Extent> extents_;
-  std::size_t next_ = 0;
-};
-
-// The parts of sorted, disjoint `ranges` inside [offset, offset+length), cut to sectors' edges
-// of the range (they are whole regions of a bitmap, themselves whole sectors).
-std::vector<Extent> needed_within(const std::vector<Extent>& ranges, std::uint64_t offset, std::uint64_t length) {
-  std::vector<Extent> out;
-  auto it = std::upper_bound(ranges.begin(), ranges.end(), offset,
-                             [](std::uint64_t at, const Extent& e) { return at < e.offset + e.length; });
-  for (; it != ranges.end() && it->offset < offset + length; ++it) {
-    const std::uint64_t lo = std::max(it->offset, offset), hi = std::min(it->offset + it->length, offset + length);
-    if (lo < hi) out.push_back(Extent{lo, hi - lo});
-  }
-  return out;
-}
 
 void flush_plex(const VolumeDevice& volume, std::size_t plex) {
   const std::vector<DevicePtr> devices = volume.devices();
@@ -98,7 +72,7 @@ bool rebuild(VolumeDevice& volume, std::size_t plex, std::uint64_t cursor, const
         copy(at, n, true);
       } else {
         std::uint64_t from = at;
-        for (const Extent& e : needed_within(*options.only, at, n)) {
+        for (const Extent& e : extents_within(*options.only, at, n)) {
           if (e.offset > from) copy(from, e.offset - from, false);
           copy(e.offset, e.length, true);
           from = e.offset + e.length;

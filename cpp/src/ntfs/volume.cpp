@@ -13,7 +13,7 @@ namespace bootmirror::ntfs {
 
 namespace {
 
-constexpr std::uint64_t kMftRecord = 0, kVolumeRecord = 3;
+constexpr std::uint64_t kMftRecord = 0;
 
 }  // namespace
 
@@ -65,8 +65,14 @@ std::shared_ptr<Volume> Volume::open(DevicePtr device) {
       s->label = utf16_to_utf8(name);
     }
     // $VOLUME_INFORMATION: 8 bytes reserved, then major and minor version, then flags.
-    if (a.type == AttributeType::volume_information && a.resident && a.value.size() >= 12)
+    if (a.type == AttributeType::volume_information && a.resident && a.value.size() >= 12) {
       s->version = Version{std::to_integer<unsigned>(a.value[8]), std::to_integer<unsigned>(a.value[9])};
+      s->volume_flags = load_le<std::uint16_t>(a.value, 10);
+      // Where the flags lie in the record: the attribute's place, then its value's (offset 20).
+      const std::uint64_t in_record = a.offset;  // attributes_of gives offsets in the record
+      if (in_record + 22 <= volume_record.size())
+        s->volume_flags_in_record = in_record + load_le<std::uint16_t>(volume_record, std::size_t(in_record) + 20) + 10;
+    }
   }
   return std::shared_ptr<Volume>(new Volume(std::move(s)));
 }
@@ -80,6 +86,31 @@ std::uint32_t Volume::hidden_sectors() const { return state_->boot.hidden_sector
 std::uint64_t Volume::mft_record_count() const { return state_->mft_bytes / state_->boot.mft_record_bytes; }
 std::string Volume::label() const { return state_->label; }
 Version Volume::version() const { return state_->version; }
+bool Volume::dirty() const { return state_->volume_flags & kVolumeIsDirty; }
+
+Volume::VolumeRecordPlace Volume::volume_record_place() const {
+  const State& s = *state_;
+  const std::uint64_t record = s.boot.mft_record_bytes, in_mft = kVolumeRecord * record;
+  const std::uint64_t in_stride = s.volume_flags_in_record % kFixupStride;
+  if (s.volume_flags_in_record == 0 || in_stride >= kFixupStride - 2)
+    throw FormatError("NTFS: $Volume's flags lie under its record's update sequence, or were not found");
+  VolumeRecordPlace place;
+  // The $MFT's copy a stride at a time: with clusters smaller than a record, it may span runs.
+  for (std::uint64_t at = 0; at < record; at += kFixupStride) {
+    const std::uint64_t where = s.volume_offset_of(s.mft_runs, in_mft + at);
+    if (!place.ranges.empty() && place.ranges.back().offset + place.ranges.back().length == where)
+      place.ranges.back().length += kFixupStride;
+    else
+      place.ranges.push_back({where, kFixupStride});
+  }
+  const std::uint64_t mirror = s.boot.mft_mirror_cluster * s.boot.cluster_bytes + in_mft;
+  if (mirror > s.device->size() || s.device->size() - mirror < record)
+    throw FormatError("NTFS: $MFTMirr lies past the volume's end", mirror);
+  place.ranges.push_back({mirror, record});
+  place.dirty_flag_bytes = {s.volume_offset_of(s.mft_runs, in_mft + s.volume_flags_in_record),
+                            mirror + s.volume_flags_in_record};
+  return place;
+}
 
 ByteVector Volume::read_record(std::uint64_t number) const { return state_->record_at(number, std::nullopt); }
 

@@ -15,6 +15,9 @@
 
 namespace bootmirror::ntfs {
 
+inline constexpr std::uint64_t kVolumeRecord = 3;        // $Volume
+inline constexpr std::uint16_t kVolumeIsDirty = 0x0001;  // ntfs-3g layout.h, VOLUME_IS_DIRTY
+
 struct Volume::State {
   DevicePtr device;
   BootSector boot;
@@ -22,6 +25,9 @@ struct Volume::State {
   std::uint64_t mft_bytes = 0;
   std::string label;
   Version version;
+  // $VOLUME_INFORMATION's flags (VOLUME_IS_DIRTY, ...) and where they lie in record 3.
+  std::uint16_t volume_flags = 0;
+  std::uint64_t volume_flags_in_record = 0;
   // $UpCase, 65536 entries, loaded by the first name lookup (under its mutex: threads share a
   // volume, and the bindings release the GIL while they read).
   mutable std::u16string upcase;

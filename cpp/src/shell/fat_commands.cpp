@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "bootmirror/ntfs_commands.h"
 #include "bootmirror/unicode.h"
 #include "bootmirror/units.h"
 
@@ -50,8 +51,9 @@ FormatCommand parse_format_switches(std::string_view switches) {
     else if (l == "/y") c.yes = true;
     else if (l.starts_with("/fs:")) {
       std::string fs = l.substr(4);
-      if (fs != "fat" && fs != "fat32")
-        throw UsageError(fmt::format("Invalid parameter - {} (this format knows FAT and FAT32)", w));
+      if (fs != "fat" && fs != "fat32" && fs != "ntfs")
+        throw UsageError(fmt::format("Invalid parameter - {} (this format knows FAT, FAT32 and NTFS)", w));
+      c.ntfs = fs == "ntfs";
       c.options.file_system = fs == "fat" ? "FAT" : "FAT32";
     } else if (l.starts_with("/v:")) {
       c.options.label = w.substr(3);
@@ -118,6 +120,11 @@ std::string file_system_name(const DevicePtr& device) {
     auto volume = fat::Volume::open(device);
     return volume->geometry().type == fat::FatType::fat32 ? "FAT32" : "FAT";
   } catch (const Error&) {
+  }
+  try {
+    ntfs::Volume::open(device);
+    return "NTFS";
+  } catch (const Error&) {
     return "RAW";
   }
 }
@@ -126,6 +133,13 @@ std::string run_format(const DevicePtr& device, std::string_view switches, std::
   FormatCommand command = parse_format_switches(switches);
   command.options.codepage = std::string(codepage);
   std::string previous = file_system_name(device);
+  if (command.ntfs) {
+    ntfs::FormatOptions options;
+    options.label = command.options.label;
+    options.cluster_size = command.options.cluster_size.value_or(0);
+    options.quick = command.options.quick;
+    return ntfs_format_summary(ntfs::format(device, options), device->size(), previous, options.quick);
+  }
   fat::FormatResult result = fat::format(device, command.options);
   return format_summary(result, device->size(), previous, command.options.quick);
 }

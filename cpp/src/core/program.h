@@ -1,0 +1,40 @@
+// Outside programs we run but never link (GPL tools: mkntfs, wimlib-imagex): found on PATH or in
+// the sbin folders a non-root PATH leaves out, run with their output captured, and a temporary
+// folder for the files they work on.
+#pragma once
+
+#include <filesystem>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace bootmirror {
+
+struct ProgramResult {
+  int exit_code = 0;
+  std::string output;  // stdout and stderr together, as a terminal would show them
+};
+
+// Runs `argv` (argv[0] a program name) and waits for it. A program that is not installed is a
+// UsageError naming the Debian package that has it; one that fails (non-zero exit, killed) is an
+// Error quoting its last lines. The child runs in the C.UTF-8 locale, so that names and labels
+// pass through as UTF-8 whatever this process's locale.
+ProgramResult run_program(const std::vector<std::string>& argv, std::string_view debian_package);
+
+// The path of `program` (PATH, then /usr/sbin and /sbin), or empty when it is not installed.
+std::filesystem::path find_program(std::string_view program);
+
+// A private folder under the system's temporary folder, removed with everything in it.
+class TemporaryFolder {
+ public:
+  explicit TemporaryFolder(std::string_view purpose);
+  ~TemporaryFolder();
+  TemporaryFolder(const TemporaryFolder&) = delete;
+  TemporaryFolder& operator=(const TemporaryFolder&) = delete;
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+}  // namespace bootmirror

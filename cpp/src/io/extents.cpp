@@ -1,0 +1,40 @@
+// Extent lists (see bootmirror/extents.h).
+#include "bootmirror/extents.h"
+
+#include <algorithm>
+
+namespace bootmirror {
+
+std::vector<Extent> extents_within(const std::vector<Extent>& ranges, std::uint64_t offset, std::uint64_t length) {
+  std::vector<Extent> out;
+  auto it = std::upper_bound(ranges.begin(), ranges.end(), offset,
+                             [](std::uint64_t at, const Extent& e) { return at < e.offset + e.length; });
+  for (; it != ranges.end() && it->offset < offset + length; ++it) {
+    const std::uint64_t lo = std::max(it->offset, offset), hi = std::min(it->offset + it->length, offset + length);
+    if (lo < hi) out.push_back(Extent{lo, hi - lo});
+  }
+  return out;
+}
+
+std::vector<Extent> subtract_extents(const std::vector<Extent>& ranges, const std::vector<Extent>& minus) {
+  std::vector<Extent> out;
+  std::size_t j = 0;
+  for (const Extent& r : ranges) {
+    std::uint64_t from = r.offset;
+    const std::uint64_t end = r.offset + r.length;
+    while (j < minus.size() && minus[j].offset + minus[j].length <= from) ++j;
+    for (std::size_t k = j; k < minus.size() && minus[k].offset < end; ++k) {
+      if (minus[k].offset > from) out.push_back({from, minus[k].offset - from});
+      from = std::max(from, minus[k].offset + minus[k].length);
+    }
+    if (from < end) out.push_back({from, end - from});
+  }
+  return out;
+}
+
+void append_extent(std::vector<Extent>& list, std::uint64_t offset, std::uint64_t length) {
+  if (!list.empty() && list.back().offset + list.back().length == offset) list.back().length += length;
+  else list.push_back({offset, length});
+}
+
+}  // namespace bootmirror

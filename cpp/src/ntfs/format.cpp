@@ -1,0 +1,125 @@
+// A new NTFS volume, made by Debian's mkntfs (ntfs-3g) on a temporary sparse file the size of the
+// volume and copied into the device (see bootmirror/ntfs.h for why). mkntfs is told what Windows
+// would use: the device's sector size, the cluster size, the partition's start as hidden sectors,
+// and the 255 heads and 63 sectors per track of an LBA disk.
+#include <bit>
+
+#include <fmt/format.h>
+
+#include "bootmirror/extents.h"
+#include "bootmirror/identity.h"
+#include "bootmirror/ntfs.h"
+#include "bootmirror/unicode.h"
+#include "core/program.h"
+
+namespace bootmirror::ntfs {
+
+namespace {
+
+constexpr std::size_t kSerialOffset = 0x48;  // boot sector: volume serial number, 8 bytes
+constexpr std::size_t kMaxLabel = 32;        // UTF-16 units, as Windows' format allows
+constexpr std::uint64_t kCopyPiece = 1 << 20;
+
+// Copies `range` of `from` to the same place on `to`, leaving out what lies in [skip_below,
+// skip_from): the caller writes the boot sectors last.
+void copy_range(BlockDevice& from, BlockDevice& to, Extent range, std::uint64_t skip_below, std::uint64_t skip_from,
+                ByteVector& buffer) {
+  const std::uint64_t begin = std::max(range.offset, skip_below);
+  const std::uint64_t end = std::min(range.offset + range.length, skip_from);
+  for (std::uint64_t at = begin; at < end;) {
+    const std::size_t n = std::size_t(std::min<std::uint64_t>(buffer.size(), end - at));
+    const MutableByteSpan piece(buffer.data(), n);
+    from.read(at, piece);
+    to.write(at, piece);
+    at += n;
+  }
+}
+
+void verify_surface(BlockDevice& device) {
+  ByteVector buffer(4 * kCopyPiece);
+  for (std::uint64_t at = 0; at < device.size();) {
+    const std::size_t n = std::size_t(std::min<std::uint64_t>(buffer.size(), device.size() - at));
+    device.read(at, MutableByteSpan(buffer.data(), n));
+    at += n;
+  }
+}
+
+}  // namespace
+
+std::uint32_t default_cluster_size(std::uint64_t volume_bytes, std::uint32_t sector_size) {
+  constexpr std::uint64_t kFourKbUpTo = std::uint64_t(16) << 40;
+  std::uint32_t cluster = 4096;
+  while (cluster < 65536 && volume_bytes > kFourKbUpTo / 4096 * cluster) cluster *= 2;
+  return std::max(cluster, sector_size);
+}
+
+FormatResult format(const DevicePtr& device, const FormatOptions& options) {
+  if (!device) throw UsageError("no device to format");
+  if (!device->writable()) throw UsageError(fmt::format("{} is open read-only", device->name()));
+  // Everything that can refuse does so before the first write.
+  const std::uint32_t sector = device->sector_size();
+  if (!is_valid_utf8(options.label)) throw UsageError("the volume label is not valid UTF-8");
+  if (utf8_to_utf16(options.label).size() > kMaxLabel)
+    throw UsageError(fmt::format("The volume label is too long: an NTFS label holds up to {} characters", kMaxLabel));
+  const std::uint32_t cluster = options.cluster_size ? options.cluster_size : default_cluster_size(device->size(), sector);
+  if (!std::has_single_bit(cluster) || cluster < sector || cluster > 65536)
+    throw UsageError(fmt::format("The specified cluster size is not valid for NTFS: {} (a power of two from the "
+                                 "sector size, {}, to 65536)", cluster, sector));
+  const std::uint64_t sectors = device->size() / sector;
+  if (sectors < 2) throw UsageError(fmt::format("{} is too small for NTFS", device->name()));
+  if (!options.quick) verify_surface(*device);
+
+  TemporaryFolder folder("mkntfs");
+  const std::string image_path = (folder.path() / "volume.ntfs").string();
+  ImageFile::create(image_path, sectors * sector, sector)->close();
+  std::vector<std::string> argv{"mkntfs", "--quick", "--force", "--quiet",
+                                "--sector-size", std::to_string(sector),
+                                "--cluster-size", std::to_string(cluster),
+                                "--partition-start", std::to_string(hidden_sectors_of(*device)),
+                                "--heads", "255", "--sectors-per-track", "63"};
+  if (!options.label.empty()) argv.insert(argv.end(), {"--label", options.label});
+  if (IdentitySource::settings().epoch_seconds) argv.push_back("--zero-time");
+  argv.insert(argv.end(), {image_path, std::to_string(sectors)});
+  run_program(argv, "ntfs-3g");
+
+  const auto image = ImageFile::open(image_path, true, sector);
+  FormatResult result;
+  result.serial = IdentitySource::next_u64();
+  ByteVector boot = image->read(0, sector);
+  store_le<std::uint64_t>(boot, kSerialOffset, result.serial);
+  const std::uint64_t backup_at = (sectors - 1) * sector;  // the backup boot sector: the volume's last
+  image->write(0, boot);
+  image->write(backup_at, boot);
+  // Read back with our own reader: what we copy is an NTFS volume, and its $Bitmap says which
+  // clusters it uses.
+  const auto made = Volume::open(image);
+  result.cluster_bytes = made->cluster_bytes();
+  result.cluster_count = made->cluster_count();
+  result.free_clusters = made->free_clusters();
+  // What mkntfs wrote, and the clusters in use that it left as holes (they read as zeros in the
+  // file, and the device may hold old bytes there).
+  const std::vector<Extent> written = image->allocated_extents();
+  const std::vector<Extent> unwritten_in_use = subtract_extents(made->allocated_ranges(), written);
+
+  // Order, a write barrier (device flush) between the steps: both boot sectors are wiped first,
+  // so that from then on a crash leaves no file system rather than the old one's identity over
+  // the new one's structures; then everything else; the boot sectors (the volume's identity) last.
+  write_zeros(*device, 0, sector);
+  write_zeros(*device, backup_at, sector);
+  device->flush();
+  ByteVector buffer(kCopyPiece);
+  for (const Extent& e : written) copy_range(*image, *device, e, sector, backup_at, buffer);
+  for (const Extent& e : unwritten_in_use) {
+    const std::uint64_t begin = std::max<std::uint64_t>(e.offset, sector);
+    const std::uint64_t end = std::min(e.offset + e.length, backup_at);
+    if (begin < end) write_zeros(*device, begin, end - begin);
+  }
+  device->flush();
+  device->write(backup_at, boot);
+  device->flush();  // the backup before the boot sector: the boot sector commits the format
+  device->write(0, boot);
+  device->flush();
+  return result;
+}
+
+}  // namespace bootmirror::ntfs

@@ -1,0 +1,128 @@
+// Filling an NTFS volume from a host folder with wimlib-imagex, the way Windows' own setup lays
+// down a system volume (it applies a WIM). wimlib runs on a temporary sparse copy of the volume's
+// clusters in use; the clusters that differ afterwards come back in the crash-safe order that
+// bootmirror/ntfs.h describes.
+#include <algorithm>
+#include <cerrno>
+#include <filesystem>
+#include <fstream>
+
+#include <fmt/format.h>
+
+#include "bootmirror/extents.h"
+#include "bootmirror/ntfs.h"
+#include "core/program.h"
+
+namespace bootmirror::ntfs {
+
+namespace {
+
+constexpr std::size_t kPiece = 1 << 20;
+
+void copy(BlockDevice& from, BlockDevice& to, const std::vector<Extent>& ranges) {
+  ByteVector buffer(kPiece);
+  for (const Extent& r : ranges)
+    for (std::uint64_t at = r.offset; at < r.offset + r.length;) {
+      const std::size_t n = std::size_t(std::min<std::uint64_t>(buffer.size(), r.offset + r.length - at));
+      const MutableByteSpan piece(buffer.data(), n);
+      from.read(at, piece);
+      to.write(at, piece);
+      at += n;
+    }
+}
+
+}  // namespace
+
+void install_tree(const DevicePtr& device, const std::string& host_folder) {
+  if (!device) throw UsageError("no device to install onto");
+  if (!device->writable()) throw UsageError(fmt::format("{} is open read-only", device->name()));
+  std::error_code error;
+  if (!std::filesystem::is_directory(host_folder, error))
+    throw UsageError(fmt::format("{} is not a folder", host_folder));
+  const auto before = Volume::open(device);
+  if (before->dirty())
+    throw UsageError(fmt::format("the NTFS volume on {} is marked dirty: check it (chkdsk, ntfsfix) first", device->name()));
+  // wimlib creates every name it applies and stops at one that exists, having written part of the
+  // tree: names already on the volume are refused here, before anything is written.
+  for (const auto& entry : std::filesystem::directory_iterator(host_folder)) {
+    const std::string name = entry.path().filename().string();
+    if (before->exists(name))
+      throw UsageError(fmt::format("{} is already on the NTFS volume: install_tree adds new names only", name));
+  }
+  const Volume::VolumeRecordPlace place = before->volume_record_place();
+  const std::uint32_t sector = device->sector_size(), cluster = before->cluster_bytes();
+  // What the old volume uses: its clusters in use, and the backup boot sector past the last one.
+  std::vector<Extent> in_use = before->allocated_ranges();
+  const std::uint64_t backup_boot = (device->size() / sector - 1) * sector;
+  in_use.push_back({backup_boot, sector});
+
+  TemporaryFolder folder("wimlib");
+  const std::string wim = (folder.path() / "tree.wim").string(), image_path = (folder.path() / "volume.ntfs").string();
+  // An empty capture configuration: without one wimlib leaves out what Windows images leave out
+  // (\RECYCLER, \pagefile.sys, ...), and the folder is to land as it is.
+  const std::string config = (folder.path() / "capture.ini").string();
+  {
+    std::ofstream out(config);
+    out << "[ExclusionList]\n";
+    if (!out.flush()) throw OsError(errno, config, "write");
+  }
+  run_program({"wimlib-imagex", "capture", host_folder, wim, "--compress=none", "--no-acls", "--quiet", "--config=" + config},
+              "wimtools");
+  {
+    const auto image = ImageFile::create(image_path, device->size(), sector);
+    copy(*device, *image, in_use);
+    image->flush();
+    image->close();
+  }
+  run_program({"wimlib-imagex", "apply", wim, "1", image_path, "--quiet"}, "wimtools");
+  const auto image = ImageFile::open(image_path, false, sector);
+  const auto after = Volume::open(image);  // our reader checks what wimlib made before it lands
+  if (after->dirty()) throw Error("wimlib-imagex left the NTFS volume marked dirty");
+
+  // What differs, a cluster at a time, sorted by whether the old volume uses it.
+  std::vector<Extent> into_free, into_used;
+  std::sort(in_use.begin(), in_use.end(), [](const Extent& a, const Extent& b) { return a.offset < b.offset; });
+  std::vector<Extent> record_place = place.ranges;
+  std::sort(record_place.begin(), record_place.end(), [](const Extent& a, const Extent& b) { return a.offset < b.offset; });
+  ExtentCursor old_use(in_use);
+  ByteVector ours(kPiece), theirs(kPiece);
+  for (const Extent& e : image->allocated_extents())
+    for (std::uint64_t at = e.offset; at < e.offset + e.length;) {
+      const std::size_t n = std::size_t(std::min<std::uint64_t>(kPiece, e.offset + e.length - at));
+      device->read(at, MutableByteSpan(ours.data(), n));
+      image->read(at, MutableByteSpan(theirs.data(), n));
+      for (std::size_t p = 0; p < n; p += cluster) {
+        const std::size_t m = std::min<std::size_t>(cluster, n - p);
+        if (std::equal(ours.begin() + std::ptrdiff_t(p), ours.begin() + std::ptrdiff_t(p + m), theirs.begin() + std::ptrdiff_t(p)))
+          continue;
+        // $Volume's record is left out here: it is written last, whole.
+        auto& into = old_use.holds_data(at + p, m) ? into_used : into_free;
+        for (const Extent& part : subtract_extents({{at + p, m}}, record_place)) append_extent(into, part.offset, part.length);
+      }
+      at += n;
+    }
+  bool volume_record_changed = false;
+  for (const Extent& r : place.ranges) {
+    ByteVector a = device->read(r.offset, std::size_t(r.length)), b = image->read(r.offset, std::size_t(r.length));
+    volume_record_changed |= a != b;
+  }
+  if (into_free.empty() && into_used.empty() && !volume_record_changed) return;
+
+  // Order, a write barrier (device flush) between the steps. Until the dirty mark lands, only
+  // clusters the old volume leaves free have changed: it reads as it was. From the mark on, a
+  // crash leaves a volume that says it needs checking; the clean $Volume record ends it.
+  copy(*image, *device, into_free);
+  device->flush();
+  for (std::uint64_t flag : place.dirty_flag_bytes) {
+    ByteVector stride = device->read(flag / sector * sector, sector);
+    stride[flag % sector] |= std::byte{0x01};  // VOLUME_IS_DIRTY, the low byte of the flags
+    device->write(flag / sector * sector, stride);
+  }
+  device->flush();
+  copy(*image, *device, into_used);
+  device->flush();
+  copy(*image, *device, place.ranges);
+  device->flush();
+}
+
+}  // namespace bootmirror::ntfs
