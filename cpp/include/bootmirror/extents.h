@@ -28,6 +28,8 @@ class ExtentCursor {
 std::vector<Extent> extents_within(const std::vector<Extent>& ranges, std::uint64_t offset, std::uint64_t length);
 // `ranges` less `minus`.
 std::vector<Extent> subtract_extents(const std::vector<Extent>& ranges, const std::vector<Extent>& minus);
+// Copies each extent of `from` to the same place on `to`, a megabyte at a time.
+void copy_extents(BlockDevice& from, BlockDevice& to, const std::vector<Extent>& extents);
 // Adds [offset, offset+length) at the end of `list` (offsets ascending), merged with the last
 // extent when they touch.
 void append_extent(std::vector<Extent>& list, std::uint64_t offset, std::uint64_t length);

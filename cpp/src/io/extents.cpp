@@ -32,6 +32,17 @@ std::vector<Extent> subtract_extents(const std::vector<Extent>& ranges, const st
   return out;
 }
 
+void copy_extents(BlockDevice& from, BlockDevice& to, const std::vector<Extent>& extents) {
+  ByteVector buffer(std::size_t(1) << 20);
+  for (const Extent& e : extents)
+    for (std::uint64_t at = e.offset; at < e.offset + e.length;) {
+      const MutableByteSpan piece(buffer.data(), std::size_t(std::min<std::uint64_t>(buffer.size(), e.offset + e.length - at)));
+      from.read(at, piece);
+      to.write(at, piece);
+      at += piece.size();
+    }
+}
+
 void append_extent(std::vector<Extent>& list, std::uint64_t offset, std::uint64_t length) {
   if (!list.empty() && list.back().offset + list.back().length == offset) list.back().length += length;
   else list.push_back({offset, length});

@@ -18,25 +18,10 @@ namespace {
 
 constexpr std::size_t kSerialOffset = 0x48;  // boot sector: volume serial number, 8 bytes
 constexpr std::size_t kMaxLabel = 32;        // UTF-16 units, as Windows' format allows
-constexpr std::uint64_t kCopyPiece = 1 << 20;
-
-// Copies `range` of `from` to the same place on `to`, leaving out what lies in [skip_below,
-// skip_from): the caller writes the boot sectors last.
-void copy_range(BlockDevice& from, BlockDevice& to, Extent range, std::uint64_t skip_below, std::uint64_t skip_from,
-                ByteVector& buffer) {
-  const std::uint64_t begin = std::max(range.offset, skip_below);
-  const std::uint64_t end = std::min(range.offset + range.length, skip_from);
-  for (std::uint64_t at = begin; at < end;) {
-    const std::size_t n = std::size_t(std::min<std::uint64_t>(buffer.size(), end - at));
-    const MutableByteSpan piece(buffer.data(), n);
-    from.read(at, piece);
-    to.write(at, piece);
-    at += n;
-  }
-}
+constexpr std::uint64_t kVerifyPiece = 4 << 20;
 
 void verify_surface(BlockDevice& device) {
-  ByteVector buffer(4 * kCopyPiece);
+  ByteVector buffer(kVerifyPiece);
   for (std::uint64_t at = 0; at < device.size();) {
     const std::size_t n = std::size_t(std::min<std::uint64_t>(buffer.size(), device.size() - at));
     device.read(at, MutableByteSpan(buffer.data(), n));
@@ -107,13 +92,9 @@ FormatResult format(const DevicePtr& device, const FormatOptions& options) {
   write_zeros(*device, 0, sector);
   write_zeros(*device, backup_at, sector);
   device->flush();
-  ByteVector buffer(kCopyPiece);
-  for (const Extent& e : written) copy_range(*image, *device, e, sector, backup_at, buffer);
-  for (const Extent& e : unwritten_in_use) {
-    const std::uint64_t begin = std::max<std::uint64_t>(e.offset, sector);
-    const std::uint64_t end = std::min(e.offset + e.length, backup_at);
-    if (begin < end) write_zeros(*device, begin, end - begin);
-  }
+  // Between the boot sectors: they are written last.
+  copy_extents(*image, *device, extents_within(written, sector, backup_at - sector));
+  for (const Extent& e : extents_within(unwritten_in_use, sector, backup_at - sector)) write_zeros(*device, e.offset, e.length);
   device->flush();
   device->write(backup_at, boot);
   device->flush();  // the backup before the boot sector: the boot sector commits the format

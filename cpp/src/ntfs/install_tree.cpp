@@ -4,6 +4,7 @@
 // bootmirror/ntfs.h describes.
 #include <algorithm>
 #include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 
@@ -18,18 +19,6 @@ namespace bootmirror::ntfs {
 namespace {
 
 constexpr std::size_t kPiece = 1 << 20;
-
-void copy(BlockDevice& from, BlockDevice& to, const std::vector<Extent>& ranges) {
-  ByteVector buffer(kPiece);
-  for (const Extent& r : ranges)
-    for (std::uint64_t at = r.offset; at < r.offset + r.length;) {
-      const std::size_t n = std::size_t(std::min<std::uint64_t>(buffer.size(), r.offset + r.length - at));
-      const MutableByteSpan piece(buffer.data(), n);
-      from.read(at, piece);
-      to.write(at, piece);
-      at += n;
-    }
-}
 
 }  // namespace
 
@@ -51,7 +40,8 @@ void install_tree(const DevicePtr& device, const std::string& host_folder) {
   }
   const Volume::VolumeRecordPlace place = before->volume_record_place();
   const std::uint32_t sector = device->sector_size(), cluster = before->cluster_bytes();
-  // What the old volume uses: its clusters in use, and the backup boot sector past the last one.
+  // What the old volume uses, in order: its clusters in use, then the backup boot sector past the
+  // last cluster.
   std::vector<Extent> in_use = before->allocated_ranges();
   const std::uint64_t backup_boot = (device->size() / sector - 1) * sector;
   in_use.push_back({backup_boot, sector});
@@ -70,7 +60,7 @@ void install_tree(const DevicePtr& device, const std::string& host_folder) {
               "wimtools");
   {
     const auto image = ImageFile::create(image_path, device->size(), sector);
-    copy(*device, *image, in_use);
+    copy_extents(*device, *image, in_use);
     image->flush();
     image->close();
   }
@@ -81,7 +71,6 @@ void install_tree(const DevicePtr& device, const std::string& host_folder) {
 
   // What differs, a cluster at a time, sorted by whether the old volume uses it.
   std::vector<Extent> into_free, into_used;
-  std::sort(in_use.begin(), in_use.end(), [](const Extent& a, const Extent& b) { return a.offset < b.offset; });
   std::vector<Extent> record_place = place.ranges;
   std::sort(record_place.begin(), record_place.end(), [](const Extent& a, const Extent& b) { return a.offset < b.offset; });
   ExtentCursor old_use(in_use);
@@ -93,8 +82,7 @@ void install_tree(const DevicePtr& device, const std::string& host_folder) {
       image->read(at, MutableByteSpan(theirs.data(), n));
       for (std::size_t p = 0; p < n; p += cluster) {
         const std::size_t m = std::min<std::size_t>(cluster, n - p);
-        if (std::equal(ours.begin() + std::ptrdiff_t(p), ours.begin() + std::ptrdiff_t(p + m), theirs.begin() + std::ptrdiff_t(p)))
-          continue;
+        if (std::memcmp(ours.data() + p, theirs.data() + p, m) == 0) continue;  // memcmp: std::equal on std::byte is slow
         // $Volume's record is left out here: it is written last, whole.
         auto& into = old_use.holds_data(at + p, m) ? into_used : into_free;
         for (const Extent& part : subtract_extents({{at + p, m}}, record_place)) append_extent(into, part.offset, part.length);
@@ -111,7 +99,7 @@ void install_tree(const DevicePtr& device, const std::string& host_folder) {
   // Order, a write barrier (device flush) between the steps. Until the dirty mark lands, only
   // clusters the old volume leaves free have changed: it reads as it was. From the mark on, a
   // crash leaves a volume that says it needs checking; the clean $Volume record ends it.
-  copy(*image, *device, into_free);
+  copy_extents(*image, *device, into_free);
   device->flush();
   for (std::uint64_t flag : place.dirty_flag_bytes) {
     ByteVector stride = device->read(flag / sector * sector, sector);
@@ -119,9 +107,9 @@ void install_tree(const DevicePtr& device, const std::string& host_folder) {
     device->write(flag / sector * sector, stride);
   }
   device->flush();
-  copy(*image, *device, into_used);
+  copy_extents(*image, *device, into_used);
   device->flush();
-  copy(*image, *device, place.ranges);
+  copy_extents(*image, *device, place.ranges);
   device->flush();
 }
 
