@@ -8,16 +8,19 @@ module builds that machine as the article finds it: disk 0 partitioned at the by
     m = bootmirror.kb814070.rehearsal_machine("lab")
     print(m.diskpart("select disk 1\\nconvert gpt\\nlist partition"))
 
-The boot partition holds no Windows installation (bootmirror does not write NTFS); the runbook's
-steps only move it between partition tables and plexes.
+The boot partition is drive C:, an NTFS volume labelled PRIMARY (as the article's ``list volume``
+shows it) made by mkntfs and holding a small Windows tree laid down by wimlib-imagex, as setup
+lays down a system volume (:data:`WINDOWS_FILES`); the files stand in for Windows' own.
 """
 
 from __future__ import annotations
 
 import os
+import tempfile
+from pathlib import Path
 from typing import Union
 
-from . import fat, gpt
+from . import fat, gpt, ntfs
 from ._core import UsageError
 from .disk import Disk, SizeLike
 from .identity import new_guid
@@ -48,6 +51,26 @@ ESP_FILES = (
 #: The boot partition's number on disk 0 (list partition's numbering): Windows' C: drive.
 BOOT_PARTITION = 2
 
+#: The boot volume's label, as the article's ``list volume`` shows it.
+BOOT_VOLUME_LABEL = "PRIMARY"
+
+#: The small Windows tree on C: (the files a boot check looks for, and a few beside them). The
+#: contents stand in for Windows' own, recognisable and different per file.
+WINDOWS_FILES = (
+    "WINDOWS/system32/ntoskrnl.exe",
+    "WINDOWS/system32/hal.dll",
+    "WINDOWS/system32/ntdll.dll",
+    "WINDOWS/system32/drivers/disk.sys",
+    "WINDOWS/system32/drivers/dmio.sys",
+    "WINDOWS/system32/config/SYSTEM",
+    "WINDOWS/system32/config/SOFTWARE",
+    "WINDOWS/win.ini",
+    "boot.ini",
+)
+
+#: The time every file of the Windows tree carries (2003-04-24, Windows Server 2003's release).
+WINDOWS_FILE_TIME = 1_051_142_400
+
 #: The smallest disk that holds the system disk's layout (its MSR ends just past 9 GB).
 SYSTEM_DISK_MIN_SIZE = 9_153_031_680 + 32 * MiB + 34 * 512
 
@@ -58,10 +81,39 @@ def esp_file_contents(path: str) -> bytes:
     return (f"bootmirror stand-in for {path}\n".encode() * 64)[: 4096 + 512 * len(name)]
 
 
-def build_system_disk(disk: Disk) -> None:
-    """Partition `disk` as the article's disk 0 and fill its EFI system partition.
+def windows_file_contents(path: str) -> bytes:
+    """Stand-in contents for one of :data:`WINDOWS_FILES`: from a few hundred bytes (resident in
+    its MFT record) to a few clusters, different per file."""
+    line = f"bootmirror stand-in for C:\\{path.replace('/', chr(92))}\n".encode()
+    return line * (len(path) ** 2 // 4)
 
-    The ESP is formatted FAT as Windows formats a 204 MB partition (FAT16, 4 KB clusters).
+
+def write_windows_tree(folder: Union[str, "os.PathLike[str]"]) -> None:
+    """Write :data:`WINDOWS_FILES` under a host folder, each with :data:`WINDOWS_FILE_TIME`."""
+    root = Path(folder)
+    for path in WINDOWS_FILES:
+        target = root / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(windows_file_contents(path))
+    for target in sorted(root.rglob("*"), reverse=True):  # files before the folders holding them
+        os.utime(target, (WINDOWS_FILE_TIME, WINDOWS_FILE_TIME))
+
+
+def install_windows_volume(target: Disk) -> None:
+    """Format `target` NTFS labelled :data:`BOOT_VOLUME_LABEL` and lay down the Windows tree
+    (mkntfs and wimlib-imagex, run by the engine; see :mod:`bootmirror.ntfs`)."""
+    ntfs.format(target, label=BOOT_VOLUME_LABEL)
+    with tempfile.TemporaryDirectory(prefix="bootmirror-windows-") as folder:
+        write_windows_tree(folder)
+        ntfs.install_tree(target, folder)
+
+
+def build_system_disk(disk: Disk) -> None:
+    """Partition `disk` as the article's disk 0, fill its EFI system partition and install the
+    Windows tree on its boot partition.
+
+    The ESP is formatted FAT as Windows formats a 204 MB partition (FAT16, 4 KB clusters); the
+    boot partition NTFS, by :func:`install_windows_volume`.
     """
     if disk.sector_size != 512:
         raise UsageError("the article's byte offsets (32,256 = sector 63) need 512-byte sectors")
@@ -86,12 +138,14 @@ def build_system_disk(disk: Disk) -> None:
             volume.makedirs(path.rsplit("/", 1)[0])
             volume.write_bytes(path, esp_file_contents(path))
             volume.set_attributes(path, attributes)
+    _, _, _, boot_offset, boot_length = SYSTEM_DISK_LAYOUT[BOOT_PARTITION - 1]
+    install_windows_volume(disk.slice(boot_offset, boot_length))
     disk.flush()
 
 
 def rehearsal_machine(folder: Union[str, "os.PathLike[str]"], disk_size: SizeLike = "10 GiB") -> Machine:
     """The article's machine in a new machine folder: disk 0 built by :func:`build_system_disk`,
-    disk 1 a raw disk of the same size (both sparse images: about 1 MiB written). Windows runs
+    disk 1 a raw disk of the same size (both sparse images: a few MiB written). Windows runs
     from the boot partition, which is drive C:."""
     machine = Machine.create(folder)
     machine.create_disk(disk_size)

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "bootmirror/extents.h"
 #include "bootmirror/io.h"
 
 using namespace bootmirror;
@@ -175,4 +176,14 @@ TEST(FaultyDisk, MissingDiskFailsEveryAccess) {
   EXPECT_THROW(faulty.flush(), OsError);
   faulty.set_missing(false);
   EXPECT_NO_THROW(faulty.read(0, 1));
+}
+
+TEST(Extents, CoalesceJoinsBothListsInWholeGrainsAndClosesShortGaps) {
+  const std::vector<Extent> a{{0, 100}, {8192, 512}, {100000, 4096}};
+  const std::vector<Extent> b{{600, 10}, {9000, 100}};
+  // Widened to 512-byte grains: [0,512) [512,1024) touch; 8192..9216 and 9000..9216 overlap;
+  // 100000 rounds down to 99840. Gaps under 1024 bytes close, longer ones stay.
+  EXPECT_EQ(coalesce_extents(a, b, 512, 0), (std::vector<Extent>{{0, 1024}, {8192, 1024}, {99840, 4608}}));
+  EXPECT_EQ(coalesce_extents(a, b, 512, 8192), (std::vector<Extent>{{0, 9216}, {99840, 4608}}));
+  EXPECT_TRUE(coalesce_extents({}, {}, 512, 0).empty());
 }

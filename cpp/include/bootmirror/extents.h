@@ -28,6 +28,10 @@ class ExtentCursor {
 std::vector<Extent> extents_within(const std::vector<Extent>& ranges, std::uint64_t offset, std::uint64_t length);
 // `ranges` less `minus`.
 std::vector<Extent> subtract_extents(const std::vector<Extent>& ranges, const std::vector<Extent>& minus);
+// The union of two extent lists, each extent widened to whole `grain`s and gaps shorter than
+// `min_gap` closed: the ranges worth a copy call each.
+std::vector<Extent> coalesce_extents(const std::vector<Extent>& a, const std::vector<Extent>& b, std::uint64_t grain,
+                                     std::uint64_t min_gap);
 // Copies each extent of `from` to the same place on `to`, a megabyte at a time.
 void copy_extents(BlockDevice& from, BlockDevice& to, const std::vector<Extent>& extents);
 // Adds [offset, offset+length) at the end of `list` (offsets ascending), merged with the last

@@ -2,6 +2,7 @@
 #include "bootmirror/extents.h"
 
 #include <algorithm>
+#include <iterator>
 
 namespace bootmirror {
 
@@ -28,6 +29,23 @@ std::vector<Extent> subtract_extents(const std::vector<Extent>& ranges, const st
       from = std::max(from, minus[k].offset + minus[k].length);
     }
     if (from < end) out.push_back({from, end - from});
+  }
+  return out;
+}
+
+std::vector<Extent> coalesce_extents(const std::vector<Extent>& a, const std::vector<Extent>& b, std::uint64_t grain,
+                                     std::uint64_t min_gap) {
+  std::vector<Extent> all;
+  all.reserve(a.size() + b.size());
+  std::merge(a.begin(), a.end(), b.begin(), b.end(), std::back_inserter(all),
+             [](const Extent& x, const Extent& y) { return x.offset < y.offset; });
+  std::vector<Extent> out;
+  for (const Extent& e : all) {
+    const std::uint64_t lo = e.offset / grain * grain, hi = (e.offset + e.length + grain - 1) / grain * grain;
+    if (!out.empty() && lo <= out.back().offset + out.back().length + min_gap)
+      out.back().length = std::max(out.back().offset + out.back().length, hi) - out.back().offset;
+    else
+      out.push_back({lo, hi - lo});
   }
   return out;
 }

@@ -10,7 +10,6 @@ import hashlib
 import os
 import re
 import subprocess
-from pathlib import Path
 
 import pytest
 
@@ -18,6 +17,7 @@ import bootmirror
 from bootmirror import Disk, ntfs
 from conftest import run_tool
 from ldm_helpers import BOOT_VOLUME_C_BOTH_DYNAMIC
+from ntfs_helpers import assert_ntfs_tools_accept, device_image, image_of
 from test_ntfs_dissect import host_tree, ours, reference
 
 MiB = 1 << 20
@@ -27,29 +27,6 @@ convert gpt
 create partition primary size={size}
 assign letter=c
 """
-
-
-def image_of(disk: Disk, offset: int, length: int, path: Path) -> Path:
-    """Bytes [offset, offset+length) of `disk` as a sparse file, for tools that read files."""
-    with open(path, "wb") as out:
-        out.truncate(length)
-        for start, n in disk.allocated_extents():
-            lo, hi = max(start, offset), min(start + n, offset + length)
-            for at in range(lo, hi, 8 * MiB):
-                out.seek(at - offset)
-                out.write(disk.read(at, min(8 * MiB, hi - at)))
-    return path
-
-
-def assert_ntfs_tools_accept(image: Path) -> None:
-    fix = run_tool(["ntfsfix", "-n", str(image)], check=False)
-    assert fix.returncode == 0 and "processed successfully" in fix.stdout, fix.stdout + fix.stderr
-    probe = run_tool(["ntfs-3g.probe", "--readonly", str(image)], check=False)
-    assert probe.returncode == 0, probe.stdout + probe.stderr
-
-
-def device_image(device: Disk, path: Path) -> Path:
-    return image_of(device, 0, device.size, path)
 
 
 @pytest.mark.parametrize("sector", [512, 4096])

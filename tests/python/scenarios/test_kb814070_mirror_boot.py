@@ -11,8 +11,9 @@ from __future__ import annotations
 import json
 import re
 
-from bootmirror import gpt, kb814070
+from bootmirror import gpt, kb814070, ntfs
 from conftest import SHARED, run_tool
+from ntfs_helpers import assert_ntfs_tools_accept, image_of
 
 SEED = SHARED / "seed" / "kb814070-gpt-boot-mirror.txt"
 
@@ -27,8 +28,16 @@ def bootcfg_list(disk: int):
     return list(zip(starts, lengths, types))
 
 
+def windows_tree(volume: ntfs.Volume) -> dict:
+    return {path: volume.read_bytes(path) for path in kb814070.WINDOWS_FILES}
+
+
 def test_convert_both_disks_and_mirror_the_boot_volume(tmp_path):
     m = kb814070.rehearsal_machine(tmp_path / "machine")
+    # The boot volume as the article's list volume shows it, holding Windows.
+    assert "C   PRIMARY      NTFS   Partition   4996 MB  Healthy    Boot" in m.diskpart("list volume")
+    tree = windows_tree(m.volume("c:"))
+    assert tree == {path: kb814070.windows_file_contents(path) for path in kb814070.WINDOWS_FILES}
     m.diskpart(kb814070.PREPARE_SHADOW_PARTITIONS, check=True)
     windows = m.disk(0).read(213_857_280, 1 << 20)
 
@@ -43,6 +52,7 @@ def test_convert_both_disks_and_mirror_the_boot_volume(tmp_path):
     m.reboot()  # "Shut down and restart your computer to complete the conversion"
     t = m.diskpart("select volume 0\nadd disk=1", check=True)
     assert "Diskpart succeeded in adding a mirror to the volume." in t
+    m.wait()  # "Wait for the volume synchronization to complete"
 
     for number in (0, 1):
         ours = [(p.offset, p.size, p.type_guid.lower()) for p in gpt.partitions(m.disk(number))]
@@ -57,5 +67,11 @@ def test_convert_both_disks_and_mirror_the_boot_volume(tmp_path):
     assert (volume.type, volume.status) == ("Mirror", "Healthy")
     plex0, plex1 = (p.partitions[0] for p in volume.plexes)
     assert plex0.disk.disk.read(plex0.offset, 1 << 20) == windows == plex1.disk.disk.read(plex1.offset, 1 << 20)
+    assert "C   PRIMARY      NTFS   Mirror      4996 MB  Healthy    Boot" in m.diskpart("list volume")
+    # Each plex alone holds the Windows tree, and the outside tools accept it.
+    for k, part in enumerate((plex0, plex1)):
+        length = part.size * part.disk.sector_size
+        assert windows_tree(ntfs.open(part.disk.disk.slice(part.offset, length))) == tree, k
+        assert_ntfs_tools_accept(image_of(part.disk.disk, part.offset, length, tmp_path / f"plex{k}.img"))
     images = [m._m.image(0), m._m.image(1)]
     assert json.loads(run_tool(["ldmtool", "scan", *images]).stdout) == [m.disk_group.guid]

@@ -57,7 +57,7 @@ def test_prepare_the_shadow_drive_steps_5_to_9(tmp_path):
     p = m.volume("p:")
     listing = _answer(m, "list volume")
     assert re.search(r"Volume \d+\s+P\s+FAT\s+Partition\s+204 MB\s+Healthy\s+System", listing), listing
-    assert re.search(r"Volume \d+     C\s+RAW\s+Partition\s+4996 MB\s+Healthy    Boot", listing), listing
+    assert re.search(r"Volume \d+     C   PRIMARY      NTFS   Partition\s+4996 MB\s+Healthy    Boot", listing), listing
     assert re.search(r"Volume \d+\s+S\s+FAT\s+Partition\s+204 MB\s+Healthy\s*$", listing, re.M), listing  # only disk 0's ESP is System
     assert m.drive_letters == {"C": (0, 2), "P": (0, 1), "S": (1, 1)}
     # The letters are in the machine folder: another process sees them.
