@@ -25,7 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import best_of, fsync, require, run, scratch, table  # noqa: E402
+from common import best_of, fsync, require, run, scratch, small_file_tree, table  # noqa: E402
 
 import bootmirror  # noqa: E402
 from bootmirror import fat  # noqa: E402
@@ -38,19 +38,6 @@ BIG_REPEATS = 3
 SHM = "/dev/shm" if os.path.isdir("/dev/shm") else None
 
 
-def make_small_tree(root: Path) -> int:
-    """100 folders, three levels deep, of 100 files of 200 B to 6 KiB each."""
-    rnd = random.Random(1)
-    total = 0
-    for i in range(FILES):
-        folder = root / f"level{i % 4}" / f"group {i // 1000:02}" / f"folder {i // 100:03}"
-        folder.mkdir(parents=True, exist_ok=True)
-        data = rnd.randbytes(rnd.randint(200, 6000))
-        (folder / f"file number {i:05}.dat").write_bytes(data)
-        total += len(data)
-    return total
-
-
 def main() -> int:
     mcopy = require("mcopy")
     mkfs = require("mkfs.fat")
@@ -58,7 +45,7 @@ def main() -> int:
     rows = []
     with scratch("fat") as folder, tempfile.TemporaryDirectory(prefix="bench-fat-", dir=SHM) as shm:
         small = Path(shm) / "small"
-        small_bytes = make_small_tree(small)
+        small_bytes = small_file_tree(small, FILES)
         big_dir = folder / "big"
         big_dir.mkdir()
         big = big_dir / "one big file.bin"

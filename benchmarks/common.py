@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import os
+import random
 import shutil
+import statistics
 import subprocess
 import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator, List, Sequence
+from typing import Callable, Dict, Iterator, List, Sequence
 
 
 def best_of(repeats: int, work: Callable[[], None], setup: Callable[[], None] = lambda: None) -> float:
@@ -21,6 +23,25 @@ def best_of(repeats: int, work: Callable[[], None], setup: Callable[[], None] = 
         work()
         times.append(time.perf_counter() - started)
     return min(times)
+
+
+def rounds(cases: Dict[str, Callable[[], None]], count: int = 7) -> Dict[str, List[float]]:
+    """Each case's times over `count` rounds, in seconds. Every round runs every case once, back
+    to back, in an order that rotates from round to round, so that a busy moment of the machine
+    falls on each side alike."""
+    names = list(cases)
+    times: Dict[str, List[float]] = {name: [] for name in names}
+    for r in range(count):
+        for name in names[r % len(names):] + names[: r % len(names)]:
+            started = time.perf_counter()
+            cases[name]()
+            times[name].append(time.perf_counter() - started)
+    return times
+
+
+def min_median(times: Sequence[float], scale: float = 1e3, unit: str = "ms") -> str:
+    """'min / median unit' of a list of seconds."""
+    return f"{min(times) * scale:.1f} / {statistics.median(times) * scale:.1f} {unit}"
 
 
 def run(args: Sequence[str]) -> None:
@@ -63,6 +84,19 @@ def scratch(name: str) -> Iterator[Path]:
         yield folder
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def small_file_tree(root: Path, files: int = 10_000) -> int:
+    """`files` files of 200 B to 6 KiB in 100-file folders, three levels deep; their total bytes."""
+    rnd = random.Random(1)
+    total = 0
+    for i in range(files):
+        folder = root / f"level{i % 4}" / f"group {i // 1000:02}" / f"folder {i // 100:03}"
+        folder.mkdir(parents=True, exist_ok=True)
+        data = rnd.randbytes(rnd.randint(200, 6000))
+        (folder / f"file number {i:05}.dat").write_bytes(data)
+        total += len(data)
+    return total
 
 
 def table(header: Sequence[str], rows: List[Sequence[str]]) -> str:

@@ -44,8 +44,28 @@ const Attribute* find(const std::vector<Attribute>& attributes, AttributeType ty
   return nullptr;
 }
 
+// How many files' attributes Volume::State::recent_files keeps: a folder's worth, usually.
+constexpr std::size_t kRecentFiles = 1024;
+
 // A file's attributes, gathered from its extension records when it has an $ATTRIBUTE_LIST.
-std::vector<Attribute> plain_attributes(const Volume::State& s, std::uint64_t number) { return s.file_attributes(number); }
+Volume::State::AttributesPtr plain_attributes(const Volume::State& s, std::uint64_t number) {
+  {
+    std::lock_guard lock(s.recent_mutex);
+    if (auto it = s.recent_files.find(number); it != s.recent_files.end()) return it->second;
+  }
+  auto attributes = std::make_shared<const std::vector<Attribute>>(s.file_attributes(number));
+  std::lock_guard lock(s.recent_mutex);
+  if (s.recent_files.emplace(number, attributes).second) {
+    if (s.recent_order.size() < kRecentFiles) {
+      s.recent_order.push_back(number);
+    } else {
+      s.recent_files.erase(s.recent_order[s.recent_next]);
+      s.recent_order[s.recent_next] = number;
+      s.recent_next = (s.recent_next + 1) % kRecentFiles;
+    }
+  }
+  return attributes;
+}
 
 // The bytes of a non-resident attribute, to `size` (past its initialized size: zeros).
 ByteVector read_nonresident(const Volume::State& s, const Attribute& a, const char* what) {
@@ -64,10 +84,10 @@ ByteVector attribute_bytes(const Volume::State& s, const Attribute& a, const cha
   return read_nonresident(s, a, what);
 }
 
-// Every keyed entry of folder `number`'s $I30 index, in order; each INDX block is read at most
-// once, so a block that points back at itself (or an ancestor) ends in a FormatError.
-std::vector<IndexEntry> index_entries(const Volume::State& s, std::uint64_t number) {
-  const std::vector<Attribute> attributes = plain_attributes(s, number);
+// Every keyed entry of folder `number`'s $I30 index (`attributes`: the folder's), in order; each
+// INDX block is read at most once, so a block that points back at itself (or an ancestor) ends in
+// a FormatError.
+std::vector<IndexEntry> index_entries(const Volume::State& s, std::uint64_t number, const std::vector<Attribute>& attributes) {
   const Attribute* root_attr = find(attributes, AttributeType::index_root, kI30);
   if (!root_attr || !root_attr->resident) throw UsageError(fmt::format("NTFS: record {} is not a folder", number));
   const IndexRoot root = decode_index_root(root_attr->value, root_attr->offset);
@@ -99,8 +119,8 @@ std::vector<IndexEntry> index_entries(const Volume::State& s, std::uint64_t numb
 const std::u16string& upcase_table(const Volume::State& s) {
   std::lock_guard lock(s.upcase_mutex);
   if (s.upcase.empty()) {
-    const std::vector<Attribute> attributes = plain_attributes(s, kUpcaseRecord);
-    const Attribute* data = find(attributes, AttributeType::data, u"");
+    const auto attributes = plain_attributes(s, kUpcaseRecord);
+    const Attribute* data = find(*attributes, AttributeType::data, u"");
     if (!data) throw FormatError("NTFS: $UpCase has no data");
     const ByteVector bytes = attribute_bytes(s, *data, "$UpCase");
     if (bytes.size() != 65536 * 2) throw FormatError(fmt::format("NTFS: $UpCase of {} bytes (65536 entries expected)", bytes.size()));
@@ -111,15 +131,37 @@ const std::u16string& upcase_table(const Volume::State& s) {
   return s.upcase;
 }
 
-bool same_name(const std::u16string& table, const std::u16string& a, const std::u16string& b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i)
-    if (table[a[i]] != table[b[i]]) return false;
-  return true;
+std::u16string upcased(const std::u16string& table, const std::u16string& name) {
+  std::u16string out(name.size(), u'\0');
+  for (std::size_t i = 0; i < name.size(); ++i) out[i] = table[name[i]];
+  return out;
 }
 
-Entry entry_of(const Volume::State& s, std::uint64_t number, std::u16string name) {
-  const std::vector<Attribute> attributes = plain_attributes(s, number);
+// Folders kept at once; past this the cache starts again (a walk visits each folder once, a path
+// lookup its ancestors, so a small working set is what matters).
+constexpr std::size_t kMaxCachedFolders = 4096;
+
+// Folder `number`'s index, decoded on first use and kept (see Volume::State::folders); null when
+// the record is not a folder.
+std::shared_ptr<const FolderIndex> folder_index(const Volume::State& s, std::uint64_t number) {
+  {
+    std::lock_guard lock(s.folders_mutex);
+    if (auto it = s.folders.find(number); it != s.folders.end()) return it->second;
+  }
+  const auto attributes = plain_attributes(s, number);
+  if (!find(*attributes, AttributeType::index_root, kI30)) return nullptr;
+  auto folder = std::make_shared<FolderIndex>();
+  folder->entries = index_entries(s, number, *attributes);
+  const std::u16string& table = upcase_table(s);
+  for (std::size_t i = 0; i < folder->entries.size(); ++i)
+    folder->by_upcased_name[upcased(table, folder->entries[i].key->name)].push_back(std::uint32_t(i));
+  std::lock_guard lock(s.folders_mutex);
+  if (s.folders.size() >= kMaxCachedFolders) s.folders.clear();
+  s.folders.emplace(number, folder);
+  return folder;
+}
+
+Entry entry_of(std::uint64_t number, std::u16string name, const std::vector<Attribute>& attributes) {
   Entry e;
   e.name = utf16_to_wtf8(name);
   e.record = number;
@@ -139,29 +181,40 @@ Entry entry_of(const Volume::State& s, std::uint64_t number, std::u16string name
   return e;
 }
 
+Entry entry_of(const Volume::State& s, std::uint64_t number, std::u16string name) {
+  return entry_of(number, std::move(name), *plain_attributes(s, number));
+}
+
+// A file a path names: its record, the name its folder gives it, and its attributes.
+struct Found {
+  std::uint64_t record = kRootRecord;
+  std::u16string name;
+  Volume::State::AttributesPtr attributes;
+  bool is_dir() const { return find(*attributes, AttributeType::index_root, kI30) != nullptr; }
+};
+
 // The record a path names (the root for an empty path), following folders by name.
-std::optional<Entry> resolve(const Volume::State& s, std::string_view path) {
-  std::uint64_t at = kRootRecord;
-  Entry found = entry_of(s, kRootRecord, u"");
+std::optional<Found> resolve(const Volume::State& s, std::string_view path) {
+  Found found;
   for (const std::u16string& name : components(path)) {
-    if (!found.is_dir) return std::nullopt;
-    const std::u16string& table = upcase_table(s);
-    const std::vector<IndexEntry> entries = index_entries(s, at);
+    const std::shared_ptr<const FolderIndex> folder = folder_index(s, found.record);
+    if (!folder) return std::nullopt;
+    const auto candidates = folder->by_upcased_name.find(upcased(upcase_table(s), name));
+    if (candidates == folder->by_upcased_name.end()) return std::nullopt;
     // The name as given first: names that differ only in case (POSIX namespace) each open their
-    // own file; then the name as Windows matches it, without regard to case.
-    const IndexEntry* match = nullptr;
-    for (const IndexEntry& e : entries)
-      if (!match && e.key->name_space != Namespace::dos && e.key->name == name) match = &e;
-    for (const IndexEntry& e : entries)
-      if (!match && same_name(table, e.key->name, name)) match = &e;
-    std::optional<std::uint64_t> next;
-    if (match) {
-      next = match->file.record;
-      found = entry_of(s, *next, match->key->name);
+    // own file; then the first name that matches as Windows matches, without regard to case.
+    const IndexEntry* match = &folder->entries[candidates->second.front()];
+    for (std::uint32_t i : candidates->second) {
+      const IndexEntry& e = folder->entries[i];
+      if (e.key->name_space != Namespace::dos && e.key->name == name) {
+        match = &e;
+        break;
+      }
     }
-    if (!next) return std::nullopt;
-    at = *next;
+    found.record = match->file.record;
+    found.name = match->key->name;
   }
+  found.attributes = plain_attributes(s, found.record);
   return found;
 }
 
@@ -170,9 +223,9 @@ std::optional<Entry> resolve(const Volume::State& s, std::string_view path) {
 std::vector<Entry> Volume::list(std::string_view folder) const {
   const auto dir = resolve(*state_, folder);
   if (!dir) throw UsageError(fmt::format("{}: no such folder", folder));
-  if (!dir->is_dir) throw UsageError(fmt::format("{}: not a folder", folder));
+  if (!dir->is_dir()) throw UsageError(fmt::format("{}: not a folder", folder));
   std::vector<Entry> out;
-  for (const IndexEntry& e : index_entries(*state_, dir->record)) {
+  for (const IndexEntry& e : folder_index(*state_, dir->record)->entries) {
     // A name in the DOS namespace alone is the 8.3 alias of a Win32 name listed beside it.
     if (e.key->name_space == Namespace::dos || e.file.record < kFirstUserRecord) continue;
     out.push_back(entry_of(*state_, e.file.record, e.key->name));
@@ -181,26 +234,26 @@ std::vector<Entry> Volume::list(std::string_view folder) const {
 }
 
 Entry Volume::stat(std::string_view path) const {
-  auto e = resolve(*state_, path);
-  if (!e) throw UsageError(fmt::format("{}: no such file or folder", path));
-  return *e;
+  auto found = resolve(*state_, path);
+  if (!found) throw UsageError(fmt::format("{}: no such file or folder", path));
+  return entry_of(found->record, std::move(found->name), *found->attributes);
 }
 
 bool Volume::exists(std::string_view path) const { return resolve(*state_, path).has_value(); }
 
 ByteVector Volume::read_file(std::string_view path) const {
-  const Entry e = stat(path);
-  if (e.is_dir) throw UsageError(fmt::format("{}: a folder, not a file", path));
-  const std::vector<Attribute> attributes = plain_attributes(*state_, e.record);
-  const Attribute* data = find(attributes, AttributeType::data, u"");
+  const auto found = resolve(*state_, path);
+  if (!found) throw UsageError(fmt::format("{}: no such file or folder", path));
+  if (found->is_dir()) throw UsageError(fmt::format("{}: a folder, not a file", path));
+  const Attribute* data = find(*found->attributes, AttributeType::data, u"");
   if (!data) return {};
   return attribute_bytes(*state_, *data, "$DATA");
 }
 
 std::size_t Volume::read_data(std::uint64_t record, std::uint64_t offset, MutableByteSpan out) const {
-  const std::vector<Attribute> attributes = plain_attributes(*state_, record);
-  if (find(attributes, AttributeType::index_root, kI30)) throw UsageError(fmt::format("record {} is a folder, not a file", record));
-  const Attribute* data = find(attributes, AttributeType::data, u"");
+  const auto attributes = plain_attributes(*state_, record);
+  if (find(*attributes, AttributeType::index_root, kI30)) throw UsageError(fmt::format("record {} is a folder, not a file", record));
+  const Attribute* data = find(*attributes, AttributeType::data, u"");
   if (!data) return 0;
   if (data->compressed) throw FormatError("$DATA: compressed data is not supported", data->offset);
   if (data->encrypted) throw FormatError("$DATA: encrypted data is not supported", data->offset);

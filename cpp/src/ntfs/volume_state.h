@@ -2,8 +2,10 @@
 // volume.cpp opens it, directory.cpp finds and reads files.
 #pragma once
 
+#include <memory>
 #include <mutex>
 #include <optional>
+#include <unordered_map>
 #include <vector>
 
 #include <fmt/format.h>
@@ -11,12 +13,20 @@
 #include "bootmirror/ntfs.h"
 #include "ntfs/attributes.h"
 #include "ntfs/boot_sector.h"
+#include "ntfs/index.h"
 #include "ntfs/record.h"
 
 namespace bootmirror::ntfs {
 
 inline constexpr std::uint64_t kVolumeRecord = 3;        // $Volume
 inline constexpr std::uint16_t kVolumeIsDirty = 0x0001;  // ntfs-3g layout.h, VOLUME_IS_DIRTY
+
+// A folder's $I30 entries in index order, and where each name is without regard to case (the key
+// is the name through $UpCase; its entries in index order).
+struct FolderIndex {
+  std::vector<IndexEntry> entries;
+  std::unordered_map<std::u16string, std::vector<std::uint32_t>> by_upcased_name;
+};
 
 struct Volume::State {
   DevicePtr device;
@@ -32,6 +42,18 @@ struct Volume::State {
   // volume, and the bindings release the GIL while they read).
   mutable std::u16string upcase;
   mutable std::mutex upcase_mutex;
+  // Folders decoded so far, by record number (directory.cpp). A Volume reads the device as it was
+  // when opened (the $MFT's runs are kept the same way), so a folder's index is decoded once and a
+  // path costs a hash lookup per folder rather than a walk of each folder's whole index.
+  mutable std::unordered_map<std::uint64_t, std::shared_ptr<const FolderIndex>> folders;
+  mutable std::mutex folders_mutex;
+  // Files' attributes decoded lately, by record number, the oldest dropped first: a listing
+  // decodes each file's records, and reading those files next finds them here.
+  using AttributesPtr = std::shared_ptr<const std::vector<Attribute>>;
+  mutable std::unordered_map<std::uint64_t, AttributesPtr> recent_files;
+  mutable std::vector<std::uint64_t> recent_order;  // a ring, recent_next its oldest slot
+  mutable std::size_t recent_next = 0;
+  mutable std::mutex recent_mutex;
 
   // `out.size()` bytes at byte `offset` of an attribute mapped by `runs` (sparse runs read as
   // zeros); FormatError when the range is not mapped.
@@ -79,12 +101,40 @@ struct Volume::State {
     } else {
       if (number >= mft_bytes / boot.mft_record_bytes)
         throw FormatError(fmt::format("NTFS: record {} is past the $MFT's {} records", number, mft_bytes / boot.mft_record_bytes));
-      read_mapped(mft_runs, number * boot.mft_record_bytes, bytes, "$MFT");
+      read_through_window(number, bytes);
       where = volume_offset_of(mft_runs, number * boot.mft_record_bytes);
     }
     apply_fixups(bytes, "FILE", where);
     RecordHeader::decode(bytes, where);  // its offsets checked before anyone reads by them
     return bytes;
+  }
+
+  // The $MFT is read a window of records at a time and the last window kept: a folder's files
+  // mostly lie side by side in it, so listing a folder costs a read per window, not per file.
+  static constexpr std::uint64_t kMftWindowBytes = 16 * 1024;
+  mutable ByteVector mft_window;
+  mutable std::uint64_t mft_window_start = 0;  // byte of the $MFT where mft_window begins
+  mutable std::mutex mft_window_mutex;
+
+  void read_through_window(std::uint64_t number, MutableByteSpan out) const {
+    const std::uint64_t at = number * boot.mft_record_bytes;
+    std::lock_guard lock(mft_window_mutex);
+    if (mft_window.empty() || at < mft_window_start || at + out.size() > mft_window_start + mft_window.size()) {
+      const std::uint64_t window = std::max<std::uint64_t>(kMftWindowBytes, boot.mft_record_bytes);
+      const std::uint64_t start = at / window * window;
+      ByteVector bytes(std::size_t(std::min(window, mft_bytes - start)));
+      try {
+        read_mapped(mft_runs, start, bytes, "$MFT");
+      } catch (const FormatError&) {
+        // Part of the window is not mapped: the record alone, which says so if it is the one.
+        mft_window.clear();
+        read_mapped(mft_runs, at, out, "$MFT");
+        return;
+      }
+      mft_window = std::move(bytes);
+      mft_window_start = start;
+    }
+    std::copy_n(mft_window.begin() + std::ptrdiff_t(at - mft_window_start), out.size(), out.begin());
   }
 
   // The attributes of file `number`: its base record's and, when it has an $ATTRIBUTE_LIST, the
