@@ -1,5 +1,6 @@
 #include "bootmirror/crc32.h"
 #include "bootmirror/guid.h"
+#include "bootmirror/host_files.h"
 #include "bootmirror/identity.h"
 #include "bootmirror/units.h"
 
@@ -38,6 +39,13 @@ std::uint64_t to_unsigned(const py::int_& value, const char* what, std::uint64_t
 }
 
 void bind_core(py::module_& m) {
+  py::class_<CopyStats>(m, "CopyStats", "What a tree copy between a volume and a host folder did.")
+      .def_readonly("files", &CopyStats::files)
+      .def_readonly("directories", &CopyStats::directories)
+      .def_readonly("bytes", &CopyStats::bytes)
+      .def("__repr__", [](const CopyStats& s) {
+        return fmt::format("<CopyStats {} files, {} folders, {} bytes>", s.files, s.directories, with_thousands(s.bytes));
+      });
   m.def("parse_size", [](const py::object& value) { return to_size(value, "size"); }, py::arg("size"),
         "Bytes in a size given as an int or a string (\"204 MiB\", \"10 GB\"; KB/MB/GB are powers of 1024).");
   m.def("describe_size", &describe_size, py::arg("bytes"), "A human reading of a byte count, e.g. '204 MiB'.");

@@ -61,6 +61,8 @@ void bind_errors(py::module_& m) {
   format_error_type = new_exception(m, "FormatError", error_type,
                                     "Corrupt or unsupported on-disk data; .offset is the byte offset where it was found.");
   usage_error_type = new_exception(m, "UsageError", error_type, "Bad arguments, or an operation the current state does not allow.");
+  // A FormatError raised from Python (a check the Python layer makes) has no offset unless given.
+  PyObject_SetAttrString(format_error_type, "offset", Py_None);
 
   py::register_exception_translator([](std::exception_ptr pointer) {
     try {

@@ -143,11 +143,6 @@ void bind_fat(py::module_& m) {
       .def_readonly("used_clusters", &CheckReport::used_clusters)
       .def_readonly("cluster_count", &CheckReport::cluster_count)
       .def_property_readonly("clean", &CheckReport::clean);
-  py::class_<ImportStats>(m, "FatCopyStats")
-      .def_readonly("files", &ImportStats::files)
-      .def_readonly("directories", &ImportStats::directories)
-      .def_readonly("bytes", &ImportStats::bytes);
-
   // Every call below releases the GIL, properties included: they take the volume's lock, which
   // another thread may hold for a long copy.
   py::class_<File>(m, "FatFile", "An open file on a FAT volume.")

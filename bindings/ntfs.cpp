@@ -85,6 +85,14 @@ void bind_ntfs(py::module_& m) {
           },
           py::arg("path"))
       .def(
+          "export_tree",
+          [](const Volume& v, const WtfText& src, const py::object& host_dir) {
+            const std::string host = encode_host_path(host_dir);
+            py::gil_scoped_release release;
+            return v.export_tree(src.value, host);
+          },
+          py::arg("src"), py::arg("host_dir"))
+      .def(
           "read_data",
           [](const Volume& v, const py::int_& record, const py::int_& offset, const py::int_& length) {
             const std::uint64_t r = to_unsigned(record, "record number"), at = to_unsigned(offset, "offset");

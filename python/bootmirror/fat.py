@@ -378,14 +378,14 @@ class Volume(PathQueries):
         return self.write_bytes(path, text.encode(encoding))
 
     # -- bulk -------------------------------------------------------------------------------------
-    def import_tree(self, host_dir: Union[str, os.PathLike], dest: str = "") -> _core.FatCopyStats:
+    def import_tree(self, host_dir: Union[str, os.PathLike], dest: str = "") -> _core.CopyStats:
         """Copy a host folder's contents into folder `dest` (made as needed), in C++.
 
         All or nothing: a host name FAT cannot hold, a file over 4 GiB, a folder in the way or a
         full volume is refused before anything is written."""
         return self._volume.import_tree(os.fspath(host_dir), dest)
 
-    def export_tree(self, src: str, host_dir: Union[str, os.PathLike]) -> _core.FatCopyStats:
+    def export_tree(self, src: str, host_dir: Union[str, os.PathLike]) -> _core.CopyStats:
         """Copy folder `src` into a host folder. Never writes outside `host_dir`: names that are
         unsafe on the host are changed, names equal but for case get "~2" suffixes, and symlinks
         in the target are not followed."""
@@ -458,5 +458,3 @@ _core.FatFormatResult.__repr__ = _format_result_repr  # type: ignore[assignment]
 _core.FatCheckReport.__repr__ = _check_report_repr  # type: ignore[assignment]
 _core.FatCheckProblem.__repr__ = lambda p: (  # type: ignore[assignment]
     f"<fat.CheckProblem {p.kind} {p.path!r}: {p.message}{' (repaired)' if p.repaired else ''}>")
-_core.FatCopyStats.__repr__ = lambda s: (  # type: ignore[assignment]
-    f"<fat.CopyStats {s.files} files, {s.directories} folders, {s.bytes:,} bytes>")

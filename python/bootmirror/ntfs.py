@@ -90,14 +90,21 @@ class Volume(PathQueries):
         return [e.name for e in self._volume.list(path)]
 
     def walk(self, top: str = "") -> Iterator[Tuple[str, List[str], List[str]]]:
-        """Like os.walk, top-down: (folder path, folder names, file names); '/' separated."""
+        """Like os.walk, top-down: (folder path, folder names, file names); '/' separated. A
+        folder listed inside itself (a damaged index) raises FormatError rather than looping."""
         pending = [top.strip("/\\").replace("\\", "/")]
+        entered = {self._volume.stat(pending[0]).record}
         while pending:
             folder = pending.pop(0)
             entries = self._volume.list(folder)
-            dirs = [e.name for e in entries if e.is_dir]
-            yield folder, dirs, [e.name for e in entries if not e.is_dir]
-            pending[:0] = [f"{folder}/{d}" if folder else d for d in dirs]
+            dirs = [e for e in entries if e.is_dir]
+            for d in dirs:
+                if d.record in entered:
+                    raise _core.FormatError(f"NTFS: folder record {d.record} ({folder}/{d.name}) lies inside itself")
+                entered.add(d.record)
+            names = [d.name for d in dirs]
+            yield folder, names, [e.name for e in entries if not e.is_dir]
+            pending[:0] = [f"{folder}/{d}" if folder else d for d in names]
 
     def stat(self, path: str) -> _core.NtfsEntry:
         return self._volume.stat(path)
@@ -115,6 +122,14 @@ class Volume(PathQueries):
         if entry.is_dir:
             raise IsADirectoryError(21, "Is a directory", path)
         return File(self._volume, entry)
+
+    def export_tree(self, src: str, host_dir: "str | os.PathLike[str]") -> _core.CopyStats:
+        """Copy folder `src` ("" for the root) and everything below it into `host_dir` (made as
+        needed): folders, and files with their data and modification and access times. Names
+        keep their case; nothing is ever written outside `host_dir`, whatever the names on the
+        volume (a name the host cannot hold, such as one with a control character, is changed;
+        two that end up alike get ~2, ~3, ...)."""
+        return self._volume.export_tree(src, host_dir)
 
     def read_record(self, number: int) -> bytes:
         """MFT record `number` as stored, its update sequence checked and undone."""

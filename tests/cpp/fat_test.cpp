@@ -5,6 +5,7 @@
 
 #include "bootmirror/fat.h"
 #include "bootmirror/fat_commands.h"
+#include "bootmirror/units.h"
 #include "fat/boot_sector.h"
 #include "fat/dir_entry.h"
 #include "fat/fat_table.h"
@@ -322,7 +323,7 @@ TEST(FatShell, FormatSwitchesAndTexts) {
   EXPECT_EQ(*c.options.cluster_size, 4096u);
   EXPECT_TRUE(shell::parse_format_switches("/fs:ntfs").ntfs);
   EXPECT_THROW(shell::parse_format_switches("/fs:exfat"), UsageError);
-  EXPECT_EQ(shell::with_thousands(213680128), "213,680,128");
+  EXPECT_EQ(with_thousands(213680128), "213,680,128");
   EXPECT_EQ(shell::serial_text(0xEA3403C7), "EA34-03C7");
   EXPECT_EQ(shell::xcopy_listing("p:\\", {"MSUtil\\fdisk.efi"}), "p:\\MSUtil\\fdisk.efi\n1 File(s) copied\n");
   EXPECT_TRUE(wildcard_match("*.efi", "BOOTX64.EFI"));

@@ -2,8 +2,15 @@
 // (support/sparse_image.h), the volume at its first sector, whose seeds are volumes mkntfs made
 // (512- and 4096-byte sectors, several cluster sizes). Every structure is open to mutation: the
 // boot sector, the $MFT's record and its run list, $Volume, every other record. What must hold:
-// opening, reading every record, listing folders and reading files answer values or bootmirror
-// errors, never anything else, and a volume that opens reads the same twice.
+// opening, reading every record, listing folders, reading files and exporting the tree answer
+// values or bootmirror errors, never anything else, and a volume that opens reads the same twice.
+#include <unistd.h>
+
+#include <filesystem>
+#include <functional>
+
+#include <fmt/format.h>
+
 #include "bootmirror/ntfs.h"
 #include "support/harness.h"
 #include "support/sparse_image.h"
@@ -43,6 +50,20 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       }
     }
   });
+  // The whole tree out to a host folder, when the sizes its files claim add up to little (a
+  // mutated size may claim terabytes; export_tree writes what the runs store, up to that size).
+  std::uint64_t claimed = 0;
+  std::function<void(const std::string&, int)> measure = [&](const std::string& folder, int depth) {
+    for (const ntfs::Entry& e : volume->list(folder)) {
+      claimed += e.size;
+      if (e.is_dir && depth < 8 && claimed < (4u << 20)) measure(folder.empty() ? e.name : folder + "/" + e.name, depth + 1);
+    }
+  };
+  if (attempt([&] { measure("", 0); }) && claimed < (4u << 20)) {
+    const std::filesystem::path out = std::filesystem::temp_directory_path() / fmt::format("ntfs-fuzz-{}", ::getpid());
+    attempt([&] { volume->export_tree("", out.string()); });
+    std::filesystem::remove_all(out);
+  }
   std::shared_ptr<ntfs::Volume> again;
   require(attempt([&] { again = ntfs::Volume::open(image.disks.at(0)); }), "a volume that opened opens again");
   require(again->label() == label && again->serial() == volume->serial(), "a volume reads the same twice");

@@ -512,7 +512,7 @@ def test_result_objects_have_readable_reprs(tmp_path):
     assert repr(result.geometry).startswith("<fat.Geometry FAT16 1024-byte clusters x 65,264, 2 FATs")
     v = fat.open(disk)
     (tmp_path / "a.txt").write_bytes(b"hello")
-    assert repr(v.import_tree(tmp_path, "T")) == "<fat.CopyStats 1 files, 0 folders, 5 bytes>"
+    assert repr(v.import_tree(tmp_path, "T")) == "<CopyStats 1 files, 0 folders, 5 bytes>"
     assert repr(v.check()).startswith("<fat.CheckReport clean: 1 files, 2 folders")
     # A lost cluster: marked used in both FATs, owned by no file.
     g = v.geometry

@@ -6,6 +6,7 @@ partition and its label; damage is a FormatError naming where, and nothing is wr
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 
 import pytest
@@ -88,7 +89,8 @@ def _mft_offset(image: Path) -> int:
         return int.from_bytes(boot[48:56], "little") * v.cluster_size
 
 
-@pytest.mark.parametrize("damage", ["oem id", "sector size", "mft past the volume", "torn mft record", "mft run off the volume"])
+@pytest.mark.parametrize("damage", ["oem id", "sector size", "mft past the volume", "torn mft record", "mft run off the volume",
+                                    "absurd record size", "absurd index block size", "truncated volume"])
 def test_damage_is_a_format_error_naming_where_and_nothing_is_written(tmp_path, damage):
     probe = mkntfs(tmp_path / "probe.img", 32)
     mft = _mft_offset(probe)
@@ -100,9 +102,16 @@ def test_damage_is_a_format_error_naming_where_and_nothing_is_written(tmp_path, 
         "torn mft record": (mft + 510, b"\x99\x99"),
         # The $MFT's $DATA run list lies inside its record; a start cluster far past the volume.
         "mft run off the volume": None,
+        # Clusters per record as a signed byte: -31 says 2 GiB records; and a 2^-3-cluster block.
+        "absurd record size": (0x40, b"\xe1"),
+        "absurd index block size": (0x44, b"\x00"),
+        "truncated volume": None,
     }[damage] or (None, None)
     image = mkntfs(tmp_path / "v.img", 32)
-    if where is None:
+    if damage == "truncated volume":  # the image ends inside the $MFT
+        os.truncate(image, mft + 2048)
+        where, data = 0, image.read_bytes()[:16]
+    elif where is None:
         record = bytearray(Path(image).read_bytes()[mft:mft + 1024])
         at = record.find(b"\x80\x00\x00\x00")  # the $DATA attribute
         pairs = at + int.from_bytes(record[at + 32:at + 34], "little")

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "bootmirror/bytes.h"
+#include "bootmirror/host_files.h"
 #include "bootmirror/identity.h"
 #include "bootmirror/io.h"
 
@@ -159,10 +160,6 @@ class File {
   std::shared_ptr<FileState> state_;
 };
 
-struct ImportStats {
-  std::uint64_t files = 0, directories = 0, bytes = 0;
-};
-
 class Volume : public std::enable_shared_from_this<Volume> {
  public:
   // Reads and validates the boot sector, FAT and root folder; FormatError on anything
@@ -201,8 +198,8 @@ class Volume : public std::enable_shared_from_this<Volume> {
 
   // Host folder -> volume folder (created as needed) and back. export_tree never writes outside
   // `host_dir`, whatever the names in the image.
-  ImportStats import_tree(const std::string& host_dir, const std::string& dest);
-  ImportStats export_tree(const std::string& src, const std::string& host_dir);
+  CopyStats import_tree(const std::string& host_dir, const std::string& dest);
+  CopyStats export_tree(const std::string& src, const std::string& host_dir);
 
   // As fsck.fat -n; with `repair`, fixes what fsck.fat -a fixes (CheckProblem.repaired says
   // which, the message why not) and writes nothing when nothing could be repaired.

@@ -26,8 +26,6 @@ std::string format_summary(const fat::FormatResult& result, std::uint64_t volume
                            std::string_view previous_file_system, bool quick);
 // "EA34-03C7"
 std::string serial_text(std::uint32_t serial);
-// 213680128 -> "213,680,128"
-std::string with_thousands(std::uint64_t value);
 
 // "/s /h /e" -> copy options (the pattern comes from the source argument).
 fat::CopyOptions parse_xcopy_switches(std::string_view switches);

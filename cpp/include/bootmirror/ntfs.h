@@ -1,9 +1,10 @@
-// NTFS, read-only: a volume on any BlockDevice (a partition, a dynamic volume, one plex of a
-// mirror). Volume::open reads the boot sector and the $MFT's own record, from which every other
-// record is found (a fragmented $MFT included); $Volume gives the label and the version. Every
-// structure is decoded field by field and checked against its record and the volume (field tables
-// and sources in cpp/src/ntfs/): damage is a FormatError naming what and where, never a crash, a
-// hang or a wrong answer, and nothing is ever written.
+// NTFS: a volume on any BlockDevice (a partition, a dynamic volume, one plex of a mirror), read by
+// our own reader and made and filled by the tools Linux trusts for it (format, install_tree).
+// Volume::open reads the boot sector and the $MFT's own record, from which every other record is
+// found (a fragmented $MFT included); $Volume gives the label and the version. Every structure is
+// decoded field by field and checked against its record and the volume (field tables and sources
+// in cpp/src/ntfs/): damage is a FormatError naming what and where, never a crash, a hang or a
+// wrong answer, and reading never writes.
 #pragma once
 
 #include <cstdint>
@@ -12,6 +13,7 @@
 #include <string_view>
 #include <vector>
 
+#include "bootmirror/host_files.h"
 #include "bootmirror/io.h"
 
 namespace bootmirror::ntfs {
@@ -79,6 +81,13 @@ class Volume {
   // volume's clusters need.
   std::vector<Extent> allocated_ranges() const;
   std::uint64_t free_clusters() const;
+
+  // Folder `src` and everything below it copied into host folder `host_dir` (made as needed):
+  // folders, and files with their data and their modification and access times. Names are kept
+  // (case and trailing dots included) but made fit for the host (bootmirror/host_files.h's
+  // host_component), and nothing is ever written outside `host_dir`. A folder that contains
+  // itself (a damaged index) is a FormatError.
+  CopyStats export_tree(std::string_view src, const std::string& host_dir) const;
 
   // FILE record `number`, its update sequence checked and undone. FormatError when the record
   // lies outside the $MFT, was torn, or is not a FILE record.

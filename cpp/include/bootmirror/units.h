@@ -15,4 +15,7 @@ std::uint64_t parse_size(std::string_view text);
 // 213680128 -> "203.8 MiB": a human reading, for reprs and logs (not diskpart's format).
 std::string describe_size(std::uint64_t bytes);
 
+// 213680128 -> "213,680,128", as Windows' console tools print byte counts.
+std::string with_thousands(std::uint64_t value);
+
 }  // namespace bootmirror

@@ -8,34 +8,16 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <filesystem>
 
 #include <fmt/format.h>
 
+#include "bootmirror/host_files.h"
 #include "fat/volume_impl.h"
 
 namespace bootmirror::fat {
 
 namespace {
 
-namespace fs = std::filesystem;
-
-class Fd {
- public:
-  explicit Fd(int fd = -1) : fd_(fd) {}
-  Fd(Fd&& o) noexcept : fd_(o.fd_) { o.fd_ = -1; }
-  Fd& operator=(Fd&& o) noexcept {
-    std::swap(fd_, o.fd_);
-    return *this;
-  }
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
 
 constexpr std::size_t chunk = 8 << 20;  // export's read size
 
@@ -97,16 +79,6 @@ std::vector<HostItem> read_folder(int dir_fd, const std::string& shown) {
   return items;
 }
 
-void read_fully(int fd, std::uint64_t offset, MutableByteSpan out, const std::string& shown) {
-  for (std::size_t got = 0; got < out.size();) {
-    ssize_t n = ::pread(fd, out.data() + got, out.size() - got, off_t(offset + got));
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) throw OsError(errno, shown, "read");
-    if (n == 0) throw OsError(EIO, shown, "read: the file shrank while importing");
-    got += std::size_t(n);
-  }
-}
-
 // Walks a host folder depth first, each folder's entries in sorted order, every path opened
 // relative to its folder's descriptor (folders with O_NOFOLLOW). `on_folder(key, name, shown)`
 // returns the volume folder a host folder maps to; `on_file(dir_fd, key, name, shown)` sees each
@@ -145,12 +117,12 @@ Fd open_folder(const std::string& host_dir) {
 
 }  // namespace
 
-ImportStats Volume::import_tree(const std::string& host_dir, const std::string& dest) {
+CopyStats Volume::import_tree(const std::string& host_dir, const std::string& dest) {
   auto lock = impl_->guard();
   Impl& v = *impl_;
   v.require_writable();
   Transaction change(v);
-  ImportStats stats;
+  CopyStats stats;
   // Two passes over the host folder. The first makes every folder, entry and chain in memory and
   // so meets every refusal (a name FAT cannot hold, a file over 4 GiB, a folder in the way, a
   // full volume) before anything is written; the second copies the data. A host file that fails
@@ -211,16 +183,11 @@ ImportStats Volume::import_tree(const std::string& host_dir, const std::string& 
   return stats;
 }
 
-ImportStats Volume::export_tree(const std::string& src, const std::string& host_dir) {
+CopyStats Volume::export_tree(const std::string& src, const std::string& host_dir) {
   auto lock = impl_->guard();
   Impl& v = *impl_;
-  ImportStats stats;
-  std::error_code ec;
-  fs::create_directories(host_dir, ec);
-  Fd root(::open(host_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (root.get() < 0) throw OsError(errno, host_dir, "open export folder");
-  // Every host path is opened relative to a folder descriptor with O_NOFOLLOW: a symlink planted
-  // in the target cannot redirect a write outside it.
+  CopyStats stats;
+  Fd root = open_export_root(host_dir);
   struct Pending {
     std::uint32_t key;
     Fd fd;
@@ -247,11 +214,8 @@ ImportStats Volume::export_tree(const std::string& src, const std::string& host_
       if (node.is_dir()) {
         if (node.entry.first_cluster == 0)
           throw FormatError(fmt::format("FAT: folder '{}' has no first cluster", node.shown()));
-        if (::mkdirat(p.fd.get(), name.c_str(), 0777) != 0 && errno != EEXIST) throw OsError(errno, shown, "mkdir");
-        Fd sub(::openat(p.fd.get(), name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-        if (sub.get() < 0) throw OsError(errno, shown, "open folder");
         ++stats.directories;
-        stack.push_back({node.entry.first_cluster, std::move(sub), shown});
+        stack.push_back({node.entry.first_cluster, make_host_folder(p.fd.get(), name, shown), shown});
         continue;
       }
       std::vector<Run> runs;
@@ -261,21 +225,13 @@ ImportStats Volume::export_tree(const std::string& src, const std::string& host_
       if (have * v.geometry.cluster_size() < node.entry.size)
         throw FormatError(fmt::format("FAT: '{}' is {} bytes but its chain is shorter", node.shown(), node.entry.size),
                           v.geometry.cluster_offset(node.entry.first_cluster));
-      Fd out(::openat(p.fd.get(), name.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0666));
-      if (out.get() < 0) throw OsError(errno, shown, "create");
+      Fd out = create_host_file(p.fd.get(), name, shown);
       std::uint64_t size = node.entry.size, done = 0;
       buffer.resize(std::min<std::uint64_t>(std::max<std::uint64_t>(size, 1), chunk));
       while (done < size) {
         std::size_t n = std::size_t(std::min<std::uint64_t>(buffer.size(), size - done));
         v.read_runs(runs, done, MutableByteSpan(buffer.data(), n));
-        for (std::size_t w = 0; w < n;) {
-          ssize_t put = ::pwrite(out.get(), buffer.data() + w, n - w, off_t(done + w));
-          if (put < 0) {
-            if (errno == EINTR) continue;
-            throw OsError(errno, shown, "write");
-          }
-          w += std::size_t(put);
-        }
+        write_fully(out.get(), done, ByteSpan(buffer.data(), n), shown);
         done += n;
       }
       ++stats.files;

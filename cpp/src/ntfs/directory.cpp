@@ -4,6 +4,7 @@
 #include <functional>
 #include <set>
 
+#include "bootmirror/extents.h"
 #include "bootmirror/unicode.h"
 #include "ntfs/index.h"
 #include "ntfs/volume_state.h"
@@ -220,18 +221,44 @@ std::optional<Found> resolve(const Volume::State& s, std::string_view path) {
 
 }  // namespace
 
-std::vector<Entry> Volume::list(std::string_view folder) const {
-  const auto dir = resolve(*state_, folder);
-  if (!dir) throw UsageError(fmt::format("{}: no such folder", folder));
-  if (!dir->is_dir()) throw UsageError(fmt::format("{}: not a folder", folder));
-  std::vector<Entry> out;
-  for (const IndexEntry& e : folder_index(*state_, dir->record)->entries) {
-    // A name in the DOS namespace alone is the 8.3 alias of a Win32 name listed beside it.
-    if (e.key->name_space == Namespace::dos || e.file.record < kFirstUserRecord) continue;
-    out.push_back(entry_of(*state_, e.file.record, e.key->name));
+std::vector<Extent> stored_ranges(const Volume::State& s, std::uint64_t record) {
+  const auto attributes = plain_attributes(s, record);
+  const Attribute* data = find(*attributes, AttributeType::data, u"");
+  if (!data) return {};
+  if (data->resident) return data->value.empty() ? std::vector<Extent>{} : std::vector<Extent>{{0, data->value.size()}};
+  const std::uint64_t end = std::min(data->initialized_size, data->data_size);
+  std::vector<Extent> out;
+  for (const Run& r : data->runs) {
+    if (!r.lcn) continue;
+    // In 128 bits, as read_mapped reckons: a run's VCNs may reach past 64-bit byte offsets.
+    const unsigned __int128 from = static_cast<unsigned __int128>(r.vcn) * s.boot.cluster_bytes;
+    const unsigned __int128 to = from + static_cast<unsigned __int128>(r.length) * s.boot.cluster_bytes;
+    if (from >= end) continue;
+    append_extent(out, std::uint64_t(from), std::uint64_t(std::min<unsigned __int128>(to, end) - from));
   }
   return out;
 }
+
+std::vector<Entry> folder_entries(const Volume::State& s, std::uint64_t folder) {
+  const std::shared_ptr<const FolderIndex> index = folder_index(s, folder);
+  if (!index) throw UsageError(fmt::format("NTFS: record {} is not a folder", folder));
+  std::vector<Entry> out;
+  for (const IndexEntry& e : index->entries) {
+    // A name in the DOS namespace alone is the 8.3 alias of a Win32 name listed beside it.
+    if (e.key->name_space == Namespace::dos || e.file.record < kFirstUserRecord) continue;
+    out.push_back(entry_of(s, e.file.record, e.key->name));
+  }
+  return out;
+}
+
+std::uint64_t folder_record(const Volume::State& s, std::string_view path) {
+  const auto dir = resolve(s, path);
+  if (!dir) throw UsageError(fmt::format("{}: no such folder", path));
+  if (!dir->is_dir()) throw UsageError(fmt::format("{}: not a folder", path));
+  return dir->record;
+}
+
+std::vector<Entry> Volume::list(std::string_view folder) const { return folder_entries(*state_, folder_record(*state_, folder)); }
 
 Entry Volume::stat(std::string_view path) const {
   auto found = resolve(*state_, path);

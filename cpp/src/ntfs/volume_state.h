@@ -149,5 +149,12 @@ struct Volume::State {
   }
 };
 
+// Folder `folder`'s entries as Volume::list gives them (directory.cpp), and the record of the
+// folder a path names (UsageError when it names none).
+std::vector<Entry> folder_entries(const Volume::State& s, std::uint64_t folder);
+std::uint64_t folder_record(const Volume::State& s, std::string_view path);
+// The byte ranges of file `record`'s unnamed $DATA that hold stored bytes, in order: its runs that
+// are not sparse, below its initialized size (the rest reads as zeros).
+std::vector<Extent> stored_ranges(const Volume::State& s, std::uint64_t record);
 
 }  // namespace bootmirror::ntfs

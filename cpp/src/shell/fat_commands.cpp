@@ -31,15 +31,6 @@ std::string lower(std::string s) {
 
 }  // namespace
 
-std::string with_thousands(std::uint64_t value) {
-  std::string digits = std::to_string(value), out;
-  for (std::size_t i = 0; i < digits.size(); ++i) {
-    if (i && (digits.size() - i) % 3 == 0) out.push_back(',');
-    out.push_back(digits[i]);
-  }
-  return out;
-}
-
 std::string serial_text(std::uint32_t serial) { return fmt::format("{:04X}-{:04X}", serial >> 16, serial & 0xFFFF); }
 
 FormatCommand parse_format_switches(std::string_view switches) {

@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import random
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -20,6 +21,7 @@ import pytest
 import bootmirror
 from bootmirror import Disk, ntfs
 from conftest import run_tool
+from ntfs_helpers import attribute_types, run_count
 
 MiB = 1 << 20
 REFERENCE = Path(__file__).with_name("ntfs_reference_tree.py")
@@ -158,3 +160,119 @@ def test_files_open_for_reading_a_piece_at_a_time(tmp_path):
             v.open("WINDOWS")
         with pytest.raises(bootmirror.UsageError):
             v.open("empty.txt", "wb")
+
+
+def host_files(root: Path) -> dict:
+    return {p.relative_to(root).as_posix(): p for p in root.rglob("*")}
+
+
+def test_export_tree_gives_back_the_tree_wimlib_laid_down(tmp_path):
+    image = ntfs_image(tmp_path, 4096)
+    before = hashlib.sha256(image.read_bytes()).hexdigest()
+    out = tmp_path / "out"
+    with Disk.open(image, sector_size=4096) as disk:
+        stats = ntfs.open(disk).export_tree("", out)
+    source, exported = host_files(tmp_path / "tree"), host_files(out)
+    # Every name, Unicode and case included, every byte, and each file's modification time (to
+    # NTFS's 100 ns) as it was on the host folder wimlib captured.
+    assert sorted(exported) == sorted(source)
+    for path, theirs in source.items():
+        ours_ = exported[path]
+        assert ours_.is_dir() == theirs.is_dir(), path
+        if theirs.is_file():
+            assert ours_.read_bytes() == theirs.read_bytes(), path
+            assert ours_.stat().st_mtime_ns // 100 == theirs.stat().st_mtime_ns // 100, path
+    assert (stats.files, stats.directories) == (sum(p.is_file() for p in source.values()), sum(p.is_dir() for p in source.values()))
+    assert stats.bytes == sum(p.stat().st_size for p in source.values() if p.is_file())
+    # A folder alone, by any case and either separator.
+    assert ntfs.open(Disk.open(image, sector_size=4096)).export_tree(r"windows\SYSTEM32", tmp_path / "sys").files == 3
+    assert sorted(host_files(tmp_path / "sys")) == ["config", "config/SYSTEM", "hal.dll", "ntoskrnl.exe"]
+    assert hashlib.sha256(image.read_bytes()).hexdigest() == before
+
+
+def test_export_tree_writes_nothing_outside_its_target(tmp_path):
+    image = ntfs_image(tmp_path, 512)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    target = tmp_path / "target"
+    (target / "Case").mkdir(parents=True)
+    (target / "WINDOWS").symlink_to(elsewhere)                       # a folder link planted
+    (target / "Case" / "readme.txt").symlink_to(elsewhere / "x")     # and a file link
+    with Disk.open(image) as disk:
+        with pytest.raises(OSError):
+            ntfs.open(disk).export_tree("", target)
+    assert list(elsewhere.iterdir()) == []
+
+
+def _point_entry_at(data: bytearray, name: str, reference: int) -> None:
+    """Make the index entry naming `name` (in an $INDEX_ROOT or INDX block) refer to another file
+    (`reference`: record number and sequence number, as NTFS's file references hold them)."""
+    # The $FILE_NAME key: name length, namespace, name; it starts 16 bytes into its entry, whose
+    # first 8 bytes are the file reference. An entry whose reference straddles a sector's last two
+    # bytes (where the update sequence is) is not used.
+    pattern = re.compile(re.escape(bytes([len(name)])) + b"[\x00-\x03]" + re.escape(name.encode("utf-16-le")))
+    for found in pattern.finditer(data):
+        entry = found.start() - 64 - 16
+        key_length = int.from_bytes(data[entry + 10:entry + 12], "little")
+        is_index_entry = key_length == 66 + 2 * len(name) and int.from_bytes(data[entry + 8:entry + 10], "little") >= 16 + key_length
+        if is_index_entry and not any(entry <= s - 2 < entry + 8 for s in range(512, entry + 520, 512)):
+            data[entry:entry + 8] = reference.to_bytes(8, "little")
+            return
+    raise AssertionError(f"no index entry names {name!r}")
+
+
+def test_a_folder_listed_inside_itself_is_a_format_error_not_a_loop(tmp_path):
+    image = ntfs_image(tmp_path, 512)
+    with Disk.open(image) as disk:
+        windows = ntfs.open(disk).stat("WINDOWS").record
+        sequence = int.from_bytes(ntfs.open(disk).read_record(windows)[16:18], "little")
+    data = bytearray(image.read_bytes())
+    _point_entry_at(data, "config", windows | sequence << 48)  # WINDOWS\system32\config is now WINDOWS
+    image.write_bytes(bytes(data))
+    with Disk.open(image) as disk:
+        v = ntfs.open(disk)
+        with pytest.raises(bootmirror.FormatError, match="inside itself"):
+            list(v.walk())
+        with pytest.raises(bootmirror.FormatError, match="inside itself"):
+            v.export_tree("", tmp_path / "out")
+
+
+def test_a_fragmented_mft_and_a_file_split_over_extension_records(tmp_path):
+    # A small volume of 1 KB clusters with 3,000 files: the $MFT outgrows its first extent. Then
+    # two files extended a cluster at a time in turn (ntfsfallocate), so that each is hundreds of
+    # runs long, more than one record holds: ntfs-3g moves their $DATA to extension records named
+    # by an $ATTRIBUTE_LIST. ntfscp then fills one with data.
+    tree = tmp_path / "tree"
+    (tree / "many").mkdir(parents=True)
+    rng = random.Random(7)
+    for i in range(3000):
+        (tree / "many" / f"f{i:05d}.txt").write_bytes(rng.randbytes(600 + i * 37 % 900))
+    (tree / "a.bin").write_bytes(b"")
+    (tree / "b.bin").write_bytes(b"")
+    wim, image = tmp_path / "tree.wim", tmp_path / "volume.img"
+    run_tool(["wimlib-imagex", "capture", str(tree), str(wim), "tree", "--no-acls"])
+    with open(image, "wb") as f:
+        f.truncate(16 * MiB)
+    run_tool(["mkntfs", "-F", "-f", "-q", "-c", "1024", str(image)])
+    run_tool(["wimlib-imagex", "apply", str(wim), "1", str(image)])
+    for i in range(300):
+        for name in ("a.bin", "b.bin"):
+            run_tool(["ntfsfallocate", "-f", "-o", str(i * 1024), "-l", "1024", str(image), name])
+    content = rng.randbytes(300 * 1024)
+    (tmp_path / "a.host").write_bytes(content)
+    run_tool(["ntfscp", "-f", str(image), str(tmp_path / "a.host"), "a.bin"])
+    with Disk.open(image) as disk:
+        v = ntfs.open(disk)
+        assert run_count(v.read_record(0)) > 1  # the $MFT's own $DATA
+        for name in ("a.bin", "b.bin"):
+            assert 0x20 in attribute_types(v.read_record(v.stat(name).record)), name  # $ATTRIBUTE_LIST
+        assert v.read_bytes("a.bin") == content
+        assert v.read_bytes("b.bin") == bytes(300 * 1024)  # allocated, never written: zeros
+        mine = ours(v)
+        # Exported, a file's unwritten part stays a hole on the host.
+        v.export_tree("", tmp_path / "out")
+    assert (tmp_path / "out/a.bin").read_bytes() == content
+    b = (tmp_path / "out/b.bin").stat()
+    assert b.st_size == 300 * 1024 and b.st_blocks == 0
+    assert mine == reference(image)
+    assert len(mine) == 3003

@@ -143,6 +143,25 @@ def test_bad_format_options_are_refused_before_anything_is_written(tmp_path):
         ntfs.install_tree(disk, tmp_path / "nothing")
 
 
+def test_a_full_format_reads_every_sector_first_and_writes_nothing_if_one_fails(tmp_path):
+    # The last sector unreadable (writes still land): a quick format never reads it, a full format
+    # (Windows' "Verifying") reads the whole surface before it writes anything, and stops there.
+    disk = Disk.memory(48 * MiB)
+    faulty = bootmirror.FaultyDisk(disk)
+    faulty.fail_range(disk.size - 512, 512, access="read")
+    ntfs.format(faulty, label="QUICK")
+    assert ntfs.open(disk).label == "QUICK"
+    before = hashlib.sha256(disk.read(0, disk.size)).hexdigest()
+    with pytest.raises(OSError):
+        ntfs.format(faulty, label="FULL", quick=False)
+    assert hashlib.sha256(disk.read(0, disk.size)).hexdigest() == before
+    faulty.clear_faults()
+    result = ntfs.format(faulty, label="FULL", quick=False)
+    assert ntfs.open(disk).label == "FULL"
+    text = ntfs.format_summary(result, disk.size, "NTFS", quick=False)
+    assert text.splitlines()[:3] == ["The type of the file system is NTFS.", "The new file system is NTFS.", "Verifying 48M"]
+
+
 def test_the_same_identity_settings_make_the_same_volume(tmp_path):
     digests = []
     for k in range(2):
