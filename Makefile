@@ -109,11 +109,16 @@ test-cpp: build
 test-python: build
 	$(VPY) -m pytest $(PYTEST_PARALLEL) tests/python
 
+# Each step runs even when one before it failed, and the run fails at the end, naming the steps
+# that failed: a clone without the test data (README.md, "Test data") fails the tests that read it,
+# by name, and still runs everything else.
 test: build
-	cd $(BUILD_DIR) && ctest --output-on-failure -j2
-	$(VPY) -m pytest $(PYTEST_PARALLEL) tests/python
-	$(MAKE) test-asan
-	$(call fuzz_run,$(TEST_FUZZ_SECONDS))
+	@failed=""; \
+	(cd $(BUILD_DIR) && ctest --output-on-failure -j2) || failed="$$failed ctest"; \
+	$(VPY) -m pytest $(PYTEST_PARALLEL) tests/python || failed="$$failed pytest"; \
+	$(MAKE) test-asan || failed="$$failed test-asan"; \
+	$(call fuzz_run,$(TEST_FUZZ_SECONDS)) || failed="$$failed fuzz"; \
+	if [ -n "$$failed" ]; then echo "make test: failed:$$failed"; exit 1; fi
 
 # Every seed corpus and regression input once through its target, in the normal (gcc) build.
 fuzz-regressions: build
@@ -139,14 +144,14 @@ asan-build: apt-deps sanitizer-tools $(ASAN_VENV)/.deps-stamp
 
 # GoogleTest and the fuzz replays (leak detection on), then pytest in the sanitized venv with the
 # ASan runtime preloaded; .ci/pytest_sanitized.py refuses to run unless the extension it imports
-# is the sanitized one.
+# is the sanitized one. pytest runs even when CTest failed, as in make test.
 test-asan: asan-build
-	cd $(ASAN_BUILD_DIR) && $(ASAN_CPP_ENV) ctest --output-on-failure -j2
-	rm -rf $(SANITIZER_REPORTS) && mkdir -p $(SANITIZER_REPORTS)
+	(cd $(ASAN_BUILD_DIR) && $(ASAN_CPP_ENV) ctest --output-on-failure -j2); \
+	status=$$?; \
+	rm -rf $(SANITIZER_REPORTS) && mkdir -p $(SANITIZER_REPORTS); \
 	$(ASAN_PYTHON_ENV) BOOTMIRROR_REUSE_BUILD="$(ASAN_PIP_SETTINGS)" BOOTMIRROR_CRASH_RANDOM=$(ASAN_CRASH_RANDOM) \
 	  BOOTMIRROR_MUTATION_CASES=$(ASAN_MUTATION_CASES) \
-	  $(ASAN_VPY) .ci/pytest_sanitized.py $(PYTEST_PARALLEL) tests/python; \
-	status=$$?; \
+	  $(ASAN_VPY) .ci/pytest_sanitized.py $(PYTEST_PARALLEL) tests/python || status=1; \
 	for report in $(SANITIZER_REPORTS)/*; do test -f "$$report" && { echo "== $$report"; cat "$$report"; status=1; }; done; \
 	exit $$status
 
@@ -154,7 +159,7 @@ fuzz: asan-build
 	$(call fuzz_run,$(FUZZ_SECONDS))
 
 # Regenerates tests/fuzz/corpus from images made by the engine and by outside tools, and from the
-# Windows images of shared/data/ldm-windows (unpacked into a temporary folder).
+# Windows images of the test data folder (README.md, "Test data"; unpacked into a temporary folder).
 fuzz-corpus: build
 	$(VPY) tests/fuzz/make_corpus.py
 

@@ -1,8 +1,9 @@
 """Writes notebooks 02 to 05 (nbformat 4.5 JSON, no outputs): python notebooks/make_notebooks.py
 
-Each notebook is a list of ("md", text) and ("code", text) cells. tests/python/test_notebooks.py
-executes every code cell in order, so each notebook runs headless, in seconds, and removes its
-temporary folder at the end.
+Each notebook is a list of ("md", text), ("code", text) and ("parameters", text) cells (a code cell
+tagged "parameters", as papermill names the cell whose values a run may replace).
+tests/python/test_notebooks.py executes every code cell in order, so each notebook runs headless,
+in seconds, and removes its temporary folder at the end.
 """
 
 from __future__ import annotations
@@ -33,16 +34,28 @@ def outside(*args, quiet=False, stderr=True):
     return r
 '''
 
-# Notebooks that use ../shared (the folder beside the repository) find it from the working
-# directory (Jupyter starts in notebooks/, pytest in the repository) or from the package.
-FIND_SHARED = '''\
+# The first code cell of a notebook that reads the test data (README.md, "Test data"): the folder
+# as a parameter.
+DATA_PARAMETER = '''\
+# The test data folder (README.md, "Test data"). None: the folder the tests use,
+# $BOOTMIRROR_TEST_DATA or its default.
+test_data = None
+'''
+
+# Those notebooks find the data as the tests do, through tests/python/conftest.py, which they find
+# from the working directory (Jupyter starts in notebooks/, pytest in the repository) or from the
+# package. A missing file stops the notebook at its start, with its name and the variable to set.
+FIND_DATA = '''\
+import sys
+
 def repository_root():
     for base in [Path.cwd(), *Path.cwd().parents, *Path(bootmirror.__file__).resolve().parents]:
         if (base / 'notebooks').is_dir() and (base / 'pyproject.toml').is_file():
             return base
     raise RuntimeError('run this notebook from inside the bootmirror repository')
 
-SHARED = repository_root().parent / 'shared'
+sys.path.insert(0, str(repository_root() / 'tests' / 'python'))
+from conftest import RUNBOOK, WINDOWS_IMAGES, data_file
 '''
 
 CLEANUP = "shutil.rmtree(folder)\n"
@@ -281,11 +294,15 @@ NB04 = [
 A Windows dynamic disk carries the Logical Disk Manager database of its whole disk group: every
 disk, volume, plex (a copy of a volume's data) and partition (an extent of a disk). `bootmirror.ldm`
 reads and writes it. First, real disks made by Windows Server 2003 R2 (the test data of the libldm
-project, in `../shared/data/ldm-windows`), read by bootmirror and by Linux's `ldmtool` side by side;
-then dynamic disks of our own, with a mirrored volume, read back by `ldmtool`."""),
-    ("code", SETUP + FIND_SHARED + """\
+project, in `data/ldm-windows` of the test data folder, the parameter below), read by bootmirror and
+by Linux's `ldmtool` side by side; then dynamic disks of our own, with a mirrored volume, read back
+by `ldmtool`."""),
+    ("parameters", DATA_PARAMETER),
+    ("code", SETUP + FIND_DATA + """\
 import json, tarfile
 from bootmirror import Disk, ldm
+
+windows_images = data_file(WINDOWS_IMAGES, test_data)
 """),
     ("md", """\
 ## A real Windows Server 2003 R2 disk group
@@ -293,7 +310,7 @@ from bootmirror import Disk, ldm
 Ten 50 MiB MBR dynamic disks (partition type 0x42, the database in the last MiB), unpacked into the
 temporary folder. A group's volumes span its disks, so all ten are read together."""),
     ("code", """\
-with tarfile.open(SHARED / 'data' / 'ldm-windows' / 'ldm-data.tar.xz') as tar:
+with tarfile.open(windows_images) as tar:
     tar.extractall(folder / 'windows', members=[m for m in tar.getmembers() if m.name.startswith('ldm-2003r2-')])
 images = sorted((folder / 'windows').glob('ldm-2003r2-*.img'))
 group = ldm.read_group([Disk.open(p) for p in images])
@@ -375,15 +392,18 @@ NB05 = [
     ("md", """\
 # Rehearsing KB 814070: mirroring a GPT boot volume
 
-Microsoft KB 814070 (in `../shared/seed/`) mirrors the boot volume of a Windows Server 2003 GPT
-system onto a shadow disk: partition the shadow like the system disk, format its EFI system
-partition and copy the boot files, convert both disks to dynamic, reboot, and add the mirror. This
-notebook replays the runbook on two sparse 10 GiB image files as far as the API goes today: the same
-commands, the same answers. (bootcfg's NVRAM steps and the drive letters of `assign letter=S` are
-not here yet.)"""),
-    ("code", SETUP + FIND_SHARED + """\
+Microsoft KB 814070 (in `seed/` of the test data folder, the parameter below) mirrors the boot
+volume of a Windows Server 2003 GPT system onto a shadow disk: partition the shadow like the system
+disk, format its EFI system partition and copy the boot files, convert both disks to dynamic,
+reboot, and add the mirror. This notebook replays the runbook on two sparse 10 GiB image files as
+far as the API goes today: the same commands, the same answers. (bootcfg's NVRAM steps and the
+drive letters of `assign letter=S` are not here yet.)"""),
+    ("parameters", DATA_PARAMETER),
+    ("code", SETUP + FIND_DATA + """\
 import json, re
 from bootmirror import fat, gpt, kb814070
+
+runbook = data_file(RUNBOOK, test_data)
 """),
     ("md", """\
 ## The article's machine
@@ -465,7 +485,7 @@ After the mirror, both disks' partitions start where the article's `bootcfg /lis
 own `list partition` and `bootcfg` disagree about the Windows partition's size). sgdisk finds both
 tables valid, and ldmtool reads the disk group and the mirror."""),
     ("code", """\
-seed = (SHARED / 'seed' / 'kb814070-gpt-boot-mirror.txt').read_text(encoding='utf-8')
+seed = runbook.read_text(encoding='utf-8')
 
 def bootcfg_list(number):
     block = seed.split(f'bootcfg /list {number}\\n', 1)[1].split('Make a note', 1)[0]
@@ -493,7 +513,8 @@ def cell(kind: str, text: str, index: int) -> dict:
     lines = text.splitlines(keepends=True)
     if kind == "md":
         return {"cell_type": "markdown", "id": f"c{index}", "metadata": {}, "source": lines}
-    return {"cell_type": "code", "id": f"c{index}", "metadata": {}, "source": lines,
+    metadata = {"tags": ["parameters"]} if kind == "parameters" else {}
+    return {"cell_type": "code", "id": f"c{index}", "metadata": metadata, "source": lines,
             "execution_count": None, "outputs": []}
 
 

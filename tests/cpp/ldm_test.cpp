@@ -15,6 +15,7 @@
 #include "bootmirror/ldm.h"
 #include "ldm/codec.h"
 #include "ldm/fields.h"
+#include "test_data.h"
 
 using namespace bootmirror;
 using namespace bootmirror::ldm;
@@ -31,16 +32,12 @@ struct TempFolder {
   }
 };
 
-// Unpacks shared/data/ldm-windows/ldm-data.tar.xz once into a temporary folder.
+// Unpacks the Windows images of the test data folder once into a temporary folder; a test that
+// reads them fails, naming the missing file and the variable to set, when the data is not there.
 const fs::path& images() {
   static TempFolder folder;
   static fs::path dir = [] {
-    fs::path tar;
-    for (fs::path p = fs::current_path(); !p.empty() && p != p.root_path(); p = p.parent_path()) {
-      fs::path c = p.parent_path() / "shared/data/ldm-windows/ldm-data.tar.xz";
-      if (fs::exists(c)) { tar = c; break; }
-    }
-    if (tar.empty()) tar = "/work/shared/data/ldm-windows/ldm-data.tar.xz";
+    fs::path tar = test_data::file(test_data::kWindowsImages);
     fs::path out = fs::temp_directory_path() / fmt::format("bootmirror-ldm-test-{}", ::getpid());
     fs::create_directories(out);
     std::string cmd = fmt::format("tar -xJf '{}' -C '{}'", tar.string(), out.string());

@@ -3,11 +3,12 @@
 
 The seeds are small files cut from disks made three ways: by the engine itself (through
 bootmirror's Python API, with fixed identities so the bytes repeat), by outside tools (sgdisk,
-mkfs.fat, mtools) and by Windows (the 19 images of shared/data/ldm-windows, unpacked into a
-temporary folder, never into the repository). Only the metadata is kept: a seed is a structure
-(a PRIVHEAD sector, a VBLK area) or a sparse image of the sectors that hold something (the format
-of tests/fuzz/support/sparse_image.h). The files are committed, so fuzzing needs none of these
-tools; `make fuzz-corpus` runs this script after `make build`.
+mkfs.fat, mtools) and by Windows (the 19 images of the test data folder, which
+tests/python/conftest.py finds for this script as for the tests, unpacked into a temporary folder,
+never into the repository). Only the metadata is kept: a seed is a structure (a PRIVHEAD sector, a
+VBLK area) or a sparse image of the sectors that hold something (the format of
+tests/fuzz/support/sparse_image.h). The files are committed, so fuzzing needs none of these tools;
+`make fuzz-corpus` runs this script after `make build`.
 
 Each target's folder is emptied and written again; file names say where a seed came from.
 """
@@ -24,14 +25,16 @@ import tempfile
 from pathlib import Path
 from typing import Dict, Iterable, List, Sequence, Tuple
 
+import pytest
+
 import bootmirror
 from bootmirror import _core, fat
 
 HERE = Path(__file__).resolve().parent
 CORPUS = HERE / "corpus"
-WINDOWS_IMAGES = Path(__file__).resolve().parents[3] / "shared" / "data" / "ldm-windows" / "ldm-data.tar.xz"
-if not WINDOWS_IMAGES.exists():
-    WINDOWS_IMAGES = Path("/work/shared/data/ldm-windows/ldm-data.tar.xz")
+sys.path.insert(0, str(HERE.parent / "python"))
+from conftest import WINDOWS_IMAGES, data_file  # noqa: E402  (the tests' one way to the test data)
+
 MiB = 1 << 20
 SPARSE_LIMIT = 256 * MiB  # the largest disk a sparse image describes (kMaxSparseDiskBytes)
 
@@ -434,11 +437,13 @@ class Database:
 
 def windows_disks(work: Path) -> Dict[str, List[Source]]:
     """The Windows images by set ("ldm-2003r2-mirrored"), each disk in order."""
-    if not WINDOWS_IMAGES.exists():
-        sys.exit(f"make_corpus: {WINDOWS_IMAGES} is missing")
+    try:
+        images = data_file(WINDOWS_IMAGES)
+    except pytest.fail.Exception as missing:
+        sys.exit(f"make_corpus: {missing}")
     folder = work / "windows"
     folder.mkdir()
-    with tarfile.open(WINDOWS_IMAGES) as tar:
+    with tarfile.open(images) as tar:
         tar.extractall(folder)
     sets: Dict[str, List[Source]] = {}
     for image in sorted(folder.glob("ldm-*.img")):

@@ -1,6 +1,7 @@
 """Shared fixtures. Outside tools (sgdisk, fsck.fat, mtools, ldmtool, ...) are required: the
 Makefile installs them, and a missing one fails the test rather than skipping it, so CI can never
-pass without its outside readers."""
+pass without its outside readers. The same holds for the test data the repository does not carry
+(the runbook's transcripts, the Windows images): `data_file` finds it, for every test and notebook."""
 
 from __future__ import annotations
 
@@ -13,7 +14,41 @@ from typing import Dict, List, Optional
 
 import pytest
 
-SHARED = Path(__file__).resolve().parents[3] / "shared"
+# -- test data ---------------------------------------------------------------------------------------
+# The files some tests and notebooks read that the repository does not hold (README.md, "Test
+# data"). This is the one place that knows where they lie: the folder named by BOOTMIRROR_TEST_DATA,
+# by default the folder `shared` beside the repository. A relative value is taken from the
+# repository root, as the default is, so pytest, CTest (in a build folder) and Jupyter (in
+# notebooks/) find the same folder; tests/cpp/test_data.h does the same for the C++ tests.
+
+REPOSITORY = Path(__file__).resolve().parents[2]
+DATA_VARIABLE = "BOOTMIRROR_TEST_DATA"
+DATA_DEFAULT = "../shared"
+#: Microsoft KB 814070 with the screens of every step: what the scenario tests replay.
+RUNBOOK = "seed/kb814070-gpt-boot-mirror.txt"
+#: The 19 dynamic disks Windows Server 2003 R2 and 2008 R2 made (libldm's test data).
+WINDOWS_IMAGES = "data/ldm-windows/ldm-data.tar.xz"
+
+
+def data_folder() -> Path:
+    """The test data folder: $BOOTMIRROR_TEST_DATA, else the default, from the repository root."""
+    return (REPOSITORY / (os.environ.get(DATA_VARIABLE) or DATA_DEFAULT)).resolve()
+
+
+def data_file(name: str, folder: Optional[os.PathLike] = None) -> Path:
+    """The file `name` (RUNBOOK, WINDOWS_IMAGES) of the test data folder, or of `folder` when given.
+    When it is not there the test fails (never skips, in CI or out of it), naming the file and the
+    variable to set; tests that do not read the data are not affected."""
+    path = Path(folder).resolve() / name if folder is not None else data_folder() / name
+    if not path.is_file():
+        pytest.fail(f"test data missing: {path}; set {DATA_VARIABLE} to the folder that holds {name} "
+                    f"(README.md, \"Test data\")", pytrace=False)
+    return path
+
+
+def runbook_text() -> str:
+    """The runbook's text (RUNBOOK); the test fails, naming the file, when it is missing."""
+    return data_file(RUNBOOK).read_text(encoding="utf-8")
 
 
 def require_tool(name: str) -> str:

@@ -1,8 +1,8 @@
 """Helpers shared by the LDM tests: what ldmtool (libldm) shows of a set of disks, and the check
 that it shows a group exactly as bootmirror reads it; for the damage tests, where each structure of
-a disk's database lies, found independently of bootmirror's decoder (from the on-disk layout of
-shared/reference/ldm-on-disk.md), so that a test can damage exactly one field; and the groups and
-images the tests start from."""
+a disk's database lies, found independently of bootmirror's decoder (from the on-disk layout in
+reference/ldm-on-disk.md of the test data folder), so that a test can damage exactly one field; and
+the groups and images the tests start from."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from typing import Dict, List, Optional
 
 import bootmirror
 from bootmirror import ldm
-from conftest import SHARED, run_tool
+from conftest import WINDOWS_IMAGES, data_file, run_tool
 
 MiB = 1 << 20
 S = 512
@@ -179,10 +179,11 @@ def gpt_dynamic_disk(size: int = 160 * MiB):
     return group, disk
 
 
-def unpack_windows(out: Path, names: Optional[List[str]] = None) -> List[Path]:
-    """The Windows images (all 19, or `names`) unpacked into `out`."""
-    with tarfile.open(SHARED / "data" / "ldm-windows" / "ldm-data.tar.xz") as tar:
-        members = [m for m in tar.getmembers() if names is None or m.name in names]
+def unpack_windows(out: Path, names: Optional[List[str]] = None, prefix: str = "") -> List[Path]:
+    """The Windows images (all 19, or `names`, or those whose names start with `prefix`) unpacked
+    into `out`; the test fails, naming the file, when the test data is missing."""
+    with tarfile.open(data_file(WINDOWS_IMAGES)) as tar:
+        members = [m for m in tar.getmembers() if (names is None or m.name in names) and m.name.startswith(prefix)]
         tar.extractall(out, members=members)
     return sorted(out / m.name for m in members)
 

@@ -12,7 +12,7 @@ import pytest
 import bootmirror
 from bootmirror import ldm
 from conftest import run_tool
-from ldm_helpers import SEED_SETUP
+from ldm_helpers import SEED_SETUP, unpack_windows
 
 
 
@@ -137,16 +137,11 @@ def test_missing_disk_holding_a_volumes_only_copy_is_not_deleted(tmp_path):
 
 def test_detail_disk_lists_its_volumes_and_foreign_disks_stay_untouched(tmp_path):
     import hashlib
-    import tarfile
-
-    from conftest import SHARED
 
     m = bootmirror.Machine.create(tmp_path / "lab")
     m.create_disk("64 MiB")
     m.create_disk("64 MiB")
-    with tarfile.open(SHARED / "data" / "ldm-windows" / "ldm-data.tar.xz") as tar:
-        tar.extract("ldm-2003r2-simple-1.img", tmp_path)
-    windows = tmp_path / "ldm-2003r2-simple-1.img"
+    (windows,) = unpack_windows(tmp_path, ["ldm-2003r2-simple-1.img"])
     digest = hashlib.sha256(windows.read_bytes()).hexdigest()
     m.attach(windows)
     m.diskpart("select disk 0\nconvert dynamic\nselect disk 1\nconvert dynamic", check=True)

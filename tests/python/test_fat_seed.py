@@ -4,17 +4,16 @@ partition prints the seed's block, and `xcopy p:\\*.* s: /s /h` lists the seed's
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import bootmirror
 from bootmirror import fat
+from conftest import runbook_text
 
 MiB = 1024 * 1024
-SEED = Path(__file__).resolve().parents[3] / "shared" / "seed" / "kb814070-gpt-boot-mirror.txt"
 
 
 def _seed_block(start: str, end: str) -> str:
-    text = SEED.read_text()
+    text = runbook_text()
     block = text[text.index(start):]
     block = block[: block.index(end) + len(end)]
     lines = block.splitlines()

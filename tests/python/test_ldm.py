@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import hashlib
 import struct
-import tarfile
 
 import pytest
 
 import bootmirror
 from bootmirror import ldm
 from bootmirror._core import MemoryDisk
-from conftest import SHARED
+from ldm_helpers import unpack_windows
 
 MiB = 1 << 20
 
@@ -184,11 +183,7 @@ def test_delete_disk_rules():
 
 @pytest.fixture(scope="module")
 def mirrored_2003(tmp_path_factory):
-    out = tmp_path_factory.mktemp("ldm-bad")
-    with tarfile.open(SHARED / "data" / "ldm-windows" / "ldm-data.tar.xz") as tar:
-        for name in ("ldm-2003r2-mirrored-1.img", "ldm-2003r2-mirrored-2.img"):
-            tar.extract(name, out)
-    return [out / "ldm-2003r2-mirrored-1.img", out / "ldm-2003r2-mirrored-2.img"]
+    return unpack_windows(tmp_path_factory.mktemp("ldm-bad"), ["ldm-2003r2-mirrored-1.img", "ldm-2003r2-mirrored-2.img"])
 
 
 CONFIG = 100352 * 512          # config start of the 2003 R2 images

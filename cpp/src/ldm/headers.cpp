@@ -1,6 +1,6 @@
 // PRIVHEAD, TOCBLOCK and VMDB: the fixed-layout structures of an LDM database. Every integer is
-// big-endian. Offsets were checked by hexdump on the 2003 R2 and 2008 R2 images
-// (shared/data/ldm-windows) and match libldm src/ldm.c (struct _privhead, _tocblock, _vmdb) and
+// big-endian. Offsets were checked by hexdump on the 2003 R2 and 2008 R2 images (data/ldm-windows
+// of the test data folder) and match libldm src/ldm.c (struct _privhead, _tocblock, _vmdb) and
 // Linux block/partitions/ldm.c (ldm_parse_privhead, ldm_parse_tocblock, ldm_parse_vmdb).
 #include <fmt/format.h>
 

@@ -1,5 +1,5 @@
 // What Windows Server 2003's format prints for NTFS. No 2003 transcript of a quick NTFS format
-// survives; this is composed (../shared/reference/windows-2003-text.md, 1e) from a 2003 full NTFS
+// survives; this is composed (test data: reference/windows-2003-text.md, 1e) from a 2003 full NTFS
 // format (1b: "Creating file system structures.", totals "in KB") and an XP quick one (1d, the
 // only sample that kept its padding: totals right-aligned in 10 characters), with the first lines
 // of the confirmed 2003 FAT format (1a). The totals are in KB with no thousands separators: total

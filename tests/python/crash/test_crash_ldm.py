@@ -51,7 +51,7 @@ EDITS = _edits()
 
 
 def _windows(tmp_path: Path, prefix: str):
-    paths = [p for p in unpack_windows(tmp_path / "windows") if p.name.startswith(prefix)]
+    paths = unpack_windows(tmp_path / "windows", prefix=prefix)
     return [Disk.open(p) for p in paths]
 
 

@@ -1,8 +1,9 @@
 """One damaged copy of an LDM header never hides a good one (issue 9). Every dynamic disk keeps
 three PRIVHEADs and up to four TOCBLOCKs. libldm reads the PRIVHEAD at LBA 6 (MBR) or the metadata
 partition's last LBA (GPT), and only the TOCBLOCK at config+2; the kernel wants the PRIVHEAD at
-+1856 to agree and takes any valid TOCBLOCKs (shared/reference/ldm-on-disk.md). bootmirror uses
-the first valid copy of each and ldm.verify() names the damaged ones with their offsets.
++1856 to agree and takes any valid TOCBLOCKs (reference/ldm-on-disk.md in the test data folder).
+bootmirror uses the first valid copy of each and ldm.verify() names the damaged ones with their
+offsets.
 
 ldmtool (libldm) is the outside reader: where it reads the damaged disk, bootmirror must show the
 same group, volumes, partitions and disks; where it cannot (the copy it reads is the damaged one),

@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import shutil
 import struct
-import tarfile
 import uuid
 
 import pytest
 
 import bootmirror
 from bootmirror import ldm
-from conftest import SHARED
+from ldm_helpers import unpack_windows
 
 S = 512
 VBLK_SIZE = {0x32: 22, 0x33: 28, 0x34: 12, 0x35: 12, 0x51: 58}  # ldm.h VBLK_SIZE_CMP3/PRT3/DSK3/DGR3/VOL5
@@ -143,10 +142,7 @@ def kernel_accepts(disk: bootmirror.Disk) -> None:
 
 @pytest.fixture(scope="module")
 def windows_images(tmp_path_factory):
-    out = tmp_path_factory.mktemp("ldm-kernel")
-    with tarfile.open(SHARED / "data" / "ldm-windows" / "ldm-data.tar.xz") as tar:
-        tar.extractall(out)
-    return sorted(out.iterdir())
+    return unpack_windows(tmp_path_factory.mktemp("ldm-kernel"))
 
 
 def test_the_checker_accepts_windows_own_disks(windows_images):

@@ -14,7 +14,7 @@ import pytest
 import bootmirror
 from bootmirror import ldm
 from conftest import run_tool
-from ldm_helpers import assert_ldmtool_sees, scan, show
+from ldm_helpers import assert_ldmtool_sees, scan, show, unpack_windows
 
 MiB = 1 << 20
 
@@ -192,15 +192,7 @@ def test_disks_left_apart_by_a_power_cut_agree_after_the_next_commit(tmp_path):
 def test_a_commit_into_windows_own_group(tmp_path, prefix):
     """Changing a disk group Windows made: the other records, their slots (two-slot disk records
     included) and the PRIVHEAD version stay; ldmtool reads the result."""
-    import tarfile
-
-    from conftest import SHARED
-
-    with tarfile.open(SHARED / "data" / "ldm-windows" / "ldm-data.tar.xz") as tar:
-        names = sorted(n for n in tar.getnames() if n.startswith(prefix))
-        for n in names:
-            tar.extract(n, tmp_path)
-    paths = [tmp_path / n for n in names]
+    paths = unpack_windows(tmp_path, prefix=prefix)
     disks = [bootmirror.Disk.open(p, writable=True) for p in paths]
     group = ldm.read_group(disks)
     before = {v.name: (v.guid, v.layout, v.size) for v in group.volumes}

@@ -1,20 +1,21 @@
-"""The 19 real Windows dynamic disks (shared/data/ldm-windows, made by Windows Server 2003 R2 and
-2008 R2) decode, and every disk group, disk, volume and partition matches what ldmtool (libldm)
-shows for it. Round-trip: decoding then encoding each database gives its bytes back."""
+"""The 19 real Windows dynamic disks (data/ldm-windows of the test data folder, made by Windows
+Server 2003 R2 and 2008 R2) decode, and every disk group, disk, volume and partition matches what
+ldmtool (libldm) shows for it. Round-trip: decoding then encoding each database gives its bytes
+back."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import subprocess
-import tarfile
 from pathlib import Path
 
 import pytest
 
 import bootmirror
 from bootmirror import ldm
-from conftest import SHARED, run_tool
+from conftest import run_tool
+from ldm_helpers import unpack_windows
 
 SETS = ["ldm-2003r2-", "ldm-2008r2-"]
 MiB = 1 << 20
@@ -23,8 +24,7 @@ MiB = 1 << 20
 @pytest.fixture(scope="module")
 def images(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("ldm-windows")
-    with tarfile.open(SHARED / "data" / "ldm-windows" / "ldm-data.tar.xz") as tar:
-        tar.extractall(out)
+    unpack_windows(out)
     return out
 
 

@@ -12,15 +12,13 @@ import json
 import re
 
 from bootmirror import gpt, kb814070, ntfs
-from conftest import SHARED, run_tool
+from conftest import run_tool, runbook_text
 from ntfs_helpers import assert_ntfs_tools_accept, image_of
-
-SEED = SHARED / "seed" / "kb814070-gpt-boot-mirror.txt"
 
 
 def bootcfg_list(disk: int):
     """(start, length, type GUID) of each partition in the article's `bootcfg /list <disk>`."""
-    text = SEED.read_text(encoding="utf-8")
+    text = runbook_text()
     block = text.split(f"bootcfg /list {disk}\n", 1)[1].split("Make a note", 1)[0]
     starts = [int(s.replace(",", "")) for s in re.findall(r"Starting  offset: ([\d,]+)", block)]
     lengths = [int(s.replace(",", "")) for s in re.findall(r"Partition length: ([\d,]+)", block)]

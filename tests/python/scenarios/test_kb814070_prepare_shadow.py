@@ -9,16 +9,14 @@ import re
 from typing import List, Tuple
 
 from bootmirror import Disk, Machine, gpt, kb814070
-from conftest import SHARED
+from conftest import runbook_text
 from seed_disks import build_reinstalled_disk0
-
-SEED = SHARED / "seed" / "kb814070-gpt-boot-mirror.txt"
 
 
 def _seed_steps(first: str = "Prepare the Shadow Drive for Mirroring",
                 end: str = "  5. Select the EFI partition") -> List[Tuple[str, List[str]]]:
     """The seed's diskpart commands between `first` and `end`, each with its printed answer."""
-    text = SEED.read_text(encoding="utf-8")
+    text = runbook_text()
     start = text.index(first)
     section = text[start:text.index(end, start)]
     steps: List[Tuple[str, List[str]]] = []

@@ -11,17 +11,15 @@ import pytest
 
 import bootmirror
 from bootmirror import Machine, fat
-from conftest import SHARED
+from conftest import runbook_text
 from fat_helpers import assert_fsck_clean
 from bootmirror.kb814070 import ESP_FILES, PREPARE_SHADOW_PARTITIONS, esp_file_contents, rehearsal_machine
-
-SEED = (SHARED / "seed" / "kb814070-gpt-boot-mirror.txt").read_text(encoding="utf-8")
-
 
 
 def _screen(start: str, end: str) -> str:
     """The seed's screen text from `start` to `end` inclusive, without its six-space indent."""
-    block = SEED[SEED.index(start):]
+    seed = runbook_text()
+    block = seed[seed.index(start):]
     block = block[: block.index(end) + len(end)]
     return "\n".join(line[6:] if line.startswith("      ") else line.strip() for line in block.splitlines()) + "\n"
 
