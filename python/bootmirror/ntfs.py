@@ -24,6 +24,9 @@ class Volume(PathQueries):
 
     def __init__(self, volume: _core.NtfsVolume) -> None:
         self._volume = volume
+        # The engine's method itself, not a Python wrapper around it: a walk that reads every file
+        # calls it thousands of times, and the extra frame cost a fifth of each call.
+        self.read_bytes = volume.read_file  # type: ignore[method-assign]
 
     @property
     def label(self) -> str:
