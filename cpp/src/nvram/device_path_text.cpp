@@ -102,7 +102,10 @@ std::optional<std::string> messaging(const DevicePathNode& n) {
       }
       break;
     case 0x18:
-      return fmt::format("Uri({})", std::string(reinterpret_cast<const char*>(d.data()), d.size()));
+      // URIs are ASCII (RFC 3986); other bytes print generically, so the text stays UTF-8.
+      if (std::all_of(d.begin(), d.end(), [](std::byte b) { return b > std::byte{0x20} && b < std::byte{0x7F}; }))
+        return fmt::format("Uri({})", std::string(reinterpret_cast<const char*>(d.data()), d.size()));
+      break;
     default: break;
   }
   return std::nullopt;
