@@ -297,6 +297,14 @@ TEST(NvramDecode, AHeaderCutShortIsSkippedAsEdk2Does) {
   EXPECT_EQ(reread->records()[1].kind, RecordState::unwritten);
   EXPECT_FALSE(reread->get(u"B", kVendor));
   EXPECT_EQ(reread->variables().size(), 1u);
+  // Torn the other way at a sector boundary: the StartId lost, the rest of the header there. The
+  // walk ends before it, and the space after the records is no longer free (a reclaim comes first).
+  disk->write(next, ByteVector{std::byte{0xFF}, std::byte{0xFF}, std::byte{0xFF}, std::byte{0xFF}});
+  reread = Store::on_device(disk);
+  EXPECT_EQ(reread->records().size(), 1u);
+  EXPECT_EQ(reread->layout().variables_end, next);
+  EXPECT_EQ(reread->free_bytes(), 0u);
+  EXPECT_THROW(reread->set(u"C", kVendor, bytes_of("c")), UsageError);  // on a device: no reclaim
 }
 
 // ---- device paths -----------------------------------------------------------------------------
