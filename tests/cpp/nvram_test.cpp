@@ -353,6 +353,9 @@ TEST(NvramDevicePath, NodesWithoutAFaithfulStandardFormPrintGenerically) {
   hd.partition_format = 1;
   const DevicePath mixed({hd.node()});
   EXPECT_EQ(DevicePath::parse(mixed.to_text()), mixed);
+  // Nodes built by hand that do not fit their kind still print.
+  const DevicePath broken({{kMediaPath, kMediaHardDrive, ByteVector(3)}, {kMediaPath, kMediaFilePath, ByteVector(3)}});
+  EXPECT_EQ(broken.to_text(), "Path(4,1,000000)/Path(4,4,000000)");
 }
 
 TEST(NvramDevicePath, BadBytesAreFormatErrors) {

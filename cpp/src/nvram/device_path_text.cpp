@@ -115,6 +115,7 @@ std::optional<std::string> media(const DevicePathNode& n) {
   const ByteSpan d = n.data;
   switch (n.subtype) {
     case kMediaHardDrive: {
+      if (d.size() != 38) break;  // a node built by hand that is no Hard Drive node: printed generically
       const auto hd = as_hard_drive(n);
       const std::string place = fmt::format("0x{:x},0x{:x})", hd->start_lba, hd->size_lba);
       if (hd->signature_type == 1)
@@ -130,7 +131,9 @@ std::optional<std::string> media(const DevicePathNode& n) {
     case 0x03:
       if (d.size() >= 16) return vendor("VenMedia", n);
       break;
-    case kMediaFilePath: return utf16_to_wtf8(*as_file_path(n));
+    case kMediaFilePath:
+      if (d.size() % 2 != 0) break;
+      return utf16_to_wtf8(*as_file_path(n));
     case 0x06:
       if (d.size() == 16) return fmt::format("FvFile({})", upper_guid(d));
       break;
