@@ -71,7 +71,8 @@ void store_image(ByteSpan input) {
   std::size_t padded = kOvmf2MSize;
   if (input.size() >= 0x28) padded = std::size_t(std::clamp<std::uint64_t>(load_le<std::uint64_t>(input, 0x20), kOvmf2MSize, kMaxImage));
   ByteVector image(input.begin(), input.end());
-  if (image.size() < padded) image.resize(padded, std::byte{0xFF});
+  // Whole 512-byte sectors: the disk in memory holding it wants them.
+  image.resize((std::max(image.size(), padded) + 511) / 512 * 512, std::byte{0xFF});
   auto disk = std::make_shared<MemoryDisk>(image.size());
   disk->write(0, image);
   std::shared_ptr<Store> store;
