@@ -8,6 +8,8 @@
 #include <cstdint>
 #include <string>
 
+#include "bootmirror/bytes.h"
+
 namespace py = pybind11;
 
 namespace bootmirror::bindings {
@@ -25,12 +27,21 @@ void bind_dynamic(py::module_& m);
 void bind_volumes(py::module_& m);
 void bind_mirror(py::module_& m);
 void bind_ntfs(py::module_& m);
+void bind_nvram(py::module_& m);
 
 // Host paths, both ways, as os.fsencode and os.fsdecode do: a path argument may be str, bytes or
 // os.PathLike, and bytes the file system encoding cannot decode travel as surrogates (never a
 // UnicodeDecodeError, never a TypeError for a path os.listdir gave).
 std::string encode_host_path(const py::object& path);
 py::str decode_host_path(const std::string& path);
+
+// A read-only view of any contiguous Python buffer (bytes, bytearray, memoryview, numpy), used
+// without copying; UsageError for a buffer that is not contiguous.
+struct BufferView {
+  py::buffer_info info;
+  ByteSpan span() const { return {static_cast<const std::byte*>(info.ptr), std::size_t(info.size * info.itemsize)}; }
+};
+BufferView view_of(const py::buffer& data, bool writable);
 
 // A size given as an int (bytes) or a string such as "204 MiB".
 std::uint64_t to_size(const py::object& value, const char* what);

@@ -4,15 +4,6 @@
 
 namespace bootmirror::bindings {
 
-namespace {
-
-// A read-only view of any contiguous Python buffer (bytes, bytearray, memoryview, numpy), used
-// without copying.
-struct BufferView {
-  py::buffer_info info;
-  ByteSpan span() const { return {static_cast<const std::byte*>(info.ptr), std::size_t(info.size * info.itemsize)}; }
-};
-
 BufferView view_of(const py::buffer& data, bool writable) {
   py::buffer_info info = data.request(writable);
   if (info.ndim > 1) {
@@ -27,6 +18,8 @@ BufferView view_of(const py::buffer& data, bool writable) {
   }
   return BufferView{std::move(info)};
 }
+
+namespace {
 
 py::bytes read_bytes(BlockDevice& device, const py::int_& offset_arg, const py::int_& length_arg) {
   const std::uint64_t offset = to_unsigned(offset_arg, "offset");

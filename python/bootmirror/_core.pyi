@@ -320,6 +320,138 @@ def diskpart_execute(machine: Machine, line: str) -> Tuple[str, bool, bool]: ...
 def diskpart_size(bytes: int) -> str: ...
 def diskpart_volume_type(layout: str) -> str: ...
 
+# NVRAM (bootmirror.nvram is the documented API over these).
+class DevicePathNode:
+    def __init__(self, type: int, subtype: int, data: Buffer = b"") -> None: ...
+    type: int
+    subtype: int
+    data: bytes
+    text: str
+    hard_drive: Optional["HardDrive"]
+    file_path: Optional[str]
+    @staticmethod
+    def from_file_path(path: str) -> "DevicePathNode": ...
+
+class HardDrive:
+    @staticmethod
+    def gpt(number: int, start_lba: int, size_lba: int, partition_guid: str) -> "HardDrive": ...
+    @staticmethod
+    def mbr(number: int, start_lba: int, size_lba: int, disk_signature: int) -> "HardDrive": ...
+    partition_number: int
+    start_lba: int
+    size_lba: int
+    partition_format: int
+    signature_type: int
+    partition_guid: Optional[str]
+    mbr_signature: Optional[int]
+    def node(self) -> DevicePathNode: ...
+
+class DevicePath:
+    def __init__(self, nodes: List[DevicePathNode] = ...) -> None: ...
+    @staticmethod
+    def parse(text: str) -> "DevicePath": ...
+    @staticmethod
+    def decode(data: Buffer) -> "DevicePath": ...
+    def encode(self) -> bytes: ...
+    nodes: List[DevicePathNode]
+    hard_drive: Optional[HardDrive]
+    file_path: Optional[str]
+    def to_text(self) -> str: ...
+
+class WindowsOsOptions:
+    @staticmethod
+    def efi(os_load_options: str, os_load_path: DevicePath) -> "WindowsOsOptions": ...
+    @staticmethod
+    def decode(data: Buffer) -> "WindowsOsOptions": ...
+    @staticmethod
+    def present_in(optional_data: Buffer) -> bool: ...
+    def encode(self) -> bytes: ...
+    version: int
+    os_load_options: str
+    os_load_path_type: int
+    os_load_path_bytes: bytes
+    os_load_path: DevicePath
+
+class LoadOption:
+    def __init__(self, description: str, device_path: Union[DevicePath, str, List[DevicePath]], attributes: int = 1,
+                 optional_data: Buffer = b"") -> None: ...
+    @staticmethod
+    def decode(data: Buffer) -> "LoadOption": ...
+    def encode(self) -> bytes: ...
+    attributes: int
+    active: bool
+    description: str
+    file_paths: List[DevicePath]
+    device_path: DevicePath
+    optional_data: bytes
+    windows_options: Optional[WindowsOsOptions]
+
+class NvramBootEntry:
+    number: int
+    name: str
+    variable_attributes: int
+    option: LoadOption
+    attributes: int
+    active: bool
+    description: str
+    device_path: Optional[DevicePath]
+    optional_data: bytes
+    windows_options: Optional[WindowsOsOptions]
+
+class NvramVariable:
+    name: str
+    guid: str
+    attributes: int
+    data: bytes
+    monotonic_count: int
+    timestamp: bytes
+    pubkey_index: int
+
+class NvramRecord:
+    offset: int
+    size: int
+    state: int
+    kind: str
+    live: bool
+    variable: NvramVariable
+
+class NvramStore:
+    @staticmethod
+    def open(path: Union[str, bytes, "os.PathLike[str]"], writable: bool = False, log: Optional[WriteLog] = None) -> "NvramStore": ...
+    @staticmethod
+    def on_device(device: BlockDevice) -> "NvramStore": ...
+    @staticmethod
+    def create(path: Union[str, bytes, "os.PathLike[str]"], template_path: Union[str, bytes, "os.PathLike[str]"] = ...) -> "NvramStore": ...
+    path: Optional[str]
+    writable: bool
+    authenticated: bool
+    store_offset: int
+    store_size: int
+    variables_end: int
+    free_bytes: int
+    reclaimable_bytes: int
+    def records(self) -> List[NvramRecord]: ...
+    def variables(self) -> List[NvramVariable]: ...
+    def get(self, name: str, guid: str) -> Optional[NvramVariable]: ...
+    def set(self, name: str, data: Buffer, attributes: int, guid: str) -> None: ...
+    def delete(self, name: str, guid: str) -> bool: ...
+    def reclaim(self) -> None: ...
+    def image(self) -> bytes: ...
+    def boot_entries(self) -> List[NvramBootEntry]: ...
+    def boot_entry(self, number: int) -> Optional[NvramBootEntry]: ...
+    def set_boot_entry(self, number: int, option: LoadOption, attributes: int = 7) -> None: ...
+    def delete_boot_entry(self, number: int) -> bool: ...
+    def free_boot_number(self) -> int: ...
+    boot_order: List[int]
+    boot_next: Optional[int]
+    boot_current: Optional[int]
+    timeout: Optional[int]
+
+def nvram_global_guid() -> str: ...
+def nvram_default_template() -> str: ...
+def nvram_boot_variable_name(number: int) -> str: ...
+def nvram_boot_number(name: str) -> Optional[int]: ...
+
 # Submodules of the engine; the typed, documented API over them is bootmirror.gpt, bootmirror.ldm
 # and bootmirror.Machine.
 gpt: ModuleType

@@ -20,6 +20,7 @@ import shutil
 import struct
 import subprocess
 import sys
+import sysconfig
 import tarfile
 import tempfile
 from pathlib import Path
@@ -138,7 +139,8 @@ class Corpus:
 
 
 def run(*args: str, **kwargs) -> subprocess.CompletedProcess:
-    exe = shutil.which(args[0]) or shutil.which(args[0], path="/usr/sbin:/sbin:/usr/bin")
+    exe = (shutil.which(args[0]) or shutil.which(args[0], path="/usr/sbin:/sbin:/usr/bin")
+           or shutil.which(args[0], path=sysconfig.get_path("scripts")))
     if exe is None:
         sys.exit(f"make_corpus: outside tool '{args[0]}' is not installed (make test installs it)")
     return subprocess.run([exe, *args[1:]], check=True, capture_output=True, **kwargs)
@@ -636,6 +638,79 @@ def ntfs_tree_seed(corpus: Corpus, work: Path) -> None:
     corpus.add("ntfs", "wimlib-tree.bin", sparse_image([Source.of(filled)]))
 
 
+# -- NVRAM --------------------------------------------------------------------------------------
+
+NVRAM_TEMPLATES = {"ovmf-2m": Path("/usr/share/OVMF/OVMF_VARS.fd"), "ovmf-4m": Path("/usr/share/OVMF/OVMF_VARS_4M.fd")}
+NVRAM_TEXTS = [
+    r"HD(1,GPT,476688C5-8EBF-47D2-80E7-CF9D065EDB81,0x22,0x66000)/\EFI\Microsoft\WINNT50\ia64ldr.efi",
+    "PciRoot(0x0)/Pci(0x1f,0x2)/Sata(0x0,0xffff,0x0)/HD(2,MBR,0x12345678,0x800,0x1000)",
+    "PciRoot(0x0)/Pci(0x3,0x0)/MAC(525400123456,0x1)/IPv4(0.0.0.0,0x0,DHCP,0.0.0.0,0.0.0.0,0.0.0.0)/Uri(http://x/y.iso)",
+    "Fv(7CB8BDC9-F8EB-4F34-AAEA-3EE4AF6516A1)/FvFile(462CAA21-7614-4503-836E-8AB6F4662331),VenHw(93E34C7E-B50E-11DF-9223-2443DFD72085,00)",
+    "Acpi(PNP0A03,0x1)/USB(0x2,0x0)/Scsi(0x1,0x0)/NVMe(0x1,01-02-03-04-05-06-07-08)/CDROM(0x1,0x10,0x20)/Path(9,3,ABCD)",
+]
+
+
+def _nvram_head(data: bytes, end: int) -> bytes:
+    """A store's file cut after its records (what follows is free flash the target pads back)."""
+    return b"\0" + data[:(end + 511) // 512 * 512]
+
+
+def nvram_seeds(corpus: Corpus, work: Path) -> None:
+    """Variable stores (the store target's mode 0): Debian's OVMF templates, stores the engine
+    writes (boot entries with Windows' OS options, replaced and deleted values, a copy left in
+    deleted transition, the plain 32-byte-header format) and one virt-fw-vars writes; the Boot####
+    values in them (mode 1), device path texts (mode 2) and Windows' OS options (mode 3)."""
+    from bootmirror import nvram
+
+    vendor = "11111111-2222-3333-4444-555555555555"
+    for name, template in NVRAM_TEMPLATES.items():
+        corpus.add("nvram", f"store-{name}-template.bin", _nvram_head(template.read_bytes(), 0x64))
+    stores = {}
+    with bootmirror.deterministic(seed=5, epoch=1_700_000_000):
+        s = nvram.create_store(work / "engine.fd", NVRAM_TEMPLATES["ovmf-2m"])
+        os_path = nvram.DevicePath.parse(rf"HD(2,GPT,{vendor},0x66022,0x9000)/\WINDOWS")
+        windows = nvram.WindowsOsOptions.efi("/fastdetect", os_path).encode()
+        a = s.add_boot_entry("Windows Server 2003, Enterprise", NVRAM_TEXTS[0], optional_data=windows)
+        b = s.add_boot_entry("EFI Shell", r"\EFI\BOOT\shell.efi", active=False)
+        s.boot_order = [b]
+        s.boot_order = [a, b]
+        s.timeout = 30
+        s.set("Gone", b"x", guid=vendor)
+        s.delete("Gone", vendor)
+        stores["engine-boot-entries"] = s
+        t = nvram.create_store(work / "transition.fd", NVRAM_TEMPLATES["ovmf-2m"])
+        t.set("Value", b"old", guid=vendor)
+        t.set("Value", b"new", guid=vendor)
+        stores["engine-transition"] = t
+        corpus.add("nvram", "windows-os-options.bin", b"\3" + windows)
+    for name, store in stores.items():
+        data = bytearray(store.image())
+        if name == "engine-transition":  # the old copy back in deleted transition, the new one only header-valid
+            first, second = store.records()
+            data[first.offset + 2], data[second.offset + 2] = 0x3E, 0x7F
+        corpus.add("nvram", f"store-{name}.bin", _nvram_head(bytes(data), store.engine.variables_end))
+        for entry in store.boot_entries():
+            corpus.add("nvram", f"load-option-{name}-{entry.name}.bin", b"\1" + entry.option.encode())
+    # The plain (non-authenticated) store format: gEfiVariableGuid's signature and 32-byte headers.
+    plain = bytearray(NVRAM_TEMPLATES["ovmf-2m"].read_bytes())
+    plain[0x48:0x58] = bytes.fromhex("1636cfdd75326441" + "98b6fe85707ffe7d")
+    disk = bootmirror.Disk.memory(len(plain))
+    disk.write(0, bytes(plain))
+    p = nvram.Store.from_disk(disk)
+    p.set("PlainOne", b"1", guid=vendor)
+    p.set("PlainOne", b"2", guid=vendor)
+    corpus.add("nvram", "store-engine-plain-format.bin", _nvram_head(p.image(), p.engine.variables_end))
+    virt = work / "virt.fd"
+    run("virt-fw-vars", "-i", str(NVRAM_TEMPLATES["ovmf-4m"]), "-o", str(virt), "--append-boot-filepath", r"\EFI\BOOT\grubx64.efi",
+        "--set-boot-uri", "http://example.com/boot.iso")
+    v = nvram.Store.open(virt)
+    corpus.add("nvram", "store-virt-fw-vars-4m.bin", _nvram_head(virt.read_bytes(), v.engine.variables_end))
+    for entry in v.boot_entries():
+        corpus.add("nvram", f"load-option-virt-fw-vars-{entry.name}.bin", b"\1" + entry.option.encode())
+    for i, text in enumerate(NVRAM_TEXTS):
+        corpus.add("nvram", f"device-path-text-{i}.bin", b"\2" + text.encode())
+
+
 def main() -> None:
     corpus = Corpus()
     with tempfile.TemporaryDirectory(prefix="bootmirror-corpus-") as tmp:
@@ -648,6 +723,7 @@ def main() -> None:
         write_intent_seeds(corpus, work)
         ntfs_seeds(corpus, work)
         ntfs_tree_seed(corpus, work)
+        nvram_seeds(corpus, work)
     corpus.write()
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sysconfig
 from collections import Counter
 from pathlib import Path
 from typing import Dict, List, Optional
@@ -52,8 +53,10 @@ def runbook_text() -> str:
 
 
 def require_tool(name: str) -> str:
-    """The path of an outside tool; fails the test (never skips) when it is not installed."""
-    path = shutil.which(name) or shutil.which(name, path="/usr/sbin:/sbin:/usr/bin")
+    """The path of an outside tool; fails the test (never skips) when it is not installed. Tools
+    from PyPI (virt-fw-vars) are found beside the interpreter, in the virtualenv's scripts."""
+    path = (shutil.which(name) or shutil.which(name, path="/usr/sbin:/sbin:/usr/bin")
+            or shutil.which(name, path=sysconfig.get_path("scripts")))
     if path is None:
         pytest.fail(f"outside tool '{name}' is not installed; run 'make test' (it installs the Debian packages)")
     return path

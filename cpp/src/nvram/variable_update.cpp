@@ -1,0 +1,110 @@
+// Setting and deleting a variable in place, in the order of EDK2's UpdateVariable
+// (MdeModulePkg/Universal/Variable/RuntimeDxe/Variable.c):
+//   1. the old copy's State &= IN_DELETED_TRANSITION (0x3F -> 0x3E);
+//   2. the new header at the end of the records, State 0xFF;
+//   3. its State = HEADER_VALID_ONLY (0x7F);
+//   4. its name and data;
+//   5. its State = ADDED (0x3F);
+//   6. the old copy's State &= DELETED (-> 0x3C), after any other copy in deleted transition.
+// With a flush after each step, a power cut leaves one live copy by EDK2's reading rule
+// (decode_records): before 5 the old copy (added or in transition; a new header in state 0xFF or
+// 0x7F is never live, and a torn one ends the walk or is skipped by its sizes), from 5 on the new
+// one (an added copy beats one in transition). Every state change clears bits of one byte, which a
+// write cannot tear.
+#include <fmt/format.h>
+
+#include "nvram/codec.h"
+
+namespace bootmirror::nvram {
+
+namespace {
+
+void check_attributes(std::uint32_t attributes) {
+  if ((attributes & kNonVolatile) == 0)
+    throw UsageError("the variable store holds non-volatile variables: the attributes must include NV (0x1)");
+  if ((attributes & (kBootServiceAccess | kRuntimeAccess)) == 0)
+    throw UsageError("a variable nothing can access is a deleted one: the attributes must include BS (0x2) or RT (0x4)");
+  if ((attributes & (kAuthenticatedWriteAccess | kTimeBasedAuthenticatedWriteAccess | kAppendWrite)) != 0)
+    throw UsageError(fmt::format("attributes {:#x}: authenticated and append writes need the firmware's checks, which an "
+                                 "offline store cannot make", attributes));
+  if (attributes > 0x7F) throw UsageError(fmt::format("attributes {:#x} hold bits UEFI does not define", attributes));
+}
+
+// The live copy of a variable, and a copy in deleted transition beside an added live one (EDK2's
+// InDeletedTransitionPtr), as indexes into `records`.
+struct Copies {
+  std::optional<std::size_t> live, transition;
+};
+
+Copies copies_of(const std::vector<Record>& records, std::u16string_view name, const Guid& vendor) {
+  Copies c;
+  for (std::size_t i = 0; i < records.size(); ++i) {
+    const Record& r = records[i];
+    if (r.variable.vendor != vendor || r.variable.name != name) continue;
+    if (r.live) c.live = i;
+    else if (r.kind == RecordState::in_deleted_transition) c.transition = i;
+  }
+  return c;
+}
+
+}  // namespace
+
+void Store::set(std::u16string_view name_arg, const Guid& vendor, ByteSpan data, std::uint32_t attributes) {
+  const std::u16string name = codec::checked_name(name_arg, "a variable name");
+  if (name.empty()) throw UsageError("a variable needs a name");
+  if (data.empty()) throw UsageError("an empty value would delete the variable; delete it instead");
+  check_attributes(attributes);
+  std::lock_guard lock(mutex_);
+  check_writable("set a variable");
+  const Copies old = copies_of(records_, name, vendor);
+  if (old.live) {
+    const Variable& v = records_[*old.live].variable;
+    if (v.attributes == attributes && std::equal(v.data.begin(), v.data.end(), data.begin(), data.end())) return;
+  }
+  Variable fresh;
+  fresh.name = name;
+  fresh.vendor = vendor;
+  fresh.attributes = attributes;
+  fresh.data.assign(data.begin(), data.end());
+  const ByteVector record = codec::encode_record(fresh, layout_.authenticated);
+  const std::uint64_t at = layout_.variables_end;
+  if (free_locked() < codec::align_header(record.size())) {
+    std::vector<std::uint64_t> skip;
+    for (auto i : {old.live, old.transition})
+      if (i) skip.push_back(records_[*i].offset);
+    auto image = codec::reclaimed_image(image_, layout_, records_, skip, record);
+    if (!image)
+      throw UsageError(fmt::format("variable {} ({} bytes) does not fit the variable store even after a reclaim",
+                                   fresh.name_utf8(), record.size()));
+    replace_image(std::move(*image));
+    return;
+  }
+  const std::uint32_t header = layout_.header_size();
+  if (old.live) write_state(records_[*old.live].offset, std::uint8_t(records_[*old.live].state & kInDeletedTransition));
+  write_at(at, ByteSpan(record).first(header));
+  device_->flush();
+  write_state(at, kHeaderValidOnly);
+  write_at(at + header, ByteSpan(record).subspan(header));
+  device_->flush();
+  write_state(at, kAdded);
+  if (old.transition) write_state(records_[*old.transition].offset, std::uint8_t(records_[*old.transition].state & kDeleted));
+  if (old.live) write_state(records_[*old.live].offset, std::uint8_t(records_[*old.live].state & kInDeletedTransition & kDeleted));
+  load_image(image_);
+}
+
+bool Store::remove(std::u16string_view name, const Guid& vendor) {
+  std::lock_guard lock(mutex_);
+  return remove_locked(name, vendor);
+}
+
+bool Store::remove_locked(std::u16string_view name, const Guid& vendor) {
+  const Copies old = copies_of(records_, name, vendor);
+  if (!old.live) return false;
+  check_writable("delete a variable");
+  if (old.transition) write_state(records_[*old.transition].offset, std::uint8_t(records_[*old.transition].state & kDeleted));
+  write_state(records_[*old.live].offset, std::uint8_t(records_[*old.live].state & kDeleted));
+  load_image(image_);
+  return true;
+}
+
+}  // namespace bootmirror::nvram
