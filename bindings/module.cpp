@@ -17,4 +17,5 @@ PYBIND11_MODULE(_core, m) {
   bind_mirror(m);
   bind_ntfs(m);
   bind_nvram(m);
+  bind_firmware(m);
 }

@@ -458,3 +458,61 @@ gpt: ModuleType
 ldm: ModuleType
 dynamic: ModuleType
 mirror: ModuleType  # VolumeDevice, PlexStatus, VerifyReport: the typed API is bootmirror.dynamic_volume
+
+# -- the machine's firmware: NVRAM seen with its disks, boots, bootcfg (bindings/firmware.cpp) ----
+class FirmwarePartition:
+    disk: int
+    entry: int
+    number: int
+    guid: str
+    type_guid: str
+    offset: int
+    size: int
+
+class FirmwareOsVolume:
+    partition: Optional[FirmwarePartition]
+    dynamic_volume: Optional[int]
+
+class BootResult:
+    ok: bool
+    entry: Optional[int]
+    description: str
+    steps: List[str]
+    console: str
+    loader_partition: Optional[FirmwarePartition]
+    loader: str
+    os_volume: Optional[FirmwareOsVolume]
+
+class BootMenuEntry:
+    id: int
+    number: int
+    description: str
+    windows: bool
+    os_load_options: str
+    boot_file_path: Optional[str]
+    os_file_path: Optional[str]
+
+class StaleBootEntry:
+    number: int
+    description: str
+    reason: str
+
+class RunningSystem:
+    entry: Optional[int]
+    system_partition: Optional[FirmwarePartition]
+    boot_volume: Optional[FirmwareOsVolume]
+
+def firmware_store(machine: Machine) -> Optional[NvramStore]: ...
+def firmware_writable_store(machine: Machine) -> NvramStore: ...
+def firmware_create_store(machine: Machine, template: str = ...) -> NvramStore: ...
+def firmware_partitions(machine: Machine) -> List[FirmwarePartition]: ...
+def firmware_boot(machine: Machine, entry: Optional[int] = None) -> BootResult: ...
+def firmware_restart(machine: Machine, entry: Optional[int] = None) -> Optional[BootResult]: ...
+def firmware_boot_current(machine: Machine) -> Optional[int]: ...
+def firmware_running_system(machine: Machine) -> RunningSystem: ...
+def firmware_stale_entries(machine: Machine) -> List[StaleBootEntry]: ...
+def firmware_entry_number(machine: Machine, id: int) -> int: ...
+def firmware_boot_menu(machine: Machine) -> Tuple[Optional[int], Optional[str], Optional[int], List[BootMenuEntry]]: ...
+def firmware_add_windows_entry(machine: Machine, description: str, esp: Tuple[int, int], loader_path: str,
+                               os: Tuple[int, int], os_path: str, options: str, first: bool) -> int: ...
+def bootcfg(machine: Machine, arguments: str) -> Tuple[str, bool]: ...

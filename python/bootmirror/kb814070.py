@@ -71,6 +71,11 @@ WINDOWS_FILES = (
 #: The time every file of the Windows tree carries (2003-04-24, Windows Server 2003's release).
 WINDOWS_FILE_TIME = 1_051_142_400
 
+#: Windows' boot entry on the article's machine, as its first ``bootcfg`` lists it (ID 1).
+WINDOWS_ENTRY = "Windows 2003 Server, Enterprise"
+#: Where Windows Server 2003's EFI loader lives on the ESP.
+LOADER_PATH = "\\EFI\\Microsoft\\WINNT50\\ia64ldr.efi"
+
 #: The smallest disk that holds the system disk's layout (its MSR ends just past 9 GB).
 SYSTEM_DISK_MIN_SIZE = 9_153_031_680 + 32 * MiB + 34 * 512
 
@@ -145,13 +150,20 @@ def build_system_disk(disk: Disk) -> None:
 
 def rehearsal_machine(folder: Union[str, "os.PathLike[str]"], disk_size: SizeLike = "10 GiB") -> Machine:
     """The article's machine in a new machine folder: disk 0 built by :func:`build_system_disk`,
-    disk 1 a raw disk of the same size (both sparse images: a few MiB written). Windows runs
-    from the boot partition, which is drive C:."""
+    disk 1 a raw disk of the same size (both sparse images: a few MiB written), and the
+    firmware's NVRAM (Debian's OVMF variable store) with the firmware's entries and Windows'
+    (:data:`WINDOWS_ENTRY`, first in BootOrder). Windows has been started from that entry: its
+    ESP is the running system's, and its boot partition, drive C:, the boot volume."""
     machine = Machine.create(folder)
     machine.create_disk(disk_size)
     machine.create_disk(disk_size)
     build_system_disk(machine.disk(0))
     machine.assign_letter(0, BOOT_PARTITION, "C")
+    machine.create_nvram()
+    machine.add_windows_entry(WINDOWS_ENTRY, esp=(0, 1), os=(0, BOOT_PARTITION), loader_path=LOADER_PATH)
+    started = machine.boot()
+    if not started.ok:
+        raise UsageError("the rehearsal machine's Windows did not start: " + "; ".join(started.steps))
     return machine
 
 

@@ -27,6 +27,7 @@ from .disk import Disk, SizeLike
 
 if TYPE_CHECKING:
     from . import fat, ntfs
+    from .firmware import MachineNvram
     from .crash import WriteLog
     from .dynamic_volume import DynamicVolume
 
@@ -166,11 +167,14 @@ class Machine:
         Windows and the conversion waits for :meth:`reboot`."""
         return _core.dynamic.convert_dynamic(self._m, number)
 
-    def reboot(self) -> None:
-        """Restart the computer: completes the conversions to dynamic that wait for it, and
-        resumes the mirror resynchronisations that were interrupted, in the background (see
-        :meth:`wait`)."""
-        _core.dynamic.reboot(self._m)
+    def reboot(self, entry: "Optional[Union[int, str]]" = None) -> "Optional[_core.BootResult]":
+        """Restart the computer: completes the conversions to dynamic that wait for it, resumes
+        the mirror resynchronisations that were interrupted, in the background (see
+        :meth:`wait`), and, when the machine has NVRAM, boots as its firmware would (BootNext,
+        then BootOrder, or `entry` chosen in the boot menu: see :meth:`boot`). Returns the boot's
+        result, or None without NVRAM."""
+        number = self._entry_number(entry) if entry is not None else None
+        return _core.firmware_restart(self._m, number)
 
     def resync(self) -> None:
         """Finish every interrupted mirror resynchronisation and wait for it: a commit that
@@ -243,6 +247,75 @@ class Machine:
     def diskpart_command(self, line: str) -> "tuple[str, bool, bool]":
         """One diskpart command: (its text, whether it succeeded, whether it was EXIT)."""
         return _core.diskpart_execute(self._m, line)
+
+    # -- firmware: NVRAM, bootcfg and booting -------------------------------------------------------
+    def create_nvram(self, template: Optional[PathLike] = None) -> "MachineNvram":
+        """Give the machine its firmware's NVRAM: a copy of Debian's ``OVMF_VARS_4M.fd`` (or
+        `template`) kept as ``nvram.fd`` in its folder, with the firmware's own boot entries
+        (LS120, CDROM, EFI Shell) in BootOrder and a 30-second Timeout. The same file boots the
+        machine under QEMU with OVMF."""
+        from . import nvram
+
+        _core.firmware_create_store(self._m, os.fspath(template) if template is not None else nvram.DEFAULT_TEMPLATE)
+        return self.nvram
+
+    @property
+    def nvram(self) -> "MachineNvram":
+        """The machine's NVRAM (:class:`bootmirror.firmware.MachineNvram`): variables, boot
+        entries, BootOrder, Timeout, and the boot menu as bootcfg sees it. UsageError on use when
+        the machine has none."""
+        from .firmware import MachineNvram
+
+        return MachineNvram(self)
+
+    @property
+    def has_nvram(self) -> bool:
+        return _core.firmware_store(self._m) is not None
+
+    def bootcfg(self, arguments: str = "", check: bool = False) -> str:
+        """``bootcfg <arguments>`` as Windows Server 2003 runs it on EFI (``m.bootcfg()``,
+        ``m.bootcfg("/list 0")``, ``m.bootcfg('/clone /sg {...} /tg {...} /d+ Cloned_Entry')``);
+        returns its text. ``check=True`` raises UsageError with the text when it printed an
+        ERROR."""
+        text, ok = _core.bootcfg(self._m, arguments)
+        if check and not ok:
+            raise _core.UsageError(text.strip())
+        return text
+
+    def boot(self, entry: "Optional[Union[int, str]]" = None) -> "_core.BootResult":
+        """Start the machine as its firmware would (:class:`bootmirror.firmware.BootResult`):
+        BootNext, then BootOrder, or only `entry`, chosen as in the boot menu (a bootcfg ID, or a
+        description). The entry that starts becomes BootCurrent; ``.ok`` says whether its loader
+        ran and found its Windows, ``.steps`` and ``.console`` what happened."""
+        return _core.firmware_boot(self._m, self._entry_number(entry) if entry is not None else None)
+
+    def _entry_number(self, entry: "Union[int, str]") -> int:
+        """The Boot#### number of a bootcfg ID or a description (exact, else without regard to
+        case)."""
+        if isinstance(entry, int) and not isinstance(entry, bool):
+            return _core.firmware_entry_number(self._m, entry)
+        if isinstance(entry, str):
+            entries = self.nvram.boot_entries()
+            matches = [e.number for e in entries if e.description == entry]
+            matches = matches or [e.number for e in entries if e.description.lower() == entry.lower()]
+            if not matches:
+                raise _core.UsageError(f"no boot entry is described as {entry!r}")
+            return matches[0]
+        raise _core.UsageError("a boot entry is a bootcfg ID (int) or a description (str)")
+
+    def add_windows_entry(self, description: str, esp: "tuple[int, int]", os: "tuple[int, int]",
+                          loader_path: str = "\\EFI\\Microsoft\\WINNT50\\ia64ldr.efi", os_path: str = "\\WINDOWS",
+                          os_load_options: str = "", first: bool = True) -> int:
+        """Add a Windows boot entry as Windows Server 2003's setup writes one: its loader on the
+        ESP `esp` and Windows' OS options naming `os` (each ``(disk, partition)`` as list partition
+        numbers them), first in BootOrder unless ``first=False``. Returns its Boot#### number."""
+        return _core.firmware_add_windows_entry(self._m, description, esp, loader_path, os, os_path, os_load_options, first)
+
+    @property
+    def running_system(self) -> "_core.RunningSystem":
+        """What the running boot came from: its entry, the ESP its loader was on (list volume's
+        System) and the volume of its Windows (list volume's Boot)."""
+        return _core.firmware_running_system(self._m)
 
     # -- volumes and drive letters (FAT) ------------------------------------------------------------
     def format(self, drive: str, switches: str = "/fs:fat /q /y") -> str:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Dict, List, Optional
 
 import bootmirror
-from bootmirror import ldm
+from bootmirror import fat, ldm
 from conftest import WINDOWS_IMAGES, data_file, run_tool
 
 MiB = 1 << 20
@@ -211,13 +211,40 @@ convert dynamic
 """
 
 
-def dynamic_boot_machine(folder, size="340 MiB"):
+LOADER = "\\EFI\\Microsoft\\WINNT50\\ia64ldr.efi"
+
+
+def start_windows(m, disk=0, description="Windows Server 2003, Enterprise"):
+    """Windows as started on `m` from basic disk `disk`: its ESP formatted FAT with the loader
+    file, the firmware's NVRAM with a Windows entry for it and for the disk's (last) basic data
+    partition, and a boot from that entry. list volume's System and Boot, and the boot entries
+    diskpart keeps for the boot volume, come from it."""
+    parts = m.disk(disk).partitions
+    part = next(p for p in parts if p.kind == "efi")
+    esp = (disk, part.number)
+    os = (disk, [p for p in parts if p.kind == "basic"][-1].number)
+    volume = m.disk(disk).slice(part.offset, part.size)
+    fat.format(volume, "FAT")
+    with fat.open(volume) as v:
+        v.makedirs("EFI/Microsoft/WINNT50")
+        v.write_bytes("EFI/Microsoft/WINNT50/ia64ldr.efi", b"a stand-in for Windows' loader")
+    m.create_nvram()
+    m.add_windows_entry(description, esp=esp, os=os, loader_path=LOADER)
+    return m.boot()
+
+
+def dynamic_boot_machine(folder, size="340 MiB", windows=False):
     """The runbook's machine just before "add disk=1", kept in `folder`: two disks of `size`,
-    both dynamic after the reboot, C: a simple volume on disk 0."""
+    both dynamic after the reboot, C: a simple volume on disk 0. With `windows`, Windows was
+    started from disk 0 first (:func:`start_windows`): C: is the running Windows' volume."""
     m = bootmirror.Machine.create(folder)
     m.create_disk(size)
     m.create_disk(size)
-    m.diskpart(BOOT_VOLUME_C_BOTH_DYNAMIC, check=True)
+    basic, convert = BOOT_VOLUME_C_BOTH_DYNAMIC.split("select disk 1\nconvert dynamic")
+    m.diskpart(basic, check=True)
+    if windows:
+        assert start_windows(m).entry is not None
+    m.diskpart("select disk 1\nconvert dynamic" + convert, check=True)
     m.reboot()
     return m
 

@@ -25,7 +25,7 @@ def lines(transcript: str, start: str):
 
 
 def mirrored_c(tmp_path: Path) -> bootmirror.Machine:
-    m = dynamic_boot_machine(tmp_path / "lab")
+    m = dynamic_boot_machine(tmp_path / "lab", windows=True)
     m.diskpart("select volume c\nadd disk=1", check=True)
     m.format("c:", "/fs:fat32 /q /y")
     c = m.volume("c:")

@@ -20,7 +20,7 @@ MiB = 1 << 20
 
 def mirrored_boot_volume(tmp_path: Path) -> bootmirror.Machine:
     """The runbook's machine after "add disk=1": C: mirrored on both disks, formatted FAT32."""
-    m = dynamic_boot_machine(tmp_path / "lab")
+    m = dynamic_boot_machine(tmp_path / "lab", windows=True)
     m.diskpart("select volume c\nadd disk=1", check=True)
     # Formatted while the new plex is being copied: the writes reach both plexes.
     assert "The new file system is FAT32." in m.format("c:", "/fs:fat32 /q /y")

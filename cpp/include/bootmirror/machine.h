@@ -3,8 +3,9 @@
 // state. A machine kept in a folder records its image files (and their sector sizes) in
 // machine.json, so it survives between processes.
 //
-// Later issues hang more state here: volumes and drive letters, dynamic disks (missing disks shown
-// as M0, M1), NVRAM. Each keeps its part of machine.json in a section of its own (section()).
+// Other modules keep their state here, each its part of machine.json in a section of its own
+// (section()): drive letters, the disk group (missing disks shown as M0, M1), the firmware's NVRAM
+// and the boot that is running.
 #pragma once
 
 #include <atomic>
@@ -25,6 +26,9 @@ class FolderLock;
 class RebuildWorker;
 class WriteIntents;
 class WriteLog;
+namespace nvram {
+class Store;
+}
 
 struct AttachedDisk {
   int number = 0;
@@ -113,6 +117,11 @@ class Machine : public std::enable_shared_from_this<Machine> {
   // I/O error) stays failed for as long as the machine runs, as it does in a running Windows.
   std::map<std::string, std::shared_ptr<BlockDevice>>& live_volumes() { return live_volumes_; }
 
+  // The machine's NVRAM store once opened or created (bootmirror/firmware.h does both).
+  std::shared_ptr<nvram::Store>& nvram_store() { return nvram_store_; }
+  // The log that records this machine's writes (Machine::open's), or null.
+  const std::shared_ptr<WriteLog>& write_log() const { return log_; }
+
   // The thread that copies mirror rebuilds in the background (bootmirror/dynamic.h).
   RebuildWorker& rebuild_worker() { return *rebuild_worker_; }
   // The write-intent bitmaps of plexes that are behind (kept in the folder, or in memory).
@@ -142,6 +151,7 @@ class Machine : public std::enable_shared_from_this<Machine> {
   std::map<int, AttachedDisk> disks_;
   std::map<std::string, Json> sections_;
   std::map<std::string, std::shared_ptr<BlockDevice>> live_volumes_;
+  std::shared_ptr<nvram::Store> nvram_store_;
   Focus focus_;
   mutable std::recursive_mutex mutex_;
   std::shared_ptr<FolderLock> folder_lock_;  // shared with the images' first-write hooks

@@ -1,4 +1,5 @@
 #include "bootmirror/dynamic.h"
+#include "bootmirror/firmware.h"
 
 #include <algorithm>
 
@@ -199,6 +200,7 @@ void convert_now(Machine& machine, int number) {
   }
   commit(machine, *mg);
   for (char letter : moved) release_letter(machine, letter);
+  firmware::refresh_hard_drive_nodes(machine);
 }
 
 }  // namespace
@@ -317,11 +319,9 @@ bool break_mirror(Machine& machine, std::size_t vi, int number, bool keep) {
   if (!mg || vi >= mg->group.volumes.size()) throw UsageError("There is no volume selected.");
   auto di = mg->disk_index_of(number, machine);
   if (!di) throw UsageError("The disk you specified is not valid.");
-  // Windows' volume service rewrites the boot entries of the boot volume's plexes when a mirror of
-  // it breaks; the entry of a plex on a missing disk it cannot reach, and says so (the runbook's
-  // "break disk=m0 nokeep"). The entries themselves live in NVRAM, which this machine does not
-  // model yet; the answer is the volume service's, from the disks alone.
-  const bool boot_file_updated = !(ldm::drive_letter(mg->group.volumes[vi].record) == 'C' && mg->group.disks[*di].device < 0);
+  // Windows' volume service drops the boot entries of the running Windows' plex that goes; one on
+  // a missing disk it cannot find, and says so (the runbook's "break disk=m0 nokeep").
+  const firmware::PlexEntries boot_entries = firmware::plex_entries(machine, vi, number);
   std::optional<std::tuple<std::size_t, std::uint64_t, std::uint64_t>> kept;
   if (keep && mg->group.disks[*di].device >= 0)
     for (std::size_t pi : mg->group.volumes[vi].partitions) {
@@ -338,7 +338,10 @@ bool break_mirror(Machine& machine, std::size_t vi, int number, bool keep) {
     ldm::add_volume(mg->group, name, ldm::Layout::simple, {*kept});
   }
   commit(machine, *mg);
-  return boot_file_updated;
+  if (!boot_entries.boot_volume) return true;
+  if (!boot_entries.reachable) return false;
+  firmware::delete_entries(machine, boot_entries.entries);
+  return true;
 }
 
 }  // namespace bootmirror::dynamic

@@ -124,6 +124,7 @@ void Machine::close() {
   auto hold_machine = hold();
   for (auto& [number, disk] : disks_)
     if (auto image = std::dynamic_pointer_cast<ImageFile>(disk.device)) image->close();
+  nvram_store_.reset();
   if (folder_lock_) folder_lock_->close();
   closed_ = true;
 }

@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 
 #include "bootmirror/dynamic.h"
+#include "bootmirror/firmware.h"
 #include "bootmirror/mirror.h"
 #include "machine/dynamic_volumes.h"
 #include "machine/ldm_section.h"
@@ -267,6 +268,8 @@ void add_mirror(Machine& machine, std::size_t vi, int number) {
   record_rebuild(machine, volume, disk, 0);
   ldm::add_mirror(mg->group, vi, *di, *start);
   commit(machine, *mg);
+  // Mirroring the running Windows' volume adds a boot entry for the new plex.
+  firmware::add_plex_entry(machine, vi, number);
   // The copy runs in the background, as Windows' does; the volume shows Rebuild until it is done.
   machine.rebuild_worker().start();
 }

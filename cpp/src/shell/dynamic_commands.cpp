@@ -6,6 +6,8 @@
 
 #include <fmt/format.h>
 
+#include "bootmirror/firmware.h"
+
 #include "bootmirror/dynamic.h"
 #include "shell/focus.h"
 #include "shell/table_text.h"
@@ -122,12 +124,10 @@ std::string volume_type_word(ldm::Layout layout) {
   return "";
 }
 
-// Windows' boot volume (where it runs from) is C: here, as on the runbook's machines; list volume
-// marks it "Boot" whether it is basic or dynamic.
-std::string boot_info(std::string_view letter) { return letter == "C" ? "Boot" : ""; }
-
 std::vector<Row> dynamic_volume_rows(Machine& machine, const dynamic::MachineGroup& mg, std::optional<int> on_disk) {
   std::vector<Row> rows;
+  // "Boot": the volume holding the running Windows (bootmirror/firmware.h decides which).
+  const firmware::RunningSystem running = firmware::running_system(machine);
   for (std::size_t i = 0; i < mg.group.volumes.size(); ++i) {
     const auto& v = mg.group.volumes[i];
     if (on_disk) {
@@ -145,7 +145,8 @@ std::vector<Row> dynamic_volume_rows(Machine& machine, const dynamic::MachineGro
     row.selected = machine.focus().volume == int(i);
     auto [fs, label] = dynamic::file_system_of(machine, mg, i);
     row.cells = {fmt::format("Volume {}", i), letter, label, fs, volume_type_word(v.layout), format_size(ldm::size_bytes(mg.group, i)),
-                 dynamic::volume_status(machine, mg, i), boot_info(letter)};
+                 dynamic::volume_status(machine, mg, i),
+                 running.boot_volume && running.boot_volume->dynamic_volume == i ? "Boot" : ""};
     rows.push_back(std::move(row));
   }
   return rows;

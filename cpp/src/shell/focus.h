@@ -35,8 +35,6 @@ std::optional<dynamic::MachineGroup> machine_group(Machine& machine);
 // list volume's table of the dynamic volumes (those with a plex on disk `on_disk` when given);
 // empty when there are none.
 std::string volume_table(Machine& machine, const dynamic::MachineGroup& group, std::optional<int> on_disk);
-// "Boot" for Windows' boot volume (drive C:), else empty: the Info column of list volume.
-std::string boot_info(std::string_view letter);
 // Its rows and columns, for list volume's table of basic and dynamic volumes together. Dynamic
 // volumes are numbered first (their index in the group), basic volumes after them.
 std::vector<Row> dynamic_volume_rows(Machine& machine, const dynamic::MachineGroup& group, std::optional<int> on_disk);

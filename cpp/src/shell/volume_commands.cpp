@@ -2,6 +2,7 @@
 #include <fmt/format.h>
 
 #include "bootmirror/fat_commands.h"
+#include "bootmirror/firmware.h"
 #include "bootmirror/volumes.h"
 #include "shell/focus.h"
 #include "shell/table_text.h"
@@ -27,18 +28,20 @@ std::pair<int, std::size_t> selected_partition_of(Machine& machine) {
 std::string list_volume(Machine& machine, const Arguments&) {
   std::vector<Row> rows;
   if (auto group = machine_group(machine)) rows = dynamic_volume_rows(machine, *group, std::nullopt);
-  bool system_shown = false;
+  // "System": the EFI system partition the running boot's loader came from; "Boot": the volume
+  // holding its Windows (bootmirror/firmware.h decides both).
+  const firmware::RunningSystem running = firmware::running_system(machine);
+  auto is = [](const std::optional<firmware::PartitionPlace>& place, const BasicVolume& v) {
+    return place && place->disk == v.disk && place->number == v.partition;
+  };
   for (const BasicVolume& v : basic_volumes(machine)) {
     std::string fs = "RAW", label;
     try {
       if (auto found = file_system_on(machine, volume_device(machine, v))) fs = found->name, label = found->label;
     } catch (const Error&) {
     }
-    // "System": the EFI system partition the firmware starts Windows from. Until the machine has
-    // NVRAM boot entries that is the first one in disk order, as firmware tries disk 0 first.
-    const bool system = v.kind == gpt::Kind::efi_system && !system_shown;
-    system_shown |= system;
-    std::string info = system ? "System" : boot_info(v.letter ? std::string(1, *v.letter) : "");
+    const bool boot = running.boot_volume && !running.boot_volume->dynamic_volume && is(running.boot_volume->partition, v);
+    const std::string info = is(running.system_partition, v) ? "System" : boot ? "Boot" : "";
     rows.push_back(Row{{fmt::format("Volume {}", v.number), v.letter ? std::string(1, *v.letter) : "", label, fs,
                         "Partition", format_size(v.size), "Healthy", info},
                        machine.focus().volume == v.number});

@@ -1,0 +1,113 @@
+// bootmirror._core.firmware_*: the machine's NVRAM and boots (bootmirror/firmware.h), and the
+// bootcfg shell (bootmirror/bootcfg.h).
+#include "bootmirror/bootcfg.h"
+#include "bootmirror/firmware.h"
+#include "bootmirror/unicode.h"
+#include "binding.h"
+
+namespace bootmirror::bindings {
+
+namespace {
+
+using namespace bootmirror::firmware;
+
+py::object place_or_none(const std::optional<PartitionPlace>& place) { return place ? py::cast(*place) : py::object(py::none()); }
+
+// A partition named as diskpart names it: (disk, list partition's number).
+PartitionPlace place_of(Machine& machine, int disk, std::size_t number) {
+  for (const PartitionPlace& p : partitions(machine))
+    if (p.disk == disk && p.number == number) return p;
+  throw UsageError(fmt::format("disk {} has no partition {}", disk, number));
+}
+
+}  // namespace
+
+void bind_firmware(py::module_& m) {
+  using Release = py::call_guard<py::gil_scoped_release>;
+  py::class_<PartitionPlace>(m, "FirmwarePartition", "A GPT partition of a present disk, as firmware finds it.")
+      .def_readonly("disk", &PartitionPlace::disk)
+      .def_readonly("entry", &PartitionPlace::entry, "Its place in the GPT (the Hard Drive node's partition number).")
+      .def_readonly("number", &PartitionPlace::number, "list partition's number (offset order).")
+      .def_property_readonly("guid", [](const PartitionPlace& p) { return p.partition.unique.to_string(); })
+      .def_property_readonly("type_guid", [](const PartitionPlace& p) { return p.partition.type.to_string(); })
+      .def_property_readonly("offset", &PartitionPlace::offset)
+      .def_property_readonly("size", &PartitionPlace::size)
+      .def("__repr__", [](const PartitionPlace& p) {
+        return fmt::format("<FirmwarePartition disk {} partition {} {{{}}}>", p.disk, p.number, p.partition.unique.to_string());
+      });
+  py::class_<OsVolume>(m, "FirmwareOsVolume", "The volume an OS load path names.")
+      .def_readonly("partition", &OsVolume::partition)
+      .def_readonly("dynamic_volume", &OsVolume::dynamic_volume, "Its number in list volume when dynamic, else None.");
+  py::class_<BootResult>(m, "BootResult", "What a boot did.")
+      .def_readonly("ok", &BootResult::ok)
+      .def_readonly("entry", &BootResult::entry, "The Boot#### that started, or None.")
+      .def_readonly("description", &BootResult::description)
+      .def_readonly("steps", &BootResult::steps)
+      .def_readonly("console", &BootResult::console)
+      .def_property_readonly("loader_partition", [](const BootResult& r) { return place_or_none(r.loader_partition); })
+      .def_property_readonly("loader", [](const BootResult& r) { return utf16_to_utf8(r.loader_path); })
+      .def_readonly("os_volume", &BootResult::os_volume);
+  py::class_<EntryView>(m, "BootMenuEntry", "One entry of bootcfg's list.")
+      .def_readonly("id", &EntryView::id)
+      .def_readonly("number", &EntryView::number)
+      .def_readonly("description", &EntryView::description)
+      .def_readonly("windows", &EntryView::windows)
+      .def_readonly("os_load_options", &EntryView::os_load_options)
+      .def_readonly("boot_file_path", &EntryView::boot_file_path)
+      .def_readonly("os_file_path", &EntryView::os_file_path);
+  py::class_<StaleEntry>(m, "StaleBootEntry", "A boot entry whose ESP, loader or Windows is gone.")
+      .def_readonly("number", &StaleEntry::number)
+      .def_readonly("description", &StaleEntry::description)
+      .def_readonly("reason", &StaleEntry::reason)
+      .def("__repr__", [](const StaleEntry& s) { return fmt::format("<StaleBootEntry Boot{:04X} '{}': {}>", s.number, s.description, s.reason); });
+  py::class_<RunningSystem>(m, "RunningSystem", "What the running boot came from.")
+      .def_readonly("entry", &RunningSystem::entry)
+      .def_property_readonly("system_partition", [](const RunningSystem& r) { return place_or_none(r.system_partition); })
+      .def_readonly("boot_volume", &RunningSystem::boot_volume);
+
+  m.def("firmware_store", &store, py::arg("machine"), Release(), "The machine's NVRAM store, or None.");
+  m.def("firmware_writable_store", &writable_store, py::arg("machine"), Release());
+  m.def("firmware_create_store", &create_store, py::arg("machine"), py::arg("template") = std::string(nvram::kDefaultTemplate),
+        Release());
+  m.def("firmware_partitions", &partitions, py::arg("machine"), Release());
+  m.def("firmware_boot", &boot, py::arg("machine"), py::arg("entry") = py::none(), Release());
+  m.def("firmware_boot_current", &boot_current, py::arg("machine"), Release());
+  m.def("firmware_restart", &restart, py::arg("machine"), py::arg("entry") = py::none(), Release());
+  m.def("firmware_running_system", &running_system, py::arg("machine"), Release());
+  m.def("firmware_stale_entries", &stale_entries, py::arg("machine"), Release());
+  m.def("firmware_entry_number", &entry_number, py::arg("machine"), py::arg("id"), Release());
+  m.def(
+      "firmware_boot_menu",
+      [](Machine& machine) {
+        BootOptions options;
+        {
+          py::gil_scoped_release release;
+          options = boot_options(machine);
+        }
+        return py::make_tuple(options.timeout, options.default_os_path, options.current_id, options.entries);
+      },
+      py::arg("machine"), "(timeout, default OS path, current ID, entries) as bootcfg shows them.");
+  m.def(
+      "firmware_add_windows_entry",
+      [](Machine& machine, const std::string& description, std::pair<int, std::size_t> esp, const std::string& loader_path,
+         std::pair<int, std::size_t> os, const std::string& os_path, const std::string& options, bool first) {
+        py::gil_scoped_release release;
+        auto hold = machine.hold();
+        const nvram::LoadOption option =
+            windows_entry(utf8_to_utf16(description), place_of(machine, esp.first, esp.second), utf8_to_utf16(loader_path),
+                          place_of(machine, os.first, os.second), utf8_to_utf16(os_path), utf8_to_utf16(options));
+        return add_boot_entry(machine, option, first);
+      },
+      py::arg("machine"), py::arg("description"), py::arg("esp"), py::arg("loader_path"), py::arg("os"), py::arg("os_path"),
+      py::arg("options"), py::arg("first"));
+  m.def(
+      "bootcfg",
+      [](Machine& machine, const std::string& arguments) {
+        py::gil_scoped_release release;
+        const shell::BootcfgResult r = shell::bootcfg(machine, arguments);
+        return std::make_pair(r.text, r.ok);
+      },
+      py::arg("machine"), py::arg("arguments"), "`bootcfg <arguments>` on a machine: (its text, whether it succeeded).");
+}
+
+}  // namespace bootmirror::bindings

@@ -1,0 +1,208 @@
+// A boot as the firmware and Windows' loader do it, on the machine's disks (firmware::boot), and
+// the entries whose targets are gone (firmware::stale_entries).
+//
+// The firmware's text is that of the IA-64 boot manager KB 814070 shows: "LOADING.: <entry>", and
+// when a load fails "Load of <entry> failed:  Not Found" (two spaces) and, for an entry chosen in
+// the boot menu, "Paused – press any key to continue." (an en dash).
+#include <fmt/format.h>
+
+#include "bootmirror/dynamic.h"
+#include "bootmirror/fat.h"
+#include "bootmirror/firmware.h"
+#include "bootmirror/ntfs.h"
+#include "bootmirror/unicode.h"
+#include "machine/running_record.h"
+
+namespace bootmirror::firmware {
+
+namespace {
+
+std::string utf8(const std::u16string& text) { return utf16_to_utf8(text); }
+
+std::string place_text(const PartitionPlace& p) { return fmt::format("partition {} of disk {}", p.number, p.disk); }
+
+// The loader file on the partition's FAT file system, or why there is none.
+std::optional<std::string> missing_loader(Machine& machine, const PartitionPlace& place, const std::u16string& path) {
+  const AttachedDisk& disk = machine.disk(place.disk);
+  try {
+    auto volume = fat::Volume::open(std::make_shared<Slice>(disk.device, place.offset(), place.size()), machine.oem_codepage());
+    if (!volume->exists(utf8(path))) return fmt::format("no file {} on {}", utf8(path), place_text(place));
+  } catch (const Error& e) {
+    return fmt::format("no FAT file system on {} ({})", place_text(place), e.what());
+  }
+  return std::nullopt;
+}
+
+// The Windows folder on the OS volume, or why there is none.
+std::optional<std::string> missing_windows(Machine& machine, const OsVolume& volume, const std::u16string& path) {
+  try {
+    DevicePtr device;
+    if (volume.dynamic_volume) {
+      const auto group = dynamic::group_of(machine);
+      if (group) device = dynamic::open_volume(machine, *group, *volume.dynamic_volume);
+    } else {
+      const PartitionPlace& p = *volume.partition;
+      device = std::make_shared<Slice>(machine.disk(p.disk).device, p.offset(), p.size());
+    }
+    if (!device) return std::string("its volume cannot be read");
+    auto ntfs = ntfs::Volume::open(device);
+    if (!ntfs->exists(utf8(path))) return fmt::format("no folder {} on its volume", utf8(path));
+  } catch (const Error& e) {
+    return fmt::format("no NTFS file system on its volume ({})", e.what());
+  }
+  return std::nullopt;
+}
+
+// One entry's attempt: the steps it took and, when it started, its targets.
+struct Attempt {
+  bool started = false;
+  bool os = false;  // a Windows entry that found its Windows
+  std::vector<std::string> steps;
+  EntryTargets targets;
+};
+
+Attempt attempt(Machine& machine, const nvram::BootEntry& entry) {
+  Attempt a;
+  const std::string name = fmt::format("Boot{:04X} \"{}\"", entry.number, entry.option.description_utf8());
+  if (entry.option.file_paths.empty()) {
+    a.steps.push_back(fmt::format("{}: no device path", name));
+    return a;
+  }
+  const nvram::DevicePath& path = entry.option.file_paths.front();
+  const auto node = path.hard_drive();
+  if (!node) {
+    // The firmware's own devices: the shell is in its firmware volume; drives find no media here.
+    const bool firmware_app = std::any_of(path.nodes.begin(), path.nodes.end(), [](const nvram::DevicePathNode& n) {
+      return n.type == nvram::kMediaPath && n.subtype == 0x06;  // PIWG firmware file (FvFile)
+    });
+    a.steps.push_back(fmt::format("{}: {}", name, firmware_app ? "the firmware's own application starts" : "no media in " + path.to_text()));
+    a.started = firmware_app;
+    return a;
+  }
+  try {
+    a.targets = targets_of(machine, entry);
+  } catch (const FormatError& e) {
+    a.steps.push_back(fmt::format("{}: its Windows options do not decode ({})", name, e.what()));
+    return a;
+  }
+  if (!a.targets.loader_partition) {
+    a.steps.push_back(fmt::format("{}: no partition {} with GUID {} on any disk", name, node->partition_number,
+                                  node->partition_guid() ? node->partition_guid()->to_string() : std::string("(none)")));
+    return a;
+  }
+  if (auto why = missing_loader(machine, *a.targets.loader_partition, a.targets.loader_path)) {
+    a.steps.push_back(fmt::format("{}: {}", name, *why));
+    return a;
+  }
+  a.steps.push_back(fmt::format("{}: loads {} from {}", name, utf8(a.targets.loader_path), place_text(*a.targets.loader_partition)));
+  a.started = true;
+  if (!a.targets.windows) return a;
+  if (!a.targets.os_volume) {
+    a.steps.push_back("Windows' loader: its OS load path names no volume of this Windows");
+    return a;
+  }
+  const std::string where = a.targets.os_volume->dynamic_volume
+                                ? fmt::format("dynamic volume {}", *a.targets.os_volume->dynamic_volume)
+                                : place_text(*a.targets.os_volume->partition);
+  if (auto why = missing_windows(machine, *a.targets.os_volume, a.targets.os_path)) {
+    a.steps.push_back(fmt::format("Windows' loader: {} on {}", *why, where));
+    return a;
+  }
+  a.steps.push_back(fmt::format("Windows' loader: starts Windows from {} on {}", utf8(a.targets.os_path), where));
+  a.os = true;
+  return a;
+}
+
+}  // namespace
+
+BootResult boot(Machine& machine, std::optional<std::uint16_t> chosen) {
+  auto hold = machine.hold();
+  auto nv = store(machine);
+  if (!nv) throw UsageError("This machine has no NVRAM: there is nothing to boot.");
+  std::vector<std::uint16_t> tries;
+  bool from_menu = false;
+  if (chosen) {
+    if (!nv->boot_entry(*chosen)) throw UsageError(fmt::format("There is no boot entry Boot{:04X}.", *chosen));
+    tries.push_back(*chosen);
+    from_menu = true;
+  } else {
+    if (const auto next = nv->boot_next()) {
+      tries.push_back(*next);
+      writable_store(machine)->set_boot_next(std::nullopt);  // used once, as the firmware does
+    }
+    for (std::uint16_t n : nv->boot_order()) tries.push_back(n);
+  }
+  BootResult result;
+  for (std::uint16_t number : tries) {
+    const auto entry = nv->boot_entry(number);
+    if (!entry) {
+      result.steps.push_back(fmt::format("Boot{:04X}: no such entry", number));
+      continue;
+    }
+    if (!from_menu && !entry->option.active()) {
+      result.steps.push_back(fmt::format("Boot{:04X}: not active", number));
+      continue;
+    }
+    const std::string description = entry->option.description_utf8();
+    result.console += fmt::format("LOADING.: {}\n", description);
+    Attempt a = attempt(machine, *entry);
+    result.steps.insert(result.steps.end(), a.steps.begin(), a.steps.end());
+    if (!a.started) {
+      result.console += fmt::format("\nLoad of {} failed:  Not Found\n\n", description);
+      if (from_menu) result.console += "Paused \u2013 press any key to continue.\n";
+      continue;
+    }
+    result.entry = number;
+    result.description = description;
+    result.loader_partition = a.targets.loader_partition;
+    result.loader_path = a.targets.loader_path;
+    result.os_volume = a.targets.os_volume;
+    result.ok = a.os || !a.targets.windows;
+    RunningRecord record{number, std::nullopt, std::nullopt, std::nullopt};
+    if (a.targets.loader_partition) record.system_partition = a.targets.loader_partition->partition.unique;
+    if (a.targets.os_volume && a.targets.os_volume->partition) record.boot_partition = a.targets.os_volume->partition->partition.unique;
+    if (a.targets.os_volume && a.targets.os_volume->dynamic_volume)
+      record.boot_volume = dynamic_volume_guid(machine, *a.targets.os_volume->dynamic_volume);
+    record_running(machine, record);
+    return result;
+  }
+  if (!from_menu) result.console += "Paused \u2013 press any key to continue.\n";
+  return result;
+}
+
+std::optional<BootResult> restart(Machine& machine, std::optional<std::uint16_t> entry) {
+  auto hold = machine.hold();
+  dynamic::reboot(machine);
+  if (!store(machine)) return std::nullopt;
+  // Until an entry starts, nothing runs: list volume marks no System or Boot volume.
+  record_running(machine, std::nullopt);
+  return boot(machine, entry);
+}
+
+std::vector<StaleEntry> stale_entries(Machine& machine) {
+  auto hold = machine.hold();
+  std::vector<StaleEntry> out;
+  auto nv = store(machine);
+  if (!nv) return out;
+  for (const nvram::BootEntry& entry : nv->boot_entries()) {
+    if (entry.option.file_paths.empty() || !entry.option.file_paths.front().hard_drive()) continue;
+    StaleEntry stale{entry.number, entry.option.description_utf8(), ""};
+    try {
+      const EntryTargets t = targets_of(machine, entry);
+      if (!t.loader_partition)
+        stale.reason = fmt::format("its ESP {} is on no present disk", entry.option.file_paths.front().hard_drive()->partition_guid()
+                                                                             ? entry.option.file_paths.front().hard_drive()->partition_guid()->to_string()
+                                                                             : std::string("(no GUID)"));
+      else if (auto why = missing_loader(machine, *t.loader_partition, t.loader_path))
+        stale.reason = *why;
+      else if (t.windows && !t.os_volume)
+        stale.reason = "its OS load path names no volume";
+    } catch (const FormatError& e) {
+      stale.reason = fmt::format("its Windows options do not decode ({})", e.what());
+    }
+    if (!stale.reason.empty()) out.push_back(std::move(stale));
+  }
+  return out;
+}
+
+}  // namespace bootmirror::firmware
