@@ -169,6 +169,17 @@ void set_os_load_options(Machine& machine, int id, const std::u16string& options
 // new plex's partition as its OS load path, at the end of BootOrder. Nothing for other volumes.
 void add_plex_entry(Machine& machine, std::size_t dynamic_volume, int plex_disk);
 
+// The boot-menu changes a disk-group change owes, made crash-safe: recorded in machine.json before
+// the group's commit (expect_*), made after it (settle_boot_entries), and made by the next restart
+// when a crash came in between. settle_boot_entries checks the disks first, so a change whose
+// commit never happened is dropped: the menu always matches the group.
+// - add disk=N on the running Windows' volume: the new plex's entry;
+void expect_plex_entry(Machine& machine, std::size_t dynamic_volume, int plex_disk);
+// - break: the entries of the plex that goes (those whose Windows is no longer on the running
+//   Windows' volume once the break is committed).
+void expect_entries_gone(Machine& machine, const std::vector<std::uint16_t>& numbers);
+void settle_boot_entries(Machine& machine);
+
 // What diskpart's break disk=N does to the boot menu: when the volume is the running Windows', the
 // entries whose OS load path names its plex on disk N go, and Windows says nothing; when that disk
 // is missing it cannot tell which entries those are and leaves them all ("The service did not

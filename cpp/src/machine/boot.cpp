@@ -176,7 +176,10 @@ std::optional<BootResult> restart(Machine& machine, std::optional<std::uint16_t>
   if (!store(machine)) return std::nullopt;
   // Until an entry starts, nothing runs: list volume marks no System or Boot volume.
   record_running(machine, std::nullopt);
-  return boot(machine, entry);
+  BootResult result = boot(machine, entry);
+  // Windows' volume service finishes the boot-menu changes a crash cut short.
+  settle_boot_entries(machine);
+  return result;
 }
 
 std::vector<StaleEntry> stale_entries(Machine& machine) {

@@ -5,6 +5,7 @@
 #include "bootmirror/dynamic.h"
 #include "bootmirror/firmware.h"
 #include "bootmirror/unicode.h"
+#include "machine/running_record.h"
 
 namespace bootmirror::firmware {
 
@@ -283,6 +284,107 @@ void add_plex_entry(Machine& machine, std::size_t dynamic_volume, int plex_disk)
   add_boot_entry(machine, windows_entry(utf8_to_utf16(description), *running.system_partition, running_entry.loader_path, *plex,
                                         running_entry.os_path.empty() ? u"\\WINDOWS" : running_entry.os_path,
                                         running_entry.os_load_options));
+}
+
+namespace {
+
+constexpr const char* kSection = "firmware";
+
+Json::Object& pending_section(Machine& machine) {
+  Json::Object& section = machine.section(kSection).object_mut();
+  return section["pending"].object_mut();
+}
+
+// The Boot#### numbers whose Windows options name partition `guid` as their OS load path.
+std::vector<std::uint16_t> entries_naming(const nvram::Store& nv, const Guid& guid) {
+  std::vector<std::uint16_t> out;
+  for (const nvram::BootEntry& entry : nv.boot_entries()) {
+    const auto windows = entry.windows_options();
+    if (!windows) continue;
+    try {
+      const auto node = windows->os_load_path().hard_drive();
+      if (node && node->partition_guid() == guid) out.push_back(entry.number);
+    } catch (const FormatError&) {
+    }
+  }
+  return out;
+}
+
+void settle_plex_entry(Machine& machine, const Json& pending) {
+  const std::string& volume_text = pending["volume"].string("pending plex entry volume");
+  if (!Guid::is_valid(volume_text)) throw FormatError("machine.json: a pending plex entry names no volume GUID");
+  const auto volume = dynamic_volume_by_guid(machine, Guid::parse(volume_text));
+  const int disk = int(pending["disk"].integer("pending plex entry disk"));
+  const RunningSystem running = running_system(machine);
+  if (!volume || !is_running_boot_volume(running, *volume)) return;
+  const auto mg = dynamic::group_of(machine);
+  const auto plex = mg ? plex_partition(machine, *mg, *volume, disk) : std::nullopt;
+  if (!plex) return;  // the mirror was never committed
+  auto nv = store(machine);
+  const std::vector<std::uint16_t> naming = entries_naming(*nv, plex->partition.unique);
+  if (naming.empty()) {
+    add_plex_entry(machine, *volume, disk);
+    return;
+  }
+  // Written before a crash that kept it out of BootOrder: listed now.
+  std::vector<std::uint16_t> order = nv->boot_order();
+  if (std::find(order.begin(), order.end(), naming.front()) == order.end()) {
+    order.push_back(naming.front());
+    writable_store(machine)->set_boot_order(order);
+  }
+}
+
+void settle_gone_entries(Machine& machine, const Json& pending) {
+  const RunningSystem running = running_system(machine);
+  auto nv = store(machine);
+  std::vector<std::uint16_t> gone;
+  for (const Json& number : pending.array("pending entries gone")) {
+    const std::int64_t n = number.integer("pending entry");
+    if (n < 0 || n > 0xFFFF) throw FormatError(fmt::format("machine.json: pending entry {} is no Boot#### number", n));
+    const auto entry = nv->boot_entry(std::uint16_t(n));
+    if (!entry) continue;
+    std::optional<OsVolume> volume;
+    try {
+      volume = targets_of(machine, *entry).os_volume;
+    } catch (const FormatError&) {
+    }
+    // Still a plex of the running Windows' volume: the break was never committed.
+    if (volume && running.boot_volume && volume->dynamic_volume && volume->dynamic_volume == running.boot_volume->dynamic_volume)
+      continue;
+    gone.push_back(std::uint16_t(n));
+  }
+  delete_entries(machine, gone);
+}
+
+}  // namespace
+
+void expect_plex_entry(Machine& machine, std::size_t dynamic_volume, int plex_disk) {
+  auto hold = machine.hold();
+  if (!is_running_boot_volume(running_system(machine), dynamic_volume)) return;
+  const auto guid = dynamic_volume_guid(machine, dynamic_volume);
+  if (!guid) return;
+  pending_section(machine)["plex_entry"] = Json(Json::Object{{"volume", guid->to_string()}, {"disk", plex_disk}});
+  machine.save();
+}
+
+void expect_entries_gone(Machine& machine, const std::vector<std::uint16_t>& numbers) {
+  auto hold = machine.hold();
+  if (numbers.empty()) return;
+  Json::Array list;
+  for (std::uint16_t n : numbers) list.push_back(Json(int(n)));
+  pending_section(machine)["gone"] = Json(std::move(list));
+  machine.save();
+}
+
+void settle_boot_entries(Machine& machine) {
+  auto hold = machine.hold();
+  Json& section = machine.section(kSection);
+  if (!section.is_object() || !section["pending"].is_object() || !store(machine)) return;
+  const Json pending = section["pending"];
+  if (pending["plex_entry"].is_object()) settle_plex_entry(machine, pending["plex_entry"]);
+  if (pending["gone"].is_array()) settle_gone_entries(machine, pending["gone"]);
+  machine.section(kSection).object_mut().erase("pending");
+  machine.save();
 }
 
 }  // namespace bootmirror::firmware

@@ -322,6 +322,7 @@ bool break_mirror(Machine& machine, std::size_t vi, int number, bool keep) {
   // Windows' volume service drops the boot entries of the running Windows' plex that goes; one on
   // a missing disk it cannot find, and says so (the runbook's "break disk=m0 nokeep").
   const firmware::PlexEntries boot_entries = firmware::plex_entries(machine, vi, number);
+  if (boot_entries.reachable) firmware::expect_entries_gone(machine, boot_entries.entries);
   std::optional<std::tuple<std::size_t, std::uint64_t, std::uint64_t>> kept;
   if (keep && mg->group.disks[*di].device >= 0)
     for (std::size_t pi : mg->group.volumes[vi].partitions) {
@@ -338,10 +339,8 @@ bool break_mirror(Machine& machine, std::size_t vi, int number, bool keep) {
     ldm::add_volume(mg->group, name, ldm::Layout::simple, {*kept});
   }
   commit(machine, *mg);
-  if (!boot_entries.boot_volume) return true;
-  if (!boot_entries.reachable) return false;
-  firmware::delete_entries(machine, boot_entries.entries);
-  return true;
+  firmware::settle_boot_entries(machine);
+  return !boot_entries.boot_volume || boot_entries.reachable;
 }
 
 }  // namespace bootmirror::dynamic

@@ -266,10 +266,12 @@ void add_mirror(Machine& machine, std::size_t vi, int number) {
   // Recorded before the plex exists: a crash after the commit leaves a plex that is known to need
   // its copy (a record without a plex means nothing and is dropped by resync).
   record_rebuild(machine, volume, disk, 0);
+  // Mirroring the running Windows' volume adds a boot entry for the new plex (owed from now on,
+  // made once the plex is committed).
+  firmware::expect_plex_entry(machine, vi, number);
   ldm::add_mirror(mg->group, vi, *di, *start);
   commit(machine, *mg);
-  // Mirroring the running Windows' volume adds a boot entry for the new plex.
-  firmware::add_plex_entry(machine, vi, number);
+  firmware::settle_boot_entries(machine);
   // The copy runs in the background, as Windows' does; the volume shows Rebuild until it is done.
   machine.rebuild_worker().start();
 }

@@ -1,6 +1,6 @@
-"""The machine's writing operations under the write-back crash model, disks and machine.json
-together (convert dynamic, the reboot that finishes it, add disk=N and its resynchronisation,
-break, delete disk, drive letters). After any crash, and the restart Windows would go through, the
+"""The machine's writing operations under the write-back crash model, disks, NVRAM and
+machine.json together (convert dynamic, the reboot that finishes it, add disk=N and its
+resynchronisation, break, delete disk, drive letters, bootcfg's edits). After any crash, and the restart Windows would go through, the
 machine is the one before the operation or the one after it; sgdisk -v and ldmtool read every
 disk, and a mirror's plexes hold the same bytes."""
 
@@ -52,6 +52,11 @@ convert gpt
         # C: holds data, so a mirror's copy has bytes to move.
         c = m.disk(0).partitions[1]
         m.disk(0).write(c.offset + 5 * MiB, b"C-volume data " * 40000)
+        # Windows started from that ESP and C: (its NVRAM is in the folder): add disk=1 adds a boot
+        # entry for the new plex, break removes it, a conversion renumbers what entries name.
+        m.create_nvram()
+        m.add_windows_entry("Windows Server 2003, Enterprise", esp=(0, 1), os=(0, 2))
+        assert m.boot().entry is not None
         m.close()
 
 
@@ -100,7 +105,7 @@ def _view(folder: Path) -> Dict[str, object]:
     with Machine.open(folder) as m:
         _reboot(m)
         script = "list disk\nlist volume\n" + "".join(f"select disk {n}\nlist partition\n" for n in m.disks)
-        text = m.diskpart(script)
+        text = m.diskpart(script) + m.bootcfg()
         # "Rebuild" can only last as long as the machine is off; after the restart it is done.
         return {"text": re.sub(r"[ \t]+\n", "\n", text), "plexes": _plex_hashes(m)}
 
