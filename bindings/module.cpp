@@ -16,4 +16,5 @@ PYBIND11_MODULE(_core, m) {
   bind_volumes(m);
   bind_mirror(m);
   bind_ntfs(m);
+  bind_qemu(m);
 }

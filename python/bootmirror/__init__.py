@@ -15,7 +15,7 @@ from .disk import Disk, FaultyDisk
 from .identity import deterministic, new_guid, now
 from . import crash, fat, gpt, kb814070
 from .machine import Machine
-from . import ldm, ntfs
+from . import ldm, ntfs, qemu
 
 __all__ = [
     "__version__",
@@ -33,6 +33,7 @@ __all__ = [
     "kb814070",
     "ldm",
     "ntfs",
+    "qemu",
     "deterministic",
     "new_guid",
     "now",

@@ -320,6 +320,38 @@ def diskpart_execute(machine: Machine, line: str) -> Tuple[str, bool, bool]: ...
 def diskpart_size(bytes: int) -> str: ...
 def diskpart_volume_type(layout: str) -> str: ...
 
+# -- boots under QEMU and OVMF (bindings/qemu.cpp); the typed API is bootmirror.qemu ----------------
+class QemuMarker:
+    tag: str
+    partition_guid: Optional[str]
+    fat_serial: Optional[int]
+    path: str
+
+class QemuBootAttempt:
+    option: int
+    description: str
+    device_path: str
+    outcome: str
+    status: str
+
+class QemuBootResult:
+    exit_status: int
+    timed_out: bool
+    seconds: float
+    firmware_code: str
+    console: str
+    qemu_messages: str
+    markers: List[QemuMarker]
+    attempts: List[QemuBootAttempt]
+
+def qemu_build_marker_loader(tag: str) -> bytes: ...
+def qemu_boot(disks: List[Tuple[Union[str, "os.PathLike[str]"], int]], vars: Union[str, "os.PathLike[str]"],
+              timeout: float, firmware_code: Optional[Union[str, "os.PathLike[str]"]] = None) -> QemuBootResult: ...
+def qemu_firmware_code_for(vars: Union[str, "os.PathLike[str]"]) -> str: ...
+def qemu_clean_console(raw: bytes) -> str: ...
+def qemu_find_markers(console: str) -> List[QemuMarker]: ...
+def qemu_find_boot_attempts(console: str) -> List[QemuBootAttempt]: ...
+
 # Submodules of the engine; the typed, documented API over them is bootmirror.gpt, bootmirror.ldm
 # and bootmirror.Machine.
 gpt: ModuleType
