@@ -151,7 +151,7 @@ def test_a_guest_that_never_powers_off_is_stopped_at_the_timeout(tmp_path):
     result = qemu.boot_in_qemu([], vars=store, timeout=2.0)  # no disk: OVMF would end in its shell
     assert result.timed_out
     assert result.markers == []
-    assert 1.5 < result.seconds < 10
+    assert result.seconds >= 2.0  # not cut short: stopped at the timeout, not before
 
 
 def test_a_missing_disk_image_is_an_os_error_and_nothing_runs(tmp_path):
