@@ -13,12 +13,13 @@ VPY := $(VENV)/bin/python
 BUILD_DIR := build/dev
 
 # Debian packages: compilers and the C++ libraries (fmt, xxHash, GoogleTest), plus the outside
-# tools the tests compare against (sgdisk, fsck.fat, mtools, ldmtool; ovmf's VARS templates for
-# the NVRAM store) and the peers of the
-# benchmarks (dd from coreutils, xxhsum). clang, its sanitizer and libFuzzer runtimes
+# tools the tests compare against (sgdisk, fsck.fat, mtools, ldmtool; QEMU, OVMF and GRUB's EFI
+# modules for the real boots of bootmirror.qemu, OVMF's VARS templates for the NVRAM store) and the
+# peers of the benchmarks (dd from coreutils, xxhsum). clang, its sanitizer and libFuzzer runtimes
 # (libclang-rt-14-dev) and llvm-symbolizer (llvm-14) serve test-asan and the fuzz targets.
 APT_PACKAGES := g++ make pkg-config libfmt-dev libxxhash-dev xxhash libgtest-dev \
-                gdisk dosfstools mtools ldmtool ntfs-3g wimtools xz-utils ovmf \
+                gdisk dosfstools mtools ldmtool ntfs-3g wimtools xz-utils \
+                qemu-system-x86 ovmf grub-efi-amd64-bin \
                 clang libclang-rt-14-dev llvm-14
 
 # The sanitizer build: clang with AddressSanitizer and UndefinedBehaviorSanitizer in build/asan,

@@ -29,6 +29,7 @@ void bind_mirror(py::module_& m);
 void bind_ntfs(py::module_& m);
 void bind_nvram(py::module_& m);
 void bind_firmware(py::module_& m);
+void bind_qemu(py::module_& m);
 
 // Host paths, both ways, as os.fsencode and os.fsdecode do: a path argument may be str, bytes or
 // os.PathLike, and bytes the file system encoding cannot decode travel as surrogates (never a

@@ -18,4 +18,5 @@ PYBIND11_MODULE(_core, m) {
   bind_ntfs(m);
   bind_nvram(m);
   bind_firmware(m);
+  bind_qemu(m);
 }

@@ -15,7 +15,7 @@ from .disk import Disk, FaultyDisk
 from .identity import deterministic, new_guid, now
 from . import crash, fat, gpt, kb814070
 from .machine import Machine
-from . import ldm, ntfs, nvram
+from . import firmware, ldm, ntfs, nvram, qemu
 
 __all__ = [
     "__version__",
@@ -32,8 +32,10 @@ __all__ = [
     "gpt",
     "kb814070",
     "ldm",
+    "firmware",
     "ntfs",
     "nvram",
+    "qemu",
     "deterministic",
     "new_guid",
     "now",

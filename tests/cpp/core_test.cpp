@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <string>
 
 #include "bootmirror/bytes.h"
@@ -8,6 +9,7 @@
 #include "bootmirror/identity.h"
 #include "bootmirror/unicode.h"
 #include "bootmirror/units.h"
+#include "core/program.h"
 
 using namespace bootmirror;
 
@@ -133,4 +135,20 @@ TEST(Unicode, ReplacementAndEscapes) {
   EXPECT_EQ(bootmirror::utf8_or_replacement("Vol\xffume"), "Vol\xef\xbf\xbdume");
   EXPECT_EQ(bootmirror::utf8_or_replacement("\xc3\x84"), "\xc3\x84");
   EXPECT_EQ(bootmirror::escape_bytes(std::string("con\xfe\0g\\", 7)), "con\\xfe\\x00g\\\\");
+}
+
+// The QEMU boots rely on the timeout: a guest that never powers off is stopped, not waited for.
+TEST(RunProgram, StopsAProgramAtItsTimeout) {
+  const auto start = std::chrono::steady_clock::now();
+  const ProgramResult result = run_program({"sleep", "30"}, "coreutils", RunLimits{std::chrono::milliseconds(200)});
+  EXPECT_TRUE(result.timed_out);
+  EXPECT_EQ(result.exit_code, 128 + 15);  // SIGTERM
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
+}
+
+TEST(RunProgram, AProgramWithinItsTimeoutEndsAsUsual) {
+  const ProgramResult result = run_program({"echo", "done"}, "coreutils", RunLimits{std::chrono::seconds(30)});
+  EXPECT_FALSE(result.timed_out);
+  EXPECT_EQ(result.output, "done\n");
+  EXPECT_THROW(run_program({"false"}, "coreutils", RunLimits{std::chrono::seconds(30)}), Error);
 }

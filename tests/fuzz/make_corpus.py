@@ -709,6 +709,30 @@ def nvram_seeds(corpus: Corpus, work: Path) -> None:
         corpus.add("nvram", f"load-option-virt-fw-vars-{entry.name}.bin", b"\1" + entry.option.encode())
     for i, text in enumerate(NVRAM_TEXTS):
         corpus.add("nvram", f"device-path-text-{i}.bin", b"\2" + text.encode())
+def qemu_console_seeds(corpus: Corpus) -> None:
+    """Consoles of QEMU boots as OVMF and GRUB write them (docs/qemu-boots.md): VT100 sequences,
+    CR LF, OVMF's BdsDxe lines, the marker loader's lines, code page 437 box drawing."""
+    esp0 = 'HD(1,GPT,0E88F718-E01A-4F58-A312-F1DD5C351D0E,0x22,0x14000)/\\EFI\\Microsoft\\WINNT50\\ia64ldr.efi'
+    esp1 = 'HD(1,GPT,09269A1D-E2E6-434C-BC0B-F1C70FDCB09B,0x22,0x14000)/\\EFI\\Microsoft\\WINNT50\\ia64ldr.efi'
+    marker = ("BOOTMIRROR-LOADED bootmirror\r\nBOOTMIRROR-PART 09269a1d-e2e6-434c-bc0b-f1c70fdcb09b\r\n"
+              "BOOTMIRROR-FS 4100-0070\r\nBOOTMIRROR-PATH (hd1,gpt1)/EFI/Microsoft/WINNT50\r\nBOOTMIRROR-END\r\n")
+    clear = "\x1b[2J\x1b[01;01H\x1b[=3h\x1b[2J\x1b[01;01H"
+    grub = "\x1b[0m\x1b[30m\x1b[47mWelcome to GRUB!\r\n\r\n\x1b[0m\x1b[37m\x1b[40m\x1b[H\x1b[J\x1b[1;1H"
+    texts = {
+        "boots.txt": f'{clear}BdsDxe: loading Boot0000 "bootmirror disk 0" from {esp0}\r\n'
+                     f'BdsDxe: starting Boot0000 "bootmirror disk 0" from {esp0}\r\n{grub}{marker}',
+        "missing-disk.txt": f'{clear}BdsDxe: failed to load Boot0000 "bootmirror disk 0" from {esp0}: Not Found\r\n'
+                            f'BdsDxe: loading Boot0001 "bootmirror disk 1" from {esp1}\r\n'
+                            f'BdsDxe: starting Boot0001 "bootmirror disk 1" from {esp1}\r\n{grub}{marker}',
+        "returned.txt": f'BdsDxe: starting Boot0000 "bootmirror disk 0" from {esp0}\r\n'
+                        'BdsDxe: failed to start Boot0000 "bootmirror disk 0" from PciRoot(0x0): Aborted\r\n'
+                        'BdsDxe: loading Boot0002 "UiApp" from Fv(7CB8BDC9-F8EB-4F34-AAEA-3EE4AF6516A1)/'
+                        'FvFile(462CAA21-7614-4503-836E-8AB6F4662331)\r\n',
+        "cut-short.txt": f"{grub}BOOTMIRROR-LOADED a\r\nBOOTMIRROR-PART unknown\r\nBOOTMIRROR-FS 12\x1b[",
+    }
+    for name, text in texts.items():
+        corpus.add("qemu_console", name, text.encode())
+    corpus.add("qemu_console", "box-drawing.bin", b"\x1b[1;1H\xda\xc4\xc4\xbf Boot Manager \xb3\r\n\xc0\xc4\xd9\x1b(B\x1bc")
 
 
 def main() -> None:
@@ -724,6 +748,7 @@ def main() -> None:
         ntfs_seeds(corpus, work)
         ntfs_tree_seed(corpus, work)
         nvram_seeds(corpus, work)
+        qemu_console_seeds(corpus)
     corpus.write()
 
 

@@ -2,12 +2,16 @@
 #include "core/program.h"
 
 #include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <algorithm>
 #include <cstdlib>
+#include <optional>
 
 #include <fmt/format.h>
 
@@ -54,6 +58,44 @@ std::vector<char*> pointers(std::vector<std::string>& strings) {
   return out;
 }
 
+using Clock = std::chrono::steady_clock;
+
+// Reads the child's output until it closes the pipe. With a deadline, a child still running past
+// it gets SIGTERM, then SIGKILL after a grace period; returns whether the deadline passed.
+bool read_output(int fd, pid_t pid, std::optional<Clock::time_point> deadline, std::string& output) {
+  constexpr auto kGrace = std::chrono::seconds(5);
+  bool timed_out = false, killed = false;
+  char buffer[4096];
+  for (;;) {
+    int wait_ms = -1;
+    if (deadline) {
+      const auto left = std::chrono::ceil<std::chrono::milliseconds>(*deadline - Clock::now()).count();
+      if (left <= 0) {
+        if (!timed_out) {
+          timed_out = true;
+          ::kill(pid, SIGTERM);
+          deadline = Clock::now() + kGrace;
+          continue;
+        }
+        if (killed) return timed_out;  // a descendant still holds the pipe: stop reading it
+        ::kill(pid, SIGKILL);
+        killed = true;
+        deadline = Clock::now() + kGrace;
+        continue;
+      }
+      wait_ms = int(std::min<long long>(left, 1000 * 60));
+    }
+    pollfd p{fd, POLLIN, 0};
+    const int ready = ::poll(&p, 1, wait_ms);
+    if (ready < 0 && errno != EINTR) throw OsError(errno, "", "wait for a program's output");
+    if (ready <= 0) continue;
+    ssize_t n = ::read(fd, buffer, sizeof buffer);
+    if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+    if (n <= 0) return timed_out;
+    output.append(buffer, std::size_t(n));
+  }
+}
+
 }  // namespace
 
 fs::path find_program(std::string_view program) {
@@ -72,6 +114,10 @@ fs::path find_program(std::string_view program) {
 }
 
 ProgramResult run_program(const std::vector<std::string>& argv, std::string_view debian_package) {
+  return run_program(argv, debian_package, RunLimits{});
+}
+
+ProgramResult run_program(const std::vector<std::string>& argv, std::string_view debian_package, const RunLimits& limits) {
   if (argv.empty()) throw UsageError("no program to run");
   const fs::path program = find_program(argv[0]);
   if (program.empty())
@@ -96,17 +142,24 @@ ProgramResult run_program(const std::vector<std::string>& argv, std::string_view
     throw OsError(spawned, program.string(), "run");
   }
   ProgramResult result;
-  char buffer[4096];
-  for (;;) {
-    ssize_t n = ::read(pipe_fds[0], buffer, sizeof buffer);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    result.output.append(buffer, std::size_t(n));
+  std::optional<Clock::time_point> deadline;
+  if (limits.timeout.count() > 0) deadline = Clock::now() + limits.timeout;
+  try {
+    result.timed_out = read_output(pipe_fds[0], pid, deadline, result.output);
+  } catch (...) {
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, nullptr, 0);
+    ::close(pipe_fds[0]);
+    throw;
   }
   ::close(pipe_fds[0]);
   int status = 0;
   while (::waitpid(pid, &status, 0) < 0)
     if (errno != EINTR) throw OsError(errno, program.string(), "wait for");
+  if (result.timed_out) {
+    result.exit_code = WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status);
+    return result;
+  }
   if (WIFSIGNALED(status))
     throw Error(fmt::format("{} was killed by signal {}: {}", argv[0], WTERMSIG(status), tail_lines(result.output, 3)));
   result.exit_code = WEXITSTATUS(status);

@@ -1,8 +1,9 @@
-// Outside programs we run but never link (GPL tools: mkntfs, wimlib-imagex): found on PATH or in
-// the sbin folders a non-root PATH leaves out, run with their output captured, and a temporary
-// folder for the files they work on.
+// Outside programs we run but never link (GPL tools: mkntfs, wimlib-imagex, grub-mkstandalone,
+// QEMU): found on PATH or in the sbin folders a non-root PATH leaves out, run with their output
+// captured, and a temporary folder for the files they work on.
 #pragma once
 
+#include <chrono>
 #include <filesystem>
 #include <string>
 #include <string_view>
@@ -13,6 +14,14 @@ namespace bootmirror {
 struct ProgramResult {
   int exit_code = 0;
   std::string output;  // stdout and stderr together, as a terminal would show them
+  bool timed_out = false;  // stopped at RunLimits::timeout (then exit_code is whatever it left with)
+};
+
+struct RunLimits {
+  // Zero waits as long as the program runs. Past it the program is asked to stop (SIGTERM, which
+  // lets QEMU close its files), killed 5 s later if it has not, and the result says timed_out
+  // instead of raising: a guest that never shuts down is an answer, not a failure.
+  std::chrono::milliseconds timeout{0};
 };
 
 // Runs `argv` (argv[0] a program name) and waits for it. A program that is not installed is a
@@ -20,6 +29,7 @@ struct ProgramResult {
 // Error quoting its last lines. The child runs in the C.UTF-8 locale, so that names and labels
 // pass through as UTF-8 whatever this process's locale.
 ProgramResult run_program(const std::vector<std::string>& argv, std::string_view debian_package);
+ProgramResult run_program(const std::vector<std::string>& argv, std::string_view debian_package, const RunLimits& limits);
 
 // The path of `program` (PATH, then /usr/sbin and /sbin), or empty when it is not installed.
 std::filesystem::path find_program(std::string_view program);
