@@ -73,6 +73,18 @@ void bind_firmware(py::module_& m) {
   m.def("firmware_boot", &boot, py::arg("machine"), py::arg("entry") = py::none(), Release());
   m.def("firmware_boot_current", &boot_current, py::arg("machine"), Release());
   m.def("firmware_restart", &restart, py::arg("machine"), py::arg("entry") = py::none(), Release());
+  py::class_<QemuBoot>(m, "MachineQemuBoot", "A real boot of a machine under QEMU with OVMF.")
+      .def_readonly("qemu", &QemuBoot::qemu, "What QEMU and OVMF did (console, markers, boot attempts).")
+      .def_readonly("entry", &QemuBoot::entry, "The Boot#### OVMF started, or None.")
+      .def_property_readonly("loader_partition", [](const QemuBoot& b) { return place_or_none(b.loader_partition); },
+                             "The ESP a marker loader reported, or None.");
+  m.def(
+      "firmware_boot_in_qemu",
+      [](Machine& machine, std::optional<std::uint16_t> entry, double timeout_seconds) {
+        py::gil_scoped_release release;
+        return boot_in_qemu(machine, entry, std::chrono::milliseconds(std::int64_t(timeout_seconds * 1000)));
+      },
+      py::arg("machine"), py::arg("entry") = py::none(), py::arg("timeout") = 60.0);
   m.def("firmware_running_system", &running_system, py::arg("machine"), Release());
   m.def("firmware_stale_entries", &stale_entries, py::arg("machine"), Release());
   m.def("firmware_entry_number", &entry_number, py::arg("machine"), py::arg("id"), Release());

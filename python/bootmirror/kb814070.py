@@ -80,8 +80,18 @@ LOADER_PATH = "\\EFI\\Microsoft\\WINNT50\\ia64ldr.efi"
 SYSTEM_DISK_MIN_SIZE = 9_153_031_680 + 32 * MiB + 34 * 512
 
 
-def esp_file_contents(path: str) -> bytes:
-    """Stand-in contents for one of the ESP's files: recognisable, and different per file."""
+#: The tag the rehearsal machine's loader prints (:func:`bootmirror.qemu.build_marker_loader`).
+LOADER_TAG = "ia64ldr"
+
+
+def esp_file_contents(path: str, bootable: bool = True) -> bytes:
+    """Contents for one of the ESP's files: Windows' loader is, when `bootable`, a marker loader
+    that boots under QEMU with OVMF and says which ESP it came from (built with Debian's
+    grub-mkstandalone); every other file is a stand-in, recognisable and different per file."""
+    if bootable and path == LOADER_PATH.replace("\\", "/").lstrip("/"):
+        from . import qemu
+
+        return qemu.build_marker_loader(LOADER_TAG)
     name = path.rsplit("/", 1)[-1]
     return (f"bootmirror stand-in for {path}\n".encode() * 64)[: 4096 + 512 * len(name)]
 
@@ -113,7 +123,7 @@ def install_windows_volume(target: Disk) -> None:
         ntfs.install_tree(target, folder)
 
 
-def build_system_disk(disk: Disk) -> None:
+def build_system_disk(disk: Disk, bootable: bool = True) -> None:
     """Partition `disk` as the article's disk 0, fill its EFI system partition and install the
     Windows tree on its boot partition.
 
@@ -141,23 +151,26 @@ def build_system_disk(disk: Disk) -> None:
     with fat.open(esp) as volume:
         for path, attributes in ESP_FILES:
             volume.makedirs(path.rsplit("/", 1)[0])
-            volume.write_bytes(path, esp_file_contents(path))
+            volume.write_bytes(path, esp_file_contents(path, bootable))
             volume.set_attributes(path, attributes)
     _, _, _, boot_offset, boot_length = SYSTEM_DISK_LAYOUT[BOOT_PARTITION - 1]
     install_windows_volume(disk.slice(boot_offset, boot_length))
     disk.flush()
 
 
-def rehearsal_machine(folder: Union[str, "os.PathLike[str]"], disk_size: SizeLike = "10 GiB") -> Machine:
+def rehearsal_machine(folder: Union[str, "os.PathLike[str]"], disk_size: SizeLike = "10 GiB",
+                      bootable: bool = True) -> Machine:
     """The article's machine in a new machine folder: disk 0 built by :func:`build_system_disk`,
     disk 1 a raw disk of the same size (both sparse images: a few MiB written), and the
     firmware's NVRAM (Debian's OVMF variable store) with the firmware's entries and Windows'
     (:data:`WINDOWS_ENTRY`, first in BootOrder). Windows has been started from that entry: its
-    ESP is the running system's, and its boot partition, drive C:, the boot volume."""
+    ESP is the running system's, and its boot partition, drive C:, the boot volume. With
+    `bootable` (the default) Windows' loader on the ESP is a marker loader, so the machine boots
+    for real under QEMU (:meth:`Machine.boot_qemu`)."""
     machine = Machine.create(folder)
     machine.create_disk(disk_size)
     machine.create_disk(disk_size)
-    build_system_disk(machine.disk(0))
+    build_system_disk(machine.disk(0), bootable)
     machine.assign_letter(0, BOOT_PARTITION, "C")
     machine.create_nvram()
     machine.add_windows_entry(WINDOWS_ENTRY, esp=(0, 1), os=(0, BOOT_PARTITION), loader_path=LOADER_PATH)

@@ -289,6 +289,17 @@ class Machine:
         ran and found its Windows, ``.steps`` and ``.console`` what happened."""
         return _core.firmware_boot(self._m, self._entry_number(entry) if entry is not None else None)
 
+    def boot_qemu(self, entry: "Optional[Union[int, str]]" = None, timeout: float = 60.0) -> "_core.MachineQemuBoot":
+        """Boot the machine for real: its disk images (in disk order) and its NVRAM file under
+        QEMU with OVMF (Debian's qemu-system-x86 and ovmf). `entry` (a bootcfg ID or a
+        description) is chosen as in the boot menu (BootNext). OVMF writes its changes into the
+        NVRAM file, and the option it started becomes BootCurrent. ``.qemu`` has the console,
+        the boot attempts OVMF reported and the markers a marker loader printed
+        (:func:`bootmirror.qemu.build_marker_loader`); ``.loader_partition`` is the ESP the loader
+        said it came from. About 5 seconds a boot."""
+        number = self._entry_number(entry) if entry is not None else None
+        return _core.firmware_boot_in_qemu(self._m, number, timeout)
+
     def _entry_number(self, entry: "Union[int, str]") -> int:
         """The Boot#### number of a bootcfg ID or a description (exact, else without regard to
         case)."""

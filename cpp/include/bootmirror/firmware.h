@@ -10,6 +10,7 @@
 // file, so the machine records which entry it last started.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -19,6 +20,7 @@
 #include "bootmirror/gpt.h"
 #include "bootmirror/machine.h"
 #include "bootmirror/nvram.h"
+#include "bootmirror/qemu.h"
 
 namespace bootmirror::firmware {
 
@@ -226,6 +228,20 @@ BootResult boot(Machine& machine, std::optional<std::uint16_t> entry = std::null
 // A restart: Windows' start-up work on the disks (dynamic::reboot: conversions waiting for it,
 // interrupted commits and copies), and the firmware's boot when the machine has NVRAM.
 std::optional<BootResult> restart(Machine& machine, std::optional<std::uint16_t> entry = std::nullopt);
+
+// A real boot of the machine: its present disks' images in disk order and its NVRAM file under
+// QEMU with OVMF (bootmirror/qemu.h). `entry` is the menu's choice (set as BootNext, which OVMF
+// uses once and deletes); OVMF then writes its own changes into the NVRAM file, which the machine
+// reads back. The option OVMF started becomes BootCurrent, as with boot(). The loader that ran is
+// whatever the ESP holds (a marker loader says which ESP it came from). UsageError when the
+// machine has no NVRAM or a present disk is not an image file.
+struct QemuBoot {
+  qemu::BootResult qemu;
+  std::optional<std::uint16_t> entry;               // the option OVMF started
+  std::optional<PartitionPlace> loader_partition;   // the ESP a marker loader reported
+};
+QemuBoot boot_in_qemu(Machine& machine, std::optional<std::uint16_t> entry = std::nullopt,
+                      std::chrono::milliseconds timeout = std::chrono::milliseconds(60000));
 
 // Entries firmware keeps though what they point at is gone (it never prunes them): their ESP, their
 // loader file or their OS volume is missing. Each with the reason.

@@ -158,12 +158,7 @@ BootResult boot(Machine& machine, std::optional<std::uint16_t> chosen) {
     result.loader_path = a.targets.loader_path;
     result.os_volume = a.targets.os_volume;
     result.ok = a.os || !a.targets.windows;
-    RunningRecord record{number, std::nullopt, std::nullopt, std::nullopt};
-    if (a.targets.loader_partition) record.system_partition = a.targets.loader_partition->partition.unique;
-    if (a.targets.os_volume && a.targets.os_volume->partition) record.boot_partition = a.targets.os_volume->partition->partition.unique;
-    if (a.targets.os_volume && a.targets.os_volume->dynamic_volume)
-      record.boot_volume = dynamic_volume_guid(machine, *a.targets.os_volume->dynamic_volume);
-    record_running(machine, record);
+    record_running(machine, running_record_of(machine, number, a.targets));
     return result;
   }
   if (!from_menu) result.console += "Paused \u2013 press any key to continue.\n";

@@ -170,6 +170,15 @@ std::optional<std::string> nt_device(Machine& machine, const OsVolume& volume) {
   return std::nullopt;
 }
 
+RunningRecord running_record_of(Machine& machine, std::uint16_t entry, const EntryTargets& targets) {
+  RunningRecord record{entry, std::nullopt, std::nullopt, std::nullopt};
+  if (targets.loader_partition) record.system_partition = targets.loader_partition->partition.unique;
+  if (!targets.os_volume) return record;
+  if (targets.os_volume->partition) record.boot_partition = targets.os_volume->partition->partition.unique;
+  if (targets.os_volume->dynamic_volume) record.boot_volume = dynamic_volume_guid(machine, *targets.os_volume->dynamic_volume);
+  return record;
+}
+
 RunningSystem running_system(Machine& machine) {
   auto hold = machine.hold();
   RunningSystem out;

@@ -17,6 +17,8 @@ struct RunningRecord {
   std::optional<Guid> boot_volume;        // the dynamic volume holding Windows, when it was one
 };
 void record_running(Machine& machine, const std::optional<RunningRecord>& record);
+// The record of a boot that started `entry`, whose targets are `targets`.
+RunningRecord running_record_of(Machine& machine, std::uint16_t entry, const EntryTargets& targets);
 std::optional<RunningRecord> running_record(Machine& machine);
 
 // The volume a partition holds or belongs to: a basic data partition itself, or the dynamic

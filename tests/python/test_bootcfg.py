@@ -1,0 +1,159 @@
+"""bootcfg on a machine's NVRAM: its edits, its refusals (which write nothing), and the engine's
+boot and stale-entry checks it rests on. The runbook's own transcripts are in
+scenarios/test_kb814070_bootcfg.py; real boots in interop/test_machine_boots_qemu.py."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+import bootmirror
+from bootmirror import kb814070, nvram
+from conftest import require_tool
+
+SYNTAX = 'ERROR: Invalid syntax.\nType "BOOTCFG /?" for usage.\n'
+
+
+@pytest.fixture
+def machine(tmp_path):
+    """The article's machine as it starts: Windows' entry (ID 1), LS120, CDROM, EFI Shell."""
+    return kb814070.rehearsal_machine(tmp_path / "lab", bootable=False)
+
+
+def store_hash(m) -> str:
+    return hashlib.sha256(Path(m.nvram.path).read_bytes()).hexdigest()
+
+
+def descriptions(m) -> list:
+    return [e.description for e in m.nvram.entries()]
+
+
+def test_the_query_display_lines_up_as_windows_prints_it(machine):
+    text = machine.bootcfg()
+    lines = text.splitlines()
+    assert lines[:5] == ["Boot Options", "------------", "Timeout:             30",
+                         "Default:             \\Device\\HarddiskVolume2\\WINDOWS", "CurrentBootEntryID:  1"]
+    assert "Boot entry ID:    1\nOS Friendly Name: Windows 2003 Server, Enterprise\nOsLoadOptions:    N/A\n" in text
+    assert "BootFilePath:     \\Device\\HarddiskVolume1\\EFI\\Microsoft\\WINNT50\\ia64ldr.efi\n" in text
+    # Firmware entries: their ID and name only.
+    assert text.endswith("Boot entry ID:    4\nOS Friendly Name: EFI Shell\n")
+    assert machine.bootcfg("/query") == text
+
+
+@pytest.mark.parametrize("arguments, expected", [
+    ("/bogus", SYNTAX),
+    ("/list", SYNTAX),
+    ("/list x", SYNTAX),
+    ("/list 9", "ERROR: Disk 9 does not exist.\n"),
+    ("/delete", SYNTAX),
+    ("/delete /id 9", "ERROR: There is no boot entry ID 9.\n"),
+    ("/delete /id 1 /id 2", SYNTAX),
+    ("/default /id 0", "ERROR: There is no boot entry ID 0.\n"),
+    ("/timeout", SYNTAX),
+    ("/timeout 1000", "ERROR: The time-out value must be from 0 to 999 seconds.\n"),
+    ("/raw \"/fastdetect\" /id 2", "ERROR: Boot entry ID 2 is not a Windows entry: it has no OS load options.\n"),
+    ("/clone /sg {nonsense} /tg {476688c5-8ebf-47d2-80e7-cf9d065edb81} /d+ X", SYNTAX),
+    ("/clone /sg {476688c5-8ebf-47d2-80e7-cf9d065edb81} /tg {476688c5-8ebf-47d2-80e7-cf9d065edb81}", SYNTAX),
+    ("/clone /sg {476688c5-8ebf-47d2-80e7-cf9d065edb81} /tg {476688c5-8ebf-47d2-80e7-cf9d065edb81} /d+ X",
+     "ERROR: The partition {476688c5-8ebf-47d2-80e7-cf9d065edb81} was not found on any disk.\n"),
+    ("/mirror /add {476688c5-8ebf-47d2-80e7-cf9d065edb81} /d \"X\"",
+     "ERROR: The partition {476688c5-8ebf-47d2-80e7-cf9d065edb81} was not found on any disk.\n"),
+    ("/mirror /add", SYNTAX),
+    ("/delete /id \"1", SYNTAX),
+])
+def test_refusals_say_so_and_write_nothing(machine, arguments, expected):
+    before = store_hash(machine)
+    assert machine.bootcfg(arguments) == expected
+    with pytest.raises(bootmirror.UsageError):
+        machine.bootcfg(arguments, check=True)
+    assert store_hash(machine) == before
+
+
+def test_delete_default_timeout_and_raw_change_the_menu(machine):
+    m = machine
+    assert m.bootcfg("/delete /ID 2") == "SUCCESS: Specified boot entry has been deleted.\n"
+    assert descriptions(m) == [kb814070.WINDOWS_ENTRY, "CDROM", "EFI Shell"]
+    assert [e.description for e in m.nvram.boot_entries()] == ["CDROM", "EFI Shell", kb814070.WINDOWS_ENTRY]  # Boot0000 gone
+    assert m.bootcfg("/default /id 3") == "SUCCESS: The default boot entry was changed.\n"
+    assert descriptions(m)[0] == "EFI Shell"
+    assert m.bootcfg("/timeout 5") == "SUCCESS: Changed the timeout value to 5.\n"
+    assert m.nvram.timeout == 5 and "Timeout:             5\n" in m.bootcfg()
+    assert m.bootcfg('/raw "/fastdetect" /id 2').startswith("SUCCESS")
+    assert m.bootcfg('/raw "/debug /baudrate=57600" /id 2 /a').startswith("SUCCESS")
+    windows = next(e for e in m.nvram.entries() if e.windows)
+    assert windows.os_load_options == "/fastdetect /debug /baudrate=57600"
+    assert "OsLoadOptions:    /fastdetect /debug /baudrate=57600\n" in m.bootcfg()
+    # Another process reads the same menu from the machine folder.
+    again = bootmirror.Machine.open(m.folder)
+    assert descriptions(again) == descriptions(m) and again.nvram.timeout == 5
+
+
+def test_clone_with_d_replaces_the_description(machine):
+    m = machine
+    esp = m.disk(0).partitions[0].unique_guid
+    text = m.bootcfg(f"/clone /sg {{{esp}}} /tg {{{esp}}} /d Second")
+    assert text == "INFO: Boot entry whose id is '1' successfully cloned.\nSUCCESS: The operation completed successfully.\n"
+    assert descriptions(m)[-1] == "Second"
+    assert m.bootcfg(f"/clone /sg {{{m.disk(0).partitions[1].unique_guid}}} /tg {{{esp}}} /d+ X").startswith("ERROR: No boot entry loads")
+
+
+def test_virt_fw_vars_reads_the_menu_bootcfg_wrote(machine, tmp_path):
+    m = machine
+    esp = m.disk(0).partitions[0].unique_guid
+    m.bootcfg(f"/clone /sg {{{esp}}} /tg {{{esp}}} /d+ Again", check=True)
+    m.bootcfg("/delete /id 3", check=True)
+    out = tmp_path / "vars.json"
+    subprocess.run([require_tool("virt-fw-vars"), "-i", m.nvram.path, "--output-json", str(out)], check=True,
+                   capture_output=True)
+    theirs = {v["name"]: bytes.fromhex(v["data"]) for v in json.loads(out.read_text())["variables"]
+              if v["guid"].lower() == nvram.GLOBAL.lower()}
+    order = [int.from_bytes(theirs["BootOrder"][i:i + 2], "little") for i in range(0, len(theirs["BootOrder"]), 2)]
+    assert order == m.nvram.boot_order
+    for e in m.nvram.entries():
+        assert theirs[nvram.boot_variable_name(e.number)] == m.nvram.get(nvram.boot_variable_name(e.number)).data
+
+
+def test_boot_uses_boot_next_once_and_falls_through_boot_order(machine):
+    m = machine
+    shell = next(e.number for e in m.nvram.boot_entries() if e.description == "EFI Shell")
+    m.nvram.boot_next = shell
+    first = m.boot()
+    assert first.entry == shell and first.ok and m.nvram.boot_next is None
+    assert m.nvram.boot_current == shell
+    # Nothing marks System or Boot while the shell runs.
+    assert "System" not in m.diskpart("list volume") and "Boot" not in m.diskpart("list volume")
+    second = m.boot()
+    assert second.description == kb814070.WINDOWS_ENTRY and second.ok
+    assert "Healthy    Boot" in m.diskpart("list volume")
+
+
+def test_a_dead_disk_makes_its_entries_stale_and_their_paths_null(machine):
+    m = machine
+    assert m.nvram.stale() == []
+    m.fail_disk(0)
+    stale = m.nvram.stale()
+    assert [s.description for s in stale] == [kb814070.WINDOWS_ENTRY]
+    assert "is on no present disk" in stale[0].reason
+    text = m.bootcfg()
+    assert "BootFilePath:     (null)\nOsFilePath:       (null)\n" in text
+    assert "Default:             (null)\n" in text
+    failed = m.boot(1)
+    assert not failed.ok and failed.entry is None
+    assert failed.console == (f"LOADING.: {kb814070.WINDOWS_ENTRY}\n\nLoad of {kb814070.WINDOWS_ENTRY} failed:  Not Found\n\n"
+                              "Paused \u2013 press any key to continue.\n")
+
+
+def test_a_machine_without_nvram_says_so(tmp_path):
+    m = bootmirror.Machine.create(tmp_path / "bare")
+    assert not m.has_nvram
+    assert m.bootcfg() == "ERROR: This machine has no NVRAM.\n"
+    with pytest.raises(bootmirror.UsageError, match="no NVRAM"):
+        m.boot()
+    m.create_nvram()
+    with pytest.raises(bootmirror.UsageError, match="already"):
+        m.create_nvram()
+    assert descriptions(m) == ["LS120", "CDROM", "EFI Shell"]
