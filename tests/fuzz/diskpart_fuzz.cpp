@@ -1,11 +1,15 @@
-// The diskpart shell (cpp/src/shell): its parser (words abbreviated to three letters, key=value
-// options, quoted text) and every command it reaches, on an in-memory Machine with two blank disks
-// (64 and 160 MiB; a GPT needs 128). The input is a script, one command a line (at most 64 lines of
-// 256 bytes); a line "reboot" restarts the machine (dynamic::reboot, which completes a conversion of
-// the system disk), as the runbooks do between diskpart sessions. What must hold:
-//   - execute() answers every line; a failure is diskpart's text, never an exception;
-//   - whatever the script did, a disk that carries a GPT verifies clean, and the dynamic disks
-//     read as a group (the shell may refuse a command, but never leave a damaged disk).
+// The diskpart and bootcfg shells (cpp/src/shell): their parsers (words abbreviated to three
+// letters, key=value options, quoted text, /switches) and every command they reach, on an
+// in-memory Machine with two blank disks (64 and 160 MiB; a GPT needs 128) and the firmware's NVRAM
+// (a copy of Debian's OVMF template, when installed). The input is a script, one command a line
+// (at most 64 lines of 256 bytes); a line "reboot" restarts the machine (firmware::restart: the
+// conversions waiting for it, then a boot), "boot" boots it, and "bootcfg ..." runs bootcfg.
+// What must hold:
+//   - execute() and bootcfg() answer every line; a failure is the tool's text, never an exception;
+//   - whatever the script did, a disk that carries a GPT verifies clean, the dynamic disks read as
+//     a group, and the NVRAM still decodes with every BootOrder number naming an entry (the shells
+//     may refuse a command, but never leave damage behind).
+#include <filesystem>
 #include <memory>
 #include <optional>
 #include <string_view>
@@ -14,6 +18,8 @@
 #include "bootmirror/gpt.h"
 #include "bootmirror/ldm.h"
 #include "bootmirror/shell.h"
+#include "bootmirror/bootcfg.h"
+#include "bootmirror/firmware.h"
 #include "support/harness.h"
 #include "support/sector_overlay.h"
 
@@ -36,6 +42,16 @@ void check_disks(const std::vector<DevicePtr>& disks) {
   require(scan->unreadable.empty(), "every dynamic disk diskpart left is readable");
 }
 
+void check_nvram(Machine& machine) {
+  const auto store = firmware::store(machine);
+  if (!store) return;
+  auto copy = std::make_shared<MemoryDisk>(store->image().size());
+  copy->write(0, store->image());
+  std::shared_ptr<nvram::Store> again;
+  require(attempt([&] { again = nvram::Store::on_device(copy); }), "the NVRAM the shells left decodes");
+  for (std::uint16_t n : again->boot_order()) require(again->boot_entry(n).has_value(), "every BootOrder number names an entry");
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
@@ -46,6 +62,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     disks.push_back(std::make_shared<SectorOverlay>(kDiskBytes[i], 512));
     machine.attach(disks.back());
   }
+  if (std::filesystem::exists(nvram::kDefaultTemplate)) firmware::create_store(machine);
   shell::Diskpart diskpart(machine);
   const std::string_view script(reinterpret_cast<const char*>(data), size);
   std::size_t start = 0;
@@ -55,13 +72,23 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const std::string_view command = script.substr(start, std::min(end - start, kMaxLine));
     start = end + 1;
     if (command == "reboot") {
-      attempt([&] { dynamic::reboot(machine); });
+      attempt([&] { firmware::restart(machine); });
+      continue;
+    }
+    if (command == "boot") {
+      attempt([&] { firmware::boot(machine); });
+      continue;
+    }
+    if (command.substr(0, 8) == "bootcfg ") {
+      shell::bootcfg(machine, command.substr(8));
       continue;
     }
     if (diskpart.execute(command).leave) break;
   }
   diskpart.execute("list disk");
   diskpart.execute("list volume");
+  shell::bootcfg(machine, "");
   check_disks(disks);
+  check_nvram(machine);
   return 0;
 }

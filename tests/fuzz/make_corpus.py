@@ -530,6 +530,11 @@ DISKPART_SCRIPTS = {
                "select volume 0\nremove letter=E\nlist volume",
     "errors": "select disk 7\nselect partition 1\ncreate partition primary size=999999\nconvert gpt\n"
               "convert gpt\nfrobnicate\ncreate\n\"quoted words\" here\nselect disk=0",
+    "bootcfg": "select disk 0\nconvert gpt\ncreate partition efi size=8\ncreate partition primary size=16\n"
+               "assign letter=c\nbootcfg /list 0\nbootcfg /timeout 5\nbootcfg /default /id 3\nboot\n"
+               "bootcfg /delete /id 1\nbootcfg /raw \"/fastdetect\" /id 1 /a\nbootcfg /clone /sg {00000000-0000-0000-0000-"
+               "000000000000} /tg {00000000-0000-0000-0000-000000000000} /d+ X\nbootcfg /mirror /add {x} /d \"y\"\n"
+               "convert dynamic\nreboot\nbootcfg\nbootcfg /?",
 }
 
 
