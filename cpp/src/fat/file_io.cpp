@@ -55,14 +55,8 @@ void Volume::Impl::write_runs(const std::vector<Run>& runs, std::uint64_t offset
 
 void Volume::Impl::zero_runs(const std::vector<Run>& runs, std::uint64_t offset, std::uint64_t length) {
   flush_staging();
-  static const ByteVector zeros(1 << 20);
-  for_each_piece(geometry, runs, offset, length, [&](std::uint64_t at, std::uint64_t, std::uint64_t n) {
-    for (std::uint64_t done = 0; done < n;) {
-      std::uint64_t k = std::min<std::uint64_t>(n - done, zeros.size());
-      device->write(at + done, ByteSpan(zeros.data(), k));
-      done += k;
-    }
-  });
+  for_each_piece(geometry, runs, offset, length,
+                 [&](std::uint64_t at, std::uint64_t, std::uint64_t n) { write_zeros(*device, at, n); });
 }
 
 // ---- helpers on an open file's state ----------------------------------------------------------
@@ -336,7 +330,7 @@ void Volume::write_file(const std::string& path, ByteSpan data) {
     impl_->flush();
   }
   Impl::PlannedFile planned = impl_->plan_file(parent, name, data.size(), e);
-  ByteVector buffer;
+  AlignedBuffer buffer;
   impl_->fill_file(planned, [&](std::uint64_t offset, MutableByteSpan out) {
     std::copy_n(data.begin() + std::ptrdiff_t(offset), out.size(), out.begin());
   }, buffer);
@@ -383,7 +377,7 @@ Volume::Impl::PlannedFile Volume::Impl::plan_file(Directory& dir, std::u16string
 }
 
 void Volume::Impl::fill_file(const PlannedFile& file, const std::function<void(std::uint64_t, MutableByteSpan)>& fill,
-                             ByteVector& buffer) {
+                             AlignedBuffer& buffer) {
   constexpr std::size_t chunk = 8 << 20;
   const std::uint64_t size = file.size;
   if (size == 0) return;
@@ -392,18 +386,19 @@ void Volume::Impl::fill_file(const PlannedFile& file, const std::function<void(s
   if (runs.size() == 1 && size <= staged_file_limit) {
     // A small file in one run: stage it behind the previous one when it follows it on the device.
     std::uint64_t at = geometry.cluster_offset(runs[0].first);
-    if (staging.bytes.empty() || staging.device_offset + staging.bytes.size() != at ||
-        staging.bytes.size() + runs[0].count * cs > staging_limit) {
+    const std::size_t need = std::size_t(runs[0].count) * cs;
+    if (staging.empty() || staging.device_offset + staging.used != at || staging.used + need > staging_limit) {
       flush_staging();
       staging.device_offset = at;
     }
-    std::size_t start = staging.bytes.size();
-    staging.bytes.resize(start + std::size_t(runs[0].count) * cs);
-    fill(0, MutableByteSpan(staging.bytes.data() + start, std::size_t(size)));
-    std::fill(staging.bytes.begin() + std::ptrdiff_t(start + size), staging.bytes.end(), std::byte{0});
+    if (staging.bytes.size() < staging_limit) staging.bytes.ensure(staging_limit);
+    std::byte* start = staging.bytes.data() + staging.used;
+    fill(0, MutableByteSpan(start, std::size_t(size)));
+    std::memset(start + size, 0, need - std::size_t(size));  // the last cluster's tail
+    staging.used += need;
     return;
   }
-  if (buffer.size() < std::min<std::uint64_t>(size, chunk)) buffer.resize(std::min<std::uint64_t>(size, chunk));
+  if (buffer.size() < std::min<std::uint64_t>(size, chunk)) buffer.ensure(std::size_t(std::min<std::uint64_t>(size, chunk)));
   for (std::uint64_t done = 0; done < size;) {
     std::size_t n = std::size_t(std::min<std::uint64_t>(size - done, chunk));
     MutableByteSpan piece(buffer.data(), n);
@@ -414,9 +409,9 @@ void Volume::Impl::fill_file(const PlannedFile& file, const std::function<void(s
 }
 
 void Volume::Impl::flush_staging() {
-  if (staging.bytes.empty()) return;
-  device->write(staging.device_offset, staging.bytes);
-  staging.bytes.clear();
+  if (staging.empty()) return;
+  device->write(staging.device_offset, ByteSpan(staging.bytes.data(), staging.used));
+  staging.clear();
 }
 
 }  // namespace bootmirror::fat

@@ -163,7 +163,7 @@ CopyStats Volume::import_tree(const std::string& host_dir, const std::string& de
               stats.bytes += size;
             });
   std::size_t next = 0;
-  ByteVector buffer;
+  AlignedBuffer buffer;
   walk_host(open_folder(host_dir), host_dir, dest_key,
             [&](std::uint32_t key, const std::string& name, const std::string& shown) {
               return folder_key(key, name, shown, false);
@@ -197,7 +197,7 @@ CopyStats Volume::export_tree(const std::string& src, const std::string& host_di
   std::unordered_set<std::uint32_t> seen;
   Directory& start = v.folder(src);
   stack.push_back({start.first_cluster(), Fd(::dup(root.get())), host_dir});
-  ByteVector buffer;
+  AlignedBuffer buffer;
   while (!stack.empty()) {
     Pending p = std::move(stack.back());
     stack.pop_back();
@@ -227,7 +227,7 @@ CopyStats Volume::export_tree(const std::string& src, const std::string& host_di
                           v.geometry.cluster_offset(node.entry.first_cluster));
       Fd out = create_host_file(p.fd.get(), name, shown);
       std::uint64_t size = node.entry.size, done = 0;
-      buffer.resize(std::min<std::uint64_t>(std::max<std::uint64_t>(size, 1), chunk));
+      buffer.ensure(std::size_t(std::min<std::uint64_t>(std::max<std::uint64_t>(size, 1), chunk)));
       while (done < size) {
         std::size_t n = std::size_t(std::min<std::uint64_t>(buffer.size(), size - done));
         v.read_runs(runs, done, MutableByteSpan(buffer.data(), n));

@@ -14,6 +14,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "bootmirror/aligned_buffer.h"
 #include "bootmirror/fat.h"
 #include "fat/boot_sector.h"
 #include "fat/dir_entry.h"
@@ -130,7 +131,7 @@ class Directory {
   std::vector<bool> dirty_;
   bool dirty_any_ = false;
   std::map<std::uint32_t, DirNode> nodes_;
-  std::unordered_map<std::u16string, std::uint32_t> by_name_;
+  std::unordered_map<std::u16string, std::uint32_t, FoldedHash, FoldedEqual> by_name_;  // folded keys
   std::unordered_set<std::string> short_names_;
   std::uint32_t end_slot_ = 0;
   std::uint32_t deleted_ = 0;
@@ -232,7 +233,7 @@ struct Volume::Impl {
   // Writes a planned file's data, `fill(offset, out)` supplying it. Small files in one run are
   // staged (write-combined) behind the previous one.
   void fill_file(const PlannedFile& file, const std::function<void(std::uint64_t, MutableByteSpan)>& fill,
-                 ByteVector& buffer);
+                 AlignedBuffer& buffer);
 
   // Write-combining for bulk copies: small files whose clusters follow one another on the device
   // are gathered (padded to whole clusters) and written in one request of up to 8 MiB, instead of
@@ -240,7 +241,10 @@ struct Volume::Impl {
   // read of the data area.
   struct Staging {
     std::uint64_t device_offset = 0;
-    ByteVector bytes;
+    std::size_t used = 0;  // bytes staged at the start of `bytes`
+    AlignedBuffer bytes;   // allocated (8 MiB) when the first file is staged
+    bool empty() const { return used == 0; }
+    void clear() { used = 0; }
   };
   Staging staging;
   void flush_staging();

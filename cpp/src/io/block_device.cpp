@@ -1,5 +1,6 @@
 #include <fmt/format.h>
 
+#include "bootmirror/aligned_buffer.h"
 #include "bootmirror/io.h"
 
 namespace bootmirror {
@@ -40,7 +41,11 @@ std::vector<Extent> BlockDevice::allocated_extents() const {
 }
 
 void write_zeros(BlockDevice& device, std::uint64_t offset, std::uint64_t length) {
-  static const ByteVector zeros(1 << 20);
+  static const AlignedBuffer zeros = [] {
+    AlignedBuffer z(1 << 20);
+    std::memset(z.data(), 0, z.size());
+    return z;
+  }();
   for (std::uint64_t done = 0; done < length;) {
     const std::uint64_t n = std::min<std::uint64_t>(length - done, zeros.size());
     device.write(offset + done, ByteSpan(zeros.data(), n));

@@ -1,4 +1,5 @@
 // Extent lists (see bootmirror/extents.h).
+#include "bootmirror/aligned_buffer.h"
 #include "bootmirror/extents.h"
 
 #include <algorithm>
@@ -51,7 +52,7 @@ std::vector<Extent> coalesce_extents(const std::vector<Extent>& a, const std::ve
 }
 
 void copy_extents(BlockDevice& from, BlockDevice& to, const std::vector<Extent>& extents) {
-  ByteVector buffer(std::size_t(1) << 20);
+  AlignedBuffer buffer(std::size_t(1) << 20);
   for (const Extent& e : extents)
     for (std::uint64_t at = e.offset; at < e.offset + e.length;) {
       const MutableByteSpan piece(buffer.data(), std::size_t(std::min<std::uint64_t>(buffer.size(), e.offset + e.length - at)));

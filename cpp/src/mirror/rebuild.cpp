@@ -11,7 +11,7 @@
 #include "bootmirror/error.h"
 #include "bootmirror/extents.h"
 #include "bootmirror/mirror.h"
-#include "mirror/aligned_buffer.h"
+#include "bootmirror/aligned_buffer.h"
 #include "mirror/checkpoint_flusher.h"
 
 namespace bootmirror::mirror {

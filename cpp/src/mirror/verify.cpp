@@ -15,7 +15,7 @@
 #include "bootmirror/error.h"
 #include "bootmirror/mirror.h"
 #include "core/xxh3.h"
-#include "mirror/aligned_buffer.h"
+#include "bootmirror/aligned_buffer.h"
 
 namespace bootmirror::mirror {
 
