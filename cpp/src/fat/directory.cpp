@@ -205,7 +205,7 @@ void Directory::unindex(const DirNode& node) {
 }
 
 DirNode* Directory::find(std::u16string_view name) {
-  auto it = by_name_.find(fold(name));
+  auto it = by_name_.find(name);
   if (it == by_name_.end()) return nullptr;
   auto n = nodes_.find(it->second);
   return n == nodes_.end() ? nullptr : &n->second;

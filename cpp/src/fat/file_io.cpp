@@ -340,21 +340,21 @@ void Volume::write_file(const std::string& path, ByteSpan data) {
 
 Volume::Impl::PlannedFile Volume::Impl::plan_file(Directory& dir, std::u16string_view name, std::uint64_t size,
                                                   ShortEntry entry) {
-  std::string shown = utf16_to_wtf8(name);
-  if (size > max_file_size) throw OsError(EFBIG, shown, "create (FAT files end at 4 GiB)");
+  auto shown = [&] { return utf16_to_wtf8(name); };  // for messages only
+  if (size > max_file_size) throw OsError(EFBIG, shown(), "create (FAT files end at 4 GiB)");
   check_long_name(name);
   DirNode* existing = dir.find(name);
   if (existing) {
-    if (existing->is_dir()) throw OsError(EISDIR, shown, "replace a folder with a file");
-    if (existing->entry.attributes & attr::read_only) throw OsError(EACCES, shown, "replace a read-only file");
-    if (is_open(dir.first_cluster(), existing->slot)) throw OsError(EBUSY, shown, "replace");
+    if (existing->is_dir()) throw OsError(EISDIR, shown(), "replace a folder with a file");
+    if (existing->entry.attributes & attr::read_only) throw OsError(EACCES, shown(), "replace a read-only file");
+    if (is_open(dir.first_cluster(), existing->slot)) throw OsError(EBUSY, shown(), "replace");
   }
   std::vector<Run> runs;
   if (std::uint32_t clusters = clusters_for(size)) {
     try {
       runs = fat->allocate(clusters, 0);
     } catch (const UsageError&) {
-      throw OsError(ENOSPC, shown, "create: there is not enough space on the disk");
+      throw OsError(ENOSPC, shown(), "create: there is not enough space on the disk");
     }
   }
   entry.first_cluster = runs.empty() ? 0 : runs[0].first;

@@ -76,6 +76,19 @@ std::u16string fold(std::u16string_view name) {
   return out;
 }
 
+std::size_t FoldedHash::operator()(std::u16string_view name) const {
+  std::uint64_t hash = 0xCBF29CE484222325ull;  // FNV-1a over the folded code units
+  for (char16_t c : name) hash = (hash ^ upcase(c)) * 0x100000001B3ull;
+  return std::size_t(hash);
+}
+
+bool FoldedEqual::operator()(std::u16string_view a, std::u16string_view b) const {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i)
+    if (a[i] != b[i] && upcase(a[i]) != upcase(b[i])) return false;
+  return true;
+}
+
 std::vector<std::string> split_path(std::string_view path) {
   std::vector<std::string> parts;
   std::string current;
@@ -107,20 +120,50 @@ std::string join_path(const std::vector<std::string>& parts, char separator) {
   return out;
 }
 
+namespace {
+
+// The characters no Windows name holds: controls and *?<>|:/\" (one bit per ASCII character).
+constexpr std::uint64_t forbidden_bits(char16_t lo, char16_t hi) {
+  std::uint64_t bits = 0;
+  for (char c : std::string_view("*?<>|:/\\\""))
+    if (char16_t(c) >= lo && char16_t(c) < hi) bits |= std::uint64_t(1) << (char16_t(c) - lo);
+  return bits;
+}
+constexpr std::uint64_t forbidden_low = forbidden_bits(0, 64) | 0xFFFFFFFFull;  // controls below 0x20 too
+constexpr std::uint64_t forbidden_high = forbidden_bits(64, 128);
+
+bool forbidden_in_name(char16_t c) {
+  if (c < 64) return (forbidden_low >> c) & 1;
+  if (c < 128) return (forbidden_high >> (c - 64)) & 1;
+  return false;
+}
+
+// CON, PRN, AUX, NUL, COM1-9 and LPT1-9, in any case: the part before the first dot.
+bool is_device_name(std::u16string_view base) {
+  if (base.size() != 3 && base.size() != 4) return false;
+  char up[4];
+  for (std::size_t i = 0; i < base.size(); ++i) {
+    if (base[i] >= 0x80) return false;
+    up[i] = char(upcase(base[i]));
+  }
+  const std::string_view word(up, 3);
+  if (base.size() == 3) return word == "CON" || word == "PRN" || word == "AUX" || word == "NUL";
+  return (word == "COM" || word == "LPT") && up[3] >= '1' && up[3] <= '9';
+}
+
+}  // namespace
+
 void check_long_name(std::u16string_view name) {
-  std::string shown = wtf8_for_display(utf16_to_wtf8(name));
+  // Called for every name a bulk copy creates: one pass, and the message text only on refusal.
+  auto shown = [&] { return wtf8_for_display(utf16_to_wtf8(name)); };
   if (name.empty()) throw UsageError("a file name cannot be empty");
-  if (name.size() > 255) throw UsageError(fmt::format("the name '{}' is longer than 255 characters", shown));
+  if (name.size() > 255) throw UsageError(fmt::format("the name '{}' is longer than 255 characters", shown()));
   for (char16_t c : name)
-    if (c < 0x20 || std::u16string_view(u"*?<>|:/\\\"").find(c) != std::u16string_view::npos)
-      throw UsageError(fmt::format("the name '{}' contains a character Windows does not allow", shown));
+    if (forbidden_in_name(c))
+      throw UsageError(fmt::format("the name '{}' contains a character Windows does not allow", shown()));
   // DOS device names, with or without an extension, are not files on Windows.
-  std::u16string base = fold(name.substr(0, name.find(u'.')));
-  static const char16_t* devices[] = {u"CON", u"PRN", u"AUX", u"NUL"};
-  bool device = std::any_of(std::begin(devices), std::end(devices), [&](const char16_t* d) { return base == d; });
-  if (base.size() == 4 && (base.starts_with(u"COM") || base.starts_with(u"LPT")) && base[3] >= '1' && base[3] <= '9')
-    device = true;
-  if (device) throw UsageError(fmt::format("'{}' is a device name on Windows, not a file name", shown));
+  if (is_device_name(name.substr(0, name.find(u'.'))))
+    throw UsageError(fmt::format("'{}' is a device name on Windows, not a file name", shown()));
 }
 
 std::optional<ExactShort> exact_short_name(std::u16string_view name, const OemCodePage& page) {
@@ -156,46 +199,56 @@ std::optional<ExactShort> exact_short_name(std::u16string_view name, const OemCo
 ShortName generate_short_name(std::u16string_view long_name, const std::function<bool(const ShortName&)>& taken,
                               const OemCodePage& page) {
   if (auto exact = exact_short_name(long_name, page); exact && !taken(exact->name)) return exact->name;
-  std::u16string name(long_name);
-  name.erase(std::remove(name.begin(), name.end(), u' '), name.end());
-  std::size_t lead = name.find_first_not_of(u'.');
-  name = lead == std::u16string::npos ? u"" : name.substr(lead);
-  std::size_t dot = name.rfind(u'.');
-  std::u16string base = name.substr(0, dot);
-  std::u16string ext = dot == std::u16string::npos ? u"" : name.substr(dot + 1);
-  auto convert = [&](std::u16string_view in, std::size_t limit) {
-    std::string out;
+  // Spaces and leading dots go; the extension is what follows the last dot. (Every name of a bulk
+  // copy may come here: no allocation and no formatting below.)
+  std::u16string_view rest = long_name;
+  const std::size_t lead = rest.find_first_not_of(u". ");
+  rest = lead == std::u16string_view::npos ? std::u16string_view{} : rest.substr(lead);
+  const std::size_t dot = rest.rfind(u'.');
+  const std::u16string_view base = rest.substr(0, dot);
+  const std::u16string_view ext = dot == std::u16string_view::npos ? std::u16string_view{} : rest.substr(dot + 1);
+  auto convert = [&](std::u16string_view in, char* out, std::size_t limit) {
+    std::size_t n = 0;
     for (char16_t c : in) {
-      if (c == u'.') continue;
+      if (c == u'.' || c == u' ') continue;
       std::optional<std::uint8_t> byte = short_byte(upcase(c), page);
-      out.push_back(byte ? char(*byte) : '_');
-      if (out.size() == limit) break;
+      out[n++] = byte ? char(*byte) : '_';
+      if (n == limit) break;
     }
-    return out;
+    return n;
   };
-  std::string b = convert(base, 8), e = convert(ext, 3);
-  if (b.empty()) b.assign(1, '_');
-  auto make = [&](const std::string& stem) {
+  char b[8], e[3];
+  std::size_t b_len = convert(base, b, 8);
+  const std::size_t e_len = convert(ext, e, 3);
+  if (b_len == 0) b[b_len++] = '_';
+  // The stem's first `keep` characters, then `tail`, then the extension.
+  auto make = [&](std::size_t keep, std::string_view tail) {
     ShortName s;
     s.fill(' ');
-    std::copy(stem.begin(), stem.end(), s.begin());
-    std::copy(e.begin(), e.end(), s.begin() + 8);
+    const std::size_t k = std::min(keep, b_len);
+    std::copy_n(b, k, s.begin());
+    std::copy(tail.begin(), tail.end(), s.begin() + std::ptrdiff_t(k));
+    std::copy_n(e, e_len, s.begin() + 8);
     store_first_byte(s);
     return s;
   };
   // As Windows does: "~1" to "~4" on the basis, then the first two characters, four hex digits
   // from a hash of the long name and "~1".."~9", so that a folder of many similar names costs a
   // few tries per name, not one per earlier name.
-  for (std::uint32_t n = 1; n <= 4; ++n) {
-    ShortName s = make(b.substr(0, 6) + fmt::format("~{}", n));
+  for (char n = '1'; n <= '4'; ++n) {
+    const char tail[2] = {'~', n};
+    ShortName s = make(6, std::string_view(tail, 2));
     if (!taken(s)) return s;
   }
   std::uint32_t hash = 0x811C9DC5;  // FNV-1a over the UTF-16 code units
   for (char16_t c : long_name) hash = (hash ^ c) * 0x01000193;
+  static constexpr char hex[] = "0123456789ABCDEF";
   for (std::uint32_t round = 0; round < 0x10000; ++round) {
-    std::string stem = b.substr(0, 2) + fmt::format("{:04X}", (hash + round) & 0xFFFF);
-    for (std::uint32_t n = 1; n <= 9; ++n) {
-      ShortName s = make(stem + fmt::format("~{}", n));
+    const std::uint32_t h = (hash + round) & 0xFFFF;
+    char tail[6] = {hex[h >> 12], hex[(h >> 8) & 15], hex[(h >> 4) & 15], hex[h & 15], '~', '1'};
+    for (char n = '1'; n <= '9'; ++n) {
+      tail[5] = n;
+      ShortName s = make(2, std::string_view(tail, 6));
       if (!taken(s)) return s;
     }
   }

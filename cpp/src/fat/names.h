@@ -26,6 +26,16 @@ using ShortName = std::array<char, 11>;  // 8 + 3, space padded, as stored
 // The key two names share when Windows treats them as equal (upper case, simple mappings).
 std::u16string fold(std::u16string_view name);
 char16_t upcase(char16_t c);
+// A hash and an equality for tables keyed by folded names that look a name up as it is given,
+// without making its folded copy (the stored keys are folded; upcase is idempotent).
+struct FoldedHash {
+  using is_transparent = void;
+  std::size_t operator()(std::u16string_view name) const;
+};
+struct FoldedEqual {
+  using is_transparent = void;
+  bool operator()(std::u16string_view a, std::u16string_view b) const;
+};
 char16_t downcase(char16_t c);  // the inverse of upcase where upcase changes a character
 
 // "a\\b/c/" -> {"a", "b", "c"}; "." is dropped, ".." removes the previous component; trailing dots
