@@ -31,6 +31,14 @@ void bind_nvram(py::module_& m);
 void bind_firmware(py::module_& m);
 void bind_qemu(py::module_& m);
 
+// The engine's errors as Python's (bootmirror.Error, FormatError, UsageError, OSError): sets the
+// Python error and returns true for an engine error, false for any other exception.
+bool raise_engine_error(std::exception_ptr pointer);
+// For functions called without pybind11's dispatcher: inside a catch block, sets the Python error
+// for the exception being handled (engine errors as above, py::error_already_set restored, others
+// RuntimeError or MemoryError) and returns nullptr.
+PyObject* raise_current_exception() noexcept;
+
 // Host paths, both ways, as os.fsencode and os.fsdecode do: a path argument may be str, bytes or
 // os.PathLike, and bytes the file system encoding cannot decode travel as surrogates (never a
 // UnicodeDecodeError, never a TypeError for a path os.listdir gave).
@@ -39,11 +47,20 @@ py::str decode_host_path(const std::string& path);
 
 // A read-only view of any contiguous Python buffer (bytes, bytearray, memoryview, numpy), used
 // without copying; UsageError for a buffer that is not contiguous.
-struct BufferView {
-  py::buffer_info info;
-  ByteSpan span() const { return {static_cast<const std::byte*>(info.ptr), std::size_t(info.size * info.itemsize)}; }
+// Holds the buffer (PyObject_GetBuffer) until it goes; no shape or stride vectors are copied, so a
+// small read or write pays no allocation for its view.
+class BufferView {
+ public:
+  BufferView(const py::buffer& data, bool writable);
+  ~BufferView() { PyBuffer_Release(&buffer_); }
+  BufferView(const BufferView&) = delete;
+  BufferView& operator=(const BufferView&) = delete;
+  ByteSpan span() const { return {static_cast<const std::byte*>(buffer_.buf), std::size_t(buffer_.len)}; }
+  MutableByteSpan mutable_span() const { return {static_cast<std::byte*>(buffer_.buf), std::size_t(buffer_.len)}; }
+
+ private:
+  Py_buffer buffer_{};
 };
-BufferView view_of(const py::buffer& data, bool writable);
 
 // A size given as an int (bytes) or a string such as "204 MiB".
 std::uint64_t to_size(const py::object& value, const char* what);

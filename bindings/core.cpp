@@ -33,6 +33,11 @@ py::str decode_host_path(const std::string& path) {
 }
 
 std::uint64_t to_unsigned(const py::int_& value, const char* what, std::uint64_t max) {
+  // The common case without a Python object made or compared: a small int in range.
+  int overflow = 0;
+  const long long fast = PyLong_AsLongLongAndOverflow(value.ptr(), &overflow);
+  if (fast == -1 && PyErr_Occurred()) throw py::error_already_set();
+  if (!overflow && fast >= 0 && std::uint64_t(fast) <= max) return std::uint64_t(fast);
   if (value < py::int_(0)) throw UsageError(fmt::format("{} must not be negative (got {})", what, py::str(value).cast<std::string>()));
   if (value > py::int_(max)) throw UsageError(fmt::format("{} {} is too large (at most {})", what, py::str(value).cast<std::string>(), max));
   return value.cast<std::uint64_t>();

@@ -64,19 +64,53 @@ void bind_errors(py::module_& m) {
   // A FormatError raised from Python (a check the Python layer makes) has no offset unless given.
   PyObject_SetAttrString(format_error_type, "offset", Py_None);
 
+  // Any other exception falls through to pybind11's own translators.
   py::register_exception_translator([](std::exception_ptr pointer) {
-    try {
-      if (pointer) std::rethrow_exception(pointer);
-    } catch (const FormatError& e) {
-      raise_format_error(e);
-    } catch (const UsageError& e) {
-      raise_as(usage_error_type, e);
-    } catch (const OsError& e) {
-      raise_os_error(e);
-    } catch (const Error& e) {
-      raise_as(error_type, e);
-    }
+    if (pointer && !raise_engine_error(pointer)) std::rethrow_exception(pointer);
   });
+}
+
+bool raise_engine_error(std::exception_ptr pointer) {
+  try {
+    std::rethrow_exception(pointer);
+  } catch (const FormatError& e) {
+    raise_format_error(e);
+  } catch (const UsageError& e) {
+    raise_as(usage_error_type, e);
+  } catch (const OsError& e) {
+    raise_os_error(e);
+  } catch (const Error& e) {
+    raise_as(error_type, e);
+  } catch (...) {
+    return false;
+  }
+  return true;
+}
+
+PyObject* raise_current_exception() noexcept {
+  const std::exception_ptr pointer = std::current_exception();
+  try {
+    try {
+      std::rethrow_exception(pointer);
+    } catch (py::error_already_set& e) {
+      e.restore();
+      return nullptr;
+    } catch (...) {
+    }
+    if (raise_engine_error(pointer)) return nullptr;
+    try {
+      std::rethrow_exception(pointer);
+    } catch (const std::bad_alloc&) {
+      PyErr_NoMemory();
+    } catch (const std::exception& e) {
+      PyErr_SetString(PyExc_RuntimeError, e.what());
+    } catch (...) {
+      PyErr_SetString(PyExc_RuntimeError, "unknown C++ exception");
+    }
+  } catch (...) {  // a failure while raising (out of memory making the message)
+    if (!PyErr_Occurred()) PyErr_NoMemory();
+  }
+  return nullptr;
 }
 
 }  // namespace bootmirror::bindings

@@ -4,19 +4,16 @@
 
 namespace bootmirror::bindings {
 
-BufferView view_of(const py::buffer& data, bool writable) {
-  py::buffer_info info = data.request(writable);
-  if (info.ndim > 1) {
-    // Only C-contiguous buffers map to one byte range.
-    py::ssize_t expected = info.itemsize;
-    for (py::ssize_t d = info.ndim - 1; d >= 0; --d) {
-      if (info.strides[d] != expected) throw UsageError("the buffer must be C-contiguous");
-      expected *= info.shape[d];
-    }
-  } else if (info.ndim == 1 && info.strides[0] != info.itemsize) {
-    throw UsageError("the buffer must be contiguous");
+BufferView::BufferView(const py::buffer& data, bool writable) {
+  // PyBUF_STRIDES: any layout is accepted here and checked below, so that a strided view is a
+  // UsageError rather than Python's BufferError.
+  if (PyObject_GetBuffer(data.ptr(), &buffer_, PyBUF_STRIDES | (writable ? PyBUF_WRITABLE : 0)) != 0)
+    throw py::error_already_set();
+  if (!PyBuffer_IsContiguous(&buffer_, 'C')) {
+    const bool many = buffer_.ndim > 1;
+    PyBuffer_Release(&buffer_);
+    throw UsageError(many ? "the buffer must be C-contiguous" : "the buffer must be contiguous");
   }
-  return BufferView{std::move(info)};
 }
 
 namespace {
@@ -37,6 +34,120 @@ py::bytes read_bytes(BlockDevice& device, const py::int_& offset_arg, const py::
   return result;
 }
 
+std::size_t read_into(BlockDevice& device, const py::int_& offset_arg, const py::buffer& buffer) {
+  const std::uint64_t offset = to_unsigned(offset_arg, "offset");
+  BufferView view(buffer, true);
+  const MutableByteSpan span = view.mutable_span();
+  {
+    py::gil_scoped_release release;
+    device.read(offset, span);
+  }
+  return span.size();
+}
+
+void write_from(BlockDevice& device, const py::int_& offset_arg, const py::buffer& data) {
+  const std::uint64_t offset = to_unsigned(offset_arg, "offset");
+  BufferView view(data, false);
+  py::gil_scoped_release release;
+  device.write(offset, view.span());
+}
+
+// bootmirror.Disk's read, readinto and write, which scripts call a sector at a time: a plain
+// CPython type whose METH_FASTCALL methods call the functions above directly. pybind11's
+// dispatcher (finding the overload, casting self to a BlockDevice) cost about 800 instructions a
+// call, more than the pread itself; os.preadv is the yardstick (issue 15). It holds the
+// BlockDevice's Python object, which keeps the device alive.
+struct DeviceIO {
+  PyObject_HEAD
+  BlockDevice* device;
+  PyObject* owner;
+};
+
+PyTypeObject* device_io_type = nullptr;
+
+BlockDevice& device_of(PyObject* self) { return *reinterpret_cast<DeviceIO*>(self)->device; }
+
+// Two positional arguments, the first an int: TypeError otherwise, as pybind11 would raise.
+bool two_arguments(const char* method, PyObject* const* args, Py_ssize_t count) {
+  if (count == 2 && PyLong_Check(args[0])) return true;
+  PyErr_Format(PyExc_TypeError, "DeviceIO.%s() takes an int offset and one more argument", method);
+  return false;
+}
+
+PyObject* device_io_read(PyObject* self, PyObject* const* args, Py_ssize_t count) {
+  if (!two_arguments("read", args, count) || !PyLong_Check(args[1])) {
+    if (!PyErr_Occurred()) PyErr_SetString(PyExc_TypeError, "DeviceIO.read() takes an int length");
+    return nullptr;
+  }
+  try {
+    return read_bytes(device_of(self), py::reinterpret_borrow<py::int_>(args[0]), py::reinterpret_borrow<py::int_>(args[1]))
+        .release()
+        .ptr();
+  } catch (...) {
+    return raise_current_exception();
+  }
+}
+
+PyObject* device_io_readinto(PyObject* self, PyObject* const* args, Py_ssize_t count) {
+  if (!two_arguments("readinto", args, count)) return nullptr;
+  try {
+    return PyLong_FromSize_t(
+        read_into(device_of(self), py::reinterpret_borrow<py::int_>(args[0]), py::reinterpret_borrow<py::buffer>(args[1])));
+  } catch (...) {
+    return raise_current_exception();
+  }
+}
+
+PyObject* device_io_write(PyObject* self, PyObject* const* args, Py_ssize_t count) {
+  if (!two_arguments("write", args, count)) return nullptr;
+  try {
+    write_from(device_of(self), py::reinterpret_borrow<py::int_>(args[0]), py::reinterpret_borrow<py::buffer>(args[1]));
+    Py_RETURN_NONE;
+  } catch (...) {
+    return raise_current_exception();
+  }
+}
+
+void device_io_dealloc(PyObject* self) {
+  PyTypeObject* type = Py_TYPE(self);
+  Py_XDECREF(reinterpret_cast<DeviceIO*>(self)->owner);
+  type->tp_free(self);
+  Py_DECREF(type);
+}
+
+PyMethodDef device_io_methods[] = {
+    {"read", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(&device_io_read)), METH_FASTCALL,
+     "read(offset, length) -> bytes"},
+    {"readinto", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(&device_io_readinto)), METH_FASTCALL,
+     "readinto(offset, buffer) -> int: fills the writable buffer"},
+    {"write", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(&device_io_write)), METH_FASTCALL,
+     "write(offset, data): writes a bytes-like object"},
+    {nullptr, nullptr, 0, nullptr}};
+
+void bind_device_io(py::module_& m) {
+  static PyType_Slot slots[] = {{Py_tp_dealloc, reinterpret_cast<void*>(&device_io_dealloc)},
+                                {Py_tp_methods, device_io_methods},
+                                {Py_tp_doc, const_cast<char*>("A block device's read, readinto and write, called directly.")},
+                                {0, nullptr}};
+  static PyType_Spec spec = {"bootmirror._core.DeviceIO", sizeof(DeviceIO), 0,
+                             Py_TPFLAGS_DEFAULT | Py_TPFLAGS_DISALLOW_INSTANTIATION, slots};
+  PyObject* type = PyType_FromSpec(&spec);
+  if (type == nullptr) throw py::error_already_set();
+  device_io_type = reinterpret_cast<PyTypeObject*>(type);
+  m.add_object("DeviceIO", py::reinterpret_borrow<py::object>(type));
+  m.def(
+      "device_io",
+      [](const py::object& device) {
+        BlockDevice& target = device.cast<BlockDevice&>();
+        auto* io = PyObject_New(DeviceIO, device_io_type);
+        if (io == nullptr) throw py::error_already_set();
+        io->device = &target;
+        io->owner = device.inc_ref().ptr();
+        return py::reinterpret_steal<py::object>(reinterpret_cast<PyObject*>(io));
+      },
+      py::arg("device"), "The device's read, readinto and write without pybind11's dispatch (bootmirror.Disk uses them).");
+}
+
 FaultyDisk::Access to_access(const std::string& access) {
   if (access == "read") return FaultyDisk::Access::read;
   if (access == "write") return FaultyDisk::Access::write;
@@ -54,26 +165,9 @@ void bind_io(py::module_& m) {
       .def_property_readonly("writable", &BlockDevice::writable)
       .def_property_readonly("name", [](const BlockDevice& self) { return decode_host_path(self.name()); })
       .def("read", &read_bytes, py::arg("offset"), py::arg("length"), "Read `length` bytes at `offset`.")
-      .def(
-          "readinto",
-          [](BlockDevice& self, const py::int_& offset_arg, const py::buffer& buffer) {
-            const std::uint64_t offset = to_unsigned(offset_arg, "offset");
-            BufferView view = view_of(buffer, true);
-            auto span = view.span();
-            py::gil_scoped_release release;
-            self.read(offset, MutableByteSpan(const_cast<std::byte*>(span.data()), span.size()));
-            return span.size();
-          },
-          py::arg("offset"), py::arg("buffer"), "Fill a writable buffer from `offset`; returns its length.")
-      .def(
-          "write",
-          [](BlockDevice& self, const py::int_& offset_arg, const py::buffer& data) {
-            const std::uint64_t offset = to_unsigned(offset_arg, "offset");
-            BufferView view = view_of(data, false);
-            py::gil_scoped_release release;
-            self.write(offset, view.span());
-          },
-          py::arg("offset"), py::arg("data"), "Write a bytes-like object at `offset`.")
+      .def("readinto", &read_into, py::arg("offset"), py::arg("buffer"),
+           "Fill a writable buffer from `offset`; returns its length.")
+      .def("write", &write_from, py::arg("offset"), py::arg("data"), "Write a bytes-like object at `offset`.")
       .def("flush", [](BlockDevice& self) {
         py::gil_scoped_release release;
         self.flush();
@@ -180,6 +274,7 @@ void bind_io(py::module_& m) {
           py::arg("point"), py::arg("choice") = "random", py::arg("seed") = 0)
       .def("crash_states", &WriteLog::crash_states, py::arg("random_per_point") = 8, py::arg("seed") = 0,
            py::call_guard<py::gil_scoped_release>());
+  bind_device_io(m);
 }
 
 }  // namespace bootmirror::bindings

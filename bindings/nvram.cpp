@@ -11,7 +11,7 @@ using namespace bootmirror::nvram;
 py::bytes to_bytes(ByteSpan bytes) { return py::bytes(reinterpret_cast<const char*>(bytes.data()), bytes.size()); }
 
 ByteVector copy_of(const py::buffer& data) {
-  const BufferView view = view_of(data, false);
+  const BufferView view(data, false);
   return ByteVector(view.span().begin(), view.span().end());
 }
 
@@ -92,7 +92,7 @@ void bind_load_options(py::module_& m) {
       .def_static("efi", [](const WtfText& options, const DevicePath& path) { return WindowsOsOptions::efi(utf16(options), path); },
                   py::arg("os_load_options"), py::arg("os_load_path"))
       .def_static("decode", [](const py::buffer& data) { return WindowsOsOptions::decode(copy_of(data)); }, py::arg("data"))
-      .def_static("present_in", [](const py::buffer& data) { return WindowsOsOptions::present_in(view_of(data, false).span()); },
+      .def_static("present_in", [](const py::buffer& data) { return WindowsOsOptions::present_in(BufferView(data, false).span()); },
                   py::arg("optional_data"))
       .def("encode", [](const WindowsOsOptions& o) { return to_bytes(o.encode()); })
       .def_readonly("version", &WindowsOsOptions::version)
