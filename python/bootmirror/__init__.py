@@ -9,35 +9,47 @@ Errors: every error raised for bad input or bad use is a :class:`bootmirror.Erro
 (``FileNotFoundError``, ...) carrying the path.
 """
 
+# Importing the package loads nothing else: each name below is imported the first time it is
+# used (PEP 562), so that a command or script pays only for what it touches. The engine
+# (bootmirror._core) alone takes several milliseconds to load, dataclasses and inspect ten more.
 from ._version import __version__
-from ._core import Error, FormatError, UsageError, crc32, describe_size, parse_size
-from .disk import Disk, FaultyDisk
-from .identity import deterministic, new_guid, now
-from . import crash, fat, gpt, kb814070
-from .machine import Machine
-from . import firmware, ldm, ntfs, nvram, qemu
 
-__all__ = [
-    "__version__",
-    "Disk",
-    "Error",
-    "FaultyDisk",
-    "FormatError",
-    "Machine",
-    "UsageError",
-    "crash",
-    "crc32",
-    "describe_size",
-    "fat",
-    "gpt",
-    "kb814070",
-    "ldm",
-    "firmware",
-    "ntfs",
-    "nvram",
-    "qemu",
-    "deterministic",
-    "new_guid",
-    "now",
-    "parse_size",
-]
+# Where each public name lives; submodules map to themselves.
+_NAMES = {
+    "Error": "_core", "FormatError": "_core", "UsageError": "_core",
+    "crc32": "_core", "describe_size": "_core", "parse_size": "_core",
+    "Disk": "disk", "FaultyDisk": "disk", "buffer": "disk",
+    "deterministic": "identity", "new_guid": "identity", "now": "identity",
+    "Machine": "machine",
+}
+_SUBMODULES = ("crash", "fat", "firmware", "gpt", "kb814070", "ldm", "ntfs", "nvram", "qemu")
+
+__all__ = ["__version__", *_NAMES, *_SUBMODULES]
+
+
+def __getattr__(name: str):
+    if name in _SUBMODULES or name == "_core":  # bootmirror._core as an attribute, as before
+        from importlib import import_module
+
+        return import_module(f"{__name__}.{name}")  # the import system sets it on the package
+    module = _NAMES.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from importlib import import_module
+
+    value = getattr(import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))
+
+
+TYPE_CHECKING = False  # not typing's: importing typing costs 5 ms; type checkers take any TYPE_CHECKING
+if TYPE_CHECKING:  # what type checkers and IDEs see: the same names, imported eagerly
+    from . import crash, fat, firmware, gpt, kb814070, ldm, ntfs, nvram, qemu
+    from ._core import Error, FormatError, UsageError, crc32, describe_size, parse_size
+    from .disk import Disk, FaultyDisk, buffer
+    from .identity import deterministic, new_guid, now
+    from .machine import Machine

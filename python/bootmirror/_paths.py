@@ -3,12 +3,14 @@ question goes to the engine's volume (its exists and stat), which matches names 
 
 from __future__ import annotations
 
-from typing import Any, Union
-
 from . import _core
 from .disk import Disk
 
-Target = Union[Disk, _core.BlockDevice]
+TYPE_CHECKING = False  # typing is not imported at run time: it would cost every command 5 ms
+if TYPE_CHECKING:
+    from typing import Any
+
+Target = Disk | _core.BlockDevice
 
 
 def device_of(target: Target) -> _core.BlockDevice:

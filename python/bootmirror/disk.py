@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, List, Optional, Tuple, Union
 
 from . import _core
 
+# Not typing's TYPE_CHECKING: importing typing costs milliseconds that every command would pay.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import List, Optional, Tuple, Union
+
     from . import gpt
     from .crash import WriteLog
 
-SizeLike = Union[int, str]
-BytesLike = Union[bytes, bytearray, memoryview]
+SizeLike = int | str
+BytesLike = bytes | bytearray | memoryview
 
 
 def buffer(size: SizeLike) -> memoryview:

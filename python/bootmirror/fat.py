@@ -23,10 +23,13 @@ from __future__ import annotations
 
 import io
 import os
-from typing import Iterator, List, Optional, Tuple, Union
 
 from . import _core
 from ._paths import PathQueries, Target, device_of
+
+TYPE_CHECKING = False  # typing is not imported at run time: it would cost every command 5 ms
+if TYPE_CHECKING:
+    from typing import Iterator, List, Optional, Tuple, Union
 
 __all__ = [
     "ARCHIVE",

@@ -13,13 +13,17 @@ on-disk offset order, as Windows numbers them::
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, List, Optional, Union
-
 from . import _core
 
+# Neither dataclasses nor typing at run time: they cost 10 and 5 ms, and every command that shows a
+# disk imports this module (issue 15).
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import List, Union
+
     from .disk import Disk
+
+    DiskLike = Union["Disk", _core.BlockDevice]
 
 _gpt = _core.gpt
 Table = _gpt.Table
@@ -33,17 +37,16 @@ LDM_METADATA = "5808c8aa-7e8f-42e0-85d2-e1e90434cfb3"
 LDM_DATA = "af9b60a0-1431-4f62-bc68-3311714a69ad"
 BASIC_DATA = "ebd0a0a2-b9e5-4433-87c0-68b6b72699c7"
 
-DiskLike = Union["Disk", _core.BlockDevice]
-
-
 def _device(disk: DiskLike) -> _core.BlockDevice:
     return disk if isinstance(disk, _core.BlockDevice) else disk.device
 
 
-@dataclass(frozen=True)
 class Partition:
-    """A partition of a GPT disk, numbered in on-disk offset order (1 = lowest offset)."""
+    """A partition of a GPT disk, numbered in on-disk offset order (1 = lowest offset). Immutable;
+    equal to another with the same fields."""
 
+    __slots__ = ("number", "kind", "type_guid", "unique_guid", "name", "first_lba", "last_lba", "attributes",
+                 "sector_size")
     number: int
     kind: str  # "efi", "msr", "basic", "ldm_metadata", "ldm_data" or "other"
     type_guid: str
@@ -53,6 +56,30 @@ class Partition:
     last_lba: int
     attributes: int
     sector_size: int
+
+    def __init__(self, number: int, kind: str, type_guid: str, unique_guid: str, name: str, first_lba: int,
+                 last_lba: int, attributes: int, sector_size: int) -> None:
+        values = (number, kind, type_guid, unique_guid, name, first_lba, last_lba, attributes, sector_size)
+        for field, value in zip(self.__slots__, values):
+            object.__setattr__(self, field, value)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"a Partition is immutable: cannot set {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"a Partition is immutable: cannot delete {name!r}")
+
+    def _values(self) -> tuple:
+        return tuple(getattr(self, field) for field in self.__slots__)
+
+    def __eq__(self, other: object) -> bool:
+        return self._values() == other._values() if isinstance(other, Partition) else NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self._values())
+
+    def __reduce__(self) -> tuple:  # copy and pickle build a new one (setting fields would refuse)
+        return (Partition, self._values())
 
     @classmethod
     def from_raw(cls, number: int, raw: RawPartition, sector_size: int) -> "Partition":
@@ -106,7 +133,7 @@ def partitions_html(parts: List[Partition]) -> str:
     return f"<table><tr>{head}</tr>{rows}</table>"
 
 
-class PartitionList(List[Partition]):
+class PartitionList(list["Partition"]):
     """A plain list of partitions that Jupyter shows as a table."""
 
     def _repr_html_(self) -> str:

@@ -7,9 +7,11 @@ is random and follows the real clock; ``SOURCE_DATE_EPOCH`` freezes the clock an
 
 from __future__ import annotations
 
-from typing import Optional
-
 from . import _core
+
+TYPE_CHECKING = False  # importing typing would cost every command milliseconds
+if TYPE_CHECKING:
+    from typing import Optional
 
 new_guid = _core.new_guid
 now = _core.now

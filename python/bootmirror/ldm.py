@@ -28,11 +28,12 @@ outside its disk leaves its plex unusable and its volume "Failed Rd" or "Failed"
 
 from __future__ import annotations
 
-import copy
-from typing import Iterable, List, Optional, Sequence, Tuple, Union
-
 from . import _core
 from .disk import Disk
+
+TYPE_CHECKING = False  # typing is not imported at run time: it would cost every command 5 ms
+if TYPE_CHECKING:
+    from typing import Iterable, List, Optional, Sequence, Tuple, Union
 
 _ldm = _core.ldm
 
@@ -433,6 +434,8 @@ def verify(disk: Union[Disk, _core.BlockDevice]) -> Health:
 def convert_dynamic(disk: Disk, group: Optional[DiskGroup] = None, name: str = "WIN-BOOTMIRROR-Dg0") -> DiskGroup:
     """diskpart "convert dynamic": add `disk` to `group` (a new group called `name` if None) and
     commit. Returns the group. When it fails, nothing is written and `group` is as it was."""
+    import copy
+
     g = group if group is not None else DiskGroup.create(name)
     saved = (copy.copy(g._core), list(g._disks))
     try:
