@@ -49,7 +49,22 @@ bool matches_ascii(ByteSpan bytes, std::size_t offset, std::string_view signatur
 }
 
 bool is_all_zero(ByteSpan bytes) {
-  return std::all_of(bytes.begin(), bytes.end(), [](std::byte b) { return b == std::byte{0}; });
+  // Eight bytes at a time (GPT arrays, directory tails and sectors are mostly zeros).
+  const std::byte* p = bytes.data();
+  std::size_t n = bytes.size();
+  std::uint64_t any = 0;
+  for (; n >= 32; p += 32, n -= 32) {
+    std::uint64_t w[4];
+    std::memcpy(w, p, sizeof w);
+    if ((w[0] | w[1] | w[2] | w[3]) != 0) return false;
+  }
+  for (; n >= 8; p += 8, n -= 8) {
+    std::uint64_t w;
+    std::memcpy(&w, p, sizeof w);
+    any |= w;
+  }
+  for (; n; --n, ++p) any |= std::to_integer<std::uint64_t>(*p);
+  return any == 0;
 }
 
 }  // namespace bootmirror

@@ -52,7 +52,15 @@ std::vector<Partition> decode_array(ByteSpan array, const Header& h, std::uint64
   std::vector<std::pair<std::uint64_t, std::uint32_t>> extents;  // (first LBA, slot) of used entries
   for (std::uint32_t slot = 0; slot < h.entry_count; ++slot) {
     const std::uint64_t at = std::uint64_t(slot) * h.entry_size;
-    Partition p = decode_entry(array.subspan(at, h.entry_size));
+    const ByteSpan bytes = array.subspan(at, h.entry_size);
+    // Most of an array is unused entries, all zeros: what decode_entry would make of them, made
+    // without decoding two GUIDs and a name each (an LDM scan reads every disk's arrays).
+    if (is_all_zero(bytes)) {
+      entries.emplace_back();
+      if (h.entry_size > kEntrySize) entries.back().tail.assign(h.entry_size - kEntrySize, std::byte{0});
+      continue;
+    }
+    Partition p = decode_entry(bytes);
     if (p.used()) {
       if (p.first_lba > p.last_lba || p.first_lba < h.first_usable_lba || p.last_lba > h.last_usable_lba)
         throw FormatError(fmt::format("GPT entry {}: LBA {}..{} is outside the usable range {}..{}", slot + 1,

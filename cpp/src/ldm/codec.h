@@ -60,6 +60,8 @@ struct FoundPrivHead {
   std::uint64_t lba = 0;             // where the chosen copy is
   std::optional<PrivHead> privhead;  // nullopt: no valid copy (the reasons are in `damage`)
   std::vector<Damage> damage;
+  // A GPT disk's used partitions, as read once here (read_group takes the reserved ones from them).
+  std::vector<gpt::Partition> gpt_partitions;
   // The chosen copy; FormatError naming the first copy's problem when none is valid.
   const PrivHead& usable() const;
 };
@@ -69,7 +71,11 @@ FoundPrivHead find_privhead(BlockDevice& device);
 // read_database's work, keeping what it found so far in `db` (its `damage` above all) when it
 // throws, and naming in `stage` the structure it was reading ("GPT", "PRIVHEAD", "TOCBLOCK",
 // "VMDB", "VBLK").
-void read_database_into(BlockDevice& device, bool records, DiskDatabase& db, const char*& stage);
+// `known`, when given, is find_privhead's answer for this device, which is then not read again.
+void read_database_into(BlockDevice& device, bool records, DiskDatabase& db, const char*& stage,
+                        const FoundPrivHead* known = nullptr);
+// read_database with find_privhead's answer already in hand (read_group reads it once per disk).
+DiskDatabase read_database(BlockDevice& device, bool records, const FoundPrivHead& known);
 // Byte offset on the device of the VMDB (the config bitmap of the TOCBLOCK copy used).
 std::uint64_t vmdb_offset(const DiskDatabase& db);
 
@@ -124,7 +130,8 @@ void refuse_member(const Group& g, int device_index);
 // next commit.
 void place(GroupDisk& disk, const DiskPlan& plan, int device_index);
 // The GPT partitions of a dynamic GPT disk that are not LDM data, relative to data_start.
-std::vector<std::pair<std::uint64_t, std::uint64_t>> reserved_extents(BlockDevice& device, std::uint64_t data_start);
+std::vector<std::pair<std::uint64_t, std::uint64_t>> reserved_extents(const std::vector<gpt::Partition>& partitions,
+                                                                      std::uint64_t data_start);
 // The partition table of a newly dynamic disk, computed (reads only): the MBR sector with slot 0 =
 // 0x42, or the GPT with the LDM metadata partition carved from the MSR and basic data retyped to
 // LDM data. Its writer writes it after the database.

@@ -33,6 +33,7 @@ struct Place {
   Scheme scheme;
   std::uint64_t primary_lba;
   std::uint64_t config_start;  // where Windows puts the config area on this disk
+  std::vector<gpt::Partition> gpt_partitions;  // used entries (GPT only)
 };
 
 Place locate(BlockDevice& dev) {
@@ -42,17 +43,20 @@ Place locate(BlockDevice& dev) {
   ByteVector mbr = dev.read(0, 512);
   if (load_le<std::uint16_t>(mbr, 510) != 0xAA55) throw NotDynamic("not a dynamic disk: no MBR signature 55 AA", 510);
   const std::uint8_t type = std::uint8_t(mbr[0x1BE + 4]);
-  if (type == 0x42) return {Scheme::mbr, 6, dev.sector_count() - L.config_size};
+  if (type == 0x42) return {Scheme::mbr, 6, dev.sector_count() - L.config_size, {}};
   if (type == 0xEE) {
     // The GPT engine reads the primary copy, or the backup when the primary is damaged; libldm
     // reads only the primary (gpt.c gpt_open_secsize).
     gpt::Table table = gpt::read(dev);
+    std::vector<gpt::Partition> used;
     for (const gpt::Partition& e : table.entries)
-      if (e.used() && e.kind() == gpt::Kind::ldm_metadata) {
+      if (e.used()) used.push_back(e);
+    for (const gpt::Partition& e : used)
+      if (e.kind() == gpt::Kind::ldm_metadata) {
         if (e.last_lba >= dev.sector_count() || e.first_lba > e.last_lba)
           throw FormatError(fmt::format("the LDM metadata partition (LBA {}-{}) lies outside the {}-sector disk", e.first_lba,
                                         e.last_lba, dev.sector_count()), table.primary_entries_lba * ss);
-        return {Scheme::gpt, e.last_lba, e.first_lba};
+        return {Scheme::gpt, e.last_lba, e.first_lba, std::move(used)};
       }
     throw NotDynamic("not a dynamic disk: the GPT has no LDM metadata partition", table.primary_entries_lba * ss);
   }
@@ -104,6 +108,7 @@ FoundPrivHead find_privhead(BlockDevice& dev) {
   const ConfigLayout L = layout_for(ss);
   FoundPrivHead found;
   found.scheme = place.scheme;
+  found.gpt_partitions = place.gpt_partitions;
   std::vector<std::pair<std::uint64_t, PrivHead>> valid;
   auto try_copy = [&](std::uint64_t lba, bool in_config, std::uint64_t config_start) {
     for (const auto& [seen, ph] : valid)

@@ -14,6 +14,7 @@
 
 #include <fmt/format.h>
 
+#include "bootmirror/aligned_buffer.h"
 #include "bootmirror/unicode.h"
 #include "ldm/codec.h"
 
@@ -41,11 +42,12 @@ std::uint64_t detail::vmdb_offset(const DiskDatabase& db) {
   return (db.privhead.config_start + layout_for(db.sector_size).vmdb) * db.sector_size;
 }
 
-void detail::read_database_into(BlockDevice& dev, bool records, DiskDatabase& db, const char*& stage) {
+void detail::read_database_into(BlockDevice& dev, bool records, DiskDatabase& db, const char*& stage,
+                                const FoundPrivHead* known) {
   stage = "GPT";  // find_privhead throws only when the partition table cannot be read
   const std::uint32_t ss = dev.sector_size();
   db.sector_size = ss;
-  FoundPrivHead found = find_privhead(dev);
+  const FoundPrivHead found = known ? *known : find_privhead(dev);
   stage = "PRIVHEAD";
   db.scheme = found.scheme;
   db.damage = found.damage;
@@ -54,10 +56,20 @@ void detail::read_database_into(BlockDevice& dev, bool records, DiskDatabase& db
   const PrivHead& ph = db.privhead;
   const std::uint64_t base = ph.config_start * ss;
   // With records, the whole config area in one read; without, only the sectors looked at.
-  ByteVector config = records ? dev.read(base, ph.config_size * ss) : ByteVector{};
+  // Into the thread's buffer, kept from one read to the next and not zero-filled (the read fills it
+  // whole or throws): a fresh megabyte each time cost more in page faults, the kernel mapping and
+  // zeroing 256 pages, than decoding what it holds. Nothing keeps a view of it past this call.
+  thread_local AlignedBuffer config;
+  config.ensure(0);
+  if (records) {
+    config.ensure(std::size_t(ph.config_size * ss));
+    dev.read(base, config.span());
+  }
+  const ByteSpan whole(config.data(), config.size());
   auto sectors = [&](std::uint64_t first, std::uint64_t count) {
     if (!records) return dev.read(base + first * ss, count * ss);
-    return ByteVector(config.begin() + long(first * ss), config.begin() + long((first + count) * ss));
+    const ByteSpan part = subspan(whole, first * ss, count * ss);
+    return ByteVector(part.begin(), part.end());
   };
 
   stage = "TOCBLOCK";
@@ -119,10 +131,10 @@ void detail::read_database_into(BlockDevice& dev, bool records, DiskDatabase& db
   stage = "VBLK";
   const TocBitmap& cfg = db.tocs[*used]->bitmaps[0];
   const TocBitmap& log = db.tocs[*used]->bitmaps[1];
-  ByteSpan area = subspan(ByteSpan(config), cfg.start * ss, cfg.size * ss);
+  ByteSpan area = subspan(whole, cfg.start * ss, cfg.size * ss);
   decode_vblks(area, base + cfg.start * ss, db);
   if (!db.group) throw FormatError("the LDM database has no disk group record", base + cfg.start * ss);
-  ByteSpan log_bytes = subspan(ByteSpan(config), log.start * ss, log.size * ss);
+  ByteSpan log_bytes = subspan(whole, log.start * ss, log.size * ss);
   db.log.assign(log_bytes.begin(), log_bytes.end());
 }
 
@@ -130,6 +142,13 @@ DiskDatabase read_database(BlockDevice& dev, bool records) {
   DiskDatabase db;
   const char* stage = "";
   read_database_into(dev, records, db, stage);
+  return db;
+}
+
+DiskDatabase detail::read_database(BlockDevice& dev, bool records, const FoundPrivHead& known) {
+  DiskDatabase db;
+  const char* stage = "";
+  read_database_into(dev, records, db, stage, &known);
   return db;
 }
 

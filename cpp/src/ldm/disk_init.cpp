@@ -100,9 +100,10 @@ DiskPlan plan_disk(BlockDevice& dev) {
   return plan;
 }
 
-std::vector<std::pair<std::uint64_t, std::uint64_t>> reserved_extents(BlockDevice& dev, std::uint64_t data_start) {
+std::vector<std::pair<std::uint64_t, std::uint64_t>> reserved_extents(const std::vector<gpt::Partition>& partitions,
+                                                                      std::uint64_t data_start) {
   std::vector<std::pair<std::uint64_t, std::uint64_t>> out;
-  for (const gpt::Partition& e : gpt::read(dev).entries)
+  for (const gpt::Partition& e : partitions)
     if (e.used() && e.kind() != Kind::ldm_data && e.first_lba >= data_start) out.emplace_back(e.first_lba - data_start, e.sector_span());
   return out;
 }

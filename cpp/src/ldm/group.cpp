@@ -189,7 +189,7 @@ Group read_group(const std::vector<DevicePtr>& devices) {
       throw on_device(dev->name(), e);
     }
     try {
-      heads.push_back(read_database(*dev, false));
+      heads.push_back(detail::read_database(*dev, false, found.back()));
     } catch (const FormatError& e) {
       heads.emplace_back();
       if (!first_error) first_error = on_device(dev->name(), e);
@@ -209,7 +209,7 @@ Group read_group(const std::vector<DevicePtr>& devices) {
   for (std::size_t i = 0; i < devices.size() && !assembled; ++i) {
     if (!heads[i] || heads[i]->vmdb.committed_seq != *newest) continue;
     try {
-      assembled = detail::assemble(read_database(*devices[i]));
+      assembled = detail::assemble(detail::read_database(*devices[i], true, found[i]));
     } catch (const FormatError& e) {
       if (!first_error) first_error = on_device(devices[i]->name(), e);
     }
@@ -231,7 +231,7 @@ Group read_group(const std::vector<DevicePtr>& devices) {
       d.config_size = ph.config_size;
       d.scheme = found[i].scheme;
       d.sector_size = devices[i]->sector_size();
-      if (d.scheme == Scheme::gpt) d.reserved = detail::reserved_extents(*devices[i], d.data_start);
+      if (d.scheme == Scheme::gpt) d.reserved = detail::reserved_extents(found[i].gpt_partitions, d.data_start);
       d.committed_seq = heads[i] ? heads[i]->vmdb.committed_seq : 0;
       d.disk_signature = ph.disk_signature;
     }

@@ -45,7 +45,8 @@ void decode_vblks(ByteSpan area, std::uint64_t off, DiskDatabase& db) {
   for (std::uint32_t slot = first_slot(v); slot < v.vblk_last; ++slot) {
     std::uint64_t at = std::uint64_t(slot) * v.vblk_size;
     ByteSpan s = area.subspan(at, v.vblk_size);
-    if (!matches_ascii(s, 0, "VBLK")) throw FormatError(fmt::format("VBLK slot {} is not stamped 'VBLK'", slot), off + at);
+    // A direct compare of the stamp: every slot of the config bitmap is looked at, used or not.
+    if (load_be<std::uint32_t>(s, 0) != 0x56424C4Bu) throw FormatError(fmt::format("VBLK slot {} is not stamped 'VBLK'", slot), off + at);
     std::uint32_t seq = load_be<std::uint32_t>(s, 4);
     if (seq != slot) throw FormatError(fmt::format("VBLK slot {} carries sequence {}", slot, seq), off + at + 4);
     std::uint32_t record_id = load_be<std::uint32_t>(s, 8);
