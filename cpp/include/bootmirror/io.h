@@ -43,6 +43,13 @@ class BlockDevice {
   // The ranges that hold data (sparse files leave holes out). Sorted and disjoint.
   virtual std::vector<Extent> allocated_extents() const;
 
+  // Copies `length` bytes at `offset` into the host file `fd` at `fd_offset` without passing them
+  // through user space (copy_file_range, as cp does), when the device is a file or a window of one.
+  // False when it did not copy it all (another kind of device, a file system or kernel that will
+  // not): the caller then copies through a buffer, which also tells which side failed. The range
+  // must lie inside the device.
+  virtual bool copy_to_host(std::uint64_t offset, std::uint64_t length, int fd, std::uint64_t fd_offset);
+
   std::uint64_t sector_count() const { return size() / sector_size(); }
   // UsageError unless [offset, offset+length) lies inside the device; `action` names the access.
   void check_range(std::uint64_t offset, std::uint64_t length, const char* action) const;
@@ -79,8 +86,11 @@ class ImageFile final : public BlockDevice {
   bool writable() const override { return writable_ || bool(before_first_write_); }
   std::string name() const override { return path_; }
   const std::string& path() const { return path_; }
+  // fsync, when this image was written since its last flush (a flush with nothing written is
+  // free: an idle fsync still waits on the disk's cache flush, milliseconds on a busy one).
   void flush() override;
   std::vector<Extent> allocated_extents() const override;
+  bool copy_to_host(std::uint64_t offset, std::uint64_t length, int fd, std::uint64_t fd_offset) override;
   void close();
   // An image opened read-only becomes writable on its first write: `prepare` runs first (it may
   // refuse with an exception, and then nothing is written), then the file is reopened for writing.
@@ -107,6 +117,7 @@ class ImageFile final : public BlockDevice {
   std::uint64_t size_;
   std::uint32_t sector_size_;
   std::atomic<bool> writable_;
+  std::atomic<bool> unsynced_{false};  // written since the last fsync
   std::mutex reopen_mutex_;
   std::function<void()> before_first_write_;
 };
@@ -141,6 +152,9 @@ class Slice final : public BlockDevice {
   std::string name() const override;
   void flush() override { parent_->flush(); }
   std::vector<Extent> allocated_extents() const override;
+  bool copy_to_host(std::uint64_t offset, std::uint64_t length, int fd, std::uint64_t fd_offset) override {
+    return parent_->copy_to_host(offset_ + offset, length, fd, fd_offset);
+  }
   const DevicePtr& parent() const { return parent_; }
   std::uint64_t offset() const { return offset_; }
 

@@ -35,6 +35,8 @@ void BlockDevice::write(std::uint64_t offset, ByteSpan data) {
   if (!data.empty()) do_write(offset, data);
 }
 
+bool BlockDevice::copy_to_host(std::uint64_t, std::uint64_t, int, std::uint64_t) { return false; }
+
 std::vector<Extent> BlockDevice::allocated_extents() const {
   if (size() == 0) return {};
   return {Extent{0, size()}};

@@ -141,6 +141,7 @@ void ImageFile::become_writable() {
 void ImageFile::do_write(std::uint64_t offset, ByteSpan data) {
   if (!writable_) become_writable();
   int fd = checked_fd("write");
+  unsynced_ = true;  // before the write: a flush racing it must not skip it
   std::size_t done = 0;
   while (done < data.size()) {
     ssize_t n = ::pwrite(fd, data.data() + done, data.size() - done, off_t(offset + done));
@@ -158,6 +159,7 @@ bool ImageFile::copy_to(ImageFile& target, std::uint64_t offset, std::uint64_t t
   if (!target.writable()) throw UsageError(fmt::format("{} is open read-only", target.path_));
   if (!target.writable_) target.become_writable();
   const int from = checked_fd("copy"), to = target.checked_fd("copy");
+  target.unsynced_ = true;
   loff_t in = loff_t(offset), out = loff_t(target_offset);
   std::uint64_t left = length;
   while (left > 0) {
@@ -169,10 +171,29 @@ bool ImageFile::copy_to(ImageFile& target, std::uint64_t offset, std::uint64_t t
   return true;
 }
 
+bool ImageFile::copy_to_host(std::uint64_t offset, std::uint64_t length, int fd, std::uint64_t fd_offset) {
+  check_range(offset, length, "copy");
+  const int from = checked_fd("copy");
+  loff_t in = loff_t(offset), out = loff_t(fd_offset);
+  for (std::uint64_t left = length; left > 0;) {
+    const ssize_t n = ::copy_file_range(from, &in, fd, &out, std::size_t(std::min<std::uint64_t>(left, 1u << 30)), 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    left -= std::uint64_t(n);
+  }
+  return true;
+}
+
 void ImageFile::flush() {
   int fd = checked_fd("flush");
-  // An image never written has nothing to make durable (and may be open read-only).
-  if (writable_ && ::fsync(fd) != 0) throw OsError(errno, path_, "fsync");
+  // An image not written since its last flush has nothing to make durable (an image never written
+  // may be open read-only). The flag is cleared before the fsync, so a write racing it is synced
+  // by the next flush, and set again if the fsync fails.
+  if (!writable_ || !unsynced_.exchange(false)) return;
+  if (::fsync(fd) != 0) {
+    unsynced_ = true;
+    throw OsError(errno, path_, "fsync");
+  }
 }
 
 std::vector<Extent> ImageFile::allocated_extents() const {
