@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 
+#include "bootmirror/host_files.h"
 #include "fat/volume_impl.h"
 
 namespace bootmirror::fat {
@@ -43,6 +44,22 @@ void Volume::Impl::read_runs(const std::vector<Run>& runs, std::uint64_t offset,
   flush_staging();
   for_each_piece(geometry, runs, offset, out.size(), [&](std::uint64_t at, std::uint64_t pos, std::uint64_t n) {
     device->read(at, out.subspan(pos, n));
+  });
+}
+
+void Volume::Impl::copy_runs_to_host(const std::vector<Run>& runs, std::uint64_t size, int fd, const std::string& shown,
+                                     AlignedBuffer& buffer) {
+  constexpr std::size_t chunk = 8 << 20;
+  flush_staging();
+  for_each_piece(geometry, runs, 0, size, [&](std::uint64_t at, std::uint64_t pos, std::uint64_t n) {
+    if (device->copy_to_host(at, n, fd, pos)) return;
+    buffer.ensure(std::size_t(std::min<std::uint64_t>(n, chunk)));
+    for (std::uint64_t done = 0; done < n;) {
+      const MutableByteSpan piece(buffer.data(), std::size_t(std::min<std::uint64_t>(buffer.size(), n - done)));
+      device->read(at + done, piece);
+      write_fully(fd, pos + done, piece, shown);
+      done += piece.size();
+    }
   });
 }
 

@@ -19,8 +19,6 @@ namespace bootmirror::fat {
 namespace {
 
 
-constexpr std::size_t chunk = 8 << 20;  // export's read size
-
 // A name from the image made safe as one host path component: no separators, no "." or "..",
 // no drive letters or control characters, no DOS device names.
 std::string host_safe(const std::string& name) {
@@ -226,14 +224,8 @@ CopyStats Volume::export_tree(const std::string& src, const std::string& host_di
         throw FormatError(fmt::format("FAT: '{}' is {} bytes but its chain is shorter", node.shown(), node.entry.size),
                           v.geometry.cluster_offset(node.entry.first_cluster));
       Fd out = create_host_file(p.fd.get(), name, shown);
-      std::uint64_t size = node.entry.size, done = 0;
-      buffer.ensure(std::size_t(std::min<std::uint64_t>(std::max<std::uint64_t>(size, 1), chunk)));
-      while (done < size) {
-        std::size_t n = std::size_t(std::min<std::uint64_t>(buffer.size(), size - done));
-        v.read_runs(runs, done, MutableByteSpan(buffer.data(), n));
-        write_fully(out.get(), done, ByteSpan(buffer.data(), n), shown);
-        done += n;
-      }
+      const std::uint64_t size = node.entry.size;
+      v.copy_runs_to_host(runs, size, out.get(), shown, buffer);
       ++stats.files;
       stats.bytes += size;
     }
