@@ -48,11 +48,12 @@ void Volume::Impl::read_runs(const std::vector<Run>& runs, std::uint64_t offset,
 }
 
 void Volume::Impl::copy_runs_to_host(const std::vector<Run>& runs, std::uint64_t size, int fd, const std::string& shown,
-                                     AlignedBuffer& buffer) {
+                                     AlignedBuffer& buffer, bool& in_kernel) {
   constexpr std::size_t chunk = 8 << 20;
   flush_staging();
   for_each_piece(geometry, runs, 0, size, [&](std::uint64_t at, std::uint64_t pos, std::uint64_t n) {
-    if (device->copy_to_host(at, n, fd, pos)) return;
+    if (in_kernel && device->copy_to_host(at, n, fd, pos)) return;
+    in_kernel = false;
     buffer.ensure(std::size_t(std::min<std::uint64_t>(n, chunk)));
     for (std::uint64_t done = 0; done < n;) {
       const MutableByteSpan piece(buffer.data(), std::size_t(std::min<std::uint64_t>(buffer.size(), n - done)));

@@ -196,6 +196,7 @@ CopyStats Volume::export_tree(const std::string& src, const std::string& host_di
   Directory& start = v.folder(src);
   stack.push_back({start.first_cluster(), Fd(::dup(root.get())), host_dir});
   AlignedBuffer buffer;
+  bool in_kernel = true;
   while (!stack.empty()) {
     Pending p = std::move(stack.back());
     stack.pop_back();
@@ -225,7 +226,7 @@ CopyStats Volume::export_tree(const std::string& src, const std::string& host_di
                           v.geometry.cluster_offset(node.entry.first_cluster));
       Fd out = create_host_file(p.fd.get(), name, shown);
       const std::uint64_t size = node.entry.size;
-      v.copy_runs_to_host(runs, size, out.get(), shown, buffer);
+      v.copy_runs_to_host(runs, size, out.get(), shown, buffer, in_kernel);
       ++stats.files;
       stats.bytes += size;
     }

@@ -217,9 +217,11 @@ struct Volume::Impl {
   void write_runs(const std::vector<Run>& runs, std::uint64_t offset, ByteSpan data);
   void read_runs(const std::vector<Run>& runs, std::uint64_t offset, MutableByteSpan out);
   // The first `size` bytes of a chain into the host file `fd`: each contiguous piece copied in the
-  // kernel where the device allows it (BlockDevice::copy_to_host), else through `buffer`.
+  // kernel where the device allows it (BlockDevice::copy_to_host) and `in_kernel` is still true,
+  // else through `buffer`. A refusal sets `in_kernel` false, so that a bulk export to another file
+  // system (where the kernel refuses every time) asks once.
   void copy_runs_to_host(const std::vector<Run>& runs, std::uint64_t size, int fd, const std::string& shown,
-                         AlignedBuffer& buffer);
+                         AlignedBuffer& buffer, bool& in_kernel);
   void zero_runs(const std::vector<Run>& runs, std::uint64_t offset, std::uint64_t length);
   std::uint32_t mkdir_in(Directory& parent, std::u16string_view name);  // returns the new folder's cluster
   // The folders of `parts` below the root, made as needed (in memory: the caller flushes).
