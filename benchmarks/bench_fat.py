@@ -1,17 +1,20 @@
 #!/usr/bin/env python3
-"""FAT32 throughput: 10,000 small files in nested folders, and one 1 GiB file, written into an
-image and read back out, against mtools (mcopy) on the same work in the same run; for the 1 GiB
-file also against the raw image-file write speed (the same bytes written straight into an image
-file through bootmirror's ImageFile, with the same request size). And 1,000 files written one
-call each (write_bytes), where every call pays its write barrier (an fsync between the data and
-the entry that names it, so that a power cut never leaves an entry without its data), against
-one mcopy of the same files, which orders nothing.
+"""FAT32: 10,000 small files in 445 nested folders and one 1 GiB file, written into an image and
+read back out, against mtools (mcopy) in the same run, with the floor of each: what any importer
+or exporter must do and nothing else. And 1,000 files written one call each (write_bytes), where
+every call pays its write barrier, against one mcopy of the same files (which orders nothing).
 
-Both sides start from a freshly formatted image (formatting is not timed) and read the same host
-files from the page cache; writes end with an fsync of the image on every side. The images live
-beside the repository; the small files' host side (source and exported copies) lives in /dev/shm,
-so that the case measures the tools rather than the host disk's file creation, which on a shared
-disk varies tenfold from run to run.
+- writes: every side starts from a fresh image (mkfs.fat for mtools, fat.format for us, a plain
+  file for the floor; not timed) and ends with an fsync of the image. The floor is
+  benchmarks/floors.cpp `import`: open, pread and close each host file, stage the data in 8 MiB
+  requests, one fsync; for the 1 GiB file, its `copy` (pread the host file, pwrite the image, in
+  8 MiB requests, fsync).
+- reads come from the images mkfs.fat and mcopy made (another tool's FAT), into a fresh host
+  folder; the floor is `cp -r` of the same host tree (creating the files is what every exporter
+  pays), and `cp` of the 1 GiB file.
+
+The images live beside the repository; the small files' host side (source and exported copies)
+lives in /dev/shm, so that the case measures the tools rather than the host disk's file creation.
 """
 
 from __future__ import annotations
@@ -19,13 +22,14 @@ from __future__ import annotations
 import os
 import random
 import shutil
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import best_of, fsync, require, run, scratch, small_file_tree, table  # noqa: E402
+from common import ROUNDS, build_tool, fsync, print_table, require, rounds, row, run, scratch, small_file_tree  # noqa: E402
 
 import bootmirror  # noqa: E402
 from bootmirror import fat  # noqa: E402
@@ -33,17 +37,16 @@ from bootmirror import fat  # noqa: E402
 FILES = 10_000
 BIG = 1 << 30
 CHUNK = 8 << 20
-REPEATS = 2
-BIG_REPEATS = 3
 SHM = "/dev/shm" if os.path.isdir("/dev/shm") else None
+DATA_AREA = 4 << 20  # where the floor writes: past a FAT32's reserved sectors and FATs
 
 
 def main() -> int:
-    mcopy = require("mcopy")
-    mkfs = require("mkfs.fat")
+    mcopy, mkfs, cp = require("mcopy"), require("mkfs.fat"), require("cp")
     env = dict(os.environ, MTOOLS_SKIP_CHECK="1", MTOOLSRC="/dev/null")
     rows = []
     with scratch("fat") as folder, tempfile.TemporaryDirectory(prefix="bench-fat-", dir=SHM) as shm:
+        floors = str(build_tool("floors.cpp", folder))
         small = Path(shm) / "small"
         small_bytes = small_file_tree(small, FILES)
         big_dir = folder / "big"
@@ -53,19 +56,25 @@ def main() -> int:
             block = random.Random(2).randbytes(CHUNK)
             for _ in range(BIG // CHUNK):
                 f.write(block)
-        ours, theirs, raw = folder / "ours.img", folder / "mtools.img", folder / "raw.img"
+        ours, theirs, raw = folder / "ours.img", folder / "mtools.img", folder / "floor.img"
 
-        def fresh(size: int):
+        def fresh(size: int, side: str):
             def setup() -> None:
-                for p in (ours, theirs, raw):
-                    p.unlink(missing_ok=True)
-                with bootmirror.Disk.create(ours, size) as disk:
-                    fat.format(disk, "FAT32")
-                run([mkfs, "-F", "32", "-C", str(theirs), str(size // 1024)])
+                if side == "bootmirror":
+                    ours.unlink(missing_ok=True)
+                    with bootmirror.Disk.create(ours, size) as disk:
+                        fat.format(disk, "FAT32")
+                elif side == "peer":
+                    theirs.unlink(missing_ok=True)
+                    run([mkfs, "-F", "32", "-C", str(theirs), str(size // 1024)])
+                else:
+                    raw.unlink(missing_ok=True)
+                    with open(raw, "wb") as f:
+                        f.truncate(size)
                 os.sync()  # earlier runs' writeback must not land inside the next timing
             return setup
 
-        def write_ours(src: Path):
+        def import_ours(src: Path):
             def work() -> None:
                 with bootmirror.Disk.open(ours, writable=True) as disk:
                     vol = fat.open(disk)
@@ -73,66 +82,53 @@ def main() -> int:
                     vol.flush()
             return work
 
-        def write_mtools(src: Path):
+        def mcopy_in(src: Path):
             def work() -> None:
-                import subprocess
                 items = [str(p) for p in sorted(src.iterdir())]
-                subprocess.run([mcopy, "-s", "-i", str(theirs), *items, "::/"], check=True, env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                run([mcopy, "-s", "-i", str(theirs), *items, "::/"], env=env)
                 fsync(theirs)
             return work
 
-        def fresh_raw() -> None:
-            # Like the FAT images, the raw image exists (sparse) before the timing starts.
-            raw.unlink(missing_ok=True)
-            with bootmirror.Disk.create(raw, BIG + (64 << 20)):
-                pass
-            os.sync()
-
-        def write_raw() -> None:
-            buffer = bytearray(CHUNK)
-            view = memoryview(buffer)
-            with bootmirror.Disk.open(raw, writable=True) as disk, open(big, "rb", buffering=0) as f:
-                offset = 0
-                while n := f.readinto(buffer):
-                    disk.write(offset, view[:n])
-                    offset += n
-                disk.flush()
-
-        def read_ours(out: Path):
+        def export_ours(out: Path):
             def work() -> None:
-                with bootmirror.Disk.open(ours) as disk:
-                    fat.open(disk).export_tree("", out)
+                with bootmirror.Disk.open(theirs) as disk:
+                    fat.open(disk).export_tree("", out / "bootmirror")
             return work
 
-        def read_mtools(out: Path):
-            def work() -> None:
-                import subprocess
-                subprocess.run([mcopy, "-s", "-n", "-i", str(theirs), "::/*", str(out)], check=True, env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            return work
-
-        def clean(out: Path):
+        def clean(out: Path, side: str):
             def setup() -> None:
-                import shutil
-                shutil.rmtree(out, ignore_errors=True)
-                out.mkdir()
+                shutil.rmtree(out / side, ignore_errors=True)
+                (out / side).mkdir(parents=True)
                 os.sync()
             return setup
 
+        def write_and_read(label: str, src: Path, size: int, write_floor, read_floor, out: Path, unit):
+            writers = {"bootmirror": import_ours(src), "peer": mcopy_in(src), "floor": write_floor}
+            times = rounds(writers, ROUNDS, {side: fresh(size, side) for side in writers})
+            rows.append(row(f"write {label}", times, "mcopy -s", write_floor.__doc__, *unit))
+            # The reads start from the image mkfs.fat and mcopy made.
+            fresh(size, "peer")()
+            mcopy_in(src)()
+            readers = {
+                "bootmirror": export_ours(out),
+                "peer": lambda: run([mcopy, "-s", "-n", "-i", str(theirs), "::/*", str(out / "peer")], env=env),
+                "floor": lambda: read_floor(out / "floor"),
+            }
+            times = rounds(readers, ROUNDS, {side: clean(out, side) for side in readers})
+            rows.append(row(f"read {label} (image made by mkfs.fat + mcopy)", times, "mcopy -s", read_floor.__doc__, *unit))
+            shutil.rmtree(out, ignore_errors=True)
+
         # Many small files.
-        size = 512 << 20
-        w_ours = best_of(REPEATS, write_ours(small), fresh(size))
-        w_mt = best_of(1, write_mtools(small), fresh(size))  # mcopy is slow: once is enough
-        fresh(size)()
-        write_ours(small)()
-        write_mtools(small)()
-        r_ours = best_of(REPEATS, read_ours(Path(shm) / "out"), clean(Path(shm) / "out"))
-        r_mt = best_of(1, read_mtools(Path(shm) / "out"), clean(Path(shm) / "out"))
-        shutil.rmtree(Path(shm) / "out", ignore_errors=True)
-        label = f"{FILES:,} files ({small_bytes / 2**20:.0f} MiB), nested folders"
-        rows.append((f"write {label}", f"{w_ours:.2f} s", f"{w_mt:.2f} s", f"{w_mt / w_ours:.1f}x"))
-        rows.append((f"read {label}", f"{r_ours:.2f} s", f"{r_mt:.2f} s", f"{r_mt / r_ours:.1f}x"))
+        def import_floor() -> None:
+            """floors import"""
+            run([floors, "import", str(small), str(raw), str(DATA_AREA)])
+
+        def cp_tree(out: Path) -> None:
+            """cp -r of the host tree"""
+            run([cp, "-r", *[str(p) for p in sorted(small.iterdir())], str(out)])
+
+        write_and_read(f"{FILES:,} files ({small_bytes / 2**20:.0f} MiB), 445 folders", small, 512 << 20, import_floor,
+                       cp_tree, Path(shm) / "out", (1e3, "ms"))
 
         # Many small operations, each crash-safe on its own.
         flat = Path(shm) / "flat"
@@ -147,36 +143,21 @@ def main() -> int:
                     vol.write_bytes(p.name, p.read_bytes())
                 vol.flush()
 
-        size = 512 << 20
-        e_ours = best_of(REPEATS, write_each_ours, fresh(size))
-        e_mt = best_of(1, write_mtools(flat), fresh(size))
-        rows.append(("write 1,000 files of 4 KiB, one call each (a barrier per call)", f"{e_ours:.2f} s",
-                     f"{e_mt:.2f} s", f"{e_mt / e_ours:.1f}x"))
+        writers = {"bootmirror": write_each_ours, "peer": mcopy_in(flat)}
+        times = rounds(writers, ROUNDS, {side: fresh(512 << 20, side) for side in writers})
+        rows.append(row("write 1,000 files of 4 KiB, one call each (a barrier per call)", times, "one mcopy", "", 1, "s"))
 
         # One 1 GiB file.
-        size = BIG + (128 << 20)
-        mib = BIG / 2**20
-        # The three writers take turns, so that a busy moment of the shared disk hits all of them.
-        # Each round changes who goes first: no writer always follows the same neighbour.
-        best = {"ours": float("inf"), "raw": float("inf"), "mtools": float("inf")}
-        writers = [("ours", write_ours(big_dir), fresh(size)), ("raw", write_raw, fresh_raw),
-                   ("mtools", write_mtools(big_dir), fresh(size))]
-        for round_ in range(BIG_REPEATS):
-            for name, work, setup in writers[round_:] + writers[:round_]:
-                best[name] = min(best[name], best_of(1, work, setup))
-        w_ours, w_raw, w_mt = best["ours"], best["raw"], best["mtools"]
-        fresh(size)()
-        write_ours(big_dir)()
-        write_mtools(big_dir)()
-        r_ours = best_of(REPEATS, read_ours(folder / "out"), clean(folder / "out"))
-        r_mt = best_of(REPEATS, read_mtools(folder / "out"), clean(folder / "out"))
-        rows.append(("write 1 GiB file", f"{mib / w_ours:,.0f} MiB/s", f"{mib / w_mt:,.0f} MiB/s",
-                     f"{w_mt / w_ours:.1f}x"))
-        rows.append(("write 1 GiB file vs raw image write", f"{mib / w_ours:,.0f} MiB/s",
-                     f"raw {mib / w_raw:,.0f} MiB/s", f"{w_raw / w_ours:.2f}x"))
-        rows.append(("read 1 GiB file", f"{mib / r_ours:,.0f} MiB/s", f"{mib / r_mt:,.0f} MiB/s",
-                     f"{r_mt / r_ours:.1f}x"))
-    print(table(("case", "bootmirror", "peer (mtools mcopy)", "ratio (>1: bootmirror faster)"), rows))
+        def write_floor() -> None:
+            """floors copy (8 MiB requests)"""
+            run([floors, "copy", str(big), str(raw), str(CHUNK)])
+
+        def cp_file(out: Path) -> None:
+            """cp of the file"""
+            run([cp, str(big), str(out)])
+
+        write_and_read("1 GiB file", big_dir, BIG + (128 << 20), write_floor, cp_file, folder / "out", (1, "s"))
+    print_table(f"FAT32 ({ROUNDS} rounds; peer mtools {subprocess.run([mcopy, '--version'], capture_output=True, text=True).stdout.split()[3]})", rows)
     return 0
 
 

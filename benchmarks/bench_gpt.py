@@ -1,67 +1,78 @@
-"""GPT benchmark: create 128 partitions and rewrite the table 1,000 times, against sgdisk doing
-the same work, both timed in the same run. Standalone: ``python benchmarks/bench_gpt.py``.
+#!/usr/bin/env python3
+"""GPT: create 128 partitions, rewrite the table 1,000 times, five separate commands, and the
+editing work alone, against sgdisk doing the same work in the same run.
 
-Every bootmirror write is durable and crash-safe (backup copy, flush, primary copy, flush); sgdisk
-edits in memory and writes once per run, and each of its writing runs pauses one second before its
-fsync (seen with strace: clock_nanosleep of 1 s), so its runs cost about a second whatever they do.
-The rows: our cost per durable table write against sgdisk's cost per run; one command at a time on
-both sides; and the editing work alone, with sgdisk in --pretend mode (no write, no pause).
+sgdisk sleeps one second and calls sync() before its fsync on every run that writes (seen with
+strace); here it runs with an LD_PRELOAD shim (benchmarks/nosleep.c, built by the benchmark) that
+makes sleep() and sync() return at once, so its time is its work and its one durable write.
+
+Every bootmirror table write is durable and crash-safe (backup copy, fsync, primary copy, fsync);
+sgdisk edits in memory and writes once per run. The floor is benchmarks/floors.cpp `tablewrites`:
+the same number of durable table writes (16 KiB + 512 B, fsync, twice) and nothing else.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
-import tempfile
-import time
 from pathlib import Path
 
-import bootmirror
-from bootmirror import Disk, gpt
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import ROUNDS, build_tool, print_table, rounds, row, run, scratch  # noqa: E402
+
+import bootmirror  # noqa: E402
+from bootmirror import Disk, gpt  # noqa: E402
 
 PARTITIONS = 128
 REWRITES = 1000
-COMMANDS = 5  # sgdisk pauses about a second after each write (its disk sync), so few
+COMMANDS = 5
 
 
-def sgdisk() -> str:
+def sgdisk_path() -> str:
     path = shutil.which("sgdisk") or shutil.which("sgdisk", path="/usr/sbin:/sbin")
     if path is None:
         sys.exit("bench_gpt: sgdisk is required (Debian package gdisk)")
     return path
 
 
-def timed(work) -> float:
-    start = time.perf_counter()
-    work()
-    return time.perf_counter() - start
-
-
-def run_sgdisk(*args: str) -> None:
-    subprocess.run([sgdisk(), *args], check=True, capture_output=True)
-
-
 def main() -> int:
+    sgdisk = sgdisk_path()
     rows = []
-    with tempfile.TemporaryDirectory(prefix="bench-gpt-") as folder:
-        ours_path, peer_path = Path(folder, "ours.img"), Path(folder, "peer.img")
-        with Disk.create(ours_path, "1 GiB"):
-            pass
-        with Disk.create(peer_path, "1 GiB"):
-            pass
+    with scratch("gpt") as folder:
+        floors = str(build_tool("floors.cpp", folder))
+        shim = build_tool("nosleep.c", folder, shared=True)
+        env = dict(os.environ, LD_PRELOAD=str(shim))
+        ours_path, peer_path, floor_path = folder / "ours.img", folder / "peer.img", folder / "floor.img"
+        for p in (ours_path, peer_path, floor_path):
+            with Disk.create(p, "1 GiB"):
+                pass
 
-        # 1. Create 128 partitions of 1 MiB: 128 crash-safe table writes / one sgdisk run.
+        def sg(*args: str) -> None:
+            run([sgdisk, *args, str(peer_path)], env=env)
+
+        def tablewrites(n: int):
+            return lambda: run([floors, "tablewrites", str(floor_path), str(n)])
+
         disk = Disk.open(ours_path, writable=True)
-        disk.convert_gpt()
-        disk.delete_partition(1, override=True)
-        ours = timed(lambda: [disk.create_partition("primary", "1 MiB") for _ in range(PARTITIONS)])
-        creates = [a for n in range(1, PARTITIONS + 1) for a in ("-n", f"{n}:0:+1M")]
-        peer = timed(lambda: run_sgdisk("-o", *creates, str(peer_path)))
-        assert len(disk.partitions) == PARTITIONS
-        rows.append((f"create {PARTITIONS} partitions", ours, peer))
 
-        # 2. Rewrite the full table 1,000 times (a rename each time) / one sgdisk run with 1,000 renames.
+        def fresh_ours() -> None:
+            disk.clean()
+            disk.convert_gpt()
+            disk.delete_partition(1, override=True)
+
+        # 1. 128 partitions: 128 crash-safe table writes / one sgdisk run.
+        creates = [a for n in range(1, PARTITIONS + 1) for a in ("-n", f"{n}:0:+1M")]
+        times = rounds({"bootmirror": lambda: [disk.create_partition("primary", "1 MiB") for _ in range(PARTITIONS)],
+                        "peer": lambda: sg("-o", *creates), "floor": tablewrites(PARTITIONS)},
+                       ROUNDS, {"bootmirror": fresh_ours})
+        assert len(disk.partitions) == PARTITIONS
+        rows.append(row(f"create {PARTITIONS} partitions (ours: {PARTITIONS} durable writes; sgdisk: one)", times,
+                        "sgdisk, no sleep", f"{PARTITIONS} table writes"))
+
+        # 2. The full table rewritten 1,000 times (a rename each) / one sgdisk run with 1,000 renames.
         table = gpt.read(disk)
 
         def rewrite_ours() -> None:
@@ -71,22 +82,21 @@ def main() -> int:
                 table.set_entry(i % PARTITIONS, entry)
                 gpt.write(disk, table)
 
-        ours = timed(rewrite_ours)
         renames = [a for i in range(REWRITES) for a in ("-c", f"{i % PARTITIONS + 1}:rewrite {i}")]
-        peer = timed(lambda: run_sgdisk(*renames, str(peer_path)))
-        rows.append((f"rewrite the table {REWRITES:,} times", ours, peer))
+        times = rounds({"bootmirror": rewrite_ours, "peer": lambda: sg(*renames), "floor": tablewrites(REWRITES)}, ROUNDS)
+        rows.append(row(f"rewrite the table {REWRITES:,} times (sgdisk: one run, {REWRITES:,} renames)", times,
+                        "sgdisk, no sleep", f"{REWRITES:,} table writes"))
 
         # 3. One command at a time: read, rename, write, as separate operations on both sides.
-        ours = timed(lambda: [_rename(disk, i) for i in range(COMMANDS)])
-        peer = timed(lambda: [run_sgdisk("-c", f"{i % PARTITIONS + 1}:cmd {i}", str(peer_path)) for i in range(COMMANDS)])
-        rows.append((f"{COMMANDS} separate rename commands", ours, peer))
+        times = rounds({"bootmirror": lambda: [_rename(disk, i) for i in range(COMMANDS)],
+                        "peer": lambda: [sg("-c", f"{i % PARTITIONS + 1}:cmd {i}") for i in range(COMMANDS)],
+                        "floor": tablewrites(COMMANDS)}, ROUNDS)
+        rows.append(row(f"{COMMANDS} separate rename commands", times, "5 sgdisk runs, no sleep", f"{COMMANDS} table writes"))
 
-        # 4. The editing work alone: build 128 partitions and apply 1,000 renames in memory, then
-        # write once / sgdisk --pretend with the same options (it edits, then writes nothing, so
-        # its pause and its I/O are left out: this row favours sgdisk).
+        # 4. The editing work alone: 128 partitions and 1,000 renames in memory, then one write /
+        # sgdisk -P (pretend: it edits and writes nothing, so this row favours sgdisk).
         def build_ours() -> None:
             built = gpt.Table.create(disk.sector_count, 512)
-            first = built.first_usable_lba
             for n in range(PARTITIONS):
                 entry = gpt.RawPartition()
                 entry.type_guid = gpt.BASIC_DATA
@@ -99,22 +109,18 @@ def main() -> int:
                 entries[i % PARTITIONS].name = f"rewrite {i}"
             for n, entry in enumerate(entries[:PARTITIONS]):
                 built.set_entry(n, entry)
-            assert first <= 2048
             gpt.write(disk, built)
 
-        ours = timed(build_ours)
-        peer = timed(lambda: run_sgdisk("-P", "-o", *creates, *renames, str(peer_path)))
-        rows.append((f"edit only: {PARTITIONS} creates + {REWRITES:,} renames, one write (sgdisk -P writes none)", ours, peer))
+        times = rounds({"bootmirror": build_ours, "peer": lambda: sg("-P", "-o", *creates, *renames),
+                        "floor": tablewrites(1)}, ROUNDS)
+        rows.append(row(f"edit only: {PARTITIONS} creates + {REWRITES:,} renames, one write (sgdisk -P writes none)", times,
+                        "sgdisk -P", "1 table write"))
 
         assert gpt.verify(disk).clean
-        subprocess.run([sgdisk(), "-v", str(ours_path)], check=True, capture_output=True)
+        subprocess.run([sgdisk, "-v", str(ours_path)], check=True, capture_output=True)
         disk.close()
-
-    print(f"GPT (bootmirror {bootmirror.__version__} vs sgdisk), 1 GiB sparse image, 512-byte sectors\n")
-    print("| case | bootmirror | sgdisk | ratio (>1: bootmirror faster) |")
-    print("| --- | ---: | ---: | ---: |")
-    for case, ours, peer in rows:
-        print(f"| {case} | {ours * 1000:,.1f} ms | {peer * 1000:,.1f} ms | {peer / ours:,.1f}x |")
+    print_table(f"GPT ({ROUNDS} rounds; 1 GiB sparse images, 512-byte sectors; sgdisk with sleep() and sync() "
+                "made no-ops by an LD_PRELOAD shim, its fsync kept)", rows)
     return 0
 
 

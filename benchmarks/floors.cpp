@@ -1,0 +1,168 @@
+// What the machine allows, measured in the same run as bootmirror and its peers (issue 15): each
+// mode does only the work any tool doing the same job must do, with a page-aligned buffer and no
+// other work. Built by benchmarks/common.py (g++ -O2) into the scratch folder; prints nothing.
+//
+//   floors write IMAGE BYTES CHUNK       pwrite BYTES of a pattern in CHUNK requests, then fsync
+//   floors read FILE CHUNK               pread the whole file in CHUNK requests
+//   floors copy SRC DST CHUNK            pread SRC, pwrite DST (created), fsync DST
+//   floors import TREE IMAGE OFFSET      every regular file under TREE (folders and names sorted):
+//                                        open, pread, close, each padded to 4 KiB and staged into
+//                                        8 MiB requests written to IMAGE from OFFSET; one fsync
+//   floors tablewrites IMAGE COUNT       COUNT times: 16 KiB + 512 B written, fsync, again, fsync
+//                                        (the two copies of a GPT, one durable table write)
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+namespace {
+
+[[noreturn]] void fail(const std::string& what) {
+  std::fprintf(stderr, "floors: %s: %s\n", what.c_str(), std::strerror(errno));
+  std::exit(1);
+}
+
+char* aligned(std::size_t size) {
+  void* p = nullptr;
+  if (posix_memalign(&p, 4096, size) != 0) fail("posix_memalign");
+  std::memset(p, 0x5A, size);
+  return static_cast<char*>(p);
+}
+
+void pwrite_all(int fd, const char* data, std::size_t n, off_t at) {
+  while (n) {
+    ssize_t k = ::pwrite(fd, data, n, at);
+    if (k < 0) fail("pwrite");
+    data += k, n -= std::size_t(k), at += k;
+  }
+}
+
+std::size_t pread_all(int fd, char* out, std::size_t n, off_t at) {
+  std::size_t done = 0;
+  while (done < n) {
+    ssize_t k = ::pread(fd, out + done, n - done, at + off_t(done));
+    if (k < 0) fail("pread");
+    if (k == 0) break;
+    done += std::size_t(k);
+  }
+  return done;
+}
+
+void walk(int dir_fd, std::vector<std::pair<int, std::string>>& files, std::vector<int>& folders) {
+  DIR* d = ::fdopendir(::dup(dir_fd));
+  if (!d) fail("fdopendir");
+  std::vector<std::pair<std::string, bool>> items;
+  while (dirent* e = ::readdir(d)) {
+    if (!std::strcmp(e->d_name, ".") || !std::strcmp(e->d_name, "..")) continue;
+    items.emplace_back(e->d_name, e->d_type == DT_DIR);
+  }
+  ::closedir(d);
+  std::sort(items.begin(), items.end());
+  for (auto& [name, is_dir] : items) {
+    if (is_dir) {
+      int sub = ::openat(dir_fd, name.c_str(), O_RDONLY | O_DIRECTORY);
+      if (sub < 0) fail("open " + name);
+      folders.push_back(sub);
+      walk(sub, files, folders);
+    } else {
+      files.emplace_back(dir_fd, name);
+    }
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 3) return 2;
+  const std::string mode = argv[1];
+  if (mode == "write" && argc == 5) {
+    const std::size_t total = std::stoull(argv[3]), chunk = std::stoull(argv[4]);
+    int fd = ::open(argv[2], O_WRONLY | O_CREAT, 0644);
+    if (fd < 0) fail("open");
+    char* buffer = aligned(chunk);
+    for (std::size_t at = 0; at < total; at += chunk) pwrite_all(fd, buffer, std::min(chunk, total - at), off_t(at));
+    if (::fsync(fd) != 0) fail("fsync");
+    return ::close(fd);
+  }
+  if (mode == "read" && argc == 4) {
+    const std::size_t chunk = std::stoull(argv[3]);
+    int fd = ::open(argv[2], O_RDONLY);
+    if (fd < 0) fail("open");
+    char* buffer = aligned(chunk);
+    for (off_t at = 0;; at += off_t(chunk))
+      if (pread_all(fd, buffer, chunk, at) < chunk) break;
+    return ::close(fd);
+  }
+  if (mode == "copy" && argc == 5) {
+    const std::size_t chunk = std::stoull(argv[4]);
+    int in = ::open(argv[2], O_RDONLY), out = ::open(argv[3], O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (in < 0 || out < 0) fail("open");
+    char* buffer = aligned(chunk);
+    for (off_t at = 0;; at += off_t(chunk)) {
+      std::size_t n = pread_all(in, buffer, chunk, at);
+      pwrite_all(out, buffer, n, at);
+      if (n < chunk) break;
+    }
+    if (::fsync(out) != 0) fail("fsync");
+    return ::close(in) | ::close(out);
+  }
+  if (mode == "import" && argc == 5) {
+    int root = ::open(argv[2], O_RDONLY | O_DIRECTORY);
+    int image = ::open(argv[3], O_WRONLY);
+    if (root < 0 || image < 0) fail("open");
+    off_t at = off_t(std::stoull(argv[4]));
+    std::vector<std::pair<int, std::string>> files;
+    std::vector<int> folders;
+    walk(root, files, folders);
+    constexpr std::size_t stage_size = 8 << 20, cluster = 4096;
+    char* stage = aligned(stage_size);
+    std::size_t used = 0;
+    for (auto& [dir_fd, name] : files) {
+      int fd = ::openat(dir_fd, name.c_str(), O_RDONLY);
+      if (fd < 0) fail("open " + name);
+      struct stat st {};
+      if (::fstat(fd, &st) != 0) fail("fstat");
+      const std::size_t size = std::size_t(st.st_size), padded = (size + cluster - 1) / cluster * cluster;
+      if (used + padded > stage_size) {
+        pwrite_all(image, stage, used, at);
+        at += off_t(used), used = 0;
+      }
+      if (pread_all(fd, stage + used, size, 0) != size) fail("short read " + name);
+      std::memset(stage + used + size, 0, padded - size);
+      used += padded;
+      ::close(fd);
+    }
+    pwrite_all(image, stage, used, at);
+    if (::fsync(image) != 0) fail("fsync");
+    for (int f : folders) ::close(f);
+    return ::close(root) | ::close(image);
+  }
+  if (mode == "tablewrites" && argc == 4) {
+    const long count = std::stol(argv[3]);
+    int fd = ::open(argv[2], O_WRONLY);
+    if (fd < 0) fail("open");
+    char* array = aligned(16384);
+    struct stat st {};
+    if (::fstat(fd, &st) != 0) fail("fstat");
+    const off_t end = st.st_size;
+    for (long i = 0; i < count; ++i) {
+      pwrite_all(fd, array, 16384, end - 512 - 16384);  // backup array and header
+      pwrite_all(fd, array, 512, end - 512);
+      if (::fsync(fd) != 0) fail("fsync");
+      pwrite_all(fd, array, 16384, 1024);  // primary array and header
+      pwrite_all(fd, array, 512, 512);
+      if (::fsync(fd) != 0) fail("fsync");
+    }
+    return ::close(fd);
+  }
+  std::fprintf(stderr, "floors: unknown mode or arguments\n");
+  return 2;
+}
