@@ -149,6 +149,7 @@ std::uint64_t copy_tree(Volume& source, const std::string& src_dir, Volume& targ
       };
   visit(source_key, "", dst_parts);
   AlignedBuffer buffer;
+  Volume::Impl::SealedFolders sealed(t);  // every entry is made: new folders' clusters go with the data
   for (const Copy& c : copies)
     t.fill_file(c.to, [&](std::uint64_t offset, MutableByteSpan piece) { s.read_runs(c.from, offset, piece); }, buffer);
   t.flush();

@@ -1,5 +1,6 @@
 #include <algorithm>
 #include <cerrno>
+#include <cstring>
 
 #include <fmt/format.h>
 
@@ -188,10 +189,12 @@ void Directory::reset_parse() {
   deleted_ = 0;
 }
 
+// The name table hashes and compares folded characters (FoldedHash, FoldedEqual), so its keys are
+// the names as they are: no folded copies.
 void Directory::index(const DirNode& node) {
-  by_name_.emplace(fold(node.short_text), node.slot);
-  if (!node.long_name.empty()) by_name_.emplace(fold(node.long_name), node.slot);
-  short_names_.insert(raw_key(node.entry.name));
+  by_name_.emplace(node.short_text, node.slot);
+  if (!node.long_name.empty()) by_name_.emplace(node.long_name, node.slot);
+  short_names_.insert(node.entry.name);
 }
 
 void Directory::unindex(const DirNode& node) {
@@ -199,9 +202,9 @@ void Directory::unindex(const DirNode& node) {
     auto it = by_name_.find(key);
     if (it != by_name_.end() && it->second == node.slot) by_name_.erase(it);
   };
-  drop(fold(node.short_text));
-  if (!node.long_name.empty()) drop(fold(node.long_name));
-  short_names_.erase(raw_key(node.entry.name));
+  drop(node.short_text);
+  if (!node.long_name.empty()) drop(node.long_name);
+  short_names_.erase(node.entry.name);
 }
 
 DirNode* Directory::find(std::u16string_view name) {
@@ -277,12 +280,12 @@ DirNode& Directory::add(std::u16string_view name, ShortEntry entry) {
   const OemCodePage& page = *volume_.codepage;
   std::optional<ExactShort> exact = exact_short_name(name, page);
   bool long_needed = true;
-  if (exact && !short_names_.count(raw_key(exact->name)) && !exact->needs_long_name) {
+  if (exact && !short_names_.count(exact->name) && !exact->needs_long_name) {
     entry.name = exact->name;
     entry.case_flags = exact->case_flags;
     long_needed = false;
   } else {
-    entry.name = generate_short_name(name, [&](const ShortName& s) { return short_names_.count(raw_key(s)) > 0; }, page);
+    entry.name = generate_short_name(name, [&](const ShortName& s) { return short_names_.count(s) > 0; }, page);
     entry.case_flags = 0;
   }
   std::vector<LongEntry> longs;
@@ -367,6 +370,29 @@ void Directory::write_sectors(std::size_t first, std::size_t end) {
     for (std::size_t k = s; k < e; ++k) dirty_[k] = false;
     s = e;
   }
+}
+
+std::vector<std::uint32_t> Directory::fresh_clusters() const {
+  std::vector<std::uint32_t> out;
+  if (fixed_root() || fresh_from_ >= buffer_.size()) return out;
+  const std::uint64_t cs = volume_.geometry.cluster_size();
+  std::uint64_t at = 0;
+  for (const Run& r : runs_)
+    for (std::uint32_t k = 0; k < r.count; ++k, at += cs)
+      if (at >= fresh_from_) out.push_back(r.first + k);
+  return out;
+}
+
+bool Directory::stage_fresh_cluster(std::uint32_t cluster, MutableByteSpan out) {
+  const std::uint64_t cs = volume_.geometry.cluster_size();
+  if (fixed_root() || fresh_from_ >= buffer_.size() || fresh_from_ % cs != 0 || out.size() != cs) return false;
+  if (device_offset(fresh_from_) != volume_.geometry.cluster_offset(cluster)) return false;
+  std::memcpy(out.data(), buffer_.data() + fresh_from_, cs);
+  const std::uint32_t bps = volume_.geometry.bytes_per_sector;
+  for (std::size_t s = fresh_from_ / bps; s < (fresh_from_ + cs) / bps; ++s) dirty_[s] = false;
+  fresh_from_ += cs;
+  if (fresh_from_ >= buffer_.size()) fresh_from_ = SIZE_MAX;
+  return true;
 }
 
 void Directory::flush_fresh() {

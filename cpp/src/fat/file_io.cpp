@@ -15,7 +15,7 @@ namespace {
 
 constexpr std::uint64_t max_file_size = 0xFFFFFFFFull;
 constexpr std::uint64_t staged_file_limit = 1 << 20;  // files up to this size are write-combined
-constexpr std::size_t staging_limit = 8 << 20;
+constexpr std::size_t staging_limit = 2 << 20;  // per request: a larger buffer only costs page faults
 
 // Calls fn(device_offset, position_in_span, length) for each contiguous piece of [offset,
 // offset+length) of a chain.
@@ -405,11 +405,12 @@ void Volume::Impl::fill_file(const PlannedFile& file, const std::function<void(s
     // A small file in one run: stage it behind the previous one when it follows it on the device.
     std::uint64_t at = geometry.cluster_offset(runs[0].first);
     const std::size_t need = std::size_t(runs[0].count) * cs;
+    if (staging.bytes.size() < staging_limit) staging.bytes.ensure(staging_limit);
+    if (!staging.empty() && at > staging.device_offset + staging.used) stage_folder_gap(at);
     if (staging.empty() || staging.device_offset + staging.used != at || staging.used + need > staging_limit) {
       flush_staging();
       staging.device_offset = at;
     }
-    if (staging.bytes.size() < staging_limit) staging.bytes.ensure(staging_limit);
     std::byte* start = staging.bytes.data() + staging.used;
     fill(0, MutableByteSpan(start, std::size_t(size)));
     std::memset(start + size, 0, need - std::size_t(size));  // the last cluster's tail
@@ -423,6 +424,29 @@ void Volume::Impl::fill_file(const PlannedFile& file, const std::function<void(s
     fill(done, piece);
     write_runs(runs, done, piece);
     done += n;
+  }
+}
+
+Volume::Impl::SealedFolders::SealedFolders(Impl& v) : volume(v) {
+  for (const auto& [key, dir] : v.directories)
+    for (std::uint32_t cluster : dir->fresh_clusters()) v.sealed_folder_clusters.emplace(cluster, key);
+}
+
+void Volume::Impl::stage_folder_gap(std::uint64_t at) {
+  if (sealed_folder_clusters.empty()) return;
+  const std::uint64_t cs = geometry.cluster_size(), first = geometry.cluster_offset(2);
+  while (staging.device_offset + staging.used < at && staging.used + cs <= staging_limit) {
+    const std::uint64_t end = staging.device_offset + staging.used;
+    if (end < first || (end - first) % cs != 0) return;
+    const std::uint32_t cluster = std::uint32_t((end - first) / cs + 2);
+    auto it = sealed_folder_clusters.find(cluster);
+    if (it == sealed_folder_clusters.end()) return;
+    auto dir = directories.find(it->second);
+    if (dir == directories.end() ||
+        !dir->second->stage_fresh_cluster(cluster, MutableByteSpan(staging.bytes.data() + staging.used, std::size_t(cs))))
+      return;
+    staging.used += std::size_t(cs);
+    sealed_folder_clusters.erase(it);
   }
 }
 

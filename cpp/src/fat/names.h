@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <array>
 #include <cstdint>
+#include <cstring>
 #include <functional>
 #include <optional>
 #include <string>
@@ -21,6 +22,17 @@
 namespace bootmirror::fat {
 
 using ShortName = std::array<char, 11>;  // 8 + 3, space padded, as stored
+// A folder's table of short names taken: the 11 bytes hashed as they are.
+struct ShortNameHash {
+  std::size_t operator()(const ShortName& name) const {
+    std::uint64_t head;
+    std::uint32_t tail = 0;
+    std::memcpy(&head, name.data(), 8);
+    std::memcpy(&tail, name.data() + 8, 3);
+    const std::uint64_t h = head * 0x9E3779B97F4A7C15ull ^ std::uint64_t(tail) * 0xC2B2AE3D27D4EB4Full;
+    return std::size_t(h ^ (h >> 29));
+  }
+};
 
 
 // The key two names share when Windows treats them as equal (upper case, simple mappings).
