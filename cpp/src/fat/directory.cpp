@@ -169,11 +169,11 @@ void Directory::parse() {
                            fmt::format("slot {}: short name '{}' has characters FAT does not allow", slot,
                                        escape_bytes(raw_key(e.name))),
                            DirProblem::Fix::rename, "bad-name"});
-    if (find(node.wide_name()) != nullptr || (!node.long_name.empty() && find(node.short_text) != nullptr))
-      problems_.push_back({slot, 1, fmt::format("slot {}: duplicate name '{}'", slot, node.shown()),
+    // A name the table holds already (the long name, or the short one) is a duplicate.
+    const DirNode& stored = nodes_.insert_or_assign(slot, std::move(node)).first->second;
+    if (!index(stored))
+      problems_.push_back({slot, 1, fmt::format("slot {}: duplicate name '{}'", slot, stored.shown()),
                            DirProblem::Fix::rename, "duplicate-name"});
-    nodes_[slot] = std::move(node);
-    index(nodes_[slot]);
   }
 }
 
@@ -191,10 +191,15 @@ void Directory::reset_parse() {
 
 // The name table hashes and compares folded characters (FoldedHash, FoldedEqual), so its keys are
 // the names as they are: no folded copies.
-void Directory::index(const DirNode& node) {
-  by_name_.emplace(node.short_text, node.slot);
-  if (!node.long_name.empty()) by_name_.emplace(node.long_name, node.slot);
+bool Directory::index(const DirNode& node) {
+  bool fresh = by_name_.emplace(node.short_text, node.slot).second;
+  if (!node.long_name.empty()) {
+    // A long name may fold to its own short name ("Readme.txt", README.TXT): not a duplicate.
+    const auto [at, added] = by_name_.emplace(node.long_name, node.slot);
+    fresh = fresh && (added || at->second == node.slot);
+  }
   short_names_.insert(node.entry.name);
+  return fresh;
 }
 
 void Directory::unindex(const DirNode& node) {

@@ -20,19 +20,22 @@ namespace {
 
 
 // A name from the image made safe as one host path component: no separators, no "." or "..",
-// no drive letters or control characters, no DOS device names.
-std::string host_safe(const std::string& name) {
+// no drive letters or control characters, no DOS device names. `wide` is set to its UTF-16 form.
+std::string host_safe(const std::string& name, std::u16string& wide) {
   std::string out;
+  out.reserve(name.size());
   for (char c : name) {
     auto u = static_cast<unsigned char>(c);
     out.push_back(u < 0x20 || c == '/' || c == '\\' || c == ':' ? '_' : c);
   }
   while (!out.empty() && (out.back() == '.' || out.back() == ' ')) out.pop_back();
   if (out.empty()) out.assign(1, '_');
+  wide = utf8_to_utf16(out);
   try {
-    check_long_name(utf8_to_utf16(out));
+    check_long_name(wide);
   } catch (const UsageError&) {
     out.insert(out.begin(), '_');
+    wide.insert(wide.begin(), u'_');
   }
   return out;
 }
@@ -213,13 +216,19 @@ CopyStats Volume::export_tree(const std::string& src, const std::string& host_di
     stack.pop_back();
     if (!seen.insert(p.key).second)
       throw FormatError(fmt::format("FAT: a folder cycle at cluster {} (exporting {})", p.key, p.shown));
-    std::vector<DirNode> nodes;
-    for (const auto& [slot, node] : v.directory(p.key).nodes()) nodes.push_back(node);
-    std::unordered_set<std::u16string> used;  // host names in this folder, compared case-insensitively
-    for (const DirNode& node : nodes) {
-      std::string base = host_safe(node.shown());  // valid UTF-8 on the host: lone surrogates as U+FFFD
+    // Read in place: parsing the folders below it later leaves this one's entries as they are.
+    const std::map<std::uint32_t, DirNode>& nodes = v.directory(p.key).nodes();
+    // Host names in this folder, compared case-insensitively.
+    std::unordered_set<std::u16string, FoldedHash, FoldedEqual> used;
+    used.reserve(nodes.size());
+    for (const auto& [slot, node] : nodes) {
+      std::u16string wide;
+      std::string base = host_safe(node.shown(), wide);  // valid UTF-8 on the host: lone surrogates as U+FFFD
       std::string name = base;
-      for (int n = 2; !used.insert(fold(utf8_to_utf16(name))).second; ++n) name = fmt::format("{}~{}", base, n);
+      for (int n = 2; !used.insert(std::move(wide)).second; ++n) {
+        name = fmt::format("{}~{}", base, n);
+        wide = utf8_to_utf16(name);
+      }
       std::string shown = p.shown + "/" + name;
       if (node.is_dir()) {
         if (node.entry.first_cluster == 0)

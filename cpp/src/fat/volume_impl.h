@@ -118,7 +118,7 @@ class Directory {
  private:
   void parse();
   void reset_parse();
-  void index(const DirNode& node);
+  bool index(const DirNode& node);  // false when a name of it was in the table already
   void unindex(const DirNode& node);
   DirNode make_node(std::uint32_t slot, const ShortEntry& entry, std::u16string long_name, std::uint32_t lfn_count) const;
   std::uint32_t reserve_slots(std::uint32_t count);
