@@ -84,7 +84,8 @@ std::vector<HostItem> read_folder(int dir_fd, const std::string& shown) {
 // relative to its folder's descriptor (folders with O_NOFOLLOW). `list(dir_fd, shown)` gives a
 // folder's entries (read_folder, or what an earlier walk of the same tree read, in the order it
 // read them). `on_folder(key, name, shown)` returns the volume folder a host folder maps to;
-// `on_file(dir_fd, key, name, shown)` sees each regular file (symbolic links to files included).
+// `on_file(dir_fd, key, name, folder_shown)` sees each regular file (symbolic links to files
+// included), with its folder's path for messages (a file's own is made only when one is needed).
 template <typename List, typename OnFolder, typename OnFile>
 void walk_host(Fd root, const std::string& root_shown, std::uint32_t root_key, List list, OnFolder on_folder,
                OnFile on_file) {
@@ -99,14 +100,14 @@ void walk_host(Fd root, const std::string& root_shown, std::uint32_t root_key, L
     Pending p = std::move(stack.back());
     stack.pop_back();
     for (const HostItem& item : list(p.fd.get(), p.shown)) {
-      std::string shown = p.shown + "/" + item.name;
       if (item.directory) {
+        std::string shown = p.shown + "/" + item.name;
         Fd sub(::openat(p.fd.get(), item.name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
         if (sub.get() < 0) throw OsError(errno, shown, "open folder");
         std::uint32_t key = on_folder(p.key, item.name, shown);
-        stack.push_back({std::move(sub), shown, key});
+        stack.push_back({std::move(sub), std::move(shown), key});
       } else if (item.regular) {
-        on_file(p.fd.get(), p.key, item.name, shown);
+        on_file(p.fd.get(), p.key, item.name, p.shown);
       }
     }
   }
@@ -132,7 +133,6 @@ CopyStats Volume::import_tree(const std::string& host_dir, const std::string& de
   // to read in the second pass leaves the file system as it was (only free clusters were written).
   const std::uint32_t dest_key = v.make_dirs(dest, split_path(dest));
   std::vector<Impl::PlannedFile> planned;
-  std::vector<std::string> planned_names;
   auto folder_key = [&](std::uint32_t key, const std::string& name, const std::string& shown, bool create) {
     Directory& dir = v.directory(key);
     std::u16string wide = utf8_to_utf16(name);
@@ -157,18 +157,17 @@ CopyStats Volume::import_tree(const std::string& host_dir, const std::string& de
             [&](std::uint32_t key, const std::string& name, const std::string& shown) {
               return folder_key(key, name, shown, true);
             },
-            [&](int dir_fd, std::uint32_t key, const std::string& name, const std::string& shown) {
+            [&](int dir_fd, std::uint32_t key, const std::string& name, const std::string& folder) {
               struct stat st {};
-              if (::fstatat(dir_fd, name.c_str(), &st, 0) != 0) throw OsError(errno, shown, "stat");
+              if (::fstatat(dir_fd, name.c_str(), &st, 0) != 0) throw OsError(errno, folder + "/" + name, "stat");
               std::uint64_t size = std::uint64_t(st.st_size);
-              if (size > 0xFFFFFFFFull) throw OsError(EFBIG, shown, "import (FAT files end at 4 GiB)");
+              if (size > 0xFFFFFFFFull) throw OsError(EFBIG, folder + "/" + name, "import (FAT files end at 4 GiB)");
               ShortEntry e;
               e.attributes = attr::archive;
               Timestamp now = IdentitySource::now();
               e.stamp_created(now);
               e.stamp_modified(now);
               planned.push_back(v.plan_file(v.directory(key), utf8_to_utf16(name), size, e));
-              planned_names.push_back(name);
               ++stats.files;
               stats.bytes += size;
             });
@@ -180,8 +179,10 @@ CopyStats Volume::import_tree(const std::string& host_dir, const std::string& de
             [&](std::uint32_t key, const std::string& name, const std::string& shown) {
               return folder_key(key, name, shown, false);
             },
-            [&](int dir_fd, std::uint32_t key, const std::string& name, const std::string& shown) {
-              if (next >= planned.size() || planned_names[next] != name || planned[next].dir != key)
+            [&](int dir_fd, std::uint32_t key, const std::string& name, const std::string& folder) {
+              const std::string shown = folder + "/" + name;
+              // The same listings in the same order: the same files (a removed one fails to open).
+              if (next >= planned.size() || planned[next].dir != key)
                 throw OsError(EAGAIN, shown, "import: the host folder changed while importing");
               const Impl::PlannedFile& file = planned[next++];
               Fd fd(::openat(dir_fd, name.c_str(), O_RDONLY | O_CLOEXEC));
