@@ -322,6 +322,26 @@ class Machine:
         numbers them), first in BootOrder unless ``first=False``. Returns its Boot#### number."""
         return _core.firmware_add_windows_entry(self._m, description, esp, loader_path, os, os_path, os_load_options, first)
 
+    def install_windows(self, disk: int, size: "Optional[SizeLike]" = None, label: str = "",
+                        description: Optional[str] = None, bootable: bool = True) -> "_core.BootResult":
+        """Windows Server 2003's setup on blank disk `disk` (:mod:`bootmirror.windows_setup`): its
+        ESP and MSR, a Windows partition of `size` (NTFS, the Windows tree), the loader on the ESP,
+        a boot entry first in BootOrder, Timeout 5, and the restart into the new Windows. The new
+        Windows has no disk group: other dynamic disks are Foreign to it. Returns the boot."""
+        from . import windows_setup
+
+        return windows_setup.install_windows(self, disk, size, label,
+                                             windows_setup.SETUP_ENTRY if description is None else description, bootable)
+
+    def add_cdrom(self, letter: str = "D") -> None:
+        """Give the machine a CD-ROM drive with no disc, as list volume shows one
+        ("CD-ROM 0 B Healthy")."""
+        _core.add_cdrom_drive(self._m, letter)
+
+    @property
+    def cdrom_drives(self) -> "list[str]":
+        return _core.cdrom_drives(self._m)
+
     @property
     def running_system(self) -> "_core.RunningSystem":
         """What the running boot came from: its entry, the ESP its loader was on (list volume's

@@ -200,6 +200,15 @@ void refresh_hard_drive_nodes(Machine& machine);
 // Deletes Boot#### entries and their places in BootOrder (BootOrder first).
 void delete_entries(Machine& machine, const std::vector<std::uint16_t>& numbers);
 
+// ---- Windows installations -------------------------------------------------------------------
+
+// Each Windows has its own disk group (its registry names it): a Windows on a dynamic volume runs
+// with that volume's group, and one that setup put on a basic partition with the group it made
+// itself, if any (none when new: the other Windows' dynamic disks are Foreign to it). Starting a
+// Windows makes its group the machine's own (dynamic::own_group). Setup records its new
+// installation here by the partition it is on.
+void record_installation(Machine& machine, const Guid& os_partition);
+
 // ---- Booting ------------------------------------------------------------------------------------
 
 // What a boot did, as firmware and Windows' loader would: the entries tried, what each step found,
