@@ -454,13 +454,17 @@ def nvram_boot_number(name: str) -> Optional[int]: ...
 # -- boots under QEMU and OVMF (bindings/qemu.cpp); the typed API is bootmirror.qemu ----------------
 class QemuMarker:
     tag: str
+    partition_guid: Optional[str]
     fat_serial: Optional[int]
     path: str
+
 class QemuBootAttempt:
     option: int
+    description: str
     device_path: str
     outcome: str
     status: str
+
 class QemuBootResult:
     exit_status: int
     timed_out: bool
@@ -470,6 +474,7 @@ class QemuBootResult:
     qemu_messages: str
     markers: List[QemuMarker]
     attempts: List[QemuBootAttempt]
+
 def qemu_build_marker_loader(tag: str) -> bytes: ...
 def qemu_boot(disks: List[Tuple[Union[str, "os.PathLike[str]"], int]], vars: Union[str, "os.PathLike[str]"],
               timeout: float, firmware_code: Optional[Union[str, "os.PathLike[str]"]] = None) -> QemuBootResult: ...
