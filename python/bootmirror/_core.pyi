@@ -468,6 +468,7 @@ class QemuBootAttempt:
 class QemuBootResult:
     exit_status: int
     timed_out: bool
+    stopped_idle: bool
     seconds: float
     firmware_code: str
     console: str

@@ -61,10 +61,6 @@ WINDOWS_ENTRY = "Windows 2003 Server, Enterprise"
 #: Where Windows Server 2003's EFI loader lives on the ESP.
 LOADER_PATH = windows_setup.LOADER_PATH
 
-#: The smallest disk that holds the system disk's layout (its MSR ends just past 9 GB).
-SYSTEM_DISK_MIN_SIZE = 9_153_031_680 + 32 * MiB + 34 * 512
-
-
 def esp_file_contents(path: str, bootable: bool = True) -> bytes:
     """Contents for one of the ESP's files: Windows' loader is, when `bootable`, a marker loader
     that boots under QEMU with OVMF and says which ESP it came from (built with Debian's
@@ -75,22 +71,38 @@ def esp_file_contents(path: str, bootable: bool = True) -> bytes:
     return (f"bootmirror stand-in for {path}\n".encode() * 64)[: 4096 + 512 * len(name)]
 
 
-def build_system_disk(disk: Disk, bootable: bool = True, boot_volume_size: SizeLike = 4996 * MiB) -> None:
-    """Partition `disk` as the article's disk 0, fill its EFI system partition and install the
-    Windows tree on its boot partition.
+def system_disk_layout(scale: float = 1.0, boot_volume_size: SizeLike = 4996 * MiB) -> list:
+    """:data:`SYSTEM_DISK_LAYOUT` with C: of `boot_volume_size`, every size and place but the
+    ESP's first sector times `scale` (whole MiB for C: and the MSR's place, whole sectors for the
+    ESP): the article's disk 0, smaller for quick runs."""
+    if not 0 < scale <= 1:
+        raise UsageError(f"scale {scale} is not in (0, 1]")
+    (_, esp_type, esp_name, esp_at, esp_len), (_, c_type, c_name, _, _), (_, msr_type, msr_name, msr_at, msr_len) = SYSTEM_DISK_LAYOUT
+    esp_len = int(esp_len * scale) // 512 * 512
+    c_len = int(_core.parse_size(boot_volume_size) * scale) // MiB * MiB
+    msr_at = int(msr_at * scale) // MiB * MiB
+    layout = [["efi", esp_type, esp_name, esp_at, esp_len], ["basic", c_type, c_name, esp_at + esp_len, c_len],
+              ["msr", msr_type, msr_name, msr_at, msr_len]]
+    if layout[1][3] + layout[1][4] > msr_at:
+        raise UsageError("the boot volume runs into the system disk's MSR")
+    return layout
+
+
+def build_system_disk(disk: Disk, bootable: bool = True, boot_volume_size: SizeLike = 4996 * MiB,
+                      scale: float = 1.0) -> None:
+    """Partition `disk` as the article's disk 0 (:func:`system_disk_layout`), fill its EFI system
+    partition and install the Windows tree on its boot partition.
 
     The ESP is formatted FAT as Windows formats a 204 MB partition (FAT16, 4 KB clusters); the
     boot partition NTFS, by :func:`bootmirror.windows_setup.install_windows_volume`.
     """
     if disk.sector_size != 512:
         raise UsageError("the article's byte offsets (32,256 = sector 63) need 512-byte sectors")
-    if disk.size < SYSTEM_DISK_MIN_SIZE:
-        raise UsageError(f"the system disk needs at least {SYSTEM_DISK_MIN_SIZE:,} bytes")
+    layout = system_disk_layout(scale, boot_volume_size)
+    needed = layout[2][3] + layout[2][4] + 34 * 512
+    if disk.size < needed:
+        raise UsageError(f"the system disk needs at least {needed:,} bytes")
     table = gpt.Table.create(disk.sector_count, disk.sector_size)
-    layout = [list(p) for p in SYSTEM_DISK_LAYOUT]
-    layout[BOOT_PARTITION - 1][4] = _core.parse_size(boot_volume_size)
-    if layout[1][3] + layout[1][4] > layout[2][3]:
-        raise UsageError("the boot volume runs into the system disk's MSR")
     for slot, (_, type_guid, name, first, length) in enumerate(layout):
         entry = gpt.RawPartition()
         entry.type_guid = type_guid
@@ -101,7 +113,7 @@ def build_system_disk(disk: Disk, bootable: bool = True, boot_volume_size: SizeL
         table.set_entry(slot, entry)
     gpt.write(disk, table)
 
-    _, _, _, esp_offset, esp_length = SYSTEM_DISK_LAYOUT[0]
+    _, _, _, esp_offset, esp_length = layout[0]
     esp = disk.slice(esp_offset, esp_length)
     fat.format(esp, "FAT")
     with fat.open(esp) as volume:
@@ -117,19 +129,21 @@ def build_system_disk(disk: Disk, bootable: bool = True, boot_volume_size: SizeL
 def rehearsal_machine(folder: Union[str, "os.PathLike[str]"], disk_size: SizeLike = "10 GiB",
                       bootable: bool = True, shadow_size: "SizeLike | None" = None,
                       boot_volume_size: SizeLike = 4996 * MiB, windows_entry: str = WINDOWS_ENTRY,
-                      cdrom: "str | None" = "D") -> Machine:
+                      cdrom: "str | None" = "D", scale: float = 1.0) -> Machine:
     """The article's machine in a new machine folder: disk 0 built by :func:`build_system_disk`,
     disk 1 a raw disk of the same size unless `shadow_size` (both sparse images: a few MiB
     written), the CD-ROM drive `cdrom` (D:, as the article's list volume shows it), and the
     firmware's NVRAM (Debian's OVMF variable store) with the firmware's entries and Windows'
-    (`windows_entry`, first in BootOrder). Windows has been started from that entry: its
+    (`windows_entry`, first in BootOrder). `scale` shrinks the disks and the system disk's layout
+    (:func:`system_disk_layout`) for quick runs. Windows has been started from that entry: its
     ESP is the running system's, and its boot partition, drive C:, the boot volume. With
     `bootable` (the default) Windows' loader on the ESP is a marker loader, so the machine boots
     for real under QEMU (:meth:`Machine.boot_qemu`)."""
     machine = Machine.create(folder)
-    machine.create_disk(disk_size)
-    machine.create_disk(disk_size if shadow_size is None else shadow_size)
-    build_system_disk(machine.disk(0), bootable, boot_volume_size)
+    size = int(_core.parse_size(disk_size) * scale) // MiB * MiB
+    machine.create_disk(size)
+    machine.create_disk(size if shadow_size is None else int(_core.parse_size(shadow_size) * scale) // MiB * MiB)
+    build_system_disk(machine.disk(0), bootable, boot_volume_size, scale)
     machine.assign_letter(0, BOOT_PARTITION, "C")
     if cdrom:
         machine.add_cdrom(cdrom)
