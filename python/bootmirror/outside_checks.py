@@ -79,7 +79,8 @@ def run_checks(machine: "Machine") -> List[Check]:
                 return "No problems found" in out.stdout, out.stdout.strip().splitlines()[-1:] and out.stdout.strip()
             checks.append(_checked("sgdisk", f"disk {number}", sgdisk))
             for part in gpt.partitions(disk):
-                if part.kind != "efi":
+                # An ESP not formatted yet (the shadow's, before format s:) has nothing to check.
+                if part.kind != "efi" or not _core.file_system_on(disk.slice(part.offset, part.size).device)[0]:
                     continue
                 target = f"disk {number} partition {part.number} (ESP)"
 

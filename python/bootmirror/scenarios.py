@@ -90,48 +90,59 @@ def _esp_guid(m: Machine, disk: int) -> str:
     return re.findall(r"\{[0-9a-f-]{36}\}", m.bootcfg(f"/list {disk}"))[0]
 
 
-def kb814070_steps(m: Machine, qemu: bool = False) -> Iterator[Step]:
-    """The article's first part on :func:`kb814070`'s machine, a step at a time (each runs when it
-    is yielded): prepare the shadow drive, convert both disks (with the restart), mirror and wait,
-    bootcfg and /list, /clone, and the test boot of the shadow (emulated, and under QEMU too when
-    `qemu`)."""
-    prepare = "Prepare the Shadow Drive for Mirroring"
-    yield _diskpart(prepare, "steps 2 to 4: the shadow's EFI and MSR partitions", _kb.PREPARE_SHADOW_PARTITIONS)(m)
-    yield _diskpart(prepare, "step 5: a letter for the shadow's ESP", _kb.ASSIGN_SHADOW_ESP)(m)
-    drive, switches = _kb.FORMAT_SHADOW_ESP
-    yield Step(prepare, "step 6: format the shadow's ESP", [f"format {drive} {switches}"], m.format(drive, switches))
-    yield _diskpart(prepare, "step 7: a letter for the primary ESP", _kb.ASSIGN_PRIMARY_ESP)(m)
-    source, target, switches = _kb.COPY_ESP
-    yield Step(prepare, "step 8: copy the system files", [f"xcopy {source} {target} {switches}"], m.xcopy(source, target, switches))
-    yield _diskpart(prepare, "step 9: the letters go again", _kb.REMOVE_ESP_LETTERS)(m)
-    convert = "Convert the Primary and Shadow Drives to Dynamic"
-    yield _diskpart(convert, "step 1: both disks", _kb.CONVERT_TO_DYNAMIC)(m)
-    restarted = m.reboot()
-    yield Step(convert, "the restart that completes disk 0's conversion", ["(restart)"],
-               f"Windows restarted from {restarted.description!r}." if restarted else "")
-    mirror = "Establish a Mirror from the Boot Drive to the Shadow Drive"
-    yield _diskpart(mirror, "step 1: mirror C: onto disk 1", _kb.MIRROR_BOOT_VOLUME)(m)
-    m.wait()
-    yield _diskpart(mirror, "step 2: the volume synchronised", "list volume")(m)
-    bootcfg = "Use Bootcfg.exe to Add New EFI Partition Boot Entries to NVRAM"
+def _reboot_step(section: str, title: str, entry: Optional[str]) -> Callable[[Machine], Step]:
+    return lambda m: Step(section, title, [f"(boot menu: {entry})" if entry else "(restart)"], _boot_text(m.reboot(entry)))
+
+
+def _step(section: str, title: str, command: str, run: Callable[[Machine], str]) -> Callable[[Machine], Step]:
+    return lambda m: Step(section, title, [command], run(m))
+
+
+_PREPARE = "Prepare the Shadow Drive for Mirroring"
+_CONVERT = "Convert the Primary and Shadow Drives to Dynamic"
+_MIRROR = "Establish a Mirror from the Boot Drive to the Shadow Drive"
+_BOOTCFG = "Use Bootcfg.exe to Add New EFI Partition Boot Entries to NVRAM"
+_TEST = "Test-Boot the Shadow Drive with the New Boot Entries"
+_CLONED = "Boot Mirror C: - secondary plex Cloned_Entry"
+
+#: The article's first part, step by step: each runs on the machine as the steps before it left
+#: it (everything a step needs, it reads from the machine), so a step can be run alone.
+KB814070_STEPS: List[Callable[[Machine], Step]] = [
+    _diskpart(_PREPARE, "steps 2 to 4: the shadow's EFI and MSR partitions", _kb.PREPARE_SHADOW_PARTITIONS),
+    _diskpart(_PREPARE, "step 5: a letter for the shadow's ESP", _kb.ASSIGN_SHADOW_ESP),
+    _step(_PREPARE, "step 6: format the shadow's ESP", "format {} {}".format(*_kb.FORMAT_SHADOW_ESP),
+          lambda m: m.format(*_kb.FORMAT_SHADOW_ESP)),
+    _diskpart(_PREPARE, "step 7: a letter for the primary ESP", _kb.ASSIGN_PRIMARY_ESP),
+    _step(_PREPARE, "step 8: copy the system files", "xcopy {} {} {}".format(*_kb.COPY_ESP), lambda m: m.xcopy(*_kb.COPY_ESP)),
+    _diskpart(_PREPARE, "step 9: the letters go again", _kb.REMOVE_ESP_LETTERS),
+    _diskpart(_CONVERT, "step 1: both disks", _kb.CONVERT_TO_DYNAMIC),
+    _reboot_step(_CONVERT, "the restart that completes disk 0's conversion", None),
+    _diskpart(_MIRROR, "step 1: mirror C: onto disk 1", _kb.MIRROR_BOOT_VOLUME),
+    # "Wait for the volume synchronization to complete"
+    lambda m: (m.wait(), _diskpart(_MIRROR, "step 2: the volume synchronised", "list volume")(m))[1],
     # The article's machine had been restarted from the mirror's entry before its first bootcfg
     # (whose CurrentBootEntryID is that entry's, 5).
-    chosen = "Boot Mirror C: - secondary plex"
-    yield Step(bootcfg, f"a restart from {chosen!r}, as the article's machine was", [f"(boot menu: {chosen})"],
-               _boot_text(m.reboot(chosen)))
-    yield _bootcfg(bootcfg, "step 1: the boot entries", lambda _: "")(m)
-    yield _bootcfg(bootcfg, "step 2: disk 0's partitions", lambda _: "/list 0")(m)
-    yield _bootcfg(bootcfg, "step 3: disk 1's partitions", lambda _: "/list 1")(m)
-    yield _bootcfg(bootcfg, "step 4: clone the entries onto the shadow's ESP",
-                   lambda m: f"/clone /sg {_esp_guid(m, 0)} /tg {_esp_guid(m, 1)} /d+ Cloned_Entry")(m)
-    yield _bootcfg(bootcfg, "step 5: the cloned entries", lambda _: "")(m)
-    test = "Test-Boot the Shadow Drive with the New Boot Entries"
-    chosen = "Boot Mirror C: - secondary plex Cloned_Entry"
-    booted = m.reboot(chosen)
-    yield Step(test, f"restart, choosing {chosen!r}", [f"(boot menu: {chosen})"], _boot_text(booted))
+    _reboot_step(_BOOTCFG, "a restart from the mirror's entry, as the article's machine was", "Boot Mirror C: - secondary plex"),
+    _bootcfg(_BOOTCFG, "step 1: the boot entries", lambda _: ""),
+    _bootcfg(_BOOTCFG, "step 2: disk 0's partitions", lambda _: "/list 0"),
+    _bootcfg(_BOOTCFG, "step 3: disk 1's partitions", lambda _: "/list 1"),
+    _bootcfg(_BOOTCFG, "step 4: clone the entries onto the shadow's ESP",
+             lambda m: f"/clone /sg {_esp_guid(m, 0)} /tg {_esp_guid(m, 1)} /d+ Cloned_Entry"),
+    _bootcfg(_BOOTCFG, "step 5: the cloned entries", lambda _: ""),
+    _reboot_step(_TEST, f"restart, choosing {_CLONED!r}", _CLONED),
+]
+
+
+def kb814070_steps(m: Machine, qemu: bool = False) -> Iterator[Step]:
+    """The article's first part on :func:`kb814070`'s machine, a step at a time (each runs when it
+    is yielded; :data:`KB814070_STEPS`): prepare the shadow drive, convert both disks (with the
+    restart), mirror and wait, bootcfg and /list, /clone, and the test boot of the shadow
+    (emulated, and under QEMU too when `qemu`)."""
+    for step in KB814070_STEPS:
+        yield step(m)
     if qemu:
-        real = m.boot_qemu(chosen)
-        yield Step(test, "the same boot under QEMU with OVMF", [f"(QEMU+OVMF, BootNext: {chosen})"], _qemu_text(m, real))
+        real = m.boot_qemu(_CLONED)
+        yield Step(_TEST, "the same boot under QEMU with OVMF", [f"(QEMU+OVMF, BootNext: {_CLONED})"], _qemu_text(m, real))
 
 
 def kb814070_recovery_steps(m: Machine, replacement: PathLike, qemu: bool = False, bootable: bool = True) -> Iterator[Step]:

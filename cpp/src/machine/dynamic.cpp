@@ -281,8 +281,12 @@ void finish_interrupted_deletions(Machine& machine, const MachineGroup& mg) {
 void restore_damaged_gpt_copies(Machine& machine) {
   for (const auto& [number, disk] : machine.disks()) {
     if (disk.missing()) continue;
+    // One copy damaged, or both whole but different (a write cut between the two copies: the
+    // primary, written first, is the newer, and wins as firmware reads it first).
     const gpt::Health health = gpt::verify(*disk.device);
-    if (health.protective_mbr && health.primary.valid() != health.backup.valid()) gpt::repair(*disk.device, false);
+    if (health.protective_mbr && (health.primary.valid() || health.backup.valid()) &&
+        (health.primary.valid() != health.backup.valid() || !health.copies_agree))
+      gpt::repair(*disk.device, false);
   }
 }
 
