@@ -16,6 +16,7 @@ from . import __version__, fat, gpt, kb814070
 
 
 def main(folder: str = "demo-out") -> int:
+    """Rehearse KB 814070 in `folder` and print each step's answer; returns the exit code."""
     lab = Path(folder) / "kb814070"
     if lab.exists():
         shutil.rmtree(lab)

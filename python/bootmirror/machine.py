@@ -64,6 +64,7 @@ class Machine:
 
     @property
     def closed(self) -> bool:
+        """Whether :meth:`close` was called: the machine can no longer be used."""
         return self._m.closed
 
     def __enter__(self) -> "Machine":
@@ -271,6 +272,7 @@ class Machine:
 
     @property
     def has_nvram(self) -> bool:
+        """Whether the machine has its firmware's NVRAM (see :meth:`create_nvram`)."""
         return _core.firmware_store(self._m) is not None
 
     def bootcfg(self, arguments: str = "", check: bool = False) -> str:
