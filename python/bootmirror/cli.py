@@ -168,6 +168,18 @@ def _machine_summary(machine: Machine) -> Dict[str, Any]:
     return out
 
 
+def _print_partition(run: _Run, p: gpt.Partition, indent: str) -> None:
+    run.print(f"{indent}Partition {p.number}  {p.name or p.type_name:30}  offset {p.offset:>15,}  "
+              f"{describe_size(p.size):>9}  type {p.type_guid}  unique {p.unique_guid}")
+
+
+def _print_volume(run: _Run, v: Dict[str, Any], title: str) -> None:
+    letter = f" {v['letter']}:" if v["letter"] else ""
+    run.print(f"  {title} {v['index']}{letter} {v['name']}  {v['type']}  {describe_size(v['size'])}  {v['status']}")
+    for p in v["plexes"]:
+        run.print(f"    plex {p['name']} on {', '.join(p['disks'])}{'  ' + p['problem'] if p['problem'] else ''}")
+
+
 def _print_machine(run: _Run, summary: Dict[str, Any]) -> None:
     run.print(f"Machine {summary['folder']}")
     for d in summary["disks"]:
@@ -180,15 +192,11 @@ def _print_machine(run: _Run, summary: Dict[str, Any]) -> None:
         run.print(f"  Disk {d['number']}: {d['image']}  {describe_size(d['size'])}  {d['sector_size']}-byte sectors  "
                   f"{d['style'].upper()}  {kind}")
         for p in d["partitions"]:
-            run.print(f"    Partition {p.number}  {p.name or p.type_name:30}  offset {p.offset:>15,}  "
-                      f"{describe_size(p.size):>8}  {p.unique_guid}")
+            _print_partition(run, p, "    ")
     for letter, where in summary["drive_letters"].items():
         run.print(f"  {letter} is partition {where['partition']} of disk {where['disk']}")
     for v in summary["dynamic_volumes"]:
-        letter = f" {v['letter']}:" if v["letter"] else ""
-        run.print(f"  Dynamic volume {v['index']}{letter} {v['name']}  {v['type']}  {describe_size(v['size'])}  {v['status']}")
-        for p in v["plexes"]:
-            run.print(f"    plex {p['name']} on {', '.join(p['disks'])}{'  ' + p['problem'] if p['problem'] else ''}")
+        _print_volume(run, v, "Dynamic volume")
     for r in summary["rebuilds"]:
         to = f"disk {r.disk}" if r.disk is not None else "a missing disk"
         run.print(f"  Rebuilding volume {r.volume} onto {to}: {describe_size(r.done)} of {describe_size(r.total)}")
@@ -324,8 +332,7 @@ def _disk_show(run: _Run) -> int:
         run.print(f"{name}: {disk.path}  {disk.size:,} bytes ({describe_size(disk.size)}), {disk.sector_size}-byte "
                   f"sectors, {disk.allocated_bytes:,} bytes allocated, {style.upper()}{', dynamic' if dynamic else ''}")
         for p in partitions:
-            run.print(f"  Partition {p.number}  {p.name or p.type_name:30}  offset {p.offset:>15,}  "
-                      f"{describe_size(p.size):>8}  type {p.type_guid}  unique {p.unique_guid}")
+            _print_partition(run, p, "  ")
     finally:
         (machine or disk).close()
     return cli_json.OK
@@ -777,10 +784,7 @@ def _ldm_show(run: _Run) -> int:
         number = f" (disk {d['machine_number']})" if d["machine_number"] is not None else ""
         run.print(f"  {d['name']}{number}: {where}")
     for v in summary["volumes"]:
-        letter = f" {v['letter']}:" if v["letter"] else ""
-        run.print(f"  Volume {v['index']}{letter} {v['name']}  {v['type']}  {describe_size(v['size'])}  {v['status']}")
-        for p in v["plexes"]:
-            run.print(f"    plex {p['name']} on {', '.join(p['disks'])}{'  ' + p['problem'] if p['problem'] else ''}")
+        _print_volume(run, v, "Volume")
     return cli_json.OK
 
 

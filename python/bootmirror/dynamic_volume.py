@@ -38,6 +38,10 @@ def wait_polling(machine: "Machine", timeout: Optional[float], progress: "Progre
     for ``progress=True``) is called between them, a condition `done` looked at, and Ctrl-C
     (KeyboardInterrupt) stops the waiting, never the copies. False when `timeout` passed first."""
     report, finish = callback(progress, "Rebuild")
+    if report is None and done is None:
+        # One engine wait, as long as it takes, in a thread of its own so that Ctrl-C reaches this
+        # one (waiting in steps would start the copies again at every step).
+        return run_interruptibly(lambda stopped: _core.dynamic.wait_for_rebuilds(machine._m, timeout), abandon=True)
     try:
         return _wait_in_steps(machine, timeout, report, measure, done)
     finally:

@@ -19,7 +19,7 @@ import json
 import os
 import sys
 import threading
-from typing import IO, Callable, Optional, TypeVar, Union
+from typing import IO, Any, Callable, Optional, TypeVar, Union
 
 __all__ = ["JsonLines", "Progress", "ProgressArg", "bar", "callback", "run_interruptibly", "stoppable"]
 
@@ -53,20 +53,26 @@ class bar:  # noqa: N801 - used like a function: progress=bootmirror.progress.ba
 
         # A terminal that gives no size (a fresh pseudo-terminal) would hide the bar: 80 x 24.
         unsized = _terminal_columns(file if file is not None else sys.stderr) == 0
-        self._bar = tqdm(total=0, desc=description, unit="B", unit_scale=True, unit_divisor=1024, file=file,
-                         leave=leave, ncols=80 if unsized else None, nrows=24 if unsized else None,
-                         dynamic_ncols=not unsized)
+        self._make = lambda total: tqdm(total=total, desc=description, unit="B", unit_scale=True, unit_divisor=1024,
+                                        file=file, leave=leave, ncols=80 if unsized else None,
+                                        nrows=24 if unsized else None, dynamic_ncols=not unsized)
+        self._bar: Optional[Any] = None  # drawn from the first report that knows the total
 
     def __call__(self, done: int, total: int) -> None:
-        """Move the bar to `done` of `total` bytes."""
-        if total and self._bar.total != total:
+        """Move the bar to `done` of `total` bytes (nothing is drawn before a total is known)."""
+        if not total:
+            return
+        if self._bar is None:
+            self._bar = self._make(total)
+        elif self._bar.total != total:
             self._bar.total = total
-        self._bar.n = min(done, total) if total else done
+        self._bar.n = min(done, total)
         self._bar.refresh()
 
     def close(self) -> None:
         """Leave the bar as it stands (finished or not) and stop drawing it."""
-        self._bar.close()
+        if self._bar is not None:
+            self._bar.close()
 
     def __enter__(self) -> "bar":
         return self
@@ -111,12 +117,14 @@ def callback(progress: ProgressArg, description: str) -> "tuple[Optional[Progres
     return progress, lambda: None
 
 
-def run_interruptibly(work: Callable[[Callable[[], bool]], T]) -> T:
+def run_interruptibly(work: Callable[[Callable[[], bool]], T], abandon: bool = False) -> T:
     """Run ``work(stopped)`` in a thread and wait for it in short steps, so that the calling
     thread sees Ctrl-C (Python delivers signals to the main thread only, and never while it waits
     inside the engine). `work` passes ``stopped()`` on to the engine's progress callback, which
     stops the engine when it turns True. On an interrupt, ``stopped()`` turns True, the work is
-    waited for (it ends at its next progress report) and KeyboardInterrupt is raised."""
+    waited for (it ends at its next progress report) and KeyboardInterrupt is raised; with
+    `abandon`, for work that only waits, KeyboardInterrupt is raised at once and the thread is
+    left to its wait."""
     outcome: dict = {}
     stop = threading.Event()
 
@@ -133,7 +141,8 @@ def run_interruptibly(work: Callable[[Callable[[], bool]], T]) -> T:
             thread.join(POLL_SECONDS)
     except KeyboardInterrupt:
         stop.set()
-        thread.join()
+        if not abandon:
+            thread.join()
         raise
     if "error" in outcome:
         raise outcome["error"]

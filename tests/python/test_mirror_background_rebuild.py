@@ -129,7 +129,8 @@ def test_the_cli_waits_for_the_copy_with_a_progress_bar_on_a_terminal(tmp_path):
     # A terminal on stderr: the progress bar is drawn there, and the command returns when done.
     controller, terminal = os.openpty()
     try:
-        run = _cli("diskpart", "--machine", str(tmp_path / "lab"), "/s", str(script),
+        # Held to 64 MiB/s, the 72 MB copy outlasts the command's start of its wait.
+        run = _cli("diskpart", "--machine", str(tmp_path / "lab"), "/s", str(script), "--speed-limit", "64MiB",
                    stdout=subprocess.PIPE, stderr=terminal, text=True, timeout=300)
         os.close(terminal)
         shown = b""
