@@ -124,8 +124,15 @@ class DynamicVolume:
         if device is None:
             raise _core.UsageError(f"dynamic volume {self._index} has no readable plex")
         report, finish = callback(progress, f"Verify volume {self._index}")
+        def work(stopped: Callable[[], bool]) -> "_core.mirror.VerifyReport":
+            engine_progress = stoppable(report, stopped)
+            result = device.verify(region_bytes, engine_progress)
+            if not stopped():
+                engine_progress.finished()
+            return result
+
         try:
-            return run_interruptibly(lambda stopped: device.verify(region_bytes, stoppable(report, stopped)))
+            return run_interruptibly(work)
         finally:
             finish()
 

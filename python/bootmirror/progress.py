@@ -149,13 +149,24 @@ def run_interruptibly(work: Callable[[Callable[[], bool]], T], abandon: bool = F
     return outcome["value"]
 
 
-def stoppable(progress: Optional[Progress], stopped: Callable[[], bool]) -> Callable[[int, int], bool]:
+class stoppable:  # noqa: N801 - used like a function
     """An engine progress callback that reports to `progress` and answers False (stop) once
-    `stopped()` is True."""
+    `stopped()` is True; :meth:`finished` reports the last total as done (the engine's last report
+    may come before its last region)."""
 
-    def report(done: int, total: int) -> bool:
-        if progress is not None:
-            progress(done, total)
-        return not stopped()
+    def __init__(self, progress: Optional[Progress], stopped: Callable[[], bool]) -> None:
+        self._progress = progress
+        self._stopped = stopped
+        self._total = 0
 
-    return report
+    def __call__(self, done: int, total: int) -> bool:
+        """Report, and say whether to go on."""
+        self._total = total or self._total
+        if self._progress is not None:
+            self._progress(done, total)
+        return not self._stopped()
+
+    def finished(self) -> None:
+        """The work is done: report all of it."""
+        if self._progress is not None and self._total:
+            self._progress(self._total, self._total)
