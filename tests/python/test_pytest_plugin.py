@@ -63,7 +63,7 @@ def test_kb814070_machine(kb814070_machine):
 
 @pytest.mark.kb814070(scale=0.9)
 def test_kb814070_machine_scaled(kb814070_machine):
-    assert kb814070_machine.disk(0).size == int(0.9 * (10 << 30)) >> 20 << 20
+    assert kb814070_machine.disk(0).size < 10 << 30  # how the machine scales is the scenario's
 ''')
     result.assert_outcomes(passed=9)
 
