@@ -56,6 +56,8 @@ def _summary(name: str, m: Machine) -> bool:
 
 
 def main(argv: List[str]) -> int:
+    """Rehearse KB 814070 in the folder argv names (default demo-out) and print each step's answer;
+    returns the exit code (0 when every outside check passed)."""
     qemu = "--no-qemu" not in argv
     args = [a for a in argv if a != "--no-qemu"]
     out = Path(args[0] if args else "demo-out")

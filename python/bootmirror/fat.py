@@ -155,6 +155,7 @@ class FatFileIO(io.RawIOBase):
 
     @property
     def mode(self) -> str:
+        """The mode the file was opened with ('rb', 'wb', 'r+b', 'ab', ...)."""
         return self._mode
 
     def readable(self) -> bool:
@@ -167,6 +168,7 @@ class FatFileIO(io.RawIOBase):
         return True
 
     def readinto(self, buffer) -> int:
+        """Read into `buffer` from the current position; returns the bytes read (0 at the end)."""
         self._check_open()
         if not self.readable():
             raise io.UnsupportedOperation("not readable")
@@ -182,6 +184,7 @@ class FatFileIO(io.RawIOBase):
         return data
 
     def write(self, data) -> int:
+        """Write `data` at the current position (at the end in append mode); returns its length."""
         self._check_open()
         if not self.writable():
             raise io.UnsupportedOperation("not writable")
@@ -256,6 +259,7 @@ class Volume(PathQueries):
 
     @property
     def geometry(self) -> _core.FatGeometry:
+        """The volume's layout as its boot sector gives it: type, cluster size, FAT size, counts."""
         return self._volume.geometry
 
     @property
@@ -279,6 +283,7 @@ class Volume(PathQueries):
 
     @property
     def serial(self) -> int:
+        """The volume serial number (Windows shows it as XXXX-XXXX)."""
         return self._volume.serial
 
     @property
@@ -289,10 +294,12 @@ class Volume(PathQueries):
 
     @property
     def total_bytes(self) -> int:
+        """Bytes in all data clusters."""
         return self._volume.total_bytes
 
     @property
     def free_bytes(self) -> int:
+        """Bytes in free clusters."""
         return self._volume.free_bytes
 
     # -- folders ------------------------------------------------------------------------------
@@ -315,25 +322,31 @@ class Volume(PathQueries):
             yield step.path, dirs, files
 
     def stat(self, path: str) -> Entry:
+        """The directory entry of a file or folder (:class:`Entry`)."""
         return self._volume.stat(path)
 
     def mkdir(self, path: str) -> None:
+        """Create one folder (its parent must exist)."""
         self._volume.mkdir(path)
 
     def makedirs(self, path: str, exist_ok: bool = True) -> None:
+        """Create a folder and the folders above it that are missing (none is an error)."""
         if not exist_ok and self._volume.exists(path):
             raise FileExistsError(17, "File exists", path)
         self._volume.makedirs(path)
 
     def remove(self, path: str) -> None:
+        """Delete a file."""
         self._volume.remove(path)
 
     unlink = remove
 
     def rmdir(self, path: str) -> None:
+        """Delete an empty folder."""
         self._volume.rmdir(path)
 
     def rename(self, source: str, target: str) -> None:
+        """Move or rename a file or folder (its new entry is written before the old one goes)."""
         self._volume.rename(source, target)
 
     def set_attributes(self, path: str, attributes: int) -> None:
@@ -364,6 +377,7 @@ class Volume(PathQueries):
         return FatFileIO(handle, mode, append=m.startswith("a"))
 
     def read_bytes(self, path: str) -> bytes:
+        """A file's contents."""
         return self._volume.read_file(path)
 
     def write_bytes(self, path: str, data) -> int:
@@ -372,9 +386,11 @@ class Volume(PathQueries):
         return len(memoryview(data).cast("B"))
 
     def read_text(self, path: str, encoding: str = "utf-8") -> str:
+        """A file's contents decoded as `encoding`."""
         return self.read_bytes(path).decode(encoding)
 
     def write_text(self, path: str, text: str, encoding: str = "utf-8") -> int:
+        """Write `text` encoded as `encoding` to a file, replacing it."""
         return self.write_bytes(path, text.encode(encoding))
 
     # -- bulk -------------------------------------------------------------------------------------
@@ -399,6 +415,7 @@ class Volume(PathQueries):
         return self._volume.check(repair)
 
     def flush(self) -> None:
+        """Make every change durable (a device flush)."""
         self._volume.flush()
 
     def __enter__(self) -> "Volume":

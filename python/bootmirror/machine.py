@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from .firmware import MachineNvram
     from .crash import WriteLog
     from .dynamic_volume import DynamicVolume
+    from .progress import ProgressArg
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -63,6 +64,7 @@ class Machine:
 
     @property
     def closed(self) -> bool:
+        """Whether :meth:`close` was called: the machine can no longer be used."""
         return self._m.closed
 
     def __enter__(self) -> "Machine":
@@ -181,12 +183,12 @@ class Machine:
         stopped part way is completed first, then each copy resumes from its last checkpoint."""
         _core.dynamic.resync(self._m)
 
-    def wait(self, timeout: Optional[float] = None,
-             progress: Optional[Callable[[int, int], object]] = None) -> bool:
+    def wait(self, timeout: Optional[float] = None, progress: "ProgressArg" = None) -> bool:
         """Block until every mirror rebuild is done (``add disk=N`` returns at once and copies
         in the background, as Windows does; a rebuild interrupted earlier resumes here). Returns
         False when `timeout` seconds passed first. `progress(done, total)` is called with the
-        bytes copied of all rebuilds in progress, a few times a second. A rebuild that failed
+        bytes copied of all rebuilds in progress, a few times a second; ``progress=True`` shows a
+        tqdm bar (:mod:`bootmirror.progress`). Ctrl-C stops the waiting, not the copies. A rebuild that failed
         (an I/O error on its disk) raises its error here; one waiting for a missing disk does
         not hold up the wait."""
         from .dynamic_volume import rebuild_progress, wait_polling
@@ -270,6 +272,7 @@ class Machine:
 
     @property
     def has_nvram(self) -> bool:
+        """Whether the machine has its firmware's NVRAM (see :meth:`create_nvram`)."""
         return _core.firmware_store(self._m) is not None
 
     def bootcfg(self, arguments: str = "", check: bool = False) -> str:

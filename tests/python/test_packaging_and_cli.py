@@ -43,17 +43,17 @@ def run_cli(*args: str, cwd=None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "bootmirror", *args], capture_output=True, text=True, cwd=cwd)
 
 
-def test_cli_create_and_info(tmp_path):
+def test_cli_disk_create_and_show(tmp_path):
     image = tmp_path / "cli.img"
-    created = run_cli("create", str(image), "10 GiB")
+    created = run_cli("disk", "create", str(image), "10 GiB")
     assert created.returncode == 0, created.stderr
     assert "10,737,418,240 bytes" in created.stdout
-    info = run_cli("info", str(image))
+    info = run_cli("disk", "show", str(image))
     assert info.returncode == 0 and "0 bytes allocated" in info.stdout
-    again = run_cli("create", str(image), "1 MiB")
-    assert again.returncode == 1 and "File exists" in again.stderr
-    bad = run_cli("create", str(tmp_path / "b.img"), "lots")
-    assert bad.returncode == 1 and "not a size" in bad.stderr
+    again = run_cli("disk", "create", str(image), "1 MiB")
+    assert again.returncode == 4 and "File exists" in again.stderr  # an OSError: exit code 4
+    bad = run_cli("disk", "create", str(tmp_path / "b.img"), "lots")
+    assert bad.returncode == 2 and "not a size" in bad.stderr  # a UsageError: exit code 2
     assert not (tmp_path / "b.img").exists()
 
 
