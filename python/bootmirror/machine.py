@@ -343,6 +343,7 @@ class Machine:
 
     @property
     def cdrom_drives(self) -> "list[str]":
+        """The letters of the machine's CD-ROM drives (:meth:`add_cdrom`)."""
         return _core.cdrom_drives(self._m)
 
     @property

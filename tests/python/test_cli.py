@@ -360,9 +360,10 @@ def test_ldm_show_and_disk_commands_on_image_files(tmp_path):
     assert code == 0 and "LDM database clean" in out
 
 
+@pytest.mark.qemu
 def test_boot_under_qemu(lab):
     require_tool("qemu-system-x86_64")
     code, doc = cli_json_run("boot", "-m", lab, "--qemu")
     assert code == 0, doc
     assert doc["qemu_boot"]["loader_partition"]["disk"] == 0
-    assert [m["tag"] for m in doc["qemu_boot"]["qemu"]["markers"]] == [bootmirror.kb814070.LOADER_TAG]
+    assert [m["tag"] for m in doc["qemu_boot"]["qemu"]["markers"]] == [bootmirror.windows_setup.LOADER_TAG]

@@ -85,6 +85,7 @@ def test_needs_a_tool():
     run_suite(pytester, source).assert_outcomes(failed=1)
 
 
+@pytest.mark.qemu
 def test_qemu_boot_boots_the_runbook_machine(pytester):
     result = run_suite(pytester, '''
 def test_boot(kb814070_machine, qemu_boot):
