@@ -74,13 +74,15 @@ def esp_file_contents(path: str, bootable: bool = True) -> bytes:
 def system_disk_layout(scale: float = 1.0, boot_volume_size: SizeLike = 4996 * MiB) -> list:
     """:data:`SYSTEM_DISK_LAYOUT` with C: of `boot_volume_size`, every size and place but the
     ESP's first sector times `scale` (whole MiB for C: and the MSR's place, whole sectors for the
-    ESP): the article's disk 0, smaller for quick runs."""
+    ESP): the article's disk 0, smaller for quick runs. At scale 1 every place is the article's."""
     if not 0 < scale <= 1:
         raise UsageError(f"scale {scale} is not in (0, 1]")
     (_, esp_type, esp_name, esp_at, esp_len), (_, c_type, c_name, _, _), (_, msr_type, msr_name, msr_at, msr_len) = SYSTEM_DISK_LAYOUT
-    esp_len = int(esp_len * scale) // 512 * 512
-    c_len = int(_core.parse_size(boot_volume_size) * scale) // MiB * MiB
-    msr_at = int(msr_at * scale) // MiB * MiB
+    c_len = _core.parse_size(boot_volume_size)
+    if scale != 1:  # unscaled, every place stays the article's (its MSR is not MiB-aligned)
+        esp_len = int(esp_len * scale) // 512 * 512
+        c_len = int(c_len * scale) // MiB * MiB
+        msr_at = int(msr_at * scale) // MiB * MiB
     layout = [["efi", esp_type, esp_name, esp_at, esp_len], ["basic", c_type, c_name, esp_at + esp_len, c_len],
               ["msr", msr_type, msr_name, msr_at, msr_len]]
     if layout[1][3] + layout[1][4] > msr_at:

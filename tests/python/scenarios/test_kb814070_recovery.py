@@ -59,6 +59,13 @@ def recovered(tmp_path_factory):
     # Steps 1 to 7: a new disk 0, and setup on it with a 2996 MB partition for Windows.
     m.replace_disk(0, Disk.create(folder / "disk0-new.img", "10 GiB"))
     steps["setup"] = m.install_windows(0, size=C_BYTES, bootable=False)
+    # Steps 8 to 11, here so that each test below finds the machine as its steps leave it.
+    steps["bootcfg"] = m.bootcfg()
+    steps["list 1"] = m.bootcfg("/list 1")
+    guids = [line.split()[-1] for line in steps["list 1"].splitlines() if line.startswith("Partition GUID:")]
+    # Step 10: an entry for the shadow's boot partition (the LDM data partition).
+    steps["mirror add"] = m.bootcfg(f'/mirror /add {guids[2]} /D "Original Shadow drive"')
+    steps["bootcfg after"] = m.bootcfg()
     return m, steps
 
 
@@ -72,18 +79,15 @@ def test_the_shadow_without_an_esp_does_not_boot(recovered):
 
 
 def test_windows_setup_and_bootcfg_mirror_add_as_the_article_shows(recovered):
-    m, steps = recovered
+    _, steps = recovered
     assert steps["setup"].ok
-    assert ours(m.bootcfg()) == seed_block("C:\\>bootcfg", 1)  # step 8
+    assert ours(steps["bootcfg"]) == seed_block("C:\\>bootcfg", 1)  # step 8
     # Step 9: the shadow disk's partitions (see the module's docstring for the fourth).
     expected = "\n".join(seed_block("C:\\bootcfg /list 1")).split("\n\n")
-    seen = "\n".join(ours(m.bootcfg("/list 1"))).split("\n\n")
+    seen = "\n".join(ours(steps["list 1"])).split("\n\n")
     assert seen == expected[:3] and len(expected) == 4
-    guids = [line.split()[-1] for line in m.bootcfg("/list 1").splitlines() if line.startswith("Partition GUID:")]
-    # Step 10: an entry for the shadow's boot partition (the LDM data partition).
-    text = m.bootcfg(f'/mirror /add {guids[2]} /D "Original Shadow drive"')
-    assert ours(text) == seed_block('/D "Original Shadow drive"')
-    assert ours(m.bootcfg()) == seed_block("C:\\>bootcfg", 2)  # step 11
+    assert ours(steps["mirror add"]) == seed_block('/D "Original Shadow drive"')  # step 10
+    assert ours(steps["bootcfg after"]) == seed_block("C:\\>bootcfg", 2)  # step 11
 
 
 def test_re_establishing_the_mirror_as_the_article_does(recovered):
