@@ -50,8 +50,9 @@ ASAN_PYTHON_ENV = ASAN_SYMBOLIZER_PATH=$(SYMBOLIZER) LD_PRELOAD=$(ASAN_RUNTIME) 
                   ASAN_OPTIONS=detect_leaks=0:log_path=$(abspath $(SANITIZER_REPORTS))/asan \
                   UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:log_path=$(abspath $(SANITIZER_REPORTS))/ubsan
 
-# pytest runs its tests on every core (pytest-xdist; PYTEST_PARALLEL= runs them in one process).
-PYTEST_PARALLEL ?= -n auto
+# pytest runs its tests on every core (pytest-xdist; PYTEST_PARALLEL= runs them in one process), a
+# module to a worker: a module's fixtures (a mirrored machine) are then built once, not once per worker.
+PYTEST_PARALLEL ?= -n auto --dist loadscope
 # Under the sanitizers the crash suite tries every flush point of every operation but fewer random
 # subsets per point (2, not 6): the sanitizers look for bad accesses on the code paths, which the
 # flush points already cover, and the full count runs in the normal build just before.

@@ -201,16 +201,18 @@ class Disk:
         )
 
     def _repr_html_(self) -> str:
-        import html
+        from . import _html  # only notebooks draw; a disk command does not load html
 
-        rows = [
+        facts = _html.facts([
             ("path", self.path or self.name),
             ("size", f"{_core.describe_size(self.size)} ({self.size:,} bytes)"),
             ("sector size", f"{self.sector_size} bytes"),
             ("mode", "read-write" if self.writable else "read-only"),
-        ]
-        body = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>" for k, v in rows)
-        return f"<table><caption>{type(self).__name__}</caption>{body}</table>"
+        ], type(self).__name__)
+        try:
+            return facts + self.partitions._repr_html_()
+        except (_core.FormatError, OSError) as e:  # a damaged or unreadable disk still shows itself
+            return facts + f"<p>partition table: {_html.escape(e)}</p>"
 
 
 class FaultyDisk(Disk):

@@ -143,14 +143,15 @@ class DynamicVolume:
         return f"<DynamicVolume {self._index} {self.status}{rebuild}: {plexes}>"
 
     def _repr_html_(self) -> str:
-        import html
+        """The volume's status and its plexes: state, a rebuild's progress bar, problem."""
+        from . import _html
 
         rows = []
         for p in self.plexes:
             bar = ""
             if p.state == "rebuilding" and self._device is not None and self._device.size:
                 bar = f'<progress value="{p.cursor}" max="{self._device.size}"></progress>'
-            rows.append(f"<tr><td>{html.escape(p.name)}</td><td>{html.escape(p.state)}</td><td>{bar}</td>"
-                        f"<td>{html.escape(p.problem)}</td></tr>")
-        return (f"<table><caption>Volume {self._index}: {html.escape(self.status)}</caption>"
+            rows.append(f"<tr><td>{_html.escape(p.name)}</td><td>{_html.escape(p.state)}</td><td>{bar}</td>"
+                        f"<td>{_html.escape(p.problem)}</td></tr>")
+        return (f"<table><caption>Volume {self._index}: {_html.escape(self.status)}</caption>"
                 f"<tr><th>plex</th><th>state</th><th>rebuild</th><th>problem</th></tr>{''.join(rows)}</table>")

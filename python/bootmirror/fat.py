@@ -26,6 +26,7 @@ import os
 from typing import Iterator, List, Optional, Tuple, Union
 
 from . import _core
+from ._html import printable as _printable
 from ._paths import PathQueries, Target, device_of
 
 __all__ = [
@@ -57,12 +58,6 @@ DIRECTORY = 0x10
 ARCHIVE = 0x20
 
 Entry = _core.FatEntry
-
-
-def _printable(text: str) -> str:
-    """`text` for display: a lone surrogate (which a name from disk may hold) as U+FFFD, as the
-    engine prints it, so that HTML and reprs encode as UTF-8."""
-    return "".join("\ufffd" if 0xD800 <= ord(c) <= 0xDFFF else c for c in text)
 
 
 def format(
@@ -426,23 +421,20 @@ class Volume(PathQueries):
             self._volume.flush()
 
     def _repr_html_(self) -> str:
-        import html
+        """Its geometry, label and free space, and its tree (folders fold; the first 200 entries)."""
+        from . import _html
 
         g = self.geometry
-        facts = [
+        facts = _html.facts([
             ("type", g.type), ("label", _printable(self.label) or "(none)"), ("serial", self.serial_text),
             ("size", f"{_core.describe_size(self.total_bytes)} ({self.total_bytes:,} bytes)"),
             ("free", f"{_core.describe_size(self.free_bytes)}"),
             ("allocation unit", f"{g.cluster_size:,} bytes x {g.cluster_count:,}"),
-        ]
-        head = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>" for k, v in facts)
-        rows = "".join(
-            f"<tr><td>{html.escape(_printable(e.name))}</td><td>{'&lt;DIR&gt;' if e.is_dir else f'{e.size:,}'}</td>"
-            f"<td>{html.escape(_printable(e.short_name))}</td></tr>"
-            for e in self.scandir("")[:50]
-        )
-        return (f"<table><caption>FAT volume</caption>{head}</table>"
-                f"<table><tr><th>name</th><th>size</th><th>8.3</th></tr>{rows}</table>")
+        ], "FAT volume")
+        try:
+            return facts + _html.tree(self.scandir)
+        except _core.FormatError as e:  # a damaged folder still shows the volume
+            return facts + f"<p>{_html.escape(e)}</p>"
 
     def __repr__(self) -> str:
         g = self.geometry

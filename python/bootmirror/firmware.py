@@ -132,5 +132,11 @@ class MachineNvram(nvram.Store):
         prunes them)."""
         return _core.firmware_stale_entries(self._machine._m)
 
+    def _repr_html_(self) -> str:
+        """The boot menu with bootcfg's IDs, the running entry and the stale ones marked."""
+        from . import _html
+
+        return _html.boot_menu(self, {e.number: e.id for e in self.entries()}, self.stale())
+
     def __repr__(self) -> str:
         return f"<MachineNvram {self.path}: {len(self.boot_order)} entries in BootOrder>"

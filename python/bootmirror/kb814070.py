@@ -141,6 +141,7 @@ def rehearsal_machine(folder: Union[str, "os.PathLike[str]"], disk_size: SizeLik
     ESP is the running system's, and its boot partition, drive C:, the boot volume. With
     `bootable` (the default) Windows' loader on the ESP is a marker loader, so the machine boots
     for real under QEMU (:meth:`Machine.boot_qemu`)."""
+    system_disk_layout(scale, boot_volume_size)  # refuses a bad scale or C: before anything is made
     machine = Machine.create(folder)
     size = int(_core.parse_size(disk_size) * scale) // MiB * MiB
     machine.create_disk(size)

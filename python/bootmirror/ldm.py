@@ -391,17 +391,13 @@ class DiskGroup:
                 f"volumes={[v.name for v in self.volumes]}>")
 
     def _repr_html_(self) -> str:
-        import html
+        from . import _html
 
-        rows = "".join(
-            f"<tr><td>{html.escape(v.name)}</td><td>{html.escape(v.drive_hint or '')}</td><td>{v.type}</td>"
-            f"<td>{html.escape(_core.describe_size(v.size_bytes))}</td><td>{v.status}</td>"
-            f"<td>{html.escape(', '.join(p.name + ' on ' + p.disk.name for p in v.partitions))}</td></tr>"
-            for v in self.volumes)
-        disks = ", ".join(html.escape(d.name + ("" if d.present else " (Missing)")) for d in self.disks)
-        return (f"<table><caption>Disk group {html.escape(self.name)} ({self.guid}); disks: {disks}</caption>"
-                f"<tr><th>Volume</th><th>Hint</th><th>Type</th><th>Size</th><th>Status</th><th>Partitions</th></tr>"
-                f"{rows}</table>")
+        rows = ((v.name, v.drive_hint or "", v.type, _core.describe_size(v.size_bytes), v.status,
+                 ", ".join(p.name + " on " + p.disk.name for p in v.partitions)) for v in self.volumes)
+        disks = ", ".join(d.name + ("" if d.present else " (Missing)") for d in self.disks)
+        return _html.table(("Volume", "Hint", "Type", "Size", "Status", "Partitions"), rows,
+                           f"Disk group {self.name} ({self.guid}); disks: {disks}")
 
 
 def read_group(disks: Iterable[Union[Disk, _core.BlockDevice]]) -> DiskGroup:

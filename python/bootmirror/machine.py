@@ -394,16 +394,29 @@ class Machine:
         return f"<Machine{where} disks {self._m.disk_numbers}>"
 
     def _repr_html_(self) -> str:
-        import html
+        """The disks (each drawn to scale with its partitions), the disk group and the boot menu."""
+        from . import _html
 
+        parts = []
         rows = []
         for number, disk in self.disks.items():
             if disk is None:
-                cells = (f"M{self._m.missing_index(number)}", "missing", "", "", "")
-            else:
-                cells = (str(number), disk.path or disk.name, _core.describe_size(disk.size), str(disk.sector_size),
-                         str(len(disk.partitions)))
-            rows.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>")
-        head = "".join(f"<th>{h}</th>" for h in ("disk", "image", "size", "sector size", "partitions"))
-        caption = html.escape(self.folder or "Machine in memory")
-        return f"<table><caption>{caption}</caption><tr>{head}</tr>{''.join(rows)}</table>"
+                rows.append((f"M{self._m.missing_index(number)}", "missing", "", ""))
+                continue
+            rows.append((number, disk.path or disk.name, _core.describe_size(disk.size), disk.sector_size))
+            try:
+                drawn = disk.partitions._repr_html_()
+            except (_core.FormatError, OSError) as e:
+                drawn = f"<p>{_html.escape(e)}</p>"
+            parts.append(f"<h4>Disk {number}</h4>{drawn}")
+        html = _html.table(("disk", "image", "size", "sector size"), rows, self.folder or "Machine in memory")
+        html += "".join(parts)
+        try:
+            group = self.disk_group
+            if group is not None:
+                html += group._repr_html_()
+            if self.has_nvram:
+                html += self.nvram._repr_html_()
+        except (_core.FormatError, _core.UsageError, OSError) as e:
+            html += f"<p>{_html.escape(e)}</p>"
+        return html

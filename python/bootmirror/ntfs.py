@@ -148,6 +148,22 @@ class Volume(PathQueries):
         """MFT record `number` as stored, its update sequence checked and undone."""
         return self._volume.read_record(number)
 
+    def _repr_html_(self) -> str:
+        """Its label, version and geometry, and its tree (folders fold; the first 200 entries)."""
+        from . import _html
+
+        major, minor = self.version
+        size = self.cluster_count * self.cluster_size
+        facts = _html.facts([
+            ("type", f"NTFS {major}.{minor}"), ("label", self.label or "(none)"), ("serial", f"{self.serial:016X}"),
+            ("size", f"{_core.describe_size(size)} ({size:,} bytes)"),
+            ("allocation unit", f"{self.cluster_size:,} bytes x {self.cluster_count:,}"),
+        ], "NTFS volume")
+        try:
+            return facts + _html.tree(self.scandir)
+        except _core.FormatError as e:  # a damaged index still shows the volume
+            return facts + f"<p>{_html.escape(e)}</p>"
+
     def __repr__(self) -> str:
         major, minor = self.version
         return f"<ntfs.Volume {self.label!r} NTFS {major}.{minor}, {self.cluster_size}-byte clusters>"

@@ -191,6 +191,11 @@ class Store:
     def timeout(self, seconds: Optional[int]) -> None:
         self._store.timeout = seconds
 
+    def _repr_html_(self) -> str:
+        from . import _html
+
+        return _html.boot_menu(self)
+
     def __repr__(self) -> str:
         where = self.path or "a device"
         return f"<nvram.Store {where}: {len(self.variables())} variables, {self.free_bytes:,} bytes free>"

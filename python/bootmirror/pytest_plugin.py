@@ -27,7 +27,6 @@ Helpers, imported from this module:
 from __future__ import annotations
 
 import difflib
-import inspect
 import os
 import re
 import shutil
@@ -55,8 +54,6 @@ LAYOUTS = ("raw", "gpt", "esp", "dynamic")
 ESP_SIZE = "100 MiB"
 #: Where Debian's ovmf package puts the firmware qemu_boot needs.
 OVMF_FOLDER = "/usr/share/OVMF"
-#: The full-size rehearsal machine's disks, which ``scale`` multiplies.
-KB814070_DISK_SIZE = 10 << 30
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -233,16 +230,7 @@ def kb814070_machine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator
     Windows' entry, Windows started. Its disks are 10 GiB (sparse) times the scale given by
     ``@pytest.mark.kb814070(scale=...)`` or an indirect parameter; closed after the test."""
     scale = _scale(request)
-    if not scale > 0:
-        raise UsageError(f"kb814070_machine: the scale must be positive, not {scale!r}")
-    build = kb814070.rehearsal_machine
-    folder = tmp_path / "kb814070"
-    if "scale" in inspect.signature(build).parameters:
-        m = build(folder, scale=scale)  # type: ignore[call-arg]
-    else:
-        size = int(KB814070_DISK_SIZE * scale) // (1 << 20) << 20  # whole MiB
-        m = build(folder, disk_size=max(size, 1 << 20))
-    with m:
+    with kb814070.rehearsal_machine(tmp_path / "kb814070", scale=scale) as m:
         yield m
 
 
