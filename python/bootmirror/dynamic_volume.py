@@ -13,7 +13,7 @@ Everything here is the engine's answer (bootmirror._core.mirror); nothing is com
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Callable, List, Optional, Tuple
+from typing import TYPE_CHECKING, Callable, List, Optional, Tuple, Union
 
 from . import _core
 from .disk import Disk
@@ -93,6 +93,15 @@ class DynamicVolume:
     def plexes(self) -> List["_core.mirror.PlexStatus"]:
         """Each plex: name, state ('in sync', 'rebuilding', 'failed'), cursor, problem."""
         return list(self._device.plexes) if self._device is not None else []
+
+    def plex_device(self, plex: Union[str, int]) -> Disk:
+        """One plex on its own, read-only, by name ("Volume1-01") or place in :attr:`plexes`: what
+        its disks hold for the volume's bytes, whatever its state (to check or compare each plex
+        alone, as mdadm examines one member). UsageError for a plex on a missing disk."""
+        if self._device is None:
+            raise _core.UsageError(f"dynamic volume {self._index} has no plex that can be described")
+        name = self.plexes[plex].name if isinstance(plex, int) else plex
+        return Disk(_core.mirror.PlexView(self._device, name))
 
     @property
     def status(self) -> str:

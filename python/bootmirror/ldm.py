@@ -182,6 +182,16 @@ class Volume:
         volume = _core.mirror.open_ldm_volume(self._group._core, devices, self.index)
         return Disk(volume) if volume is not None else None
 
+    def plex_device(self, plex: Union[str, int]) -> Disk:
+        """One plex on its own, read-only, by name ("Volume1-01") or place in :attr:`plexes`: what
+        its disks hold for the volume's bytes (to check or compare each plex alone). UsageError
+        for a plex on a missing disk."""
+        whole = self.device()
+        if whole is None:
+            raise _core.UsageError(f"volume {self.name} has no plex the records can describe")
+        name = self.plexes[plex].name if isinstance(plex, int) else plex
+        return Disk(_core.mirror.PlexView(whole.device, name))
+
     def _file_system(self) -> "tuple[str, str]":
         dev = self.device()
         return _core.file_system_on(dev.device) if dev is not None else ("", "")

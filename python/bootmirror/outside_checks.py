@@ -13,9 +13,9 @@ import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, List, Sequence
+from typing import TYPE_CHECKING, Iterator, List, Sequence, Tuple
 
-from . import _core, gpt, ntfs
+from . import _core, gpt, ldm, ntfs
 from .disk import Disk
 
 if TYPE_CHECKING:
@@ -89,16 +89,17 @@ def run_checks(machine: "Machine") -> List[Check]:
                     out = _run(["fsck.fat", "-n", str(copy)])
                     return out.returncode == 0, (out.stdout + out.stderr).strip()
                 checks.append(_checked("fsck.fat", target, fsck))
-        group = machine.disk_group
-        if group is not None:
-            images = [str(d.path) for n, d in disks.items() if machine.is_dynamic(n) and d.path]
+        groups = disk_groups(machine)
+        if groups:
+            images = [str(d.path) for d in disks.values() if d.path and ldm.is_dynamic(d)]
 
-            def ldmtool():
+            def ldmtool(guid: str) -> "tuple[bool, str]":
                 out = _run(["ldmtool", "scan", *images])
                 seen = json.loads(out.stdout or "[]")
-                return group.guid in seen, f"ldmtool sees {seen}, the machine's group is {group.guid}"
-            checks.append(_checked("ldmtool", f"disk group {group.name}", ldmtool))
-        for k, (target, device) in enumerate(_ntfs_volumes(machine)):
+                return guid in seen, f"ldmtool sees {seen}, not {guid}"
+            for group in groups:
+                checks.append(_checked("ldmtool", f"disk group {group.name}", lambda guid=group.guid: ldmtool(guid)))
+        for k, (target, device) in enumerate(ntfs_volumes(machine)):
             def ntfsfix(device=device, k=k):
                 copy = _copy(device, folder / f"ntfs{k}.img")
                 out = _run(["ntfsfix", "-n", str(copy)])
@@ -107,18 +108,43 @@ def run_checks(machine: "Machine") -> List[Check]:
     return checks
 
 
-def _ntfs_volumes(machine: "Machine"):
-    """(name, bytes) of every NTFS volume: basic partitions, and each present plex of a dynamic
-    volume on its own."""
-    group = machine.disk_group
-    for volume in group.volumes if group is not None else []:
-        for plex in volume.plexes:
-            if plex.missing or len(plex.partitions) != 1:
-                continue
-            (part,) = plex.partitions
-            device = part.disk.disk.slice(part.offset, volume.size_bytes)
-            if _is_ntfs(device):
-                yield f"{volume.name} plex {plex.name}", device
+def disk_groups(machine: "Machine") -> "List[ldm.DiskGroup]":
+    """Every LDM disk group on the machine's present disks: its own first (the running Windows'),
+    then the foreign ones (another Windows' dynamic disks), each read from its disks alone."""
+    present = [d for d in machine.disks.values() if d is not None]
+    remaining = [d for d in present if ldm.is_dynamic(d)]
+    own = machine.disk_group
+    groups = [own] if own is not None else []
+    while remaining:
+        group, _, foreign = ldm.scan(remaining, own.guid if own is not None else "")
+        if group is None:
+            break
+        if own is None or group.guid != own.guid:
+            groups.append(group)
+        remaining = [remaining[i] for i in foreign]
+        own = None  # later rounds take the group with most disks
+    return groups
+
+
+def ntfs_volumes(machine: "Machine") -> "Iterator[Tuple[str, Disk]]":
+    """(name, bytes) of every NTFS volume: basic partitions, and each plex of a dynamic volume on
+    its own, in every disk group (the running Windows' and foreign ones), except plexes on a
+    missing disk and plexes a rebuild is still copying."""
+    copying = set()
+    own = machine.disk_group
+    for index in range(len(own.volumes) if own is not None else 0):
+        copying |= {(own.guid, p.name) for p in machine.dynamic_volume(str(index)).plexes if p.state == "rebuilding"}
+    for group in disk_groups(machine):
+        for volume in group.volumes:
+            for plex in volume.plexes:
+                if (group.guid, plex.name) in copying:
+                    continue
+                try:
+                    device = volume.plex_device(plex.name)
+                except _core.UsageError:  # its disk is missing
+                    continue
+                if _is_ntfs(device):
+                    yield f"{volume.name} plex {plex.name}", device
     for number, disk in machine.disks.items():
         if disk is None:
             continue
