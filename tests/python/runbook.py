@@ -1,19 +1,21 @@
 """The runbook's transcripts as the scenario tests compare them: a command's block of output as
-the article prints it, dedented, with GUIDs masked (they are the article's machine's)."""
+the article prints it, dedented, masked as the pytest plugin's assert_transcript masks (GUIDs,
+serial numbers, dates and times: they are the article's machine's)."""
 
 from __future__ import annotations
 
 import re
 from typing import List
 
+from bootmirror.pytest_plugin import mask_transcript
 from conftest import runbook_text
 
 GUID = re.compile(r"\{[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\}")
 
 
-def seed_block(command: str, occurrence: int = 0) -> List[str]:
-    """The lines the article prints after the `occurrence`-th bullet line ending in `command`:
-    dedented to their first line, trailing blanks removed, GUIDs masked."""
+def seed_text(command: str, occurrence: int = 0) -> str:
+    """The text the article prints after the `occurrence`-th bullet line ending in `command`,
+    dedented to its first line (for assert_transcript)."""
     lines = runbook_text().splitlines()
     starts = [i for i, line in enumerate(lines) if line.strip().endswith(command) and "\u2022" in line]
     i = starts[occurrence] + 1
@@ -24,14 +26,17 @@ def seed_block(command: str, occurrence: int = 0) -> List[str]:
     while i < len(lines) and (not lines[i].strip() or len(lines[i]) - len(lines[i].lstrip()) >= indent):
         block.append(lines[i][indent:].rstrip())
         i += 1
-    while block and not block[-1]:
-        block.pop()
-    return [GUID.sub("{GUID}", line) for line in block]
+    return "\n".join(block)
+
+
+def seed_block(command: str, occurrence: int = 0) -> List[str]:
+    """:func:`seed_text`'s lines, masked, trailing blanks removed."""
+    return mask_transcript(seed_text(command, occurrence))
 
 
 def ours(text: str) -> List[str]:
-    """Our output the same way: trailing blanks removed, GUIDs masked."""
-    return [GUID.sub("{GUID}", line.rstrip()) for line in text.strip("\n").splitlines()]
+    """Our output the same way."""
+    return mask_transcript(text)
 
 
 def answer(transcript: str) -> List[str]:

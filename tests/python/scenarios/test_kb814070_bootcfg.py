@@ -19,7 +19,8 @@ from __future__ import annotations
 import pytest
 
 from bootmirror import kb814070
-from runbook import GUID, ours, seed_block
+from bootmirror.pytest_plugin import assert_transcript
+from runbook import GUID, ours, seed_block, seed_text
 
 @pytest.fixture(scope="module")
 def mirrored(tmp_path_factory):
@@ -45,7 +46,7 @@ def test_the_mirror_adds_its_boot_entry_and_bootcfg_shows_it_as_the_article_does
     cut = next(i for i, line in enumerate(expected) if line.startswith("Default:"))
     assert expected[cut].endswith("\\BlockVolume1\\WINDO")
     expected[cut] += "WS"
-    assert ours(mirrored.bootcfg()) == expected
+    assert_transcript(mirrored.bootcfg(), "\n".join(expected))
 
 
 @pytest.mark.parametrize("disk", [0, 1])
@@ -63,8 +64,8 @@ def test_bootcfg_clone_copies_both_entries_onto_the_shadow_esp(mirrored):
     m = mirrored
     esp = [GUID.findall(m.bootcfg(f"/list {disk}"))[0] for disk in (0, 1)]
     text = m.bootcfg(f"/clone /sg {esp[0]} /tg {esp[1]} /d+ Cloned_Entry", check=True)
-    assert ours(text) == seed_block("/d+ Cloned_Entry")
-    assert ours(m.bootcfg()) == seed_block("C:\\>bootcfg")
+    assert_transcript(text, seed_text("/d+ Cloned_Entry"))
+    assert_transcript(m.bootcfg(), seed_text("C:\\>bootcfg"))
     # The clones load from the shadow's ESP, at its number and place: HD(1,GPT,<its GUID>,0x22,0x66000).
     clone = next(e for e in m.nvram.entries() if e.description.endswith("Cloned_Entry"))
     assert str(clone.device_path).lower().startswith(f"hd(1,gpt,{esp[1][1:-1]},0x22,0x66000)/")

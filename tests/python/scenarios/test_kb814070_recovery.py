@@ -30,7 +30,8 @@ from __future__ import annotations
 import pytest
 
 from bootmirror import Disk, kb814070
-from runbook import answer, ours, seed_block
+from bootmirror.pytest_plugin import assert_transcript
+from runbook import answer, ours, seed_block, seed_text
 
 
 def volumes(m) -> list:
@@ -81,13 +82,13 @@ def test_the_shadow_without_an_esp_does_not_boot(recovered):
 def test_windows_setup_and_bootcfg_mirror_add_as_the_article_shows(recovered):
     _, steps = recovered
     assert steps["setup"].ok
-    assert ours(steps["bootcfg"]) == seed_block("C:\\>bootcfg", 1)  # step 8
+    assert_transcript(steps["bootcfg"], seed_text("C:\\>bootcfg", 1))  # step 8
     # Step 9: the shadow disk's partitions (see the module's docstring for the fourth).
     expected = "\n".join(seed_block("C:\\bootcfg /list 1")).split("\n\n")
     seen = "\n".join(ours(steps["list 1"])).split("\n\n")
     assert seen == expected[:3] and len(expected) == 4
-    assert ours(steps["mirror add"]) == seed_block('/D "Original Shadow drive"')  # step 10
-    assert ours(steps["bootcfg after"]) == seed_block("C:\\>bootcfg", 2)  # step 11
+    assert_transcript(steps["mirror add"], seed_text('/D "Original Shadow drive"'))  # step 10
+    assert_transcript(steps["bootcfg after"], seed_text("C:\\>bootcfg", 2))  # step 11
 
 
 def test_re_establishing_the_mirror_as_the_article_does(recovered):
@@ -126,8 +127,8 @@ def test_re_establishing_the_mirror_as_the_article_does(recovered):
          "\\Device\\HarddiskDmVolumes\\PhysicalDmVolumes\\BlockVolume1\\WINDOWS")]
     assert entries["Original Shadow drive"].os_file_path == "\\Device\\HarddiskDmVolumes\\PhysicalDmVolumes\\BlockVolume1\\WINDOWS"
     old_mirror = mirrors[0].id
-    assert ours(m.bootcfg(f"/delete /ID {old_mirror}")) == seed_block("C:\\>bootcfg /delete /ID 6")
-    assert ours(m.bootcfg(f"/delete /ID {entries[WINDOWS].id}")) == seed_block("C:\\>bootcfg /delete /ID 2")
+    assert_transcript(m.bootcfg(f"/delete /ID {old_mirror}"), seed_text("C:\\>bootcfg /delete /ID 6"))
+    assert_transcript(m.bootcfg(f"/delete /ID {entries[WINDOWS].id}"), seed_text("C:\\>bootcfg /delete /ID 2"))
     assert [e.description for e in m.nvram.entries()] == [
         "Microsoft Windows Server 2003, Enterprise Edition", "LS120", "CDROM", "EFI Shell", "Original Shadow drive",
         "Boot Mirror C: - secondary plex"]
