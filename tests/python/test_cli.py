@@ -316,8 +316,12 @@ def test_an_interrupted_wait_leaves_the_copy_to_resume(lab, tmp_path):
     process = subprocess.Popen([sys.executable, "-m", "bootmirror", "diskpart", "-m", str(lab), "/s",
                                 str(script(tmp_path, "m.txt", "select volume c\nadd disk=1\n")), "--speed-limit", "16MiB",
                                 "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    line = process.stderr.readline()  # the first progress line: the copy is running
-    assert json.loads(line)["progress"]["task"] == "rebuild"
+    # Progress lines until one shows bytes copied: the copy is running and has copied some.
+    for line in process.stderr:
+        progress = json.loads(line)["progress"]
+        assert progress["task"] == "rebuild"
+        if progress["done"] > 0:
+            break
     process.send_signal(signal.SIGINT)
     out, _ = process.communicate(timeout=60)
     assert process.returncode == cli_json.INTERRUPTED

@@ -54,8 +54,8 @@ struct PartitionPlace {
 // Every GPT partition of the present disks, disk by disk in offset order.
 std::vector<PartitionPlace> partitions(Machine& machine);
 // The partition a Hard Drive node names, matched as OVMF matches it: partition number and unique
-// GUID, on any present disk (start and size are not compared: measured, see
-// ../shared/reference/ovmf-varstore-and-boot.md). nullopt when none has both.
+// GUID, on any present disk (start and size are not compared: measured under QEMU with Debian's
+// OVMF, as tests/python/interop/test_machine_boots_qemu.py checks). nullopt when none has both.
 std::optional<PartitionPlace> find_partition(Machine& machine, const nvram::HardDrive& node);
 std::optional<PartitionPlace> partition_by_guid(Machine& machine, const Guid& unique);
 // The Hard Drive node Windows writes for a partition: HD(entry,GPT,guid,start,size).
