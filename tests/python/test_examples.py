@@ -11,10 +11,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from conftest import outside_tool_env
 from test_packaging_and_cli import REUSE_BUILD, ROOT
 
 
+@pytest.mark.install
 def test_the_example_suite_passes_and_types_in_a_fresh_install(tmp_path):
     wheels = tmp_path / "wheels"
     built = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-build-isolation", "--no-deps",
