@@ -113,6 +113,14 @@ void bind_firmware(py::module_& m) {
       py::arg("machine"), py::arg("description"), py::arg("esp"), py::arg("loader_path"), py::arg("os"), py::arg("os_path"),
       py::arg("options"), py::arg("first"));
   m.def(
+      "firmware_record_installation",
+      [](Machine& machine, const std::string& os_partition) {
+        const Guid guid = Guid::parse(os_partition);
+        py::gil_scoped_release release;
+        record_installation(machine, guid);
+      },
+      py::arg("machine"), py::arg("os_partition"), "Record a new Windows installation (setup's) on this partition.");
+  m.def(
       "bootcfg",
       [](Machine& machine, const std::string& arguments) {
         py::gil_scoped_release release;

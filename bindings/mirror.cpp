@@ -86,6 +86,10 @@ void bind_mirror(py::module_& m) {
           py::arg("region_bytes") = 1u << 20, py::arg("progress") = py::none(),
           "Hash every plex in sync region by region (in parallel) and report where they differ.");
 
+  py::class_<mirror::PlexView, BlockDevice, std::shared_ptr<mirror::PlexView>>(
+      r, "PlexView", "One plex of a dynamic volume on its own, read-only, whatever its state.")
+      .def(py::init<std::shared_ptr<VolumeDevice>, std::string>(), py::arg("volume"), py::arg("plex"), Release());
+
   r.def(
       "rebuild",
       [](VolumeDevice& volume, std::size_t plex, std::uint64_t cursor, std::uint64_t chunk_bytes, const py::object& progress) {

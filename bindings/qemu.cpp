@@ -49,6 +49,8 @@ void bind_qemu(py::module_& m) {
   py::class_<BootResult>(m, "QemuBootResult", "What one boot under QEMU and OVMF showed.")
       .def_readonly("exit_status", &BootResult::exit_status, "QEMU's exit status: 0 when the guest powered off.")
       .def_readonly("timed_out", &BootResult::timed_out, "Whether QEMU was stopped at the timeout.")
+      .def_readonly("stopped_idle", &BootResult::stopped_idle,
+                    "Whether QEMU was stopped because what firmware started sat waiting (a shell at its prompt).")
       .def_readonly("seconds", &BootResult::seconds, "From QEMU's start to its exit.")
       .def_readonly("firmware_code", &BootResult::firmware_code, "The OVMF code file used.")
       .def_readonly("console", &BootResult::console, "The serial console, escape sequences and CRs removed.")

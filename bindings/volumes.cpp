@@ -22,6 +22,25 @@ void bind_volumes(py::module_& m) {
       },
       py::arg("machine"), py::arg("source"), py::arg("destination"), py::arg("switches"),
       "`xcopy <source> <destination> <switches>` between a machine's drive letters.");
+  m.def("cdrom_drives", [](Machine& machine) {
+    std::vector<char> letters;
+    {
+      py::gil_scoped_release release;
+      letters = cdrom_drives(machine);
+    }
+    std::vector<std::string> out;
+    for (char c : letters) out.emplace_back(1, c);
+    return out;
+  }, py::arg("machine"), "The machine's CD-ROM drives by letter.");
+  m.def(
+      "add_cdrom_drive",
+      [](Machine& machine, const std::string& letter) {
+        if (letter.empty() || letter.size() > 2 || (letter.size() == 2 && letter[1] != ':'))
+          throw UsageError(fmt::format("'{}' is not a drive letter", letter));
+        py::gil_scoped_release release;
+        add_cdrom_drive(machine, letter[0]);
+      },
+      py::arg("machine"), py::arg("letter"), "Give the machine a CD-ROM drive (no disc) with this letter.");
   m.def(
       "file_system_on",
       [](const DevicePtr& device, const std::string& codepage) {

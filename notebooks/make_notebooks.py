@@ -1,4 +1,4 @@
-"""Writes notebooks 02 to 05 (nbformat 4.5 JSON, no outputs): python notebooks/make_notebooks.py
+"""Writes notebooks 02 to 06 (nbformat 4.5 JSON, no outputs): python notebooks/make_notebooks.py
 
 Each notebook is a list of ("md", text), ("code", text) and ("parameters", text) cells (a code cell
 tagged "parameters", as papermill names the cell whose values a run may replace).
@@ -268,6 +268,7 @@ for name, v in (('ESP', vol), ('DATA', fat.open(data))):
     report = v.check()
     print(name, 'clean:', report.clean, '| files', report.files, 'folders', report.directories,
           '| clusters used', report.used_clusters, 'of', report.cluster_count)
+    assert report.clean
 vol.flush()
 disk.flush()"""),
     ("code", """\
@@ -278,11 +279,33 @@ def partition_image(part, path):
             out.write(offset, part.read(offset, length))
     return path
 
-outside('fsck.fat', '-n', partition_image(esp, folder / 'esp.img'))
-outside('fsck.fat', '-n', partition_image(data, folder / 'data.img'));"""),
+assert outside('fsck.fat', '-n', partition_image(esp, folder / 'esp.img')).returncode == 0
+assert outside('fsck.fat', '-n', partition_image(data, folder / 'data.img')).returncode == 0"""),
     ("code", """\
 outside('mdir', '-i', f'{disk.path}@@{esp_part.offset}', '-/', '-a', '::/');"""),
+    ("md", """\
+## NTFS: Windows' own volume
+
+Windows lives on NTFS. bootmirror makes an NTFS volume with the tool Linux trusts for it (Debian's
+mkntfs, run as a program on a temporary file copied into the volume), fills it as Windows setup
+does (wimlib-imagex applies a WIM of a folder), and reads it with its own reader: names matched
+without regard to case as Windows matches them, files read through their runs. ntfsfix, from the
+same package as mkntfs, accepts what was made."""),
     ("code", """\
+from bootmirror import ntfs, windows_setup
+c = Disk.create(folder / 'c.img', '256 MiB')
+print(ntfs.format_summary(ntfs.format(c, label='PRIMARY'), c.size))
+tree = folder / 'windows-tree'
+windows_setup.write_windows_tree(tree)
+ntfs.install_tree(c, tree)
+v = ntfs.open(c)
+print(v, v.listdir('windows/SYSTEM32'))
+assert v.label == 'PRIMARY' and v.read_bytes(r'\\WINDOWS\\system32\\ntoskrnl.exe') == (tree / 'WINDOWS/system32/ntoskrnl.exe').read_bytes()
+print(v.export_tree('WINDOWS', folder / 'exported'))
+c.flush()
+assert outside('ntfsfix', '-n', c.path).returncode == 0"""),
+    ("code", """\
+c.close()
 disk.close()
 """ + CLEANUP),
 ]
@@ -390,121 +413,131 @@ for d in own:
 
 NB05 = [
     ("md", """\
-# Rehearsing KB 814070: mirroring a GPT boot volume
+# Rehearsing KB 814070: mirroring a GPT boot volume, end to end
 
 Microsoft KB 814070 (in `seed/` of the test data folder, the parameter below) mirrors the boot
 volume of a Windows Server 2003 GPT system onto a shadow disk: partition the shadow like the system
 disk, format its EFI system partition and copy the boot files, convert both disks to dynamic,
-reboot, and add the mirror. This notebook replays the runbook on two sparse 10 GiB image files as
-far as the API goes today: the same commands, the same answers. (bootcfg's NVRAM steps and the
-drive letters of `assign letter=S` are not here yet.)"""),
+restart, add the mirror, then clone the boot entries onto the shadow's ESP with bootcfg and
+test-boot the shadow. This notebook replays all of it on two sparse 10 GiB images, with the
+article's commands, checks each answer against the article, and boots the shadow for real under
+QEMU with OVMF. The failure-and-recovery drill is notebook 06."""),
     ("parameters", DATA_PARAMETER),
     ("code", SETUP + FIND_DATA + """\
-import json, re
-from bootmirror import fat, gpt, kb814070
-
-runbook = data_file(RUNBOOK, test_data)
+import re
+from bootmirror import kb814070, scenarios
+from runbook import GUID, ours, seed_block
 """),
     ("md", """\
 ## The article's machine
 
-`rehearsal_machine` builds disk 0 as the article finds it: partitioned at the byte offsets its
-`bootcfg /list 0` shows, with a FAT EFI system partition holding the seven files its xcopy lists;
-disk 1 is a raw disk of the same size. Both are sparse image files in a machine folder: 20 GiB of
-disks cost a few MiB."""),
+Disk 0 as the article finds it: partitioned at the byte offsets of its `bootcfg /list 0`, a FAT EFI
+system partition holding the seven files its xcopy lists (Windows' loader a real EFI program that
+says which ESP it was loaded from), C: an NTFS volume labelled PRIMARY holding Windows, the MSR;
+disk 1 raw; a CD-ROM drive D:; and the firmware's NVRAM, a real OVMF variable store, with Windows'
+entry, from which Windows was started."""),
     ("code", """\
-m = kb814070.rehearsal_machine(folder / 'lab')
-print(m.diskpart('list disk'))
-print('allocated:', {n: f'{d.allocated_bytes:,} bytes' for n, d in m.disks.items()})
+m = scenarios.kb814070(folder / 'lab')
+print(m.diskpart('list disk\\nlist volume'))
+print(m.bootcfg())
+assert 'C   PRIMARY      NTFS   Partition   4996 MB  Healthy    Boot' in m.diskpart('list volume')
 m"""),
     ("md", """\
-## Prepare the shadow drive (steps 2 to 4)
+## Every step, as the article types it
 
-Convert disk 1 to GPT (Windows adds an MSR), delete that MSR with `override`, look at disk 0's
-partitions, then create the EFI and MSR partitions with disk 0's sizes: the shadow's EFI partition
-starts at 17 KB, the first usable sector, where disk 0's starts at 32 KB (sector 63)."""),
+`scenarios.kb814070_steps` runs the article's steps one at a time: the shadow's partitions, its
+FAT and the copy of the boot files, the conversion to dynamic (with the restart disk 0 needs),
+`add disk=1` and the wait for the copy, bootcfg, `/list`, `/clone`, and the test boot of the
+cloned entry. The article's own transcripts are compared as they come (GUIDs masked)."""),
     ("code", """\
-print(m.diskpart(kb814070.PREPARE_SHADOW_PARTITIONS, check=True))"""),
+steps = {}
+for step in scenarios.kb814070_steps(m):
+    steps[step.title] = step
+    print(f'-- [{step.section}] {step.title}')
+    print(step.transcript.rstrip()[-1200:])
+    print()"""),
+    ("code", """\
+first = seed_block('C:> bootcfg')
+first[3] += 'WS'   # the article cuts this line short in its first bootcfg only
+assert ours(steps['step 1: the boot entries'].transcript) == first
+assert ours(steps['step 4: clone the entries onto the shadow\\'s ESP'].transcript) == seed_block('/d+ Cloned_Entry')
+assert ours(steps['step 5: the cloned entries'].transcript) == seed_block('C:\\\\>bootcfg')
+print('bootcfg before and after the clone: as the article prints it')"""),
     ("md", """\
-## Format the shadow EFI partition and copy the boot files (steps 5 to 9)
+## The test boot, for real
 
-The article assigns S: to the shadow's EFI partition and P: to the primary's (diskpart's
-`assign letter=`), then runs `format s: /fs:fat /q /y` and `xcopy p:\\*.* s: /s /h` at the command
-prompt: `m.format` and `m.xcopy` are those commands on the Machine's drive letters, with the same
-output: 213,680,128 bytes, 52,168 allocation units of 4,096 bytes, 16-bit FAT entries, seven files
-(the hidden NVRAM backup `Boot0003` included, thanks to `/h`). Step 9 removes the letters."""),
+The cloned entry loads Windows' loader from the shadow's ESP. Under QEMU with OVMF (Debian's
+packages, software emulation, about 5 s), on the machine's own images and NVRAM file, firmware
+starts that entry and the loader prints which ESP it came from: disk 1's. The engine's own boot
+(`m.boot`) follows the same rules and agrees."""),
     ("code", """\
-print(m.diskpart(kb814070.ASSIGN_SHADOW_ESP, check=True))
-print('C:\\\\> format s: /fs:fat /q /y')
-print(m.format('s:', '/fs:fat /q /y'))"""),
-    ("code", """\
-print(m.diskpart(kb814070.ASSIGN_PRIMARY_ESP, check=True))
-print('C:\\\\> xcopy p:\\\\*.* s: /s /h')
-print(m.xcopy('p:\\\\*.*', 's:', '/s /h'))
-P, S = m.volume('p:'), m.volume('s:')
-files = [f'{top}/{name}'.lstrip('/') for top, _, names in P.walk() for name in names]
-assert all(P.read_bytes(f) == S.read_bytes(f) for f in files)
-print('S: check:', S.check())
-del P, S
-print(m.diskpart(kb814070.REMOVE_ESP_LETTERS, check=True))"""),
-    ("md", "mtools reads the shadow's EFI partition in place and lists the copied files, hidden ones included."),
-    ("code", """\
-esp1 = m.disk(1).partitions[0]
-outside('mdir', '-i', f'{m.disk(1).path}@@{esp1.offset}', '-/', '-a', '::/');"""),
+chosen = 'Boot Mirror C: - secondary plex Cloned_Entry'
+real = m.boot_qemu(chosen)
+for attempt in real.qemu.attempts:
+    print(attempt)
+print(real.qemu.markers)
+emulated = m.boot(chosen)
+print(emulated.steps)
+assert real.loader_partition.disk == 1 and emulated.loader_partition.disk == 1 and emulated.ok"""),
     ("md", """\
-## Convert both drives to dynamic, reboot
+## What the outside tools say
 
-The shadow converts at once. Disk 0 runs Windows, so its conversion waits for a restart:
-`m.reboot()` completes it. Both disks then hold the group's LDM database (a 1 MiB LDM metadata
-partition taken from the MSR) and the Windows partition became a simple dynamic volume."""),
+sgdisk reads both tables, ldmtool the disk group, fsck.fat each ESP and ntfsfix each plex of C:
+on its own."""),
     ("code", """\
-print(m.diskpart('Select disk 1\\nConvert dynamic\\nSelect disk 0\\nConvert dynamic\\nExit', check=True))
-print('disk 0 waits for a reboot:', m.is_pending(0))
-m.reboot()
-print('dynamic:', m.is_dynamic(0), m.is_dynamic(1))
-print(m.diskpart('list disk\\nlist volume'))"""),
+from bootmirror import outside_checks
+checks = outside_checks.run_checks(m)
+for check in checks:
+    print(check)
+assert all(c.ok for c in checks)
+m.close()"""),
+    ("code", CLEANUP),
+]
+
+NB06 = [
     ("md", """\
-## Mirror the boot volume onto the shadow drive
+# Drill: disk 0 dies, and the mirror is rebuilt
 
-The article types `select volume C`; the rehearsal's boot volume has no drive letter yet (see the
-list above), so it is selected by number. `add disk=1` adds a plex on disk 1 and copies the data
-in the background from the healthy one (`m.wait()` waits for it) (only the allocated extents: the images stay sparse). LDM names disks in the
-order they joined the group: the shadow converted first, so it is `Disk1` and disk 0 is `Disk2`."""),
+KB 814070's recovery section, replayed on the machine it describes: C: (2996 MB) was mirrored
+onto a 4149 MB shadow disk that has no EFI system partition, then disk 0 died. The shadow's boot
+entry cannot load (its loader was on disk 0's ESP); a new disk 0 gets Windows from setup; bootcfg
+adds an entry for the shadow's boot partition; the original Windows starts from the shadow; the
+broken mirror and the missing disk go, and the mirror is rebuilt onto the new disk 0. The
+article's transcripts are compared at each step."""),
+    ("parameters", DATA_PARAMETER),
+    ("code", SETUP + FIND_DATA + """\
+from bootmirror import scenarios
+from runbook import ours, seed_block
+"""),
     ("code", """\
-print(m.diskpart('select volume 0\\nadd disk=1', check=True))
-m.wait()  # the copy runs in the background: "Wait for the volume synchronization to complete"
-print(m.diskpart('list volume\\nselect disk 1\\nlist partition', check=True))
-(boot,) = m.volumes
-print(boot, [(plex.name, plex.disks) for plex in boot.plexes])
-print('allocated:', {n: f'{d.allocated_bytes:,} bytes' for n, d in m.disks.items()})"""),
+m = scenarios.kb814070_without_shadow_esp(folder / 'lab', bootable=False)
+print(m.diskpart('list volume'))
+print(m.bootcfg())"""),
+    ("code", """\
+steps = {}
+for step in scenarios.kb814070_recovery_steps(m, folder / 'lab' / 'disk0-new.img', bootable=False):
+    steps[step.title] = step
+    print(f'-- [{step.section}] {step.title}')
+    print(step.transcript.rstrip()[-1500:])
+    print()"""),
+    ("code", """\
+failed = steps['disk 0 dies; the shadow\\'s entry does not load'].transcript
+assert 'Load of Boot Mirror C: - secondary plex failed:  Not Found' in failed
+assert ours(steps['step 8: the boot entries'].transcript) == seed_block('C:\\\\>bootcfg', 1)
+assert ours(steps['step 11: the new entry'].transcript) == seed_block('C:\\\\>bootcfg', 2)
+assert 'The service did not update the bootfile.' in steps['step 2: break it from the missing disk'].transcript
+assert 'Mirror      2996 MB  Healthy    Boot' in steps['step 6: the mirror is healthy'].transcript
+print('the recovery went as the article shows it')"""),
     ("md", """\
-## What the article's bootcfg shows
-
-After the mirror, both disks' partitions start where the article's `bootcfg /list 0` and
-`bootcfg /list 1` say, with the same types (the LDM data partitions' lengths differ: the article's
-own `list partition` and `bootcfg` disagree about the Windows partition's size). sgdisk finds both
-tables valid, and ldmtool reads the disk group and the mirror."""),
+Firmware never prunes boot entries: `m.nvram.stale()` names the ones whose ESP, loader or Windows
+is gone (here, setup's entry: its Windows partition was deleted to make room for the mirror)."""),
     ("code", """\
-seed = runbook.read_text(encoding='utf-8')
-
-def bootcfg_list(number):
-    block = seed.split(f'bootcfg /list {number}\\n', 1)[1].split('Make a note', 1)[0]
-    starts = [int(x.replace(',', '')) for x in re.findall(r'Starting  offset: ([\\d,]+)', block)]
-    kinds = re.findall(r'GUID type:\\s+\\{([0-9a-f-]+)\\}', block)
-    return list(zip(starts, kinds))
-
-for number in (0, 1):
-    ours = [(p.offset, p.type_guid.lower()) for p in m.disk(number).partitions]
-    print(f'disk {number}: same offsets and types as the article:', ours == bootcfg_list(number))
-    for p in m.disk(number).partitions:
-        print(f'    {p.offset:>15,} {p.size:>15,}  {p.name}')"""),
-    ("code", """\
-for number in (0, 1):
-    outside('sgdisk', '-v', m.disk(number).path)
-images = [m.disk(n).path for n in (0, 1)]
-outside('ldmtool', 'scan', *images, stderr=False)
-devices = [a for p in images for a in ('-d', p)]
-outside('ldmtool', *devices, 'show', 'volume', m.disk_group.guid, boot.name, stderr=False);"""),
+for entry in m.nvram.entries():
+    print(entry.id, entry.description, '|', entry.boot_file_path, '|', entry.os_file_path)
+print(m.nvram.stale())
+assert [s.description for s in m.nvram.stale()] == ['Microsoft Windows Server 2003, Enterprise Edition']
+assert m.boot('Boot Mirror C: - secondary plex').ok   # the new disk 0's plex starts Windows
+m.close()"""),
     ("code", CLEANUP),
 ]
 
@@ -533,6 +566,7 @@ NOTEBOOKS = {
     "03-fat-volumes.ipynb": NB03,
     "04-ldm-dynamic-disks.ipynb": NB04,
     "05-kb814070-rehearsal.ipynb": NB05,
+    "06-kb814070-recovery-drill.ipynb": NB06,
 }
 
 if __name__ == "__main__":

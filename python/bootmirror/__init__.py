@@ -24,22 +24,36 @@ _NAMES = {
 }
 _SUBMODULES = ("crash", "fat", "firmware", "gpt", "kb814070", "ldm", "ntfs", "nvram", "qemu")
 
-__all__ = ["__version__", *_NAMES, *_SUBMODULES]
+# A literal list, so that type checkers see what the package exports (mypy --strict re-exports
+# only what __all__ names); the assert keeps it the same as the names above.
+__all__ = [
+    "__version__",
+    "Error", "FormatError", "UsageError", "crc32", "describe_size", "parse_size",
+    "Disk", "FaultyDisk", "buffer",
+    "deterministic", "new_guid", "now",
+    "Machine",
+    "crash", "fat", "firmware", "gpt", "kb814070", "ldm", "ntfs", "nvram", "qemu",
+]
+assert set(__all__) == {"__version__", *_NAMES, *_SUBMODULES}
 
 
 def __getattr__(name: str):
-    if name in _SUBMODULES or name == "_core":  # bootmirror._core as an attribute, as before
-        from importlib import import_module
-
-        return import_module(f"{__name__}.{name}")  # the import system sets it on the package
-    module = _NAMES.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     from importlib import import_module
 
-    value = getattr(import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
+    module = _NAMES.get(name)
+    if module is not None:
+        value = getattr(import_module(f"{__name__}.{module}"), name)
+        globals()[name] = value
+        return value
+    # Any submodule, public or not (bootmirror.gpt, bootmirror._core), as an attribute: the import
+    # system sets it on the package.
+    if not name.startswith("__"):
+        try:
+            return import_module(f"{__name__}.{name}")
+        except ModuleNotFoundError as error:
+            if error.name != f"{__name__}.{name}":
+                raise
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def __dir__():

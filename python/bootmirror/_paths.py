@@ -28,13 +28,17 @@ class PathQueries:
     _volume: Any
 
     def stat(self, path: str) -> Any:
+        """The entry of the file or folder at `path`."""
         return self._volume.stat(path)
 
     def exists(self, path: str) -> bool:
+        """Whether a file or folder is at `path`."""
         return self._volume.exists(path)
 
     def isdir(self, path: str) -> bool:
+        """Whether `path` is a folder."""
         return self._volume.exists(path) and self._volume.stat(path).is_dir
 
     def isfile(self, path: str) -> bool:
+        """Whether `path` is a file."""
         return self._volume.exists(path) and not self._volume.stat(path).is_dir

@@ -1,218 +1,1023 @@
-"""The ``bootmirror`` command line."""
+r"""The ``bootmirror`` command line: Windows' tools and the machine's own verbs, on a machine folder.
+
+    bootmirror machine new lab --kb814070          # the runbook's machine (or --disk 10GiB ...)
+    bootmirror diskpart -m lab /s prepare.txt      # or interactive: bootmirror diskpart -m lab
+    bootmirror format -m lab s: /fs:fat /q /y
+    bootmirror xcopy -m lab p:\*.* s: /s /h
+    bootmirror reboot -m lab                       # completes disk 0's conversion to dynamic
+    bootmirror bootcfg -m lab /list 0
+    bootmirror boot -m lab --entry "Boot Mirror C: - secondary plex Cloned_Entry"
+
+Every verb takes ``--json`` (one document on stdout, errors included, progress as JSON lines on
+stderr; :mod:`bootmirror.cli_json` defines them) and exits with a code of its outcome: 0 done, 1 a
+check found a problem or a command was refused, 2 usage, 3 bad on-disk data, 4 I/O, 130
+interrupted. The shell's text and every value come from the engine; this module parses arguments
+and prints.
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
-from typing import Iterable, List, Optional
+import time
+from pathlib import Path
+from typing import IO, Any, Callable, Dict, Iterable, List, NoReturn, Optional, Sequence, Tuple, Union
 
-from . import Disk, Error, Machine, UsageError, __version__, describe_size, parse_size
+from . import (Disk, Error, FormatError, Machine, UsageError, __version__, _core, cli_json, describe_size, fat, gpt, ldm,
+               parse_size)
 
+__all__ = ["build_parser", "main"]
 
-def _create(args: argparse.Namespace) -> int:
-    with Disk.create(args.image, args.size, sector_size=args.sector_size) as disk:
-        print(f"created {disk.path}: {disk.size:,} bytes ({describe_size(disk.size)}), "
-              f"{disk.sector_size}-byte sectors, {disk.allocated_bytes:,} bytes allocated")
-    return 0
-
-
-def _info(args: argparse.Namespace) -> int:
-    with Disk.open(args.image, sector_size=args.sector_size) as disk:
-        print(f"{disk.path}: {disk.size:,} bytes ({describe_size(disk.size)}), "
-              f"{disk.sector_size}-byte sectors, {disk.allocated_bytes:,} bytes allocated")
-    return 0
+Progress = Callable[[int, int], object]
 
 
-def _diskpart_script(machine: "Machine", lines: Iterable[str]) -> int:
-    """Echo and run each line as diskpart does; a script stops at its first failing command
-    (unless the command says NOERR), with exit code 1."""
-    for raw in lines:
-        line = raw.strip()
-        if not line:
-            continue
-        print(f"DISKPART> {line}\n")
-        text, ok, leave = machine.diskpart_command(line)
-        if text:
-            print(text + "\n")
-        if leave:
-            return 0
-        if not ok and "noerr" not in line.lower().split():
-            return 1
-    return 0
+class _Parser(argparse.ArgumentParser):
+    """argparse, with its errors raised as UsageError so that they reach --json and exit 2 like
+    every other usage error."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{self.prog}: {message}")
 
 
-def _interactive(machine: "Machine") -> int:
-    print(f"bootmirror {__version__}: diskpart on {machine.folder}\n")
-    while True:
-        try:
-            line = input("DISKPART> ")
-        except EOFError:
-            print()
-            return 0
-        if not line.strip():
-            continue
-        print()
-        text, _ok, leave = machine.diskpart_command(line)
-        if text:
-            print(text + "\n")
-        if leave:
-            return 0
+class _Run:
+    """One command: its arguments, where it prints, and how it reports progress."""
+
+    def __init__(self, args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> None:
+        self.args = args
+        self.json: bool = bool(getattr(args, "json", False))
+        self.command: str = args.command_name
+        self.stdout = stdout
+        self.stderr = stderr
+
+    def print(self, text: str = "", end: str = "\n") -> None:
+        """Text for people (never with --json)."""
+        if not self.json:
+            self.stdout.write(text + end)
+            self.stdout.flush()
+
+    def report(self, **values: Any) -> None:
+        """The command's --json document (nothing without --json)."""
+        if self.json:
+            cli_json.write(cli_json.document(self.command, **values), self.stdout)
+
+    def progress(self, task: str, description: str) -> Tuple[Optional[Progress], Callable[[], None]]:
+        """A progress callback and its finisher: JSON lines naming `task` on stderr with --json,
+        a bar showing `description` when stderr is a terminal, else nothing."""
+        from . import progress
+
+        if self.json:
+            lines = progress.JsonLines(task, self.stderr, cli_json.SCHEMA)
+            return lines, lines.close
+        if self.stderr.isatty():
+            shown = progress.bar(description, file=self.stderr)
+            return shown, shown.close
+        return None, lambda: None
+
+    def machine(self) -> Machine:
+        """The machine of --machine, its copies held to --speed-limit where the verb has one."""
+        machine = Machine.open(self.args.machine)
+        limit = getattr(self.args, "speed_limit", None)
+        if limit is not None:
+            machine.rebuild_speed_limit = parse_size(limit)
+        return machine
 
 
-class _ProgressBar:
-    """One line on a terminal, redrawn in place: the resynchronisation's progress."""
-
-    WIDTH = 30
-
-    def __init__(self, stream) -> None:
-        self._stream = stream
-        self._shown = ""
-
-    def __call__(self, done: int, total: int) -> None:
-        if not total:
-            return
-        filled = self.WIDTH * done // total
-        line = (f"\rResynchronizing mirrors [{'#' * filled}{'.' * (self.WIDTH - filled)}] "
-                f"{100 * done // total:3d}%  {describe_size(done)} of {describe_size(total)}")
-        if line != self._shown:
-            self._stream.write(line)
-            self._stream.flush()
-            self._shown = line
-
-    def close(self) -> None:
-        if self._shown:
-            self._stream.write("\n")
-            self._stream.flush()
+def _refuse_ignored(**given: Any) -> None:
+    """UsageError for options given where they would be ignored: name -> (value, why)."""
+    for option, (value, why) in given.items():
+        if value not in (None, False, []):
+            raise UsageError(f"{option} would be ignored {why}")
 
 
-def _wait_for_rebuilds(machine: "Machine") -> int:
-    """diskpart's mirrors are copied in the background; the command waits for them before it
-    exits (Windows keeps copying after diskpart quits, but this process is the machine), with a
-    progress bar on a terminal."""
-    bar = _ProgressBar(sys.stderr) if sys.stderr.isatty() else None
+def _command_line(words: Sequence[str]) -> str:
+    """Arguments the shell split, joined again as Windows reads a command line: a word holding
+    spaces is quoted (bootcfg's /D "Original Shadow drive", format's /v:"MY LABEL")."""
+    out = []
+    for word in words:
+        if any(c.isspace() for c in word) and not word.startswith('"'):
+            head, sep, tail = word.partition(":")
+            word = f'{head}:"{tail}"' if sep and word.startswith("/") else f'"{word}"'
+        out.append(word)
+    return " ".join(out)
+
+
+def _entry(text: Optional[str]) -> Optional[Union[int, str]]:
+    """A boot entry as given: bootcfg's ID when it is a number, else a description."""
+    if text is None:
+        return None
+    return int(text) if text.strip().isdigit() else text
+
+
+# -- waiting for the mirror copies -------------------------------------------------------------------
+
+def _wait(run: _Run, machine: Machine, timeout: Optional[float] = None) -> bool:
+    """Wait for the machine's mirror copies with a bar (or JSON lines); Ctrl-C stops the waiting
+    and the caller's close stops the copy at a checkpoint, from which the next start resumes it."""
+    report, finish = run.progress("rebuild", "Resynchronizing mirrors")
     try:
-        machine.wait(progress=bar)
+        return machine.wait(timeout=timeout, progress=report)
     finally:
-        if bar is not None:
-            bar.close()
-    return 0
+        finish()
 
 
-def _diskpart(args: argparse.Namespace) -> int:
-    machine = Machine.open(args.machine)
-    rest = list(args.rest)
-    script = args.script
-    wait = not args.no_wait
+# -- machine ---------------------------------------------------------------------------------------------
+
+def _disk_summary(machine: Machine, number: int, disk: Optional[Disk]) -> Dict[str, Any]:
+    if disk is None:
+        return {"number": number, "missing": True, "image": machine._m.image(number)}
+    style = gpt.style(disk)
+    return {
+        "number": number, "missing": False, "image": disk.path, "size": disk.size,
+        "sector_size": disk.sector_size, "allocated": disk.allocated_bytes, "style": style,
+        "dynamic": machine.is_dynamic(number), "pending_conversion": machine.is_pending(number),
+        "partitions": gpt.partitions(disk) if style == "gpt" else [],
+    }
+
+
+def _volume_summary(volume: "ldm.Volume") -> Dict[str, Any]:
+    return {
+        "index": volume.index, "name": volume.name, "letter": volume.letter, "layout": volume.layout,
+        "type": volume.type, "size": volume.size_bytes, "status": volume.status, "fs": volume.fs,
+        "label": volume.label,
+        "plexes": [{"name": p.name, "disks": p.disks, "missing": p.missing, "problem": p.problem} for p in volume.plexes],
+    }
+
+
+def _machine_summary(machine: Machine) -> Dict[str, Any]:
+    """What `machine show` reports, every value as the engine gives it."""
+    disks = [_disk_summary(machine, number, disk) for number, disk in machine.disks.items()]
+    out: Dict[str, Any] = {
+        "folder": machine.folder,
+        "oem_codepage": machine.oem_codepage,
+        "disks": disks,
+        "drive_letters": {f"{letter}:": {"disk": d, "partition": p} for letter, (d, p) in machine.drive_letters.items()},
+        "dynamic_volumes": [_volume_summary(v) for v in machine.volumes],
+        "rebuilds": _core.dynamic.rebuild_status(machine._m),
+        "nvram": None,
+    }
+    if machine.has_nvram:
+        out["nvram"] = {
+            "path": machine.nvram.path,
+            "boot_current": machine.nvram.boot_current,
+            "timeout": machine.nvram.timeout,
+            "entries": machine.nvram.entries(),
+            "stale": machine.nvram.stale(),
+            "running_system": machine.running_system,
+        }
+    return out
+
+
+def _print_partition(run: _Run, p: gpt.Partition, indent: str) -> None:
+    run.print(f"{indent}Partition {p.number}  {p.name or p.type_name:30}  offset {p.offset:>15,}  "
+              f"{describe_size(p.size):>9}  type {p.type_guid}  unique {p.unique_guid}")
+
+
+def _print_volume(run: _Run, v: Dict[str, Any], title: str) -> None:
+    letter = f" {v['letter']}:" if v["letter"] else ""
+    run.print(f"  {title} {v['index']}{letter} {v['name']}  {v['type']}  {describe_size(v['size'])}  {v['status']}")
+    for p in v["plexes"]:
+        run.print(f"    plex {p['name']} on {', '.join(p['disks'])}{'  ' + p['problem'] if p['problem'] else ''}")
+
+
+def _print_machine(run: _Run, summary: Dict[str, Any]) -> None:
+    run.print(f"Machine {summary['folder']}")
+    for d in summary["disks"]:
+        if d["missing"]:
+            run.print(f"  Disk {d['number']}: missing (its image was {d['image']})")
+            continue
+        kind = "dynamic" if d["dynamic"] else "basic"
+        if d["pending_conversion"]:
+            kind += ", converts to dynamic at the next reboot"
+        run.print(f"  Disk {d['number']}: {d['image']}  {describe_size(d['size'])}  {d['sector_size']}-byte sectors  "
+                  f"{d['style'].upper()}  {kind}")
+        for p in d["partitions"]:
+            _print_partition(run, p, "    ")
+    for letter, where in summary["drive_letters"].items():
+        run.print(f"  {letter} is partition {where['partition']} of disk {where['disk']}")
+    for v in summary["dynamic_volumes"]:
+        _print_volume(run, v, "Dynamic volume")
+    for r in summary["rebuilds"]:
+        to = f"disk {r.disk}" if r.disk is not None else "a missing disk"
+        run.print(f"  Rebuilding volume {r.volume} onto {to}: {describe_size(r.done)} of {describe_size(r.total)}")
+    nvram = summary["nvram"]
+    if nvram is None:
+        run.print("  No NVRAM (machine new --nvram, or Machine.create_nvram)")
+        return
+    current = f"Boot{nvram['boot_current']:04X}" if nvram["boot_current"] is not None else "none"
+    run.print(f"  NVRAM {nvram['path']}: {len(nvram['entries'])} boot entries, BootCurrent {current}")
+    for s in nvram["stale"]:
+        run.print(f"    stale: Boot{s.number:04X} \"{s.description}\": {s.reason}")
+
+
+def _machine_new(run: _Run) -> int:
+    a = run.args
+    if a.kb814070:
+        _refuse_ignored(**{"--disk": (a.disk, "with --kb814070: it makes its own two disks (--disk-size sets their size)"),
+                           "--nvram": (a.nvram, "with --kb814070: its machine has NVRAM"),
+                           "--sector-size": (a.sector_size, "with --kb814070: the article's offsets need 512-byte sectors")})
+        from . import kb814070
+
+        machine = kb814070.rehearsal_machine(a.folder, disk_size=a.disk_size or "10 GiB", bootable=not a.stand_in_loader)
+    else:
+        _refuse_ignored(**{"--disk-size": (a.disk_size, "without --kb814070 (use --disk SIZE)"),
+                           "--stand-in-loader": (a.stand_in_loader, "without --kb814070")})
+        machine = Machine.create(a.folder)
+        for size in a.disk or []:
+            machine.create_disk(size, a.sector_size or 512)
+        if a.nvram:
+            machine.create_nvram()
+    with machine:
+        summary = _machine_summary(machine)
+    run.report(machine=summary)
+    _print_machine(run, summary)
+    return cli_json.OK
+
+
+def _machine_show(run: _Run) -> int:
+    with Machine.open(run.args.folder) as machine:
+        summary = _machine_summary(machine)
+    run.report(machine=summary)
+    _print_machine(run, summary)
+    return cli_json.OK
+
+
+def _lock_holder(folder: str) -> Optional[str]:
+    """Who holds the machine folder's write lock (the holder the engine wrote into machine.lock),
+    or None when nobody does."""
+    import fcntl
+
+    path = Path(folder) / "machine.lock"
+    if not path.exists():
+        return None
+    with open(path, "rb") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return f.read().decode("utf-8", "replace").strip() or "another process"
+        fcntl.flock(f, fcntl.LOCK_UN)
+    return None
+
+
+def _machine_close(run: _Run) -> int:
+    """A shutdown: waits (up to --timeout) until no process holds the machine (a script or a
+    notebook that still has it open), then reports the work its next start resumes."""
+    a = run.args
+    deadline = time.monotonic() + a.timeout
+    holder = _lock_holder(a.folder)
+    while holder is not None and time.monotonic() < deadline:
+        time.sleep(0.1)
+        holder = _lock_holder(a.folder)
+    with Machine.open(a.folder) as machine:
+        pending = [n for n in machine.disks if machine.disks[n] is not None and machine.is_pending(n)]
+        rebuilds = _core.dynamic.rebuild_status(machine._m)
+    run.report(folder=a.folder, held_by=holder, closed=holder is None, pending_conversions=pending,
+               rebuilds_to_resume=rebuilds)
+    if holder is not None:
+        run.print(f"The machine in {a.folder} is still in use: {holder}")
+        return cli_json.CHECK_FAILED
+    run.print(f"The machine in {a.folder} is closed.")
+    for n in pending:
+        run.print(f"  Disk {n} converts to dynamic at the next reboot.")
+    for r in rebuilds:
+        run.print(f"  The copy onto volume {r.volume}'s new plex resumes at the next start "
+                  f"({describe_size(r.done)} of {describe_size(r.total)} copied).")
+    return cli_json.OK
+
+
+# -- disk ------------------------------------------------------------------------------------------------
+
+def _disk_target(run: _Run, writable: bool = False) -> Tuple[Optional[Machine], Disk, str]:
+    """The disk a disk verb names: a disk number of --machine, or an image file."""
+    a = run.args
+    if a.machine is not None:
+        if not a.disk.isdigit():
+            raise UsageError(f"with --machine, the disk is a disk number, not {a.disk!r}")
+        _refuse_ignored(**{"--sector-size": (a.sector_size, "with --machine: the machine records each disk's sector size")})
+        machine = run.machine()
+        return machine, machine.disk(int(a.disk)), f"disk {a.disk}"
+    return None, Disk.open(a.disk, writable=writable, sector_size=a.sector_size or 512), a.disk
+
+
+def _disk_create(run: _Run) -> int:
+    a = run.args
+    if a.machine is not None:
+        if len(a.args) != 1:
+            raise UsageError("disk create --machine FOLDER SIZE: one size")
+        with run.machine() as machine:
+            number = machine.create_disk(a.args[0], a.sector_size or 512)
+            disk = machine.disk(number)
+            path, size, sector_size, allocated = disk.path, disk.size, disk.sector_size, disk.allocated_bytes
+    else:
+        if len(a.args) != 2:
+            raise UsageError("disk create IMAGE SIZE (or --machine FOLDER SIZE)")
+        number = None
+        with Disk.create(a.args[0], a.args[1], sector_size=a.sector_size or 512) as disk:
+            path, size, sector_size, allocated = disk.path, disk.size, disk.sector_size, disk.allocated_bytes
+    run.report(number=number, image=path, size=size, sector_size=sector_size, allocated=allocated)
+    where = f"Disk {number}: " if number is not None else ""
+    run.print(f"{where}created {path}: {size:,} bytes ({describe_size(size)}), {sector_size}-byte sectors, "
+              f"{allocated:,} bytes allocated")
+    return cli_json.OK
+
+
+def _disk_show(run: _Run) -> int:
+    machine, disk, name = _disk_target(run)
+    try:
+        style = gpt.style(disk)
+        partitions = gpt.partitions(disk) if style == "gpt" else []
+        dynamic = ldm.is_dynamic(disk)
+        run.report(disk=name, image=disk.path, size=disk.size, sector_size=disk.sector_size,
+                   allocated=disk.allocated_bytes, style=style, dynamic=dynamic, partitions=partitions)
+        run.print(f"{name}: {disk.path}  {disk.size:,} bytes ({describe_size(disk.size)}), {disk.sector_size}-byte "
+                  f"sectors, {disk.allocated_bytes:,} bytes allocated, {style.upper()}{', dynamic' if dynamic else ''}")
+        for p in partitions:
+            _print_partition(run, p, "  ")
+    finally:
+        (machine or disk).close()
+    return cli_json.OK
+
+
+def _disk_verify(run: _Run) -> int:
+    machine, disk, name = _disk_target(run)
+    try:
+        style = gpt.style(disk)
+        health = gpt.verify(disk)
+        dynamic = ldm.is_dynamic(disk)
+        ldm_health = ldm.verify(disk) if dynamic else None
+    finally:
+        (machine or disk).close()
+    # An MBR or blank disk has no GPT to be damaged; a protective MBR without a table has.
+    has_gpt = health.is_gpt or style == "gpt"
+    clean = (health.clean or not has_gpt) and (ldm_health is None or ldm_health.clean)
+    run.report(disk=name, clean=clean, style=style, gpt=health if has_gpt else None, ldm=ldm_health)
+    if has_gpt:
+        run.print(f"{name}: GPT {'clean' if health.clean else 'damaged'}")
+        for problem in health.problems:
+            run.print(f"  {problem}")
+    else:
+        run.print(f"{name}: no GPT ({style.upper()})")
+    if ldm_health is not None:
+        run.print(f"{name}: LDM database {'clean' if ldm_health.clean else 'damaged'}")
+        for damage in ldm_health.damage:
+            run.print(f"  {damage.structure} at byte {damage.offset:,}: {damage.problem}")
+    return cli_json.OK if clean else cli_json.CHECK_FAILED
+
+
+def _disk_repair(run: _Run) -> int:
+    machine, disk, name = _disk_target(run, writable=True)
+    try:
+        rewritten = gpt.repair(disk, fix_grown=not run.args.keep_backup_place)
+        health = gpt.verify(disk)
+    finally:
+        (machine or disk).close()
+    run.report(disk=name, rewritten=rewritten, gpt=health)
+    run.print(f"{name}: " + ("; ".join(rewritten) if rewritten else "nothing to repair"))
+    return cli_json.OK if health.clean else cli_json.CHECK_FAILED
+
+
+def _disk_fail(run: _Run) -> int:
+    with run.machine() as machine:
+        machine.fail_disk(run.args.number)
+    run.report(disk=run.args.number, missing=True)
+    run.print(f"Disk {run.args.number} has failed: it stays attached as a missing disk.")
+    return cli_json.OK
+
+
+def _disk_replace(run: _Run) -> int:
+    a = run.args
+    if (a.size is None) == (a.image is None):
+        raise UsageError("disk replace: give the new disk as --size SIZE (a new image) or --image PATH")
+    with run.machine() as machine:
+        if a.size is not None:
+            image = Path(machine.folder or ".") / f"disk{a.number}-replacement-{int(time.time())}.img"
+            Disk.create(image, a.size, sector_size=a.sector_size or 512).close()
+        else:
+            image = Path(a.image)
+        missing = machine.replace_disk(a.number, image, a.sector_size or 512)
+    run.report(disk=a.number, image=str(image), old_disk_now=missing)
+    run.print(f"Disk {a.number} is now {image}; the old disk stays as missing disk number {missing}.")
+    return cli_json.OK
+
+
+def _disk_attach(run: _Run) -> int:
+    with run.machine() as machine:
+        number = machine.attach(run.args.image, run.args.sector_size or 512)
+    run.report(disk=number, image=run.args.image)
+    run.print(f"Attached {run.args.image} as disk {number}.")
+    return cli_json.OK
+
+
+def _disk_reactivate(run: _Run) -> int:
+    with run.machine() as machine:
+        machine.reactivate(run.args.number)
+        finished = run.args.no_wait or _wait(run, machine)
+    run.report(disk=run.args.number, rebuilds_finished=bool(finished) and not run.args.no_wait)
+    run.print(f"Disk {run.args.number} is online again.")
+    return cli_json.OK
+
+
+# -- diskpart --------------------------------------------------------------------------------------------
+
+def _history_file() -> Path:
+    state = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
+    return Path(state) / "bootmirror" / "diskpart_history"
+
+
+def _read_lines(run: _Run, machine: Machine, interactive: bool) -> Iterable[str]:
+    """The commands typed at the DISKPART> prompt (with line editing and a history kept between
+    sessions on a terminal), or read from stdin."""
+    if not interactive:
+        yield from sys.stdin.read().splitlines()
+        return
+    history = None
+    try:
+        import readline
+
+        history = _history_file()
+        try:
+            readline.read_history_file(history)
+        except OSError:
+            pass
+    except ImportError:
+        readline = None  # type: ignore[assignment]
+    name = Path(machine.folder or "machine").name.upper()
+    run.print(f"bootmirror DiskPart {__version__} (Windows Server 2003's diskpart)\n\nOn computer: {name}\n")
+    try:
+        while True:
+            try:
+                line = input("DISKPART> ")
+            except EOFError:
+                run.print()
+                yield "exit"  # as Ctrl-Z at Windows' prompt: Windows' leaving text
+                return
+            yield line
+    finally:
+        if readline is not None and history is not None:
+            try:
+                history.parent.mkdir(parents=True, exist_ok=True)
+                readline.set_history_length(1000)
+                readline.write_history_file(history)
+            except OSError:
+                pass
+
+
+def _diskpart(run: _Run) -> int:
+    a = run.args
+    rest = list(a.rest)
+    script = a.script
     while rest:
         word = rest.pop(0)
-        if word.lower() in ("/s", "-s") and rest:
+        if word.lower() in ("/s", "-s") and rest and script is None:
             script = rest.pop(0)
-        elif word == "--no-wait":
-            wait = False
         else:
-            raise UsageError(f"diskpart: unexpected argument {word!r} (use /s SCRIPT)")
+            raise UsageError(f"diskpart: unexpected argument {word!r} (diskpart takes /s SCRIPT)")
+    machine = run.machine()
+    results: List[Dict[str, Any]] = []
+    status = cli_json.OK
+    finished: Optional[bool] = None
     try:
-        if script is None:
-            status = _interactive(machine)
-        else:
+        if script is not None:
             with open(script, encoding="utf-8-sig") as f:
-                status = _diskpart_script(machine, f.read().splitlines())
-        if wait:
-            _wait_for_rebuilds(machine)
-        return status
+                lines: Iterable[str] = f.read().splitlines()
+            echo = True
+        else:
+            interactive = sys.stdin.isatty() and not run.json
+            lines = _read_lines(run, machine, interactive)
+            echo = not interactive  # what a terminal would have shown as typed
+        for raw in lines:
+            line = raw.strip()
+            if not line:
+                continue
+            if echo:
+                run.print(f"DISKPART> {line}\n")
+            else:
+                run.print()
+            text, ok, leave = machine.diskpart_command(line)
+            results.append({"command": line, "text": text, "ok": ok})
+            if text:
+                run.print(text + "\n")
+            if leave:
+                break
+            # A script stops at its first failing command unless the command says NOERR, as
+            # diskpart /s does; at the prompt, the next command is read.
+            if not ok and script is not None and "noerr" not in line.lower().split():
+                status = cli_json.CHECK_FAILED
+                break
+        if not a.no_wait:
+            finished = _wait(run, machine)
     finally:
         machine.close()  # stops a copy left running (--no-wait) at a checkpoint
+    run.report(commands=results, ok=status == cli_json.OK, rebuilds_finished=finished)
+    return status
 
 
-def _machine(args: argparse.Namespace) -> int:
-    if args.action == "create":
-        machine = Machine.create(args.folder)
-        for size in args.disk or []:
-            number = machine.create_disk(size, args.sector_size)
-            print(f"disk {number}: {machine.disks[number].path} ({describe_size(parse_size(size))})")
-        return 0
-    machine = Machine.open(args.folder)
-    for image in args.image or []:
-        number = machine.attach(image, args.sector_size)
-        print(f"attached {image} as disk {number}")
-    for number, disk in machine.disks.items():
-        where = disk.path if disk is not None else "(missing)"
-        size = describe_size(disk.size) if disk is not None else "-"
-        print(f"disk {number}: {where} {size}")
-    return 0
+# -- Windows' other tools --------------------------------------------------------------------------
+
+def _bootcfg(run: _Run) -> int:
+    arguments = _command_line(run.args.arguments)
+    with run.machine() as machine:
+        text, ok = _core.bootcfg(machine._m, arguments)
+        stale = machine.nvram.stale() if machine.has_nvram else []
+        entries = machine.nvram.entries() if machine.has_nvram else []
+    run.report(arguments=arguments, text=text, ok=ok, entries=entries, stale=stale)
+    run.print(text, end="" if text.endswith("\n") else "\n")
+    if run.args.check:
+        for s in stale:
+            run.print(f"Stale boot entry Boot{s.number:04X} \"{s.description}\": {s.reason}")
+        if stale:
+            return cli_json.CHECK_FAILED
+    return cli_json.OK if ok else cli_json.CHECK_FAILED
 
 
-def _format(args: argparse.Namespace) -> int:
-    machine = Machine.open(args.machine)
-    print(machine.format(args.drive, " ".join(args.switches)), end="")
-    return 0
+def _format(run: _Run) -> int:
+    a = run.args
+    switches = _command_line(a.switches)
+    if not _core.parse_format_switches(switches)["yes"]:
+        # Windows asks before it formats a fixed disk; /y is the answer given in advance.
+        if run.json:
+            raise UsageError("format: without /y, format asks before it formats; --json takes no answers: add /y")
+        drive = a.drive.rstrip(":").upper()
+        run.print(f"WARNING, ALL DATA ON NON-REMOVABLE DISK\nDRIVE {drive}: WILL BE LOST!\nProceed with Format (Y/N)? ", end="")
+        answer = sys.stdin.readline()
+        if not sys.stdin.isatty():
+            run.print(answer.rstrip("\n"))
+        if answer.strip().lower() not in ("y", "yes"):
+            return cli_json.CHECK_FAILED
+    with run.machine() as machine:
+        text = machine.format(a.drive, switches)
+    run.report(drive=a.drive, switches=switches, text=text)
+    run.print(text, end="")
+    return cli_json.OK
 
 
-def _xcopy(args: argparse.Namespace) -> int:
-    machine = Machine.open(args.machine)
-    print(machine.xcopy(args.source, args.destination, " ".join(args.switches)), end="")
-    return 0
+def _xcopy(run: _Run) -> int:
+    a = run.args
+    switches = _command_line(a.switches)
+    nothing = _core.parse_xcopy_switches("")
+    for switch in a.switches:
+        # A switch the engine accepts but that changes nothing would be silently ignored.
+        if _core.parse_xcopy_switches(_command_line([switch])) == nothing:
+            raise UsageError(f"xcopy: {switch} is accepted by Windows' xcopy but not carried out here "
+                             "(it would be ignored); the switches carried out are /s, /e and /h")
+    with run.machine() as machine:
+        text = machine.xcopy(a.source, a.destination, switches)
+    run.report(source=a.source, destination=a.destination, switches=switches, text=text)
+    run.print(text, end="")
+    return cli_json.OK
+
+
+# -- boots -------------------------------------------------------------------------------------------
+
+def _print_boot(run: _Run, result: "_core.BootResult") -> None:
+    run.print(result.console, end="" if result.console.endswith("\n") else "\n")
+    if run.args.verbose:
+        for step in result.steps:
+            run.print(f"  {step}")
+
+
+def _boot(run: _Run) -> int:
+    a = run.args
+    with run.machine() as machine:
+        if a.qemu:
+            qemu = machine.boot_qemu(_entry(a.entry), timeout=a.timeout if a.timeout is not None else 60.0)
+            run.report(qemu_boot=qemu)
+            for attempt in qemu.qemu.attempts:
+                run.print(f"Boot{attempt.option:04X} {attempt.outcome}{': ' + attempt.status if attempt.status else ''}  "
+                          f"{attempt.device_path}")
+            for marker in qemu.qemu.markers:
+                run.print(f"loader {marker.tag} ran from {marker.path}")
+            if a.verbose:
+                run.print(qemu.qemu.console)
+            if qemu.entry is None:
+                run.print("No boot option started." + (" (QEMU was stopped at the timeout)" if qemu.qemu.timed_out else ""))
+            return cli_json.OK if qemu.entry is not None else cli_json.CHECK_FAILED
+        _refuse_ignored(**{"--timeout": (a.timeout, "without --qemu")})
+        result = machine.boot(_entry(a.entry))
+    run.report(boot=result)
+    _print_boot(run, result)
+    return cli_json.OK if result.ok else cli_json.CHECK_FAILED
+
+
+def _reboot(run: _Run) -> int:
+    a = run.args
+    with run.machine() as machine:
+        result = machine.reboot(_entry(a.entry))
+        finished = None if a.no_wait else _wait(run, machine)
+    run.report(boot=result, rebuilds_finished=finished)
+    if result is None:
+        run.print("Restarted (the machine has no NVRAM: nothing was booted).")
+        return cli_json.OK
+    _print_boot(run, result)
+    return cli_json.OK if result.ok else cli_json.CHECK_FAILED
+
+
+# -- mirrors -------------------------------------------------------------------------------------------
+
+def _resync(run: _Run) -> int:
+    """machine.resync() in a thread while this one shows its progress; Ctrl-C closes the machine,
+    which stops the copies at a checkpoint, and the resync returns."""
+    import threading
+
+    machine = run.machine()
+    outcome: Dict[str, BaseException] = {}
+
+    def work() -> None:
+        try:
+            machine.resync()
+        except BaseException as error:  # noqa: BLE001 - handed to the main thread
+            outcome["error"] = error
+
+    thread = threading.Thread(target=work, name="bootmirror-resync", daemon=True)
+    try:
+        thread.start()
+        report, finish = run.progress("rebuild", "Resynchronizing mirrors")
+        try:
+            while thread.is_alive():
+                machine.wait(timeout=0.2, progress=report)
+                thread.join(0.01)
+        finally:
+            finish()
+    finally:
+        machine.close()
+        thread.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    run.report(rebuilds_finished=True)
+    run.print("Every mirror is resynchronized.")
+    return cli_json.OK
+
+
+def _wait_verb(run: _Run) -> int:
+    with run.machine() as machine:
+        finished = _wait(run, machine, run.args.timeout)
+        left = _core.dynamic.rebuild_status(machine._m)
+    run.report(rebuilds_finished=finished, rebuilds=left)
+    if finished:
+        run.print("No mirror copy is running." if not left else
+                  "No mirror copy can go on: " + "; ".join(f"volume {r.volume} waits for its missing disk" for r in left))
+        return cli_json.OK
+    run.print(f"The copies are still running after {run.args.timeout:g} s.")
+    return cli_json.CHECK_FAILED
+
+
+def _verify(run: _Run) -> int:
+    a = run.args
+    results: List[Dict[str, Any]] = []
+    with run.machine() as machine:
+        names = a.volumes or [str(v.index) for v in machine.volumes]
+        for which in names:
+            volume = machine.dynamic_volume(which)
+            entry: Dict[str, Any] = {"volume": volume.number, "status": volume.status, "plexes": volume.plexes}
+            report, finish = run.progress("verify", f"Verifying volume {volume.number}")
+            try:
+                entry["report"] = volume.verify(progress=report)
+                entry["identical"] = entry["report"].identical
+            except UsageError as error:  # no plex can be read
+                entry["report"], entry["identical"], entry["error"] = None, False, str(error)
+            finally:
+                finish()
+            results.append(entry)
+    good = all(r["identical"] for r in results)
+    run.report(volumes=results, identical=good)
+    for r in results:
+        if r["report"] is None:
+            run.print(f"Volume {r['volume']} ({r['status']}): {r['error']}")
+        elif r["identical"]:
+            plexes = ", ".join(r["report"].plexes)
+            run.print(f"Volume {r['volume']} ({r['status']}): the plexes are identical ({plexes})")
+        else:
+            run.print(f"Volume {r['volume']} ({r['status']}): the plexes differ at "
+                      + ", ".join(f"{offset:,} (+{length:,})" for offset, length in r["report"].mismatches))
+    if not results:
+        run.print("The machine has no dynamic volume.")
+    return cli_json.OK if good else cli_json.CHECK_FAILED
+
+
+# -- fat and ldm ---------------------------------------------------------------------------------------
+
+def _fat_check(run: _Run) -> int:
+    a = run.args
+    machine = run.machine() if a.machine is not None else None
+    try:
+        if a.drive is not None:
+            if machine is None:
+                raise UsageError("fat check DRIVE needs --machine (or give --image and --partition)")
+            _refuse_ignored(**{"--disk": (a.disk, "with a drive letter"), "--partition": (a.partition, "with a drive letter"),
+                               "--image": (a.image, "with a drive letter")})
+            volume = machine.volume(a.drive)
+            if not isinstance(volume, fat.Volume):
+                raise UsageError(f"fat check: {a.drive} holds NTFS, not FAT")
+            name = a.drive
+        else:
+            if a.partition is None:
+                raise UsageError("fat check: name the volume by DRIVE, or by --partition N with --disk N or --image PATH")
+            if machine is not None:
+                _refuse_ignored(**{"--image": (a.image, "with --machine (use --disk N)")})
+                if a.disk is None:
+                    raise UsageError("fat check --machine: give DRIVE, or --disk N --partition N")
+                disk = machine.disk(a.disk)
+                codepage = machine.oem_codepage
+                name = f"disk {a.disk} partition {a.partition}"
+            else:
+                _refuse_ignored(**{"--disk": (a.disk, "without --machine (use --image PATH)")})
+                if a.image is None:
+                    raise UsageError("fat check: give --image PATH (or --machine FOLDER --disk N)")
+                disk = Disk.open(a.image, writable=a.repair)
+                codepage = "cp437"
+                name = f"{a.image} partition {a.partition}"
+            parts = gpt.partitions(disk)
+            if not 1 <= a.partition <= len(parts):
+                raise UsageError(f"fat check: there is no partition {a.partition} ({len(parts)} partitions)")
+            part = parts[a.partition - 1]
+            volume = fat.open(disk.slice(part.offset, part.size), codepage=codepage)
+        report = volume.check(repair=a.repair)
+    finally:
+        if machine is not None:
+            machine.close()
+    failed = [p for p in report.problems if not (a.repair and p.repaired)]
+    run.report(volume=name, repair=a.repair, report=report, ok=not failed)
+    run.print(f"{name}: {report.files} files, {report.directories} folders, "
+              f"{report.used_clusters:,} of {report.cluster_count:,} clusters used: " + ("clean" if report.clean else
+                                                                                      f"{len(report.problems)} problems"))
+    for p in report.problems:
+        mark = " (repaired)" if p.repaired else ""
+        run.print(f"  {p.kind}: {p.path}: {p.message}{mark}")
+    return cli_json.OK if not failed else cli_json.CHECK_FAILED
+
+
+def _group_summary(group: "ldm.DiskGroup", numbers: Optional[List[int]]) -> Dict[str, Any]:
+    return {
+        "name": group.name, "guid": group.guid, "committed_seq": group.committed_seq,
+        "disks": [{"name": d.name, "guid": d.guid, "present": d.present, "scheme": d.scheme,
+                   "machine_number": numbers[d._r.device] if numbers is not None and d.present else None,
+                   "image": d.disk.path if d.disk is not None else None}
+                  for d in group.disks],
+        "volumes": [_volume_summary(v) for v in group.volumes],
+    }
+
+
+def _ldm_show(run: _Run) -> int:
+    a = run.args
+    if a.machine is not None:
+        _refuse_ignored(**{"IMAGE": (a.images, "with --machine: the machine's own disks are read")})
+        with run.machine() as machine:
+            group = machine.disk_group
+            summary = _group_summary(group, group.machine_numbers) if group is not None else None
+    else:
+        if not a.images:
+            raise UsageError("ldm show: give --machine FOLDER or the images of the group's disks")
+        disks = [Disk.open(path) for path in a.images]
+        try:
+            group = ldm.read_group(disks)
+            summary = _group_summary(group, None)
+        finally:
+            for d in disks:
+                d.close()
+    run.report(group=summary)
+    if summary is None:
+        run.print("No dynamic disk: the machine has no disk group.")
+        return cli_json.OK
+    run.print(f"Disk group {summary['name']} {{{summary['guid']}}}, sequence {summary['committed_seq']}")
+    for d in summary["disks"]:
+        where = d["image"] or "Missing"
+        number = f" (disk {d['machine_number']})" if d["machine_number"] is not None else ""
+        run.print(f"  {d['name']}{number}: {where}")
+    for v in summary["volumes"]:
+        _print_volume(run, v, "Volume")
+    return cli_json.OK
+
+
+# -- the parser ------------------------------------------------------------------------------------------
+
+EPILOG = """\
+exit codes: 0 done; 1 a check found a problem, a command was refused, a boot did not start or a wait
+timed out; 2 usage (bad arguments, or a state that does not allow it); 3 bad on-disk data
+(FormatError); 4 I/O (OSError); 130 interrupted (Ctrl-C: the machine stays consistent, and a mirror
+copy resumes from its last checkpoint at the machine's next start).
+--json: one document on stdout ({"schema": "bootmirror/1", "command": ...}), errors too
+({"error": {"type", "message", "offset", "errno", "filename"}}); progress as JSON lines on stderr."""
+
+
+def _common(json_help: str = "print one JSON document (schema bootmirror/1) instead of text") -> argparse.ArgumentParser:
+    parent = argparse.ArgumentParser(add_help=False)
+    parent.add_argument("--json", action="store_true", help=json_help)
+    return parent
+
+
+def _on_machine(required: bool = True) -> argparse.ArgumentParser:
+    parent = _common()
+    parent.add_argument("--machine", "-m", required=required, metavar="FOLDER",
+                        help="the machine folder (made by 'bootmirror machine new')")
+    return parent
+
+
+def _speed_limit(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--speed-limit", metavar="SIZE", default=None,
+                        help="mirror copies run at most this many bytes a second (e.g. 50MiB; 0 holds them)")
+
+
+def _sector_size(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument("--sector-size", type=int, choices=(512, 4096), default=None, help=f"{what} (default 512)")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="bootmirror", description="Bootable disk images: GPT, FAT, LDM mirrors, EFI NVRAM.")
+    """The argument parser of every verb (``bootmirror VERB --help`` shows each)."""
+    parser = _Parser(prog="bootmirror", description="Bootable disk images: GPT, FAT, NTFS, LDM mirrors, EFI NVRAM. "
+                     "Windows' tools (diskpart, bootcfg, format, xcopy) and the machine's own verbs, on a machine folder.",
+                     epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"bootmirror {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True)
+    verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB", parser_class=_Parser)
 
-    create = commands.add_parser("create", help="create a sparse raw disk image")
-    create.add_argument("image")
-    create.add_argument("size", help='bytes, or a size such as "10 GiB" (MB/GB are powers of 1024)')
-    create.add_argument("--sector-size", type=int, default=512, choices=(512, 4096))
-    create.set_defaults(run=_create)
+    def verb(name: str, help: str, parents: List[argparse.ArgumentParser], run: Callable[[_Run], int],
+             description: Optional[str] = None, group: Optional[Tuple[str, Any]] = None, **kw: Any) -> argparse.ArgumentParser:
+        prefix, where = group if group is not None else ("", verbs)
+        p = where.add_parser(name, help=help, description=description or help, parents=parents, epilog=EPILOG,
+                             formatter_class=argparse.RawDescriptionHelpFormatter, **kw)
+        p.set_defaults(run=run, command_name=f"{prefix} {name}".strip())
+        return p
 
-    info = commands.add_parser("info", help="show an image's size and allocation")
-    info.add_argument("image")
-    info.add_argument("--sector-size", type=int, default=512, choices=(512, 4096))
-    info.set_defaults(run=_info)
+    # machine new|show|close
+    machine = verbs.add_parser("machine", help="make, show or close a machine folder",
+                               description="A machine folder: its disks by number, drive letters, disk group and NVRAM.")
+    machine_verbs = machine.add_subparsers(dest="action", required=True, metavar="ACTION", parser_class=_Parser)
+    new = verb("new", "make a machine folder: blank disks (--disk), or the runbook's machine (--kb814070)",
+               [_common()], _machine_new, group=("machine", machine_verbs), aliases=["create"],
+               description="Make a machine folder. --disk SIZE (repeatable) adds blank sparse disks; --kb814070 "
+                           "builds KB 814070's machine instead: disk 0 partitioned at the article's offsets with its "
+                           "ESP files and Windows on C: (NTFS, PRIMARY), disk 1 raw, NVRAM with Windows' entry, "
+                           "Windows started from it.")
+    new.add_argument("folder")
+    new.add_argument("--disk", action="append", metavar="SIZE", help="a new sparse disk of this size, e.g. 10GiB (repeatable)")
+    _sector_size(new, "the sector size of the --disk disks")
+    new.add_argument("--nvram", action="store_true", help="give the machine its firmware's NVRAM (Debian's OVMF variable store)")
+    new.add_argument("--kb814070", action="store_true", help="the runbook's machine (see above)")
+    new.add_argument("--disk-size", metavar="SIZE", help="--kb814070: the size of both disks (default 10GiB, sparse)")
+    new.add_argument("--stand-in-loader", action="store_true",
+                     help="--kb814070: a stand-in file instead of the GRUB marker loader that boots under QEMU")
+    show = verb("show", "show a machine: disks, partitions, drive letters, dynamic volumes, rebuilds, NVRAM",
+                [_common()], _machine_show, group=("machine", machine_verbs))
+    show.add_argument("folder")
+    close = verb("close", "shut a machine down: wait until no process holds it, and say what its next start resumes",
+                 [_common()], _machine_close, group=("machine", machine_verbs),
+                 description="Shut the machine down. Nothing runs between commands (a mirror copy stops at a "
+                             "checkpoint when its command ends), so this waits, up to --timeout seconds, until no "
+                             "other process (a script, a notebook) holds the machine's write lock, then reports what "
+                             "its next start resumes. Exit 1 when it is still held.")
+    close.add_argument("folder")
+    close.add_argument("--timeout", type=float, default=0.0, help="seconds to wait for another process to let go (default 0)")
 
-    diskpart = commands.add_parser(
-        "diskpart", help="run diskpart on a machine folder: a script with /s FILE, else interactive",
-        description="diskpart as Windows Server 2003 has it, on the disks of a machine folder.")
-    diskpart.add_argument("--machine", required=True, help="the machine folder (see 'bootmirror machine')")
-    diskpart.add_argument("--script", "-s", default=None, help="a script of diskpart commands, one a line")
-    diskpart.add_argument("--no-wait", action="store_true",
-                          help="exit without waiting for mirror resynchronisations; they resume where they "
-                               "stopped the next time the machine is used (reboot, wait, or diskpart)")
-    diskpart.add_argument("rest", nargs=argparse.REMAINDER, help="/s SCRIPT, as diskpart takes it")
-    diskpart.set_defaults(run=_diskpart)
+    # disk create|show|verify|repair|attach|fail|replace|reactivate
+    disk = verbs.add_parser("disk", help="disks: create, show, verify or repair one; attach, fail, replace or reactivate a machine's",
+                            description="Disks, of a machine (--machine FOLDER, disks by number) or image files.")
+    disk_verbs = disk.add_subparsers(dest="action", required=True, metavar="ACTION", parser_class=_Parser)
+    create = verb("create", "create a sparse disk: --machine FOLDER SIZE adds disk N to a machine; IMAGE SIZE makes an image",
+                  [_on_machine(required=False)], _disk_create, group=("disk", disk_verbs))
+    create.add_argument("args", nargs="+", metavar="[IMAGE] SIZE", help="sizes: bytes, or 10GiB, 204MB (MB and GB are powers of 1024)")
+    _sector_size(create, "sector size")
+    for action, help, run_fn in (("show", "a disk's size, allocation, partition style and partitions", _disk_show),
+                                 ("verify", "check a disk's GPT copies and protective MBR (and its LDM database when "
+                                            "dynamic) without writing; exit 1 when damaged", _disk_verify),
+                                 ("repair", "rewrite a damaged GPT copy from the good one (and move the backup to "
+                                            "the end of a disk that grew); exit 1 when still damaged", _disk_repair)):
+        p = verb(action, help, [_on_machine(required=False)], run_fn, group=("disk", disk_verbs))
+        p.add_argument("disk", metavar="DISK", help="a disk number with --machine, else an image file")
+        _sector_size(p, "an image file's sector size")
+        if action == "repair":
+            p.add_argument("--keep-backup-place", action="store_true",
+                           help="leave the backup table where it is on a disk that grew")
+    attach = verb("attach", "attach an image to a machine as its next disk number (a missing disk's own image brings it back)",
+                  [_on_machine()], _disk_attach, group=("disk", disk_verbs))
+    attach.add_argument("image")
+    _sector_size(attach, "the image's sector size")
+    fail = verb("fail", "disk N dies: it stays attached as a missing disk (diskpart's M0), its mirrors go on from their other plexes",
+                [_on_machine()], _disk_fail, group=("disk", disk_verbs))
+    fail.add_argument("number", type=int)
+    replace = verb("replace", "put a new disk in disk N's slot (the old one stays as a missing disk until break and delete disk)",
+                   [_on_machine()], _disk_replace, group=("disk", disk_verbs))
+    replace.add_argument("number", type=int)
+    replace.add_argument("--size", metavar="SIZE", help="a new blank sparse image of this size, in the machine folder")
+    replace.add_argument("--image", metavar="PATH", help="an existing image")
+    _sector_size(replace, "the new disk's sector size")
+    reactivate = verb("reactivate", "Windows' Reactivate Disk: reconnect disk N and copy back what its plexes missed",
+                      [_on_machine()], _disk_reactivate, group=("disk", disk_verbs))
+    reactivate.add_argument("number", type=int)
+    reactivate.add_argument("--no-wait", action="store_true", help="do not wait for the copies (they resume at the next start)")
+    _speed_limit(reactivate)
 
-    machine = commands.add_parser("machine", help="create a machine folder or attach images to one")
-    machine.add_argument("action", choices=("create", "show"))
-    machine.add_argument("folder")
-    machine.add_argument("--disk", action="append", help="create: a new sparse disk of this size (repeatable)")
-    machine.add_argument("--image", action="append", help="show: attach this image first (repeatable)")
-    machine.add_argument("--sector-size", type=int, default=512, choices=(512, 4096))
-    machine.set_defaults(run=_machine)
+    dp = verb("diskpart", "diskpart as in Windows Server 2003: a script with /s FILE, or the DISKPART> prompt",
+              [_on_machine()], _diskpart,
+              description="diskpart on the machine's disks. With /s FILE (or --script FILE) it echoes and runs each "
+                          "line and stops at the first failing command unless the line says NOERR (exit 1). Without "
+                          "a script it reads commands at the DISKPART> prompt (line editing and a history kept in "
+                          "$XDG_STATE_HOME/bootmirror/diskpart_history on a terminal; EXIT or end of input leaves), or "
+                          "from stdin when it is not a terminal. Mirrors added by add disk=N are copied in the "
+                          "background; diskpart waits for them before it exits, with a progress bar, unless --no-wait.")
+    dp.add_argument("--script", "-s", default=None, metavar="FILE", help="a script of diskpart commands, one a line")
+    dp.add_argument("--no-wait", action="store_true",
+                    help="exit without waiting for mirror copies; they resume at the machine's next start (reboot, resync, wait)")
+    _speed_limit(dp)
+    dp.add_argument("rest", nargs="*", help="/s FILE, as diskpart takes it")
 
-    fmt = commands.add_parser("format", help="format a drive letter of a machine FAT or FAT32, as Windows' format",
-                              description="format DRIVE: /fs:fat|fat32 [/q] [/y] [/v:LABEL] [/a:SIZE]")
-    fmt.add_argument("--machine", required=True, help="the machine folder (letters come from diskpart's assign)")
-    fmt.add_argument("drive", help="s:")
-    fmt.add_argument("switches", nargs=argparse.REMAINDER, help="/fs:fat /q /y ...")
-    fmt.set_defaults(run=_format)
+    bc = verb("bootcfg", "bootcfg as Windows Server 2003 runs it on EFI: the boot entries in the machine's NVRAM",
+              [_on_machine()], _bootcfg,
+              description="bootcfg ARGUMENTS: no arguments lists the boot entries; /list N, /clone /sg {GUID} /tg {GUID} "
+                          "/d+ TEXT, /mirror /add {GUID} /D TEXT, /delete /ID N, /default /ID N, /timeout N, /raw. "
+                          "Options of this command come before bootcfg's own arguments. Exit 1 when bootcfg printed "
+                          "an ERROR (nothing is then written).")
+    bc.add_argument("--check", action="store_true",
+                    help="also list the stale entries (their ESP, loader or Windows is gone) and exit 1 when there is one")
+    bc.add_argument("arguments", nargs="*", help="bootcfg's arguments, e.g. /list 0")
 
-    xcopy = commands.add_parser("xcopy", help="copy files between drive letters of a machine, as Windows' xcopy",
-                                description="xcopy SOURCE DESTINATION [/s] [/e] [/h]")
-    xcopy.add_argument("--machine", required=True, help="the machine folder")
-    xcopy.add_argument("source", help="p:\\*.*")
-    xcopy.add_argument("destination", help="s:")
-    xcopy.add_argument("switches", nargs=argparse.REMAINDER, help="/s /h ...")
-    xcopy.set_defaults(run=_xcopy)
+    fm = verb("format", "format a drive letter as Windows' format does (FAT, FAT32, or NTFS with mkntfs)", [_on_machine()],
+              _format, description="format DRIVE /fs:fat|fat32|ntfs [/q] [/v:LABEL] [/a:SIZE] [/y]. Without /y it asks "
+                                   "'Proceed with Format (Y/N)?' as Windows does (a refusal exits 1; with --json, /y is "
+                                   "required).")
+    fm.add_argument("drive", help="s:")
+    fm.add_argument("switches", nargs="*", help="/fs:fat /q /y ...")
+
+    xc = verb("xcopy", "copy files between drive letters as Windows' xcopy does", [_on_machine()], _xcopy,
+              description="xcopy SOURCE DESTINATION [/s] [/e] [/h]: /s folders too, /e empty ones as well, /h hidden "
+                          "and system files. Switches Windows' xcopy takes that are not carried out here (/y /i /q /f "
+                          "/k) are refused rather than ignored.")
+    xc.add_argument("source", help="p:\\*.*")
+    xc.add_argument("destination", help="s:")
+    xc.add_argument("switches", nargs="*", help="/s /h ...")
+
+    bt = verb("boot", "start the machine as its firmware would: BootNext, then BootOrder, or --entry as chosen in the boot menu",
+              [_on_machine()], _boot,
+              description="Boot the machine from its NVRAM, as the firmware does: prints the firmware's and Windows' "
+                          "loader's text (LOADING.: ..., Load of ... failed: Not Found). With --qemu it boots for real: "
+                          "the images and the NVRAM file under QEMU with OVMF (about 5 s). Exit 1 when nothing started.")
+    bt.add_argument("--entry", metavar="ID|DESCRIPTION", help="a bootcfg ID or an entry's description (the boot menu's choice)")
+    bt.add_argument("--qemu", action="store_true", help="boot under QEMU and OVMF (qemu-system-x86, ovmf)")
+    bt.add_argument("--timeout", type=float, default=None, help="--qemu: seconds before QEMU is stopped (default 60)")
+    bt.add_argument("--verbose", "-v", action="store_true", help="also print each step (the firmware's reasons) or QEMU's console")
+
+    rb = verb("reboot", "restart: complete conversions to dynamic that wait for it, resume mirror copies, then boot",
+              [_on_machine()], _reboot,
+              description="Restart the machine: the firmware restores damaged GPT copies, Windows completes the "
+                          "conversions to dynamic that wait for a restart and resumes interrupted mirror copies; "
+                          "then the machine boots from its NVRAM (--entry: the boot menu's choice). Waits for the "
+                          "copies unless --no-wait. Exit 1 when the boot did not start Windows.")
+    rb.add_argument("--entry", metavar="ID|DESCRIPTION", help="a bootcfg ID or an entry's description")
+    rb.add_argument("--no-wait", action="store_true", help="do not wait for mirror copies")
+    rb.add_argument("--verbose", "-v", action="store_true", help="also print each step of the boot")
+    _speed_limit(rb)
+
+    rs = verb("resync", "finish every interrupted mirror copy (an interrupted commit first) and wait for it",
+              [_on_machine()], _resync)
+    _speed_limit(rs)
+    wt = verb("wait", "wait for the machine's mirror copies, with a progress bar", [_on_machine()], _wait_verb,
+              description="Wait for the mirror copies (add disk=N copies in the background; an interrupted one "
+                          "resumes here). Exit 1 when --timeout passed first.")
+    wt.add_argument("--timeout", type=float, default=None, help="seconds to wait at most")
+    _speed_limit(wt)
+    vf = verb("verify", "compare the plexes of dynamic volumes (XXH3-128 region by region); exit 1 when they differ",
+              [_on_machine()], _verify)
+    vf.add_argument("volumes", nargs="*", metavar="VOLUME", help="a drive letter or dynamic volume number (default: all)")
+
+    fat_parser = verbs.add_parser("fat", help="FAT volumes: check", description="FAT volumes.")
+    fat_verbs = fat_parser.add_subparsers(dest="action", required=True, metavar="ACTION", parser_class=_Parser)
+    fc = verb("check", "check a FAT volume as fsck.fat -n does (--repair: as fsck.fat -a); exit 1 when problems remain",
+              [_on_machine(required=False)], _fat_check, group=("fat", fat_verbs),
+              description="Check a FAT volume: a machine's drive letter (--machine FOLDER DRIVE), a partition of a "
+                          "machine's disk (--machine FOLDER --disk N --partition N: an ESP without a letter), or a "
+                          "partition of an image (--image PATH --partition N).")
+    fc.add_argument("drive", nargs="?", help="s:")
+    fc.add_argument("--disk", type=int, help="a disk number of the machine")
+    fc.add_argument("--image", help="an image file")
+    fc.add_argument("--partition", type=int, help="the partition's number, as list partition shows it")
+    fc.add_argument("--repair", action="store_true", help="repair what fsck.fat -a repairs")
+
+    ldm_parser = verbs.add_parser("ldm", help="dynamic disks: show the disk group", description="Windows' LDM dynamic disks.")
+    ldm_verbs = ldm_parser.add_subparsers(dest="action", required=True, metavar="ACTION", parser_class=_Parser)
+    ls = verb("show", "show a disk group: its disks (missing ones too), volumes, plexes and their status",
+              [_on_machine(required=False)], _ldm_show, group=("ldm", ldm_verbs))
+    ls.add_argument("images", nargs="*", metavar="IMAGE", help="without --machine: the images of the group's disks")
     return parser
 
 
-def main(argv: Optional[List[str]] = None) -> int:
-    args = build_parser().parse_args(argv)
+def main(argv: Optional[List[str]] = None, stdout: Optional[IO[str]] = None, stderr: Optional[IO[str]] = None) -> int:
+    """Run one command; returns its exit code (see the module's documentation)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    out = stdout or sys.stdout
+    err = stderr or sys.stderr
+    wants_json = "--json" in argv
+    command: Optional[str] = None
     try:
-        return args.run(args)
-    except (Error, OSError) as error:
-        print(f"bootmirror: {error}", file=sys.stderr)
-        return 1
+        args = build_parser().parse_args(argv)
+        command = args.command_name
+        return args.run(_Run(args, out, err))
+    except (Error, OSError, KeyboardInterrupt) as error:
+        if wants_json:
+            cli_json.write(cli_json.error_document(command, error), out)
+        elif isinstance(error, KeyboardInterrupt):
+            err.write("\nbootmirror: interrupted\n")
+        else:
+            where = f" (at byte {error.offset:,})" if isinstance(error, FormatError) and error.offset is not None else ""
+            err.write(f"bootmirror: {error}{where}\n")
+        return cli_json.error_exit_code(error)
 
 
 if __name__ == "__main__":

@@ -45,10 +45,12 @@ class CrashState:
 
     @property
     def signature(self) -> str:
+        """A digest of what the state holds: two states with the same signature are the same state."""
         return self._state.signature
 
     @property
     def surviving_writes(self) -> int:
+        """How many of the recorded writes this state keeps (whole or torn)."""
         return self._state.surviving_writes
 
     @property
@@ -77,6 +79,7 @@ class WriteLog:
 
     @property
     def engine(self) -> _core.WriteLog:
+        """The engine's log, for the bindings that record into it."""
         return self._log
 
     def record(self, disk: FaultyDisk) -> int:
@@ -85,13 +88,16 @@ class WriteLog:
 
     @property
     def event_count(self) -> int:
+        """Writes and flushes recorded so far."""
         return self._log.event_count
 
     @property
     def write_count(self) -> int:
+        """Writes recorded so far."""
         return self._log.write_count
 
     def describe_event(self, index: int) -> str:
+        """One recorded event (a write or a flush) in words: its device, offset and length."""
         return self._log.describe_event(index)
 
     def crash_points(self) -> List[int]:

@@ -101,10 +101,12 @@ class Disk:
 
     @property
     def sector_count(self) -> int:
+        """Size in sectors."""
         return self._device.sector_count
 
     @property
     def writable(self) -> bool:
+        """Whether writes are allowed (an image opened read-only refuses them)."""
         return self._device.writable
 
     @property
@@ -114,6 +116,7 @@ class Disk:
 
     @property
     def name(self) -> str:
+        """The engine's name for the device: the image path, or a description of a memory disk or slice."""
         return self._device.name
 
     # -- I/O ----------------------------------------------------------------------------------
@@ -225,16 +228,18 @@ class Disk:
         )
 
     def _repr_html_(self) -> str:
-        import html
+        from . import _html  # only notebooks draw; a disk command does not load html
 
-        rows = [
+        facts = _html.facts([
             ("path", self.path or self.name),
             ("size", f"{_core.describe_size(self.size)} ({self.size:,} bytes)"),
             ("sector size", f"{self.sector_size} bytes"),
             ("mode", "read-write" if self.writable else "read-only"),
-        ]
-        body = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>" for k, v in rows)
-        return f"<table><caption>{type(self).__name__}</caption>{body}</table>"
+        ], type(self).__name__)
+        try:
+            return facts + self.partitions._repr_html_()
+        except (_core.FormatError, OSError) as e:  # a damaged or unreadable disk still shows itself
+            return facts + f"<p>partition table: {_html.escape(e)}</p>"
 
 
 class FaultyDisk(Disk):
@@ -254,28 +259,35 @@ class FaultyDisk(Disk):
             log.record(self)
 
     def fail_range(self, offset: int, length: int, access: str = "both") -> None:
+        """Fail reads, writes or both (`access`) of a byte range with EIO."""
         self._device.fail_range(offset, length, access)
 
     def clear_faults(self) -> None:
+        """Forget every failing range: reads and writes succeed again."""
         self._device.clear_faults()
 
     def cut_power_after(self, writes: int) -> None:
+        """Let `writes` more writes through, then drop every later one silently (a power cut)."""
         self._device.cut_power_after(writes)
 
     @property
     def power_lost(self) -> bool:
+        """Whether writes have been dropped since :meth:`cut_power_after`."""
         return self._device.power_lost
 
     @property
     def writes_seen(self) -> int:
+        """Writes asked for, dropped ones included."""
         return self._device.writes_seen
 
     @property
     def writes_applied(self) -> int:
+        """Writes that reached the disk underneath."""
         return self._device.writes_applied
 
     @property
     def missing(self) -> bool:
+        """Whether the disk is gone: every access fails with ENODEV while True."""
         return self._device.missing
 
     @missing.setter

@@ -13,15 +13,14 @@ Everything here is the engine's answer (bootmirror._core.mirror); nothing is com
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Callable, List, Optional, Tuple
+from typing import TYPE_CHECKING, Callable, List, Optional, Tuple, Union
 
 from . import _core
 from .disk import Disk
+from .progress import ProgressArg, callback, run_interruptibly, stoppable
 
 if TYPE_CHECKING:
     from .machine import Machine
-
-ProgressCallback = Callable[[int, int], Optional[bool]]
 
 # How often wait() reports progress (and looks whether its volume is done).
 _POLL_SECONDS = 0.2
@@ -33,12 +32,24 @@ def rebuild_progress(machine: "Machine", volume: Optional[int]) -> Tuple[int, in
     return sum(r.done for r in found), sum(r.total for r in found)
 
 
-def wait_polling(machine: "Machine", timeout: Optional[float], progress: Optional[Callable[[int, int], object]],
+def wait_polling(machine: "Machine", timeout: Optional[float], progress: "ProgressArg",
                  measure: Callable[[], Tuple[int, int]], done: Optional[Callable[[], bool]] = None) -> bool:
-    """The engine's wait for the machine's rebuilds, in short steps when there is a progress
-    callback to call or a condition `done` to look at; False when `timeout` passed first."""
-    if progress is None and done is None:
-        return _core.dynamic.wait_for_rebuilds(machine._m, timeout)
+    """The engine's wait for the machine's rebuilds, in short steps: a progress callback (or a bar,
+    for ``progress=True``) is called between them, a condition `done` looked at, and Ctrl-C
+    (KeyboardInterrupt) stops the waiting, never the copies. False when `timeout` passed first."""
+    report, finish = callback(progress, "Rebuild")
+    if report is None and done is None:
+        # One engine wait, as long as it takes, in a thread of its own so that Ctrl-C reaches this
+        # one (waiting in steps would start the copies again at every step).
+        return run_interruptibly(lambda stopped: _core.dynamic.wait_for_rebuilds(machine._m, timeout), abandon=True)
+    try:
+        return _wait_in_steps(machine, timeout, report, measure, done)
+    finally:
+        finish()
+
+
+def _wait_in_steps(machine: "Machine", timeout: Optional[float], progress: Optional[Callable[[int, int], object]],
+                   measure: Callable[[], Tuple[int, int]], done: Optional[Callable[[], bool]]) -> bool:
     deadline = None if timeout is None else time.monotonic() + timeout
     last_total = 0
     if progress is not None:
@@ -83,14 +94,24 @@ class DynamicVolume:
         """Each plex: name, state ('in sync', 'rebuilding', 'failed'), cursor, problem."""
         return list(self._device.plexes) if self._device is not None else []
 
+    def plex_device(self, plex: Union[str, int]) -> Disk:
+        """One plex on its own, read-only, by name ("Volume1-01") or place in :attr:`plexes`: what
+        its disks hold for the volume's bytes, whatever its state (to check or compare each plex
+        alone, as mdadm examines one member). UsageError for a plex on a missing disk."""
+        if self._device is None:
+            raise _core.UsageError(f"dynamic volume {self._index} has no plex that can be described")
+        name = self.plexes[plex].name if isinstance(plex, int) else plex
+        return Disk(_core.mirror.PlexView(self._device, name))
+
     @property
     def status(self) -> str:
         """diskpart's Status column: Healthy, Rebuild, Failed Rd or Failed."""
         return _core.mirror.machine_volume_status(self._machine._m, str(self._index))
 
-    def wait(self, timeout: Optional[float] = None, progress: Optional[Callable[[int, int], object]] = None) -> bool:
+    def wait(self, timeout: Optional[float] = None, progress: ProgressArg = None) -> bool:
         """Block until this volume's rebuild is done (see :meth:`Machine.wait`); `progress(done,
-        total)` gets its bytes copied a few times a second. False when `timeout` passed first."""
+        total)` gets its bytes copied a few times a second (True: a tqdm bar). False when
+        `timeout` passed first. Ctrl-C stops the waiting; the copy goes on."""
         return wait_polling(self._machine, timeout, progress, lambda: rebuild_progress(self._machine, self._index),
                             done=lambda: not any(r.volume == self._index for r in _core.dynamic.rebuild_status(self._machine._m)))
 
@@ -103,12 +124,26 @@ class DynamicVolume:
             return None
         return min(p.cursor for p in rebuilding) / self._device.size
 
-    def verify(self, region_bytes: int = 1 << 20, progress: Optional[ProgressCallback] = None):
+    def verify(self, region_bytes: int = 1 << 20, progress: ProgressArg = None) -> "_core.mirror.VerifyReport":
         """Hash every plex in sync with XXH3-128, region by region (the plexes in parallel), and
-        report where they differ (``.identical``, ``.mismatches`` as (offset, length))."""
-        if self._device is None:
+        report where they differ (``.identical``, ``.mismatches`` as (offset, length)).
+        `progress(done, total)` gets the bytes hashed (True: a tqdm bar). Ctrl-C stops the verify
+        between regions (KeyboardInterrupt); it writes nothing."""
+        device = self._device
+        if device is None:
             raise _core.UsageError(f"dynamic volume {self._index} has no readable plex")
-        return self._device.verify(region_bytes, progress)
+        report, finish = callback(progress, f"Verify volume {self._index}")
+        def work(stopped: Callable[[], bool]) -> "_core.mirror.VerifyReport":
+            engine_progress = stoppable(report, stopped)
+            result = device.verify(region_bytes, engine_progress)
+            if not stopped():
+                engine_progress.finished()
+            return result
+
+        try:
+            return run_interruptibly(work)
+        finally:
+            finish()
 
     def __repr__(self) -> str:
         shown = self.progress
@@ -117,14 +152,15 @@ class DynamicVolume:
         return f"<DynamicVolume {self._index} {self.status}{rebuild}: {plexes}>"
 
     def _repr_html_(self) -> str:
-        import html
+        """The volume's status and its plexes: state, a rebuild's progress bar, problem."""
+        from . import _html
 
         rows = []
         for p in self.plexes:
             bar = ""
             if p.state == "rebuilding" and self._device is not None and self._device.size:
                 bar = f'<progress value="{p.cursor}" max="{self._device.size}"></progress>'
-            rows.append(f"<tr><td>{html.escape(p.name)}</td><td>{html.escape(p.state)}</td><td>{bar}</td>"
-                        f"<td>{html.escape(p.problem)}</td></tr>")
-        return (f"<table><caption>Volume {self._index}: {html.escape(self.status)}</caption>"
+            rows.append(f"<tr><td>{_html.escape(p.name)}</td><td>{_html.escape(p.state)}</td><td>{bar}</td>"
+                        f"<td>{_html.escape(p.problem)}</td></tr>")
+        return (f"<table><caption>Volume {self._index}: {_html.escape(self.status)}</caption>"
                 f"<tr><th>plex</th><th>state</th><th>rebuild</th><th>problem</th></tr>{''.join(rows)}</table>")

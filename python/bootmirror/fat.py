@@ -25,6 +25,7 @@ import io
 import os
 
 from . import _core
+from ._html import printable as _printable
 from ._paths import PathQueries, Target, device_of
 
 TYPE_CHECKING = False  # typing is not imported at run time: it would cost every command 5 ms
@@ -60,12 +61,6 @@ DIRECTORY = 0x10
 ARCHIVE = 0x20
 
 Entry = _core.FatEntry
-
-
-def _printable(text: str) -> str:
-    """`text` for display: a lone surrogate (which a name from disk may hold) as U+FFFD, as the
-    engine prints it, so that HTML and reprs encode as UTF-8."""
-    return "".join("\ufffd" if 0xD800 <= ord(c) <= 0xDFFF else c for c in text)
 
 
 def format(
@@ -158,6 +153,7 @@ class FatFileIO(io.RawIOBase):
 
     @property
     def mode(self) -> str:
+        """The mode the file was opened with ('rb', 'wb', 'r+b', 'ab', ...)."""
         return self._mode
 
     def readable(self) -> bool:
@@ -170,6 +166,7 @@ class FatFileIO(io.RawIOBase):
         return True
 
     def readinto(self, buffer) -> int:
+        """Read into `buffer` from the current position; returns the bytes read (0 at the end)."""
         self._check_open()
         if not self.readable():
             raise io.UnsupportedOperation("not readable")
@@ -185,6 +182,7 @@ class FatFileIO(io.RawIOBase):
         return data
 
     def write(self, data) -> int:
+        """Write `data` at the current position (at the end in append mode); returns its length."""
         self._check_open()
         if not self.writable():
             raise io.UnsupportedOperation("not writable")
@@ -259,6 +257,7 @@ class Volume(PathQueries):
 
     @property
     def geometry(self) -> _core.FatGeometry:
+        """The volume's layout as its boot sector gives it: type, cluster size, FAT size, counts."""
         return self._volume.geometry
 
     @property
@@ -282,6 +281,7 @@ class Volume(PathQueries):
 
     @property
     def serial(self) -> int:
+        """The volume serial number (Windows shows it as XXXX-XXXX)."""
         return self._volume.serial
 
     @property
@@ -292,10 +292,12 @@ class Volume(PathQueries):
 
     @property
     def total_bytes(self) -> int:
+        """Bytes in all data clusters."""
         return self._volume.total_bytes
 
     @property
     def free_bytes(self) -> int:
+        """Bytes in free clusters."""
         return self._volume.free_bytes
 
     # -- folders ------------------------------------------------------------------------------
@@ -318,25 +320,31 @@ class Volume(PathQueries):
             yield step.path, dirs, files
 
     def stat(self, path: str) -> Entry:
+        """The directory entry of a file or folder (:class:`Entry`)."""
         return self._volume.stat(path)
 
     def mkdir(self, path: str) -> None:
+        """Create one folder (its parent must exist)."""
         self._volume.mkdir(path)
 
     def makedirs(self, path: str, exist_ok: bool = True) -> None:
+        """Create a folder and the folders above it that are missing (none is an error)."""
         if not exist_ok and self._volume.exists(path):
             raise FileExistsError(17, "File exists", path)
         self._volume.makedirs(path)
 
     def remove(self, path: str) -> None:
+        """Delete a file."""
         self._volume.remove(path)
 
     unlink = remove
 
     def rmdir(self, path: str) -> None:
+        """Delete an empty folder."""
         self._volume.rmdir(path)
 
     def rename(self, source: str, target: str) -> None:
+        """Move or rename a file or folder (its new entry is written before the old one goes)."""
         self._volume.rename(source, target)
 
     def set_attributes(self, path: str, attributes: int) -> None:
@@ -367,6 +375,7 @@ class Volume(PathQueries):
         return FatFileIO(handle, mode, append=m.startswith("a"))
 
     def read_bytes(self, path: str) -> bytes:
+        """A file's contents."""
         return self._volume.read_file(path)
 
     def write_bytes(self, path: str, data) -> int:
@@ -375,9 +384,11 @@ class Volume(PathQueries):
         return len(memoryview(data).cast("B"))
 
     def read_text(self, path: str, encoding: str = "utf-8") -> str:
+        """A file's contents decoded as `encoding`."""
         return self.read_bytes(path).decode(encoding)
 
     def write_text(self, path: str, text: str, encoding: str = "utf-8") -> int:
+        """Write `text` encoded as `encoding` to a file, replacing it."""
         return self.write_bytes(path, text.encode(encoding))
 
     # -- bulk -------------------------------------------------------------------------------------
@@ -402,6 +413,7 @@ class Volume(PathQueries):
         return self._volume.check(repair)
 
     def flush(self) -> None:
+        """Make every change durable (a device flush)."""
         self._volume.flush()
 
     def __enter__(self) -> "Volume":
@@ -412,23 +424,20 @@ class Volume(PathQueries):
             self._volume.flush()
 
     def _repr_html_(self) -> str:
-        import html
+        """Its geometry, label and free space, and its tree (folders fold; the first 200 entries)."""
+        from . import _html
 
         g = self.geometry
-        facts = [
+        facts = _html.facts([
             ("type", g.type), ("label", _printable(self.label) or "(none)"), ("serial", self.serial_text),
             ("size", f"{_core.describe_size(self.total_bytes)} ({self.total_bytes:,} bytes)"),
             ("free", f"{_core.describe_size(self.free_bytes)}"),
             ("allocation unit", f"{g.cluster_size:,} bytes x {g.cluster_count:,}"),
-        ]
-        head = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>" for k, v in facts)
-        rows = "".join(
-            f"<tr><td>{html.escape(_printable(e.name))}</td><td>{'&lt;DIR&gt;' if e.is_dir else f'{e.size:,}'}</td>"
-            f"<td>{html.escape(_printable(e.short_name))}</td></tr>"
-            for e in self.scandir("")[:50]
-        )
-        return (f"<table><caption>FAT volume</caption>{head}</table>"
-                f"<table><tr><th>name</th><th>size</th><th>8.3</th></tr>{rows}</table>")
+        ], "FAT volume")
+        try:
+            return facts + _html.tree(self.scandir)
+        except _core.FormatError as e:  # a damaged folder still shows the volume
+            return facts + f"<p>{_html.escape(e)}</p>"
 
     def __repr__(self) -> str:
         g = self.geometry

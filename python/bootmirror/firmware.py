@@ -40,6 +40,7 @@ class MenuEntry:
 
     @property
     def device_path(self) -> Optional[nvram.DevicePath]:
+        """The entry's device path (where its loader is), or None without an NVRAM record."""
         return self.entry.device_path if self.entry is not None else None
 
     @property
@@ -50,6 +51,7 @@ class MenuEntry:
 
     @property
     def active(self) -> bool:
+        """Whether the entry's LOAD_OPTION_ACTIVE attribute is set (firmware boots only active entries)."""
         return bool(self.entry is not None and self.entry.active)
 
 
@@ -93,6 +95,7 @@ class MachineNvram(nvram.Store):
         return super().add_boot_entry(description, device_path, optional_data, active)
 
     def delete_boot_entry(self, number: int) -> bool:
+        """Delete Boot#### `number` and drop it from BootOrder; False when there was none."""
         self._writable()
         return super().delete_boot_entry(number)
 
@@ -128,6 +131,12 @@ class MachineNvram(nvram.Store):
         """Entries firmware keeps though their ESP, loader file or Windows volume is gone (it never
         prunes them)."""
         return _core.firmware_stale_entries(self._machine._m)
+
+    def _repr_html_(self) -> str:
+        """The boot menu with bootcfg's IDs, the running entry and the stale ones marked."""
+        from . import _html
+
+        return _html.boot_menu(self, {e.number: e.id for e in self.entries()}, self.stale())
 
     def __repr__(self) -> str:
         return f"<MachineNvram {self.path}: {len(self.boot_order)} entries in BootOrder>"

@@ -19,7 +19,7 @@ from . import _core
 # disk imports this module (issue 15).
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import List, Union
+    from typing import List, Optional, Union
 
     from .disk import Disk
 
@@ -120,31 +120,33 @@ class Partition:
 
 def partitions_html(parts: List[Partition]) -> str:
     """An HTML table of partitions, for Jupyter."""
-    import html
+    from . import _html  # only notebooks draw; a disk command does not load html
 
-    head = "".join(f"<th>{h}</th>" for h in ("#", "kind", "name", "offset", "size", "first LBA", "last LBA", "unique GUID"))
-    rows = "".join(
-        "<tr>" + "".join(
-            f"<td>{html.escape(str(v))}</td>"
-            for v in (p.number, p.kind, p.name, f"{p.offset:,}", _core.describe_size(p.size), p.first_lba, p.last_lba, p.unique_guid)
-        ) + "</tr>"
-        for p in parts
-    )
-    return f"<table><tr>{head}</tr>{rows}</table>"
+    return _html.table(("#", "kind", "name", "offset", "size", "first LBA", "last LBA", "unique GUID"),
+                       ((p.number, p.kind, p.name, f"{p.offset:,}", _core.describe_size(p.size), p.first_lba,
+                         p.last_lba, p.unique_guid) for p in parts))
 
 
 class PartitionList(list["Partition"]):
-    """A plain list of partitions that Jupyter shows as a table."""
+    """A plain list of partitions that Jupyter shows as its disk drawn to scale and a table."""
+
+    #: The size of the disk the partitions are on (set by :func:`partitions`), for the drawing.
+    disk_size: Optional[int] = None
 
     def _repr_html_(self) -> str:
-        return partitions_html(self)
+        from . import _html
+
+        bar = _html.disk_bar(self.disk_size, self) if self.disk_size else ""
+        return bar + partitions_html(self)
 
 
 def partitions(disk: DiskLike) -> PartitionList:
     """The partitions of a GPT disk in offset order; empty for a disk with no partition table.
     A list (shown as a table in Jupyter)."""
     device = _device(disk)
-    return PartitionList(Partition.from_raw(i + 1, p, device.sector_size) for i, p in enumerate(_gpt.partitions(device)))
+    listed = PartitionList(Partition.from_raw(i + 1, p, device.sector_size) for i, p in enumerate(_gpt.partitions(device)))
+    listed.disk_size = device.size
+    return listed
 
 
 def read(disk: DiskLike) -> Table:

@@ -16,11 +16,9 @@ lays down a system volume (:data:`WINDOWS_FILES`); the files stand in for Window
 from __future__ import annotations
 
 import os
-import tempfile
-from pathlib import Path
 from typing import Union
 
-from . import fat, gpt, ntfs
+from . import _core, fat, gpt, windows_setup
 from ._core import UsageError
 from .disk import Disk, SizeLike
 from .identity import new_guid
@@ -54,88 +52,60 @@ BOOT_PARTITION = 2
 #: The boot volume's label, as the article's ``list volume`` shows it.
 BOOT_VOLUME_LABEL = "PRIMARY"
 
-#: The small Windows tree on C: (the files a boot check looks for, and a few beside them). The
-#: contents stand in for Windows' own, recognisable and different per file.
-WINDOWS_FILES = (
-    "WINDOWS/system32/ntoskrnl.exe",
-    "WINDOWS/system32/hal.dll",
-    "WINDOWS/system32/ntdll.dll",
-    "WINDOWS/system32/drivers/disk.sys",
-    "WINDOWS/system32/drivers/dmio.sys",
-    "WINDOWS/system32/config/SYSTEM",
-    "WINDOWS/system32/config/SOFTWARE",
-    "WINDOWS/win.ini",
-    "boot.ini",
-)
-
-#: The time every file of the Windows tree carries (2003-04-24, Windows Server 2003's release).
-WINDOWS_FILE_TIME = 1_051_142_400
+#: The small Windows tree on C: (:mod:`bootmirror.windows_setup` lays it down).
+WINDOWS_FILES = windows_setup.WINDOWS_FILES
+windows_file_contents = windows_setup.windows_file_contents
 
 #: Windows' boot entry on the article's machine, as its first ``bootcfg`` lists it (ID 1).
 WINDOWS_ENTRY = "Windows 2003 Server, Enterprise"
 #: Where Windows Server 2003's EFI loader lives on the ESP.
-LOADER_PATH = "\\EFI\\Microsoft\\WINNT50\\ia64ldr.efi"
-
-#: The smallest disk that holds the system disk's layout (its MSR ends just past 9 GB).
-SYSTEM_DISK_MIN_SIZE = 9_153_031_680 + 32 * MiB + 34 * 512
-
-
-#: The tag the rehearsal machine's loader prints (:func:`bootmirror.qemu.build_marker_loader`).
-LOADER_TAG = "ia64ldr"
-
+LOADER_PATH = windows_setup.LOADER_PATH
 
 def esp_file_contents(path: str, bootable: bool = True) -> bytes:
     """Contents for one of the ESP's files: Windows' loader is, when `bootable`, a marker loader
     that boots under QEMU with OVMF and says which ESP it came from (built with Debian's
     grub-mkstandalone); every other file is a stand-in, recognisable and different per file."""
-    if bootable and path == LOADER_PATH.replace("\\", "/").lstrip("/"):
-        from . import qemu
-
-        return qemu.build_marker_loader(LOADER_TAG)
+    if path == LOADER_PATH.replace("\\", "/").lstrip("/"):
+        return windows_setup.loader_contents(bootable)
     name = path.rsplit("/", 1)[-1]
     return (f"bootmirror stand-in for {path}\n".encode() * 64)[: 4096 + 512 * len(name)]
 
 
-def windows_file_contents(path: str) -> bytes:
-    """Stand-in contents for one of :data:`WINDOWS_FILES`: from a few hundred bytes (resident in
-    its MFT record) to a few clusters, different per file."""
-    line = f"bootmirror stand-in for C:\\{path.replace('/', chr(92))}\n".encode()
-    return line * (len(path) ** 2 // 4)
+def system_disk_layout(scale: float = 1.0, boot_volume_size: SizeLike = 4996 * MiB) -> list:
+    """:data:`SYSTEM_DISK_LAYOUT` with C: of `boot_volume_size`, every size and place but the
+    ESP's first sector times `scale` (whole MiB for C: and the MSR's place, whole sectors for the
+    ESP): the article's disk 0, smaller for quick runs. At scale 1 every place is the article's."""
+    if not 0 < scale <= 1:
+        raise UsageError(f"scale {scale} is not in (0, 1]")
+    (_, esp_type, esp_name, esp_at, esp_len), (_, c_type, c_name, _, _), (_, msr_type, msr_name, msr_at, msr_len) = SYSTEM_DISK_LAYOUT
+    c_len = _core.parse_size(boot_volume_size)
+    if scale != 1:  # unscaled, every place stays the article's (its MSR is not MiB-aligned)
+        esp_len = int(esp_len * scale) // 512 * 512
+        c_len = int(c_len * scale) // MiB * MiB
+        msr_at = int(msr_at * scale) // MiB * MiB
+    layout = [["efi", esp_type, esp_name, esp_at, esp_len], ["basic", c_type, c_name, esp_at + esp_len, c_len],
+              ["msr", msr_type, msr_name, msr_at, msr_len]]
+    if layout[1][3] + layout[1][4] > msr_at:
+        raise UsageError("the boot volume runs into the system disk's MSR")
+    return layout
 
 
-def write_windows_tree(folder: Union[str, "os.PathLike[str]"]) -> None:
-    """Write :data:`WINDOWS_FILES` under a host folder, each with :data:`WINDOWS_FILE_TIME`."""
-    root = Path(folder)
-    for path in WINDOWS_FILES:
-        target = root / path
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(windows_file_contents(path))
-    for target in sorted(root.rglob("*"), reverse=True):  # files before the folders holding them
-        os.utime(target, (WINDOWS_FILE_TIME, WINDOWS_FILE_TIME))
-
-
-def install_windows_volume(target: Disk) -> None:
-    """Format `target` NTFS labelled :data:`BOOT_VOLUME_LABEL` and lay down the Windows tree
-    (mkntfs and wimlib-imagex, run by the engine; see :mod:`bootmirror.ntfs`)."""
-    ntfs.format(target, label=BOOT_VOLUME_LABEL)
-    with tempfile.TemporaryDirectory(prefix="bootmirror-windows-") as folder:
-        write_windows_tree(folder)
-        ntfs.install_tree(target, folder)
-
-
-def build_system_disk(disk: Disk, bootable: bool = True) -> None:
-    """Partition `disk` as the article's disk 0, fill its EFI system partition and install the
-    Windows tree on its boot partition.
+def build_system_disk(disk: Disk, bootable: bool = True, boot_volume_size: SizeLike = 4996 * MiB,
+                      scale: float = 1.0) -> None:
+    """Partition `disk` as the article's disk 0 (:func:`system_disk_layout`), fill its EFI system
+    partition and install the Windows tree on its boot partition.
 
     The ESP is formatted FAT as Windows formats a 204 MB partition (FAT16, 4 KB clusters); the
-    boot partition NTFS, by :func:`install_windows_volume`.
+    boot partition NTFS, by :func:`bootmirror.windows_setup.install_windows_volume`.
     """
     if disk.sector_size != 512:
         raise UsageError("the article's byte offsets (32,256 = sector 63) need 512-byte sectors")
-    if disk.size < SYSTEM_DISK_MIN_SIZE:
-        raise UsageError(f"the system disk needs at least {SYSTEM_DISK_MIN_SIZE:,} bytes")
+    layout = system_disk_layout(scale, boot_volume_size)
+    needed = layout[2][3] + layout[2][4] + 34 * 512
+    if disk.size < needed:
+        raise UsageError(f"the system disk needs at least {needed:,} bytes")
     table = gpt.Table.create(disk.sector_count, disk.sector_size)
-    for slot, (_, type_guid, name, first, length) in enumerate(SYSTEM_DISK_LAYOUT):
+    for slot, (_, type_guid, name, first, length) in enumerate(layout):
         entry = gpt.RawPartition()
         entry.type_guid = type_guid
         entry.unique_guid = new_guid()
@@ -145,7 +115,7 @@ def build_system_disk(disk: Disk, bootable: bool = True) -> None:
         table.set_entry(slot, entry)
     gpt.write(disk, table)
 
-    _, _, _, esp_offset, esp_length = SYSTEM_DISK_LAYOUT[0]
+    _, _, _, esp_offset, esp_length = layout[0]
     esp = disk.slice(esp_offset, esp_length)
     fat.format(esp, "FAT")
     with fat.open(esp) as volume:
@@ -153,27 +123,35 @@ def build_system_disk(disk: Disk, bootable: bool = True) -> None:
             volume.makedirs(path.rsplit("/", 1)[0])
             volume.write_bytes(path, esp_file_contents(path, bootable))
             volume.set_attributes(path, attributes)
-    _, _, _, boot_offset, boot_length = SYSTEM_DISK_LAYOUT[BOOT_PARTITION - 1]
-    install_windows_volume(disk.slice(boot_offset, boot_length))
+    _, _, _, boot_offset, boot_length = layout[BOOT_PARTITION - 1]
+    windows_setup.install_windows_volume(disk.slice(boot_offset, boot_length), BOOT_VOLUME_LABEL)
     disk.flush()
 
 
 def rehearsal_machine(folder: Union[str, "os.PathLike[str]"], disk_size: SizeLike = "10 GiB",
-                      bootable: bool = True) -> Machine:
+                      bootable: bool = True, shadow_size: "SizeLike | None" = None,
+                      boot_volume_size: SizeLike = 4996 * MiB, windows_entry: str = WINDOWS_ENTRY,
+                      cdrom: "str | None" = "D", scale: float = 1.0) -> Machine:
     """The article's machine in a new machine folder: disk 0 built by :func:`build_system_disk`,
-    disk 1 a raw disk of the same size (both sparse images: a few MiB written), and the
+    disk 1 a raw disk of the same size unless `shadow_size` (both sparse images: a few MiB
+    written), the CD-ROM drive `cdrom` (D:, as the article's list volume shows it), and the
     firmware's NVRAM (Debian's OVMF variable store) with the firmware's entries and Windows'
-    (:data:`WINDOWS_ENTRY`, first in BootOrder). Windows has been started from that entry: its
+    (`windows_entry`, first in BootOrder). `scale` shrinks the disks and the system disk's layout
+    (:func:`system_disk_layout`) for quick runs. Windows has been started from that entry: its
     ESP is the running system's, and its boot partition, drive C:, the boot volume. With
     `bootable` (the default) Windows' loader on the ESP is a marker loader, so the machine boots
     for real under QEMU (:meth:`Machine.boot_qemu`)."""
+    system_disk_layout(scale, boot_volume_size)  # refuses a bad scale or C: before anything is made
     machine = Machine.create(folder)
-    machine.create_disk(disk_size)
-    machine.create_disk(disk_size)
-    build_system_disk(machine.disk(0), bootable)
+    size = int(_core.parse_size(disk_size) * scale) // MiB * MiB
+    machine.create_disk(size)
+    machine.create_disk(size if shadow_size is None else int(_core.parse_size(shadow_size) * scale) // MiB * MiB)
+    build_system_disk(machine.disk(0), bootable, boot_volume_size, scale)
     machine.assign_letter(0, BOOT_PARTITION, "C")
+    if cdrom:
+        machine.add_cdrom(cdrom)
     machine.create_nvram()
-    machine.add_windows_entry(WINDOWS_ENTRY, esp=(0, 1), os=(0, BOOT_PARTITION), loader_path=LOADER_PATH)
+    machine.add_windows_entry(windows_entry, esp=(0, 1), os=(0, BOOT_PARTITION), loader_path=LOADER_PATH)
     started = machine.boot()
     if not started.ok:
         raise UsageError("the rehearsal machine's Windows did not start: " + "; ".join(started.steps))

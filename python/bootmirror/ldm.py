@@ -101,9 +101,9 @@ class Plex:
     def _r(self):
         return _find(self._group._core.components, self._id, "plex")[1]
 
-    name = property(lambda self: self._r.name)
+    name = property(lambda self: self._r.name, doc="Windows' name, e.g. 'Volume1-01'.")
     name_bytes = property(lambda self: self._r.name_bytes, doc="The name as the bytes on disk.")
-    state = property(lambda self: self._r.state)
+    state = property(lambda self: self._r.state, doc="The component's state as the database keeps it, e.g. 'ACTIVE'.")
     chunk_size = property(lambda self: self._r.chunk_size, doc="Stripe size in sectors (0 unless striped).")
 
     @property
@@ -115,10 +115,12 @@ class Plex:
 
     @property
     def usable(self) -> bool:
+        """Whether it can serve its volume's data (:attr:`problem` is empty)."""
         return self.problem == ""
 
     @property
     def disks(self) -> List[str]:
+        """The names of the disks its partitions are on."""
         return [p.disk.name for p in self.partitions]
 
     @property
@@ -150,13 +152,13 @@ class Volume:
 
     name = property(lambda self: self._r.name, doc="Windows' name, e.g. 'Volume1'.")
     name_bytes = property(lambda self: self._r.name_bytes, doc="The name as the bytes on disk.")
-    guid = property(lambda self: self._r.guid)
+    guid = property(lambda self: self._r.guid, doc="The volume's GUID.")
     number = property(lambda self: self._r.number, doc="The volume number kept in the database.")
     size = property(lambda self: self._r.size, doc="Size in sectors.")
     state = property(lambda self: self._r.state, doc="'ACTIVE' as Windows writes it.")
     layout = property(lambda self: self._r.layout, doc="'simple', 'spanned', 'striped', 'mirrored' or 'raid5'.")
     drive_hint = property(lambda self: self._r.drive_hint, doc="The drive letter Windows last gave it, e.g. 'C:'.")
-    partition_type = property(lambda self: self._r.partition_type)
+    partition_type = property(lambda self: self._r.partition_type, doc='The partition type byte the record keeps (0x07 for NTFS, 0x0C for FAT32, ...).')
 
     @property
     def type(self) -> str:
@@ -165,6 +167,7 @@ class Volume:
 
     @property
     def size_bytes(self) -> int:
+        """Size in bytes."""
         return _ldm.size_bytes(self._group._core, self.index)
 
     @property
@@ -179,6 +182,16 @@ class Volume:
         devices = [d.device if d is not None else None for d in self._group._disks]
         volume = _core.mirror.open_ldm_volume(self._group._core, devices, self.index)
         return Disk(volume) if volume is not None else None
+
+    def plex_device(self, plex: Union[str, int]) -> Disk:
+        """One plex on its own, read-only, by name ("Volume1-01") or place in :attr:`plexes`: what
+        its disks hold for the volume's bytes (to check or compare each plex alone). UsageError
+        for a plex on a missing disk."""
+        whole = self.device()
+        if whole is None:
+            raise _core.UsageError(f"volume {self.name} has no plex the records can describe")
+        name = self.plexes[plex].name if isinstance(plex, int) else plex
+        return Disk(_core.mirror.PlexView(whole.device, name))
 
     def _file_system(self) -> "tuple[str, str]":
         dev = self.device()
@@ -196,11 +209,13 @@ class Volume:
 
     @property
     def partitions(self) -> List[Partition]:
+        """Its partitions, in the record's order."""
         parts = self._group._core.partitions
         return [Partition(self._group, parts[i]) for i in self._r.partitions]
 
     @property
     def plexes(self) -> List[Plex]:
+        """Its plexes (two for a mirror)."""
         comps = self._group._core.components
         out = []
         for ci in self._r.components:
@@ -235,17 +250,17 @@ class LdmDisk:
         """Position in the group's disks."""
         return _find(self._group._core.disks, self._id, "disk")[0]
 
-    id = property(lambda self: self._id)
+    id = property(lambda self: self._id, doc="The disk record's id in the database.")
     name = property(lambda self: self._r.name, doc="Windows' name, e.g. 'Disk1'.")
     name_bytes = property(lambda self: self._r.name_bytes, doc="The name as the bytes on disk.")
-    guid = property(lambda self: self._r.guid)
-    present = property(lambda self: self._r.present)
+    guid = property(lambda self: self._r.guid, doc="The disk's GUID in the database.")
+    present = property(lambda self: self._r.present, doc="Whether the disk was found (False: diskpart's Missing).")
     data_start = property(lambda self: self._r.data_start, doc="First sector of the area volumes use.")
-    data_size = property(lambda self: self._r.data_size)
+    data_size = property(lambda self: self._r.data_size, doc='Sectors of the area volumes use.')
     config_start = property(lambda self: self._r.config_start, doc="First sector of the LDM database.")
-    config_size = property(lambda self: self._r.config_size)
+    config_size = property(lambda self: self._r.config_size, doc='Sectors of the LDM database.')
     scheme = property(lambda self: self._r.scheme, doc="'mbr' or 'gpt'.")
-    sector_size = property(lambda self: self._r.sector_size)
+    sector_size = property(lambda self: self._r.sector_size, doc="The disk's sector size in bytes.")
 
     @property
     def disk(self) -> Optional[Disk]:
@@ -281,26 +296,30 @@ class DiskGroup:
         return cls(_ldm.new_group(name), [])
 
     # -- model ------------------------------------------------------------------------------------
-    name = property(lambda self: self._core.name)
+    name = property(lambda self: self._core.name, doc="The group's name, e.g. 'WIN-BOOT-Dg0'.")
     name_bytes = property(lambda self: self._core.name_bytes, doc="The name as the bytes on disk.")
-    guid = property(lambda self: self._core.guid)
+    guid = property(lambda self: self._core.guid, doc="The group's GUID.")
     committed_seq = property(lambda self: self._core.committed_seq, doc="Sequence number of the last commit.")
 
     @property
     def disks(self) -> List[LdmDisk]:
+        """The group's disks, present and missing, in the database's order."""
         return [LdmDisk(self, i, d) for i, d in enumerate(self._core.disks)]
 
     @property
     def volumes(self) -> List[Volume]:
+        """The group's volumes, in diskpart's order."""
         return [Volume(self, i, v) for i, v in enumerate(self._core.volumes)]
 
     def disk(self, name: str) -> LdmDisk:
+        """The disk named `name` ('Disk1'); UsageError when there is none."""
         for d in self.disks:
             if d.name == name:
                 return d
         raise _core.UsageError(f"no disk named {name!r} in group {self.name}")
 
     def volume(self, name: str) -> Volume:
+        """The volume named `name` ('Volume1'); UsageError when there is none."""
         for v in self.volumes:
             if v.name == name:
                 return v
@@ -347,6 +366,7 @@ class DiskGroup:
         return self.volumes[v.index]
 
     def delete_volume(self, volume: Union[Volume, str]) -> None:
+        """Remove a volume and its plexes and partitions (commit to write it)."""
         v = volume if isinstance(volume, Volume) else self.volume(volume)
         _ldm.remove_volume(self._core, v.index)
 
@@ -382,17 +402,13 @@ class DiskGroup:
                 f"volumes={[v.name for v in self.volumes]}>")
 
     def _repr_html_(self) -> str:
-        import html
+        from . import _html
 
-        rows = "".join(
-            f"<tr><td>{html.escape(v.name)}</td><td>{html.escape(v.drive_hint or '')}</td><td>{v.type}</td>"
-            f"<td>{html.escape(_core.describe_size(v.size_bytes))}</td><td>{v.status}</td>"
-            f"<td>{html.escape(', '.join(p.name + ' on ' + p.disk.name for p in v.partitions))}</td></tr>"
-            for v in self.volumes)
-        disks = ", ".join(html.escape(d.name + ("" if d.present else " (Missing)")) for d in self.disks)
-        return (f"<table><caption>Disk group {html.escape(self.name)} ({self.guid}); disks: {disks}</caption>"
-                f"<tr><th>Volume</th><th>Hint</th><th>Type</th><th>Size</th><th>Status</th><th>Partitions</th></tr>"
-                f"{rows}</table>")
+        rows = ((v.name, v.drive_hint or "", v.type, _core.describe_size(v.size_bytes), v.status,
+                 ", ".join(p.name + " on " + p.disk.name for p in v.partitions)) for v in self.volumes)
+        disks = ", ".join(d.name + ("" if d.present else " (Missing)") for d in self.disks)
+        return _html.table(("Volume", "Hint", "Type", "Size", "Status", "Partitions"), rows,
+                           f"Disk group {self.name} ({self.guid}); disks: {disks}")
 
 
 def read_group(disks: Iterable[Union[Disk, _core.BlockDevice]]) -> DiskGroup:

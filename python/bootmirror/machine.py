@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from .firmware import MachineNvram
     from .crash import WriteLog
     from .dynamic_volume import DynamicVolume
+    from .progress import ProgressArg
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -63,6 +64,7 @@ class Machine:
 
     @property
     def closed(self) -> bool:
+        """Whether :meth:`close` was called: the machine can no longer be used."""
         return self._m.closed
 
     def __enter__(self) -> "Machine":
@@ -181,12 +183,12 @@ class Machine:
         stopped part way is completed first, then each copy resumes from its last checkpoint."""
         _core.dynamic.resync(self._m)
 
-    def wait(self, timeout: Optional[float] = None,
-             progress: Optional[Callable[[int, int], object]] = None) -> bool:
+    def wait(self, timeout: Optional[float] = None, progress: "ProgressArg" = None) -> bool:
         """Block until every mirror rebuild is done (``add disk=N`` returns at once and copies
         in the background, as Windows does; a rebuild interrupted earlier resumes here). Returns
         False when `timeout` seconds passed first. `progress(done, total)` is called with the
-        bytes copied of all rebuilds in progress, a few times a second. A rebuild that failed
+        bytes copied of all rebuilds in progress, a few times a second; ``progress=True`` shows a
+        tqdm bar (:mod:`bootmirror.progress`). Ctrl-C stops the waiting, not the copies. A rebuild that failed
         (an I/O error on its disk) raises its error here; one waiting for a missing disk does
         not hold up the wait."""
         from .dynamic_volume import rebuild_progress, wait_polling
@@ -270,6 +272,7 @@ class Machine:
 
     @property
     def has_nvram(self) -> bool:
+        """Whether the machine has its firmware's NVRAM (see :meth:`create_nvram`)."""
         return _core.firmware_store(self._m) is not None
 
     def bootcfg(self, arguments: str = "", check: bool = False) -> str:
@@ -322,6 +325,27 @@ class Machine:
         numbers them), first in BootOrder unless ``first=False``. Returns its Boot#### number."""
         return _core.firmware_add_windows_entry(self._m, description, esp, loader_path, os, os_path, os_load_options, first)
 
+    def install_windows(self, disk: int, size: "Optional[SizeLike]" = None, label: str = "",
+                        description: Optional[str] = None, bootable: bool = True) -> "_core.BootResult":
+        """Windows Server 2003's setup on blank disk `disk` (:mod:`bootmirror.windows_setup`): its
+        ESP and MSR, a Windows partition of `size` (NTFS, the Windows tree), the loader on the ESP,
+        a boot entry first in BootOrder, Timeout 5, and the restart into the new Windows. The new
+        Windows has no disk group: other dynamic disks are Foreign to it. Returns the boot."""
+        from . import windows_setup
+
+        return windows_setup.install_windows(self, disk, size, label,
+                                             windows_setup.SETUP_ENTRY if description is None else description, bootable)
+
+    def add_cdrom(self, letter: str = "D") -> None:
+        """Give the machine a CD-ROM drive with no disc, as list volume shows one
+        ("CD-ROM 0 B Healthy")."""
+        _core.add_cdrom_drive(self._m, letter)
+
+    @property
+    def cdrom_drives(self) -> "list[str]":
+        """The letters of the machine's CD-ROM drives (:meth:`add_cdrom`)."""
+        return _core.cdrom_drives(self._m)
+
     @property
     def running_system(self) -> "_core.RunningSystem":
         """What the running boot came from: its entry, the ESP its loader was on (list volume's
@@ -370,16 +394,29 @@ class Machine:
         return f"<Machine{where} disks {self._m.disk_numbers}>"
 
     def _repr_html_(self) -> str:
-        import html
+        """The disks (each drawn to scale with its partitions), the disk group and the boot menu."""
+        from . import _html
 
+        parts = []
         rows = []
         for number, disk in self.disks.items():
             if disk is None:
-                cells = (f"M{self._m.missing_index(number)}", "missing", "", "", "")
-            else:
-                cells = (str(number), disk.path or disk.name, _core.describe_size(disk.size), str(disk.sector_size),
-                         str(len(disk.partitions)))
-            rows.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>")
-        head = "".join(f"<th>{h}</th>" for h in ("disk", "image", "size", "sector size", "partitions"))
-        caption = html.escape(self.folder or "Machine in memory")
-        return f"<table><caption>{caption}</caption><tr>{head}</tr>{''.join(rows)}</table>"
+                rows.append((f"M{self._m.missing_index(number)}", "missing", "", ""))
+                continue
+            rows.append((number, disk.path or disk.name, _core.describe_size(disk.size), disk.sector_size))
+            try:
+                drawn = disk.partitions._repr_html_()
+            except (_core.FormatError, OSError) as e:
+                drawn = f"<p>{_html.escape(e)}</p>"
+            parts.append(f"<h4>Disk {number}</h4>{drawn}")
+        html = _html.table(("disk", "image", "size", "sector size"), rows, self.folder or "Machine in memory")
+        html += "".join(parts)
+        try:
+            group = self.disk_group
+            if group is not None:
+                html += group._repr_html_()
+            if self.has_nvram:
+                html += self.nvram._repr_html_()
+        except (_core.FormatError, _core.UsageError, OSError) as e:
+            html += f"<p>{_html.escape(e)}</p>"
+        return html

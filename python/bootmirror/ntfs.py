@@ -30,10 +30,12 @@ class Volume(PathQueries):
 
     @property
     def label(self) -> str:
+        """The volume label ($Volume's name)."""
         return self._volume.label
 
     @property
     def serial(self) -> int:
+        """The 64-bit volume serial number."""
         return self._volume.serial
 
     @property
@@ -43,14 +45,17 @@ class Volume(PathQueries):
 
     @property
     def cluster_size(self) -> int:
+        """Bytes per cluster."""
         return self._volume.cluster_size
 
     @property
     def bytes_per_sector(self) -> int:
+        """The sector size the boot sector gives."""
         return self._volume.bytes_per_sector
 
     @property
     def cluster_count(self) -> int:
+        """Clusters in the volume."""
         return self._volume.cluster_count
 
     @property
@@ -70,6 +75,7 @@ class Volume(PathQueries):
 
     @property
     def free_bytes(self) -> int:
+        """Bytes in clusters $Bitmap marks free."""
         return self._volume.free_clusters * self._volume.cluster_size
 
     def allocated_ranges(self) -> List[Tuple[int, int]]:
@@ -78,10 +84,12 @@ class Volume(PathQueries):
 
     @property
     def mft_record_size(self) -> int:
+        """Bytes per MFT record."""
         return self._volume.mft_record_size
 
     @property
     def mft_record_count(self) -> int:
+        """Records in the $MFT."""
         return self._volume.mft_record_count
 
     def scandir(self, path: str = "") -> List[_core.NtfsEntry]:
@@ -90,6 +98,7 @@ class Volume(PathQueries):
         return self._volume.list(path)
 
     def listdir(self, path: str = "") -> List[str]:
+        """The names in a folder (any case, '\\' or '/')."""
         return [e.name for e in self._volume.list(path)]
 
     def walk(self, top: str = "") -> Iterator[Tuple[str, List[str], List[str]]]:
@@ -110,6 +119,7 @@ class Volume(PathQueries):
             pending[:0] = [f"{folder}/{d}" if folder else d for d in names]
 
     def stat(self, path: str) -> _core.NtfsEntry:
+        """The entry of the file or folder at `path` (size, attributes, times)."""
         return self._volume.stat(path)
 
     def read_bytes(self, path: str) -> bytes:
@@ -138,6 +148,22 @@ class Volume(PathQueries):
         """MFT record `number` as stored, its update sequence checked and undone."""
         return self._volume.read_record(number)
 
+    def _repr_html_(self) -> str:
+        """Its label, version and geometry, and its tree (folders fold; the first 200 entries)."""
+        from . import _html
+
+        major, minor = self.version
+        size = self.cluster_count * self.cluster_size
+        facts = _html.facts([
+            ("type", f"NTFS {major}.{minor}"), ("label", self.label or "(none)"), ("serial", f"{self.serial:016X}"),
+            ("size", f"{_core.describe_size(size)} ({size:,} bytes)"),
+            ("allocation unit", f"{self.cluster_size:,} bytes x {self.cluster_count:,}"),
+        ], "NTFS volume")
+        try:
+            return facts + _html.tree(self.scandir)
+        except _core.FormatError as e:  # a damaged index still shows the volume
+            return facts + f"<p>{_html.escape(e)}</p>"
+
     def __repr__(self) -> str:
         major, minor = self.version
         return f"<ntfs.Volume {self.label!r} NTFS {major}.{minor}, {self.cluster_size}-byte clusters>"
@@ -159,6 +185,7 @@ class File(io.RawIOBase):
         return True
 
     def readinto(self, buffer) -> int:  # type: ignore[override]
+        """Read into `buffer` from the current position; returns the bytes read (0 at the end)."""
         view = memoryview(buffer).cast("B")
         data = self._volume.read_data(self._record, self._pos, len(view))
         view[: len(data)] = data
@@ -166,6 +193,7 @@ class File(io.RawIOBase):
         return len(data)
 
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        """Read into `buffer` from the current position; returns the bytes read (0 at the end)."""
         if whence not in (io.SEEK_SET, io.SEEK_CUR, io.SEEK_END):
             raise ValueError(f"invalid whence ({whence})")
         base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._size}[whence]

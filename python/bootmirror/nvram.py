@@ -81,6 +81,7 @@ class Store:
 
     @property
     def engine(self) -> _core.NvramStore:
+        """The engine's store, for the bindings that take it."""
         return self._store
 
     @property
@@ -90,6 +91,7 @@ class Store:
 
     @property
     def writable(self) -> bool:
+        """Whether the store may be written."""
         return self._store.writable
 
     @property
@@ -136,6 +138,7 @@ class Store:
         return self._store.boot_entries()
 
     def boot_entry(self, number: int) -> Optional[BootEntry]:
+        """Boot#### `number` decoded, or None when there is none."""
         return self._store.boot_entry(number)
 
     def set_boot_entry(self, number: int, option: LoadOption, attributes: int = DEFAULT_ATTRIBUTES) -> None:
@@ -152,6 +155,7 @@ class Store:
         return number
 
     def delete_boot_entry(self, number: int) -> bool:
+        """Delete Boot#### `number` and drop it from BootOrder; False when there was none."""
         return self._store.delete_boot_entry(number)
 
     @property
@@ -186,6 +190,11 @@ class Store:
     @timeout.setter
     def timeout(self, seconds: Optional[int]) -> None:
         self._store.timeout = seconds
+
+    def _repr_html_(self) -> str:
+        from . import _html
+
+        return _html.boot_menu(self)
 
     def __repr__(self) -> str:
         where = self.path or "a device"

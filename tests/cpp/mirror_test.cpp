@@ -270,3 +270,40 @@ TEST(VolumeDevice, AWriteAPlexMissesIsReportedBeforeItIsIssued) {
   EXPECT_THROW(v.write(16384, pattern(4096, 3)), OsError);
   EXPECT_EQ(disks.a->read(kMiB + 16384, 4096), ByteVector(4096));
 }
+
+TEST(PlexView, ReadsOnePlexAloneFollowsItByNameAndWritesNothing) {
+  Pair disks;
+  auto v = std::make_shared<VolumeDevice>("Volume1", 4 * kMiB, 512, std::vector<DevicePtr>{disks.fa, disks.fb}, disks.plexes());
+  // The plexes differ (a silent corruption of plex 2): each view sees its own plex's bytes.
+  const ByteVector first = pattern(8192, 4), second = pattern(8192, 5);
+  disks.a->write(kMiB, first);
+  disks.b->write(2 * kMiB, second);
+  PlexView one(v, "Volume1-01"), two(v, "Volume1-02");
+  EXPECT_EQ(one.read(0, 8192), first);
+  EXPECT_EQ(two.read(0, 8192), second);
+  EXPECT_EQ(one.size(), v->size());
+  EXPECT_FALSE(one.writable());
+  EXPECT_THROW(one.write(0, first), UsageError);
+  EXPECT_EQ(disks.a->read(kMiB, 8192), first);
+  // A failed plex is still read as its disk holds it.
+  v->fail(0, "test");
+  EXPECT_EQ(one.read(0, 8192), first);
+  // The plexes swap places: each view follows its plex.
+  auto swapped = disks.plexes();
+  std::swap(swapped[0], swapped[1]);
+  v->reconfigure({disks.fa, disks.fb}, swapped);
+  EXPECT_EQ(two.read(0, 8192), second);
+  EXPECT_EQ(one.read(0, 8192), first);
+  // Plex 2 broken away: its view refuses to read rather than read another plex.
+  v->reconfigure({disks.fa, disks.fb}, {disks.plexes()[0]});
+  EXPECT_THROW(two.read(0, 512), UsageError);
+  EXPECT_EQ(one.read(0, 8192), first);
+}
+
+TEST(PlexView, RefusesAPlexOnAMissingDiskOrOneTheVolumeLacks) {
+  Pair disks;
+  auto v = std::make_shared<VolumeDevice>("Volume1", 4 * kMiB, 512, std::vector<DevicePtr>{disks.fa, nullptr}, disks.plexes());
+  EXPECT_THROW(PlexView(v, "Volume1-02"), UsageError);
+  EXPECT_THROW(PlexView(v, "Volume1-03"), UsageError);
+  EXPECT_NO_THROW(PlexView(v, "Volume1-01"));
+}

@@ -31,16 +31,20 @@ std::shared_ptr<Machine> machine_with_esp() {
 TEST(Volumes, DataPartitionsAndEspsAreVolumes) {
   auto m = machine_with_esp();
   auto volumes = basic_volumes(*m);
-  // The runbook's list volume shows the ESP without a letter ("System"); the MSR is no volume.
+  // The runbook's list volume shows the ESP without a letter ("System"), numbered after the data
+  // volumes (its recovery section: the Windows partition is Volume 2, the ESP before it on the
+  // disk Volume 3); the MSR is no volume.
   ASSERT_EQ(volumes.size(), 2u);
-  EXPECT_EQ(volumes[0].kind, gpt::Kind::efi_system);
-  EXPECT_EQ(volumes[1].partition, 2u);
+  EXPECT_EQ(volumes[0].partition, 2u);
+  EXPECT_EQ(volumes[1].kind, gpt::Kind::efi_system);
+  EXPECT_EQ(volumes[1].partition, 1u);
+  EXPECT_LT(volumes[0].number, volumes[1].number);
   EXPECT_FALSE(volumes[0].letter);
   EXPECT_FALSE(volumes[1].letter);
   assign_letter(*m, 0, 1, 's');
   volumes = basic_volumes(*m);
   ASSERT_EQ(volumes.size(), 2u);
-  EXPECT_EQ(volumes[0].letter, 'S');
+  EXPECT_EQ(volumes[1].letter, 'S');
   EXPECT_EQ(volume_by_letter(*m, "s:\\")->partition, 1u);
   EXPECT_THROW(assign_letter(*m, 0, 2, 'S'), UsageError);  // taken
   EXPECT_EQ(next_free_letter(*m), 'C');

@@ -281,6 +281,9 @@ def test_the_source_disk_vanishing_mid_copy_fails_the_volume_until_it_returns(tm
     with pytest.raises(OSError):
         v.device.read(0, 4096)
     m.rebuild_speed_limit = None
+    # Time for the copy's thread to find no source and set the copy aside: what it failed with
+    # then must not be reported once the disk is back and the copy has run.
+    time.sleep(0.5)
     _returns_and_holds(m, image, 0, data)
 
 

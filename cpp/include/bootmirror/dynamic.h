@@ -33,6 +33,13 @@ struct MachineGroup {
 
 // The machine's disk group as its disks hold it now (nullopt when no disk is dynamic).
 std::optional<MachineGroup> group_of(Machine& machine);
+// The GUID of the running Windows' disk group ("" when it has none): the group group_of reads;
+// every other group on the disks is foreign. Each Windows installation has its own (kept in its
+// registry): starting another installation switches it (bootmirror/firmware.h does).
+std::string own_group(Machine& machine);
+void set_own_group(Machine& machine, const std::string& guid);
+// The group GUID in disk `number`'s LDM database, "" for a disk that holds none (or a missing one).
+std::string group_on_disk(Machine& machine, int number);
 // Whether disk `number` is a present dynamic disk of the machine's group; foreign disks too count.
 bool is_dynamic(Machine& machine, int number);
 bool is_foreign(Machine& machine, int number);

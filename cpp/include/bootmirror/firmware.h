@@ -54,8 +54,8 @@ struct PartitionPlace {
 // Every GPT partition of the present disks, disk by disk in offset order.
 std::vector<PartitionPlace> partitions(Machine& machine);
 // The partition a Hard Drive node names, matched as OVMF matches it: partition number and unique
-// GUID, on any present disk (start and size are not compared: measured, see
-// ../shared/reference/ovmf-varstore-and-boot.md). nullopt when none has both.
+// GUID, on any present disk (start and size are not compared: measured under QEMU with Debian's
+// OVMF, as tests/python/interop/test_machine_boots_qemu.py checks). nullopt when none has both.
 std::optional<PartitionPlace> find_partition(Machine& machine, const nvram::HardDrive& node);
 std::optional<PartitionPlace> partition_by_guid(Machine& machine, const Guid& unique);
 // The Hard Drive node Windows writes for a partition: HD(entry,GPT,guid,start,size).
@@ -199,6 +199,15 @@ PlexEntries plex_entries(Machine& machine, std::size_t dynamic_volume, int plex_
 void refresh_hard_drive_nodes(Machine& machine);
 // Deletes Boot#### entries and their places in BootOrder (BootOrder first).
 void delete_entries(Machine& machine, const std::vector<std::uint16_t>& numbers);
+
+// ---- Windows installations -------------------------------------------------------------------
+
+// Each Windows has its own disk group (its registry names it): a Windows on a dynamic volume runs
+// with that volume's group, and one that setup put on a basic partition with the group it made
+// itself, if any (none when new: the other Windows' dynamic disks are Foreign to it). Starting a
+// Windows makes its group the machine's own (dynamic::own_group). Setup records its new
+// installation here by the partition it is on.
+void record_installation(Machine& machine, const Guid& os_partition);
 
 // ---- Booting ------------------------------------------------------------------------------------
 

@@ -173,6 +173,32 @@ class VolumeDevice final : public BlockDevice {
   MissedWrite on_missed_write_;
 };
 
+// One plex of a volume on its own, read-only: what that plex's disks hold for the volume's bytes,
+// whatever its state (mdadm's view of one member). For checks that look at each plex alone: an
+// outside tool on a copy of it, a file tree compared plex by plex. The plex is followed by name
+// across reconfigurations; reads fail (UsageError) once it is gone or its disk is missing.
+class PlexView final : public BlockDevice {
+ public:
+  PlexView(std::shared_ptr<VolumeDevice> volume, std::string plex);
+  std::uint64_t size() const override { return volume_->size(); }
+  std::uint32_t sector_size() const override { return volume_->sector_size(); }
+  bool writable() const override { return false; }
+  std::string name() const override;
+  void flush() override {}
+  std::vector<Extent> allocated_extents() const override;
+
+ protected:
+  void do_read(std::uint64_t offset, MutableByteSpan out) override;
+  void do_write(std::uint64_t offset, ByteSpan data) override;
+
+ private:
+  // The plex's index in the volume's current configuration; UsageError when it has none.
+  std::size_t index() const;
+
+  std::shared_ptr<VolumeDevice> volume_;
+  std::string plex_;
+};
+
 // Volume `volume_index` of an LDM group over the devices the group was read from (indexed as
 // GroupDisk::device; a plex on a missing disk is failed). nullptr when no plex has a layout the
 // records can describe (bootmirror::ldm::plex_extents).

@@ -81,6 +81,9 @@ struct BootOptions {
 struct BootResult {
   int exit_status = 0;     // QEMU's: 0 when the guest powered off
   bool timed_out = false;  // QEMU was stopped at BootOptions::timeout
+  // QEMU was stopped because what firmware started sat waiting (a shell at its prompt, a program
+  // that neither prints nor powers off): quiet for a few seconds after a start.
+  bool stopped_idle = false;
   double seconds = 0;      // from QEMU's start to its exit
   std::string firmware_code;
   std::string console;          // cleaned (clean_console)

@@ -29,6 +29,13 @@ struct BasicVolume {
 };
 
 std::vector<BasicVolume> basic_volumes(Machine& machine);
+
+// The machine's CD-ROM drives by letter (no disc in them: list volume shows each as "CD-ROM 0 B
+// Healthy"), numbered in list volume after the dynamic volumes and before the basic ones, as
+// Windows numbers them. Kept in machine.json's "cdrom_drives".
+std::vector<char> cdrom_drives(Machine& machine);
+// UsageError when the letter is not A-Z or is taken.
+void add_cdrom_drive(Machine& machine, char letter);
 // The volume with this drive letter ("s", "S:", "s:\\"), or nullopt.
 std::optional<BasicVolume> volume_by_letter(Machine& machine, std::string_view drive);
 // The volume on this disk's partition (1..), or nullopt when it is not a volume.

@@ -60,24 +60,31 @@ std::vector<char*> pointers(std::vector<std::string>& strings) {
 
 using Clock = std::chrono::steady_clock;
 
-// Reads the child's output until it closes the pipe. With a deadline, a child still running past
-// it gets SIGTERM, then SIGKILL after a grace period; returns whether the deadline passed.
-bool read_output(int fd, pid_t pid, std::optional<Clock::time_point> deadline, std::string& output) {
+// Reads the child's output until it closes the pipe into `result`. A child still running past the
+// deadline, or once `finished` says so, gets SIGTERM, then SIGKILL after a grace period; the result
+// says which stopped it.
+void read_output(int fd, pid_t pid, std::optional<Clock::time_point> deadline, const std::function<bool()>& finished,
+                 ProgramResult& result) {
   constexpr auto kGrace = std::chrono::seconds(5);
-  bool timed_out = false, killed = false;
+  constexpr long long kAskEveryMs = 200;
+  bool stopping = false, killed = false;
   char buffer[4096];
+  auto stop = [&] {
+    stopping = true;
+    ::kill(pid, SIGTERM);
+    deadline = Clock::now() + kGrace;
+  };
   for (;;) {
     int wait_ms = -1;
     if (deadline) {
       const auto left = std::chrono::ceil<std::chrono::milliseconds>(*deadline - Clock::now()).count();
       if (left <= 0) {
-        if (!timed_out) {
-          timed_out = true;
-          ::kill(pid, SIGTERM);
-          deadline = Clock::now() + kGrace;
+        if (!stopping) {
+          result.timed_out = true;
+          stop();
           continue;
         }
-        if (killed) return timed_out;  // a descendant still holds the pipe: stop reading it
+        if (killed) return;  // a descendant still holds the pipe: stop reading it
         ::kill(pid, SIGKILL);
         killed = true;
         deadline = Clock::now() + kGrace;
@@ -85,14 +92,22 @@ bool read_output(int fd, pid_t pid, std::optional<Clock::time_point> deadline, s
       }
       wait_ms = int(std::min<long long>(left, 1000 * 60));
     }
+    if (finished && !stopping) {
+      if (finished()) {
+        result.stopped = true;
+        stop();
+        continue;
+      }
+      wait_ms = wait_ms < 0 ? int(kAskEveryMs) : int(std::min<long long>(wait_ms, kAskEveryMs));
+    }
     pollfd p{fd, POLLIN, 0};
     const int ready = ::poll(&p, 1, wait_ms);
     if (ready < 0 && errno != EINTR) throw OsError(errno, "", "wait for a program's output");
     if (ready <= 0) continue;
     ssize_t n = ::read(fd, buffer, sizeof buffer);
     if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
-    if (n <= 0) return timed_out;
-    output.append(buffer, std::size_t(n));
+    if (n <= 0) return;
+    result.output.append(buffer, std::size_t(n));
   }
 }
 
@@ -145,7 +160,7 @@ ProgramResult run_program(const std::vector<std::string>& argv, std::string_view
   std::optional<Clock::time_point> deadline;
   if (limits.timeout.count() > 0) deadline = Clock::now() + limits.timeout;
   try {
-    result.timed_out = read_output(pipe_fds[0], pid, deadline, result.output);
+    read_output(pipe_fds[0], pid, deadline, limits.finished, result);
   } catch (...) {
     ::kill(pid, SIGKILL);
     ::waitpid(pid, nullptr, 0);
@@ -156,7 +171,7 @@ ProgramResult run_program(const std::vector<std::string>& argv, std::string_view
   int status = 0;
   while (::waitpid(pid, &status, 0) < 0)
     if (errno != EINTR) throw OsError(errno, program.string(), "wait for");
-  if (result.timed_out) {
+  if (result.timed_out || result.stopped) {
     result.exit_code = WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status);
     return result;
   }

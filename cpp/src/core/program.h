@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -15,6 +16,7 @@ struct ProgramResult {
   int exit_code = 0;
   std::string output;  // stdout and stderr together, as a terminal would show them
   bool timed_out = false;  // stopped at RunLimits::timeout (then exit_code is whatever it left with)
+  bool stopped = false;    // stopped because RunLimits::finished said so (likewise)
 };
 
 struct RunLimits {
@@ -22,6 +24,9 @@ struct RunLimits {
   // lets QEMU close its files), killed 5 s later if it has not, and the result says timed_out
   // instead of raising: a guest that never shuts down is an answer, not a failure.
   std::chrono::milliseconds timeout{0};
+  // Asked every 200 ms while the program runs: true stops it as the timeout does (a program that
+  // has done what it was run for but would wait for input, such as a guest at a shell prompt).
+  std::function<bool()> finished;
 };
 
 // Runs `argv` (argv[0] a program name) and waits for it. A program that is not installed is a

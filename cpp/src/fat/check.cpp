@@ -163,6 +163,18 @@ struct Checker {
       const std::uint32_t want = dotdot ? expected_parent : key;
       std::optional<std::uint32_t>& found = dotdot ? dir.dotdot_cluster : dir.dot_cluster;
       const char* name = dotdot ? ".." : ".";
+      // Byte 12's 0x20 is dosfstools' FAT_NO_83NAME, which some mtools versions leave on dot
+      // entries: fsck.fat clears it ("Is a dot with no 8.3 name flag set"), and so do we.
+      constexpr std::uint8_t kNo83Name = 0x20;
+      if (found && (dir.raw(std::uint32_t(which)).case_flags & kNo83Name)) {
+        const std::string flagged = fmt::format("{}: '{}' has the no-8.3-name flag (0x20) set", shown(path), name);
+        if (repair) {
+          ShortEntry e = dir.raw(std::uint32_t(which));
+          e.case_flags &= std::uint8_t(~kNo83Name);
+          dir.store_raw(std::uint32_t(which), e);
+        }
+        problem("dot-entry", path, flagged, true);
+      }
       if (found && *found == want) continue;
       std::string message = found ? fmt::format("{}: '{}' points to cluster {}, not {}", shown(path), name, *found, want)
                                   : fmt::format("{}: '{}' is missing from slot {}", shown(path), name, which);

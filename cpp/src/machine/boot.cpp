@@ -61,6 +61,36 @@ struct Attempt {
   EntryTargets targets;
 };
 
+constexpr const char* kSection = "firmware";
+
+// The group each installation on a basic partition runs with, by that partition's GUID ("" for
+// none); machine.json's firmware section, "installations".
+std::optional<std::string> installation_group(Machine& machine, const Guid& partition) {
+  const Json& section = machine.section(kSection);
+  if (!section.is_object() || !section["installations"].is_object()) return std::nullopt;
+  const Json& group = section["installations"][partition.to_string()];
+  if (group.is_null()) return std::nullopt;
+  return group.string("installation group");
+}
+
+void set_installation_group(Machine& machine, const Guid& partition, const std::string& group) {
+  machine.section(kSection).object_mut()["installations"].object_mut()[partition.to_string()] = Json(group);
+  machine.save();
+}
+
+// The group of the disk whose LDM data partition a Windows entry's OS load path names, when it is
+// not the machine's own: another Windows' group, which starting this entry would make the own one.
+std::optional<std::string> other_group_of(Machine& machine, const nvram::BootEntry& entry) {
+  const auto windows = entry.windows_options();
+  if (!windows) return std::nullopt;
+  const auto node = windows->os_load_path().hard_drive();
+  const auto place = node ? find_partition(machine, *node) : std::nullopt;
+  if (!place || place->partition.kind() != gpt::Kind::ldm_data) return std::nullopt;
+  const std::string group = dynamic::group_on_disk(machine, place->disk);
+  if (group.empty() || group == dynamic::own_group(machine)) return std::nullopt;
+  return group;
+}
+
 Attempt attempt(Machine& machine, const nvram::BootEntry& entry) {
   Attempt a;
   const std::string name = fmt::format("Boot{:04X} \"{}\"", entry.number, entry.option.description_utf8());
@@ -81,6 +111,13 @@ Attempt attempt(Machine& machine, const nvram::BootEntry& entry) {
   }
   try {
     a.targets = targets_of(machine, entry);
+    // A Windows on another Windows' dynamic disks: its loader reads that group (and, once it
+    // starts, that group is the machine's own; boot() puts the old one back if it does not).
+    if (a.targets.windows && !a.targets.os_volume)
+      if (const auto group = other_group_of(machine, entry)) {
+        dynamic::set_own_group(machine, *group);
+        a.targets = targets_of(machine, entry);
+      }
   } catch (const FormatError& e) {
     a.steps.push_back(fmt::format("{}: its Windows options do not decode ({})", name, e.what()));
     return a;
@@ -133,6 +170,10 @@ BootResult boot(Machine& machine, std::optional<std::uint16_t> chosen) {
     for (std::uint16_t n : nv->boot_order()) tries.push_back(n);
   }
   BootResult result;
+  // The running Windows' group goes with it: a setup's installation keeps the group it made.
+  if (const auto running = running_record(machine); running && running->boot_partition && !running->boot_volume)
+    if (installation_group(machine, *running->boot_partition)) set_installation_group(machine, *running->boot_partition, dynamic::own_group(machine));
+  const std::string group_before = dynamic::own_group(machine);
   for (std::uint16_t number : tries) {
     const auto entry = nv->boot_entry(number);
     if (!entry) {
@@ -147,6 +188,7 @@ BootResult boot(Machine& machine, std::optional<std::uint16_t> chosen) {
     result.console += fmt::format("LOADING.: {}\n", description);
     Attempt a = attempt(machine, *entry);
     result.steps.insert(result.steps.end(), a.steps.begin(), a.steps.end());
+    if (!a.os) dynamic::set_own_group(machine, group_before);
     if (!a.started) {
       result.console += fmt::format("\nLoad of {} failed:  Not Found\n\n", description);
       if (from_menu) result.console += "Paused \u2013 press any key to continue.\n";
@@ -158,6 +200,10 @@ BootResult boot(Machine& machine, std::optional<std::uint16_t> chosen) {
     result.loader_path = a.targets.loader_path;
     result.os_volume = a.targets.os_volume;
     result.ok = a.os || !a.targets.windows;
+    // A setup's Windows on a basic partition runs with its own group (none when new).
+    if (a.os && a.targets.os_volume && !a.targets.os_volume->dynamic_volume)
+      if (const auto group = installation_group(machine, a.targets.os_volume->partition->partition.unique))
+        dynamic::set_own_group(machine, *group);
     record_running(machine, running_record_of(machine, number, a.targets));
     return result;
   }
@@ -201,6 +247,11 @@ std::vector<StaleEntry> stale_entries(Machine& machine) {
     if (!stale.reason.empty()) out.push_back(std::move(stale));
   }
   return out;
+}
+
+void record_installation(Machine& machine, const Guid& os_partition) {
+  auto hold = machine.hold();
+  set_installation_group(machine, os_partition, "");
 }
 
 }  // namespace bootmirror::firmware

@@ -117,7 +117,15 @@ std::vector<int> clone_entries(Machine& machine, const Guid& source, const Guid&
     clones.push_back(std::move(clone));
     ids.push_back(id);
   }
-  for (const nvram::LoadOption& clone : clones) add_boot_entry(machine, clone);
+  // Every clone written first, then BootOrder once: a crash leaves all of them listed or none
+  // (an entry BootOrder does not name is one firmware and bootcfg never show).
+  std::vector<std::uint16_t> order = nv->boot_order();
+  for (const nvram::LoadOption& clone : clones) {
+    const std::uint16_t number = nv->free_boot_number();
+    nv->set_boot_entry(number, clone);
+    order.push_back(number);
+  }
+  if (!clones.empty()) nv->set_boot_order(order);
   return ids;
 }
 

@@ -40,6 +40,30 @@ std::string preferred_group(Machine& m) {
 
 Json::Object& ldm_section(Machine& m) { return m.section(kSection).object_mut(); }
 
+std::string own_group(Machine& machine) {
+  auto hold = machine.hold();
+  return preferred_group(machine);
+}
+
+void set_own_group(Machine& machine, const std::string& guid) {
+  auto hold = machine.hold();
+  if (guid == preferred_group(machine)) return;
+  Json::Object& s = section(machine);
+  if (guid.empty()) s.erase("group");
+  else s["group"] = Json(guid);
+  machine.save();
+}
+
+std::string group_on_disk(Machine& machine, int number) {
+  auto hold = machine.hold();
+  if (!machine.has_disk(number) || machine.disk(number).missing()) return "";
+  try {
+    return ldm::read_database(*machine.disk(number).device, false).privhead.group_guid;
+  } catch (const FormatError&) {
+    return "";
+  }
+}
+
 std::optional<int> MachineGroup::number_of(std::size_t i, const Machine& machine) const {
   const ldm::GroupDisk& d = group.disks.at(i);
   if (d.device >= 0) return numbers.at(std::size_t(d.device));
@@ -257,8 +281,12 @@ void finish_interrupted_deletions(Machine& machine, const MachineGroup& mg) {
 void restore_damaged_gpt_copies(Machine& machine) {
   for (const auto& [number, disk] : machine.disks()) {
     if (disk.missing()) continue;
+    // One copy damaged, or both whole but different (a write cut between the two copies: the
+    // primary, written first, is the newer, and wins as firmware reads it first).
     const gpt::Health health = gpt::verify(*disk.device);
-    if (health.protective_mbr && health.primary.valid() != health.backup.valid()) gpt::repair(*disk.device, false);
+    if (health.protective_mbr && (health.primary.valid() || health.backup.valid()) &&
+        (health.primary.valid() != health.backup.valid() || !health.copies_agree))
+      gpt::repair(*disk.device, false);
   }
 }
 

@@ -14,6 +14,10 @@ void RebuildWorker::start() {
   std::lock_guard lock(mutex_);
   if (stopping_) return;
   again_ = true;
+  // The rebuilds set aside are tried again, so what they failed with before no longer stands: a
+  // copy that found no source while its disk was gone must not be reported once the disk is
+  // back and the copy ran. One that fails again records its error again.
+  error_ = nullptr;
   if (running_) return;
   // A thread that finished has set running_ false as its last act: joining it takes no time.
   if (thread_.joinable()) thread_.join();

@@ -1,5 +1,6 @@
 #include "bootmirror/volumes.h"
 
+#include <algorithm>
 #include <map>
 #include <mutex>
 #include <set>
@@ -39,6 +40,8 @@ std::map<char, Assignment> read_letters(Machine& machine) {
   }
   return out;
 }
+
+constexpr const char* kCdromSection = "cdrom_drives";
 
 void write_letters(Machine& machine, const std::map<char, Assignment>& letters) {
   Json::Object object;
@@ -89,10 +92,11 @@ std::vector<BasicVolume> basic_volumes(Machine& machine) {
   auto hold = machine.hold();
   std::map<char, Assignment> letters = read_letters(machine);
   std::vector<BasicVolume> out;
-  // Dynamic volumes come first in list volume; basic volumes are numbered after them.
-  int number = 0;
+  // Dynamic volumes come first in list volume, then the CD-ROM drives; basic volumes are numbered
+  // after them.
+  int number = int(cdrom_drives(machine).size());
   try {
-    if (auto group = dynamic::group_of(machine)) number = int(group->group.volumes.size());
+    if (auto group = dynamic::group_of(machine)) number += int(group->group.volumes.size());
   } catch (const Error&) {
   }
   for (const auto& [disk_number, disk] : machine.disks()) {
@@ -117,10 +121,14 @@ std::vector<BasicVolume> basic_volumes(Machine& machine) {
       // Basic data partitions and EFI system partitions are volumes (the runbook's list volume
       // shows the ESP, "System", without a letter); MSR and LDM partitions are not.
       if (v.kind != gpt::Kind::basic_data && v.kind != gpt::Kind::efi_system) continue;
-      v.number = number++;
       out.push_back(v);
     }
   }
+  // Numbered as Windows' mount manager numbers them: data volumes first, EFI system partitions
+  // after them (the runbook's recovery list volume: its Windows partition is Volume 2, the ESP
+  // before it on the same disk Volume 3), each group in disk and offset order.
+  std::stable_partition(out.begin(), out.end(), [](const BasicVolume& v) { return v.kind != gpt::Kind::efi_system; });
+  for (BasicVolume& v : out) v.number = number++;
   return out;
 }
 
@@ -159,8 +167,9 @@ void assign_letter(Machine& machine, int disk, std::size_t partition, char lette
     throw UsageError("this partition cannot hold a drive letter");
   auto letters = read_letters(machine);
   std::uint64_t offset = p.first_lba * d.device->sector_size();
+  const std::vector<char> cdroms = cdrom_drives(machine);
   if ((letters.count(letter) && !(letters[letter].disk == disk && letters[letter].offset == offset)) ||
-      dynamic_volume_letters(machine).count(letter))
+      dynamic_volume_letters(machine).count(letter) || std::find(cdroms.begin(), cdroms.end(), letter) != cdroms.end())
     throw UsageError(fmt::format("drive letter {} is in use", letter));
   // One letter per volume: a new one replaces the old.
   std::erase_if(letters, [&](const auto& kv) { return kv.second.disk == disk && kv.second.offset == offset; });
@@ -172,9 +181,37 @@ char next_free_letter(Machine& machine) {
   auto hold = machine.hold();
   auto letters = read_letters(machine);
   auto dynamic = dynamic_volume_letters(machine);
+  const std::vector<char> cdroms = cdrom_drives(machine);
   for (char c = 'C'; c <= 'Z'; ++c)
-    if (!letters.count(c) && !dynamic.count(c)) return c;
+    if (!letters.count(c) && !dynamic.count(c) && std::find(cdroms.begin(), cdroms.end(), c) == cdroms.end()) return c;
   throw UsageError("no drive letter is free");
+}
+
+std::vector<char> cdrom_drives(Machine& machine) {
+  auto hold = machine.hold();
+  std::vector<char> out;
+  const Json& section = machine.section(kCdromSection);
+  if (!section.is_array()) return out;
+  for (const Json& letter : section.array("cdrom drives")) {
+    const std::string& text = letter.string("cdrom drive letter");
+    if (text.size() != 1 || text[0] < 'A' || text[0] > 'Z') throw FormatError(fmt::format("machine.json: '{}' is no CD-ROM drive letter", text));
+    out.push_back(text[0]);
+  }
+  return out;
+}
+
+void add_cdrom_drive(Machine& machine, char letter) {
+  auto hold = machine.hold();
+  letter = char(std::toupper(static_cast<unsigned char>(letter)));
+  if (letter < 'A' || letter > 'Z') throw UsageError(fmt::format("'{}' is not a drive letter", letter));
+  const std::vector<char> cdroms = cdrom_drives(machine);
+  if (read_letters(machine).count(letter) || dynamic_volume_letters(machine).count(letter) ||
+      std::find(cdroms.begin(), cdroms.end(), letter) != cdroms.end())
+    throw UsageError(fmt::format("drive letter {} is in use", letter));
+  Json::Array list = machine.section(kCdromSection).is_array() ? machine.section(kCdromSection).array() : Json::Array{};
+  list.push_back(Json(std::string(1, letter)));
+  machine.section(kCdromSection) = Json(std::move(list));
+  machine.save();
 }
 
 void remove_letter(Machine& machine, int disk, std::size_t partition) {

@@ -79,11 +79,28 @@ BootResult boot(const BootOptions& options) {
   TemporaryFolder folder("qemu-boot");
   const std::filesystem::path console = folder.path() / "console.log";
   const auto start = std::chrono::steady_clock::now();
-  const ProgramResult run = run_program(qemu_arguments(options, result.firmware_code, console.string()),
-                                        "qemu-system-x86", RunLimits{options.timeout});
+  // Once firmware has started a program, a console quiet for this long means it waits for input
+  // (a marker loader prints within a second of its start and powers the machine off).
+  constexpr auto kIdle = std::chrono::seconds(3);
+  std::uintmax_t seen_size = 0;
+  auto changed = std::chrono::steady_clock::now();
+  RunLimits limits{options.timeout, [&] {
+                     std::error_code ec;
+                     const std::uintmax_t size = std::filesystem::file_size(console, ec);
+                     if (ec) return false;
+                     const auto now = std::chrono::steady_clock::now();
+                     if (size != seen_size) {
+                       seen_size = size;
+                       changed = now;
+                       return false;
+                     }
+                     return now - changed >= kIdle && read_text(console).find("BdsDxe: starting ") != std::string::npos;
+                   }};
+  const ProgramResult run = run_program(qemu_arguments(options, result.firmware_code, console.string()), "qemu-system-x86", limits);
   result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   result.exit_status = run.exit_code;
   result.timed_out = run.timed_out;
+  result.stopped_idle = run.stopped;
   result.qemu_messages = utf8_or_replacement(run.output);
   result.console = clean_console(read_text(console));
   result.markers = find_markers(result.console);

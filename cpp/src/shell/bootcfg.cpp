@@ -1,6 +1,8 @@
-// bootcfg.exe on EFI, Windows Server 2003 (bootmirror/bootcfg.h). Its text, from
-// ../shared/reference/windows-2003-text.md section 2 ([C] confirmed, [I] inferred):
-//   query display: 2a's layout [C] (values at column 22 in Boot Options, 19 in the entries; 12
+// bootcfg.exe on EFI, Windows Server 2003 (bootmirror/bootcfg.h). Its text ([C] confirmed by a
+// source, [I] inferred), from KB 814070's transcripts ("Establish and boot to GPT mirrors in 64-bit
+// Windows", MicrosoftDocs/SupportArticles-docs) and Microsoft's "Overview of Boot Options in EFI"
+// (MicrosoftDocs/windows-driver-docs, devtest/overview-of-boot-options-in-efi.md, the query layout):
+//   query display: the EFI overview's layout [C] (values at column 22 in Boot Options, 19 in the entries; 12
 //     dashes under each heading), "N/A" for empty OsLoadOptions and "(null)" for a path that no
 //     longer resolves [C], firmware entries with their ID and name only [C];
 //   /list: the layout KB 814070 prints [C] (its dashed line of 33, "Starting  offset:" with two

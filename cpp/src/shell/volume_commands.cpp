@@ -34,11 +34,22 @@ std::string list_volume(Machine& machine, const Arguments&) {
   auto is = [](const std::optional<firmware::PartitionPlace>& place, const BasicVolume& v) {
     return place && place->disk == v.disk && place->number == v.partition;
   };
+  // CD-ROM drives, empty: numbered between the dynamic volumes and the basic ones.
+  int number = int(rows.size());
+  for (char letter : cdrom_drives(machine))
+    rows.push_back(Row{{fmt::format("Volume {}", number++), std::string(1, letter), "", "", "CD-ROM", "0 B", "Healthy", ""},
+                       machine.focus().volume == number - 1});
   for (const BasicVolume& v : basic_volumes(machine)) {
-    std::string fs = "RAW", label;
-    try {
-      if (auto found = file_system_on(machine, volume_device(machine, v))) fs = found->name, label = found->label;
-    } catch (const Error&) {
+    // Windows mounts a basic volume (and so knows its file system and label) when it has a drive
+    // letter; one without shows neither, as the runbook's list volume shows the new Windows
+    // partition and the ESP after the recovery.
+    std::string fs, label;
+    if (v.letter) {
+      fs = "RAW";
+      try {
+        if (auto found = file_system_on(machine, volume_device(machine, v))) fs = found->name, label = found->label;
+      } catch (const Error&) {
+      }
     }
     const bool boot = running.boot_volume && !running.boot_volume->dynamic_volume && is(running.boot_volume->partition, v);
     const std::string info = is(running.system_partition, v) ? "System" : boot ? "Boot" : "";

@@ -244,6 +244,18 @@ def _reactivate(number: int) -> Callable[[Machine], object]:
     return step
 
 
+def _bootcfg(arguments: str) -> Callable[[Machine], object]:
+    return lambda m: m.bootcfg(arguments, check=True)
+
+
+def _clone_onto_disk_1(m: Machine) -> None:
+    """bootcfg /clone of the entries on disk 0's ESP onto a copy of it on disk 1 (an ESP made by
+    moving disk 1's MSR aside is not needed: the clone only names the partition)."""
+    esp0 = m.disk(0).partitions[0].unique_guid
+    target = next(p.unique_guid for p in m.disk(1).partitions if p.kind != "ldm_metadata")
+    m.bootcfg(f"/clone /sg {{{esp0}}} /tg {{{target}}} /d+ Cloned_Entry", check=True)
+
+
 MIRRORED = [_dp("select disk 1\nconvert dynamic\nselect disk 0\nconvert dynamic"), _reboot,
             _dp("select volume C\nadd disk=1")]
 
@@ -269,6 +281,8 @@ CASES = {
     "reactivate disk 1 (copy from its bitmap)": (MIRRORED + [_fail_disk(1), _write_to_c], _reactivate(1)),
     "disk 1 returns (copy from its bitmap)": (MIRRORED + [_fail_disk(1), _write_to_c], _disk_returns(1)),
     "assign letter (machine.json)": ([], _dp("select disk 0\nselect partition 1\nassign letter=S")),
+    "bootcfg /clone (both entries)": (MIRRORED + [_bootcfg("/timeout 10")], _clone_onto_disk_1),
+    "bootcfg /delete": (MIRRORED, _bootcfg("/delete /id 5")),
 }
 
 

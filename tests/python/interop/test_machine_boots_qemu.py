@@ -17,6 +17,9 @@ import bootmirror
 from bootmirror import gpt, kb814070
 from conftest import require_tool
 
+# Real boots take about 5 s each: the sanitizer run leaves them to the normal one (Makefile).
+pytestmark = pytest.mark.qemu
+
 TIMEOUT = 45.0
 
 
@@ -116,3 +119,11 @@ def test_the_mirror_entry_added_for_the_shadow_boots_from_its_esp(machine):
     real, emulated, result, boot = real_and_emulated(m, added)
     assert real == emulated and real[1] == esp_of(m, 1), result.qemu.console[-2000:]
     assert boot.ok, boot.steps  # its Windows is on the degraded mirror, from disk 1's plex
+
+
+def test_a_shell_that_waits_at_its_prompt_is_stopped_not_timed_out(machine):
+    m = machine
+    real = m.boot_qemu("EFI Shell", timeout=TIMEOUT)
+    assert real.qemu.stopped_idle and not real.qemu.timed_out, real.qemu.console[-2000:]
+    emulated = m.boot("EFI Shell")
+    assert real.entry == emulated.entry and emulated.ok and "the firmware's own application starts" in emulated.steps[-1]

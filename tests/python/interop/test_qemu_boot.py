@@ -20,6 +20,9 @@ from conftest import require_tool
 from qemu_helpers import (LOADER_FOLDER, LOADER_PATH, OVMF_VARS_2M, OVMF_VARS_4M, EspDisk, copy_store, esp_volume,
                           make_esp_disk, sha256_of, virt_fw_vars_print, write_boot_entries)
 
+# Real boots take about 5 s each: the sanitizer run leaves them to the normal one (Makefile).
+pytestmark = pytest.mark.qemu
+
 TIMEOUT = 60.0  # seconds; a boot takes 4-5 s, and the machine is shared
 
 

@@ -16,38 +16,11 @@ Where the article contradicts itself, these lines follow one side and say which:
 
 from __future__ import annotations
 
-import re
-
 import pytest
 
 from bootmirror import kb814070
-from conftest import runbook_text
-
-GUID = re.compile(r"\{[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\}")
-
-
-def seed_block(text: str, command: str, occurrence: int = 0) -> list:
-    """The lines the article prints after its `occurrence`-th `command` line, dedented, trailing
-    blanks removed, GUIDs masked."""
-    lines = text.splitlines()
-    starts = [i for i, line in enumerate(lines) if line.strip().endswith(command) and "\u2022" in line]
-    i = starts[occurrence] + 1
-    while not lines[i].strip():
-        i += 1
-    indent = len(lines[i]) - len(lines[i].lstrip())
-    block = []
-    while i < len(lines) and (not lines[i].strip() or len(lines[i]) - len(lines[i].lstrip()) >= indent):
-        block.append(lines[i][indent:].rstrip())
-        i += 1
-    while block and not block[-1]:
-        block.pop()
-    return [GUID.sub("{GUID}", line) for line in block]
-
-
-def ours(text: str) -> list:
-    lines = [GUID.sub("{GUID}", line.rstrip()) for line in text.strip("\n").splitlines()]
-    return lines
-
+from bootmirror.pytest_plugin import assert_transcript
+from runbook import GUID, ours, seed_block, seed_text
 
 @pytest.fixture(scope="module")
 def mirrored(tmp_path_factory):
@@ -69,16 +42,16 @@ def mirrored(tmp_path_factory):
 
 
 def test_the_mirror_adds_its_boot_entry_and_bootcfg_shows_it_as_the_article_does(mirrored):
-    expected = seed_block(runbook_text(), "C:> bootcfg")
+    expected = seed_block("C:> bootcfg")
     cut = next(i for i, line in enumerate(expected) if line.startswith("Default:"))
     assert expected[cut].endswith("\\BlockVolume1\\WINDO")
     expected[cut] += "WS"
-    assert ours(mirrored.bootcfg()) == expected
+    assert_transcript(mirrored.bootcfg(), "\n".join(expected))
 
 
 @pytest.mark.parametrize("disk", [0, 1])
 def test_bootcfg_list_shows_each_disk_as_the_article_does(mirrored, disk):
-    expected = seed_block(runbook_text(), f"C:\\> bootcfg /list {disk}")
+    expected = seed_block(f"C:\\> bootcfg /list {disk}")
     seen = ours(mirrored.bootcfg(f"/list {disk}"))
     assert len(seen) == len(expected)
     differ = [(a, b) for a, b in zip(seen, expected) if a != b]
@@ -91,8 +64,8 @@ def test_bootcfg_clone_copies_both_entries_onto_the_shadow_esp(mirrored):
     m = mirrored
     esp = [GUID.findall(m.bootcfg(f"/list {disk}"))[0] for disk in (0, 1)]
     text = m.bootcfg(f"/clone /sg {esp[0]} /tg {esp[1]} /d+ Cloned_Entry", check=True)
-    assert ours(text) == seed_block(runbook_text(), "/d+ Cloned_Entry")
-    assert ours(m.bootcfg()) == seed_block(runbook_text(), "C:\\>bootcfg")
+    assert_transcript(text, seed_text("/d+ Cloned_Entry"))
+    assert_transcript(m.bootcfg(), seed_text("C:\\>bootcfg"))
     # The clones load from the shadow's ESP, at its number and place: HD(1,GPT,<its GUID>,0x22,0x66000).
     clone = next(e for e in m.nvram.entries() if e.description.endswith("Cloned_Entry"))
     assert str(clone.device_path).lower().startswith(f"hd(1,gpt,{esp[1][1:-1]},0x22,0x66000)/")

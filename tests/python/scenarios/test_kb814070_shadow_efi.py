@@ -87,9 +87,13 @@ def test_volume_commands_errors_and_rem(tmp_path):
     assert "The specified drive letter is not free to be assigned." in out
     assert "The volume you selected is not valid or does not exist." in m.diskpart("select volume Q")
     listing = _answer(m, "list volume")
-    assert "Boot" in listing and "RAW" in listing
-    # Volume 0 is disk 0's EFI system partition (no letter); volume 1 is C:.
-    assert re.search(r"Volume 0\s+FAT\s+Partition\s+204 MB\s+Healthy\s+System", listing), listing
+    assert "Boot" in listing
+    # Volume 0 is the CD-ROM drive D:, volume 1 C:, volume 2 disk 0's EFI system partition (data
+    # volumes before ESPs, as the runbook's recovery numbers them): without a letter Windows does
+    # not mount it, so list volume shows no file system (as the runbook's recovery shows its ESP).
+    assert re.search(r"Volume 0     D                       CD-ROM          0 B  Healthy", listing), listing
+    assert re.search(r"Volume 1     C   PRIMARY      NTFS   Partition   4996 MB  Healthy    Boot", listing), listing
+    assert re.search(r"Volume 2\s+Partition\s+204 MB\s+Healthy\s+System", listing), listing
     assert _answer(m, "select volume 1") == "Volume 1 is the selected volume."
     assert "There is no drive letter" not in m.diskpart("remove")
     assert m.drive_letters == {}

@@ -1,7 +1,6 @@
 """Type stubs for the C++ extension. Use the bootmirror package, not this module, directly."""
 
 import os
-from types import ModuleType
 from typing import Any, Dict, List, Optional, Tuple, Union
 
 from typing_extensions import Buffer
@@ -279,8 +278,8 @@ def fat_copy_tree(source: FatVolume, src_dir: str, target: FatVolume, dst_dir: s
 def fat_wildcard_match(pattern: str, name: str) -> bool: ...
 def format_summary(result: FatFormatResult, volume_bytes: int, previous_file_system: str = "RAW",
                    quick: bool = True) -> str: ...
-def parse_format_switches(switches: str) -> dict: ...
-def parse_xcopy_switches(switches: str) -> dict: ...
+def parse_format_switches(switches: str) -> Dict[str, Any]: ...
+def parse_xcopy_switches(switches: str) -> Dict[str, Any]: ...
 def xcopy_listing(source_folder: str, copied: List[str]) -> str: ...
 
 # -- volumes and drive letters on a Machine (bindings/volumes.cpp) --------------------------------------
@@ -462,22 +461,28 @@ def nvram_boot_number(name: str) -> Optional[int]: ...
 # -- boots under QEMU and OVMF (bindings/qemu.cpp); the typed API is bootmirror.qemu ----------------
 class QemuMarker:
     tag: str
+    partition_guid: Optional[str]
     fat_serial: Optional[int]
     path: str
+
 class QemuBootAttempt:
     option: int
+    description: str
     device_path: str
     outcome: str
     status: str
+
 class QemuBootResult:
     exit_status: int
     timed_out: bool
+    stopped_idle: bool
     seconds: float
     firmware_code: str
     console: str
     qemu_messages: str
     markers: List[QemuMarker]
     attempts: List[QemuBootAttempt]
+
 def qemu_build_marker_loader(tag: str) -> bytes: ...
 def qemu_boot(disks: List[Tuple[Union[str, "os.PathLike[str]"], int]], vars: Union[str, "os.PathLike[str]"],
               timeout: float, firmware_code: Optional[Union[str, "os.PathLike[str]"]] = None) -> QemuBootResult: ...
@@ -486,12 +491,9 @@ def qemu_clean_console(raw: bytes) -> str: ...
 def qemu_find_markers(console: str) -> List[QemuMarker]: ...
 def qemu_find_boot_attempts(console: str) -> List[QemuBootAttempt]: ...
 
-# Submodules of the engine; the typed, documented API over them is bootmirror.gpt, bootmirror.ldm
-# and bootmirror.Machine.
-gpt: ModuleType
-ldm: ModuleType
-dynamic: ModuleType
-mirror: ModuleType  # VolumeDevice, PlexStatus, VerifyReport: the typed API is bootmirror.dynamic_volume
+# Submodules of the engine, typed in this folder; the documented API over them is bootmirror.gpt,
+# bootmirror.ldm, bootmirror.Machine and bootmirror.dynamic_volume.
+from . import dynamic as dynamic, gpt as gpt, ldm as ldm, mirror as mirror
 
 # -- the machine's firmware: NVRAM seen with its disks, boots, bootcfg (bindings/firmware.cpp) ----
 class FirmwarePartition:
@@ -550,3 +552,17 @@ def firmware_boot_menu(machine: Machine) -> Tuple[Optional[int], Optional[str], 
 def firmware_add_windows_entry(machine: Machine, description: str, esp: Tuple[int, int], loader_path: str,
                                os: Tuple[int, int], os_path: str, options: str, first: bool) -> int: ...
 def bootcfg(machine: Machine, arguments: str) -> Tuple[str, bool]: ...
+
+class MachineQemuBoot:
+    """A real boot of a machine under QEMU with OVMF."""
+    @property
+    def qemu(self) -> QemuBootResult: ...
+    @property
+    def entry(self) -> Optional[int]: ...
+    @property
+    def loader_partition(self) -> Optional[FirmwarePartition]: ...
+
+def firmware_boot_in_qemu(machine: Machine, entry: Optional[int] = None, timeout: float = 60.0) -> MachineQemuBoot: ...
+def firmware_record_installation(machine: Machine, os_partition: str) -> None: ...
+def cdrom_drives(machine: Machine) -> List[str]: ...
+def add_cdrom_drive(machine: Machine, letter: str) -> None: ...
