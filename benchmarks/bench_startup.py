@@ -13,8 +13,11 @@ its source again: neither is what a user's install pays). Subprocesses run witho
 - show a GPT disk that sgdisk made, as a process: python -c "from bootmirror import Disk, gpt;
   print(gpt.partitions(Disk.open(image)))" against `sgdisk -v` of the same image;
 - show the disk groups of the 19 Windows images, as a process (ldm.read_group of each group, its
-  volumes printed) against `ldmtool scan` of the same images.
-The floor of the last two is `python -c pass` with the same interpreter.
+  volumes printed) against `ldmtool scan` of the same images;
+- the command line's verbs, `bootmirror disk show IMAGE` and `bootmirror ldm show IMAGE...` (as
+  `python -m bootmirror`: the copied install has no console script), against `sgdisk -v` and
+  `ldmtool scan` on the same images (ldm show takes one group: the 10 disks of 2003 R2).
+The floor of the process rows is `python -c pass` with the same interpreter.
 """
 
 from __future__ import annotations
@@ -98,6 +101,18 @@ def main() -> int:
                         "peer": lambda: subprocess.run([ldmtool, "scan", *map(str, images)], **quiet),
                         "floor": lambda: subprocess.run([python, "-c", "pass"], cwd=cwd, **quiet)}, RUNS)
         rows.append(row(f"show the {len(images)} Windows LDM images' groups, whole process", times, "ldmtool scan",
+                        "python -c pass"))
+
+        cli = [python, "-m", "bootmirror"]
+        times = rounds({"bootmirror": lambda: subprocess.run([*cli, "disk", "show", str(image)], cwd=cwd, **quiet),
+                        "peer": lambda: subprocess.run([sgdisk, "-v", str(image)], **quiet),
+                        "floor": lambda: subprocess.run([python, "-c", "pass"], cwd=cwd, **quiet)}, RUNS)
+        rows.append(row("bootmirror disk show IMAGE (sgdisk's disk)", times, "sgdisk -v", "python -c pass"))
+        group = sets[0]
+        times = rounds({"bootmirror": lambda: subprocess.run([*cli, "ldm", "show", *group], cwd=cwd, **quiet),
+                        "peer": lambda: subprocess.run([ldmtool, "scan", *group], **quiet),
+                        "floor": lambda: subprocess.run([python, "-c", "pass"], cwd=cwd, **quiet)}, RUNS)
+        rows.append(row(f"bootmirror ldm show of the {len(group)} disks of one Windows group", times, "ldmtool scan",
                         "python -c pass"))
     print_table(f"Start-up ({RUNS} rounds; a regular install: package files, extension and compiled bytecode "
                 f"in a virtual environment of their own; Python {sysconfig.get_python_version()})", rows)
