@@ -9,6 +9,7 @@
 #include <string>
 
 #include "bootmirror/bytes.h"
+#include "bootmirror/progress.h"
 
 namespace py = pybind11;
 
@@ -61,6 +62,11 @@ class BufferView {
  private:
   Py_buffer buffer_{};
 };
+
+// A progress callback from Python, `callback(done, total)`, called with the GIL taken; an answer
+// of False stops the work (None and anything true go on). None gives no callback. The returned
+// function holds `callback`: destroy it with the GIL held (declare it before a gil_scoped_release).
+ProgressCallback python_progress(const py::object& callback);
 
 // A size given as an int (bytes) or a string such as "204 MiB".
 std::uint64_t to_size(const py::object& value, const char* what);

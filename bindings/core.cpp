@@ -32,6 +32,15 @@ py::str decode_host_path(const std::string& path) {
   return py::reinterpret_steal<py::str>(text);
 }
 
+ProgressCallback python_progress(const py::object& callback) {
+  if (callback.is_none()) return {};
+  return [callback](const Progress& p) {
+    py::gil_scoped_acquire gil;
+    py::object answer = callback(p.done, p.total);
+    return answer.is_none() || answer.cast<bool>();
+  };
+}
+
 std::uint64_t to_unsigned(const py::int_& value, const char* what, std::uint64_t max) {
   // The common case without a Python object made or compared: a small int in range.
   int overflow = 0;

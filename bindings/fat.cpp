@@ -262,16 +262,18 @@ void bind_fat(py::module_& m) {
         py::gil_scoped_release release;
         v.set_label(label.value);
       }, py::arg("label"))
-      .def("import_tree", [](Volume& v, const py::object& host_dir, const FatText& dest) {
+      .def("import_tree", [](Volume& v, const py::object& host_dir, const FatText& dest, const py::object& progress) {
         std::string host = encode_host_path(host_dir);
+        auto callback = python_progress(progress);
         py::gil_scoped_release release;
-        return v.import_tree(host, dest.value);
-      }, py::arg("host_dir"), py::arg("dest"))
-      .def("export_tree", [](Volume& v, const FatText& src, const py::object& host_dir) {
+        return v.import_tree(host, dest.value, callback);
+      }, py::arg("host_dir"), py::arg("dest"), py::arg("progress") = py::none())
+      .def("export_tree", [](Volume& v, const FatText& src, const py::object& host_dir, const py::object& progress) {
         std::string host = encode_host_path(host_dir);
+        auto callback = python_progress(progress);
         py::gil_scoped_release release;
-        return v.export_tree(src.value, host);
-      }, py::arg("src"), py::arg("host_dir"))
+        return v.export_tree(src.value, host, callback);
+      }, py::arg("src"), py::arg("host_dir"), py::arg("progress") = py::none())
       .def("check", &Volume::check, py::arg("repair") = false, Rel())
       .def("flush", &Volume::flush, Rel())
       .def("detach", &Volume::detach, Rel());
@@ -281,16 +283,18 @@ void bind_fat(py::module_& m) {
       "fat_format",
       [](const DevicePtr& device, const std::string& file_system, std::optional<std::uint32_t> cluster_size,
          const FatText& label, std::uint8_t fat_count, std::optional<std::uint32_t> root_entries,
-         std::optional<std::uint32_t> serial, std::uint8_t media, bool quick, const std::string& codepage) {
+         std::optional<std::uint32_t> serial, std::uint8_t media, bool quick, const std::string& codepage,
+         const py::object& progress) {
         FormatOptions o =
             make_options(file_system, cluster_size, label.value, fat_count, root_entries, serial, media, quick, codepage);
+        auto callback = python_progress(progress);
         py::gil_scoped_release release;
-        return format(device, o);
+        return format(device, o, callback);
       },
       py::arg("device"), py::arg("file_system") = "FAT", py::arg("cluster_size") = py::none(),
       py::arg("label") = FatText{}, py::arg("fat_count") = 2, py::arg("root_entries") = py::none(),
       py::arg("serial") = py::none(), py::arg("media") = 0xF8, py::arg("quick") = true,
-      py::arg("codepage") = "cp437");
+      py::arg("codepage") = "cp437", py::arg("progress") = py::none());
   m.def(
       "fat_plan",
       [](std::uint64_t size, std::uint32_t sector_size, const std::string& file_system,
@@ -303,17 +307,20 @@ void bind_fat(py::module_& m) {
   m.def(
       "fat_copy_tree",
       [](Volume& source, const FatText& src_dir, Volume& target, const FatText& dst_dir, const FatText& pattern,
-         bool recurse, bool empty_dirs, bool hidden) {
+         bool recurse, bool empty_dirs, bool hidden, const py::object& progress) {
         std::vector<std::string> copied;
         CopyOptions o{pattern.value, recurse, empty_dirs, hidden};
+        auto callback = python_progress(progress);
         {
           py::gil_scoped_release release;
-          copy_tree(source, src_dir.value, target, dst_dir.value, o, [&](const std::string& p) { copied.push_back(p); });
+          copy_tree(source, src_dir.value, target, dst_dir.value, o, [&](const std::string& p) { copied.push_back(p); },
+                    callback);
         }
         return texts(copied);
       },
       py::arg("source"), py::arg("src_dir"), py::arg("target"), py::arg("dst_dir"), py::arg("pattern") = FatText{"*.*"},
-      py::arg("recurse") = false, py::arg("empty_dirs") = false, py::arg("hidden") = false);
+      py::arg("recurse") = false, py::arg("empty_dirs") = false, py::arg("hidden") = false,
+      py::arg("progress") = py::none());
   m.def("fat_wildcard_match", [](const FatText& pattern, const FatText& name) {
     return wildcard_match(pattern.value, name.value);
   }, py::arg("pattern"), py::arg("name"));
@@ -350,16 +357,26 @@ void bind_fat(py::module_& m) {
     return shell::xcopy_listing(source_folder.value, paths);
   }, py::arg("source_folder"), py::arg("copied"));
   m.def("fat_file_system_name", &shell::file_system_name, py::arg("device"), Rel());
-  m.def("run_format", &shell::run_format, py::arg("device"), py::arg("switches"), py::arg("codepage") = "cp437", Rel(),
-        "`format X: <switches>` on a device: formats and returns Windows' text (the label in `codepage`).");
+  m.def(
+      "run_format",
+      [](const DevicePtr& device, const std::string& switches, const std::string& codepage, const py::object& progress) {
+        auto callback = python_progress(progress);
+        py::gil_scoped_release release;
+        return shell::run_format(device, switches, codepage, callback);
+      },
+      py::arg("device"), py::arg("switches"), py::arg("codepage") = "cp437", py::arg("progress") = py::none(),
+      "`format X: <switches>` on a device: formats and returns Windows' text (the label in `codepage`).");
   m.def(
       "run_xcopy",
-      [](Volume& source, const FatText& from, Volume& target, const FatText& to, const std::string& switches) {
+      [](Volume& source, const FatText& from, Volume& target, const FatText& to, const std::string& switches,
+         const py::object& progress) {
         shell::DrivePath f = shell::parse_drive_path(from.value), t = shell::parse_drive_path(to.value);
+        auto callback = python_progress(progress);
         py::gil_scoped_release release;
-        return shell::run_xcopy(source, f, target, t, switches);
+        return shell::run_xcopy(source, f, target, t, switches, callback);
       },
       py::arg("source"), py::arg("from_path"), py::arg("target"), py::arg("to_path"), py::arg("switches"),
+      py::arg("progress") = py::none(),
       "`xcopy <from> <to> <switches>` between two volumes whose drive letters the caller resolved.");
 }
 

@@ -14,16 +14,6 @@ using mirror::PlexStatus;
 using mirror::VerifyReport;
 using mirror::VolumeDevice;
 
-// A progress callback from Python: called with the GIL held; returning False stops the work.
-mirror::ProgressCallback python_progress(const py::object& callback) {
-  if (callback.is_none()) return {};
-  return [callback](const mirror::Progress& p) {
-    py::gil_scoped_acquire gil;
-    py::object answer = callback(p.done, p.total);
-    return answer.is_none() || answer.cast<bool>();
-  };
-}
-
 // The machine's group and the dynamic volume `which` names in it; UsageError when there is none.
 std::pair<dynamic::MachineGroup, std::size_t> machine_volume(Machine& machine, const std::string& which) {
   auto hold = machine.hold();

@@ -86,12 +86,13 @@ void bind_ntfs(py::module_& m) {
           py::arg("path"))
       .def(
           "export_tree",
-          [](const Volume& v, const WtfText& src, const py::object& host_dir) {
+          [](const Volume& v, const WtfText& src, const py::object& host_dir, const py::object& progress) {
             const std::string host = encode_host_path(host_dir);
+            auto callback = python_progress(progress);
             py::gil_scoped_release release;
-            return v.export_tree(src.value, host);
+            return v.export_tree(src.value, host, callback);
           },
-          py::arg("src"), py::arg("host_dir"))
+          py::arg("src"), py::arg("host_dir"), py::arg("progress") = py::none())
       .def(
           "read_data",
           [](const Volume& v, const py::int_& record, const py::int_& offset, const py::int_& length) {
@@ -165,15 +166,18 @@ void bind_ntfs(py::module_& m) {
       });
   m.def(
       "ntfs_format",
-      [](const DevicePtr& device, const std::string& label, std::uint32_t cluster_size, bool quick) {
+      [](const DevicePtr& device, const std::string& label, std::uint32_t cluster_size, bool quick,
+         const py::object& progress) {
         FormatOptions options;
         options.label = label;
         options.cluster_size = cluster_size;
         options.quick = quick;
-        return ntfs::format(device, options);
+        auto callback = python_progress(progress);
+        py::gil_scoped_release release;
+        return ntfs::format(device, options, callback);
       },
       py::arg("device"), py::arg("label") = "", py::arg("cluster_size") = 0, py::arg("quick") = true,
-      py::call_guard<py::gil_scoped_release>(), "A new NTFS volume on `device`, made by mkntfs.");
+      py::arg("progress") = py::none(), "A new NTFS volume on `device`, made by mkntfs.");
   m.def(
       "ntfs_install_tree",
       [](const DevicePtr& device, const std::string& host_folder) { ntfs::install_tree(device, host_folder); },

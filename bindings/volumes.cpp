@@ -9,18 +9,22 @@ namespace bootmirror::bindings {
 void bind_volumes(py::module_& m) {
   m.def(
       "machine_format",
-      [](Machine& machine, const std::string& drive, const std::string& switches) {
+      [](Machine& machine, const std::string& drive, const std::string& switches, const py::object& progress) {
+        auto callback = python_progress(progress);
         py::gil_scoped_release release;
-        return shell::format_drive(machine, drive, switches);
+        return shell::format_drive(machine, drive, switches, callback);
       },
-      py::arg("machine"), py::arg("drive"), py::arg("switches"), "`format <drive> <switches>` on a machine.");
+      py::arg("machine"), py::arg("drive"), py::arg("switches"), py::arg("progress") = py::none(),
+      "`format <drive> <switches>` on a machine.");
   m.def(
       "machine_xcopy",
-      [](Machine& machine, const std::string& source, const std::string& destination, const std::string& switches) {
+      [](Machine& machine, const std::string& source, const std::string& destination, const std::string& switches,
+         const py::object& progress) {
+        auto callback = python_progress(progress);
         py::gil_scoped_release release;
-        return shell::xcopy_drives(machine, source, destination, switches);
+        return shell::xcopy_drives(machine, source, destination, switches, callback);
       },
-      py::arg("machine"), py::arg("source"), py::arg("destination"), py::arg("switches"),
+      py::arg("machine"), py::arg("source"), py::arg("destination"), py::arg("switches"), py::arg("progress") = py::none(),
       "`xcopy <source> <destination> <switches>` between a machine's drive letters.");
   m.def("cdrom_drives", [](Machine& machine) {
     std::vector<char> letters;

@@ -242,7 +242,9 @@ print('BCD attributes: 0x%02x' % vol.stat('EFI/Microsoft/Boot/BCD').attributes)"
 ## Whole trees
 
 `import_tree` copies a host folder into the volume, `export_tree` copies a folder of the volume
-back out (never writing outside its target folder); both run in C++."""),
+back out (never writing outside its target folder); both run in C++. With `progress=True` they draw
+a `tqdm` bar of the bytes copied, as formats, mirror copies and verifies do; "Interrupt the kernel"
+stops an import with the volume as it was."""),
     ("code", """\
 import filecmp
 host = folder / 'host'
@@ -251,7 +253,7 @@ for i in range(20):
     (host / 'Tools' / 'x64' / f'tool number {i}.efi').write_bytes(os.urandom(1000 + 500 * i))
 (host / 'Tools' / 'README.TXT').write_text('tools for the EFI shell')
 with fat.open(data) as data_vol:
-    print('imported:', data_vol.import_tree(host, ''))
+    print('imported:', data_vol.import_tree(host, '', progress=True))
     print('exported:', data_vol.export_tree('Tools', folder / 'back'))
     print('free:', f'{data_vol.free_bytes:,}', 'of', f'{data_vol.total_bytes:,}', 'bytes')
 cmp = filecmp.dircmp(host / 'Tools', folder / 'back')

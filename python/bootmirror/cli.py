@@ -544,8 +544,12 @@ def _format(run: _Run) -> int:
             run.print(answer.rstrip("\n"))
         if answer.strip().lower() not in ("y", "yes"):
             return cli_json.CHECK_FAILED
-    with run.machine() as machine:
-        text = machine.format(a.drive, switches)
+    report, finish = run.progress("format", f"Formatting {a.drive}")
+    try:
+        with run.machine() as machine:
+            text = machine.format(a.drive, switches, progress=report)
+    finally:
+        finish()
     run.report(drive=a.drive, switches=switches, text=text)
     run.print(text, end="")
     return cli_json.OK
@@ -560,8 +564,12 @@ def _xcopy(run: _Run) -> int:
         if _core.parse_xcopy_switches(_command_line([switch])) == nothing:
             raise UsageError(f"xcopy: {switch} is accepted by Windows' xcopy but not carried out here "
                              "(it would be ignored); the switches carried out are /s, /e and /h")
-    with run.machine() as machine:
-        text = machine.xcopy(a.source, a.destination, switches)
+    report, finish = run.progress("xcopy", f"Copying {a.source}")
+    try:
+        with run.machine() as machine:
+            text = machine.xcopy(a.source, a.destination, switches, progress=report)
+    finally:
+        finish()
     run.report(source=a.source, destination=a.destination, switches=switches, text=text)
     run.print(text, end="")
     return cli_json.OK

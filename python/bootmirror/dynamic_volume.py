@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Callable, List, Optional, Tuple, Union
 
 from . import _core
 from .disk import Disk
-from .progress import ProgressArg, callback, run_interruptibly, stoppable
+from .progress import ProgressArg, callback, run_interruptibly, run_reporting
 
 if TYPE_CHECKING:
     from .machine import Machine
@@ -132,18 +132,8 @@ class DynamicVolume:
         device = self._device
         if device is None:
             raise _core.UsageError(f"dynamic volume {self._index} has no readable plex")
-        report, finish = callback(progress, f"Verify volume {self._index}")
-        def work(stopped: Callable[[], bool]) -> "_core.mirror.VerifyReport":
-            engine_progress = stoppable(report, stopped)
-            result = device.verify(region_bytes, engine_progress)
-            if not stopped():
-                engine_progress.finished()
-            return result
-
-        try:
-            return run_interruptibly(work)
-        finally:
-            finish()
+        return run_reporting(lambda report: device.verify(region_bytes, report), progress,
+                             f"Verify volume {self._index}")
 
     def __repr__(self) -> str:
         shown = self.progress

@@ -30,7 +30,11 @@ from ._paths import PathQueries, Target, device_of
 
 TYPE_CHECKING = False  # typing is not imported at run time: it would cost every command 5 ms
 if TYPE_CHECKING:
-    from typing import Iterator, List, Optional, Tuple, Union
+    from typing import Callable, Iterator, List, Optional, Tuple, TypeVar, Union
+
+    from .progress import ProgressArg
+
+    T = TypeVar("T")
 
 __all__ = [
     "ARCHIVE",
@@ -75,16 +79,21 @@ def format(
     media: int = 0xF8,
     quick: bool = True,
     codepage: str = "cp437",
+    progress: ProgressArg = None,
 ) -> _core.FatFormatResult:
     """Format `target` (a Disk, a slice of one, or a block device) as Windows ``format`` does.
 
     ``fs`` is "FAT" (FAT12 or FAT16 by size), "FAT32", or "FAT12"/"FAT16" to force the type.
     The serial number comes from bootmirror's identity source unless given. The label is stored
-    in OEM code page `codepage`. Nothing is written unless every option is valid.
+    in OEM code page `codepage`. Nothing is written unless every option is valid. `progress`
+    (a callable ``(done, total)`` or True for a bar) counts the bytes written, most of them the
+    zeroed data area of a full format (``quick=False``); see :mod:`bootmirror.progress` for
+    what an interrupt leaves.
     """
-    return _core.fat_format(
-        device_of(target), fs, cluster_size, label, fat_count, root_entries, serial, media, quick, codepage
-    )
+    device = device_of(target)
+    return _reporting(lambda report: _core.fat_format(device, fs, cluster_size, label, fat_count, root_entries,
+                                                      serial, media, quick, codepage, report),
+                      progress, "Format")
 
 
 def code_pages() -> List[str]:
@@ -109,16 +118,21 @@ def xcopy_listing(source_folder: str, copied: List[str]) -> str:
     return _core.xcopy_listing(source_folder, copied)
 
 
-def run_format(target: Target, switches: str = "/fs:fat /q /y", codepage: str = "cp437") -> str:
+def run_format(target: Target, switches: str = "/fs:fat /q /y", codepage: str = "cp437",
+               progress: ProgressArg = None) -> str:
     """``format X: <switches>`` on `target`: formats it and returns the text Windows prints; a
-    label (``/v:``) is written in the OEM `codepage`."""
-    return _core.run_format(device_of(target), switches, codepage)
+    label (``/v:``) is written in the OEM `codepage`. `progress` as :func:`format`'s."""
+    device = device_of(target)
+    return _reporting(lambda report: _core.run_format(device, switches, codepage, report), progress, "Format")
 
 
-def run_xcopy(source: "Volume", from_path: str, target: "Volume", to_path: str, switches: str = "") -> str:
+def run_xcopy(source: "Volume", from_path: str, target: "Volume", to_path: str, switches: str = "",
+              progress: ProgressArg = None) -> str:
     """``xcopy <from_path> <to_path> <switches>`` between two volumes, e.g.
-    ``run_xcopy(p, "p:\\*.*", s, "s:", "/s /h")``; returns xcopy's listing."""
-    return _core.run_xcopy(source._volume, from_path, target._volume, to_path, switches)
+    ``run_xcopy(p, "p:\\*.*", s, "s:", "/s /h")``; returns xcopy's listing. `progress` as
+    :func:`copy_tree`'s."""
+    return _reporting(lambda report: _core.run_xcopy(source._volume, from_path, target._volume, to_path, switches,
+                                                     report), progress, "xcopy")
 
 
 def open(target: Target, codepage: str = "cp437") -> "Volume":  # noqa: A001 - mirrors io.open / Disk.open
@@ -131,13 +145,24 @@ def open(target: Target, codepage: str = "cp437") -> "Volume":  # noqa: A001 - m
 
 
 def copy_tree(source: "Volume", src_dir: str, target: "Volume", dst_dir: str, pattern: str = "*.*",
-              recurse: bool = False, empty_dirs: bool = False, hidden: bool = False) -> List[str]:
+              recurse: bool = False, empty_dirs: bool = False, hidden: bool = False,
+              progress: ProgressArg = None) -> List[str]:
     """xcopy between volumes; returns the copied files' paths relative to `src_dir` ('\\'-separated).
 
     All or nothing: a damaged source file, a full target or a folder in the way is refused
-    before anything is written."""
-    return _core.fat_copy_tree(source._volume, src_dir, target._volume, dst_dir, pattern, recurse,
-                               empty_dirs, hidden)
+    before anything is written, and an interrupt leaves the target as it was. `progress` (a
+    callable ``(done, total)`` or True for a bar) counts the bytes of the files copied."""
+    return _reporting(lambda report: _core.fat_copy_tree(source._volume, src_dir, target._volume, dst_dir, pattern,
+                                                         recurse, empty_dirs, hidden, report),
+                      progress, "Copy")
+
+
+def _reporting(work: Callable[[Callable[[int, int], bool]], T], progress: ProgressArg, description: str) -> T:
+    """bootmirror.progress.run_reporting, imported when first used: the command line's start-up
+    does not pay for threading and json."""
+    from .progress import run_reporting
+
+    return run_reporting(work, progress, description)
 
 
 class FatFileIO(io.RawIOBase):
@@ -392,18 +417,25 @@ class Volume(PathQueries):
         return self.write_bytes(path, text.encode(encoding))
 
     # -- bulk -------------------------------------------------------------------------------------
-    def import_tree(self, host_dir: Union[str, os.PathLike], dest: str = "") -> _core.CopyStats:
+    def import_tree(self, host_dir: Union[str, os.PathLike], dest: str = "",
+                    progress: ProgressArg = None) -> _core.CopyStats:
         """Copy a host folder's contents into folder `dest` (made as needed), in C++.
 
         All or nothing: a host name FAT cannot hold, a file over 4 GiB, a folder in the way or a
-        full volume is refused before anything is written."""
-        return self._volume.import_tree(os.fspath(host_dir), dest)
+        full volume is refused before anything is written, and an interrupt leaves the volume as
+        it was. `progress` (a callable ``(done, total)`` or True for a bar) counts the files'
+        bytes."""
+        host = os.fspath(host_dir)
+        return _reporting(lambda report: self._volume.import_tree(host, dest, report), progress, "Import")
 
-    def export_tree(self, src: str, host_dir: Union[str, os.PathLike]) -> _core.CopyStats:
+    def export_tree(self, src: str, host_dir: Union[str, os.PathLike],
+                    progress: ProgressArg = None) -> _core.CopyStats:
         """Copy folder `src` into a host folder. Never writes outside `host_dir`: names that are
         unsafe on the host are changed, names equal but for case get "~2" suffixes, and symlinks
-        in the target are not followed."""
-        return self._volume.export_tree(src, os.fspath(host_dir))
+        in the target are not followed. `progress` counts the files' bytes; an interrupt leaves
+        the host files copied so far."""
+        host = os.fspath(host_dir)
+        return _reporting(lambda report: self._volume.export_tree(src, host, report), progress, "Export")
 
     # -- health -----------------------------------------------------------------------------------
     def check(self, repair: bool = False) -> _core.FatCheckReport:

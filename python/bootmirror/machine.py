@@ -353,15 +353,24 @@ class Machine:
         return _core.firmware_running_system(self._m)
 
     # -- volumes and drive letters (FAT) ------------------------------------------------------------
-    def format(self, drive: str, switches: str = "/fs:fat /q /y") -> str:
+    def format(self, drive: str, switches: str = "/fs:fat /q /y", progress: "ProgressArg" = None) -> str:
         """``format <drive> <switches>`` (e.g. ``m.format("s:", "/fs:fat /q /y")``): formats the
-        volume with that drive letter and returns the text Windows prints."""
-        return _core.machine_format(self._m, drive, switches)
+        volume with that drive letter and returns the text Windows prints. `progress` (a callable
+        ``(done, total)`` or True for a bar) counts the bytes a full format checks and writes; see
+        :mod:`bootmirror.progress` for what an interrupt leaves."""
+        from .progress import run_reporting
 
-    def xcopy(self, source: str, destination: str, switches: str = "") -> str:
+        return run_reporting(lambda report: _core.machine_format(self._m, drive, switches, report), progress,
+                             f"Format {drive}")
+
+    def xcopy(self, source: str, destination: str, switches: str = "", progress: "ProgressArg" = None) -> str:
         """``xcopy <source> <destination> <switches>`` between drive letters
-        (``m.xcopy("p:\\\\*.*", "s:", "/s /h")``); returns xcopy's listing."""
-        return _core.machine_xcopy(self._m, source, destination, switches)
+        (``m.xcopy("p:\\\\*.*", "s:", "/s /h")``); returns xcopy's listing. `progress` counts the
+        bytes of the files copied; an interrupt leaves the destination as it was."""
+        from .progress import run_reporting
+
+        return run_reporting(lambda report: _core.machine_xcopy(self._m, source, destination, switches, report),
+                             progress, "xcopy")
 
     def assign_letter(self, disk: int, partition: int, letter: str) -> None:
         """Give a basic volume (partition `partition` of disk `disk`, numbered as diskpart's list

@@ -13,10 +13,13 @@ from __future__ import annotations
 
 import io
 import os
-from typing import Iterator, List, Tuple
+from typing import TYPE_CHECKING, Iterator, List, Tuple
 
 from . import _core
 from ._paths import PathQueries, Target, device_of
+
+if TYPE_CHECKING:
+    from .progress import ProgressArg
 
 
 class Volume(PathQueries):
@@ -136,13 +139,17 @@ class Volume(PathQueries):
             raise IsADirectoryError(21, "Is a directory", path)
         return File(self._volume, entry)
 
-    def export_tree(self, src: str, host_dir: "str | os.PathLike[str]") -> _core.CopyStats:
+    def export_tree(self, src: str, host_dir: "str | os.PathLike[str]",
+                    progress: "ProgressArg" = None) -> _core.CopyStats:
         """Copy folder `src` ("" for the root) and everything below it into `host_dir` (made as
         needed): folders, and files with their data and modification and access times. Names
         keep their case; nothing is ever written outside `host_dir`, whatever the names on the
         volume (a name the host cannot hold, such as one with a control character, is changed;
-        two that end up alike get ~2, ~3, ...)."""
-        return self._volume.export_tree(src, host_dir)
+        two that end up alike get ~2, ~3, ...). `progress` (a callable ``(done, total)`` or True
+        for a bar) counts the files' bytes; an interrupt leaves the host files copied so far."""
+        from .progress import run_reporting
+
+        return run_reporting(lambda report: self._volume.export_tree(src, host_dir, report), progress, "Export")
 
     def read_record(self, number: int) -> bytes:
         """MFT record `number` as stored, its update sequence checked and undone."""
@@ -207,15 +214,20 @@ class File(io.RawIOBase):
 
 
 def format(  # noqa: A001 - the name Windows gives it
-    target: Target, *, label: str = "", cluster_size: int = 0, quick: bool = True
+    target: Target, *, label: str = "", cluster_size: int = 0, quick: bool = True, progress: "ProgressArg" = None
 ) -> _core.NtfsFormatResult:
     """Make a new NTFS volume on `target` (a Disk, a partition, a dynamic volume's device) with
     Debian's mkntfs (package ntfs-3g), as Windows ``format /fs:ntfs`` would: the device's sector
     size, Windows Server 2003's default cluster size unless given, the partition's start as hidden
     sectors, the serial from bootmirror's identity source. mkntfs works on a temporary sparse file;
     what it wrote is copied into `target`, boot sectors last. Nothing is written unless every
-    option is valid."""
-    return _core.ntfs_format(device_of(target), label, cluster_size, quick)
+    option is valid. `progress` (a callable ``(done, total)`` or True for a bar) counts the bytes
+    a full format's surface check reads (``quick=False``) and those copied in."""
+    from .progress import run_reporting
+
+    device = device_of(target)
+    return run_reporting(lambda report: _core.ntfs_format(device, label, cluster_size, quick, report), progress,
+                         "Format")
 
 
 def install_tree(target: Target, host_folder: "str | os.PathLike[str]") -> None:

@@ -1,4 +1,5 @@
-"""Progress of long work (mirror rebuilds, verifies), shown as it goes, and stopping it.
+"""Progress of long work (mirror rebuilds, verifies, formats, tree copies), shown as it goes, and
+stopping it.
 
 Every long operation takes ``progress=``: a callable ``progress(done, total)`` (bytes), or
 ``True`` for a ``tqdm`` bar, which ``tqdm.auto`` draws as a widget in Jupyter and as a text bar on
@@ -6,11 +7,17 @@ a terminal::
 
     m.wait(progress=True)                      # the mirror copies, with a bar
     m.dynamic_volume("c").verify(progress=True)
+    m.format("s:", "/fs:fat32 /v:ESP /y", progress=True)
+    vol.import_tree("esp-files", progress=True)
 
 Interrupting (Ctrl-C, or Jupyter's "Interrupt the kernel") raises ``KeyboardInterrupt`` within a
 fraction of a second and leaves the machine consistent: a rebuild goes on in the background (and
 resumes from its last checkpoint at the machine's next start if the process ends); a verify
-stops between regions and writes nothing.
+stops between regions and writes nothing; an import or xcopy into a FAT volume leaves it as it
+was; an export leaves the host files copied so far; a format stopped before its first write
+leaves the volume as it was, and after it a volume with no file system (as a cancelled Windows
+format does). A callable that answers False stops the work the same way, with
+:class:`bootmirror.UsageError` ("... was stopped") instead of KeyboardInterrupt.
 """
 
 from __future__ import annotations
@@ -21,7 +28,7 @@ import sys
 import threading
 from typing import IO, Any, Callable, Optional, TypeVar, Union
 
-__all__ = ["JsonLines", "Progress", "ProgressArg", "bar", "callback", "run_interruptibly", "stoppable"]
+__all__ = ["JsonLines", "Progress", "ProgressArg", "bar", "callback", "run_interruptibly", "run_reporting", "stoppable"]
 
 #: What a long operation's ``progress=`` accepts: a callable ``(done, total)``, True for a bar,
 #: or None for nothing.
@@ -127,22 +134,33 @@ def run_interruptibly(work: Callable[[Callable[[], bool]], T], abandon: bool = F
     left to its wait."""
     outcome: dict = {}
     stop = threading.Event()
+    # The work begins only once this thread is inside the try below: a Ctrl-C that lands while
+    # the thread starts must stop the work too, not leave it running behind the raised error.
+    go = threading.Event()
 
     def run() -> None:
+        go.wait()
+        if stop.is_set():
+            return
         try:
             outcome["value"] = work(stop.is_set)
         except BaseException as error:  # noqa: BLE001 - handed to the caller's thread
             outcome["error"] = error
 
     thread = threading.Thread(target=run, name="bootmirror-work", daemon=True)
-    thread.start()
     try:
+        thread.start()
+        go.set()
         while thread.is_alive():
             thread.join(POLL_SECONDS)
     except KeyboardInterrupt:
         stop.set()
+        go.set()
         if not abandon:
-            thread.join()
+            try:
+                thread.join()
+            except RuntimeError:  # interrupted before the thread started: no work was begun
+                pass
         raise
     if "error" in outcome:
         raise outcome["error"]
@@ -151,8 +169,9 @@ def run_interruptibly(work: Callable[[Callable[[], bool]], T], abandon: bool = F
 
 class stoppable:  # noqa: N801 - used like a function
     """An engine progress callback that reports to `progress` and answers False (stop) once
-    `stopped()` is True; :meth:`finished` reports the last total as done (the engine's last report
-    may come before its last region)."""
+    `stopped()` is True or `progress` answered a false value other than None (a bar and a plain
+    function answer None: go on); :meth:`finished` reports the last total as done (the engine's
+    last report may come before its last region)."""
 
     def __init__(self, progress: Optional[Progress], stopped: Callable[[], bool]) -> None:
         self._progress = progress
@@ -163,10 +182,32 @@ class stoppable:  # noqa: N801 - used like a function
         """Report, and say whether to go on."""
         self._total = total or self._total
         if self._progress is not None:
-            self._progress(done, total)
+            answer = self._progress(done, total)
+            if answer is not None and not answer:
+                return False
         return not self._stopped()
 
     def finished(self) -> None:
         """The work is done: report all of it."""
         if self._progress is not None and self._total:
             self._progress(self._total, self._total)
+
+
+def run_reporting(work: Callable[[Callable[[int, int], bool]], T], progress: ProgressArg, description: str) -> T:
+    """Run ``work(engine_progress)``, engine work that takes a progress callback, the way every
+    long operation runs: interruptibly (:func:`run_interruptibly`), reporting to what `progress`
+    stands for (:func:`callback`; `description` names a bar), with the last total reported as
+    done when the work completes, and the bar closed whatever happens."""
+    report, finish = callback(progress, description)
+
+    def run(stopped: Callable[[], bool]) -> T:
+        engine_progress = stoppable(report, stopped)
+        result = work(engine_progress)
+        if not stopped():
+            engine_progress.finished()
+        return result
+
+    try:
+        return run_interruptibly(run)
+    finally:
+        finish()

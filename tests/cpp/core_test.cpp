@@ -2,11 +2,13 @@
 
 #include <chrono>
 #include <string>
+#include <vector>
 
 #include "bootmirror/bytes.h"
 #include "bootmirror/crc32.h"
 #include "bootmirror/guid.h"
 #include "bootmirror/identity.h"
+#include "bootmirror/progress.h"
 #include "bootmirror/unicode.h"
 #include "bootmirror/units.h"
 #include "core/program.h"
@@ -151,4 +153,70 @@ TEST(RunProgram, AProgramWithinItsTimeoutEndsAsUsual) {
   EXPECT_FALSE(result.timed_out);
   EXPECT_EQ(result.output, "done\n");
   EXPECT_THROW(run_program({"false"}, "coreutils", RunLimits{std::chrono::seconds(30)}), Error);
+}
+
+TEST(Bytes, SaturatingArithmeticStaysAtTheTop) {
+  constexpr std::uint64_t top = std::numeric_limits<std::uint64_t>::max();
+  EXPECT_EQ(saturating_add(1, 2), 3u);
+  EXPECT_EQ(saturating_add(top - 1, 2), top);
+  EXPECT_EQ(saturating_mul(1u << 20, 1u << 20), 1ull << 40);
+  EXPECT_EQ(saturating_mul(1ull << 40, 1ull << 40), top);
+  EXPECT_EQ(saturating_mul(0, top), 0u);
+}
+
+TEST(ProgressMeter, ReportsTheStartFewStepsAndTheEnd) {
+  std::vector<Progress> seen;
+  ProgressCallback callback = [&](const Progress& p) {
+    seen.push_back(p);
+    return true;
+  };
+  ProgressMeter meter(callback, "the work");
+  const std::uint64_t total = 1ull << 30;
+  meter.start(total);
+  for (std::uint64_t done = 0; done < total; done += 4096) meter.advance(4096);
+  meter.finish();
+  ASSERT_GE(seen.size(), 3u);
+  EXPECT_LE(seen.size(), ProgressMeter::kReports + 2);  // a call into Python per report: few of them
+  EXPECT_EQ(seen.front().done, 0u);
+  for (std::size_t i = 0; i < seen.size(); ++i) {
+    EXPECT_EQ(seen[i].total, total);
+    EXPECT_LE(seen[i].done, total);
+    if (i) EXPECT_GE(seen[i].done, seen[i - 1].done);
+  }
+  EXPECT_EQ(seen.back().done, total);
+}
+
+TEST(ProgressMeter, SmallWorkReportsItsStartAndEndOnly) {
+  int calls = 0;
+  ProgressCallback callback = [&](const Progress&) { return ++calls > 0; };
+  ProgressMeter meter(callback, "the work");
+  meter.start(1000);
+  for (int i = 0; i < 1000; ++i) meter.advance(1);
+  meter.finish();
+  EXPECT_EQ(calls, 2);
+}
+
+TEST(ProgressMeter, AStopBecomesStoppedNamingTheWork) {
+  ProgressCallback stop_at_half = [](const Progress& p) { return p.done < p.total / 2; };
+  ProgressMeter meter(stop_at_half, "the copy of X");
+  meter.start(100ull << 20);
+  try {
+    for (int i = 0; i < 100; ++i) meter.advance(1 << 20);
+    FAIL() << "the meter did not stop";
+  } catch (const Stopped& e) {
+    EXPECT_STREQ(e.what(), "the copy of X was stopped");
+    EXPECT_GE(meter.done(), 50ull << 20);
+    EXPECT_LT(meter.done(), 60ull << 20);
+  }
+  static_assert(std::is_base_of_v<UsageError, Stopped>, "a stop is the caller's doing");
+}
+
+TEST(ProgressMeter, WithoutACallbackNothingIsReportedAndSizesSaturate) {
+  ProgressCallback none;
+  ProgressMeter meter(none, "the work");
+  meter.start(10);
+  meter.advance(std::numeric_limits<std::uint64_t>::max());
+  meter.advance(5);  // a damaged size claims anything: the count stays at the top
+  EXPECT_EQ(meter.done(), std::numeric_limits<std::uint64_t>::max());
+  meter.finish();
 }

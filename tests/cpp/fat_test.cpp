@@ -3,9 +3,13 @@
 // bad input is a FormatError.
 #include <gtest/gtest.h>
 
+#include <filesystem>
+#include <fstream>
+
 #include "bootmirror/fat.h"
 #include "bootmirror/fat_commands.h"
 #include "bootmirror/units.h"
+#include "core/program.h"
 #include "fat/boot_sector.h"
 #include "fat/dir_entry.h"
 #include "fat/fat_table.h"
@@ -330,4 +334,104 @@ TEST(FatShell, FormatSwitchesAndTexts) {
   EXPECT_FALSE(wildcard_match("*.efi", "bcd"));
   EXPECT_TRUE(wildcard_match("*.*", "bcd"));
   EXPECT_TRUE(wildcard_match("b?d", "BCD"));
+}
+
+namespace {
+
+// Reports seen by a progress callback that stops the work at report `stop_at` (0: never).
+struct Recorder {
+  std::vector<Progress> seen;
+  std::size_t stop_at = 0;
+  ProgressCallback callback() {
+    return [this](const Progress& p) {
+      seen.push_back(p);
+      return stop_at == 0 || seen.size() < stop_at;
+    };
+  }
+  bool ends_at_total() const { return !seen.empty() && seen.back().done == seen.back().total && seen.back().total > 0; }
+  bool monotonic() const {
+    for (std::size_t i = 1; i < seen.size(); ++i)
+      if (seen[i].done < seen[i - 1].done || seen[i].total != seen[0].total) return false;
+    return true;
+  }
+};
+
+// A host folder of `files` files of 100 KiB each, in two subfolders.
+void make_host_tree(const std::filesystem::path& root, int files) {
+  std::filesystem::create_directories(root / "a" / "b");
+  std::string data(100 << 10, 'x');
+  for (int i = 0; i < files; ++i) {
+    std::ofstream out(root / (i % 2 ? "a" : "a/b") / fmt::format("file{}.bin", i), std::ios::binary);
+    data[0] = char(i);
+    out << data;
+  }
+}
+
+}  // namespace
+
+TEST(FatProgress, AFullFormatReportsItsWritesAndAStopAtTheStartWritesNothing) {
+  auto disk = std::make_shared<MemoryDisk>(64ull << 20);
+  ByteVector pattern(disk->size(), std::byte{0x5A});
+  disk->write(0, pattern);
+  FormatOptions o;
+  o.quick = false;
+  Recorder stop_first;
+  stop_first.stop_at = 1;
+  EXPECT_THROW(format(disk, o, stop_first.callback()), Stopped);
+  EXPECT_EQ(disk->read(0, disk->size()), pattern);
+
+  Recorder stop_later;
+  stop_later.stop_at = 3;
+  EXPECT_THROW(format(disk, o, stop_later.callback()), Stopped);
+  EXPECT_THROW(Volume::open(disk), FormatError);  // a cancelled format leaves no file system
+
+  Recorder full;
+  format(disk, o, full.callback());
+  EXPECT_TRUE(full.monotonic());
+  EXPECT_TRUE(full.ends_at_total());
+  EXPECT_GE(full.seen.back().total, 60ull << 20);  // the zeroed data area is most of it
+  EXPECT_GT(full.seen.size(), 10u);
+  EXPECT_TRUE(Volume::open(disk)->check(false).clean());
+}
+
+TEST(FatProgress, AStoppedImportOrCopyLeavesTheVolumeAsItWas) {
+  TemporaryFolder host("fat-progress");
+  make_host_tree(host.path() / "in", 40);
+  auto disk = std::make_shared<MemoryDisk>(64ull << 20);
+  FormatOptions o;
+  o.serial = 7;
+  format(disk, o);
+  auto v = Volume::open(disk);
+  v->makedirs("keep");
+  const ByteVector before = disk->read(0, disk->size());
+
+  Recorder stop;
+  stop.stop_at = 4;
+  EXPECT_THROW(v->import_tree((host.path() / "in").string(), "tree", stop.callback()), Stopped);
+  EXPECT_EQ(disk->read(0, disk->size()), before);
+  EXPECT_FALSE(v->exists("tree"));
+
+  Recorder full;
+  CopyStats stats = v->import_tree((host.path() / "in").string(), "tree", full.callback());
+  EXPECT_EQ(stats.files, 40u);
+  EXPECT_TRUE(full.monotonic());
+  EXPECT_TRUE(full.ends_at_total());
+  EXPECT_EQ(full.seen.back().total, 40u * (100 << 10));
+
+  const ByteVector imported = disk->read(0, disk->size());
+  Recorder stop_copy;
+  stop_copy.stop_at = 2;
+  CopyOptions all;
+  all.recurse = true;
+  EXPECT_THROW(copy_tree(*v, "tree", *v, "copy", all, {}, stop_copy.callback()), Stopped);
+  EXPECT_EQ(disk->read(0, disk->size()), imported);
+  EXPECT_FALSE(v->exists("copy"));
+
+  Recorder out;
+  stats = v->export_tree("tree", (host.path() / "out").string(), out.callback());
+  EXPECT_EQ(stats.files, 40u);
+  EXPECT_TRUE(out.monotonic());
+  EXPECT_TRUE(out.ends_at_total());
+  EXPECT_EQ(out.seen.back().total, 40u * (100 << 10));
+  EXPECT_TRUE(v->check(false).clean());
 }

@@ -336,6 +336,25 @@ def test_an_interrupted_wait_leaves_the_copy_to_resume(lab, tmp_path):
     assert cli_json_run("verify", "-m", lab)[1]["identical"]
 
 
+def test_format_and_xcopy_report_progress_as_json_lines(lab, tmp_path):
+    prepared = cli_run("diskpart", "-m", lab, "/s", script(tmp_path, "p.txt", bootmirror.kb814070.PREPARE_SHADOW_PARTITIONS
+                                                           + "Select disk 1\nSelect partition 1\nAssign letter=S\n"
+                                                           + bootmirror.kb814070.ASSIGN_PRIMARY_ESP))
+    assert prepared[0] == 0
+    for args, task in ((("format", "-m", lab, "s:", "/fs:fat", "/y"), "format"),   # a full format: zeroes 204 MB
+                       (("xcopy", "-m", lab, "p:\\*.*", "s:", "/s", "/h"), "xcopy")):
+        code, out, err = cli_run(*args, "--json")
+        assert code == 0 and json.loads(out)["text"]
+        lines = [json.loads(line) for line in err.splitlines()]
+        assert lines and all(line["schema"] == "bootmirror/1" and line["progress"]["task"] == task for line in lines)
+        done = [line["progress"]["done"] for line in lines]
+        total = lines[-1]["progress"]["total"]
+        assert total > 0 and done == sorted(done) and done[-1] == total
+    with bootmirror.Machine.open(lab) as machine:  # the xcopy counted the bytes of the files it copied
+        esp = machine.volume("s")
+        assert total == sum(esp.stat(f"{top}/{name}").size for top, _, names in esp.walk("") for name in names)
+
+
 def test_machine_close_waits_for_the_process_that_holds_it(lab):
     holder = bootmirror.Machine.open(lab)
     holder.oem_codepage = "cp850"  # a write: takes the folder's write lock

@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 #include <span>
 #include <string>
 #include <string_view>
@@ -95,5 +96,13 @@ inline ByteSpan as_bytes(std::string_view text) {
 }
 
 bool is_all_zero(ByteSpan bytes);
+
+// Sums and products of on-disk sizes, which may claim anything: past the top they stay at the top.
+constexpr std::uint64_t saturating_add(std::uint64_t a, std::uint64_t b) {
+  return b > std::numeric_limits<std::uint64_t>::max() - a ? std::numeric_limits<std::uint64_t>::max() : a + b;
+}
+constexpr std::uint64_t saturating_mul(std::uint64_t a, std::uint64_t b) {
+  return a != 0 && b > std::numeric_limits<std::uint64_t>::max() / a ? std::numeric_limits<std::uint64_t>::max() : a * b;
+}
 
 }  // namespace bootmirror

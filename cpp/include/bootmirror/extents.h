@@ -32,8 +32,11 @@ std::vector<Extent> subtract_extents(const std::vector<Extent>& ranges, const st
 // `min_gap` closed: the ranges worth a copy call each.
 std::vector<Extent> coalesce_extents(const std::vector<Extent>& a, const std::vector<Extent>& b, std::uint64_t grain,
                                      std::uint64_t min_gap);
-// Copies each extent of `from` to the same place on `to`, a megabyte at a time.
-void copy_extents(BlockDevice& from, BlockDevice& to, const std::vector<Extent>& extents);
+// Copies each extent of `from` to the same place on `to`, a megabyte at a time, each megabyte
+// counted on `meter` when there is one.
+void copy_extents(BlockDevice& from, BlockDevice& to, const std::vector<Extent>& extents, ProgressMeter* meter = nullptr);
+// The bytes `extents` cover.
+std::uint64_t extent_bytes(const std::vector<Extent>& extents);
 // Adds [offset, offset+length) at the end of `list` (offsets ascending), merged with the last
 // extent when they touch.
 void append_extent(std::vector<Extent>& list, std::uint64_t offset, std::uint64_t length);

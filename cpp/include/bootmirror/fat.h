@@ -22,6 +22,7 @@
 #include "bootmirror/host_files.h"
 #include "bootmirror/identity.h"
 #include "bootmirror/io.h"
+#include "bootmirror/progress.h"
 
 namespace bootmirror::fat {
 
@@ -94,7 +95,11 @@ struct FormatResult {
   std::uint64_t available_bytes = 0;
 };
 
-FormatResult format(const DevicePtr& device, const FormatOptions& options = {});
+// `progress` counts the bytes written (a full format's zeroed data area is most of them). Stopped
+// at its first report (the callback answers false: Stopped), nothing is written; later, the volume
+// holds no file system, as after a cancelled Windows format: the old boot sector is gone and the
+// new one not yet written.
+FormatResult format(const DevicePtr& device, const FormatOptions& options = {}, const ProgressCallback& progress = {});
 
 // One directory entry as a caller sees it.
 struct Entry {
@@ -197,9 +202,11 @@ class Volume : public std::enable_shared_from_this<Volume> {
   void set_label(const std::string& label);
 
   // Host folder -> volume folder (created as needed) and back. export_tree never writes outside
-  // `host_dir`, whatever the names in the image.
-  CopyStats import_tree(const std::string& host_dir, const std::string& dest);
-  CopyStats export_tree(const std::string& src, const std::string& host_dir);
+  // `host_dir`, whatever the names in the image. `progress` counts the files' bytes. An import
+  // stopped part way (the callback answers false: Stopped) leaves the volume as it was, as any
+  // import that fails does; a stopped export leaves the host files copied so far.
+  CopyStats import_tree(const std::string& host_dir, const std::string& dest, const ProgressCallback& progress = {});
+  CopyStats export_tree(const std::string& src, const std::string& host_dir, const ProgressCallback& progress = {});
 
   // As fsck.fat -n; with `repair`, fixes what fsck.fat -a fixes (CheckProblem.repaired says
   // which, the message why not) and writes nothing when nothing could be repaired.
@@ -220,7 +227,8 @@ class Volume : public std::enable_shared_from_this<Volume> {
 
 // xcopy's semantics between folders of two volumes (or the same one). `pattern` is the file-name
 // pattern of the source ("*.*"); `recurse` is /s, `empty_dirs` /e, `hidden` /h. `on_copy` is told
-// each source file's path (relative to src_dir, '\'-separated) before it is copied.
+// each source file's path (relative to src_dir, '\'-separated) before it is copied; `progress`
+// counts the bytes of the files copied. Stopped part way (Stopped), the target is as it was.
 struct CopyOptions {
   std::string pattern = "*.*";
   bool recurse = false;
@@ -228,7 +236,8 @@ struct CopyOptions {
   bool hidden = false;
 };
 std::uint64_t copy_tree(Volume& source, const std::string& src_dir, Volume& target, const std::string& dst_dir,
-                        const CopyOptions& options, const std::function<void(const std::string&)>& on_copy = {});
+                        const CopyOptions& options, const std::function<void(const std::string&)>& on_copy = {},
+                        const ProgressCallback& progress = {});
 
 // Windows' wildcard match for file names ('*' and '?', case-insensitive; "*.*" matches all).
 bool wildcard_match(const std::string& pattern, const std::string& name);

@@ -36,8 +36,10 @@ std::string xcopy_listing(std::string_view source_folder, const std::vector<std:
 // What `format` says the volume held before: "FAT" (FAT12/16), "FAT32", "NTFS", or "RAW".
 std::string file_system_name(const DevicePtr& device);
 // `format X: <switches>` on a volume's device: formats it and returns what Windows prints. The
-// label (/v:) is written in `codepage`, the machine's OEM code page.
-std::string run_format(const DevicePtr& device, std::string_view switches, std::string_view codepage = "cp437");
+// label (/v:) is written in `codepage`, the machine's OEM code page; `progress` as fat::format's
+// and ntfs::format's.
+std::string run_format(const DevicePtr& device, std::string_view switches, std::string_view codepage = "cp437",
+                       const ProgressCallback& progress = {});
 
 // An xcopy argument: "p:\*.*", "s:", "p:\EFI\Boot\*.efi". The drive letter is upper case; the
 // rest is what follows the colon ("\*.*", "", ...).
@@ -48,8 +50,9 @@ struct DrivePath {
 };
 DrivePath parse_drive_path(std::string_view text);
 // `xcopy <source> <destination> <switches>` between two volumes (the caller has resolved the
-// drive letters): copies with xcopy's semantics and returns its listing.
+// drive letters): copies with xcopy's semantics and returns its listing; `progress` as
+// fat::copy_tree's.
 std::string run_xcopy(fat::Volume& source, const DrivePath& from, fat::Volume& target, const DrivePath& to,
-                      std::string_view switches);
+                      std::string_view switches, const ProgressCallback& progress = {});
 
 }  // namespace bootmirror::shell

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "bootmirror/bytes.h"
+#include "bootmirror/progress.h"
 
 namespace bootmirror {
 
@@ -168,8 +169,9 @@ class Slice final : public BlockDevice {
   std::uint64_t length_;
 };
 
-// Writes `length` zero bytes at `offset` (a megabyte at a time, from one shared buffer).
-void write_zeros(BlockDevice& device, std::uint64_t offset, std::uint64_t length);
+// Writes `length` zero bytes at `offset` (a megabyte at a time, from one shared buffer), each
+// megabyte counted on `meter` when there is one.
+void write_zeros(BlockDevice& device, std::uint64_t offset, std::uint64_t length, ProgressMeter* meter = nullptr);
 
 // Where a boot sector's "hidden sectors" field says its volume starts: a slice's offset on its
 // disk in sectors (clamped to 32 bits), 0 for any other device.

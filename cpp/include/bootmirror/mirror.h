@@ -27,6 +27,7 @@
 #include "bootmirror/io.h"
 #include "bootmirror/guid.h"
 #include "bootmirror/ldm.h"
+#include "bootmirror/progress.h"
 
 namespace bootmirror::mirror {
 
@@ -214,11 +215,10 @@ class Reconfigured : public UsageError {
 
 // -- rebuild: copying a plex ---------------------------------------------------------------------
 
-struct Progress {
-  std::uint64_t done = 0, total = 0;  // bytes of the volume
-};
-// Return false to stop (the rebuild stops at a checkpoint and can be resumed from there).
-using ProgressCallback = std::function<bool(const Progress&)>;
+// Progress in bytes of the volume. Returning false stops a rebuild at a checkpoint (it can be
+// resumed from there) and a verify between regions.
+using bootmirror::Progress;
+using bootmirror::ProgressCallback;
 
 struct RebuildOptions {
   std::uint64_t chunk_bytes = 4u << 20;

@@ -15,6 +15,7 @@
 
 #include "bootmirror/host_files.h"
 #include "bootmirror/io.h"
+#include "bootmirror/progress.h"
 
 namespace bootmirror::ntfs {
 
@@ -86,8 +87,9 @@ class Volume {
   // folders, and files with their data and their modification and access times. Names are kept
   // (case and trailing dots included) but made fit for the host (bootmirror/host_files.h's
   // host_component), and nothing is ever written outside `host_dir`. A folder that contains
-  // itself (a damaged index) is a FormatError.
-  CopyStats export_tree(std::string_view src, const std::string& host_dir) const;
+  // itself (a damaged index) is a FormatError. `progress` counts the files' bytes (their sizes,
+  // holes included); stopped part way (Stopped), the host files copied so far stay.
+  CopyStats export_tree(std::string_view src, const std::string& host_dir, const ProgressCallback& progress = {}) const;
 
   // FILE record `number`, its update sequence checked and undone. FormatError when the record
   // lies outside the $MFT, was torn, or is not a FILE record.
@@ -129,6 +131,9 @@ struct FormatResult {
 std::uint32_t default_cluster_size(std::uint64_t volume_bytes, std::uint32_t sector_size);
 // The serial comes from IdentitySource; under a fixed clock (SOURCE_DATE_EPOCH,
 // bootmirror.deterministic) mkntfs runs with its fixed time (-T), so the volume is reproducible.
-FormatResult format(const DevicePtr& device, const FormatOptions& options);
+// `progress` counts the bytes a full format's surface check reads, then those copied from
+// mkntfs's file. Stopped during the surface check, nothing was written; later, the volume holds no
+// file system (its boot sectors are wiped first).
+FormatResult format(const DevicePtr& device, const FormatOptions& options, const ProgressCallback& progress = {});
 
 }  // namespace bootmirror::ntfs

@@ -89,9 +89,11 @@ std::string format_size(std::uint64_t bytes);
 std::string volume_type_word(ldm::Layout layout);
 
 // `format <drive> <switches>` and `xcopy <source> <destination> <switches>` on a machine's drive
-// letters (Windows' command prompt beside diskpart): their text, as Windows prints it.
-std::string format_drive(Machine& machine, std::string_view drive, std::string_view switches);
+// letters (Windows' command prompt beside diskpart): their text, as Windows prints it. `progress`
+// as run_format's and run_xcopy's.
+std::string format_drive(Machine& machine, std::string_view drive, std::string_view switches,
+                         const ProgressCallback& progress = {});
 std::string xcopy_drives(Machine& machine, std::string_view source, std::string_view destination,
-                         std::string_view switches);
+                         std::string_view switches, const ProgressCallback& progress = {});
 
 }  // namespace bootmirror::shell

@@ -70,7 +70,8 @@ std::optional<std::uint32_t> existing_folder(Volume::Impl& v, const std::vector<
 }  // namespace
 
 std::uint64_t copy_tree(Volume& source, const std::string& src_dir, Volume& target, const std::string& dst_dir,
-                        const CopyOptions& options, const std::function<void(const std::string&)>& on_copy) {
+                        const CopyOptions& options, const std::function<void(const std::string&)>& on_copy,
+                        const ProgressCallback& progress) {
   Volume::Impl& s = source.impl();
   Volume::Impl& t = target.impl();
   BothLocks locks(s, t);
@@ -148,12 +149,22 @@ std::uint64_t copy_tree(Volume& source, const std::string& src_dir, Volume& targ
         }
       };
   visit(source_key, "", dst_parts);
+  ProgressMeter meter(progress, "the copy");
+  std::uint64_t bytes = 0;
+  for (const Copy& c : copies) bytes += c.to.size;
+  meter.start(bytes);  // a stop from here on leaves the target as it was, as a failed read does
   AlignedBuffer buffer;
   Volume::Impl::SealedFolders sealed(t);  // every entry is made: new folders' clusters go with the data
   for (const Copy& c : copies)
-    t.fill_file(c.to, [&](std::uint64_t offset, MutableByteSpan piece) { s.read_runs(c.from, offset, piece); }, buffer);
+    t.fill_file(c.to,
+                [&](std::uint64_t offset, MutableByteSpan piece) {
+                  s.read_runs(c.from, offset, piece);
+                  meter.advance(piece.size());
+                },
+                buffer);
   t.flush();
   change.commit();
+  meter.finish();
   return copies.size();
 }
 

@@ -8,7 +8,7 @@
 
 namespace bootmirror::fat {
 
-FormatResult format(const DevicePtr& device, const FormatOptions& options) {
+FormatResult format(const DevicePtr& device, const FormatOptions& options, const ProgressCallback& progress) {
   if (!device) throw UsageError("no device to format");
   if (!device->writable()) throw UsageError(fmt::format("{} is open read-only", device->name()));
   // Everything that can refuse does so before the first write.
@@ -34,6 +34,15 @@ FormatResult format(const DevicePtr& device, const FormatOptions& options) {
   boot.backup_boot_sector = boot.fat32 ? 6 : 0;
   boot.serial = options.serial ? *options.serial : IdentitySource::next_u32();
   boot.label = label.empty() ? "NO NAME    " : label;
+
+  const std::uint64_t root_offset = boot.fat32 ? g.cluster_offset(g.root_cluster) : g.root_dir_offset();
+  const std::uint64_t root_bytes = boot.fat32 ? g.cluster_size() : std::uint64_t(g.root_dir_sectors()) * bps;
+  // A full format zeroes the data area after the root: what makes it slow, and most of what the
+  // meter counts.
+  const std::uint64_t zeroed_from = boot.fat32 ? root_offset + root_bytes : g.data_offset();
+  const std::uint64_t zeroed = options.quick ? 0 : g.data_offset() + g.data_bytes() - zeroed_from;
+  ProgressMeter meter(progress, fmt::format("the format of {}", device->name()));
+  meter.start(g.data_offset() + zeroed);  // stopped here, nothing is written yet
 
   // Order, a write barrier (device flush) between the steps: the old boot sector and its FAT32
   // backup are wiped first, so that from then on a crash leaves no file system rather than the old
@@ -62,8 +71,6 @@ FormatResult format(const DevicePtr& device, const FormatOptions& options) {
   for (std::uint32_t copy = 0; copy < g.fat_count; ++copy) device->write(g.fat_offset(copy), fat);
 
   // The root directory: the fixed region on FAT12/16, cluster 2 on FAT32; the label entry first.
-  std::uint64_t root_offset = boot.fat32 ? g.cluster_offset(g.root_cluster) : g.root_dir_offset();
-  std::uint64_t root_bytes = boot.fat32 ? g.cluster_size() : std::uint64_t(g.root_dir_sectors()) * bps;
   ByteVector root(root_bytes);
   if (!label.empty()) {
     ShortEntry e;
@@ -74,10 +81,8 @@ FormatResult format(const DevicePtr& device, const FormatOptions& options) {
     e.encode(MutableByteSpan(root.data(), entry_size));
   }
   device->write(root_offset, root);
-  if (!options.quick) {
-    std::uint64_t from = boot.fat32 ? root_offset + root_bytes : g.data_offset();
-    write_zeros(*device, from, g.data_offset() + g.data_bytes() - from);
-  }
+  meter.advance(g.data_offset());  // the reserved sectors, the FATs and (FAT12/16) the root
+  write_zeros(*device, zeroed_from, zeroed, &meter);
   device->flush();
 
   ByteVector sector(std::max<std::uint32_t>(bps, 512));
@@ -99,6 +104,7 @@ FormatResult format(const DevicePtr& device, const FormatOptions& options) {
   }
   device->write(0, sector);
   device->flush();
+  meter.finish();
 
   FormatResult r;
   r.geometry = g;

@@ -113,6 +113,24 @@ void walk_host(Fd root, const std::string& root_shown, std::uint32_t root_key, L
   }
 }
 
+// The bytes of the files in folder `key` and below it, what an export's progress counts toward:
+// a walk of the folders alone. A folder met twice is the cycle the export itself refuses.
+std::uint64_t tree_bytes(Volume::Impl& v, std::uint32_t key) {
+  std::uint64_t bytes = 0;
+  std::vector<std::uint32_t> pending{key};
+  std::unordered_set<std::uint32_t> seen;
+  while (!pending.empty()) {
+    key = pending.back();
+    pending.pop_back();
+    if (!seen.insert(key).second) throw FormatError(fmt::format("FAT: a folder cycle at cluster {}", key));
+    for (const auto& [slot, node] : v.directory(key).nodes()) {
+      if (!node.is_dir()) bytes += node.entry.size;
+      else if (node.entry.first_cluster) pending.push_back(node.entry.first_cluster);
+    }
+  }
+  return bytes;
+}
+
 Fd open_folder(const std::string& host_dir) {
   Fd root(::open(host_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (root.get() < 0) throw OsError(errno, host_dir, "import");
@@ -121,7 +139,7 @@ Fd open_folder(const std::string& host_dir) {
 
 }  // namespace
 
-CopyStats Volume::import_tree(const std::string& host_dir, const std::string& dest) {
+CopyStats Volume::import_tree(const std::string& host_dir, const std::string& dest, const ProgressCallback& progress) {
   auto lock = impl_->guard();
   Impl& v = *impl_;
   v.require_writable();
@@ -171,6 +189,8 @@ CopyStats Volume::import_tree(const std::string& host_dir, const std::string& de
               ++stats.files;
               stats.bytes += size;
             });
+  ProgressMeter meter(progress, fmt::format("the import of {}", host_dir));
+  meter.start(stats.bytes);  // a stop from here on fails the import like a host file that fails to read
   std::size_t next = 0, listed = 0;
   AlignedBuffer buffer;
   Impl::SealedFolders sealed(v);  // every entry is made: new folders' clusters go with the data
@@ -187,16 +207,21 @@ CopyStats Volume::import_tree(const std::string& host_dir, const std::string& de
               const Impl::PlannedFile& file = planned[next++];
               Fd fd(::openat(dir_fd, name.c_str(), O_RDONLY | O_CLOEXEC));
               if (fd.get() < 0) throw OsError(errno, shown, "open");
-              v.fill_file(file, [&](std::uint64_t offset, MutableByteSpan out) { read_fully(fd.get(), offset, out, shown); },
+              v.fill_file(file,
+                          [&](std::uint64_t offset, MutableByteSpan out) {
+                            read_fully(fd.get(), offset, out, shown);
+                            meter.advance(out.size());
+                          },
                           buffer);
             });
   if (next != planned.size()) throw OsError(EAGAIN, host_dir, "import: the host folder changed while importing");
   v.flush();
   change.commit();
+  meter.finish();
   return stats;
 }
 
-CopyStats Volume::export_tree(const std::string& src, const std::string& host_dir) {
+CopyStats Volume::export_tree(const std::string& src, const std::string& host_dir, const ProgressCallback& progress) {
   auto lock = impl_->guard();
   Impl& v = *impl_;
   CopyStats stats;
@@ -209,6 +234,8 @@ CopyStats Volume::export_tree(const std::string& src, const std::string& host_di
   std::vector<Pending> stack;
   std::unordered_set<std::uint32_t> seen;
   Directory& start = v.folder(src);
+  ProgressMeter meter(progress, fmt::format("the export of {}", src.empty() ? "\\" : src));
+  if (progress) meter.start(tree_bytes(v, start.first_cluster()));  // a walk of the folders alone
   stack.push_back({start.first_cluster(), Fd(::dup(root.get())), host_dir});
   AlignedBuffer buffer;
   bool in_kernel = true;
@@ -250,8 +277,10 @@ CopyStats Volume::export_tree(const std::string& src, const std::string& host_di
       v.copy_runs_to_host(runs, size, out.get(), shown, buffer, in_kernel);
       ++stats.files;
       stats.bytes += size;
+      meter.advance(size);
     }
   }
+  meter.finish();
   return stats;
 }
 

@@ -42,7 +42,7 @@ std::vector<Extent> BlockDevice::allocated_extents() const {
   return {Extent{0, size()}};
 }
 
-void write_zeros(BlockDevice& device, std::uint64_t offset, std::uint64_t length) {
+void write_zeros(BlockDevice& device, std::uint64_t offset, std::uint64_t length, ProgressMeter* meter) {
   static const AlignedBuffer zeros = [] {
     AlignedBuffer z(1 << 20);
     std::memset(z.data(), 0, z.size());
@@ -52,6 +52,7 @@ void write_zeros(BlockDevice& device, std::uint64_t offset, std::uint64_t length
     const std::uint64_t n = std::min<std::uint64_t>(length - done, zeros.size());
     device.write(offset + done, ByteSpan(zeros.data(), n));
     done += n;
+    if (meter) meter->advance(n);
   }
 }
 

@@ -51,7 +51,7 @@ std::vector<Extent> coalesce_extents(const std::vector<Extent>& a, const std::ve
   return out;
 }
 
-void copy_extents(BlockDevice& from, BlockDevice& to, const std::vector<Extent>& extents) {
+void copy_extents(BlockDevice& from, BlockDevice& to, const std::vector<Extent>& extents, ProgressMeter* meter) {
   AlignedBuffer buffer(std::size_t(1) << 20);
   for (const Extent& e : extents)
     for (std::uint64_t at = e.offset; at < e.offset + e.length;) {
@@ -59,7 +59,14 @@ void copy_extents(BlockDevice& from, BlockDevice& to, const std::vector<Extent>&
       from.read(at, piece);
       to.write(at, piece);
       at += piece.size();
+      if (meter) meter->advance(piece.size());
     }
+}
+
+std::uint64_t extent_bytes(const std::vector<Extent>& extents) {
+  std::uint64_t bytes = 0;
+  for (const Extent& e : extents) bytes += e.length;
+  return bytes;
 }
 
 void append_extent(std::vector<Extent>& list, std::uint64_t offset, std::uint64_t length) {

@@ -14,13 +14,6 @@ namespace bootmirror::ldm {
 
 namespace {
 
-std::uint64_t saturating_add(std::uint64_t a, std::uint64_t b) {
-  return b > std::numeric_limits<std::uint64_t>::max() - a ? std::numeric_limits<std::uint64_t>::max() : a + b;
-}
-std::uint64_t saturating_mul(std::uint64_t a, std::uint64_t b) {
-  return a != 0 && b > std::numeric_limits<std::uint64_t>::max() / a ? std::numeric_limits<std::uint64_t>::max() : a * b;
-}
-
 const GroupVolume* volume_of(const Group& g, const ComponentRecord& c) {
   for (const auto& v : g.volumes)
     if (v.record.id == c.volume_id) return &v;

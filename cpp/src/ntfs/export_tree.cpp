@@ -17,10 +17,30 @@ namespace {
 
 constexpr std::size_t kCopyBytes = 8 << 20;  // read and written a piece at a time
 
+// The sizes of the files in folder `record` and below it, what an export's progress counts
+// toward: a walk of the indexes alone. A folder met twice is the cycle the export refuses.
+std::uint64_t tree_bytes(const Volume::State& state, std::uint64_t record) {
+  std::uint64_t bytes = 0;
+  std::vector<std::uint64_t> pending{record};
+  std::set<std::uint64_t> entered;
+  while (!pending.empty()) {
+    record = pending.back();
+    pending.pop_back();
+    if (!entered.insert(record).second) throw FormatError(fmt::format("NTFS: folder record {} lies inside itself", record));
+    for (const Entry& e : folder_entries(state, record)) {
+      if (e.is_dir) pending.push_back(e.record);
+      else bytes = saturating_add(bytes, e.size);  // a damaged size may claim anything
+    }
+  }
+  return bytes;
+}
+
 }  // namespace
 
-CopyStats Volume::export_tree(std::string_view src, const std::string& host_dir) const {
+CopyStats Volume::export_tree(std::string_view src, const std::string& host_dir, const ProgressCallback& progress) const {
   CopyStats stats;
+  ProgressMeter meter(progress, fmt::format("the export of {}", src.empty() ? "\\" : std::string(src)));
+  if (progress) meter.start(tree_bytes(*state_, folder_record(*state_, src)));
   struct Pending {
     std::uint64_t record;
     Fd fd;
@@ -65,8 +85,10 @@ CopyStats Volume::export_tree(std::string_view src, const std::string& host_dir)
       set_host_times(out.get(), e.accessed, e.modified, shown);
       ++stats.files;
       stats.bytes += e.size;
+      meter.advance(e.size);
     }
   }
+  meter.finish();
   return stats;
 }
 

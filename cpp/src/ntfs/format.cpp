@@ -20,12 +20,13 @@ constexpr std::size_t kSerialOffset = 0x48;  // boot sector: volume serial numbe
 constexpr std::size_t kMaxLabel = 32;        // UTF-16 units, as Windows' format allows
 constexpr std::uint64_t kVerifyPiece = 4 << 20;
 
-void verify_surface(BlockDevice& device) {
+void verify_surface(BlockDevice& device, ProgressMeter& meter) {
   ByteVector buffer(kVerifyPiece);
   for (std::uint64_t at = 0; at < device.size();) {
     const std::size_t n = std::size_t(std::min<std::uint64_t>(buffer.size(), device.size() - at));
     device.read(at, MutableByteSpan(buffer.data(), n));
     at += n;
+    meter.advance(n);
   }
 }
 
@@ -38,7 +39,7 @@ std::uint32_t default_cluster_size(std::uint64_t volume_bytes, std::uint32_t sec
   return std::max(cluster, sector_size);
 }
 
-FormatResult format(const DevicePtr& device, const FormatOptions& options) {
+FormatResult format(const DevicePtr& device, const FormatOptions& options, const ProgressCallback& progress) {
   if (!device) throw UsageError("no device to format");
   if (!device->writable()) throw UsageError(fmt::format("{} is open read-only", device->name()));
   // Everything that can refuse does so before the first write.
@@ -52,7 +53,6 @@ FormatResult format(const DevicePtr& device, const FormatOptions& options) {
                                  "sector size, {}, to 65536)", cluster, sector));
   const std::uint64_t sectors = device->size() / sector;
   if (sectors < 2) throw UsageError(fmt::format("{} is too small for NTFS", device->name()));
-  if (!options.quick) verify_surface(*device);
 
   TemporaryFolder folder("mkntfs");
   const std::string image_path = (folder.path() / "volume.ntfs").string();
@@ -85,6 +85,14 @@ FormatResult format(const DevicePtr& device, const FormatOptions& options) {
   // file, and the device may hold old bytes there).
   const std::vector<Extent> written = image->allocated_extents();
   const std::vector<Extent> unwritten_in_use = subtract_extents(made->allocated_ranges(), written);
+  const std::vector<Extent> copied = extents_within(written, sector, backup_at - sector);
+  const std::vector<Extent> zeroed = extents_within(unwritten_in_use, sector, backup_at - sector);
+
+  // mkntfs ran first (on its own file: the device is untouched), so the meter knows the whole
+  // work before the surface check, the slow part of a full format, begins.
+  ProgressMeter meter(progress, fmt::format("the format of {}", device->name()));
+  meter.start((options.quick ? 0 : device->size()) + extent_bytes(copied) + extent_bytes(zeroed));
+  if (!options.quick) verify_surface(*device, meter);  // stopped until here, nothing is written
 
   // Order, a write barrier (device flush) between the steps: both boot sectors are wiped first,
   // so that from then on a crash leaves no file system rather than the old one's identity over
@@ -93,13 +101,14 @@ FormatResult format(const DevicePtr& device, const FormatOptions& options) {
   write_zeros(*device, backup_at, sector);
   device->flush();
   // Between the boot sectors: they are written last.
-  copy_extents(*image, *device, extents_within(written, sector, backup_at - sector));
-  for (const Extent& e : extents_within(unwritten_in_use, sector, backup_at - sector)) write_zeros(*device, e.offset, e.length);
+  copy_extents(*image, *device, copied, &meter);
+  for (const Extent& e : zeroed) write_zeros(*device, e.offset, e.length, &meter);
   device->flush();
   device->write(backup_at, boot);
   device->flush();  // the backup before the boot sector: the boot sector commits the format
   device->write(0, boot);
   device->flush();
+  meter.finish();
   return result;
 }
 

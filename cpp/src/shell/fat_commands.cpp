@@ -120,7 +120,8 @@ std::string file_system_name(const DevicePtr& device) {
   }
 }
 
-std::string run_format(const DevicePtr& device, std::string_view switches, std::string_view codepage) {
+std::string run_format(const DevicePtr& device, std::string_view switches, std::string_view codepage,
+                       const ProgressCallback& progress) {
   FormatCommand command = parse_format_switches(switches);
   command.options.codepage = std::string(codepage);
   std::string previous = file_system_name(device);
@@ -129,9 +130,9 @@ std::string run_format(const DevicePtr& device, std::string_view switches, std::
     options.label = command.options.label;
     options.cluster_size = command.options.cluster_size.value_or(0);
     options.quick = command.options.quick;
-    return ntfs_format_summary(ntfs::format(device, options), device->size(), previous, options.quick);
+    return ntfs_format_summary(ntfs::format(device, options, progress), device->size(), previous, options.quick);
   }
-  fat::FormatResult result = fat::format(device, command.options);
+  fat::FormatResult result = fat::format(device, command.options, progress);
   return format_summary(result, device->size(), previous, command.options.quick);
 }
 
@@ -142,7 +143,7 @@ DrivePath parse_drive_path(std::string_view text) {
 }
 
 std::string run_xcopy(fat::Volume& source, const DrivePath& from, fat::Volume& target, const DrivePath& to,
-                      std::string_view switches) {
+                      std::string_view switches, const ProgressCallback& progress) {
   fat::CopyOptions options = parse_xcopy_switches(switches);
   // The source's last component is a pattern when it has wildcards or names a file; otherwise it
   // is a folder whose files are all copied.
@@ -158,7 +159,7 @@ std::string run_xcopy(fat::Volume& source, const DrivePath& from, fat::Volume& t
     throw UsageError(fmt::format("File not found - {}", last.empty() ? folder : last));
   options.pattern = pattern;
   std::vector<std::string> copied;
-  fat::copy_tree(source, folder, target, to.rest, options, [&](const std::string& p) { copied.push_back(p); });
+  fat::copy_tree(source, folder, target, to.rest, options, [&](const std::string& p) { copied.push_back(p); }, progress);
   if (copied.empty()) return fmt::format("File not found - {}\n0 File(s) copied\n", pattern);
   // Paths are listed as typed: "p:\" + the folder + '\' + the path below it.
   std::string inner = folder;

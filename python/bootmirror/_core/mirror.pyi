@@ -1,11 +1,8 @@
 """Dynamic volumes as block devices; rebuilds and verify"""
 
-from typing import Callable, List, Optional, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
-from . import BlockDevice, Machine, ldm
-
-#: A progress callback: (bytes done, bytes in all); returning False stops the work.
-Progress = Callable[[int, int], object]
+from . import BlockDevice, Machine, Progress, ldm
 
 class PlexStatus:
     """One plex of a volume device: its state and, while rebuilding, its cursor."""
