@@ -71,17 +71,48 @@ void bind_ntfs(py::module_& m) {
         return py::make_tuple(version.major, version.minor);
       })
       .def("list", on_path(&Volume::list), py::arg("path"), "The entries of a folder, in index order.")
+      .def(
+          "walk_step",
+          [](const Volume& v, const WtfText& path) {
+            // Names alone, straight into Python lists: a walk of ten thousand files would
+            // otherwise make (and free) an NtfsEntry object for each.
+            std::vector<Entry> entries;
+            {
+              py::gil_scoped_release release;
+              entries = v.list(path.value);
+            }
+            py::list folders, records, files;
+            for (const Entry& e : entries) {
+              py::object name = py::reinterpret_steal<py::object>(py::detail::make_caster<WtfText>::cast(
+                  WtfText{e.name}, py::return_value_policy::move, nullptr));
+              if (!name) throw py::error_already_set();
+              if (e.is_dir) {
+                folders.append(name);
+                records.append(e.record);
+              } else {
+                files.append(name);
+              }
+            }
+            return py::make_tuple(folders, records, files);
+          },
+          py::arg("path"), "A folder's (folder names, their record numbers, file names), in index order.")
       .def("stat", on_path(&Volume::stat), py::arg("path"))
       .def("exists", on_path(&Volume::exists), py::arg("path"))
       .def(
           "read_file",
           [](const Volume& v, const WtfText& path) {
-            ByteVector bytes;
+            // The bytes object is made at the file's size and read into: no copy on the way.
+            py::object bytes;
             {
               py::gil_scoped_release release;
-              bytes = v.read_file(path.value);
+              v.read_file(path.value, [&](std::uint64_t size) {
+                py::gil_scoped_acquire gil;
+                bytes = py::reinterpret_steal<py::object>(PyBytes_FromStringAndSize(nullptr, py::ssize_t(size)));
+                if (!bytes) throw py::error_already_set();
+                return MutableByteSpan(reinterpret_cast<std::byte*>(PyBytes_AS_STRING(bytes.ptr())), std::size_t(size));
+              });
             }
-            return py::bytes(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+            return bytes;
           },
           py::arg("path"))
       .def(

@@ -940,14 +940,17 @@ def build_parser() -> argparse.ArgumentParser:
     fm = verb("format", "format a drive letter as Windows' format does (FAT, FAT32, or NTFS with mkntfs)", [_on_machine()],
               _format, description="format DRIVE /fs:fat|fat32|ntfs [/q] [/v:LABEL] [/a:SIZE] [/y]. Without /y it asks "
                                    "'Proceed with Format (Y/N)?' as Windows does (a refusal exits 1; with --json, /y is "
-                                   "required).")
+                                   "required). A full format (no /q) shows its progress as a bar on a terminal; "
+                                   "Ctrl-C before the first write leaves the volume as it was, after it a volume "
+                                   "with no file system, as Windows leaves a cancelled format.")
     fm.add_argument("drive", help="s:")
     fm.add_argument("switches", nargs="*", help="/fs:fat /q /y ...")
 
     xc = verb("xcopy", "copy files between drive letters as Windows' xcopy does", [_on_machine()], _xcopy,
               description="xcopy SOURCE DESTINATION [/s] [/e] [/h]: /s folders too, /e empty ones as well, /h hidden "
                           "and system files. Switches Windows' xcopy takes that are not carried out here (/y /i /q /f "
-                          "/k) are refused rather than ignored.")
+                          "/k) are refused rather than ignored. The copy shows its progress as a bar on a terminal; it is all "
+                          "or nothing: a failure or Ctrl-C leaves the destination as it was.")
     xc.add_argument("source", help="p:\\*.*")
     xc.add_argument("destination", help="s:")
     xc.add_argument("switches", nargs="*", help="/s /h ...")

@@ -111,14 +111,12 @@ class Volume(PathQueries):
         entered = {self._volume.stat(pending[0]).record}
         while pending:
             folder = pending.pop(0)
-            entries = self._volume.list(folder)
-            dirs = [e for e in entries if e.is_dir]
-            for d in dirs:
-                if d.record in entered:
-                    raise _core.FormatError(f"NTFS: folder record {d.record} ({folder}/{d.name}) lies inside itself")
-                entered.add(d.record)
-            names = [d.name for d in dirs]
-            yield folder, names, [e.name for e in entries if not e.is_dir]
+            names, records, files = self._volume.walk_step(folder)
+            for name, record in zip(names, records):
+                if record in entered:
+                    raise _core.FormatError(f"NTFS: folder record {record} ({folder}/{name}) lies inside itself")
+                entered.add(record)
+            yield folder, names, files
             pending[:0] = [f"{folder}/{d}" if folder else d for d in names]
 
     def stat(self, path: str) -> _core.NtfsEntry:

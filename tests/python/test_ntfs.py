@@ -149,3 +149,32 @@ def test_threads_sharing_a_volume_find_names_together(tmp_path):
             for t in threads:
                 t.join()
             assert answers == [(True, 3, False)] * 4
+
+
+def test_paths_read_in_any_order_find_their_own_files(tmp_path):
+    # A walk reads a folder's files one after another, and the reader looks each parent folder up
+    # once for them; whatever the order and spelling of the paths, each names its own file.
+    host = tmp_path / "host"
+    for folder in ("a", "b", "a/deeper"):
+        (host / folder).mkdir(parents=True)
+    files = {"x.txt": b"root", "a/x.txt": b"in a", "b/x.txt": b"in b", "a/deeper/x.txt": b"deeper"}
+    for path, data in files.items():
+        (host / path).write_bytes(data)
+    image = mkntfs(tmp_path / "v.img", 32)
+    with Disk.open(image, writable=True) as disk:
+        ntfs.install_tree(disk, host)
+    with Disk.open(image) as disk:
+        v = ntfs.open(disk)
+        spellings = [("a/x.txt", b"in a"), ("b/x.txt", b"in b"), ("x.txt", b"root"), ("\\x.txt", b"root"),
+                     ("/A/X.TXT", b"in a"), ("a\\x.txt", b"in a"), ("a/deeper/x.txt", b"deeper"), ("a/x.txt", b"in a"),
+                     ("a//x.txt", b"in a"), ("a/./x.txt", b"in a"), ("B/X.txt", b"in b"), ("/x.txt", b"root")]
+        for path, data in spellings * 2:
+            assert v.read_bytes(path) == data, path
+            assert v.stat(path).size == len(data), path
+        for path, data in spellings:  # each as the first path a volume is asked
+            assert ntfs.open(disk).read_bytes(path) == data, path
+        for missing in ("a/x.txt/y", "c/x.txt", "a/deeper/y.txt", "x.txt/x.txt"):
+            assert not v.exists(missing), missing
+            with pytest.raises(bootmirror.UsageError):
+                v.read_bytes(missing)
+        assert v.read_bytes("a/x.txt") == b"in a" and v.stat("a/deeper").is_dir

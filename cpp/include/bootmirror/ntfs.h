@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -71,6 +72,9 @@ class Volume {
   // A file's unnamed $DATA (resident or not, sparse runs as zeros; its extents gathered through
   // an $ATTRIBUTE_LIST). Compressed or encrypted data is a FormatError saying so.
   ByteVector read_file(std::string_view path) const;
+  // The same into the storage `storage(size)` answers, once the file's size is known: a caller's
+  // own buffer (a Python bytes object), so that the bytes are read once, into where they stay.
+  void read_file(std::string_view path, const std::function<MutableByteSpan(std::uint64_t size)>& storage) const;
 
   // Up to `out.size()` bytes of file record `record`'s unnamed $DATA from byte `offset`; returns
   // how many (fewer at its end, 0 past it). For reading a file a piece at a time (Python's

@@ -1,8 +1,10 @@
 // Folders and files of an NTFS volume: a folder's $I30 index walked in order ($INDEX_ROOT, and
 // the INDX blocks of $INDEX_ALLOCATION below it), names matched through the volume's $UpCase as
 // Windows matches them, and a file's unnamed $DATA read through its runs.
+#include <bit>
 #include <functional>
 #include <set>
+#include <utility>
 
 #include "bootmirror/extents.h"
 #include "bootmirror/unicode.h"
@@ -13,7 +15,7 @@ namespace bootmirror::ntfs {
 
 namespace {
 
-constexpr std::uint64_t kRootRecord = 5, kUpcaseRecord = 10;
+constexpr std::uint64_t kUpcaseRecord = 10;
 // Records 0..15 are the volume's own files ($MFT ... $Extend and reserved ones), which Windows
 // never lists in a folder.
 constexpr std::uint64_t kFirstUserRecord = 16;
@@ -50,40 +52,41 @@ constexpr std::size_t kRecentFiles = 1024;
 
 // A file's attributes, gathered from its extension records when it has an $ATTRIBUTE_LIST.
 Volume::State::AttributesPtr plain_attributes(const Volume::State& s, std::uint64_t number) {
+  Volume::State::AttributesPtr evicted;  // freed outside the lock
   {
     std::lock_guard lock(s.recent_mutex);
-    if (auto it = s.recent_files.find(number); it != s.recent_files.end()) return it->second;
+    if (s.recent_files.empty()) s.recent_files.resize(kRecentFiles);
+    const Volume::State::RecentFile& slot = s.recent_files[number % kRecentFiles];
+    if (slot.attributes && slot.record == number) return slot.attributes;
   }
   auto attributes = std::make_shared<const std::vector<Attribute>>(s.file_attributes(number));
   std::lock_guard lock(s.recent_mutex);
-  if (s.recent_files.emplace(number, attributes).second) {
-    if (s.recent_order.size() < kRecentFiles) {
-      s.recent_order.push_back(number);
-    } else {
-      s.recent_files.erase(s.recent_order[s.recent_next]);
-      s.recent_order[s.recent_next] = number;
-      s.recent_next = (s.recent_next + 1) % kRecentFiles;
-    }
-  }
+  Volume::State::RecentFile& slot = s.recent_files[number % kRecentFiles];
+  evicted = std::exchange(slot.attributes, attributes);
+  slot.record = number;
   return attributes;
 }
 
-// The bytes of a non-resident attribute, to `size` (past its initialized size: zeros).
-ByteVector read_nonresident(const Volume::State& s, const Attribute& a, const char* what) {
-  if (a.lowest_vcn != 0) throw FormatError(fmt::format("{}: its first extent is missing", what), a.offset);
-  if (a.data_size > kMaxFileBytes) throw UsageError(fmt::format("{} holds {} bytes, more than read_file answers", what, a.data_size));
-  ByteVector out(std::size_t(a.data_size));
-  const std::uint64_t initialized = std::min(a.initialized_size, a.data_size);
-  s.read_mapped(a.runs, 0, MutableByteSpan(out).first(std::size_t(initialized)), what);
-  return out;
-}
-
-ByteVector attribute_bytes(const Volume::State& s, const Attribute& a, const char* what) {
+// An attribute's value whole, into the storage `storage(size)` answers (resident: a copy; past a
+// non-resident one's initialized size: zeros). Everything that can refuse does so before
+// `storage` is asked.
+void read_attribute(const Volume::State& s, const Attribute& a, const char* what,
+                    const std::function<MutableByteSpan(std::uint64_t)>& storage) {
   if (a.compressed) throw FormatError(fmt::format("{}: compressed data is not supported", what), a.offset);
   if (a.encrypted) throw FormatError(fmt::format("{}: encrypted data is not supported", what), a.offset);
-  if (a.resident) return ByteVector(a.value.begin(), a.value.end());
-  return read_nonresident(s, a, what);
+  if (a.resident) {
+    const MutableByteSpan out = storage(a.value.size());
+    std::copy(a.value.begin(), a.value.end(), out.begin());
+    return;
+  }
+  if (a.lowest_vcn != 0) throw FormatError(fmt::format("{}: its first extent is missing", what), a.offset);
+  if (a.data_size > kMaxFileBytes) throw UsageError(fmt::format("{} holds {} bytes, more than read_file answers", what, a.data_size));
+  const MutableByteSpan out = storage(a.data_size);
+  const std::size_t initialized = std::size_t(std::min(a.initialized_size, a.data_size));
+  s.read_mapped(a.runs, 0, out.first(initialized), what);
+  std::fill(out.begin() + std::ptrdiff_t(initialized), out.end(), std::byte{0});
 }
+
 
 // Every keyed entry of folder `number`'s $I30 index (`attributes`: the folder's), in order; each
 // INDX block is read at most once, so a block that points back at itself (or an ancestor) ends in
@@ -123,10 +126,14 @@ const std::u16string& upcase_table(const Volume::State& s) {
     const auto attributes = plain_attributes(s, kUpcaseRecord);
     const Attribute* data = find(*attributes, AttributeType::data, u"");
     if (!data) throw FormatError("NTFS: $UpCase has no data");
-    const ByteVector bytes = attribute_bytes(s, *data, "$UpCase");
-    if (bytes.size() != 65536 * 2) throw FormatError(fmt::format("NTFS: $UpCase of {} bytes (65536 entries expected)", bytes.size()));
+    // Read straight into the table: opening a volume and finding one file is mostly this.
     std::u16string table(65536, u'\0');
-    for (std::size_t i = 0; i < table.size(); ++i) table[i] = char16_t(load_le<std::uint16_t>(bytes, 2 * i));
+    read_attribute(s, *data, "$UpCase", [&](std::uint64_t size) {
+      if (size != table.size() * 2) throw FormatError(fmt::format("NTFS: $UpCase of {} bytes (65536 entries expected)", size));
+      return MutableByteSpan(reinterpret_cast<std::byte*>(table.data()), table.size() * 2);
+    });
+    if constexpr (std::endian::native != std::endian::little)
+      for (char16_t& c : table) c = char16_t(load_le<std::uint16_t>(ByteSpan(reinterpret_cast<const std::byte*>(&c), 2), 0));
     s.upcase = std::move(table);
   }
   return s.upcase;
@@ -194,10 +201,10 @@ struct Found {
   bool is_dir() const { return find(*attributes, AttributeType::index_root, kI30) != nullptr; }
 };
 
-// The record a path names (the root for an empty path), following folders by name.
-std::optional<Found> resolve(const Volume::State& s, std::string_view path) {
-  Found found;
-  for (const std::u16string& name : components(path)) {
+// The record `names` lead to from folder `found`, following folders by name; nullopt when one is
+// missing or not a folder. Its attributes are left to the caller.
+std::optional<Found> follow(const Volume::State& s, Found found, const std::vector<std::u16string>& names) {
+  for (const std::u16string& name : names) {
     const std::shared_ptr<const FolderIndex> folder = folder_index(s, found.record);
     if (!folder) return std::nullopt;
     const auto candidates = folder->by_upcased_name.find(upcased(upcase_table(s), name));
@@ -215,7 +222,36 @@ std::optional<Found> resolve(const Volume::State& s, std::string_view path) {
     found.record = match->file.record;
     found.name = match->key->name;
   }
-  found.attributes = plain_attributes(s, found.record);
+  return found;
+}
+
+// The record a path names (the root for an empty path). Its parent part is looked up once for
+// the files of a folder read one after another (Volume::State::last_parent).
+std::optional<Found> resolve(const Volume::State& s, std::string_view path) {
+  const std::size_t cut = path.find_last_of("/\\");
+  const std::string_view leaf = cut == std::string_view::npos ? path : path.substr(cut + 1);
+  std::optional<Found> found;
+  if (cut == std::string_view::npos || leaf.empty() || leaf == ".") {
+    found = follow(s, Found{}, components(path));  // the name of the last folder is wanted
+  } else {
+    const std::string_view parent = path.substr(0, cut);
+    Found folder;
+    bool known = false;
+    {
+      std::lock_guard lock(s.last_parent_mutex);
+      if (s.last_parent == parent) folder.record = s.last_parent_record, known = true;
+    }
+    if (!known) {
+      const std::optional<Found> looked_up = follow(s, Found{}, components(parent));
+      if (!looked_up) return std::nullopt;
+      folder.record = looked_up->record;
+      std::lock_guard lock(s.last_parent_mutex);
+      s.last_parent.assign(parent);
+      s.last_parent_record = folder.record;
+    }
+    found = follow(s, folder, components(leaf));
+  }
+  if (found) found->attributes = plain_attributes(s, found->record);
   return found;
 }
 
@@ -268,13 +304,25 @@ Entry Volume::stat(std::string_view path) const {
 
 bool Volume::exists(std::string_view path) const { return resolve(*state_, path).has_value(); }
 
-ByteVector Volume::read_file(std::string_view path) const {
+void Volume::read_file(std::string_view path, const std::function<MutableByteSpan(std::uint64_t)>& storage) const {
   const auto found = resolve(*state_, path);
   if (!found) throw UsageError(fmt::format("{}: no such file or folder", path));
   if (found->is_dir()) throw UsageError(fmt::format("{}: a folder, not a file", path));
   const Attribute* data = find(*found->attributes, AttributeType::data, u"");
-  if (!data) return {};
-  return attribute_bytes(*state_, *data, "$DATA");
+  if (!data) {
+    storage(0);
+    return;
+  }
+  read_attribute(*state_, *data, "$DATA", storage);
+}
+
+ByteVector Volume::read_file(std::string_view path) const {
+  ByteVector bytes;
+  read_file(path, [&](std::uint64_t size) {
+    bytes.resize(std::size_t(size));
+    return MutableByteSpan(bytes);
+  });
+  return bytes;
 }
 
 std::size_t Volume::read_data(std::uint64_t record, std::uint64_t offset, MutableByteSpan out) const {

@@ -19,6 +19,7 @@
 namespace bootmirror::ntfs {
 
 inline constexpr std::uint64_t kVolumeRecord = 3;        // $Volume
+inline constexpr std::uint64_t kRootRecord = 5;          // the root folder
 inline constexpr std::uint16_t kVolumeIsDirty = 0x0001;  // ntfs-3g layout.h, VOLUME_IS_DIRTY
 
 // A folder's $I30 entries in index order, and where each name is without regard to case (the key
@@ -47,13 +48,23 @@ struct Volume::State {
   // path costs a hash lookup per folder rather than a walk of each folder's whole index.
   mutable std::unordered_map<std::uint64_t, std::shared_ptr<const FolderIndex>> folders;
   mutable std::mutex folders_mutex;
-  // Files' attributes decoded lately, by record number, the oldest dropped first: a listing
-  // decodes each file's records, and reading those files next finds them here.
+  // Files' attributes decoded lately: a listing decodes each file's records, and reading those
+  // files next finds them here. Record n has slot n % size alone (a folder's files lie side by
+  // side in the $MFT, so they rarely share one): a lookup or a replacement is an index, with no
+  // allocation of its own (a hash map's node per file cost a tenth of a walk).
   using AttributesPtr = std::shared_ptr<const std::vector<Attribute>>;
-  mutable std::unordered_map<std::uint64_t, AttributesPtr> recent_files;
-  mutable std::vector<std::uint64_t> recent_order;  // a ring, recent_next its oldest slot
-  mutable std::size_t recent_next = 0;
+  struct RecentFile {
+    std::uint64_t record = 0;
+    AttributesPtr attributes;  // null: an empty slot
+  };
+  mutable std::vector<RecentFile> recent_files;
   mutable std::mutex recent_mutex;
+  // The folder the last path's parent part named, the part as given (separators and case
+  // included): a walk reads a folder's files one after another by path, and each would
+  // otherwise look up every folder above it again (directory.cpp's resolve).
+  mutable std::string last_parent;  // "" names the root
+  mutable std::uint64_t last_parent_record = kRootRecord;
+  mutable std::mutex last_parent_mutex;
 
   // `out.size()` bytes at byte `offset` of an attribute mapped by `runs` (sparse runs read as
   // zeros); FormatError when the range is not mapped.
