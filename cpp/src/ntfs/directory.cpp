@@ -87,7 +87,6 @@ void read_attribute(const Volume::State& s, const Attribute& a, const char* what
   std::fill(out.begin() + std::ptrdiff_t(initialized), out.end(), std::byte{0});
 }
 
-
 // Every keyed entry of folder `number`'s $I30 index (`attributes`: the folder's), in order; each
 // INDX block is read at most once, so a block that points back at itself (or an ancestor) ends in
 // a FormatError.
