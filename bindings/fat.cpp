@@ -130,6 +130,15 @@ void bind_fat(py::module_& m) {
       .def_property_readonly("path", [](const WalkStep& s) { return text(s.path); })
       .def_readonly("entries", &WalkStep::entries);
 
+  py::class_<TreeDifference>(m, "FatTreeDifference", "One thing that differs between two FAT folders.")
+      .def_property_readonly("path", [](const TreeDifference& d) { return text(d.path); })
+      .def_readonly("change", &TreeDifference::change)
+      .def_readonly("source_value", &TreeDifference::source_value)
+      .def_readonly("target_value", &TreeDifference::target_value)
+      .def("__repr__", [](const TreeDifference& d) {
+        return py::str("<FatTreeDifference {} {!r}: {!r} -> {!r}>").format(d.change, text(d.path), d.source_value, d.target_value);
+      });
+
   py::class_<CheckProblem>(m, "FatCheckProblem")
       .def_readonly("kind", &CheckProblem::kind)
       .def_property_readonly("path", [](const CheckProblem& p) { return text(p.path); })
@@ -321,6 +330,14 @@ void bind_fat(py::module_& m) {
       py::arg("source"), py::arg("src_dir"), py::arg("target"), py::arg("dst_dir"), py::arg("pattern") = FatText{"*.*"},
       py::arg("recurse") = false, py::arg("empty_dirs") = false, py::arg("hidden") = false,
       py::arg("progress") = py::none());
+  m.def(
+      "fat_compare_trees",
+      [](Volume& source, const FatText& src_dir, Volume& target, const FatText& dst_dir) {
+        py::gil_scoped_release release;
+        return compare_trees(source, src_dir.value, target, dst_dir.value);
+      },
+      py::arg("source"), py::arg("src_dir"), py::arg("target"), py::arg("dst_dir"),
+      "What differs between two FAT folders, file by file (names without regard to case).");
   m.def("fat_wildcard_match", [](const FatText& pattern, const FatText& name) {
     return wildcard_match(pattern.value, name.value);
   }, py::arg("pattern"), py::arg("name"));

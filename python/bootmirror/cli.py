@@ -754,6 +754,20 @@ def _fat_check(run: _Run) -> int:
     return cli_json.OK if not failed else cli_json.CHECK_FAILED
 
 
+def _esp_diff(run: _Run) -> int:
+    a = run.args
+    with run.machine() as machine:
+        differences = fat.compare_trees(machine.esp(a.source), machine.esp(a.target))
+    rows = [{"path": d.path, "change": d.change, "source": d.source_value, "target": d.target_value} for d in differences]
+    run.report(source_disk=a.source, target_disk=a.target, identical=not rows, differences=rows)
+    if not rows:
+        run.print(f"The ESPs of disk {a.source} and disk {a.target} hold the same files.")
+    for r in rows:
+        sides = f"{r['source'] or '-'} -> {r['target'] or '-'}"
+        run.print(f"{r['change']:<15} {r['path']}: {sides}")
+    return cli_json.OK if not rows else cli_json.CHECK_FAILED
+
+
 def _group_summary(group: "ldm.DiskGroup", numbers: Optional[List[int]]) -> Dict[str, Any]:
     return {
         "name": group.name, "guid": group.guid, "committed_seq": group.committed_seq,
@@ -1000,6 +1014,16 @@ def build_parser() -> argparse.ArgumentParser:
     fc.add_argument("--image", help="an image file")
     fc.add_argument("--partition", type=int, help="the partition's number, as list partition shows it")
     fc.add_argument("--repair", action="store_true", help="repair what fsck.fat -a repairs")
+
+    esp_parser = verbs.add_parser("esp", help="EFI system partitions: compare two disks'", description="EFI system partitions.")
+    esp_verbs = esp_parser.add_subparsers(dest="action", required=True, metavar="ACTION", parser_class=_Parser)
+    ed = verb("diff", "compare the ESPs of two disks file by file; exit 1 when they differ", [_on_machine()], _esp_diff,
+              group=("esp", esp_verbs),
+              description="Compare the EFI system partitions of two of the machine's disks, file by file: names "
+                          "without regard to case, sizes, contents (XXH3-128), attributes and modification times. "
+                          "The runbook's xcopy makes the shadow's ESP once; this says whether it still matches.")
+    ed.add_argument("--from", dest="source", type=int, required=True, metavar="DISK", help="the disk whose ESP is the reference (0)")
+    ed.add_argument("--to", dest="target", type=int, required=True, metavar="DISK", help="the disk whose ESP is compared (1)")
 
     ldm_parser = verbs.add_parser("ldm", help="dynamic disks: show the disk group", description="Windows' LDM dynamic disks.")
     ldm_verbs = ldm_parser.add_subparsers(dest="action", required=True, metavar="ACTION", parser_class=_Parser)

@@ -47,6 +47,7 @@ __all__ = [
     "FatFileIO",
     "Volume",
     "code_pages",
+    "compare_trees",
     "copy_tree",
     "format",
     "format_summary",
@@ -155,6 +156,20 @@ def copy_tree(source: "Volume", src_dir: str, target: "Volume", dst_dir: str, pa
     return _reporting(lambda report: _core.fat_copy_tree(source._volume, src_dir, target._volume, dst_dir, pattern,
                                                          recurse, empty_dirs, hidden, report),
                       progress, "Copy")
+
+
+def compare_trees(source: "Volume", target: "Volume", src_dir: str = "", dst_dir: str = "") -> List[_core.FatTreeDifference]:
+    """What differs between folder `src_dir` of `source` and `dst_dir` of `target`, file by file:
+    what a copy that makes the target exact would change (an empty list: none). Names are matched
+    without regard to case, as Windows matches them; each difference has ``path`` ('/'-separated
+    below the folders), ``change`` ("only-in-source", "only-in-target", "kind", "size", "content"
+    by XXH3-128, "attributes", "modified") and each side's value as text. For keeping a shadow
+    disk's ESP equal to the primary's::
+
+        fat.compare_trees(m.esp(0), m.esp(1))   # the primary's ESP against the shadow's
+
+    Never writes."""
+    return _core.fat_compare_trees(source._volume, src_dir, target._volume, dst_dir)
 
 
 def _reporting(work: Callable[[Callable[[int, int], bool]], T], progress: ProgressArg, description: str) -> T:

@@ -388,6 +388,14 @@ class Machine:
             return ntfs.Volume(_core.NtfsVolume.open(device))
         return fat.Volume(_core.machine_volume(self._m, drive))
 
+    def esp(self, disk: int) -> "fat.Volume":
+        """The FAT file system on disk `disk`'s EFI system partition, with or without a drive
+        letter (UsageError when the disk has none): for comparing a shadow disk's ESP with the
+        primary's (:func:`bootmirror.fat.compare_trees`)."""
+        from . import fat
+
+        return fat.Volume(_core.machine_esp(self._m, disk))
+
     def drive_device(self, drive: str) -> _core.BlockDevice:
         """The bytes behind a drive letter: a basic volume's partition, or a dynamic volume (reads
         from a healthy plex, writes to every plex of a mirror)."""

@@ -435,3 +435,55 @@ TEST(FatProgress, AStoppedImportOrCopyLeavesTheVolumeAsItWas) {
   EXPECT_EQ(out.seen.back().total, 40u * (100 << 10));
   EXPECT_TRUE(v->check(false).clean());
 }
+
+TEST(FatCompareTrees, AnExactCopyHasNoDifferencesAndEachChangeIsNamed) {
+  auto disk_a = std::make_shared<MemoryDisk>(32ull << 20), disk_b = std::make_shared<MemoryDisk>(32ull << 20);
+  FormatOptions o;
+  o.label = "ESP";
+  format(disk_a, o);
+  format(disk_b, o);
+  auto a = Volume::open(disk_a), b = Volume::open(disk_b);
+  a->makedirs("EFI/Microsoft/Boot");
+  a->makedirs("EFI/Empty");
+  std::string loader(5000, 'L'), bcd(300, 'B');
+  a->write_file("EFI/Microsoft/Boot/bootmgfw.efi", as_bytes(loader));
+  a->write_file("EFI/Microsoft/Boot/BCD", as_bytes(bcd));
+  a->set_attributes("EFI/Microsoft/Boot/BCD", attr::hidden | attr::system | attr::archive);
+  CopyOptions all;
+  all.recurse = all.empty_dirs = all.hidden = true;
+  copy_tree(*a, "", *b, "", all);
+  auto changes = [&] {
+    std::vector<std::string> out;
+    for (const TreeDifference& d : compare_trees(*a, "", *b, "")) out.push_back(d.change + " " + d.path);
+    return out;
+  };
+  // Modification times go with the files in a copy; a fresh FAT's folders compare by attributes.
+  EXPECT_EQ(changes(), std::vector<std::string>{});
+  EXPECT_TRUE(compare_trees(*a, "EFI/Microsoft", *b, "efi/MICROSOFT").empty());  // names as Windows matches them
+
+  std::string other_loader(5000, 'X');
+  b->write_file("EFI/Microsoft/Boot/bootmgfw.efi", as_bytes(other_loader));  // same size, other bytes
+  b->set_times("EFI/Microsoft/Boot/bootmgfw.efi", std::nullopt, a->stat("EFI/Microsoft/Boot/bootmgfw.efi").modified, std::nullopt);
+  b->write_file("EFI/Microsoft/Boot/BCD", as_bytes(loader));  // another size
+  b->set_times("EFI/Microsoft/Boot/BCD", std::nullopt, a->stat("EFI/Microsoft/Boot/BCD").modified, std::nullopt);
+  b->set_attributes("EFI/Microsoft/Boot/BCD", attr::archive);
+  b->write_file("EFI/extra.txt", as_bytes(bcd));
+  b->rmdir("EFI/Empty");
+  b->write_file("EFI/Empty", as_bytes(bcd));  // a file where the source has a folder
+  EXPECT_EQ(changes(), (std::vector<std::string>{"kind EFI/Empty", "only-in-target EFI/extra.txt", "size EFI/Microsoft/Boot/BCD",
+                                                 "attributes EFI/Microsoft/Boot/BCD", "content EFI/Microsoft/Boot/bootmgfw.efi"}));
+  const auto content = compare_trees(*a, "EFI/Microsoft/Boot", *b, "EFI/Microsoft/Boot");
+  ASSERT_EQ(content.size(), 3u);
+  EXPECT_EQ(content[2].path, "bootmgfw.efi");
+  EXPECT_EQ(content[2].source_value.size(), 32u);  // XXH3-128 in hex
+  EXPECT_NE(content[2].source_value, content[2].target_value);
+  EXPECT_EQ(content[0].source_value, "300 bytes");
+  EXPECT_EQ(content[0].target_value, "5,000 bytes");
+  EXPECT_EQ(content[1].source_value, "0x26");
+  EXPECT_EQ(content[1].target_value, "0x20");
+  a->write_file("EFI/only in a.txt", as_bytes(bcd));
+  bool seen = false;
+  for (const TreeDifference& d : compare_trees(*b, "", *a, ""))  // the other way round
+    seen |= d.change == "only-in-target" && d.path == "EFI/only in a.txt" && d.target_value == "300 bytes";
+  EXPECT_TRUE(seen);
+}

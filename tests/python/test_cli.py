@@ -390,3 +390,23 @@ def test_boot_under_qemu(lab):
     assert code == 0, doc
     assert doc["qemu_boot"]["loader_partition"]["disk"] == 0
     assert [m["tag"] for m in doc["qemu_boot"]["qemu"]["markers"]] == [bootmirror.windows_setup.LOADER_TAG]
+
+
+def test_esp_diff_compares_two_disks_esps(lab, tmp_path):
+    prepared = cli_run("diskpart", "-m", lab, "/s", script(tmp_path, "p.txt", bootmirror.kb814070.PREPARE_SHADOW_PARTITIONS
+                                                           + "Select disk 1\nSelect partition 1\nAssign letter=S\n"
+                                                           + bootmirror.kb814070.ASSIGN_PRIMARY_ESP))
+    assert prepared[0] == 0
+    assert cli_run("format", "-m", lab, "s:", "/fs:fat", "/q", "/y")[0] == 0
+    code, doc = cli_json_run("esp", "diff", "-m", lab, "--from", "0", "--to", "1")
+    assert code == cli_json.CHECK_FAILED and not doc["identical"]
+    assert {d["change"] for d in doc["differences"]} == {"only-in-source"} and len(doc["differences"]) == 12  # 7 files, 5 folders
+    assert cli_run("xcopy", "-m", lab, "p:\\*.*", "s:", "/s", "/h")[0] == 0
+    code, out, _ = cli_run("esp", "diff", "-m", lab, "--from", "0", "--to", "1")
+    assert code == 0 and out == "The ESPs of disk 0 and disk 1 hold the same files.\n"
+    with bootmirror.Machine.open(lab) as machine:  # the ESPs need no letters
+        machine.esp(1).remove("MSUtil/fdisk.efi")
+    code, out, _ = cli_run("esp", "diff", "-m", lab, "--from", "0", "--to", "1")
+    assert code == cli_json.CHECK_FAILED and out.startswith("only-in-source  MSUtil/fdisk.efi: ") and out.endswith(" bytes -> -\n")
+    code, doc = cli_json_run("esp", "diff", "-m", lab, "--from", "0", "--to", "2")
+    assert code == 2 and doc["error"]["type"] == "UsageError"

@@ -239,6 +239,21 @@ std::uint64_t copy_tree(Volume& source, const std::string& src_dir, Volume& targ
                         const CopyOptions& options, const std::function<void(const std::string&)>& on_copy = {},
                         const ProgressCallback& progress = {});
 
+// What differs between folder `src_dir` of `source` and `dst_dir` of `target` (the same volume or
+// two), file by file: what a copy that makes the target exact would have to change, as keeping a
+// shadow disk's ESP equal to the primary's needs. Names are matched without regard to case, as
+// Windows matches them; files are compared by size, then content (XXH3-128 of their bytes), and
+// both files and folders by attributes and files by modification time. In the order of the
+// folded paths; never writes.
+struct TreeDifference {
+  std::string path;    // '/'-separated below the compared folders, as the source spells it where both have it
+  std::string change;  // "only-in-source", "only-in-target", "kind" (a file on one side, a folder on the
+                       // other), "size", "content", "attributes", "modified"
+  std::string source_value, target_value;  // each side's value as text, "" where a side has nothing
+};
+std::vector<TreeDifference> compare_trees(Volume& source, const std::string& src_dir, Volume& target,
+                                          const std::string& dst_dir);
+
 // Windows' wildcard match for file names ('*' and '?', case-insensitive; "*.*" matches all).
 bool wildcard_match(const std::string& pattern, const std::string& name);
 

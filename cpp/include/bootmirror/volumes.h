@@ -40,6 +40,9 @@ void add_cdrom_drive(Machine& machine, char letter);
 std::optional<BasicVolume> volume_by_letter(Machine& machine, std::string_view drive);
 // The volume on this disk's partition (1..), or nullopt when it is not a volume.
 std::optional<BasicVolume> volume_of_partition(Machine& machine, int disk, std::size_t partition);
+// The disk's EFI system partition (the first, if it has several), basic disk or dynamic; nullopt
+// when it has none.
+std::optional<BasicVolume> esp_of_disk(Machine& machine, int disk);
 // The volume's bytes as a device: a Slice of its disk.
 DevicePtr volume_device(Machine& machine, const BasicVolume& volume);
 

@@ -147,6 +147,14 @@ std::optional<BasicVolume> volume_of_partition(Machine& machine, int disk, std::
   return std::nullopt;
 }
 
+std::optional<BasicVolume> esp_of_disk(Machine& machine, int disk) {
+  auto hold = machine.hold();
+  std::optional<BasicVolume> first;
+  for (const BasicVolume& v : basic_volumes(machine))
+    if (v.disk == disk && v.kind == gpt::Kind::efi_system && (!first || v.offset < first->offset)) first = v;
+  return first;
+}
+
 DevicePtr volume_device(Machine& machine, const BasicVolume& volume) {
   auto hold = machine.hold();
   const AttachedDisk& disk = machine.disk(volume.disk);

@@ -149,3 +149,28 @@ def test_basic_and_dynamic_volumes_share_list_volume(tmp_path):
     assert _answer(m, "select volume 1") == "Volume 1 is the selected volume."
     assert _answer(m, "remove") == "Diskpart successfully removed the drive letter or mount point."
     assert m.drive_letters == {}
+
+
+def test_compare_trees_sees_the_shadow_esp_drift_after_the_xcopy(tmp_path):
+    # The runbook's xcopy is a one-off: when Windows later updates its loader on the primary ESP
+    # only, the shadow's copy drifts, and nothing in Windows says so.
+    m = _prepare(tmp_path)
+    m.diskpart("Select disk 1\nSelect partition 1\nAssign letter=S\nSelect disk 0\nSelect partition 1\nAssign letter=P\n",
+               check=True)
+    m.format("s:", "/fs:fat /q /y")
+    m.xcopy("p:\\*.*", "s:", "/s /h")
+    p, s = m.volume("p:"), m.volume("s:")
+    assert fat.compare_trees(p, s) == []  # xcopy /s /h made an exact copy, attributes and times included
+    assert fat.compare_trees(p, s, "efi/microsoft", "EFI/MICROSOFT") == []
+    loader = "EFI/Microsoft/WINNT50/ia64ldr.efi"
+    p.write_bytes(loader, p.read_bytes(loader)[::-1])  # an update: the same size, other bytes
+    p.set_times(loader, modified=1_700_000_000)  # 2023-11-14 22:13:20
+    p.write_bytes("EFI/Microsoft/WINNT50/Boot0004", b"a new entry's file")
+    s.remove("MSUtil/fdisk.efi")
+    differences = {(d.change, d.path): d for d in fat.compare_trees(p, s)}
+    assert set(differences) == {("content", loader), ("modified", loader), ("only-in-source", "EFI/Microsoft/WINNT50/Boot0004"),
+                                ("only-in-source", "MSUtil/fdisk.efi")}
+    content = differences["content", loader]
+    assert len(content.source_value) == len(content.target_value) == 32 and content.source_value != content.target_value
+    assert differences["modified", loader].source_value == "2023-11-14 22:13:20"
+    assert differences["only-in-source", "MSUtil/fdisk.efi"].target_value == ""
