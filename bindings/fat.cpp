@@ -338,6 +338,14 @@ void bind_fat(py::module_& m) {
       },
       py::arg("source"), py::arg("src_dir"), py::arg("target"), py::arg("dst_dir"),
       "What differs between two FAT folders, file by file (names without regard to case).");
+  m.def(
+      "fat_sync_tree",
+      [](Volume& source, const FatText& src_dir, Volume& target, const FatText& dst_dir, bool dry_run) {
+        py::gil_scoped_release release;
+        return sync_tree(source, src_dir.value, target, dst_dir.value, dry_run);
+      },
+      py::arg("source"), py::arg("src_dir"), py::arg("target"), py::arg("dst_dir"), py::arg("dry_run") = false,
+      "Make the target folder an exact copy of the source folder; the differences acted on (or, dry, found).");
   m.def("fat_wildcard_match", [](const FatText& pattern, const FatText& name) {
     return wildcard_match(pattern.value, name.value);
   }, py::arg("pattern"), py::arg("name"));

@@ -754,18 +754,36 @@ def _fat_check(run: _Run) -> int:
     return cli_json.OK if not failed else cli_json.CHECK_FAILED
 
 
+def _difference_rows(run: _Run, differences: "List[_core.FatTreeDifference]") -> List[Dict[str, str]]:
+    """The differences of two ESPs as JSON rows, each printed as a line for people."""
+    rows = [{"path": d.path, "change": d.change, "source": d.source_value, "target": d.target_value} for d in differences]
+    for r in rows:
+        run.print(f"{r['change']:<15} {r['path']}: {r['source'] or '-'} -> {r['target'] or '-'}")
+    return rows
+
+
 def _esp_diff(run: _Run) -> int:
     a = run.args
     with run.machine() as machine:
         differences = fat.compare_trees(machine.esp(a.source), machine.esp(a.target))
-    rows = [{"path": d.path, "change": d.change, "source": d.source_value, "target": d.target_value} for d in differences]
-    run.report(source_disk=a.source, target_disk=a.target, identical=not rows, differences=rows)
-    if not rows:
+    if not differences:
         run.print(f"The ESPs of disk {a.source} and disk {a.target} hold the same files.")
-    for r in rows:
-        sides = f"{r['source'] or '-'} -> {r['target'] or '-'}"
-        run.print(f"{r['change']:<15} {r['path']}: {sides}")
+    rows = _difference_rows(run, differences)
+    run.report(source_disk=a.source, target_disk=a.target, identical=not rows, differences=rows)
     return cli_json.OK if not rows else cli_json.CHECK_FAILED
+
+
+def _esp_sync(run: _Run) -> int:
+    a = run.args
+    with run.machine() as machine:
+        changes = fat.sync_tree(machine.esp(a.source), machine.esp(a.target), dry_run=a.dry_run)
+    if not changes:
+        run.print(f"The ESP of disk {a.target} already holds the same files as disk {a.source}'s.")
+    elif a.dry_run:
+        run.print(f"Would change on disk {a.target}'s ESP (nothing written):")
+    rows = _difference_rows(run, changes)
+    run.report(source_disk=a.source, target_disk=a.target, dry_run=a.dry_run, changes=rows)
+    return cli_json.OK
 
 
 def _group_summary(group: "ldm.DiskGroup", numbers: Optional[List[int]]) -> Dict[str, Any]:
@@ -1015,7 +1033,8 @@ def build_parser() -> argparse.ArgumentParser:
     fc.add_argument("--partition", type=int, help="the partition's number, as list partition shows it")
     fc.add_argument("--repair", action="store_true", help="repair what fsck.fat -a repairs")
 
-    esp_parser = verbs.add_parser("esp", help="EFI system partitions: compare two disks'", description="EFI system partitions.")
+    esp_parser = verbs.add_parser("esp", help="EFI system partitions: compare or sync two disks'",
+                                  description="EFI system partitions.")
     esp_verbs = esp_parser.add_subparsers(dest="action", required=True, metavar="ACTION", parser_class=_Parser)
     ed = verb("diff", "compare the ESPs of two disks file by file; exit 1 when they differ", [_on_machine()], _esp_diff,
               group=("esp", esp_verbs),
@@ -1024,6 +1043,16 @@ def build_parser() -> argparse.ArgumentParser:
                           "The runbook's xcopy makes the shadow's ESP once; this says whether it still matches.")
     ed.add_argument("--from", dest="source", type=int, required=True, metavar="DISK", help="the disk whose ESP is the reference (0)")
     ed.add_argument("--to", dest="target", type=int, required=True, metavar="DISK", help="the disk whose ESP is compared (1)")
+    es = verb("sync", "make one disk's ESP an exact copy of another's (--dry-run: say what would change)",
+              [_on_machine()], _esp_sync, group=("esp", esp_verbs),
+              description="Make the EFI system partition of disk --to an exact copy of disk --from's, as robocopy "
+                          "/MIR would: files the source lacks are removed, new and changed ones copied, attributes "
+                          "and times set as the source's; the target keeps its volume serial, label and partition "
+                          "GUID (its boot entries still match it). Each step is crash-safe on its own: a sync cut "
+                          "short leaves each file as it was or as the source's, and running it again finishes it.")
+    es.add_argument("--from", dest="source", type=int, required=True, metavar="DISK", help="the disk whose ESP is copied (0)")
+    es.add_argument("--to", dest="target", type=int, required=True, metavar="DISK", help="the disk whose ESP is made equal (1)")
+    es.add_argument("--dry-run", action="store_true", help="write nothing; list what would change")
 
     ldm_parser = verbs.add_parser("ldm", help="dynamic disks: show the disk group", description="Windows' LDM dynamic disks.")
     ldm_verbs = ldm_parser.add_subparsers(dest="action", required=True, metavar="ACTION", parser_class=_Parser)

@@ -49,6 +49,7 @@ __all__ = [
     "code_pages",
     "compare_trees",
     "copy_tree",
+    "sync_tree",
     "format",
     "format_summary",
     "open",
@@ -170,6 +171,20 @@ def compare_trees(source: "Volume", target: "Volume", src_dir: str = "", dst_dir
 
     Never writes."""
     return _core.fat_compare_trees(source._volume, src_dir, target._volume, dst_dir)
+
+
+def sync_tree(source: "Volume", target: "Volume", src_dir: str = "", dst_dir: str = "",
+              dry_run: bool = False) -> List[_core.FatTreeDifference]:
+    """Make folder `dst_dir` of `target` an exact copy of `src_dir` of `source`, as robocopy /MIR
+    does: what the source lacks is removed, what is new or changed is copied, and attributes and
+    times are set as the source's; the target's serial, label and names' case stay. Returns the
+    differences acted on (those :func:`compare_trees` finds); with `dry_run`, writes nothing and
+    only returns them. A sync cut short (a crash, a full volume) leaves each file as it was or as
+    the source's, and running it again finishes it::
+
+        fat.sync_tree(m.esp(0), m.esp(1))   # the shadow's ESP made equal to the primary's again
+    """
+    return _core.fat_sync_tree(source._volume, src_dir, target._volume, dst_dir, dry_run)
 
 
 def _reporting(work: Callable[[Callable[[int, int], bool]], T], progress: ProgressArg, description: str) -> T:

@@ -487,3 +487,48 @@ TEST(FatCompareTrees, AnExactCopyHasNoDifferencesAndEachChangeIsNamed) {
     seen |= d.change == "only-in-target" && d.path == "EFI/only in a.txt" && d.target_value == "300 bytes";
   EXPECT_TRUE(seen);
 }
+
+TEST(FatSyncTree, MakesTheTargetAnExactCopyAndADryRunWritesNothing) {
+  auto disk_a = std::make_shared<MemoryDisk>(32ull << 20), disk_b = std::make_shared<MemoryDisk>(32ull << 20);
+  FormatOptions o;
+  o.serial = 1;
+  format(disk_a, o);
+  o.serial = 2;
+  format(disk_b, o);
+  auto a = Volume::open(disk_a), b = Volume::open(disk_b);
+  std::string loader(70000, 'L'), small(300, 's');
+  a->makedirs("EFI/Microsoft/WINNT50");
+  a->write_file("EFI/Microsoft/WINNT50/ia64ldr.efi", as_bytes(loader));
+  a->write_file("EFI/Microsoft/WINNT50/Boot0003", as_bytes(small));
+  a->set_attributes("EFI/Microsoft/WINNT50/Boot0003", attr::hidden | attr::system | attr::archive);
+  a->makedirs("EFI/Boot");
+  a->write_file("EFI/Boot/bootx64.efi", as_bytes(small));  // a file where the target has a folder
+  // The target: an older, different tree.
+  b->makedirs("efi/microsoft/winnt50");
+  std::string old_loader(50000, 'O');
+  b->write_file("efi/microsoft/winnt50/IA64LDR.EFI", as_bytes(old_loader));
+  b->set_attributes("efi/microsoft/winnt50/IA64LDR.EFI", attr::read_only | attr::archive);  // must still be replaced
+  b->makedirs("EFI/Boot/bootx64.efi/inner");
+  b->write_file("EFI/Boot/bootx64.efi/inner/x.bin", as_bytes(small));
+  b->makedirs("Stale/Deeper");
+  b->write_file("Stale/Deeper/old.efi", as_bytes(small));
+  b->set_attributes("Stale/Deeper/old.efi", attr::read_only);
+
+  const ByteVector before = disk_b->read(0, disk_b->size());
+  const auto planned = sync_tree(*a, "", *b, "", true);
+  EXPECT_FALSE(planned.empty());
+  EXPECT_EQ(disk_b->read(0, disk_b->size()), before);  // a dry run writes nothing
+
+  const ByteVector source_before = disk_a->read(0, disk_a->size());
+  const auto done = sync_tree(*a, "", *b, "");
+  EXPECT_EQ(done.size(), planned.size());
+  EXPECT_TRUE(compare_trees(*a, "", *b, "").empty());
+  EXPECT_EQ(disk_a->read(0, disk_a->size()), source_before);  // the source is only read
+  EXPECT_FALSE(b->exists("Stale"));
+  EXPECT_EQ(b->read_file("EFI/Microsoft/WINNT50/ia64ldr.efi"), a->read_file("EFI/Microsoft/WINNT50/ia64ldr.efi"));
+  EXPECT_EQ(b->stat("EFI/Microsoft/WINNT50/Boot0003").attributes, attr::hidden | attr::system | attr::archive);
+  EXPECT_EQ(b->stat("efi/microsoft/winnt50/Boot0003").modified.seconds, a->stat("EFI/Microsoft/WINNT50/Boot0003").modified.seconds);
+  EXPECT_EQ(b->serial(), 2u);  // the target keeps its own identity
+  EXPECT_TRUE(b->check(false).clean());
+  EXPECT_TRUE(sync_tree(*a, "", *b, "").empty());  // nothing left to do
+}

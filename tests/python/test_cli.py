@@ -408,5 +408,14 @@ def test_esp_diff_compares_two_disks_esps(lab, tmp_path):
         machine.esp(1).remove("MSUtil/fdisk.efi")
     code, out, _ = cli_run("esp", "diff", "-m", lab, "--from", "0", "--to", "1")
     assert code == cli_json.CHECK_FAILED and out.startswith("only-in-source  MSUtil/fdisk.efi: ") and out.endswith(" bytes -> -\n")
+    # esp sync puts it back; --dry-run only says what it would do.
+    code, out, _ = cli_run("esp", "sync", "-m", lab, "--from", "0", "--to", "1", "--dry-run")
+    assert code == 0 and out.startswith("Would change on disk 1's ESP (nothing written):\nonly-in-source  MSUtil/fdisk.efi")
+    assert cli_run("esp", "diff", "-m", lab, "--from", "0", "--to", "1")[0] == cli_json.CHECK_FAILED
+    code, doc = cli_json_run("esp", "sync", "-m", lab, "--from", "0", "--to", "1")
+    assert code == 0 and not doc["dry_run"] and [c["path"] for c in doc["changes"]] == ["MSUtil/fdisk.efi"]
+    assert cli_run("esp", "diff", "-m", lab, "--from", "0", "--to", "1")[0] == 0
+    code, out, _ = cli_run("esp", "sync", "-m", lab, "--from", "0", "--to", "1")
+    assert code == 0 and out == "The ESP of disk 1 already holds the same files as disk 0's.\n"
     code, doc = cli_json_run("esp", "diff", "-m", lab, "--from", "0", "--to", "2")
     assert code == 2 and doc["error"]["type"] == "UsageError"

@@ -1,6 +1,6 @@
-// Two FAT folders compared file by file (fat::compare_trees): the differences a copy that makes
-// the target exact would have to change, which is what keeping a shadow disk's ESP equal to the
-// primary's needs to know. Names are matched as Windows matches them, without regard to case.
+// Two FAT folders compared file by file (fat::compare_trees), and the target made an exact copy of
+// the source from those differences (fat::sync_tree): what keeping a shadow disk's ESP equal to
+// the primary's needs. Names are matched as Windows matches them, without regard to case.
 #include <map>
 
 #include <fmt/format.h>
@@ -89,6 +89,73 @@ std::vector<TreeDifference> compare_trees(Volume& source, const std::string& src
     ++a, ++b;
   }
   return out;
+}
+
+namespace {
+
+std::string joined(const std::string& root, const std::string& path) { return root.empty() ? path : root + "/" + path; }
+
+// A read-only file or folder can be neither replaced nor removed: its attribute goes first.
+void clear_read_only(Volume& volume, const std::string& path) {
+  if (volume.stat(path).attributes & attr::read_only) volume.set_attributes(path, volume.stat(path).attributes & ~attr::read_only);
+}
+
+// A file, or a folder with everything in it (its files, then its folders deepest first).
+void remove_tree(Volume& volume, const std::string& path) {
+  clear_read_only(volume, path);
+  if (!volume.stat(path).is_dir()) {
+    volume.remove(path);
+    return;
+  }
+  std::vector<std::string> folders;
+  for (const WalkStep& step : volume.walk(path)) {
+    folders.push_back(step.path);
+    for (const Entry& e : step.entries) {
+      const std::string inner = step.path.empty() ? e.name : step.path + "/" + e.name;
+      clear_read_only(volume, inner);
+      if (!e.is_dir()) volume.remove(inner);
+    }
+  }
+  for (auto it = folders.rbegin(); it != folders.rend(); ++it) volume.rmdir(*it);
+}
+
+// The source's file or folder at `from` made at `to` on the target, with its attributes and times.
+void copy_entry(Volume& source, const std::string& from, Volume& target, const std::string& to, bool content) {
+  const Entry e = source.stat(from);
+  if (e.is_dir()) {
+    if (!target.exists(to)) target.mkdir(to);
+  } else if (content) {
+    if (target.exists(to)) clear_read_only(target, to);
+    target.write_file(to, source.read_file(from));
+  }
+  target.set_attributes(to, e.attributes);
+  target.set_times(to, e.created, e.modified, e.accessed);
+}
+
+}  // namespace
+
+std::vector<TreeDifference> sync_tree(Volume& source, const std::string& src_dir, Volume& target,
+                                      const std::string& dst_dir, bool dry_run) {
+  const std::vector<TreeDifference> differences = compare_trees(source, src_dir, target, dst_dir);
+  if (dry_run || differences.empty()) return differences;
+  // What the source does not hold, or holds as the other kind, goes first (deepest first: a
+  // folder's contents are listed after it), which also frees its clusters for what comes.
+  for (auto it = differences.rbegin(); it != differences.rend(); ++it)
+    if ((it->change == "only-in-target" || it->change == "kind") && target.exists(joined(dst_dir, it->path)))
+      remove_tree(target, joined(dst_dir, it->path));
+  // Then in path order, so that a folder is made before what goes in it. Each step is one of the
+  // volume's own crash-safe writes: a sync cut short leaves every file as it was or as the
+  // source's, and running it again finishes it.
+  for (const TreeDifference& d : differences) {
+    const std::string from = joined(src_dir, d.path), to = joined(dst_dir, d.path);
+    if (d.change == "only-in-target") continue;
+    if (d.change == "only-in-source" || d.change == "kind" || d.change == "size" || d.change == "content")
+      copy_entry(source, from, target, to, true);
+    else  // "attributes", "modified": the entry alone
+      copy_entry(source, from, target, to, false);
+  }
+  target.flush();
+  return differences;
 }
 
 }  // namespace bootmirror::fat

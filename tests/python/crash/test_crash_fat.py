@@ -129,3 +129,41 @@ def test_every_crash_leaves_each_file_as_before_or_after(name, fs, tmp_path):
 def _union(old, new):
     """A file both where it was and where it went: a move the crash cut between its two steps."""
     return (old[0], old[1], tuple(sorted(set(old[2]) | set(new[2]))))
+
+
+def _esp_source() -> fat.Volume:
+    """The primary ESP a sync copies from (never written: not one of the crashed disks)."""
+    with bootmirror.deterministic(seed=8, epoch=1_760_000_000):
+        disk = Disk.memory(40 * MiB)
+        fat.format(disk, "FAT32", label="NEW")
+        v = fat.open(disk)
+        v.makedirs("EFI/Microsoft/WINNT50")
+        v.write_bytes("EFI/Microsoft/WINNT50/ia64ldr.efi", b"N" * 90_000)  # changed: bigger
+        v.write_bytes("EFI/Microsoft/WINNT50/Boot0004", b"4" * 2_000)       # new
+        v.set_attributes("EFI/Microsoft/WINNT50/Boot0004", fat.HIDDEN | fat.SYSTEM | fat.ARCHIVE)
+        v.makedirs("MSUtil")
+        v.write_bytes("MSUtil/nvrboot.efi", b"v" * 30_000)                  # new, in a new folder
+    return v                                                                # small.txt and Boot0003: removed
+
+
+def test_every_crash_of_a_sync_leaves_each_file_as_before_or_as_the_sources_and_a_second_sync_finishes(tmp_path):
+    source = _esp_source()
+    base = _volume()
+    sync = lambda disks: fat.sync_tree(source, fat.open(disks[0]))  # noqa: E731
+    old = dict(_view(base)[2])
+    new = dict(_view(completed(sync, [base])[0])[2])
+    assert new == dict(_tree(source)) and old != new
+    for k, (state, (disk,)) in enumerate(states(sync, [base], "fat: sync a tree (esp sync)")):
+        seen = dict(_view(disk)[2])
+        for path, value in seen.items():  # one crash-safe write at a time: never a mix within a file
+            assert value in (old.get(path), new.get(path)), f"{state.description}: {path}"
+        image = to_file(disk, tmp_path / f"state{k}.img")
+        code, said = _fsck(image)
+        bad = [line for line in said.splitlines() if not HARMLESS.search(line)]
+        assert code in (0, 1) and not bad, f"{state.description}\n{said}"
+        with Disk.open(image, writable=True) as d:
+            target = fat.open(d)
+            target.check(repair=True)
+            fat.sync_tree(source, target)
+            assert fat.compare_trees(source, target) == [] and dict(_tree(target)) == new, state.description
+        image.unlink()

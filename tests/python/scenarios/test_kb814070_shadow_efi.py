@@ -151,7 +151,7 @@ def test_basic_and_dynamic_volumes_share_list_volume(tmp_path):
     assert m.drive_letters == {}
 
 
-def test_compare_trees_sees_the_shadow_esp_drift_after_the_xcopy(tmp_path):
+def test_compare_trees_sees_the_shadow_esp_drift_and_sync_tree_undoes_it(tmp_path):
     # The runbook's xcopy is a one-off: when Windows later updates its loader on the primary ESP
     # only, the shadow's copy drifts, and nothing in Windows says so.
     m = _prepare(tmp_path)
@@ -174,3 +174,10 @@ def test_compare_trees_sees_the_shadow_esp_drift_after_the_xcopy(tmp_path):
     assert len(content.source_value) == len(content.target_value) == 32 and content.source_value != content.target_value
     assert differences["modified", loader].source_value == "2023-11-14 22:13:20"
     assert differences["only-in-source", "MSUtil/fdisk.efi"].target_value == ""
+    # And esp sync's engine call puts the shadow back, keeping its own serial number.
+    serial = s.serial
+    assert [d.change for d in fat.sync_tree(p, s, dry_run=True)] == [d.change for d in fat.compare_trees(p, s)]
+    assert fat.compare_trees(p, s) != []  # the dry run wrote nothing
+    fat.sync_tree(p, s)
+    assert fat.compare_trees(p, s) == [] and s.serial == serial and s.check().clean
+    assert m.esp(1).read_bytes(loader) == p.read_bytes(loader)
