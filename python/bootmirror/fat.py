@@ -179,7 +179,8 @@ def sync_tree(source: "Volume", target: "Volume", src_dir: str = "", dst_dir: st
     does: what the source lacks is removed, what is new or changed is copied, and attributes and
     times are set as the source's; the target's serial, label and names' case stay. Returns the
     differences acted on (those :func:`compare_trees` finds); with `dry_run`, writes nothing and
-    only returns them. A sync cut short (a crash, a full volume) leaves each file as it was or as
+    only returns them. A damaged source file raises FormatError before anything is written. A
+    sync cut short (a crash, a full volume) leaves each file as it was or as
     the source's, and running it again finishes it::
 
         fat.sync_tree(m.esp(0), m.esp(1))   # the shadow's ESP made equal to the primary's again

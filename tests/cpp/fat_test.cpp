@@ -532,3 +532,31 @@ TEST(FatSyncTree, MakesTheTargetAnExactCopyAndADryRunWritesNothing) {
   EXPECT_TRUE(b->check(false).clean());
   EXPECT_TRUE(sync_tree(*a, "", *b, "").empty());  // nothing left to do
 }
+
+TEST(FatSyncTree, ADamagedSourceFileIsRefusedBeforeTheTargetIsWritten) {
+  auto disk_a = std::make_shared<MemoryDisk>(32ull << 20), disk_b = std::make_shared<MemoryDisk>(32ull << 20);
+  FormatOptions o;
+  o.file_system = "FAT16";
+  format(disk_a, o);
+  format(disk_b, o);
+  {
+    auto a = Volume::open(disk_a);
+    std::string data(20000, 'd');
+    a->write_file("good.bin", as_bytes(data));
+    a->write_file("zz damaged.bin", as_bytes(data));  // copied after good.bin
+    a->flush();
+    // Its chain cut after the first cluster, in both FATs: shorter than its size.
+    const std::uint32_t first = a->stat("zz damaged.bin").first_cluster;
+    for (std::uint32_t copy = 0; copy < 2; ++copy) {
+      ByteVector end(2);
+      store_le<std::uint16_t>(end, 0, 0xFFFF);
+      disk_a->write(a->geometry().fat_offset(copy) + 2ull * first, end);
+    }
+  }
+  auto a = Volume::open(disk_a), b = Volume::open(disk_b);
+  b->write_file("old.bin", as_bytes(std::string(100, 'o')));  // would be removed first
+  const ByteVector before = disk_b->read(0, disk_b->size());
+  EXPECT_THROW(sync_tree(*a, "", *b, ""), FormatError);
+  EXPECT_EQ(disk_b->read(0, disk_b->size()), before);
+  EXPECT_TRUE(b->exists("old.bin"));
+}

@@ -257,8 +257,9 @@ std::vector<TreeDifference> compare_trees(Volume& source, const std::string& src
 // removes what the source does not hold, copies what is new or changed, and sets attributes and
 // times (created, modified, accessed) as the source's; the target's volume serial, label and
 // names' case stay. Returns the differences it acted on (compare_trees'); with `dry_run`, only
-// reports them. Each step is one crash-safe write of the volume, so a sync cut short leaves
-// each file as it was or as the source's, and a second sync finishes it.
+// reports them. A damaged source file is a FormatError before anything is written. Each step is
+// one crash-safe write of the volume, so a sync cut short (a crash, a full volume) leaves each
+// file as it was or as the source's, and a second sync finishes it.
 std::vector<TreeDifference> sync_tree(Volume& source, const std::string& src_dir, Volume& target,
                                       const std::string& dst_dir, bool dry_run = false);
 

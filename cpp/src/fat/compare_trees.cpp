@@ -95,6 +95,11 @@ namespace {
 
 std::string joined(const std::string& root, const std::string& path) { return root.empty() ? path : root + "/" + path; }
 
+// A difference the source's file (or folder) is copied over, rather than its entry adjusted.
+bool copies_source(const TreeDifference& d) {
+  return d.change == "only-in-source" || d.change == "kind" || d.change == "size" || d.change == "content";
+}
+
 // A read-only file or folder can be neither replaced nor removed: its attribute goes first.
 void clear_read_only(Volume& volume, const std::string& path) {
   if (volume.stat(path).attributes & attr::read_only) volume.set_attributes(path, volume.stat(path).attributes & ~attr::read_only);
@@ -138,6 +143,10 @@ std::vector<TreeDifference> sync_tree(Volume& source, const std::string& src_dir
                                       const std::string& dst_dir, bool dry_run) {
   const std::vector<TreeDifference> differences = compare_trees(source, src_dir, target, dst_dir);
   if (dry_run || differences.empty()) return differences;
+  // Everything that can refuse does so before the first write: each source file to be copied is
+  // read once here, so a damaged one is a FormatError while the target is still untouched.
+  for (const TreeDifference& d : differences)
+    if (const std::string from = joined(src_dir, d.path); copies_source(d) && !source.stat(from).is_dir()) source.read_file(from);
   // What the source does not hold, or holds as the other kind, goes first (deepest first: a
   // folder's contents are listed after it), which also frees its clusters for what comes.
   for (auto it = differences.rbegin(); it != differences.rend(); ++it)
@@ -148,11 +157,8 @@ std::vector<TreeDifference> sync_tree(Volume& source, const std::string& src_dir
   // source's, and running it again finishes it.
   for (const TreeDifference& d : differences) {
     const std::string from = joined(src_dir, d.path), to = joined(dst_dir, d.path);
-    if (d.change == "only-in-target") continue;
-    if (d.change == "only-in-source" || d.change == "kind" || d.change == "size" || d.change == "content")
-      copy_entry(source, from, target, to, true);
-    else  // "attributes", "modified": the entry alone
-      copy_entry(source, from, target, to, false);
+    // The source's file copied over, or (attributes, modified) its entry's values alone.
+    if (d.change != "only-in-target") copy_entry(source, from, target, to, copies_source(d));
   }
   target.flush();
   return differences;
