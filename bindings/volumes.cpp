@@ -65,16 +65,8 @@ void bind_volumes(py::module_& m) {
       "The bytes behind a drive letter: a partition, or a dynamic volume (every plex of a mirror).");
   m.def("machine_volume", &mount_fat, py::arg("machine"), py::arg("drive"), py::call_guard<py::gil_scoped_release>(),
         "The FAT volume behind a drive letter (shared by every caller).");
-  m.def(
-      "machine_esp",
-      [](Machine& machine, int disk) {
-        auto hold = machine.hold();
-        const std::optional<BasicVolume> esp = esp_of_disk(machine, disk);
-        if (!esp) throw UsageError(fmt::format("disk {} has no EFI system partition", disk));
-        return fat::Volume::open(volume_device(machine, *esp), machine.oem_codepage());
-      },
-      py::arg("machine"), py::arg("disk"), py::call_guard<py::gil_scoped_release>(),
-      "The FAT file system on a disk's EFI system partition, whether or not it has a drive letter.");
+  m.def("machine_esp", &mount_esp, py::arg("machine"), py::arg("disk"), py::call_guard<py::gil_scoped_release>(),
+        "The FAT file system on a disk's EFI system partition, with or without a drive letter (shared as machine_volume's).");
   m.def(
       "machine_assign_letter",
       [](Machine& machine, int disk, std::size_t partition, const std::string& letter) {

@@ -76,6 +76,10 @@ DevicePtr drive_device(Machine& machine, std::string_view drive);
 // The FAT file system on the volume with this letter, shared while anyone holds it so that every
 // caller sees the same cached FAT and folders; FormatError when the volume holds no FAT.
 std::shared_ptr<fat::Volume> mount_fat(Machine& machine, std::string_view drive);
+// The FAT file system on the disk's EFI system partition, with or without a letter, shared as
+// mount_fat's (the same volume object when the ESP also has a letter); UsageError when the disk
+// has no ESP, FormatError when it holds no FAT.
+std::shared_ptr<fat::Volume> mount_esp(Machine& machine, int disk);
 // Forgets a mounted FAT volume (format calls it: the old one no longer describes the disk).
 void unmount_fat(Machine& machine, std::string_view drive);
 

@@ -71,6 +71,7 @@ struct Drive {
 };
 
 std::optional<Drive> resolve_drive(Machine& machine, std::string_view drive);
+std::shared_ptr<fat::Volume> mount(Machine& machine, const Drive& drive);
 
 }  // namespace
 
@@ -299,16 +300,33 @@ DevicePtr drive_device(Machine& machine, std::string_view drive) {
   return found ? found->device : nullptr;
 }
 
+namespace {
+
+// The FAT on `drive`'s bytes, shared with whoever has it mounted already.
+std::shared_ptr<fat::Volume> mount(Machine& machine, const Drive& drive) {
+  std::lock_guard lock(mounts_mutex);
+  if (auto it = mounts().find(drive.key); it != mounts().end())
+    if (auto alive = it->second.lock()) return alive;
+  auto mounted = fat::Volume::open(drive.device, machine.oem_codepage());
+  mounts()[drive.key] = mounted;
+  return mounted;
+}
+
+}  // namespace
+
 std::shared_ptr<fat::Volume> mount_fat(Machine& machine, std::string_view drive) {
   auto hold = machine.hold();
   auto found = resolve_drive(machine, drive);
   if (!found) throw UsageError(fmt::format("There is no volume {}:", letter_of(drive)));
-  std::lock_guard lock(mounts_mutex);
-  if (auto it = mounts().find(found->key); it != mounts().end())
-    if (auto alive = it->second.lock()) return alive;
-  auto mounted = fat::Volume::open(found->device, machine.oem_codepage());
-  mounts()[found->key] = mounted;
-  return mounted;
+  return mount(machine, *found);
+}
+
+std::shared_ptr<fat::Volume> mount_esp(Machine& machine, int disk) {
+  auto hold = machine.hold();
+  const std::optional<BasicVolume> esp = esp_of_disk(machine, disk);
+  if (!esp) throw UsageError(fmt::format("disk {} has no EFI system partition", disk));
+  // The same key as its drive letter's, when it has one: both callers share one cached FAT.
+  return mount(machine, Drive{volume_device(machine, *esp), MountKey{machine.disk(disk).device.get(), esp->offset}});
 }
 
 void unmount_fat(Machine& machine, std::string_view drive) {

@@ -181,3 +181,6 @@ def test_compare_trees_sees_the_shadow_esp_drift_and_sync_tree_undoes_it(tmp_pat
     fat.sync_tree(p, s)
     assert fat.compare_trees(p, s) == [] and s.serial == serial and s.check().clean
     assert m.esp(1).read_bytes(loader) == p.read_bytes(loader)
+    # One cached FAT per volume, whether reached by letter or as a disk's ESP: writes through one
+    # are never overwritten by the other's stale copy.
+    assert m.esp(1)._volume is s._volume and m.esp(0)._volume is p._volume
