@@ -356,6 +356,13 @@ struct Recorder {
   }
 };
 
+// A 32 MiB memory disk freshly formatted with `options`.
+std::shared_ptr<MemoryDisk> formatted_disk(const FormatOptions& options = {}) {
+  auto disk = std::make_shared<MemoryDisk>(32ull << 20);
+  format(disk, options);
+  return disk;
+}
+
 // A host folder of `files` files of 100 KiB each, in two subfolders.
 void make_host_tree(const std::filesystem::path& root, int files) {
   std::filesystem::create_directories(root / "a" / "b");
@@ -437,12 +444,9 @@ TEST(FatProgress, AStoppedImportOrCopyLeavesTheVolumeAsItWas) {
 }
 
 TEST(FatCompareTrees, AnExactCopyHasNoDifferencesAndEachChangeIsNamed) {
-  auto disk_a = std::make_shared<MemoryDisk>(32ull << 20), disk_b = std::make_shared<MemoryDisk>(32ull << 20);
   FormatOptions o;
   o.label = "ESP";
-  format(disk_a, o);
-  format(disk_b, o);
-  auto a = Volume::open(disk_a), b = Volume::open(disk_b);
+  auto a = Volume::open(formatted_disk(o)), b = Volume::open(formatted_disk(o));
   a->makedirs("EFI/Microsoft/Boot");
   a->makedirs("EFI/Empty");
   std::string loader(5000, 'L'), bcd(300, 'B');
@@ -489,12 +493,11 @@ TEST(FatCompareTrees, AnExactCopyHasNoDifferencesAndEachChangeIsNamed) {
 }
 
 TEST(FatSyncTree, MakesTheTargetAnExactCopyAndADryRunWritesNothing) {
-  auto disk_a = std::make_shared<MemoryDisk>(32ull << 20), disk_b = std::make_shared<MemoryDisk>(32ull << 20);
   FormatOptions o;
   o.serial = 1;
-  format(disk_a, o);
+  auto disk_a = formatted_disk(o);
   o.serial = 2;
-  format(disk_b, o);
+  auto disk_b = formatted_disk(o);
   auto a = Volume::open(disk_a), b = Volume::open(disk_b);
   std::string loader(70000, 'L'), small(300, 's');
   a->makedirs("EFI/Microsoft/WINNT50");
@@ -534,11 +537,9 @@ TEST(FatSyncTree, MakesTheTargetAnExactCopyAndADryRunWritesNothing) {
 }
 
 TEST(FatSyncTree, ADamagedSourceFileIsRefusedBeforeTheTargetIsWritten) {
-  auto disk_a = std::make_shared<MemoryDisk>(32ull << 20), disk_b = std::make_shared<MemoryDisk>(32ull << 20);
   FormatOptions o;
   o.file_system = "FAT16";
-  format(disk_a, o);
-  format(disk_b, o);
+  auto disk_a = formatted_disk(o), disk_b = formatted_disk(o);
   {
     auto a = Volume::open(disk_a);
     std::string data(20000, 'd');
