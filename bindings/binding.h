@@ -31,6 +31,7 @@ void bind_ntfs(py::module_& m);
 void bind_nvram(py::module_& m);
 void bind_firmware(py::module_& m);
 void bind_qemu(py::module_& m);
+void bind_redundancy(py::module_& m);
 
 // The engine's errors as Python's (bootmirror.Error, FormatError, UsageError, OSError): sets the
 // Python error and returns true for an engine error, false for any other exception.

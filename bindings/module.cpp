@@ -19,4 +19,5 @@ PYBIND11_MODULE(_core, m) {
   bind_nvram(m);
   bind_firmware(m);
   bind_qemu(m);
+  bind_redundancy(m);
 }

@@ -482,6 +482,25 @@ emulated = m.boot(chosen)
 print(emulated.steps)
 assert real.loader_partition.disk == 1 and emulated.loader_partition.disk == 1 and emulated.ok"""),
     ("md", """\
+## Does each disk boot on its own?
+
+The article's test boot chooses the cloned entry by hand. `check_redundancy` asks what the
+firmware does when nobody is there to choose: for each disk, it pulls every other disk on a
+scratch copy of the machine (nothing is written) and boots as the firmware would, then says what
+stops a disk and what to do. Here it finds that with disk 0 gone the firmware starts its own
+shell, which comes before the cloned entries in BootOrder; its advice, applied, fixes that."""),
+    ("code", """\
+report = m.check_redundancy()
+assert not report.survives_loss_of_any_disk
+report   # the table, then each problem with what to do"""),
+    ("code", """\
+advice = report.disks[1].advice[0]
+print(advice)
+m.nvram.boot_order = [int(n, 16) for n in advice.split('--bootorder ')[1].rstrip(')').split(',')]
+report = m.check_redundancy()
+print(report)
+assert report.survives_loss_of_any_disk"""),
+    ("md", """\
 ## What the outside tools say
 
 sgdisk reads both tables, ldmtool the disk group, fsck.fat each ESP and ntfsfix each plex of C:

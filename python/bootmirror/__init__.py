@@ -22,7 +22,7 @@ _NAMES = {
     "deterministic": "identity", "new_guid": "identity", "now": "identity",
     "Machine": "machine",
 }
-_SUBMODULES = ("crash", "fat", "firmware", "gpt", "kb814070", "ldm", "ntfs", "nvram", "qemu")
+_SUBMODULES = ("crash", "fat", "firmware", "gpt", "kb814070", "ldm", "ntfs", "nvram", "qemu", "redundancy")
 
 # A literal list, so that type checkers see what the package exports (mypy --strict re-exports
 # only what __all__ names); the assert keeps it the same as the names above.
@@ -32,7 +32,7 @@ __all__ = [
     "Disk", "FaultyDisk", "buffer",
     "deterministic", "new_guid", "now",
     "Machine",
-    "crash", "fat", "firmware", "gpt", "kb814070", "ldm", "ntfs", "nvram", "qemu",
+    "crash", "fat", "firmware", "gpt", "kb814070", "ldm", "ntfs", "nvram", "qemu", "redundancy",
 ]
 assert set(__all__) == {"__version__", *_NAMES, *_SUBMODULES}
 

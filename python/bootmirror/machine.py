@@ -26,7 +26,7 @@ from . import _core
 from .disk import Disk, SizeLike
 
 if TYPE_CHECKING:
-    from . import fat, ntfs
+    from . import fat, ntfs, redundancy
     from .firmware import MachineNvram
     from .crash import WriteLog
     from .dynamic_volume import DynamicVolume
@@ -302,6 +302,16 @@ class Machine:
         said it came from. About 5 seconds a boot."""
         number = self._entry_number(entry) if entry is not None else None
         return _core.firmware_boot_in_qemu(self._m, number, timeout)
+
+    def check_redundancy(self, qemu: bool = False, timeout: float = 60.0) -> "redundancy.Report":
+        """Does every disk boot on its own? For each disk, the boot as :meth:`boot` does it with
+        every other disk gone, played on a scratch copy (nothing of this machine is written), with
+        the ESP, loader, NVRAM entry and OS plex it uses, whether the machine survives losing it,
+        and what to do where it fails (:class:`bootmirror.redundancy.Report`). `qemu`: also boot
+        each disk alone under QEMU with OVMF, `timeout` seconds each."""
+        from . import redundancy
+
+        return redundancy.check(self, qemu, timeout)
 
     def _entry_number(self, entry: "Union[int, str]") -> int:
         """The Boot#### number of a bootcfg ID or a description (exact, else without regard to

@@ -15,11 +15,16 @@ Fixtures:
 - ``qemu_boot``: ``qemu_boot(machine, entry=None, timeout=60)`` boots the machine under QEMU and
   OVMF (:meth:`bootmirror.Machine.boot_qemu`). Without QEMU and OVMF the test is skipped, except
   under ``CI=true``, where it fails.
+- ``redundancy_check``: ``redundancy_check(machine, qemu=False)`` is
+  :meth:`bootmirror.Machine.check_redundancy`; with ``qemu=True`` it needs QEMU and OVMF as
+  ``qemu_boot`` does.
 
 Helpers, imported from this module:
 
 - :func:`assert_transcript` compares the text of Windows' tools with a reference, GUIDs, volume
   serial numbers, dates and times masked, and shows a readable diff;
+- :func:`assert_survives_loss_of_any_disk` fails the test, with the check's table and advice,
+  when losing some disk of the machine would leave it unbootable;
 - :func:`require_tool` finds an outside program or skips the test (fails under ``CI=true``, or
   everywhere with the ini option ``bootmirror_missing_tools = fail``).
 """
@@ -39,8 +44,8 @@ from . import Disk, FaultyDisk, Machine, UsageError, fat, kb814070, ldm
 from .disk import SizeLike
 
 __all__ = [
-    "DiskFactory", "QemuBoot", "assert_transcript", "disk_factory", "faulty_disk", "kb814070_machine", "machine",
-    "make_disk", "mask_transcript", "qemu_boot", "require_tool",
+    "DiskFactory", "QemuBoot", "assert_survives_loss_of_any_disk", "assert_transcript", "disk_factory", "faulty_disk", "kb814070_machine", "machine",
+    "make_disk", "mask_transcript", "qemu_boot", "redundancy_check", "require_tool",
 ]
 
 #: What ``disk_factory`` is: ``(size, sector_size, layout, name) -> Disk``.
@@ -234,14 +239,47 @@ def kb814070_machine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator
         yield m
 
 
+def _require_qemu() -> None:
+    require_tool("qemu-system-x86_64")
+    if not Path(OVMF_FOLDER).is_dir():
+        _missing(f"OVMF is not installed ({OVMF_FOLDER}: Debian's package ovmf)")
+
+
+def assert_survives_loss_of_any_disk(machine: Machine, qemu: bool = False, timeout: float = 60.0) -> Any:
+    """Fail the test unless losing any one disk of `machine` leaves a machine that boots
+    (:meth:`bootmirror.Machine.check_redundancy`; with `qemu`, each disk also boots alone under
+    QEMU, and a real boot the check did not predict fails too). The message is the check's table
+    with each problem and what to do about it. Returns the report."""
+    __tracebackhide__ = True
+    if qemu:
+        _require_qemu()
+    report = machine.check_redundancy(qemu=qemu, timeout=timeout)
+    unpredicted = [d.disk for d in report.disks if d.real is not None and not d.real.agrees]
+    if not report.survives_loss_of_any_disk or unpredicted:
+        extra = f"\nQEMU did not boot as predicted for disk(s) {unpredicted}" if unpredicted else ""
+        pytest.fail(f"{report.summary()}\n\n{report}{extra}", pytrace=False)
+    return report
+
+
+@pytest.fixture
+def redundancy_check() -> Callable[..., Any]:
+    """``redundancy_check(machine, qemu=False, timeout=60.0)``: :meth:`bootmirror.Machine.check_redundancy`.
+    With ``qemu=True`` the test is skipped when QEMU or OVMF is missing (fails under ``CI=true``)."""
+
+    def check(machine: Machine, qemu: bool = False, timeout: float = 60.0) -> Any:
+        if qemu:
+            _require_qemu()
+        return machine.check_redundancy(qemu=qemu, timeout=timeout)
+
+    return check
+
+
 @pytest.fixture
 def qemu_boot() -> QemuBoot:
     """``qemu_boot(machine, entry=None, timeout=60.0)``: boot the machine under QEMU with OVMF
     (about 5 seconds) and return :meth:`bootmirror.Machine.boot_qemu`'s result. The test is
     skipped when qemu-system-x86_64 or OVMF is missing, and fails instead under ``CI=true``."""
-    require_tool("qemu-system-x86_64")
-    if not Path(OVMF_FOLDER).is_dir():
-        _missing(f"OVMF is not installed ({OVMF_FOLDER}: Debian's package ovmf)")
+    _require_qemu()
 
     def boot(machine: Machine, entry: Union[int, str, None] = None, timeout: float = 60.0) -> Any:
         return machine.boot_qemu(entry, timeout=timeout)

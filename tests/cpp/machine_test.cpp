@@ -54,3 +54,30 @@ TEST(Machine, InMemoryNumbersAndFocus) {
   EXPECT_THROW(m.disk(1), UsageError);
   EXPECT_THROW(m.create_disk(1 << 20), UsageError);
 }
+
+TEST(Machine, AScratchCopyKeepsItsWritesAndDiskNumbersToItself) {
+  auto m = std::make_shared<Machine>();
+  auto d0 = std::make_shared<MemoryDisk>(1 << 20);
+  auto d1 = std::make_shared<MemoryDisk>(1 << 20);
+  m->attach(d0);
+  m->attach(d1);
+  m->attach(std::make_shared<MemoryDisk>(1 << 20));
+  m->fail_disk(1);
+  m->section("firmware").object_mut()["boot_current"] = Json(3);
+  d0->write(0, ByteVector(512, std::byte{0xAB}));
+
+  auto copy = m->scratch_copy();
+  ASSERT_EQ(copy->disks().size(), 3u);
+  EXPECT_TRUE(copy->disk(1).missing());
+  EXPECT_TRUE(copy->disk(1).failed);
+  EXPECT_EQ(copy->section("firmware")["boot_current"].integer(), 3);
+  EXPECT_EQ(copy->disk(0).device->read(0, 512), ByteVector(512, std::byte{0xAB}));  // reads the original's bytes
+  copy->disk(0).device->write(0, ByteVector(512, std::byte{0x11}));
+  copy->fail_disk(2);
+  copy->section("firmware").object_mut()["boot_current"] = Json(7);
+  // None of it reached the machine.
+  EXPECT_EQ(d0->read(0, 512), ByteVector(512, std::byte{0xAB}));
+  EXPECT_FALSE(m->disk(2).missing());
+  EXPECT_EQ(m->section("firmware")["boot_current"].integer(), 3);
+  EXPECT_EQ(copy->disk(0).device->read(0, 512), ByteVector(512, std::byte{0x11}));
+}

@@ -224,6 +224,29 @@ struct BootResult {
   std::optional<OsVolume> os_volume;
 };
 
+// How far one entry gets on the machine as it is, step by step as boot() takes them, without
+// starting it (nothing is written). The stages in the order boot() meets them; the first three
+// and the three failures after the loader's partition stop the entry before anything runs.
+struct EntryCheck {
+  enum class Stage {
+    no_device_path,        // the entry has no device path
+    no_media,              // a firmware device (LS120, CDROM) with nothing in it
+    options_damaged,       // its Windows options do not decode
+    no_partition,          // no present disk has the partition its Hard Drive node names
+    no_loader,             // that partition holds no FAT file system, or no loader file
+    firmware_application,  // the firmware's own application (the shell) starts
+    loader_started,        // a loader that is not Windows' starts
+    no_os_volume,          // Windows' loader starts; its OS load path names no volume of this Windows
+    no_windows,            // ... the volume holds no NTFS, or no Windows folder
+    windows_started,       // ... and Windows starts
+  };
+  Stage stage = Stage::no_device_path;
+  std::vector<std::string> steps;  // as BootResult::steps
+  EntryTargets targets;            // as far as they resolved
+  bool started() const { return stage >= Stage::firmware_application; }
+};
+EntryCheck check_entry(Machine& machine, const nvram::BootEntry& entry);
+
 // Starts the machine as its firmware would: BootNext (used once, then deleted) or else each active
 // entry of BootOrder in turn until one starts, or only `entry` when given (a choice in the boot
 // menu: when it fails, the firmware says so and pauses). An entry starts when its device path

@@ -87,6 +87,12 @@ class Machine : public std::enable_shared_from_this<Machine> {
   // Creates a sparse image in the folder (disk<N>.img unless named) and attaches it.
   int create_disk(std::uint64_t size, std::uint32_t sector_size = 512, const std::string& name = "");
   void detach(int number);
+  // A machine in memory with this one's disks as they are now (each present disk an OverlayDisk
+  // over this machine's device, missing and failed ones as they are, at the same numbers) and its
+  // machine.json sections: what it writes stays in its overlays, so a what-if (a disk pulled, a
+  // restart) plays out on it and leaves this machine as it was. Its background rebuilds are held
+  // (speed 0): a copy never copies a plex. The NVRAM is the firmware layer's to copy.
+  std::shared_ptr<Machine> scratch_copy() const;
 
   const std::map<int, AttachedDisk>& disks() const { return disks_; }
   const AttachedDisk& disk(int number) const;  // UsageError when no such disk

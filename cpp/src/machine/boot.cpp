@@ -53,14 +53,6 @@ std::optional<std::string> missing_windows(Machine& machine, const OsVolume& vol
   return std::nullopt;
 }
 
-// One entry's attempt: the steps it took and, when it started, its targets.
-struct Attempt {
-  bool started = false;
-  bool os = false;  // a Windows entry that found its Windows
-  std::vector<std::string> steps;
-  EntryTargets targets;
-};
-
 constexpr const char* kSection = "firmware";
 
 // The group each installation on a basic partition runs with, by that partition's GUID ("" for
@@ -91,8 +83,11 @@ std::optional<std::string> other_group_of(Machine& machine, const nvram::BootEnt
   return group;
 }
 
-Attempt attempt(Machine& machine, const nvram::BootEntry& entry) {
-  Attempt a;
+// How far `entry` gets, as boot() tries it. With `switch_groups`, a Windows on another Windows'
+// dynamic disks makes that group the machine's own to find its volume, as its loader would.
+EntryCheck attempt(Machine& machine, const nvram::BootEntry& entry, bool switch_groups) {
+  using Stage = EntryCheck::Stage;
+  EntryCheck a;
   const std::string name = fmt::format("Boot{:04X} \"{}\"", entry.number, entry.option.description_utf8());
   if (entry.option.file_paths.empty()) {
     a.steps.push_back(fmt::format("{}: no device path", name));
@@ -106,36 +101,42 @@ Attempt attempt(Machine& machine, const nvram::BootEntry& entry) {
       return n.type == nvram::kMediaPath && n.subtype == 0x06;  // PIWG firmware file (FvFile)
     });
     a.steps.push_back(fmt::format("{}: {}", name, firmware_app ? "the firmware's own application starts" : "no media in " + path.to_text()));
-    a.started = firmware_app;
+    a.stage = firmware_app ? Stage::firmware_application : Stage::no_media;
     return a;
   }
   try {
     a.targets = targets_of(machine, entry);
     // A Windows on another Windows' dynamic disks: its loader reads that group (and, once it
     // starts, that group is the machine's own; boot() puts the old one back if it does not).
-    if (a.targets.windows && !a.targets.os_volume)
+    if (switch_groups && a.targets.windows && !a.targets.os_volume)
       if (const auto group = other_group_of(machine, entry)) {
         dynamic::set_own_group(machine, *group);
         a.targets = targets_of(machine, entry);
       }
   } catch (const FormatError& e) {
     a.steps.push_back(fmt::format("{}: its Windows options do not decode ({})", name, e.what()));
+    a.stage = Stage::options_damaged;
     return a;
   }
   if (!a.targets.loader_partition) {
     a.steps.push_back(fmt::format("{}: no partition {} with GUID {} on any disk", name, node->partition_number,
                                   node->partition_guid() ? node->partition_guid()->to_string() : std::string("(none)")));
+    a.stage = Stage::no_partition;
     return a;
   }
   if (auto why = missing_loader(machine, *a.targets.loader_partition, a.targets.loader_path)) {
     a.steps.push_back(fmt::format("{}: {}", name, *why));
+    a.stage = Stage::no_loader;
     return a;
   }
   a.steps.push_back(fmt::format("{}: loads {} from {}", name, utf8(a.targets.loader_path), place_text(*a.targets.loader_partition)));
-  a.started = true;
-  if (!a.targets.windows) return a;
+  if (!a.targets.windows) {
+    a.stage = Stage::loader_started;
+    return a;
+  }
   if (!a.targets.os_volume) {
     a.steps.push_back("Windows' loader: its OS load path names no volume of this Windows");
+    a.stage = Stage::no_os_volume;
     return a;
   }
   const std::string where = a.targets.os_volume->dynamic_volume
@@ -143,10 +144,11 @@ Attempt attempt(Machine& machine, const nvram::BootEntry& entry) {
                                 : place_text(*a.targets.os_volume->partition);
   if (auto why = missing_windows(machine, *a.targets.os_volume, a.targets.os_path)) {
     a.steps.push_back(fmt::format("Windows' loader: {} on {}", *why, where));
+    a.stage = Stage::no_windows;
     return a;
   }
   a.steps.push_back(fmt::format("Windows' loader: starts Windows from {} on {}", utf8(a.targets.os_path), where));
-  a.os = true;
+  a.stage = Stage::windows_started;
   return a;
 }
 
@@ -186,10 +188,10 @@ BootResult boot(Machine& machine, std::optional<std::uint16_t> chosen) {
     }
     const std::string description = entry->option.description_utf8();
     result.console += fmt::format("LOADING.: {}\n", description);
-    Attempt a = attempt(machine, *entry);
+    EntryCheck a = attempt(machine, *entry, true);
     result.steps.insert(result.steps.end(), a.steps.begin(), a.steps.end());
-    if (!a.os) dynamic::set_own_group(machine, group_before);
-    if (!a.started) {
+    if (a.stage != EntryCheck::Stage::windows_started) dynamic::set_own_group(machine, group_before);
+    if (!a.started()) {
       result.console += fmt::format("\nLoad of {} failed:  Not Found\n\n", description);
       if (from_menu) result.console += "Paused \u2013 press any key to continue.\n";
       continue;
@@ -199,9 +201,9 @@ BootResult boot(Machine& machine, std::optional<std::uint16_t> chosen) {
     result.loader_partition = a.targets.loader_partition;
     result.loader_path = a.targets.loader_path;
     result.os_volume = a.targets.os_volume;
-    result.ok = a.os || !a.targets.windows;
+    result.ok = a.stage == EntryCheck::Stage::windows_started || !a.targets.windows;
     // A setup's Windows on a basic partition runs with its own group (none when new).
-    if (a.os && a.targets.os_volume && !a.targets.os_volume->dynamic_volume)
+    if (a.stage == EntryCheck::Stage::windows_started && a.targets.os_volume && !a.targets.os_volume->dynamic_volume)
       if (const auto group = installation_group(machine, a.targets.os_volume->partition->partition.unique))
         dynamic::set_own_group(machine, *group);
     record_running(machine, running_record_of(machine, number, a.targets));
@@ -209,6 +211,11 @@ BootResult boot(Machine& machine, std::optional<std::uint16_t> chosen) {
   }
   if (!from_menu) result.console += "Paused \u2013 press any key to continue.\n";
   return result;
+}
+
+EntryCheck check_entry(Machine& machine, const nvram::BootEntry& entry) {
+  auto hold = machine.hold();
+  return attempt(machine, entry, false);
 }
 
 std::optional<BootResult> restart(Machine& machine, std::optional<std::uint16_t> entry) {

@@ -273,6 +273,21 @@ void Machine::detach(int number) {
   save();
 }
 
+std::shared_ptr<Machine> Machine::scratch_copy() const {
+  auto hold_machine = hold();
+  auto copy = std::make_shared<Machine>();
+  copy->rebuild_worker_->set_speed_limit(0);
+  for (const auto& [number, disk] : disks_) {
+    AttachedDisk& mine = copy->disks_[number];
+    mine = disk;
+    mine.path.clear();  // nothing may reopen the image itself for writing
+    if (disk.device) mine.device = std::make_shared<OverlayDisk>(disk.device);
+    if (disk.failed_device) mine.failed_device = std::make_shared<OverlayDisk>(disk.failed_device);
+  }
+  copy->sections_ = sections_;
+  return copy;
+}
+
 const AttachedDisk& Machine::disk(int number) const {
   auto it = disks_.find(number);
   if (it == disks_.end()) throw UsageError(fmt::format("there is no disk {}", number));

@@ -585,6 +585,40 @@ class MachineQemuBoot:
     def loader_partition(self) -> Optional[FirmwarePartition]: ...
 
 def firmware_boot_in_qemu(machine: Machine, entry: Optional[int] = None, timeout: float = 60.0) -> MachineQemuBoot: ...
+class RedundancyRealBoot:
+    """One disk booted alone under QEMU with OVMF."""
+    qemu: QemuBootResult
+    entry: Optional[int]
+    loader_partition: Optional[FirmwarePartition]
+    agrees: bool
+
+class RedundancyDisk:
+    """One disk, with every other disk gone."""
+    disk: int
+    esp: Optional[FirmwarePartition]
+    loader: str
+    loader_present: bool
+    entry: Optional[int]
+    entry_description: str
+    os_plex: str
+    boots: bool
+    survives_loss: bool
+    boot: BootResult
+    problems: List[str]
+    advice: List[str]
+    esp_differences: List[FatTreeDifference]
+    real: Optional[RedundancyRealBoot]
+
+class RedundancyReport:
+    """Does every disk boot on its own."""
+    whole: BootResult
+    reference_esp: Optional[FirmwarePartition]
+    disks: List[RedundancyDisk]
+    missing: List[int]
+    survives_loss_of_any_disk: bool
+
+def redundancy_check(machine: Machine, qemu: bool = False, timeout: float = 60.0) -> RedundancyReport: ...
+def redundancy_boot_alone_in_qemu(machine: Machine, disk: int, timeout: float = 60.0) -> RedundancyRealBoot: ...
 def firmware_record_installation(machine: Machine, os_partition: str) -> None: ...
 def cdrom_drives(machine: Machine) -> List[str]: ...
 def add_cdrom_drive(machine: Machine, letter: str) -> None: ...
