@@ -15,11 +15,14 @@ BUILD_DIR := build/dev
 # Debian packages: compilers and the C++ libraries (fmt, xxHash, GoogleTest), plus the outside
 # tools the tests compare against (sgdisk, fsck.fat, mtools, ldmtool; QEMU, OVMF and GRUB's EFI
 # modules for the real boots of bootmirror.qemu, OVMF's VARS templates for the NVRAM store) and the
-# peers of the benchmarks (dd from coreutils, xxhsum). clang, its sanitizer and libFuzzer runtimes
-# (libclang-rt-14-dev) and llvm-symbolizer (llvm-14) serve test-asan and the fuzz targets.
+# peers of the benchmarks (dd from coreutils, xxhsum). nbdkit and its Python plugin run bootmirror
+# serve; its clients in the tests are nbdinfo (libnbd-bin) and qemu-img and qemu-io (qemu-utils).
+# clang, its sanitizer and libFuzzer runtimes (libclang-rt-14-dev) and llvm-symbolizer (llvm-14)
+# serve test-asan and the fuzz targets.
 APT_PACKAGES := g++ make pkg-config libfmt-dev libxxhash-dev xxhash libgtest-dev \
                 gdisk dosfstools mtools ldmtool ntfs-3g wimtools xz-utils \
                 qemu-system-x86 ovmf grub-efi-amd64-bin \
+                nbdkit nbdkit-plugin-python libnbd-bin qemu-utils \
                 clang libclang-rt-14-dev llvm-14
 
 # The sanitizer build: clang with AddressSanitizer and UndefinedBehaviorSanitizer in build/asan,

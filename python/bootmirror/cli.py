@@ -7,6 +7,7 @@ r"""The ``bootmirror`` command line: Windows' tools and the machine's own verbs,
     bootmirror reboot -m lab                       # completes disk 0's conversion to dynamic
     bootmirror bootcfg -m lab /list 0
     bootmirror boot -m lab --entry "Boot Mirror C: - secondary plex Cloned_Entry"
+    bootmirror serve -m lab --volume C: --socket c.sock   # nbd+unix:///?socket=c.sock, read-only
 
 Every verb takes ``--json`` (one document on stdout, errors included, progress as JSON lines on
 stderr; :mod:`bootmirror.cli_json` defines them) and exits with a code of its outcome: 0 done, 1 a
@@ -828,6 +829,47 @@ def _ldm_show(run: _Run) -> int:
     return cli_json.OK
 
 
+# -- serving a volume over NBD ---------------------------------------------------------------------------
+
+def _serve(run: _Run) -> int:
+    """nbdkit in the foreground until Ctrl-C, its messages on our stderr when it has a descriptor."""
+    from . import serve
+
+    a = run.args
+    try:
+        run.stderr.fileno()
+        log: Optional[IO[str]] = run.stderr
+    except (AttributeError, OSError, ValueError):  # a StringIO (tests, notebooks): kept in server.log
+        log = None
+    with serve.serve(a.machine, a.volume, socket=a.socket, port=a.port, writable=a.writable, log=log) as server:
+        run.report(uri=server.uri, volume=a.volume, size=server.size, writable=server.writable)
+        mode = "read-write" if server.writable else "read-only"
+        run.print(f"Serving volume {a.volume} ({describe_size(server.size)}, {mode}) at {server.uri}")
+        run.print("Press Ctrl-C to stop.")
+        try:
+            status = _until_stopped(server)
+        except KeyboardInterrupt:
+            return cli_json.OK  # the way a server is stopped; leaving the with block stops nbdkit
+    if status != 0:
+        raise Error(f"nbdkit stopped with exit status {status}" + (f": {server.log.strip()}" if server.log else ""))
+    return cli_json.OK
+
+
+def _until_stopped(server: Any) -> int:
+    """nbdkit's exit status; KeyboardInterrupt on Ctrl-C, and on SIGTERM too (a service manager's
+    stop), so that both stop nbdkit and remove its socket instead of leaving them behind."""
+    import signal
+
+    def stop(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        return int(server.wait())
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 # -- the parser ------------------------------------------------------------------------------------------
 
 EPILOG = """\
@@ -1059,6 +1101,22 @@ def build_parser() -> argparse.ArgumentParser:
     ls = verb("show", "show a disk group: its disks (missing ones too), volumes, plexes and their status",
               [_on_machine(required=False)], _ldm_show, group=("ldm", ldm_verbs))
     ls.add_argument("images", nargs="*", metavar="IMAGE", help="without --machine: the images of the group's disks")
+
+    sv = verb("serve", "serve a volume over NBD (nbdkit) for QEMU, qemu-img and nbdinfo, until Ctrl-C",
+              [_on_machine()], _serve,
+              description="Serve a volume's bytes over NBD with nbdkit's Python plugin (Debian's nbdkit and "
+                          "nbdkit-plugin-python) and print its URI (nbd+unix:///?socket=PATH or "
+                          "nbd://127.0.0.1:PORT): a basic volume's partition, or a dynamic volume read from a plex "
+                          "in sync, so a mirror with a missing disk is served from the plex left. Read-only unless "
+                          "--writable; then writes reach every plex of a mirror, and the machine folder's write "
+                          "lock is held until the server stops. Runs until Ctrl-C, which stops it and exits 0; "
+                          "with --json the document (uri, volume, size, writable) is printed once it serves.")
+    sv.add_argument("--volume", required=True, metavar="VOLUME",
+                    help="a drive letter (C:) or a dynamic volume's number as list volume shows it")
+    listen = sv.add_mutually_exclusive_group()
+    listen.add_argument("--socket", metavar="PATH", help="a Unix socket (default: one in a private temporary folder)")
+    listen.add_argument("--port", type=int, metavar="N", help="a TCP port on 127.0.0.1 (loopback only: NBD has no password)")
+    sv.add_argument("--writable", action="store_true", help="take writes (default: read-only)")
     return parser
 
 
