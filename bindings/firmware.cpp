@@ -85,6 +85,26 @@ void bind_firmware(py::module_& m) {
         return boot_in_qemu(machine, entry, std::chrono::milliseconds(std::int64_t(timeout_seconds * 1000)));
       },
       py::arg("machine"), py::arg("entry") = py::none(), py::arg("timeout") = 60.0);
+  m.def(
+      "machine_scratch_copy", [](Machine& machine) { return scratch_copy(machine); }, py::arg("machine"), Release(),
+      "An in-memory copy of the machine (overlays over its disks, a copy of its NVRAM): what it writes stays there.");
+  m.def(
+      "machine_planned_writes",
+      [](Machine& machine, Machine& copy) {
+        std::vector<PlannedWrite> writes;
+        {
+          py::gil_scoped_release release;
+          writes = planned_writes(machine, copy);
+        }
+        py::list out;
+        for (const PlannedWrite& w : writes) {
+          py::list ranges;
+          for (const Extent& e : w.ranges) ranges.append(py::make_tuple(e.offset, e.length));
+          out.append(py::make_tuple(w.target, ranges));
+        }
+        return out;
+      },
+      py::arg("machine"), py::arg("copy"), "What the scratch copy wrote that the machine would have: (target, [(offset, length)]).");
   m.def("firmware_running_system", &running_system, py::arg("machine"), Release());
   m.def("firmware_stale_entries", &stale_entries, py::arg("machine"), Release());
   m.def("firmware_entry_number", &entry_number, py::arg("machine"), py::arg("id"), Release());

@@ -187,3 +187,19 @@ TEST(Extents, CoalesceJoinsBothListsInWholeGrainsAndClosesShortGaps) {
   EXPECT_EQ(coalesce_extents(a, b, 512, 8192), (std::vector<Extent>{{0, 9216}, {99840, 4608}}));
   EXPECT_TRUE(coalesce_extents({}, {}, 512, 0).empty());
 }
+
+TEST(OverlayDisk, ChangedExtentsAreWholeSectorsThatDifferFromTheBase) {
+  auto base = std::make_shared<MemoryDisk>(1 << 20);
+  OverlayDisk overlay(base);
+  overlay.write(700, ByteVector(10, std::byte{1}));           // inside sector 1
+  overlay.write(1000, ByteVector(100, std::byte{2}));          // sectors 1 and 2: merged with the above
+  overlay.write(70000, ByteVector(512, std::byte{0}));         // the base's own bytes: no change
+  overlay.write((1 << 20) - 1, ByteVector(1, std::byte{3}));   // the last sector
+  const auto changed = overlay.changed_extents(512);
+  ASSERT_EQ(changed.size(), 2u);
+  EXPECT_EQ(changed[0].offset, 512u);
+  EXPECT_EQ(changed[0].length, 1024u);
+  EXPECT_EQ(changed[1].offset, (1u << 20) - 512);
+  EXPECT_EQ(changed[1].length, 512u);
+  EXPECT_TRUE(base->read(0, 2048) == ByteVector(2048));  // the base is untouched
+}

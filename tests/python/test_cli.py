@@ -62,7 +62,8 @@ def test_every_verb_has_help_that_names_its_options_and_the_exit_codes():
     parser = cli.build_parser()
     verbs = {"machine new", "machine create", "machine show", "machine close", "disk create", "disk show",
              "disk verify", "disk repair", "disk attach", "disk fail", "disk replace", "disk reactivate", "diskpart",
-             "bootcfg", "format", "xcopy", "boot", "reboot", "resync", "wait", "verify", "fat check", "ldm show"}
+             "bootcfg", "format", "xcopy", "boot", "check", "reboot", "resync", "wait", "verify", "fat check", "ldm show",
+             "esp diff", "esp sync"}
     for name in verbs:
         with pytest.raises(SystemExit) as shown:
             out = io.StringIO()
@@ -419,3 +420,27 @@ def test_esp_diff_compares_two_disks_esps(lab, tmp_path):
     assert code == 0 and out == "The ESP of disk 1 already holds the same files as disk 0's.\n"
     code, doc = cli_json_run("esp", "diff", "-m", lab, "--from", "0", "--to", "2")
     assert code == 2 and doc["error"]["type"] == "UsageError"
+
+
+def _folder_hashes(folder: Path) -> dict:
+    import hashlib
+
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir()) if p.is_file()}
+
+
+def test_dry_run_writes_nothing_and_lists_the_ranges_each_verb_would_write(lab, tmp_path):
+    before = _folder_hashes(lab)
+    prepare = script(tmp_path, "p.txt", "select disk 1\nconvert gpt\ncreate partition efi size=100\nassign letter=s\n")
+    code, doc = cli_json_run("diskpart", "-m", lab, "-s", prepare, "--dry-run")
+    assert code == 0 and doc["dry_run"] is True
+    targets = {w["target"]: w["ranges"] for w in doc["would_write"]}
+    disk1 = targets["disk 1 (disk1.img)"]
+    size = 10 << 30
+    # The protective MBR and the primary GPT at the start, the backup GPT at the end, whole sectors.
+    assert disk1[0]["offset"] == 0 and all(r["offset"] % 512 == 0 and r["length"] % 512 == 0 for r in disk1)
+    assert disk1[-1]["offset"] == size - 512 and "machine.json" in targets  # the letter S:
+    code, doc = cli_json_run("bootcfg", "-m", lab, "/timeout", "10", "--dry-run")
+    assert code == 0 and [w["target"].split()[0] for w in doc["would_write"]] == ["nvram"]
+    code, out, _ = cli_run("bootcfg", "-m", lab, "/list", "0", "--dry-run")
+    assert code == 0 and out.rstrip().endswith("--dry-run: nothing was written. It would write nothing.")
+    assert _folder_hashes(lab) == before

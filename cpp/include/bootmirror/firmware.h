@@ -38,6 +38,19 @@ std::shared_ptr<nvram::Store> writable_store(Machine& machine);
 // Debian package ovmf).
 std::shared_ptr<nvram::Store> create_store(Machine& machine, const std::string& template_path = nvram::kDefaultTemplate);
 
+// ---- What-ifs ------------------------------------------------------------------------------------
+
+// Machine::scratch_copy with a copy of the NVRAM in memory: a machine on which anything may be
+// tried (a disk pulled, a command run) without writing a byte of this one.
+std::shared_ptr<Machine> scratch_copy(Machine& machine);
+// What a scratch copy wrote that the machine it came from would have: per disk image and the
+// NVRAM, the byte ranges whose contents differ; machine.json, whether its text would change.
+struct PlannedWrite {
+  std::string target;  // "disk 0 (disk0.img)", "nvram (nvram.fd)", "machine.json"
+  std::vector<Extent> ranges;  // empty for machine.json
+};
+std::vector<PlannedWrite> planned_writes(Machine& machine, Machine& copy);
+
 // ---- Where device paths lead -------------------------------------------------------------------
 
 // A GPT partition of a present disk.

@@ -192,6 +192,9 @@ class OverlayDisk final : public BlockDevice {
   const DevicePtr& base() const { return base_; }
   // Bytes held in memory.
   std::uint64_t overlay_bytes() const;
+  // The ranges whose contents differ from the base's, widened to whole `granule`s (sectors) and
+  // merged, in offset order: what writing the overlay back would write (a dry run's report).
+  std::vector<Extent> changed_extents(std::uint32_t granule) const;
 
  protected:
   void do_read(std::uint64_t offset, MutableByteSpan out) override;

@@ -113,6 +113,8 @@ class Machine : public std::enable_shared_from_this<Machine> {
 
   // Other modules' state in machine.json, by name; call save() after changing it.
   Json& section(const std::string& name) { return sections_[name]; }
+  // machine.json's text as this machine would write it.
+  std::string document() const;
   // Rewrites machine.json crash-safely (replace_file: a temporary file fsynced, renamed over the
   // old one, the folder fsynced). No-op in memory.
   void save();
@@ -147,7 +149,6 @@ class Machine : public std::enable_shared_from_this<Machine> {
 
  private:
   std::string json_path() const;
-  std::string document() const;
   DevicePtr open_image(const std::string& path, std::uint32_t sector_size);
   AttachedDisk describe(DevicePtr device) const;  // a device as it would be attached
   std::map<int, AttachedDisk>::iterator find_same(const AttachedDisk& disk);  // same device or image

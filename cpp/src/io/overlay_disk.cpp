@@ -60,6 +60,26 @@ void OverlayDisk::do_write(std::uint64_t offset, ByteSpan data) {
   }
 }
 
+std::vector<Extent> OverlayDisk::changed_extents(std::uint32_t granule) const {
+  std::lock_guard lock(mutex_);
+  std::vector<Extent> out;
+  ByteVector base;
+  for (const auto& [index, bytes] : chunks_) {
+    base.resize(bytes.size());
+    base_->read(index * kChunk, base);
+    // Granule by granule (kChunk is a multiple of every sector size): one that differs anywhere
+    // is written whole.
+    for (std::size_t at = 0; at < bytes.size(); at += granule) {
+      const std::size_t n = std::min<std::size_t>(granule, bytes.size() - at);
+      if (std::memcmp(bytes.data() + at, base.data() + at, n) == 0) continue;
+      const std::uint64_t offset = index * kChunk + at;
+      if (!out.empty() && out.back().offset + out.back().length == offset) out.back().length += n;
+      else out.push_back(Extent{offset, n});
+    }
+  }
+  return out;
+}
+
 std::vector<Extent> OverlayDisk::allocated_extents() const {
   std::vector<Extent> all = base_->allocated_extents();
   {

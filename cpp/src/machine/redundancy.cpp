@@ -21,12 +21,8 @@ std::string utf8(const std::u16string& text) { return utf16_to_utf8(text); }
 
 // A copy of the machine, its NVRAM included, on which a what-if cannot touch the real one.
 // BootNext is one boot's choice (a test boot); the check is about every boot after it.
-std::shared_ptr<Machine> scratch(Machine& machine, const nvram::Store& store) {
-  auto copy = machine.scratch_copy();
-  const ByteVector image = store.image();
-  auto device = std::make_shared<MemoryDisk>(image.size());
-  device->write(0, image);
-  copy->nvram_store() = nvram::Store::on_device(device);
+std::shared_ptr<Machine> scratch(Machine& machine) {
+  auto copy = firmware::scratch_copy(machine);
   if (copy->nvram_store()->boot_next()) copy->nvram_store()->set_boot_next(std::nullopt);
   return copy;
 }
@@ -43,8 +39,8 @@ struct WhatIf {
   std::shared_ptr<Machine> machine;
   firmware::BootResult boot;
 };
-WhatIf boot_with(Machine& machine, const nvram::Store& store, const std::set<int>& kept) {
-  WhatIf w{scratch(machine, store), {}};
+WhatIf boot_with(Machine& machine, const std::set<int>& kept) {
+  WhatIf w{scratch(machine), {}};
   for (int number : present_disks(machine))
     if (!kept.count(number)) dynamic::fail_disk(*w.machine, number);
   w.boot = *firmware::restart(*w.machine);
@@ -200,7 +196,7 @@ Report check(Machine& machine, const CheckOptions& options) {
   const std::set<int> present = present_disks(machine);
   for (const auto& [number, disk] : machine.disks())
     if (disk.missing()) report.missing.push_back(number);
-  report.whole = boot_with(machine, *nv, present).boot;
+  report.whole = boot_with(machine, present).boot;
   if (report.whole.ok && report.whole.loader_partition) report.reference_esp = report.whole.loader_partition;
   std::shared_ptr<fat::Volume> reference_fat;
   if (report.reference_esp) try {
@@ -212,7 +208,7 @@ Report check(Machine& machine, const CheckOptions& options) {
     DiskAlone row;
     row.disk = k;
     row.esp = esp_on(machine, k);
-    WhatIf alone = boot_with(machine, *nv, {k});
+    WhatIf alone = boot_with(machine, {k});
     row.boot = alone.boot;
     row.boots = boots_like(alone.boot, report.whole);
     row.loader_path = alone.boot.loader_partition ? alone.boot.loader_path : report.whole.loader_path;
@@ -263,7 +259,7 @@ Report check(Machine& machine, const CheckOptions& options) {
       const int other = *rest.begin();
       row.survives_loss = std::any_of(report.disks.begin(), report.disks.end(), [&](const DiskAlone& d) { return d.disk == other && d.boots; });
     } else {
-      row.survives_loss = !rest.empty() && boots_like(boot_with(machine, *nv, rest).boot, report.whole);
+      row.survives_loss = !rest.empty() && boots_like(boot_with(machine, rest).boot, report.whole);
     }
   }
   return report;
