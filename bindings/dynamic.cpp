@@ -27,6 +27,8 @@ void bind_dynamic(py::module_& m) {
   d.def("reboot", &dynamic::reboot, py::arg("machine"), py::call_guard<py::gil_scoped_release>());
   d.def("resync", &dynamic::resync, py::arg("machine"), py::call_guard<py::gil_scoped_release>(),
         "Finish every interrupted mirror resynchronisation, and wait for it.");
+  d.def("repair_databases", &dynamic::repair_databases, py::arg("machine"), Release(),
+        "ldm repair: rewrite the damaged or stale databases of the group's disks; [(disk, reasons)].");
   d.def("fail_disk", &dynamic::fail_disk, py::arg("machine"), py::arg("number"), Release(),
         "The disk vanishes: it stays attached as missing, its plexes fail.");
   d.def("reactivate_disk", &dynamic::reactivate_disk, py::arg("machine"), py::arg("number"), Release(),

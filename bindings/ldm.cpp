@@ -153,6 +153,28 @@ void bind_ldm(py::module_& m) {
   l.def("free_extents", &free_extents, py::arg("group"), py::arg("disk_index"));
   l.def("stale_disks", &stale_disks, py::arg("group"), py::arg("devices"), py::call_guard<py::gil_scoped_release>(),
         "Indexes of the present disks an interrupted commit left behind.");
+  l.def(
+      "repairs_needed",
+      [](const Group& g, const std::vector<DevicePtr>& devices) {
+        std::vector<DiskRepair> repairs;
+        {
+          py::gil_scoped_release release;
+          repairs = repairs_needed(g, devices);
+        }
+        py::list out;
+        for (const DiskRepair& r : repairs) out.append(py::make_tuple(r.disk, r.reasons));
+        return out;
+      },
+      py::arg("group"), py::arg("devices"), "The present disks whose database is damaged or stale: [(disk index, reasons)].");
+  l.def(
+      "repair",
+      [](Group& g, const std::vector<DevicePtr>& devices, const std::vector<std::size_t>& disks) {
+        py::gil_scoped_release release;
+        std::vector<DiskRepair> repairs;
+        for (std::size_t i : disks) repairs.push_back({i, {}});
+        repair(g, devices, repairs);
+      },
+      py::arg("group"), py::arg("devices"), py::arg("disks"), "Rewrite these disks' whole databases from the group, in one commit.");
   l.def("commit", [](Group& g, const std::vector<DevicePtr>& devices) {
         py::gil_scoped_release release;
         commit(g, devices);

@@ -852,6 +852,19 @@ def _esp_sync(run: _Run) -> int:
     return cli_json.OK
 
 
+def _ldm_repair(run: _Run) -> int:
+    with run.machine() as machine:
+        repaired = machine.repair_ldm()
+    run.report(repaired=[{"disk": disk, "reasons": reasons} for disk, reasons in repaired])
+    if not repaired:
+        run.print("Every disk's LDM database is clean and current: nothing to repair.")
+    for disk, reasons in repaired:
+        run.print(f"Disk {disk}: its LDM database " + ("would be" if run.dry_run else "was") + " rewritten from the group's:")
+        for reason in reasons:
+            run.print(f"  {reason}")
+    return cli_json.OK
+
+
 def _group_summary(group: "ldm.DiskGroup", numbers: Optional[List[int]]) -> Dict[str, Any]:
     return {
         "name": group.name, "guid": group.guid, "committed_seq": group.committed_seq,
@@ -1185,6 +1198,14 @@ def build_parser() -> argparse.ArgumentParser:
     ls = verb("show", "show a disk group: its disks (missing ones too), volumes, plexes and their status",
               [_on_machine(required=False)], _ldm_show, group=("ldm", ldm_verbs))
     ls.add_argument("images", nargs="*", metavar="IMAGE", help="without --machine: the images of the group's disks")
+    lr = verb("repair", "rewrite a disk's damaged or stale LDM database from the group's newest consistent copy",
+              [_on_machine()], _ldm_repair, group=("ldm", ldm_verbs),
+              description="For each disk of the machine's group whose own database is damaged (a copy of a PRIVHEAD "
+                          "or TOCBLOCK, the VMDB or a VBLK) or behind the group (an older committed sequence, an "
+                          "interrupted commit's leftovers), rewrite it whole from the newest consistent copy on the "
+                          "other disks, in one crash-safe commit. Volumes' data is not touched. --dry-run lists the "
+                          "disks, why, and the sectors it would write.")
+    _dry_run(lr)
 
     sv = verb("serve", "serve a volume over NBD (nbdkit) for QEMU, qemu-img and nbdinfo, until Ctrl-C",
               [_on_machine()], _serve,

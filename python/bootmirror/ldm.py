@@ -389,6 +389,25 @@ class DiskGroup:
         devices = [d.device if d is not None else None for d in self._disks]
         return [self.disks[i] for i in _ldm.stale_disks(self._core, devices)]
 
+    def repairs_needed(self) -> List[Tuple["LdmDisk", List[str]]]:
+        """The present disks whose own database is damaged (a copy of a PRIVHEAD or TOCBLOCK, the
+        VMDB or a VBLK, as :func:`verify` finds them) or behind the group's, each with why."""
+        devices = [d.device if d is not None else None for d in self._disks]
+        return [(self.disks[i], list(reasons)) for i, reasons in _ldm.repairs_needed(self._core, devices)]
+
+    def repair(self) -> List[Tuple["LdmDisk", List[str]]]:
+        """Rewrite the whole database of every disk :meth:`repairs_needed` names from this group
+        (read from the newest consistent copy), in one crash-safe commit: a power cut leaves each
+        disk with its old database or the new one. Returns what it repaired."""
+        devices = [d.device if d is not None else None for d in self._disks]
+        needed = _ldm.repairs_needed(self._core, devices)
+        if needed:
+            _ldm.repair(self._core, devices, [i for i, _ in needed])
+            for d in self._disks:
+                if d is not None and d.writable:
+                    d.flush()
+        return [(self.disks[i], list(reasons)) for i, reasons in needed]
+
     def commit(self) -> None:
         """Write the group to every present disk, crash-safely."""
         _ldm.commit(self._core, [d.device if d is not None else None for d in self._disks])

@@ -20,7 +20,7 @@ With ``check=True`` the first failing command raises :class:`bootmirror.UsageErr
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Callable, Dict, Optional, Union
+from typing import TYPE_CHECKING, Callable, Dict, List, Optional, Tuple, Union
 
 from . import _core
 from .disk import Disk, SizeLike
@@ -302,6 +302,13 @@ class Machine:
         said it came from. About 5 seconds a boot."""
         number = self._entry_number(entry) if entry is not None else None
         return _core.firmware_boot_in_qemu(self._m, number, timeout)
+
+    def repair_ldm(self) -> "List[Tuple[int, List[str]]]":
+        """``ldm repair``: every disk of the machine's group whose own LDM database is damaged (a
+        PRIVHEAD or TOCBLOCK copy, the VMDB, a VBLK) or behind the group's gets it rewritten whole
+        from the newest consistent copy, in one crash-safe commit. Returns (disk, reasons) for each
+        disk repaired; UsageError when the machine has no dynamic disk."""
+        return [(disk, list(reasons)) for disk, reasons in _core.dynamic.repair_databases(self._m)]
 
     def check_redundancy(self, qemu: bool = False, timeout: float = 60.0) -> "redundancy.Report":
         """Does every disk boot on its own? For each disk, the boot as :meth:`boot` does it with

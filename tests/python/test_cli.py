@@ -63,7 +63,7 @@ def test_every_verb_has_help_that_names_its_options_and_the_exit_codes():
     verbs = {"machine new", "machine create", "machine show", "machine close", "disk create", "disk show",
              "disk verify", "disk repair", "disk attach", "disk fail", "disk replace", "disk reactivate", "diskpart",
              "bootcfg", "format", "xcopy", "boot", "check", "reboot", "resync", "wait", "verify", "fat check", "ldm show",
-             "esp diff", "esp sync"}
+             "esp diff", "esp sync", "ldm repair"}
     for name in verbs:
         with pytest.raises(SystemExit) as shown:
             out = io.StringIO()
@@ -444,3 +444,24 @@ def test_dry_run_writes_nothing_and_lists_the_ranges_each_verb_would_write(lab, 
     code, out, _ = cli_run("bootcfg", "-m", lab, "/list", "0", "--dry-run")
     assert code == 0 and out.rstrip().endswith("--dry-run: nothing was written. It would write nothing.")
     assert _folder_hashes(lab) == before
+
+
+def test_ldm_repair_rewrites_a_damaged_database_and_dry_run_only_says_so(tmp_path):
+    from ldm_helpers import dynamic_boot_machine, layout
+
+    folder = tmp_path / "dyn"
+    m = dynamic_boot_machine(folder)
+    m.close()
+    with bootmirror.Disk.open(folder / "disk1.img", writable=True) as disk:
+        lay = layout(disk)
+        disk.write(lay.vmdb + lay.first_slot * lay.vblk_size, b"XBLK")  # a VBLK's signature
+    before = _folder_hashes(folder)
+    code, doc = cli_json_run("ldm", "repair", "-m", folder, "--dry-run")
+    assert code == 0 and [r["disk"] for r in doc["repaired"]] == [1] and "VBLK" in " ".join(doc["repaired"][0]["reasons"])
+    targets = [w["target"] for w in doc["would_write"]]
+    assert "disk 1 (disk1.img)" in targets and _folder_hashes(folder) == before
+    code, out, _ = cli_run("ldm", "repair", "-m", folder)
+    assert code == 0 and out.startswith("Disk 1: its LDM database was rewritten from the group's:")
+    assert cli_json_run("disk", "verify", "-m", folder, "1")[0] == 0
+    code, out, _ = cli_run("ldm", "repair", "-m", folder)
+    assert code == 0 and out.strip() == "Every disk's LDM database is clean and current: nothing to repair."

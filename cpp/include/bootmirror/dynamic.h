@@ -12,6 +12,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "bootmirror/ldm.h"
@@ -59,6 +60,10 @@ void commit(Machine& machine, MachineGroup& group);
 
 // The size diskpart shows for a missing dynamic disk: the extents the group knows on it.
 std::uint64_t known_bytes(const MachineGroup& group, std::size_t disk_index);
+// ldm repair: each present disk of the machine's group whose database is damaged or behind the
+// group's gets it rewritten whole from the newest consistent copy (ldm::repair), in one commit.
+// Returns the disks (machine numbers) with why. UsageError when the machine has no disk group.
+std::vector<std::pair<int, std::vector<std::string>>> repair_databases(Machine& machine);
 // Volume `volume_index` as a block device over all its plexes (bootmirror/mirror.h): a plex on a
 // missing disk is failed, the plex a rebuild is copying into serves no reads. nullptr when no plex
 // has a layout the records can describe.

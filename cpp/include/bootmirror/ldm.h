@@ -200,6 +200,7 @@ struct GroupDisk {
   std::uint32_t sector_size = 512;
   std::uint32_t disk_signature = 0;  // PRIVHEAD 0x163 of this disk
   bool needs_init = false;  // added by add_disk, its database not written yet
+  bool rewrite = false;     // the next commit writes its whole database (repair: a damaged copy)
   // GPT partitions that are not LDM data (ESP, MSR, LDM metadata): (start, size) in sectors from
   // data_start. No volume may go there.
   std::vector<std::pair<std::uint64_t, std::uint64_t>> reserved;
@@ -346,6 +347,24 @@ void commit(Group& group, const std::vector<DevicePtr>& devices);
 // Records an interrupted commit left beyond the committed configuration count as stale too:
 // libldm refuses a disk that holds them.
 std::vector<std::size_t> stale_disks(const Group& group, const std::vector<DevicePtr>& devices);
+// -- repair: a damaged or stale database rewritten from the group's -------------------------------
+
+// A present disk whose database needs rewriting, and why (ASCII sentences, one per finding).
+struct DiskRepair {
+  std::size_t disk = 0;  // index into group.disks
+  std::vector<std::string> reasons;
+};
+// The present disks whose own database is damaged (a copy of a PRIVHEAD or TOCBLOCK, the VMDB or
+// a VBLK: what verify() finds) or behind the group (an older committed sequence, records an
+// interrupted commit left, GPT "LDM data" entries that do not match: stale_disks). Reads only.
+std::vector<DiskRepair> repairs_needed(const Group& group, const std::vector<DevicePtr>& devices);
+// Rewrites the whole database of each disk in `repairs` (every PRIVHEAD and TOCBLOCK copy, the
+// VMDB, the records, an empty KLOG) from `group`, as read from the newest consistent copy, in one
+// commit: the other present disks take the commit's new sequence incrementally. A power cut
+// leaves each disk with its old database or the new one, and the group readable from the disks
+// it had been readable from.
+void repair(Group& group, const std::vector<DevicePtr>& devices, const std::vector<DiskRepair>& repairs);
+
 // Finishes a conversion that stopped after the group's database reached the other disks but before
 // `device` (still basic) got its own: group disk `disk_index`, missing so far, becomes that device
 // again, to be initialised by the next commit with the extents the group already gives it.

@@ -439,7 +439,8 @@ void commit(Group& group, const std::vector<DevicePtr>& devices) {
     if (d.device < 0) continue;
     BlockDevice& dev = *devices[std::size_t(d.device)];
     const auto& cur = current[i];
-    if (cur && cur->vmdb.committed_seq == g.committed_seq && cur->privhead.group_guid == g.record.guid && g.committed_seq != 0)
+    if (cur && !d.rewrite && cur->vmdb.committed_seq == g.committed_seq && cur->privhead.group_guid == g.record.guid &&
+        g.committed_seq != 0)
       plan.emplace_back(i, prepare_incremental(g, d, dev, *cur, N));
     else
       plan.emplace_back(i, prepare_fresh(g, d, dev, N));
@@ -452,12 +453,12 @@ void commit(Group& group, const std::vector<DevicePtr>& devices) {
       // commit does not plan them as new disks again.
       for (const auto& [j, done] : plan) {
         if (j == i) break;
-        group.disks[j].needs_init = false;
+        group.disks[j].needs_init = group.disks[j].rewrite = false;
         group.disks[j].committed_seq = N;
       }
       throw;
     }
-    g.disks[i].needs_init = false;
+    g.disks[i].needs_init = g.disks[i].rewrite = false;
     g.disks[i].committed_seq = N;
   }
   g.committed_seq = N;

@@ -21,6 +21,9 @@ def convert_dynamic(machine: Machine, number: int) -> bool:
 def disk_returned(machine: Machine) -> None:
     """A missing disk was attached again: its plexes are copied back in."""
     ...
+def repair_databases(machine: Machine) -> list[tuple[int, list[str]]]:
+    """ldm repair: rewrite the damaged or stale databases of the group's disks; [(disk, reasons)]."""
+    ...
 def fail_disk(machine: Machine, number: int) -> None:
     """The disk vanishes: it stays attached as missing, its plexes fail."""
     ...

@@ -11,7 +11,7 @@ import pytest
 import bootmirror
 from bootmirror import Disk, ldm
 from crash_helpers import completed, states, to_file
-from ldm_helpers import assert_ldmtool_sees, two_disk_group, unpack_windows
+from ldm_helpers import assert_ldmtool_sees, layout, two_disk_group, unpack_windows
 
 
 def _shape(group: ldm.DiskGroup):
@@ -93,3 +93,29 @@ def test_every_crash_in_a_commit_leaves_the_old_group_or_the_new_one(source, edi
                 p.unlink()
             checked_by_ldmtool += 1
     assert checked_by_ldmtool > 0
+
+
+@pytest.mark.parametrize("source", sorted(GROUPS))
+def test_every_crash_in_a_repair_leaves_the_group_readable_and_a_second_repair_finishes(source, tmp_path):
+    """ldm repair rewrites a damaged disk's whole database (here a TOCBLOCK copy and a VBLK of the
+    first disk) from the group: after any crash the group reads as it did, and a second repair
+    leaves every disk's copies clean."""
+    bases = [Disk.overlay(d) for d in GROUPS[source](tmp_path)]
+    first = bases[0]
+    lay = layout(first)
+    first.write(lay.tocs[0] + 0x24, b"\xffonfig\0")
+    first.write(lay.vmdb + lay.first_slot * lay.vblk_size, b"XBLK")
+    old = _read(bases)
+    assert "unreadable" not in old[0] and ldm.read_group(bases).repairs_needed()
+
+    def operation(disks):
+        ldm.read_group(disks).repair()
+
+    repaired = completed(operation, bases)
+    assert _read(repaired) == old and all(ldm.verify(d).clean for d in repaired)
+    for state, disks in states(operation, bases, f"ldm: repair, {source}"):
+        assert _read(disks) == old, state.description
+        group = ldm.read_group(disks)
+        group.repair()
+        assert not ldm.read_group(disks).repairs_needed(), state.description
+        assert _read(disks) == old and all(ldm.verify(d).clean for d in disks), state.description
