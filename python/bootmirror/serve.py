@@ -71,7 +71,11 @@ def _nbdkit() -> str:
 
 def _plugin_python(nbdkit: str) -> str:
     """The Python version nbdkit's plugin embeds ("3.11.1"); UsageError when the plugin is missing."""
-    found = subprocess.run([nbdkit, "python", "--dump-plugin"], capture_output=True, text=True)
+    try:
+        found = subprocess.run([nbdkit, "python", "--dump-plugin"], capture_output=True, text=True,
+                               stdin=subprocess.DEVNULL, timeout=30)
+    except subprocess.TimeoutExpired:
+        raise _core.Error("nbdkit python --dump-plugin did not answer within 30 s") from None
     for line in found.stdout.splitlines():
         if line.startswith("python_version="):
             return line.split("=", 1)[1]
