@@ -60,6 +60,16 @@ void commit(Machine& machine, MachineGroup& group);
 
 // The size diskpart shows for a missing dynamic disk: the extents the group knows on it.
 std::uint64_t known_bytes(const MachineGroup& group, std::size_t disk_index);
+// diskpart's convert basic: the dynamic GPT disk `number` leaves the group and becomes basic.
+// Without `keep_data` it must hold no volume ("The disk is not empty."). With it (our extension),
+// each simple volume wholly on it and its plex of each mirror become basic data partitions at
+// the same extents (ldm::kept_extents says what is refused: spanned, striped and RAID-5 volumes,
+// MBR disks), the LDM metadata partition goes back to the MSR, the other disks' databases drop
+// it, and the simple volumes' drive letters stay with their partitions. Crash-safe: recorded in
+// machine.json first, so a restart finishes what a power cut interrupted (convert_basic.cpp).
+void convert_basic(Machine& machine, int number, bool keep_data);
+// A restart's part: finishes a conversion to basic that machine.json records.
+void finish_conversion_to_basic(Machine& machine);
 // ldm repair: each present disk of the machine's group whose database is damaged or behind the
 // group's gets it rewritten whole from the newest consistent copy (ldm::repair), in one commit.
 // Returns the disks (machine numbers) with why. UsageError when the machine has no disk group.

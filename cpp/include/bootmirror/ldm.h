@@ -22,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "bootmirror/gpt.h"
 #include "bootmirror/guid.h"
 #include "bootmirror/io.h"
 
@@ -333,6 +334,32 @@ void remove_disk(Group& group, std::size_t disk_index);
 void remove_volume(Group& group, std::size_t volume_index);
 // Removes the plex of a mirrored volume that lives on `disk_index` ("break disk=M0 nokeep").
 void break_mirror(Group& group, std::size_t volume_index, std::size_t disk_index);
+
+// -- leaving the group: convert basic keepdata ---------------------------------------------------
+
+// What a present GPT disk keeps when it leaves the group (diskpart's convert basic, with our
+// keepdata): each simple volume wholly on it, and its plex of each mirror, as one extent.
+struct KeptExtent {
+  std::size_t volume = 0;       // index into group.volumes before the disk leaves
+  bool mirror_plex = false;     // the volume stays in the group on its other plexes
+  std::uint64_t first_lba = 0;  // on the disk
+  std::uint64_t sectors = 0;
+};
+// What `disk_index` would keep. UsageError for an MBR disk, a missing one, a spanned, striped or
+// RAID-5 volume with an extent on it, a simple volume or plex made of more than one extent there,
+// and a mirror whose other plexes are all on missing disks (its only readable plex would leave).
+std::vector<KeptExtent> kept_extents(const Group& group, std::size_t disk_index);
+// The disk (present or, once basic, missing) leaves the group: its plexes leave their mirrors,
+// every other volume with an extent on it leaves the group (check kept_extents first: those are
+// simple volumes whose data stays where it is), and its record goes. Nothing is written until
+// commit(), which no longer writes this disk.
+void leave_group(Group& group, std::size_t disk_index);
+// The disk's GPT once basic again: every LDM data entry holding a kept extent becomes a basic data
+// partition at that extent (an entry that is exactly the extent keeps its GUID, so boot entries
+// naming it still find it), other LDM data entries go, and the LDM metadata partition's sectors go
+// back to the MSR right after it (where convert dynamic carved them from), in offset order. Reads
+// only.
+gpt::Table basic_gpt(BlockDevice& device, const std::vector<KeptExtent>& kept);
 
 // Free space of a disk's data area: (start, size) runs in sectors relative to its data start.
 std::vector<std::pair<std::uint64_t, std::uint64_t>> free_extents(const Group& group, std::size_t disk_index);

@@ -310,6 +310,7 @@ void reboot(Machine& machine) {
     else after["pending"] = Json(std::move(pending));
     machine.save();
   }
+  finish_conversion_to_basic(machine);
   // A commit that stopped part way (between disks, or between a database and its partition table)
   // is finished from the newest committed database, as Windows brings its disks up to date when it
   // starts; then the interrupted mirror resynchronisations resume, in the background.

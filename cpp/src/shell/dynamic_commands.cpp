@@ -58,6 +58,18 @@ std::string convert_dynamic(Machine& machine, const Arguments&) {
   return "Diskpart successfully converted the selected disk to dynamic format.";
 }
 
+// convert basic [keepdata]: Windows converts an empty dynamic disk only; keepdata (ours) keeps its
+// simple volumes and mirror plexes as basic partitions (dynamic::convert_basic).
+std::string convert_basic(Machine& machine, const Arguments& args) {
+  const AttachedDisk& disk = selected_disk(machine);
+  device_of(disk);
+  for (const std::string& word : args.words)
+    if (word != "keepdata") throw CommandFailed(std::string(kBadArguments));
+  if (!args.options.empty()) throw CommandFailed(std::string(kBadArguments));
+  guarded([&] { dynamic::convert_basic(machine, disk.number, args.has("keepdata")); });
+  return "Diskpart successfully converted the selected disk to basic format.";
+}
+
 std::string detail_volume(Machine& machine, const Arguments&) {
   dynamic::MachineGroup mg = require_group(machine);
   const auto& v = mg.group.volumes[selected_volume(machine, mg)];
@@ -165,6 +177,8 @@ std::string volume_table(Machine& machine, const dynamic::MachineGroup& mg, std:
 
 void add_dynamic_commands(CommandTable& table) {
   table.add("convert dynamic", "Convert a basic disk into a dynamic disk", convert_dynamic);
+  table.add("convert basic", "Convert a dynamic disk into a basic disk (keepdata: keep its simple volumes and mirror plexes)",
+            convert_basic);
   // list volume and select volume cover basic and dynamic volumes together: volume_commands.cpp.
   table.add("detail volume", "Provide details about the selected volume", detail_volume);
   table.add("add", "Add a mirror to a simple volume", add_disk);

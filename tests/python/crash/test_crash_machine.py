@@ -1,6 +1,6 @@
 """The machine's writing operations under the write-back crash model, disks, NVRAM and
 machine.json together (convert dynamic, the reboot that finishes it, add disk=N and its
-resynchronisation, break, delete disk, drive letters, bootcfg's edits). After any crash, and the restart Windows would go through, the
+resynchronisation, break, delete disk, convert basic keepdata, drive letters, bootcfg's edits). After any crash, and the restart Windows would go through, the
 machine is the one before the operation or the one after it; sgdisk -v and ldmtool read every
 disk, and a mirror's plexes hold the same bytes."""
 
@@ -280,6 +280,7 @@ CASES = {
                                           _replace_disk(0, "new0.img")),
     "reactivate disk 1 (copy from its bitmap)": (MIRRORED + [_fail_disk(1), _write_to_c], _reactivate(1)),
     "disk 1 returns (copy from its bitmap)": (MIRRORED + [_fail_disk(1), _write_to_c], _disk_returns(1)),
+    "convert basic keepdata (disk 1, C:'s plex)": (MIRRORED, _dp("select disk 1\nconvert basic keepdata")),
     "assign letter (machine.json)": ([], _dp("select disk 0\nselect partition 1\nassign letter=S")),
     "bootcfg /clone (both entries)": (MIRRORED + [_bootcfg("/timeout 10")], _clone_onto_disk_1),
     "bootcfg /delete": (MIRRORED, _bootcfg("/delete /id 5")),
