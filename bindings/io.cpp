@@ -234,7 +234,21 @@ void bind_io(py::module_& m) {
       m, "OverlayDisk", "A copy-on-write view of a device: writes stay in memory, the base is never written.")
       .def(py::init<DevicePtr>(), py::arg("base"))
       .def_property_readonly("base", &OverlayDisk::base)
-      .def_property_readonly("overlay_bytes", &OverlayDisk::overlay_bytes);
+      .def_property_readonly("overlay_bytes", &OverlayDisk::overlay_bytes)
+      .def(
+          "changed_extents",
+          [](const OverlayDisk& self, std::uint32_t granule) {
+            std::vector<Extent> extents;
+            {
+              py::gil_scoped_release release;
+              extents = self.changed_extents(granule);
+            }
+            std::vector<std::pair<std::uint64_t, std::uint64_t>> out;
+            for (const Extent& e : extents) out.emplace_back(e.offset, e.length);
+            return out;
+          },
+          py::arg("granule") = 512,
+          "The (offset, length) ranges that differ from the base, in whole granules (sectors): what writing it back would write.");
 
   py::class_<CrashState>(m, "CrashState", "One outcome of a power cut during a recorded operation.")
       .def_property_readonly("point", &CrashState::point)

@@ -50,9 +50,12 @@ class _Run:
         self.command: str = args.command_name
         self.stdout = stdout
         self.stderr = stderr
-        self.dry_run: Optional[_DryRun] = None
+        # --dry-run: the machine a scratch copy (_DryRun), images overlays; finish() lists the writes.
+        self.dry = bool(getattr(args, "dry_run", False))
+        self.dry_machine: Optional[_DryRun] = None
+        self._overlays: List[Tuple[str, Disk]] = []
         self._deferred: Dict[str, Any] = {}
-        if getattr(args, "dry_run", False) and hasattr(args, "no_wait"):
+        if self.dry and hasattr(args, "no_wait"):
             args.no_wait = True  # a scratch copy's mirror copies are held: nothing to wait for
 
     def print(self, text: str = "", end: str = "\n") -> None:
@@ -64,7 +67,7 @@ class _Run:
     def report(self, **values: Any) -> None:
         """The command's --json document (nothing without --json; under --dry-run, kept for
         :meth:`finish`)."""
-        if self.dry_run is not None:
+        if self.dry:
             self._deferred = values
             return
         if self.json:
@@ -87,24 +90,36 @@ class _Run:
         """The machine of --machine, its copies held to --speed-limit where the verb has one; with
         --dry-run, a scratch copy of it (:class:`_DryRun`)."""
         machine = Machine.open(self.args.machine)
-        if getattr(self.args, "dry_run", False) and self.dry_run is None:
-            self.dry_run = _DryRun(machine)
-            return self.dry_run
+        if self.dry and self.dry_machine is None:
+            self.dry_machine = _DryRun(machine)
+            return self.dry_machine
         limit = getattr(self.args, "speed_limit", None)
         if limit is not None:
             machine.rebuild_speed_limit = parse_size(limit)
         return machine
 
+    def image(self, path: str, writable: bool = False, sector_size: int = 512) -> Disk:
+        """An image file a verb works on; under --dry-run, an overlay over it, read-only."""
+        if not self.dry:
+            return Disk.open(path, writable=writable, sector_size=sector_size)
+        overlay = Disk.overlay(Disk.open(path, sector_size=sector_size))
+        self._overlays.append((path, overlay))
+        return overlay
+
     def finish(self, code: int) -> int:
         """After the verb: under --dry-run, what it would have written (printed, and in the JSON
         document with the verb's own values) and that nothing was."""
-        if self.dry_run is None or self.dry_run.planned is None:
+        if not self.dry:
             return code
-        planned = self.dry_run.planned
+        planned = list(self.dry_machine.planned or []) if self.dry_machine is not None else []
+        for path, overlay in self._overlays:
+            ranges = overlay.device.changed_extents(overlay.sector_size)
+            if ranges:
+                planned.append((str(path), ranges))
         writes = [{"target": target, "ranges": [{"offset": o, "length": n} for o, n in ranges]}
                   for target, ranges in planned]
         values = {**self._deferred, "dry_run": True, "would_write": writes}
-        self.dry_run = None  # the document goes out now
+        self.dry = False  # the document goes out now
         self.report(**values)
         self.print("\n--dry-run: nothing was written. " + ("It would write:" if writes else "It would write nothing."))
         for w in writes:
@@ -348,7 +363,7 @@ def _disk_target(run: _Run, writable: bool = False) -> Tuple[Optional[Machine], 
         _refuse_ignored(**{"--sector-size": (a.sector_size, "with --machine: the machine records each disk's sector size")})
         machine = run.machine()
         return machine, machine.disk(int(a.disk)), f"disk {a.disk}"
-    return None, Disk.open(a.disk, writable=writable, sector_size=a.sector_size or 512), a.disk
+    return None, run.image(a.disk, writable=writable, sector_size=a.sector_size or 512), a.disk
 
 
 def _disk_create(run: _Run) -> int:
@@ -441,12 +456,18 @@ def _disk_replace(run: _Run) -> int:
     if (a.size is None) == (a.image is None):
         raise UsageError("disk replace: give the new disk as --size SIZE (a new image) or --image PATH")
     with run.machine() as machine:
+        new: Union[Path, Disk]
         if a.size is not None:
-            image = Path(machine.folder or ".") / f"disk{a.number}-replacement-{int(time.time())}.img"
-            Disk.create(image, a.size, sector_size=a.sector_size or 512).close()
+            image = Path(machine.folder or a.machine) / f"disk{a.number}-replacement-{int(time.time())}.img"
+            if run.dry:  # the new image is not made: a disk in memory stands for it
+                new = Disk.memory(a.size, sector_size=a.sector_size or 512)
+            else:
+                Disk.create(image, a.size, sector_size=a.sector_size or 512).close()
+                new = image
         else:
             image = Path(a.image)
-        missing = machine.replace_disk(a.number, image, a.sector_size or 512)
+            new = Disk.overlay(Disk.open(image, sector_size=a.sector_size or 512)) if run.dry else image
+        missing = machine.replace_disk(a.number, new, a.sector_size or 512)
     run.report(disk=a.number, image=str(image), old_disk_now=missing)
     run.print(f"Disk {a.number} is now {image}; the old disk stays as missing disk number {missing}.")
     return cli_json.OK
@@ -454,7 +475,9 @@ def _disk_replace(run: _Run) -> int:
 
 def _disk_attach(run: _Run) -> int:
     with run.machine() as machine:
-        number = machine.attach(run.args.image, run.args.sector_size or 512)
+        # A dry run attaches an overlay over the image: the copy's writes to it stay in memory.
+        image = Disk.overlay(Disk.open(run.args.image, sector_size=run.args.sector_size or 512)) if run.dry else run.args.image
+        number = machine.attach(image, run.args.sector_size or 512)
     run.report(disk=number, image=run.args.image)
     run.print(f"Attached {run.args.image} as disk {number}.")
     return cli_json.OK
@@ -797,7 +820,7 @@ def _fat_check(run: _Run) -> int:
                 _refuse_ignored(**{"--disk": (a.disk, "without --machine (use --image PATH)")})
                 if a.image is None:
                     raise UsageError("fat check: give --image PATH (or --machine FOLDER --disk N)")
-                disk = Disk.open(a.image, writable=a.repair)
+                disk = run.image(a.image, writable=a.repair)
                 codepage = "cp437"
                 name = f"{a.image} partition {a.partition}"
             parts = gpt.partitions(disk)
@@ -842,7 +865,9 @@ def _esp_diff(run: _Run) -> int:
 def _esp_sync(run: _Run) -> int:
     a = run.args
     with run.machine() as machine:
-        changes = fat.sync_tree(machine.esp(a.source), machine.esp(a.target), dry_run=a.dry_run)
+        # Under --dry-run the machine is a scratch copy: the sync runs on it, and finish() lists the
+        # sectors it wrote there.
+        changes = fat.sync_tree(machine.esp(a.source), machine.esp(a.target))
     if not changes:
         run.print(f"The ESP of disk {a.target} already holds the same files as disk {a.source}'s.")
     elif a.dry_run:
@@ -859,7 +884,7 @@ def _ldm_repair(run: _Run) -> int:
     if not repaired:
         run.print("Every disk's LDM database is clean and current: nothing to repair.")
     for disk, reasons in repaired:
-        run.print(f"Disk {disk}: its LDM database " + ("would be" if run.dry_run else "was") + " rewritten from the group's:")
+        run.print(f"Disk {disk}: its LDM database " + ("would be" if run.dry else "was") + " rewritten from the group's:")
         for reason in reasons:
             run.print(f"  {reason}")
     return cli_json.OK
@@ -1046,24 +1071,29 @@ def build_parser() -> argparse.ArgumentParser:
         if action == "repair":
             p.add_argument("--keep-backup-place", action="store_true",
                            help="leave the backup table where it is on a disk that grew")
+            _dry_run(p)
     attach = verb("attach", "attach an image to a machine as its next disk number (a missing disk's own image brings it back)",
                   [_on_machine()], _disk_attach, group=("disk", disk_verbs))
     attach.add_argument("image")
     _sector_size(attach, "the image's sector size")
+    _dry_run(attach)
     fail = verb("fail", "disk N dies: it stays attached as a missing disk (diskpart's M0), its mirrors go on from their other plexes",
                 [_on_machine()], _disk_fail, group=("disk", disk_verbs))
     fail.add_argument("number", type=int)
+    _dry_run(fail)
     replace = verb("replace", "put a new disk in disk N's slot (the old one stays as a missing disk until break and delete disk)",
                    [_on_machine()], _disk_replace, group=("disk", disk_verbs))
     replace.add_argument("number", type=int)
     replace.add_argument("--size", metavar="SIZE", help="a new blank sparse image of this size, in the machine folder")
     replace.add_argument("--image", metavar="PATH", help="an existing image")
     _sector_size(replace, "the new disk's sector size")
+    _dry_run(replace)
     reactivate = verb("reactivate", "Windows' Reactivate Disk: reconnect disk N and copy back what its plexes missed",
                       [_on_machine()], _disk_reactivate, group=("disk", disk_verbs))
     reactivate.add_argument("number", type=int)
     reactivate.add_argument("--no-wait", action="store_true", help="do not wait for the copies (they resume at the next start)")
     _speed_limit(reactivate)
+    _dry_run(reactivate)
 
     dp = verb("diskpart", "diskpart as in Windows Server 2003: a script with /s FILE, or the DISKPART> prompt",
               [_on_machine()], _diskpart,
@@ -1171,6 +1201,7 @@ def build_parser() -> argparse.ArgumentParser:
     fc.add_argument("--image", help="an image file")
     fc.add_argument("--partition", type=int, help="the partition's number, as list partition shows it")
     fc.add_argument("--repair", action="store_true", help="repair what fsck.fat -a repairs")
+    _dry_run(fc)
 
     esp_parser = verbs.add_parser("esp", help="EFI system partitions: compare or sync two disks'",
                                   description="EFI system partitions.")

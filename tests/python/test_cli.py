@@ -423,9 +423,22 @@ def test_esp_diff_compares_two_disks_esps(lab, tmp_path):
 
 
 def _folder_hashes(folder: Path) -> dict:
+    """Every file of the folder as a SHA-256; a disk image's of its allocated extents and their
+    bytes (the runbook's images are 10 GiB, nearly all holes)."""
     import hashlib
 
-    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir()) if p.is_file()}
+    def digest(path: Path) -> str:
+        if path.suffix != ".img":
+            return hashlib.sha256(path.read_bytes()).hexdigest()
+        h = hashlib.sha256()
+        with bootmirror.Disk.open(path) as disk:
+            for offset, length in disk.allocated_extents():
+                h.update(f"{offset}+{length}".encode())
+                for at in range(offset, offset + length, 8 << 20):
+                    h.update(disk.read(at, min(8 << 20, offset + length - at)))
+        return h.hexdigest()
+
+    return {p.name: digest(p) for p in sorted(folder.iterdir()) if p.is_file()}
 
 
 def test_dry_run_writes_nothing_and_lists_the_ranges_each_verb_would_write(lab, tmp_path):
@@ -443,7 +456,26 @@ def test_dry_run_writes_nothing_and_lists_the_ranges_each_verb_would_write(lab, 
     assert code == 0 and [w["target"].split()[0] for w in doc["would_write"]] == ["nvram"]
     code, out, _ = cli_run("bootcfg", "-m", lab, "/list", "0", "--dry-run")
     assert code == 0 and out.rstrip().endswith("--dry-run: nothing was written. It would write nothing.")
-    assert _folder_hashes(lab) == before
+    # The disk verbs: machine.json would change; a new disk's image is neither made nor written.
+    extra = tmp_path / "extra.img"
+    bootmirror.Disk.create(extra, "64 MiB").close()
+    for argv, targets in ((["disk", "fail", "-m", lab, "1"], ["machine.json"]),
+                          (["disk", "attach", "-m", lab, extra], ["machine.json"]),
+                          (["disk", "replace", "-m", lab, "1", "--size", "64MiB"], ["machine.json"]),
+                          (["disk", "reactivate", "-m", lab, "1"], [])):  # disk 1 is online: nothing to do
+        code, doc = cli_json_run(*argv, "--dry-run")
+        assert doc["dry_run"] is True and [w["target"] for w in doc["would_write"]] == targets, (argv, doc)
+    # A damaged image repaired in a dry run: the sectors of the backup table it would rewrite.
+    with bootmirror.Disk.open(lab / "disk0.img") as disk:
+        size = disk.size
+    with open(lab / "disk0.img", "r+b") as image:
+        image.seek(size - 512)
+        image.write(b"\0" * 512)  # the backup header
+    before = _folder_hashes(lab)
+    code, doc = cli_json_run("disk", "repair", str(lab / "disk0.img"), "--dry-run")
+    assert [w["target"] for w in doc["would_write"]] == [str(lab / "disk0.img")]
+    assert doc["would_write"][0]["ranges"][-1] == {"offset": size - 512, "length": 512}
+    assert _folder_hashes(lab) == before and sorted(p.name for p in tmp_path.iterdir()) == ["extra.img", "lab", "p.txt"]
 
 
 def test_ldm_repair_rewrites_a_damaged_database_and_dry_run_only_says_so(tmp_path):

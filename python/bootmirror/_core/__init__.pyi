@@ -90,6 +90,9 @@ class OverlayDisk(BlockDevice):
     def base(self) -> BlockDevice: ...
     @property
     def overlay_bytes(self) -> int: ...
+    def changed_extents(self, granule: int = 512) -> List[Tuple[int, int]]:
+        """The (offset, length) ranges that differ from the base, in whole granules (sectors): what writing it back would write."""
+        ...
 
 class CrashState:
     @property
