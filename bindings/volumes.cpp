@@ -63,6 +63,15 @@ void bind_volumes(py::module_& m) {
       },
       py::arg("machine"), py::arg("drive"), py::call_guard<py::gil_scoped_release>(),
       "The bytes behind a drive letter: a partition, or a dynamic volume (every plex of a mirror).");
+  m.def(
+      "machine_listed_volume_device",
+      [](Machine& machine, std::size_t number) {
+        auto device = listed_volume_device(machine, number);
+        if (!device) throw UsageError(fmt::format("There is no volume {} (list volume's number) with bytes to read", number));
+        return device;
+      },
+      py::arg("machine"), py::arg("number"), py::call_guard<py::gil_scoped_release>(),
+      "The bytes of list volume's Volume N: a dynamic volume (every plex of a mirror) or a basic volume's partition.");
   m.def("machine_volume", &mount_fat, py::arg("machine"), py::arg("drive"), py::call_guard<py::gil_scoped_release>(),
         "The FAT volume behind a drive letter (shared by every caller).");
   m.def("machine_esp", &mount_esp, py::arg("machine"), py::arg("disk"), py::call_guard<py::gil_scoped_release>(),

@@ -1248,7 +1248,7 @@ def build_parser() -> argparse.ArgumentParser:
                           "lock is held until the server stops. Runs until Ctrl-C, which stops it and exits 0; "
                           "with --json the document (uri, volume, size, writable) is printed once it serves.")
     sv.add_argument("--volume", required=True, metavar="VOLUME",
-                    help="a drive letter (C:) or a dynamic volume's number as list volume shows it")
+                    help="a drive letter (C:) or a volume's number as list volume shows it")
     listen = sv.add_mutually_exclusive_group()
     listen.add_argument("--socket", metavar="PATH", help="a Unix socket (default: one in a private temporary folder)")
     listen.add_argument("--port", type=int, metavar="N", help="a TCP port on 127.0.0.1 (loopback only: NBD has no password)")

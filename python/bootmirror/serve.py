@@ -49,16 +49,13 @@ _STOP_TIMEOUT = 30.0
 
 def volume_device(machine: "Machine", volume: str) -> Disk:
     """The bytes of the volume `volume` names on `machine`: a drive letter ("C:", "c") of a basic
-    or a dynamic volume, or the number of a dynamic volume as list volume shows it ("0"). The
+    or a dynamic volume, or a volume's number as list volume shows it ("0"). The
     engine's device: a basic volume's partition, or a dynamic volume over its plexes (reads from a
     plex in sync, writes to every plex that takes them). UsageError when there is no such volume or
     no plex of it can be read."""
     which = volume.strip()
     if which.isdigit():
-        device = machine.dynamic_volume(which).device
-        if device is None:
-            raise _core.UsageError(f"dynamic volume {which} has no plex that can be read")
-        return device
+        return Disk(_core.machine_listed_volume_device(machine._m, int(which)))
     return Disk(machine.drive_device(which))
 
 

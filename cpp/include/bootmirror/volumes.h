@@ -72,6 +72,9 @@ std::optional<VolumeFileSystem> file_system_on(const DevicePtr& volume, const st
 // The bytes behind a drive letter: a basic volume's partition, or a dynamic volume's device (every
 // plex of a mirror); nullptr when no volume has the letter.
 DevicePtr drive_device(Machine& machine, std::string_view drive);
+// The bytes of list volume's "Volume N": a dynamic volume's device (they are numbered first), or a
+// basic volume's partition; nullptr for a CD-ROM drive's number or a number no volume has.
+DevicePtr listed_volume_device(Machine& machine, std::size_t number);
 
 // The FAT file system on the volume with this letter, shared while anyone holds it so that every
 // caller sees the same cached FAT and folders; FormatError when the volume holds no FAT.

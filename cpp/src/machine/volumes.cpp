@@ -300,6 +300,15 @@ DevicePtr drive_device(Machine& machine, std::string_view drive) {
   return found ? found->device : nullptr;
 }
 
+DevicePtr listed_volume_device(Machine& machine, std::size_t number) {
+  auto hold = machine.hold();
+  if (auto group = dynamic::group_of(machine); group && number < group->group.volumes.size())
+    return dynamic::open_volume(machine, *group, number);
+  for (const BasicVolume& v : basic_volumes(machine))
+    if (std::size_t(v.number) == number) return volume_device(machine, v);
+  return nullptr;
+}
+
 namespace {
 
 // The FAT on `drive`'s bytes, shared with whoever has it mounted already.

@@ -226,17 +226,22 @@ def test_a_basic_volume_is_served_as_its_partition(tmp_path):
     (part,) = [p for p in m.disk(0).partitions if p.kind == "basic"]
     image = m.disk(0).path
     m.close()
-    with serve.serve(tmp_path / "basic", "E:") as server:
-        assert server.size == part.size
-        same = qemu_img_compare(server.uri, image_extent(image, part.offset, part.size))
-        assert same.returncode == 0, same.stdout + same.stderr
+    # By its letter, and by its number in list volume (no dynamic volumes: the basic ones from 0).
+    listed = bootmirror.Machine.open(tmp_path / "basic")
+    number = next(line.split()[1] for line in listed.diskpart("list volume").splitlines() if line.split()[2:3] == ["E"])
+    listed.close()
+    for which in ("E:", number):
+        with serve.serve(tmp_path / "basic", which) as server:
+            assert server.size == part.size
+            same = qemu_img_compare(server.uri, image_extent(image, part.offset, part.size))
+            assert same.returncode == 0, same.stdout + same.stderr
 
 
 def test_wrong_volumes_and_places_are_refused_before_nbdkit_starts(tmp_path):
     folder = mirrored_machine(tmp_path)
     with pytest.raises(bootmirror.UsageError, match="There is no volume"):
         serve.serve(folder, "Q:")
-    with pytest.raises(bootmirror.UsageError, match="no dynamic volume '7'"):
+    with pytest.raises(bootmirror.UsageError, match="There is no volume 7"):
         serve.serve(folder, "7")
     taken = tmp_path / "taken.sock"
     taken.write_text("")
