@@ -141,6 +141,9 @@ gpt::Table dynamic_gpt(BlockDevice& device, const DiskPlan& plan);
 // volume's extent so in the GPT, as the seed's bootcfg /list 1 does); entries left without one go.
 // Changes `table`; false when it was right already. UsageError when no entry is free.
 bool sync_gpt_data_partitions(gpt::Table& table, const GroupDisk& disk, const std::vector<PartitionRecord>& partitions);
+// A new entry in the first free slot: `kind`, a new GUID, sectors first..last, Windows' `name` for
+// it. UsageError naming `name` when no slot is free.
+void add_gpt_entry(gpt::Table& table, gpt::Kind kind, std::uint64_t first, std::uint64_t last, const char* name);
 
 // The group as the database committed at its VMDB's sequence shows it (group.cpp).
 Group assemble(const DiskDatabase& db);

@@ -146,6 +146,17 @@ ByteVector dynamic_mbr(BlockDevice& dev, const DiskPlan& plan) {
   return mbr;
 }
 
+void add_gpt_entry(gpt::Table& t, Kind kind, std::uint64_t first, std::uint64_t last, const char* name) {
+  auto slot = std::find_if(t.entries.begin(), t.entries.end(), [](const gpt::Partition& e) { return !e.used(); });
+  if (slot == t.entries.end()) throw UsageError(fmt::format("the GPT has no free entry for another {}", name));
+  slot->attributes = 0;
+  slot->type = gpt::type_of(kind);
+  slot->unique = IdentitySource::new_guid();
+  slot->first_lba = first;
+  slot->last_lba = last;
+  slot->set_name(name);
+}
+
 bool sync_gpt_data_partitions(gpt::Table& t, const GroupDisk& disk, const std::vector<PartitionRecord>& partitions) {
   std::vector<std::pair<std::uint64_t, std::uint64_t>> wanted;  // absolute first, last
   for (const auto& p : partitions)
@@ -164,13 +175,7 @@ bool sync_gpt_data_partitions(gpt::Table& t, const GroupDisk& disk, const std::v
       return e.used() && e.kind() == Kind::ldm_data && first >= e.first_lba && last <= e.last_lba;
     });
     if (covered) continue;
-    auto slot = std::find_if(t.entries.begin(), t.entries.end(), [](const gpt::Partition& e) { return !e.used(); });
-    if (slot == t.entries.end()) throw UsageError("the GPT has no free entry for another LDM data partition");
-    slot->type = gpt::type_of(Kind::ldm_data);
-    slot->unique = IdentitySource::new_guid();
-    slot->first_lba = first;
-    slot->last_lba = last;
-    slot->set_name("LDM data partition");
+    add_gpt_entry(t, Kind::ldm_data, first, last, "LDM data partition");
     changed = true;
   }
   if (changed) t.compact();

@@ -5,7 +5,6 @@
 
 #include <fmt/format.h>
 
-#include "bootmirror/identity.h"
 #include "bootmirror/ldm.h"
 #include "bootmirror/unicode.h"
 #include "ldm/codec.h"
@@ -120,16 +119,7 @@ gpt::Table basic_gpt(BlockDevice& device, const std::vector<KeptExtent>& kept) {
       }
     }
   }
-  for (const auto& [first, last] : wanted) {
-    auto slot = std::find_if(t.entries.begin(), t.entries.end(), [](const gpt::Partition& e) { return !e.used(); });
-    if (slot == t.entries.end()) throw UsageError("the GPT has no free entry for another basic partition");
-    slot->type = gpt::type_of(Kind::basic_data);
-    slot->unique = IdentitySource::new_guid();
-    slot->first_lba = first;
-    slot->last_lba = last;
-    slot->attributes = 0;
-    slot->set_name("Basic data partition");
-  }
+  for (const auto& [first, last] : wanted) add_gpt_entry(t, Kind::basic_data, first, last, "Basic data partition");
   if (metadata)
     for (gpt::Partition& e : t.entries)
       if (e.used() && e.kind() == Kind::microsoft_reserved && e.first_lba == metadata->last_lba + 1) e.first_lba = metadata->first_lba;

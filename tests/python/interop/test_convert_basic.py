@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 
-import bootmirror
 from bootmirror import Disk, Machine, UsageError, ntfs
 from conftest import run_tool
 from fat_helpers import assert_fsck_clean, mtools_tree

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import hashlib
 import shutil
-import struct
 
 import pytest
 
 import bootmirror
 from bootmirror import ldm
-from ldm_helpers import MiB, layout, unpack_windows
-from test_ldm_damaged_copies import CASES as COPY_CASES, ldmtool_view, our_view
+from ldm_helpers import layout
+# The same two groups as the damaged-copies tests (Windows' 2003 R2 mirror, and ours): its fixtures.
+from test_ldm_damaged_copies import CASES as COPY_CASES, ldmtool_view, our_view, ours, windows  # noqa: F401
 
 S = 512
 
@@ -42,28 +42,6 @@ def _volume_bytes(paths):
                 start = (p.disk.data_start + p.start) * S
                 out.append(hashlib.sha256(disk.read(start, p.size * S)).hexdigest())
     return out
-
-
-@pytest.fixture(scope="module")
-def windows(tmp_path_factory):
-    return unpack_windows(tmp_path_factory.mktemp("ldm-repair"), ["ldm-2003r2-mirrored-1.img", "ldm-2003r2-mirrored-2.img"])
-
-
-@pytest.fixture(scope="module")
-def ours(tmp_path_factory):
-    out = tmp_path_factory.mktemp("ldm-repair-ours")
-    paths = [out / "d0.img", out / "d1.img"]
-    for p in paths:
-        bootmirror.Disk.create(p, 32 * MiB).close()
-    disks = [bootmirror.Disk.open(p, writable=True) for p in paths]
-    group = ldm.DiskGroup.create("WIN-REPAIR-Dg0")
-    a, b = group.add_disk(disks[0]), group.add_disk(disks[1])
-    group.create_volume("Volume1", "mirrored", [(a, 0, 8192), (b, 0, 8192)], drive_hint="C:")
-    group.create_volume("Volume2", "simple", [(a, 8192, 4096)])
-    group.commit()
-    for d in disks:
-        d.close()
-    return paths
 
 
 def _copy(originals, tmp_path):
