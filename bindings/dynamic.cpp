@@ -27,6 +27,25 @@ void bind_dynamic(py::module_& m) {
   d.def("reboot", &dynamic::reboot, py::arg("machine"), py::call_guard<py::gil_scoped_release>());
   d.def("resync", &dynamic::resync, py::arg("machine"), py::call_guard<py::gil_scoped_release>(),
         "Finish every interrupted mirror resynchronisation, and wait for it.");
+  d.def("prepare_resync", &dynamic::prepare_resync, py::arg("machine"), Release(),
+        "resync's part before the copies: the commit catch-up and the failed plexes tried again.");
+  d.def(
+      "pending_copy_ranges",
+      [](Machine& machine) {
+        std::vector<std::pair<int, std::vector<Extent>>> pending;
+        {
+          py::gil_scoped_release release;
+          pending = dynamic::pending_copy_ranges(machine);
+        }
+        py::list out;
+        for (const auto& [disk, ranges] : pending) {
+          py::list spans;
+          for (const Extent& e : ranges) spans.append(py::make_tuple(e.offset, e.length));
+          out.append(py::make_tuple(disk, spans));
+        }
+        return out;
+      },
+      py::arg("machine"), "What the mirror copies still to run would write: [(disk, [(offset, length)])].");
   d.def("repair_databases", &dynamic::repair_databases, py::arg("machine"), Release(),
         "ldm repair: rewrite the damaged or stale databases of the group's disks; [(disk, reasons)].");
   d.def("fail_disk", &dynamic::fail_disk, py::arg("machine"), py::arg("number"), Release(),

@@ -54,6 +54,7 @@ class _Run:
         self.dry = bool(getattr(args, "dry_run", False))
         self.dry_machine: Optional[_DryRun] = None
         self._overlays: List[Tuple[str, Disk]] = []
+        self.planned: List[Tuple[str, List[Tuple[int, int]]]] = []  # writes a verb names itself
         self._deferred: Dict[str, Any] = {}
         if self.dry and hasattr(args, "no_wait"):
             args.no_wait = True  # a scratch copy's mirror copies are held: nothing to wait for
@@ -116,6 +117,7 @@ class _Run:
             ranges = overlay.device.changed_extents(overlay.sector_size)
             if ranges:
                 planned.append((str(path), ranges))
+        planned += self.planned
         writes = [{"target": target, "ranges": [{"offset": o, "length": n} for o, n in ranges]}
                   for target, ranges in planned]
         values = {**self._deferred, "dry_run": True, "would_write": writes}
@@ -124,7 +126,7 @@ class _Run:
         self.print("\n--dry-run: nothing was written. " + ("It would write:" if writes else "It would write nothing."))
         for w in writes:
             spans = ", ".join(f"{r['offset']:,}+{r['length']:,}" for r in w["ranges"])
-            self.print(f"  {w['target']}" + (f": {spans}" if spans else " would change"))
+            self.print(f"  {w['target']}" + (f": {spans}" if spans else ""))
         return code
 
 
@@ -279,6 +281,8 @@ def _print_machine(run: _Run, summary: Dict[str, Any]) -> None:
 
 def _machine_new(run: _Run) -> int:
     a = run.args
+    if run.dry:
+        return _machine_new_dry(run)
     if a.kb814070:
         _refuse_ignored(**{"--disk": (a.disk, "with --kb814070: it makes its own two disks (--disk-size sets their size)"),
                            "--nvram": (a.nvram, "with --kb814070: its machine has NVRAM"),
@@ -299,6 +303,46 @@ def _machine_new(run: _Run) -> int:
     run.report(machine=summary)
     _print_machine(run, summary)
     return cli_json.OK
+
+
+def _machine_new_dry(run: _Run) -> int:
+    """machine new --dry-run: the machine is made in a private temporary folder, its files listed
+    with the byte ranges written into them (their allocated extents), and the folder removed."""
+    import shutil
+    import tempfile
+
+    a = run.args
+    if (Path(a.folder) / "machine.json").exists():
+        raise UsageError(f"{a.folder} already holds a machine; open it with Machine.open")
+    scratch = Path(tempfile.mkdtemp(prefix="bootmirror-dry-run-"))
+    try:
+        args = argparse.Namespace(**{**vars(a), "folder": str(scratch / "machine"), "dry_run": False, "json": False})
+        _machine_new(_Run(args, open(os.devnull, "w"), run.stderr))
+        for path in sorted((scratch / "machine").iterdir()):
+            if path.name == "machine.lock":
+                continue
+            with open(path, "rb") as f:
+                ranges = _file_extents(f.fileno(), path.stat().st_size)
+            run.planned.append((str(Path(a.folder) / path.name) + " (new)", ranges))
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    run.report(folder=a.folder)
+    run.print(f"Would make the machine {a.folder}.")
+    return cli_json.OK
+
+
+def _file_extents(fd: int, size: int) -> List[Tuple[int, int]]:
+    """A file's data extents (SEEK_DATA/SEEK_HOLE): a sparse image's written bytes."""
+    out, at = [], 0
+    while at < size:
+        try:
+            start = os.lseek(fd, at, os.SEEK_DATA)
+        except OSError:
+            break
+        end = os.lseek(fd, start, os.SEEK_HOLE)
+        out.append((start, end - start))
+        at = end
+    return out
 
 
 def _machine_show(run: _Run) -> int:
@@ -368,6 +412,16 @@ def _disk_target(run: _Run, writable: bool = False) -> Tuple[Optional[Machine], 
 
 def _disk_create(run: _Run) -> int:
     a = run.args
+    if run.dry:
+        # A new sparse image: nothing is written into it, it only exists (and the machine records it).
+        size = parse_size(a.args[-1])
+        image = a.args[0] if a.machine is None and len(a.args) == 2 else f"a new image in {a.machine}"
+        run.planned.append((f"{image} (new, {size:,} bytes, sparse)", []))
+        if a.machine is not None:
+            run.planned.append(("machine.json", []))
+        run.report(image=image, size=size)
+        run.print(f"Would create {image}: {size:,} bytes ({describe_size(size)}), sparse.")
+        return cli_json.OK
     if a.machine is not None:
         if len(a.args) != 1:
             raise UsageError("disk create --machine FOLDER SIZE: one size")
@@ -716,6 +770,9 @@ def _resync(run: _Run) -> int:
     which stops the copies at a checkpoint, and the resync returns."""
     import threading
 
+    if run.dry:
+        return _pending_copies(run, resync=True)
+
     machine = run.machine()
     outcome: Dict[str, BaseException] = {}
 
@@ -745,7 +802,24 @@ def _resync(run: _Run) -> int:
     return cli_json.OK
 
 
+def _pending_copies(run: _Run, resync: bool) -> int:
+    """resync and wait under --dry-run: on the scratch copy (whose copies are held), resync's
+    commit catch-up, then the ranges the mirror copies would write (they are not run)."""
+    with run.machine() as machine:
+        if resync:
+            _core.dynamic.prepare_resync(machine._m)
+        pending = _core.dynamic.pending_copy_ranges(machine._m)
+        left = _core.dynamic.rebuild_status(machine._m)
+    run.planned += [(f"disk {disk} (mirror copy)", list(ranges)) for disk, ranges in pending]
+    run.report(rebuilds=left)
+    run.print("No mirror copy would run." if not pending else
+              "The mirror copies would write " + ", ".join(f"disk {d}" for d, _ in pending) + ".")
+    return cli_json.OK
+
+
 def _wait_verb(run: _Run) -> int:
+    if run.dry:
+        return _pending_copies(run, resync=False)
     with run.machine() as machine:
         finished = _wait(run, machine, run.args.timeout)
         left = _core.dynamic.rebuild_status(machine._m)
@@ -1040,6 +1114,7 @@ def build_parser() -> argparse.ArgumentParser:
     new.add_argument("--disk-size", metavar="SIZE", help="--kb814070: the size of both disks (default 10GiB, sparse)")
     new.add_argument("--stand-in-loader", action="store_true",
                      help="--kb814070: a stand-in file instead of the GRUB marker loader that boots under QEMU")
+    _dry_run(new)
     show = verb("show", "show a machine: disks, partitions, drive letters, dynamic volumes, rebuilds, NVRAM",
                 [_common()], _machine_show, group=("machine", machine_verbs))
     show.add_argument("folder")
@@ -1060,6 +1135,7 @@ def build_parser() -> argparse.ArgumentParser:
                   [_on_machine(required=False)], _disk_create, group=("disk", disk_verbs))
     create.add_argument("args", nargs="+", metavar="[IMAGE] SIZE", help="sizes: bytes, or 10GiB, 204MB (MB and GB are powers of 1024)")
     _sector_size(create, "sector size")
+    _dry_run(create)
     for action, help, run_fn in (("show", "a disk's size, allocation, partition style and partitions", _disk_show),
                                  ("verify", "check a disk's GPT copies and protective MBR (and its LDM database when "
                                             "dynamic) without writing; exit 1 when damaged", _disk_verify),
@@ -1180,11 +1256,13 @@ def build_parser() -> argparse.ArgumentParser:
     rs = verb("resync", "finish every interrupted mirror copy (an interrupted commit first) and wait for it",
               [_on_machine()], _resync)
     _speed_limit(rs)
+    _dry_run(rs)
     wt = verb("wait", "wait for the machine's mirror copies, with a progress bar", [_on_machine()], _wait_verb,
               description="Wait for the mirror copies (add disk=N copies in the background; an interrupted one "
                           "resumes here). Exit 1 when --timeout passed first.")
     wt.add_argument("--timeout", type=float, default=None, help="seconds to wait at most")
     _speed_limit(wt)
+    _dry_run(wt)
     vf = verb("verify", "compare the plexes of dynamic volumes (XXH3-128 region by region); exit 1 when they differ",
               [_on_machine()], _verify)
     vf.add_argument("volumes", nargs="*", metavar="VOLUME", help="a drive letter or dynamic volume number (default: all)")
@@ -1222,7 +1300,7 @@ def build_parser() -> argparse.ArgumentParser:
                           "short leaves each file as it was or as the source's, and running it again finishes it.")
     es.add_argument("--from", dest="source", type=int, required=True, metavar="DISK", help="the disk whose ESP is copied (0)")
     es.add_argument("--to", dest="target", type=int, required=True, metavar="DISK", help="the disk whose ESP is made equal (1)")
-    es.add_argument("--dry-run", action="store_true", help="write nothing; list what would change")
+    _dry_run(es)
 
     ldm_parser = verbs.add_parser("ldm", help="dynamic disks: show the disk group", description="Windows' LDM dynamic disks.")
     ldm_verbs = ldm_parser.add_subparsers(dest="action", required=True, metavar="ACTION", parser_class=_Parser)

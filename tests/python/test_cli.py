@@ -476,6 +476,32 @@ def test_dry_run_writes_nothing_and_lists_the_ranges_each_verb_would_write(lab, 
     assert [w["target"] for w in doc["would_write"]] == [str(lab / "disk0.img")]
     assert doc["would_write"][0]["ranges"][-1] == {"offset": size - 512, "length": 512}
     assert _folder_hashes(lab) == before and sorted(p.name for p in tmp_path.iterdir()) == ["extra.img", "lab", "p.txt"]
+    # Verbs that make new files make none: they say what they would write into them.
+    code, doc = cli_json_run("machine", "new", tmp_path / "ghost", "--disk", "64MiB", "--nvram", "--dry-run")
+    targets = [w["target"] for w in doc["would_write"]]
+    assert code == 0 and targets == [f"{tmp_path / 'ghost' / n} (new)" for n in ("disk0.img", "machine.json", "nvram.fd")]
+    assert [w["ranges"] for w in doc["would_write"]][0] == []  # a blank sparse disk: nothing written into it
+    code, doc = cli_json_run("disk", "create", tmp_path / "ghost.img", "64MiB", "--dry-run")
+    assert code == 0 and doc["would_write"] == [{"target": f"{tmp_path / 'ghost.img'} (new, 67,108,864 bytes, sparse)", "ranges": []}]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["extra.img", "lab", "p.txt"]
+
+
+def test_resync_and_wait_dry_runs_list_the_plex_ranges_the_copies_would_write(tmp_path):
+    from ldm_helpers import dynamic_boot_machine
+
+    folder = tmp_path / "dyn"
+    m = dynamic_boot_machine(folder)
+    m.rebuild_speed_limit = 0  # the copy onto disk 1 holds at its start
+    m.diskpart("select volume c\nadd disk=1", check=True)
+    (plex,) = [p for p in m.disk(1).partitions if p.kind == "ldm_data"]
+    size = m.dynamic_volume("c").device.size
+    m.close()
+    before = _folder_hashes(folder)
+    for verb in ("resync", "wait"):
+        code, doc = cli_json_run(verb, "-m", folder, "--dry-run")
+        assert code == 0 and doc["would_write"] == [
+            {"target": "disk 1 (mirror copy)", "ranges": [{"offset": plex.offset, "length": size}]}], doc
+    assert _folder_hashes(folder) == before
 
 
 def test_ldm_repair_rewrites_a_damaged_database_and_dry_run_only_says_so(tmp_path):

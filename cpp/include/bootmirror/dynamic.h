@@ -134,6 +134,12 @@ void disk_returned(Machine& machine);
 // an interrupted commit left behind up to date, then copies from each one's last checkpoint and
 // waits for the copies.
 void resync(Machine& machine);
+// resync's part before the copies: the commit catch-up and the failed plexes tried again.
+void prepare_resync(Machine& machine);
+// What the mirror copies still to run would write, by machine disk: each copy's plex on its
+// target disk from the copy's cursor to the volume's end, in byte ranges of the disk (a copy from
+// a write-intent bitmap writes only the marked regions inside them). For dry runs.
+std::vector<std::pair<int, std::vector<Extent>>> pending_copy_ranges(Machine& machine);
 // "break disk=N [nokeep]": removes the plex on disk N; with keep it becomes a simple volume.
 // Returns whether the boot entries were brought up to date (false: "The service did not update
 // the bootfile.").

@@ -7,6 +7,7 @@
 // Windows or ldmtool read. The copies themselves run in the machine's background thread
 // (rebuild_worker.h), which calls back here for the records.
 #include <algorithm>
+#include <map>
 
 #include <fmt/format.h>
 
@@ -360,18 +361,48 @@ void disk_returned(Machine& machine) {
   machine.rebuild_worker().start();
 }
 
+void prepare_resync(Machine& machine) {
+  auto hold = machine.hold();
+  auto mg = group_of(machine);
+  // A commit that stopped part way (the new plex's LDM data partition missing from a GPT, a disk
+  // with the older database) is finished first, so that the GPT, the database and the bytes
+  // agree before any copy resumes.
+  if (mg && !ldm::stale_disks(mg->group, mg->devices).empty()) commit(machine, *mg);
+  // As at a restart, plexes that failed are tried again.
+  reactivate_failed_plexes(machine, std::nullopt);
+}
+
 void resync(Machine& machine) {
-  {
-    auto hold = machine.hold();
-    auto mg = group_of(machine);
-    // A commit that stopped part way (the new plex's LDM data partition missing from a GPT, a disk
-    // with the older database) is finished first, so that the GPT, the database and the bytes
-    // agree before any copy resumes.
-    if (mg && !ldm::stale_disks(mg->group, mg->devices).empty()) commit(machine, *mg);
-    // As at a restart, plexes that failed are tried again.
-    reactivate_failed_plexes(machine, std::nullopt);
-  }
+  prepare_resync(machine);
   wait_for_rebuilds(machine);
+}
+
+std::vector<std::pair<int, std::vector<Extent>>> pending_copy_ranges(Machine& machine) {
+  auto hold = machine.hold();
+  auto mg = group_of(machine);
+  std::map<int, std::vector<Extent>> by_disk;
+  for (const RebuildStatus& r : rebuild_status(machine)) {
+    if (!mg || !r.disk || r.done >= r.total) continue;
+    const auto di = mg->disk_index_of(*r.disk, machine);
+    if (!di || mg->group.disks[*di].device < 0) continue;
+    const int device = mg->group.disks[*di].device;
+    for (std::size_t ci : mg->group.volumes[r.volume].components) {
+      const auto extents = ldm::plex_extents(mg->group, ci);
+      if (!extents) continue;
+      for (const ldm::PlexRun& run : extents->runs) {
+        if (run.device != device) continue;
+        // The run's share of [done, total) of the volume, as bytes of the disk.
+        const std::uint64_t from = std::max(run.volume_offset, r.done), to = std::min(run.volume_offset + run.length, r.total);
+        if (from < to) by_disk[*r.disk].push_back(Extent{run.device_offset + (from - run.volume_offset), to - from});
+      }
+    }
+  }
+  std::vector<std::pair<int, std::vector<Extent>>> out;
+  for (auto& [disk, ranges] : by_disk) {
+    std::sort(ranges.begin(), ranges.end(), [](const Extent& a, const Extent& b) { return a.offset < b.offset; });
+    out.emplace_back(disk, std::move(ranges));
+  }
+  return out;
 }
 
 }  // namespace bootmirror::dynamic
