@@ -317,7 +317,8 @@ def _machine_new_dry(run: _Run) -> int:
     scratch = Path(tempfile.mkdtemp(prefix="bootmirror-dry-run-"))
     try:
         args = argparse.Namespace(**{**vars(a), "folder": str(scratch / "machine"), "dry_run": False, "json": False})
-        _machine_new(_Run(args, open(os.devnull, "w"), run.stderr))
+        with open(os.devnull, "w") as quiet:
+            _machine_new(_Run(args, quiet, run.stderr))
         for path in sorted((scratch / "machine").iterdir()):
             if path.name == "machine.lock":
                 continue
