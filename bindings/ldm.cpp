@@ -22,6 +22,15 @@ std::optional<py::str> text(const std::optional<std::string>& bytes) {
   if (!bytes) return std::nullopt;
   return text(*bytes);
 }
+
+// One record of a list by its id, with its index, copied: what the Python layer looks up on each
+// property access. Copying the whole list for that made showing a group quadratic in its records.
+template <class Record, class IdOf>
+std::optional<std::pair<std::size_t, Record>> by_id(const std::vector<Record>& records, std::uint64_t id, IdOf id_of) {
+  for (std::size_t i = 0; i < records.size(); ++i)
+    if (id_of(records[i]) == id) return std::pair{i, records[i]};
+  return std::nullopt;
+}
 }  // namespace
 
 void bind_ldm(py::module_& m) {
@@ -93,6 +102,14 @@ void bind_ldm(py::module_& m) {
       .def_property_readonly("volumes", [](const Group& self) { return self.volumes; })
       .def_property_readonly("components", [](const Group& self) { return self.components; })
       .def_property_readonly("partitions", [](const Group& self) { return self.partitions; })
+      .def("disk_by_id", [](const Group& g, std::uint64_t id) { return by_id(g.disks, id, [](const GroupDisk& d) { return d.record.id; }); },
+           py::arg("id"), "(index, disk) of the disk record with this id, or None")
+      .def("volume_by_id", [](const Group& g, std::uint64_t id) { return by_id(g.volumes, id, [](const GroupVolume& v) { return v.record.id; }); },
+           py::arg("id"), "(index, volume) of the volume record with this id, or None")
+      .def("component_by_id", [](const Group& g, std::uint64_t id) { return by_id(g.components, id, [](const ComponentRecord& c) { return c.id; }); },
+           py::arg("id"), "(index, component) of the component record with this id, or None")
+      .def("partition_by_id", [](const Group& g, std::uint64_t id) { return by_id(g.partitions, id, [](const PartitionRecord& p) { return p.id; }); },
+           py::arg("id"), "(index, partition) of the partition record with this id, or None")
       .def("__copy__", [](const Group& self) { return self; });
 
   py::class_<Damage>(l, "Damage", "A damaged copy of an LDM structure: what, where (byte offset), what is wrong.")

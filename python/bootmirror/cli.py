@@ -19,18 +19,27 @@ and prints.
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import sys
 import time
-from pathlib import Path
-from typing import IO, Any, Callable, Dict, Iterable, List, NoReturn, Optional, Sequence, Tuple, Union
 
-from . import (Disk, Error, FormatError, Machine, UsageError, __version__, _core, cli_json, describe_size, fat, gpt, ldm,
-               parse_size)
+from . import Disk, Error, FormatError, UsageError, __version__, _core, cli_json, describe_size, gpt, ldm, parse_size
+
+# A command pays only for what it runs: the machine, FAT, pathlib and typing are imported where
+# used (a whole-process `disk show` spent more on imports than on its disk). A type checker takes
+# any TYPE_CHECKING.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from pathlib import Path
+    from typing import IO, Any, Callable, Dict, Iterable, List, NoReturn, Optional, Sequence, Tuple, Union
+
+    from .cli_dry_run import DryRunMachine
+    from .machine import Machine
+
+    Progress = Callable[[int, int], object]
 
 __all__ = ["build_parser", "main"]
-
-Progress = Callable[[int, int], object]
 
 
 class _Parser(argparse.ArgumentParser):
@@ -39,6 +48,25 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         raise UsageError(f"{self.prog}: {message}")
+
+    def _get_formatter(self) -> argparse.HelpFormatter:
+        # argparse's own asks shutil.get_terminal_size for the width, importing shutil (and lzma
+        # and bz2 with it) when the first option is added; this gives the same width from os.
+        return self.formatter_class(prog=self.prog, width=_terminal_columns() - 2)  # type: ignore[call-arg]
+
+
+def _terminal_columns() -> int:
+    """shutil.get_terminal_size().columns: $COLUMNS, else the terminal of stdout, else 80."""
+    try:
+        columns = int(os.environ.get("COLUMNS", "0"))
+    except ValueError:
+        columns = 0
+    if columns <= 0:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns if sys.__stdout__ else 0
+        except (AttributeError, ValueError, OSError):
+            columns = 0
+    return columns or 80
 
 
 class _Run:
@@ -50,9 +78,9 @@ class _Run:
         self.command: str = args.command_name
         self.stdout = stdout
         self.stderr = stderr
-        # --dry-run: the machine a scratch copy (_DryRun), images overlays; finish() lists the writes.
+        # --dry-run: the machine a scratch copy (DryRunMachine), images overlays; finish() lists the writes.
         self.dry = bool(getattr(args, "dry_run", False))
-        self.dry_machine: Optional[_DryRun] = None
+        self.dry_machine: Optional[DryRunMachine] = None
         self._overlays: List[Tuple[str, Disk]] = []
         self.planned: List[Tuple[str, List[Tuple[int, int]]]] = []  # writes a verb names itself
         self._deferred: Dict[str, Any] = {}
@@ -89,10 +117,14 @@ class _Run:
 
     def machine(self) -> Machine:
         """The machine of --machine, its copies held to --speed-limit where the verb has one; with
-        --dry-run, a scratch copy of it (:class:`_DryRun`)."""
+        --dry-run, a scratch copy of it (:class:`~bootmirror.cli_dry_run.DryRunMachine`)."""
+        from .machine import Machine
+
         machine = Machine.open(self.args.machine)
         if self.dry and self.dry_machine is None:
-            self.dry_machine = _DryRun(machine)
+            from .cli_dry_run import DryRunMachine
+
+            self.dry_machine = DryRunMachine(machine)
             return self.dry_machine
         limit = getattr(self.args, "speed_limit", None)
         if limit is not None:
@@ -128,23 +160,6 @@ class _Run:
             spans = ", ".join(f"{r['offset']:,}+{r['length']:,}" for r in w["ranges"])
             self.print(f"  {w['target']}" + (f": {spans}" if spans else ""))
         return code
-
-
-class _DryRun(Machine):
-    """A verb's machine under --dry-run: a scratch copy of the real one (its disks overlays, its
-    NVRAM and machine.json copies in memory). Closing it records what the verb would have written
-    there (:attr:`planned`: target, [(offset, length)]) and closes the real one unwritten."""
-
-    def __init__(self, real: Machine) -> None:
-        super().__init__(_core.machine_scratch_copy(real._m))
-        self._real = real
-        self.planned: Optional[List[Tuple[str, List[Tuple[int, int]]]]] = None
-
-    def close(self) -> None:
-        if self.planned is None:
-            self.planned = _core.machine_planned_writes(self._real._m, self._m)
-            self._real.close()
-        super().close()
 
 
 def _dry_run(parser: argparse.ArgumentParser) -> None:
@@ -280,6 +295,8 @@ def _print_machine(run: _Run, summary: Dict[str, Any]) -> None:
 
 
 def _machine_new(run: _Run) -> int:
+    from .machine import Machine
+
     a = run.args
     if run.dry:
         return _machine_new_dry(run)
@@ -308,6 +325,8 @@ def _machine_new(run: _Run) -> int:
 def _machine_new_dry(run: _Run) -> int:
     """machine new --dry-run: the machine is made in a private temporary folder, its files listed
     with the byte ranges written into them (their allocated extents), and the folder removed."""
+    from pathlib import Path
+
     import shutil
     import tempfile
 
@@ -347,6 +366,8 @@ def _file_extents(fd: int, size: int) -> List[Tuple[int, int]]:
 
 
 def _machine_show(run: _Run) -> int:
+    from .machine import Machine
+
     with Machine.open(run.args.folder) as machine:
         summary = _machine_summary(machine)
     run.report(machine=summary)
@@ -357,6 +378,8 @@ def _machine_show(run: _Run) -> int:
 def _lock_holder(folder: str) -> Optional[str]:
     """Who holds the machine folder's write lock (the holder the engine wrote into machine.lock),
     or None when nobody does."""
+    from pathlib import Path
+
     import fcntl
 
     path = Path(folder) / "machine.lock"
@@ -374,6 +397,8 @@ def _lock_holder(folder: str) -> Optional[str]:
 def _machine_close(run: _Run) -> int:
     """A shutdown: waits (up to --timeout) until no process holds the machine (a script or a
     notebook that still has it open), then reports the work its next start resumes."""
+    from .machine import Machine
+
     a = run.args
     deadline = time.monotonic() + a.timeout
     holder = _lock_holder(a.folder)
@@ -507,6 +532,8 @@ def _disk_fail(run: _Run) -> int:
 
 
 def _disk_replace(run: _Run) -> int:
+    from pathlib import Path
+
     a = run.args
     if (a.size is None) == (a.image is None):
         raise UsageError("disk replace: give the new disk as --size SIZE (a new image) or --image PATH")
@@ -550,6 +577,8 @@ def _disk_reactivate(run: _Run) -> int:
 # -- diskpart --------------------------------------------------------------------------------------------
 
 def _history_file() -> Path:
+    from pathlib import Path
+
     state = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
     return Path(state) / "bootmirror" / "diskpart_history"
 
@@ -557,6 +586,8 @@ def _history_file() -> Path:
 def _read_lines(run: _Run, machine: Machine, interactive: bool) -> Iterable[str]:
     """The commands typed at the DISKPART> prompt (with line editing and a history kept between
     sessions on a terminal), or read from stdin."""
+    from pathlib import Path
+
     if not interactive:
         yield from sys.stdin.read().splitlines()
         return
@@ -869,6 +900,8 @@ def _verify(run: _Run) -> int:
 # -- fat and ldm ---------------------------------------------------------------------------------------
 
 def _fat_check(run: _Run) -> int:
+    from . import fat
+
     a = run.args
     machine = run.machine() if a.machine is not None else None
     try:
@@ -927,6 +960,8 @@ def _difference_rows(run: _Run, differences: "List[_core.FatTreeDifference]") ->
 
 
 def _esp_diff(run: _Run) -> int:
+    from . import fat
+
     a = run.args
     with run.machine() as machine:
         differences = fat.compare_trees(machine.esp(a.source), machine.esp(a.target))
@@ -938,6 +973,8 @@ def _esp_diff(run: _Run) -> int:
 
 
 def _esp_sync(run: _Run) -> int:
+    from . import fat
+
     a = run.args
     with run.machine() as machine:
         # Under --dry-run the machine is a scratch copy: the sync runs on it, and finish() lists the
@@ -1059,17 +1096,43 @@ copy resumes from its last checkpoint at the machine's next start).
 ({"error": {"type", "message", "offset", "errno", "filename"}}); progress as JSON lines on stderr."""
 
 
-def _common(json_help: str = "print one JSON document (schema bootmirror/1) instead of text") -> argparse.ArgumentParser:
-    parent = argparse.ArgumentParser(add_help=False)
-    parent.add_argument("--json", action="store_true", help=json_help)
+# The parents are made once and shared: a parser copies its parents' options when it is made.
+@functools.lru_cache(maxsize=None)
+def _common() -> argparse.ArgumentParser:
+    parent = _Parser(add_help=False)
+    parent.add_argument("--json", action="store_true", help="print one JSON document (schema bootmirror/1) instead of text")
     return parent
 
 
+@functools.lru_cache(maxsize=None)
 def _on_machine(required: bool = True) -> argparse.ArgumentParser:
-    parent = _common()
+    parent = _Parser(add_help=False, parents=[_common()])
     parent.add_argument("--machine", "-m", required=required, metavar="FOLDER",
                         help="the machine folder (made by 'bootmirror machine new')")
     return parent
+
+
+class _Unbuilt:
+    """The parser of a verb the command line does not name: every call on it does nothing.
+
+    Making argparse's 60 parsers takes longer than the rest of a command like ``disk show``
+    (each parser makes its formatter and has gettext look for message catalogs for each of its
+    strings), so main() builds only the one it runs."""
+
+    def __getattr__(self, name: str) -> Callable[..., "_Unbuilt"]:
+        return lambda *args, **kw: self
+
+
+_UNBUILT: Any = _Unbuilt()
+
+
+def _named_verb(argv: Sequence[str]) -> Optional[Tuple[str, Optional[str]]]:
+    """The verb and, for a group of verbs (disk, machine, ...), its action as argv names them;
+    None when argv starts with an option (--help, --version): then every verb is built."""
+    if not argv or argv[0].startswith("-"):
+        return None
+    action = argv[1] if len(argv) > 1 and not argv[1].startswith("-") else None
+    return argv[0], action
 
 
 def _speed_limit(parser: argparse.ArgumentParser) -> None:
@@ -1081,8 +1144,38 @@ def _sector_size(parser: argparse.ArgumentParser, what: str) -> None:
     parser.add_argument("--sector-size", type=int, choices=(512, 4096), default=None, help=f"{what} (default 512)")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of every verb (``bootmirror VERB --help`` shows each)."""
+def build_parser(argv: Optional[Sequence[str]] = None) -> argparse.ArgumentParser:
+    """The argument parser of every verb (``bootmirror VERB --help`` shows each); given the
+    command line, only the parser of the verb it names (all of them when it names none known, so
+    that argparse's error lists them)."""
+    named = None if argv is None else _named_verb(argv)
+    parser, built = _build_parser(named)
+    if named is None or built:
+        return parser
+    if named[1] is not None:  # an action the group does not have: build the group's every action
+        parser, built = _build_parser((named[0], None))
+        if built:
+            return parser
+    return _build_parser(None)[0]
+
+
+def _build_parser(named: Optional[Tuple[str, Optional[str]]]) -> Tuple[argparse.ArgumentParser, bool]:
+    """The parser of every verb, or (named) of the verb and action named only; and whether it
+    built a verb named."""
+    built = []
+
+    def wanted(prefix: str, name: str, aliases: Sequence[str] = ()) -> bool:
+        if named is None:
+            return True
+        if not prefix:
+            return named[0] == name
+        return named[0] == prefix and named[1] in (None, name, *aliases)
+
+    def group_parser(name: str, **kw: Any) -> Any:
+        if named is not None and named[0] != name:
+            return _UNBUILT
+        return verbs.add_parser(name, **kw)
+
     parser = _Parser(prog="bootmirror", description="Bootable disk images: GPT, FAT, NTFS, LDM mirrors, EFI NVRAM. "
                      "Windows' tools (diskpart, bootcfg, format, xcopy) and the machine's own verbs, on a machine folder.",
                      epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -1090,15 +1183,18 @@ def build_parser() -> argparse.ArgumentParser:
     verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB", parser_class=_Parser)
 
     def verb(name: str, help: str, parents: List[argparse.ArgumentParser], run: Callable[[_Run], int],
-             description: Optional[str] = None, group: Optional[Tuple[str, Any]] = None, **kw: Any) -> argparse.ArgumentParser:
+             description: Optional[str] = None, group: Optional[Tuple[str, Any]] = None, **kw: Any) -> Any:
         prefix, where = group if group is not None else ("", verbs)
+        if not wanted(prefix, name, kw.get("aliases", ())):
+            return _UNBUILT
+        built.append(name)
         p = where.add_parser(name, help=help, description=description or help, parents=parents, epilog=EPILOG,
                              formatter_class=argparse.RawDescriptionHelpFormatter, **kw)
         p.set_defaults(run=run, command_name=f"{prefix} {name}".strip())
         return p
 
     # machine new|show|close
-    machine = verbs.add_parser("machine", help="make, show or close a machine folder",
+    machine = group_parser("machine", help="make, show or close a machine folder",
                                description="A machine folder: its disks by number, drive letters, disk group and NVRAM.")
     machine_verbs = machine.add_subparsers(dest="action", required=True, metavar="ACTION", parser_class=_Parser)
     new = verb("new", "make a machine folder: blank disks (--disk), or the runbook's machine (--kb814070)",
@@ -1129,7 +1225,7 @@ def build_parser() -> argparse.ArgumentParser:
     close.add_argument("--timeout", type=float, default=0.0, help="seconds to wait for another process to let go (default 0)")
 
     # disk create|show|verify|repair|attach|fail|replace|reactivate
-    disk = verbs.add_parser("disk", help="disks: create, show, verify or repair one; attach, fail, replace or reactivate a machine's",
+    disk = group_parser("disk", help="disks: create, show, verify or repair one; attach, fail, replace or reactivate a machine's",
                             description="Disks, of a machine (--machine FOLDER, disks by number) or image files.")
     disk_verbs = disk.add_subparsers(dest="action", required=True, metavar="ACTION", parser_class=_Parser)
     create = verb("create", "create a sparse disk: --machine FOLDER SIZE adds disk N to a machine; IMAGE SIZE makes an image",
@@ -1268,7 +1364,7 @@ def build_parser() -> argparse.ArgumentParser:
               [_on_machine()], _verify)
     vf.add_argument("volumes", nargs="*", metavar="VOLUME", help="a drive letter or dynamic volume number (default: all)")
 
-    fat_parser = verbs.add_parser("fat", help="FAT volumes: check", description="FAT volumes.")
+    fat_parser = group_parser("fat", help="FAT volumes: check", description="FAT volumes.")
     fat_verbs = fat_parser.add_subparsers(dest="action", required=True, metavar="ACTION", parser_class=_Parser)
     fc = verb("check", "check a FAT volume as fsck.fat -n does (--repair: as fsck.fat -a); exit 1 when problems remain",
               [_on_machine(required=False)], _fat_check, group=("fat", fat_verbs),
@@ -1282,7 +1378,7 @@ def build_parser() -> argparse.ArgumentParser:
     fc.add_argument("--repair", action="store_true", help="repair what fsck.fat -a repairs")
     _dry_run(fc)
 
-    esp_parser = verbs.add_parser("esp", help="EFI system partitions: compare or sync two disks'",
+    esp_parser = group_parser("esp", help="EFI system partitions: compare or sync two disks'",
                                   description="EFI system partitions.")
     esp_verbs = esp_parser.add_subparsers(dest="action", required=True, metavar="ACTION", parser_class=_Parser)
     ed = verb("diff", "compare the ESPs of two disks file by file; exit 1 when they differ", [_on_machine()], _esp_diff,
@@ -1303,7 +1399,7 @@ def build_parser() -> argparse.ArgumentParser:
     es.add_argument("--to", dest="target", type=int, required=True, metavar="DISK", help="the disk whose ESP is made equal (1)")
     _dry_run(es)
 
-    ldm_parser = verbs.add_parser("ldm", help="dynamic disks: show the disk group", description="Windows' LDM dynamic disks.")
+    ldm_parser = group_parser("ldm", help="dynamic disks: show the disk group", description="Windows' LDM dynamic disks.")
     ldm_verbs = ldm_parser.add_subparsers(dest="action", required=True, metavar="ACTION", parser_class=_Parser)
     ls = verb("show", "show a disk group: its disks (missing ones too), volumes, plexes and their status",
               [_on_machine(required=False)], _ldm_show, group=("ldm", ldm_verbs))
@@ -1332,7 +1428,7 @@ def build_parser() -> argparse.ArgumentParser:
     listen.add_argument("--socket", metavar="PATH", help="a Unix socket (default: one in a private temporary folder)")
     listen.add_argument("--port", type=int, metavar="N", help="a TCP port on 127.0.0.1 (loopback only: NBD has no password)")
     sv.add_argument("--writable", action="store_true", help="take writes (default: read-only)")
-    return parser
+    return parser, bool(built)
 
 
 def main(argv: Optional[List[str]] = None, stdout: Optional[IO[str]] = None, stderr: Optional[IO[str]] = None) -> int:
@@ -1343,7 +1439,7 @@ def main(argv: Optional[List[str]] = None, stdout: Optional[IO[str]] = None, std
     wants_json = "--json" in argv
     command: Optional[str] = None
     try:
-        args = build_parser().parse_args(argv)
+        args = build_parser(argv).parse_args(argv)
         command = args.command_name
         run = _Run(args, out, err)
         return run.finish(args.run(run))

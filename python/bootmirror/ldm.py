@@ -38,14 +38,13 @@ if TYPE_CHECKING:
 _ldm = _core.ldm
 
 
-def _find(records, record_id: int, what: str):
-    """The record with `record_id`, looked up afresh: the engine hands out copies of its record
-    lists, which a later change (add_disk, create_volume, ...) leaves stale, so a record must never
-    be kept across changes."""
-    for i, r in enumerate(records):
-        if r.id == record_id:
-            return i, r
-    raise _core.UsageError(f"the {what} is no longer in the disk group")
+def _find(found, what: str):
+    """(index, record) that the engine's `*_by_id` lookup found, looked up afresh on each use: the
+    engine hands out copies of its records, which a later change (add_disk, create_volume, ...)
+    leaves stale, so a record must never be kept across changes."""
+    if found is None:
+        raise _core.UsageError(f"the {what} is no longer in the disk group")
+    return found
 
 __all__ = ["DiskGroup", "LdmDisk", "Volume", "Plex", "Partition", "Health", "Damage", "read_group", "scan", "is_dynamic",
            "convert_dynamic", "verify"]
@@ -63,7 +62,7 @@ class Partition:
 
     @property
     def _r(self):
-        return _find(self._group._core.partitions, self._id, "partition")[1]
+        return _find(self._group._core.partition_by_id(self._id), "partition")[1]
 
     name = property(lambda self: self._r.name, doc="Windows' name, e.g. 'Disk1-01'.")
     name_bytes = property(lambda self: self._r.name_bytes, doc="The name as the bytes on disk.")
@@ -75,13 +74,14 @@ class Partition:
     @property
     def disk(self) -> "LdmDisk":
         """The disk it lives on (possibly missing)."""
-        return next(d for d in self._group.disks if d.id == self._r.disk_id)
+        index, record = _find(self._group._core.disk_by_id(self._r.disk_id), "disk")
+        return LdmDisk(self._group, index, record)
 
     @property
     def offset(self) -> Optional[int]:
         """Byte offset on its disk, (data start + start) * sector size; None when the disk is
         missing or the partition lies outside its data area (a damaged record)."""
-        index = _find(self._group._core.partitions, self._id, "partition")[0]
+        index = _find(self._group._core.partition_by_id(self._id), "partition")[0]
         where = _ldm.partition_location(self._group._core, index)
         return None if where is None else where[0]
 
@@ -99,7 +99,7 @@ class Plex:
 
     @property
     def _r(self):
-        return _find(self._group._core.components, self._id, "plex")[1]
+        return _find(self._group._core.component_by_id(self._id), "plex")[1]
 
     name = property(lambda self: self._r.name, doc="Windows' name, e.g. 'Volume1-01'.")
     name_bytes = property(lambda self: self._r.name_bytes, doc="The name as the bytes on disk.")
@@ -110,7 +110,7 @@ class Plex:
     def problem(self) -> str:
         """Why this plex cannot serve its volume's data ("Disk2 is missing", a partition outside
         its disk, too few sectors); "" when it can."""
-        index = _find(self._group._core.components, self._id, "plex")[0]
+        index = _find(self._group._core.component_by_id(self._id), "plex")[0]
         return _ldm.plex_problem(self._group._core, index)
 
     @property
@@ -143,12 +143,12 @@ class Volume:
 
     @property
     def _r(self):
-        return _find(self._group._core.volumes, self._id, "volume")[1]
+        return _find(self._group._core.volume_by_id(self._id), "volume")[1]
 
     @property
     def index(self) -> int:
         """Position in the group's volumes (diskpart's volume numbering among dynamic volumes)."""
-        return _find(self._group._core.volumes, self._id, "volume")[0]
+        return _find(self._group._core.volume_by_id(self._id), "volume")[0]
 
     name = property(lambda self: self._r.name, doc="Windows' name, e.g. 'Volume1'.")
     name_bytes = property(lambda self: self._r.name_bytes, doc="The name as the bytes on disk.")
@@ -243,12 +243,12 @@ class LdmDisk:
 
     @property
     def _r(self):
-        return _find(self._group._core.disks, self._id, "disk")[1]
+        return _find(self._group._core.disk_by_id(self._id), "disk")[1]
 
     @property
     def index(self) -> int:
         """Position in the group's disks."""
-        return _find(self._group._core.disks, self._id, "disk")[0]
+        return _find(self._group._core.disk_by_id(self._id), "disk")[0]
 
     id = property(lambda self: self._id, doc="The disk record's id in the database.")
     name = property(lambda self: self._r.name, doc="Windows' name, e.g. 'Disk1'.")
