@@ -8,17 +8,24 @@ no LDM (it scans it and finds nothing). Each peer row comes twice: the whole pro
 work net of that start-up (each run's time minus the start-up's median), which is what our
 in-process decode compares with. No row commits: ldmtool cannot write, and a commit against a
 reader compares different work. Every side reads files in the page cache.
+
+The floor is what any LDM reader must read, timed inside a small C++ program (floors.cpp reads;
+the process's start-up left out): of every disk, sector 0, on GPT the primary header and entry
+array, the PRIVHEAD, and the config area's head from its TOCBLOCK to its VMDB; of one disk of the
+group, the whole config area, where its records are. bootmirror reads more: the backup GPT, every
+copy of the PRIVHEAD and the TOCBLOCK, which it checks (as the kernel does) and reports.
 """
 
 from __future__ import annotations
 
 import statistics
+import subprocess
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import ROUNDS, print_table, require, rounds, row, run, scratch, windows_images  # noqa: E402
+from common import ROUNDS, build_tool, print_table, require, rounds, row, run, scratch, windows_images  # noqa: E402
 
 import bootmirror  # noqa: E402
 from bootmirror import ldm  # noqa: E402
@@ -27,6 +34,7 @@ DISKS = 32
 VOLUMES = 500
 DISK_SIZE = 256 << 20
 STARTUP_RUNS = 30
+FLOOR = "floors reads: what any reader must read"
 
 
 def build(folder: Path):
@@ -63,6 +71,24 @@ def decode_groups(sets):
     return work
 
 
+def floor_reads(sets, folder: Path) -> Path:
+    """The list of reads floors.cpp makes for the groups' disks: "OFFSET LENGTH PATH" lines."""
+    lines = []
+    for paths in sets:
+        disks = [bootmirror.Disk.open(p) for p in paths]
+        group = ldm.read_group(disks)
+        for i, d in enumerate(d for d in group.disks if d.present):
+            ss, start, size, path = d.sector_size, d.config_start, d.config_size, d.disk.path
+            head = [(0, 34 * ss), ((start + size - 1) * ss, ss)] if d.scheme == "gpt" else [(0, ss), (6 * ss, ss)]
+            config = [(start * ss, size * ss)] if i == 0 else [((start + 2) * ss, 16 * ss)]
+            lines += [f"{offset} {length} {path}" for offset, length in head + config]
+        for disk in disks:
+            disk.close()
+    out = folder / "floor-reads.txt"
+    out.write_text("\n".join(lines) + "\n")
+    return out
+
+
 def main() -> int:
     ldmtool = require("ldmtool")
     rows = []
@@ -73,21 +99,34 @@ def main() -> int:
         startup = [t for t in rounds({"startup": lambda: run([ldmtool, "scan", str(empty)])}, STARTUP_RUNS)["startup"]]
         start = statistics.median(startup)
 
+        floors = build_tool("floors.cpp", folder)
+        floor_times: list = []
+
+        def floor(reads: Path):
+            def work() -> None:
+                out = subprocess.run([str(floors), "reads", str(reads), "1"], check=True, capture_output=True, text=True)
+                floor_times.append(float(out.stdout))
+            return work
+
         def add(case: str, times) -> None:
-            rows.append(row(case, times, "ldmtool scan (process)", ""))
+            times["floor"] = floor_times[:]
+            floor_times.clear()
+            rows.append(row(case, times, "ldmtool scan (process)", FLOOR))
             times["peer"] = [max(t - start, 1e-9) for t in times["peer"]]
-            rows.append(row(f"{case}, ldmtool net of start-up", times, "ldmtool scan, work", ""))
+            rows.append(row(f"{case}, ldmtool net of start-up", times, "ldmtool scan, work", FLOOR))
 
         (folder / "made").mkdir()
         paths = build(folder / "made")
         names = [str(p) for p in paths]
-        times = rounds({"bootmirror": decode_groups([names]), "peer": lambda: run([ldmtool, "scan", *names])}, ROUNDS * 4)
+        times = rounds({"bootmirror": decode_groups([names]), "peer": lambda: run([ldmtool, "scan", *names]),
+                        "floor": floor(floor_reads([names], folder / "made"))}, ROUNDS * 4)
         add(f"open + decode {DISKS} disks, {VOLUMES} volumes (made by bootmirror)", times)
 
         images = windows_images(folder / "windows")
         sets = [[str(p) for p in images if p.name.startswith(prefix)] for prefix in ("ldm-2003r2-", "ldm-2008r2-")]
         all_images = [str(p) for p in images]
-        times = rounds({"bootmirror": decode_groups(sets), "peer": lambda: run([ldmtool, "scan", *all_images])}, ROUNDS * 10)
+        times = rounds({"bootmirror": decode_groups(sets), "peer": lambda: run([ldmtool, "scan", *all_images]),
+                        "floor": floor(floor_reads(sets, folder / "windows"))}, ROUNDS * 10)
         add(f"open + decode the {len(images)} Windows images (2 groups)", times)
     print_table(f"LDM ({ROUNDS * 4} and {ROUNDS * 10} rounds; ldmtool start-up {min(startup) * 1e3:.2f} / {start * 1e3:.2f} ms "
                 f"min / median over {STARTUP_RUNS} runs on a 1 MiB image without LDM)", rows)

@@ -10,6 +10,10 @@
 //                                        8 MiB requests written to IMAGE from OFFSET; one fsync
 //   floors tablewrites IMAGE COUNT       COUNT times: 16 KiB + 512 B written, fsync, again, fsync
 //                                        (the two copies of a GPT, one durable table write)
+//   floors reads LIST ROUNDS             ROUNDS times: each file of LIST (lines "OFFSET LENGTH PATH",
+//                                        a file's lines together) opened, its ranges pread, closed;
+//                                        prints each round's seconds, timed inside (a process's own
+//                                        start-up would outweigh reads of a few hundred microseconds)
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -17,6 +21,9 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
+#include <fstream>
+#include <sstream>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -162,6 +169,39 @@ int main(int argc, char** argv) {
       if (::fsync(fd) != 0) fail("fsync");
     }
     return ::close(fd);
+  }
+  if (mode == "reads" && argc == 4) {
+    struct File {
+      std::string path;
+      std::vector<std::pair<off_t, std::size_t>> ranges;
+    };
+    std::vector<File> files;
+    std::ifstream list(argv[2]);
+    std::string line;
+    std::size_t biggest = 0;
+    while (std::getline(list, line)) {
+      std::istringstream fields(line);
+      unsigned long long offset = 0, length = 0;
+      std::string path;
+      if (!(fields >> offset >> length) || !std::getline(fields >> std::ws, path)) continue;
+      if (files.empty() || files.back().path != path) files.push_back({path, {}});
+      files.back().ranges.emplace_back(off_t(offset), std::size_t(length));
+      biggest = std::max<std::size_t>(biggest, length);
+    }
+    char* buffer = aligned(biggest);
+    const long count = std::stol(argv[3]);
+    for (long r = 0; r < count; ++r) {
+      const auto started = std::chrono::steady_clock::now();
+      for (const File& f : files) {
+        int fd = ::open(f.path.c_str(), O_RDONLY | O_CLOEXEC);
+        if (fd < 0) fail("open " + f.path);
+        for (const auto& [offset, length] : f.ranges)
+          if (::pread(fd, buffer, length, offset) != ssize_t(length)) fail("pread " + f.path);
+        ::close(fd);
+      }
+      std::printf("%.9f\n", std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+    }
+    return 0;
   }
   std::fprintf(stderr, "floors: unknown mode or arguments\n");
   return 2;

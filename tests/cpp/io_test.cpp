@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -202,4 +203,41 @@ TEST(OverlayDisk, ChangedExtentsAreWholeSectorsThatDifferFromTheBase) {
   EXPECT_EQ(changed[1].offset, (1u << 20) - 512);
   EXPECT_EQ(changed[1].length, 512u);
   EXPECT_TRUE(base->read(0, 2048) == ByteVector(2048));  // the base is untouched
+}
+
+TEST(PageCachedReads, ServesSmallReadsFromOnePageReadEach) {
+  auto disk = std::make_shared<MemoryDisk>(3 * 4096 + 512);
+  for (std::uint64_t at = 0; at < disk->size(); at += 512) disk->write(at, pattern(512, unsigned(at / 512) + 1));
+  auto faulty = std::make_shared<FaultyDisk>(disk);
+  PageCachedReads cached(*faulty);
+  EXPECT_EQ(cached.read(512, 512), disk->read(512, 512));
+  // The page is kept: its other sectors are served even once the base fails them.
+  faulty->fail_range(0, 4096, FaultyDisk::Access::read);
+  EXPECT_EQ(cached.read(3584, 512), disk->read(3584, 512));
+  EXPECT_EQ(cached.read(0, 100), disk->read(0, 100));
+  // Across two pages, and the short last page of a disk that is not whole pages.
+  faulty->clear_faults();
+  EXPECT_EQ(cached.read(4000, 1000), disk->read(4000, 1000));
+  EXPECT_EQ(cached.read(3 * 4096, 512), disk->read(3 * 4096, 512));
+  // A page or more goes to the base as it is.
+  EXPECT_EQ(cached.read(100, 8192), disk->read(100, 8192));
+  EXPECT_THROW(cached.write(0, pattern(512, 9)), UsageError);
+  EXPECT_THROW(cached.read(disk->size() - 100, 200), UsageError);
+}
+
+TEST(PageCachedReads, ABadSectorFailsOnlyReadsOfItself) {
+  auto disk = std::make_shared<MemoryDisk>(1 << 20);
+  disk->write(4096 + 2560, pattern(512, 7));
+  auto faulty = std::make_shared<FaultyDisk>(disk);
+  faulty->fail_range(4096 + 1024, 512, FaultyDisk::Access::read);  // sector 10 is bad
+  PageCachedReads cached(*faulty);
+  EXPECT_EQ(cached.read(4096 + 2560, 512), pattern(512, 7));  // sector 13, same page: read alone
+  EXPECT_THROW(cached.read(4096 + 1024, 512), OsError);
+}
+
+TEST_F(ImageFileTest, OpeningAFifoReadOnlyNeitherBlocksNorTakesIt) {
+  const std::string fifo = path("pipe");
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  EXPECT_THROW(ImageFile::open(fifo), UsageError);
+  EXPECT_THROW(ImageFile::open(fifo, true), UsageError);
 }

@@ -180,6 +180,34 @@ std::uint32_t hidden_sectors_of(const BlockDevice& device);
 // A copy-on-write view of another device: reads see the base, writes stay in memory (in chunks
 // copied from the base on first write). The base is never written and may be read-only. For
 // crash states, dry runs and what-if checks on disks that must not change.
+// A read-only view of `base` for one decode that keeps the 4 KiB pages its small reads touch.
+// Decoders read their headers a sector at a time and those sectors mostly share pages (an LDM
+// scan: the MBR, GPT header and MBR PRIVHEAD in the first page; two TOCBLOCKs and a PRIVHEAD copy
+// in the config area's last), so each page costs one read of the base instead of one per sector.
+// Reads of a page or more go to the base as they are. It never writes, and a page once kept does
+// not see later writes to the base: use it for the length of one read-only decode.
+class PageCachedReads final : public BlockDevice {
+ public:
+  explicit PageCachedReads(BlockDevice& base) : base_(base) { pages_.reserve(kPages); }
+  std::uint64_t size() const override { return base_.size(); }
+  std::uint32_t sector_size() const override { return base_.sector_size(); }
+  bool writable() const override { return false; }
+  std::string name() const override { return base_.name(); }
+  void flush() override {}
+
+ protected:
+  void do_read(std::uint64_t offset, MutableByteSpan out) override;
+  void do_write(std::uint64_t offset, ByteSpan data) override;
+
+ private:
+  static constexpr std::uint64_t kPage = 4096;
+  static constexpr std::size_t kPages = 16;  // the most kept; a decode touches fewer
+  ByteSpan page(std::uint64_t index);
+  BlockDevice& base_;
+  std::vector<std::pair<std::uint64_t, ByteVector>> pages_;  // page index -> its bytes
+  std::size_t next_ = 0;  // the slot a new page takes once all are used
+};
+
 class OverlayDisk final : public BlockDevice {
  public:
   explicit OverlayDisk(DevicePtr base);

@@ -1,5 +1,6 @@
 // Reading, verifying, writing and repairing the two copies of a GPT on a block device.
 #include <algorithm>
+#include <cstring>
 #include <optional>
 
 #include <fmt/format.h>
@@ -18,6 +19,7 @@ struct Copy {
   std::string array_problem;
   std::optional<codec::Header> header;
   std::optional<std::vector<Partition>> entries;
+  ByteVector array;  // the entry array's bytes as read
 };
 
 struct Inspection {
@@ -33,16 +35,30 @@ std::uint64_t array_sectors(const codec::Header& h, std::uint32_t sector_size) {
 }
 
 // Reads the entry array `h` describes (possibly borrowed from the other copy, at `entries_lba`).
-void inspect_array(BlockDevice& disk, const codec::Header& h, std::uint64_t entries_lba, Copy& copy) {
+// `other`, the copy read already: when this array holds the same bytes and `h` describes it as
+// the other's header does, it decodes to the same entries with the same checks passing, so its
+// entries are taken instead of checking the CRC and decoding again (an LDM scan reads both
+// arrays of every disk, and they are nearly always identical).
+void inspect_array(BlockDevice& disk, const codec::Header& h, std::uint64_t entries_lba, Copy& copy,
+                   const Copy* other = nullptr, const codec::Header* other_header = nullptr) {
   const std::uint32_t ss = disk.sector_size();
   const std::uint64_t sectors = array_sectors(h, ss);
   if (entries_lba < 1 || entries_lba >= disk.sector_count() || disk.sector_count() - entries_lba < sectors) {
     copy.array_problem = fmt::format("entry array at LBA {} does not fit the disk", entries_lba);
     return;
   }
-  ByteVector array = disk.read(entries_lba * ss, sectors * ss);
+  copy.array = disk.read(entries_lba * ss, sectors * ss);
+  if (other && other->state.array_valid && other_header && copy.array.size() == other->array.size() &&
+      std::memcmp(copy.array.data(), other->array.data(), copy.array.size()) == 0 &&
+      h.entries_crc == other_header->entries_crc && h.entry_count == other_header->entry_count &&
+      h.entry_size == other_header->entry_size && h.first_usable_lba == other_header->first_usable_lba &&
+      h.last_usable_lba == other_header->last_usable_lba) {
+    copy.entries = other->entries;
+    copy.state.array_valid = true;
+    return;
+  }
   try {
-    copy.entries = codec::decode_array(array, h, entries_lba * ss);
+    copy.entries = codec::decode_array(copy.array, h, entries_lba * ss);
     copy.state.array_valid = true;
   } catch (const FormatError& e) {
     copy.array_problem = e.what();
@@ -112,7 +128,8 @@ Inspection inspect(BlockDevice& disk) {
     inspect_array(disk, *in.backup.header, 2, in.primary);
   }
   if (in.backup.header) {
-    inspect_array(disk, *in.backup.header, in.backup.header->entries_lba, in.backup);
+    inspect_array(disk, *in.backup.header, in.backup.header->entries_lba, in.backup, &in.primary,
+                  in.primary.header ? &*in.primary.header : nullptr);
   } else if (in.primary.header) {
     const std::uint64_t sectors = array_sectors(*in.primary.header, in.sector_size);
     if (backup_lba > sectors) inspect_array(disk, *in.primary.header, backup_lba - sectors, in.backup);

@@ -26,9 +26,12 @@ bool is_under_dev(const std::string& path) {
 // A file descriptor that closes itself unless released.
 class OwnedFd {
  public:
+  OwnedFd() : fd_(-1) {}
   explicit OwnedFd(int fd) : fd_(fd) {}
-  ~OwnedFd() {
+  ~OwnedFd() { reset(-1); }
+  void reset(int fd) {
     if (fd_ >= 0) ::close(fd_);
+    fd_ = fd;
   }
   OwnedFd(const OwnedFd&) = delete;
   OwnedFd& operator=(const OwnedFd&) = delete;
@@ -66,14 +69,27 @@ std::shared_ptr<ImageFile> ImageFile::open(const std::string& path, bool writabl
   check_sector_size(sector_size);
   if (path.empty()) throw UsageError("an image path is required");
   struct stat info {};
-  if (::stat(path.c_str(), &info) != 0) throw OsError(errno, path, "cannot open image");
+  OwnedFd fd;
+  if (writable) {
+    // What the path names is checked before it is opened for writing: a device is refused unless
+    // allowed, and nothing else than a file or a device is opened at all.
+    if (::stat(path.c_str(), &info) != 0) throw OsError(errno, path, "cannot open image");
+  } else {
+    // Read-only, it is opened first and what was opened is checked (one path lookup, not two: an
+    // LDM scan opens every disk). O_NONBLOCK keeps a FIFO from blocking the open; it changes
+    // nothing for regular files and block devices, the only kinds kept.
+    fd.reset(::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
+    if (fd.get() < 0 || ::fstat(fd.get(), &info) != 0) throw OsError(errno, path, "cannot open image");
+  }
   bool is_block = S_ISBLK(info.st_mode);
   if (!is_block && !S_ISREG(info.st_mode))
     throw UsageError(fmt::format("{} is neither a regular image file nor a block device", path));
   if (writable && is_block && !allow_device)
     throw UsageError(fmt::format("refusing to open the device {} for writing; pass allow_device=True to mean it", path));
-  OwnedFd fd(::open(path.c_str(), (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC));
-  if (fd.get() < 0) throw OsError(errno, path, "cannot open image");
+  if (writable) {
+    fd.reset(::open(path.c_str(), O_RDWR | O_CLOEXEC));
+    if (fd.get() < 0) throw OsError(errno, path, "cannot open image");
+  }
   std::uint64_t size = std::uint64_t(info.st_size);
   if (is_block) {
     if (::ioctl(fd.get(), BLKGETSIZE64, &size) != 0) throw OsError(errno, path, "cannot read device size");

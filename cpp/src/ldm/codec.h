@@ -146,7 +146,7 @@ bool sync_gpt_data_partitions(gpt::Table& table, const GroupDisk& disk, const st
 void add_gpt_entry(gpt::Table& table, gpt::Kind kind, std::uint64_t first, std::uint64_t last, const char* name);
 
 // The group as the database committed at its VMDB's sequence shows it (group.cpp).
-Group assemble(const DiskDatabase& db);
+Group assemble(DiskDatabase db);
 std::uint32_t next_id(const Group& g);
 
 // FILETIME (100 ns since 1601) for IdentitySource::now().

@@ -145,9 +145,8 @@ void resolve(Group& g) {
   }
 }
 
-Group detail::assemble(const DiskDatabase& db) {
+Group detail::assemble(DiskDatabase db) {
   Group g;
-  g.base = db;
   g.committed_seq = db.vmdb.committed_seq;
   g.record = *db.group;
   std::map<std::uint32_t, std::uint64_t> deleted;
@@ -165,6 +164,7 @@ Group detail::assemble(const DiskDatabase& db) {
     if (db.vmdb.committed[i] != found[i])
       throw FormatError(fmt::format("VMDB counts {} committed {} records but the database holds {}", db.vmdb.committed[i], names[i],
                                     found[i]), detail::vmdb_offset(db) + 0x85 + 4 * std::uint64_t(i));
+  g.base = std::move(db);  // by value: a database just read is moved in, not copied
   resolve(g);
   return g;
 }
@@ -182,14 +182,17 @@ Group read_group(const std::vector<DevicePtr>& devices) {
   std::optional<FormatError> first_error;
   for (const auto& dev : devices) {
     if (!dev) throw UsageError("read_group: a disk is None");
+    // The headers of each disk (GPT, PRIVHEAD copies, TOCBLOCKs, VMDB) are read a sector at a time
+    // and share a few pages: one read a page.
+    PageCachedReads headers(*dev);
     try {
-      found.push_back(find_privhead(*dev));
+      found.push_back(find_privhead(headers));
       (void)found.back().usable();
     } catch (const FormatError& e) {
       throw on_device(dev->name(), e);
     }
     try {
-      heads.push_back(detail::read_database(*dev, false, found.back()));
+      heads.push_back(detail::read_database(headers, false, found.back()));
     } catch (const FormatError& e) {
       heads.emplace_back();
       if (!first_error) first_error = on_device(dev->name(), e);
