@@ -10,8 +10,9 @@ every call pays its write barrier, against one mcopy of the same files (which or
   requests, one fsync; for the 1 GiB file, its `copy` (pread the host file, pwrite the image, in
   8 MiB requests, fsync).
 - reads come from the images mkfs.fat and mcopy made (another tool's FAT), into a fresh host
-  folder; the floor is `cp -r` of the same host tree (creating the files is what every exporter
-  pays), and `cp` of the 1 GiB file.
+  folder; the floor is floors.cpp `export`: make the folders, and for each file pread its bytes
+  from the image and create, write and close it (what every exporter pays), and `cp` of the 1
+  GiB file.
 
 The images live beside the repository; the small files' host side (source and exported copies)
 lives in /dev/shm, so that the case measures the tools rather than the host disk's file creation.
@@ -123,12 +124,22 @@ def main() -> int:
             """floors import"""
             run([floors, "import", str(small), str(raw), str(DATA_AREA)])
 
-        def cp_tree(out: Path) -> None:
-            """cp -r of the host tree"""
-            run([cp, "-r", *[str(p) for p in sorted(small.iterdir())], str(out)])
+        export_list = folder / "export-list.txt"
+        lines = []
+        for here, dirs, files in os.walk(small):
+            dirs.sort()
+            rel = Path(here).relative_to(small)
+            if rel != Path("."):
+                lines.append(f"D {rel}")
+            lines += [f"F {(Path(here) / f).stat().st_size} {rel / f}" for f in sorted(files)]
+        export_list.write_text("\n".join(lines) + "\n")
+
+        def export_floor(out: Path) -> None:
+            """floors export"""
+            run([floors, "export", str(export_list), str(theirs), str(out)])
 
         write_and_read(f"{FILES:,} files ({small_bytes / 2**20:.0f} MiB), 445 folders", small, 512 << 20, import_floor,
-                       cp_tree, Path(shm) / "out", (1e3, "ms"))
+                       export_floor, Path(shm) / "out", (1e3, "ms"))
 
         # Many small operations, each crash-safe on its own.
         flat = Path(shm) / "flat"

@@ -10,6 +10,10 @@
 //                                        8 MiB requests written to IMAGE from OFFSET; one fsync
 //   floors tablewrites IMAGE COUNT       COUNT times: 16 KiB + 512 B written, fsync, again, fsync
 //                                        (the two copies of a GPT, one durable table write)
+//   floors export LIST IMAGE OUT         LIST's lines "D PATH" (a folder) and "F SIZE PATH" (a file), in
+//                                        order: mkdir each folder under OUT; for each file, pread
+//                                        SIZE bytes of IMAGE (one after the other, from its start)
+//                                        and open, write, close it under OUT
 //   floors reads LIST ROUNDS             ROUNDS times: each file of LIST (lines "OFFSET LENGTH PATH",
 //                                        a file's lines together) opened, its ranges pread, closed;
 //                                        prints each round's seconds, timed inside (a process's own
@@ -169,6 +173,37 @@ int main(int argc, char** argv) {
       if (::fsync(fd) != 0) fail("fsync");
     }
     return ::close(fd);
+  }
+  if (mode == "export" && argc == 5) {
+    int image = ::open(argv[3], O_RDONLY | O_CLOEXEC);
+    int out = ::open(argv[4], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (image < 0 || out < 0) fail("open");
+    std::ifstream list(argv[2]);
+    std::string line;
+    std::size_t capacity = 1 << 20;
+    char* buffer = aligned(capacity);
+    off_t at = 0;
+    while (std::getline(list, line)) {
+      if (line.size() > 2 && line[0] == 'D') {
+        if (::mkdirat(out, line.c_str() + 2, 0755) != 0) fail("mkdir " + line);
+        continue;
+      }
+      std::istringstream fields(line.substr(2));
+      std::size_t size = 0;
+      std::string path;
+      if (line[0] != 'F' || !(fields >> size) || !std::getline(fields >> std::ws, path)) continue;
+      if (size > capacity) {
+        std::free(buffer);
+        buffer = aligned(capacity = size);
+      }
+      if (size && ::pread(image, buffer, size, at) != ssize_t(size)) fail("pread");
+      at += off_t(size);
+      int fd = ::openat(out, path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+      if (fd < 0) fail("create " + path);
+      pwrite_all(fd, buffer, size, 0);
+      ::close(fd);
+    }
+    return ::close(image) | ::close(out);
   }
   if (mode == "reads" && argc == 4) {
     struct File {
