@@ -325,10 +325,9 @@ def _machine_new(run: _Run) -> int:
 def _machine_new_dry(run: _Run) -> int:
     """machine new --dry-run: the machine is made in a private temporary folder, its files listed
     with the byte ranges written into them (their allocated extents), and the folder removed."""
-    from pathlib import Path
-
     import shutil
     import tempfile
+    from pathlib import Path
 
     a = run.args
     if (Path(a.folder) / "machine.json").exists():

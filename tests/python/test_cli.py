@@ -78,6 +78,27 @@ def test_every_verb_has_help_that_names_its_options_and_the_exit_codes():
         assert "3 bad on-disk data" in text and "4 I/O" in text, name
 
 
+def test_a_command_builds_only_its_verb_and_reads_as_the_whole_parser_does(capsys):
+    # main() builds the parser of the verb named alone (the others cost more than `disk show`
+    # itself); the verb's help and its parsing are those of the whole parser.
+    whole = cli.build_parser()
+    for argv in (["disk", "show", "x.img", "--sector-size", "4096", "--json"], ["machine", "create", "lab", "--disk", "1GiB"],
+                 ["diskpart", "-m", "lab", "/s", "x.txt", "--no-wait"], ["fat", "check", "s:", "-m", "lab", "--repair"],
+                 ["ldm", "show", "a.img", "b.img"]):
+        narrow = cli.build_parser(argv)
+        assert vars(narrow.parse_args(argv)) == vars(whole.parse_args(argv)), argv
+        for parser in (narrow, whole):
+            with pytest.raises(SystemExit):
+                parser.parse_args([*argv[:2], "--help"] if argv[0] in ("disk", "machine", "fat", "ldm") else [argv[0], "--help"])
+        helps = capsys.readouterr().out.split("usage: ")
+        assert helps[1] == helps[2], argv
+    # A verb or action that does not exist: the error lists every one there is.
+    code, _, err = cli_run("disk", "bogus")
+    assert code == 2 and "'create', 'show', 'verify', 'repair'" in err
+    code, _, err = cli_run("bogus")
+    assert code == 2 and "'machine', 'disk', 'diskpart'" in err
+
+
 def test_the_whole_runbook_from_the_command_line(lab, tmp_path):
     # Prepare the Shadow Drive for Mirroring, steps 2 to 5.
     code, out, _ = cli_run("diskpart", "-m", lab, "/s", script(tmp_path, "prepare.txt", bootmirror.kb814070.PREPARE_SHADOW_PARTITIONS + "Select disk 1\nSelect partition 1\nAssign letter=S\n"))
