@@ -14,9 +14,10 @@ its source again: neither is what a user's install pays). Subprocesses run witho
   print(gpt.partitions(Disk.open(image)))" against `sgdisk -v` of the same image;
 - show the disk groups of the 19 Windows images, as a process (ldm.read_group of each group, its
   volumes printed) against `ldmtool scan` of the same images;
-- the command line's verbs, `bootmirror disk show IMAGE` and `bootmirror ldm show IMAGE...` (as
-  `python -m bootmirror`: the copied install has no console script), against `sgdisk -v` and
-  `ldmtool scan` on the same images (ldm show takes one group: the 10 disks of 2003 R2).
+- the command line's verbs, `bootmirror disk show IMAGE` and `bootmirror ldm show IMAGE...`, run
+  by the console script pip writes for pyproject's [project.scripts] (the same lines; `python -m
+  bootmirror` would add runpy's imports, which a user's command does not pay), against `sgdisk -v`
+  and `ldmtool scan` on the same images (ldm show takes one group: the 10 disks of 2003 R2).
 The floor of the process rows is `python -c pass` with the same interpreter.
 """
 
@@ -53,6 +54,11 @@ def regular_install(folder: Path) -> str:
     (site / "emptypackage").mkdir()
     (site / "emptypackage" / "__init__.py").write_text("")
     subprocess.run([python, "-m", "compileall", "-q", str(site / "bootmirror"), str(site / "emptypackage")], check=True)
+    # The console script, as pip writes it for `bootmirror = "bootmirror.cli:main"`.
+    script = venv / "bin" / "bootmirror"
+    script.write_text(f"#!{python}\nimport sys\nfrom bootmirror.cli import main\nif __name__ == '__main__':\n"
+                      "    sys.argv[0] = sys.argv[0].removesuffix('.exe')\n    sys.exit(main())\n")
+    script.chmod(0o755)
     return python
 
 
@@ -103,7 +109,7 @@ def main() -> int:
         rows.append(row(f"show the {len(images)} Windows LDM images' groups, whole process", times, "ldmtool scan",
                         "python -c pass"))
 
-        cli = [python, "-m", "bootmirror"]
+        cli = [str(Path(python).parent / "bootmirror")]
         times = rounds({"bootmirror": lambda: subprocess.run([*cli, "disk", "show", str(image)], cwd=cwd, **quiet),
                         "peer": lambda: subprocess.run([sgdisk, "-v", str(image)], **quiet),
                         "floor": lambda: subprocess.run([python, "-c", "pass"], cwd=cwd, **quiet)}, RUNS)
