@@ -77,7 +77,8 @@ def floor_reads(sets, folder: Path) -> Path:
     for paths in sets:
         disks = [bootmirror.Disk.open(p) for p in paths]
         group = ldm.read_group(disks)
-        for i, d in enumerate(d for d in group.disks if d.present):
+        present = [disk for disk in group.disks if disk.present]
+        for i, d in enumerate(present):
             ss, start, size, path = d.sector_size, d.config_start, d.config_size, d.disk.path
             head = [(0, 34 * ss), ((start + size - 1) * ss, ss)] if d.scheme == "gpt" else [(0, ss), (6 * ss, ss)]
             config = [(start * ss, size * ss)] if i == 0 else [((start + 2) * ss, 16 * ss)]
