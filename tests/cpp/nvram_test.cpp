@@ -135,6 +135,65 @@ TEST(NvramStore, TransitionCopyIsLiveAloneAndLosesToAnAddedOne) {
   EXPECT_EQ(reread->get(u"V", kVendor)->data, bytes_of("third"));
 }
 
+// EDK2's own writes never leave two added copies of a variable, or several in deleted transition;
+// a store another writer made may. The first added copy is live, and a set or a deletion must not
+// let any other copy surface in its place.
+TEST(NvramStore, SetAndDeleteLeaveNoOtherCopyToFallBackTo) {
+  // Three copies of V: "one" and "two" deleted by the sets, "three" added.
+  auto made = template_disk();
+  auto store = Store::on_device(made);
+  for (const char* value : {"one", "two", "three"}) store->set(u"V", kVendor, bytes_of(value));
+  const auto three = copies(*store, u"V");
+  ASSERT_EQ(three.size(), 3u);
+  const ByteVector start = made->read(0, made->size());
+  auto with_states = [&](std::uint8_t first, std::uint8_t second) {
+    auto disk = std::make_shared<MemoryDisk>(start.size());
+    disk->write(0, start);
+    disk->write(three[0].offset + 2, ByteVector{std::byte{first}});
+    disk->write(three[1].offset + 2, ByteVector{std::byte{second}});
+    return disk;
+  };
+  auto live_copies = [](const Store& s) {
+    int live = 0;
+    for (const Record& r : s.records()) live += r.live && r.variable.name == u"V";
+    return live;
+  };
+  // Every copy added (the first is live), or two older copies in transition beside the added one.
+  for (const auto& [first, second] : {std::pair{0x3F, 0x3F}, std::pair{0x3E, 0x3E}, std::pair{0x3E, 0x3F}}) {
+    const std::string states = fmt::format("states {:#x} {:#x} 0x3f", first, second);
+    auto disk = with_states(std::uint8_t(first), std::uint8_t(second));
+    EXPECT_EQ(Store::on_device(disk)->get(u"V", kVendor)->data, bytes_of(first == 0x3F ? "one" : second == 0x3F ? "two" : "three"))
+        << states;
+    EXPECT_TRUE(Store::on_device(disk)->remove(u"V", kVendor)) << states;
+    EXPECT_FALSE(Store::on_device(disk)->get(u"V", kVendor)) << states;
+
+    disk = with_states(std::uint8_t(first), std::uint8_t(second));
+    Store::on_device(disk)->set(u"V", kVendor, bytes_of("four"));
+    auto after = Store::on_device(disk);
+    EXPECT_EQ(after->get(u"V", kVendor)->data, bytes_of("four")) << states;
+    EXPECT_EQ(live_copies(*after), 1) << states;
+
+    // A power cut at any write of the set leaves the old value or the new one, in one live copy.
+    const ByteVector old_value = Store::on_device(with_states(std::uint8_t(first), std::uint8_t(second)))->get(u"V", kVendor)->data;
+    for (std::uint64_t n = 0; n < 12; ++n) {
+      auto faulty = std::make_shared<FaultyDisk>(with_states(std::uint8_t(first), std::uint8_t(second)));
+      faulty->cut_power_after(n);
+      Store::on_device(faulty)->set(u"V", kVendor, bytes_of("four"));
+      auto cut = Store::on_device(faulty->inner());
+      const auto value = cut->get(u"V", kVendor);
+      ASSERT_TRUE(value) << states << ", power cut after " << n;
+      EXPECT_TRUE(value->data == old_value || value->data == bytes_of("four")) << states << ", power cut after " << n;
+      EXPECT_EQ(live_copies(*cut), 1) << states << ", power cut after " << n;
+    }
+  }
+  // Only copies in transition: the last is live; a deletion leaves none.
+  auto disk = with_states(0x3E, 0x3E);
+  disk->write(three[2].offset + 2, ByteVector{std::byte{0x3E}});
+  EXPECT_EQ(Store::on_device(disk)->get(u"V", kVendor)->data, bytes_of("three"));
+  EXPECT_TRUE(Store::on_device(disk)->remove(u"V", kVendor));
+  EXPECT_EQ(live_copies(*Store::on_device(disk)), 0);
+}
+
 TEST(NvramStore, PowerCutAtAnyWriteLeavesExactlyOneLiveCopy) {
   auto base = template_disk();
   Store::on_device(base)->set(u"Keep", kVendor, bytes_of("kept"));
