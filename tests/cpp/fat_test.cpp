@@ -443,6 +443,36 @@ TEST(FatProgress, AStoppedImportOrCopyLeavesTheVolumeAsItWas) {
   EXPECT_TRUE(v->check(false).clean());
 }
 
+// An import's data pass writes full staging buffers behind, from a worker thread. A write that
+// fails there fails the import like any other, and the volume is left as it was.
+TEST(FatImport, AWriteThatFailsBehindFailsTheImportAndTheNextOneWorks) {
+  TemporaryFolder host("fat-behind");
+  make_host_tree(host.path() / "in", 60);  // 6 MiB: several staging buffers
+  auto memory = std::make_shared<MemoryDisk>(64ull << 20);
+  FormatOptions o;
+  o.serial = 7;
+  format(memory, o);
+  auto disk = std::make_shared<FaultyDisk>(memory);
+  auto v = Volume::open(disk);
+  const ByteVector before = memory->read(0, memory->size());
+
+  // Every write fails: the first is the worker's, of the first full buffer.
+  disk->fail_range(0, disk->size(), FaultyDisk::Access::write);
+  EXPECT_THROW(v->import_tree((host.path() / "in").string(), "tree"), OsError);
+  EXPECT_EQ(memory->read(0, memory->size()), before);
+  EXPECT_FALSE(v->exists("tree"));
+
+  disk->clear_faults();
+  EXPECT_EQ(v->import_tree((host.path() / "in").string(), "tree").files, 60u);
+  auto reopened = Volume::open(memory);
+  EXPECT_TRUE(reopened->check(false).clean());
+  for (int i = 0; i < 60; ++i) {
+    ByteVector expected(100 << 10, std::byte{'x'});
+    expected[0] = std::byte(i);
+    EXPECT_EQ(reopened->read_file(fmt::format("tree/{}/file{}.bin", i % 2 ? "a" : "a/b", i)), expected) << i;
+  }
+}
+
 TEST(FatCompareTrees, AnExactCopyHasNoDifferencesAndEachChangeIsNamed) {
   FormatOptions o;
   o.label = "ESP";

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <future>
 
 #include <fmt/format.h>
 
@@ -405,12 +406,12 @@ void Volume::Impl::fill_file(const PlannedFile& file, const std::function<void(s
     // A small file in one run: stage it behind the previous one when it follows it on the device.
     std::uint64_t at = geometry.cluster_offset(runs[0].first);
     const std::size_t need = std::size_t(runs[0].count) * cs;
-    if (staging.bytes.size() < staging_limit) staging.bytes.ensure(staging_limit);
     if (!staging.empty() && at > staging.device_offset + staging.used) stage_folder_gap(at);
     if (staging.empty() || staging.device_offset + staging.used != at || staging.used + need > staging_limit) {
-      flush_staging();
+      flush_staging_behind();
       staging.device_offset = at;
     }
+    if (staging.bytes.size() < staging_limit) staging.bytes.ensure(staging_limit);  // after a write behind swapped it
     std::byte* start = staging.bytes.data() + staging.used;
     fill(0, MutableByteSpan(start, std::size_t(size)));
     std::memset(start + size, 0, need - std::size_t(size));  // the last cluster's tail
@@ -451,8 +452,27 @@ void Volume::Impl::stage_folder_gap(std::uint64_t at) {
 }
 
 void Volume::Impl::flush_staging() {
+  if (staging.in_flight.valid()) staging.in_flight.get();
   if (staging.empty()) return;
   device->write(staging.device_offset, ByteSpan(staging.bytes.data(), staging.used));
+  staging.clear();
+}
+
+void Volume::Impl::flush_staging_behind() {
+  if (!staging.behind) return flush_staging();
+  if (staging.in_flight.valid()) staging.in_flight.get();
+  if (staging.empty()) return;
+  std::swap(staging.bytes, staging.writing);
+  staging.in_flight = std::async(std::launch::async, [device = device, at = staging.device_offset,
+                                                      data = ByteSpan(staging.writing.data(), staging.used)] {
+    device->write(at, data);
+  });
+  staging.clear();
+}
+
+void Volume::Impl::abandon_staging() noexcept {
+  if (staging.in_flight.valid()) staging.in_flight.wait();
+  staging.in_flight = {};
   staging.clear();
 }
 

@@ -194,6 +194,7 @@ CopyStats Volume::import_tree(const std::string& host_dir, const std::string& de
   std::size_t next = 0, listed = 0;
   AlignedBuffer buffer;
   Impl::SealedFolders sealed(v);  // every entry is made: new folders' clusters go with the data
+  Impl::WritingBehind behind(v);  // reading host files and writing the image overlap
   walk_host(open_folder(host_dir), host_dir, dest_key,
             [&](int, const std::string&) -> const std::vector<HostItem>& { return listings.at(listed++); },
             [&](std::uint32_t key, const std::string& name, const std::string& shown) {

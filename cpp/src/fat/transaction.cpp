@@ -7,7 +7,7 @@
 namespace bootmirror::fat {
 
 void Volume::Impl::reload() {
-  staging.clear();
+  abandon_staging();
   directories.clear();
   fat = std::make_unique<FatTable>(*device, geometry);
 }
@@ -15,7 +15,7 @@ void Volume::Impl::reload() {
 void Volume::Impl::rollback() {
   Changes undone = std::move(changes);
   changes = Changes{};
-  staging.clear();  // this operation's data only: every operation flushes before it ends
+  abandon_staging();  // this operation's data only: every operation flushes before it ends
   if (undone.wrote_metadata) {
     // Part of the change reached the disk (the device failed mid-flush): the disk is the truth.
     try {

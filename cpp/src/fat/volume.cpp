@@ -160,7 +160,7 @@ std::uint32_t Volume::Impl::make_dirs(const std::string& path, const std::vector
 }
 
 bool Volume::Impl::dirty() const {
-  if (!staging.empty() || fat->dirty()) return true;
+  if (!staging.empty() || staging.in_flight.valid() || fat->dirty()) return true;
   return std::any_of(directories.begin(), directories.end(), [](const auto& d) { return d.second->dirty(); });
 }
 
@@ -177,7 +177,7 @@ void Volume::Impl::flush() {
     // A barrier is paid only where a stage wrote something a later stage depends on: a rename
     // writes entries alone, a new file's data and chain need one before its entry.
     // (New folders' clusters come with a chain, so a dirty FAT covers them.)
-    const bool blocks = !staging.empty() || fat->sectors_dirty();
+    const bool blocks = !staging.empty() || staging.in_flight.valid() || fat->sectors_dirty();
     if (fat->dirty()) fsinfo_due = true;
     flush_staging();
     for (auto& [key, dir] : directories) dir->flush_fresh();

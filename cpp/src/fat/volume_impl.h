@@ -8,6 +8,7 @@
 #pragma once
 
 #include <functional>
+#include <future>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -251,15 +252,35 @@ struct Volume::Impl {
   // are gathered (padded to whole clusters) and written in one request of up to 2 MiB, instead of
   // one request each. Staged bytes reach the device before any metadata (flush) and before any
   // read of the data area.
+  //
+  // Write-behind, in import_tree's data pass (WritingBehind): a full buffer is handed to a worker
+  // thread, which writes it while this one reads the next host files into the other buffer. Both
+  // are kernel work (copying into and out of page caches), so on two cores they overlap instead of
+  // adding up. While a write is in flight nothing else here touches the device: every other
+  // device access goes through flush_staging first, which waits for it (and rethrows its error).
   struct Staging {
     std::uint64_t device_offset = 0;
     std::size_t used = 0;  // bytes staged at the start of `bytes`
     AlignedBuffer bytes;   // allocated (2 MiB) when the first file is staged
+    AlignedBuffer writing;  // the buffer a write behind is writing
+    // That write. Declared after the buffers, so that destroying the staging waits for it first.
+    std::future<void> in_flight;
+    bool behind = false;  // full buffers are written behind
     bool empty() const { return used == 0; }
     void clear() { used = 0; }
   };
   Staging staging;
   void flush_staging();
+  // Writes the staged bytes behind when `staging.behind`, else as flush_staging does.
+  void flush_staging_behind();
+  // A failing operation's end: waits for a write behind, whose error is that operation's own
+  // (already on its way), and drops the staged bytes.
+  void abandon_staging() noexcept;
+  struct WritingBehind {
+    explicit WritingBehind(Impl& v) : volume(v) { v.staging.behind = true; }
+    ~WritingBehind() { volume.staging.behind = false; }
+    Impl& volume;
+  };
 
   // New folders' clusters lie between the files' data (a folder's cluster is taken just before its
   // files'), and each broke the staged run in two: an import of 10,000 files in 445 folders made

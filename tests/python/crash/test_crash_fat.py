@@ -77,6 +77,9 @@ def _import(tmp: Path):
     (src / "EFI" / "Boot").mkdir(parents=True)
     for i in range(6):
         (src / "EFI" / "Boot" / f"file {i} with a long name.bin").write_bytes(bytes([i]) * (i * 3000 + 1))
+    # More than the 2 MiB write-combining buffer: its first fill is written behind, by a worker.
+    for i in range(3):
+        (src / "EFI" / f"big {i}.bin").write_bytes(bytes([0x40 + i]) * 900_000)
     return lambda v: v.import_tree(src, "")
 
 
