@@ -187,6 +187,9 @@ def test_import_tree_that_fails_writes_nothing(tmp_path):
     (big / "a.bin").write_bytes(b"\1" * (v.free_bytes // 2))
     (big / "b.bin").write_bytes(b"\2" * (v.free_bytes // 2 + 4096))
     _refused(disk, lambda: v.import_tree(big, ""), OSError)  # the volume fills up at the second file
+    # Errors of the host walk, which runs ahead on a worker thread, arrive as the same errors.
+    _refused(disk, lambda: v.import_tree(tmp_path / "no such folder", "new/dest"), FileNotFoundError)
+    _refused(disk, lambda: v.import_tree(src / "file 00.bin", "new/dest"), NotADirectoryError)
     assert v.listdir("") == ["EFI", "a file with a long name.txt", "README.TXT"] and v.check().clean
     v.import_tree(src, "dest")  # and the same volume still imports
     assert len(v.listdir("dest")) == 21

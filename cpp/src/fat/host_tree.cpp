@@ -7,7 +7,11 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <condition_variable>
 #include <cstring>
+#include <deque>
+#include <mutex>
+#include <thread>
 
 #include <fmt/format.h>
 
@@ -137,6 +141,98 @@ Fd open_folder(const std::string& host_dir) {
   return root;
 }
 
+// The host side of an import's first pass, on a worker thread: it walks the host folder (listing
+// and sorting each folder, a stat of each file) and hands what it found over folder by folder,
+// while the importing thread plans entries and chains from it. The walk is kernel work and the
+// planning user work, so on two cores they overlap instead of adding up (10,000 files: about
+// 25 ms of each). Folders are numbered in the order the walk meets them, the top folder 0.
+class HostWalkAhead {
+ public:
+  struct Item {
+    std::uint32_t folder;   // where it is
+    bool directory;         // a folder (numbered next), else a regular file
+    std::string name;
+    std::string shown;      // a folder's path, for messages
+    std::uint64_t size;     // a file's
+  };
+
+  HostWalkAhead(const std::string& host_dir, std::vector<std::vector<HostItem>>& listings)
+      : worker_([this, host_dir, &listings] { walk(host_dir, listings); }) {}
+  // An import that failed while planning stops the walk; either way it ends before this does.
+  ~HostWalkAhead() {
+    {
+      std::lock_guard lock(mutex_);
+      stop_ = true;
+    }
+    worker_.join();
+  }
+  HostWalkAhead(const HostWalkAhead&) = delete;
+  HostWalkAhead& operator=(const HostWalkAhead&) = delete;
+
+  // The next folder's items, in walk order; false once the walk has ended. A walk that failed
+  // throws its error here, after every item met before it.
+  bool next(std::vector<Item>& out) {
+    std::unique_lock lock(mutex_);
+    ready_.wait(lock, [&] { return !batches_.empty() || done_; });
+    if (batches_.empty()) {
+      if (error_) std::rethrow_exception(error_);
+      return false;
+    }
+    out = std::move(batches_.front());
+    batches_.pop_front();
+    return true;
+  }
+
+ private:
+  struct Stopped {};
+
+  void walk(const std::string& host_dir, std::vector<std::vector<HostItem>>& listings) {
+    std::vector<Item> batch;
+    std::uint32_t folders = 1;
+    auto hand_over = [&] {
+      std::lock_guard lock(mutex_);
+      if (stop_) throw Stopped{};
+      if (!batch.empty()) batches_.push_back(std::move(batch));
+      batch.clear();
+      ready_.notify_one();
+    };
+    std::exception_ptr error;
+    try {
+      walk_host(open_folder(host_dir), host_dir, 0,
+                [&](int dir_fd, const std::string& shown) -> const std::vector<HostItem>& {
+                  hand_over();
+                  listings.push_back(read_folder(dir_fd, shown));
+                  return listings.back();
+                },
+                [&](std::uint32_t folder, const std::string& name, const std::string& shown) {
+                  batch.push_back({folder, true, name, shown, 0});
+                  return folders++;
+                },
+                [&](int dir_fd, std::uint32_t folder, const std::string& name, const std::string& shown) {
+                  struct stat st {};
+                  if (::fstatat(dir_fd, name.c_str(), &st, 0) != 0) throw OsError(errno, shown + "/" + name, "stat");
+                  batch.push_back({folder, false, name, {}, std::uint64_t(st.st_size)});
+                });
+      hand_over();
+    } catch (const Stopped&) {
+    } catch (...) {
+      error = std::current_exception();
+    }
+    std::lock_guard lock(mutex_);
+    if (error && !batch.empty()) batches_.push_back(std::move(batch));  // what came before the error
+    error_ = error;
+    done_ = true;
+    ready_.notify_one();
+  }
+
+  std::mutex mutex_;
+  std::condition_variable ready_;
+  std::deque<std::vector<Item>> batches_;
+  bool done_ = false, stop_ = false;
+  std::exception_ptr error_;
+  std::thread worker_;  // last: starts once the rest is made
+};
+
 }  // namespace
 
 CopyStats Volume::import_tree(const std::string& host_dir, const std::string& dest, const ProgressCallback& progress) {
@@ -167,28 +263,31 @@ CopyStats Volume::import_tree(const std::string& host_dir, const std::string& de
   // The second pass walks the folders the first one read, without reading them again (a folder
   // listing cost four system calls and a sort; a file removed since fails to open).
   std::vector<std::vector<HostItem>> listings;
-  walk_host(open_folder(host_dir), host_dir, dest_key,
-            [&](int dir_fd, const std::string& shown) -> const std::vector<HostItem>& {
-              listings.push_back(read_folder(dir_fd, shown));
-              return listings.back();
-            },
-            [&](std::uint32_t key, const std::string& name, const std::string& shown) {
-              return folder_key(key, name, shown, true);
-            },
-            [&](int dir_fd, std::uint32_t key, const std::string& name, const std::string& folder) {
-              struct stat st {};
-              if (::fstatat(dir_fd, name.c_str(), &st, 0) != 0) throw OsError(errno, folder + "/" + name, "stat");
-              std::uint64_t size = std::uint64_t(st.st_size);
-              if (size > 0xFFFFFFFFull) throw OsError(EFBIG, folder + "/" + name, "import (FAT files end at 4 GiB)");
-              ShortEntry e;
-              e.attributes = attr::archive;
-              Timestamp now = IdentitySource::now();
-              e.stamp_created(now);
-              e.stamp_modified(now);
-              planned.push_back(v.plan_file(v.directory(key), utf8_to_utf16(name), size, e));
-              ++stats.files;
-              stats.bytes += size;
-            });
+  {
+    HostWalkAhead walk(host_dir, listings);
+    std::vector<std::uint32_t> keys{dest_key};  // by the walk's folder number
+    std::vector<std::string> shown{host_dir};
+    std::vector<HostWalkAhead::Item> items;
+    while (walk.next(items)) {
+      for (HostWalkAhead::Item& item : items) {
+        if (item.directory) {
+          keys.push_back(folder_key(keys.at(item.folder), item.name, item.shown, true));
+          shown.push_back(std::move(item.shown));
+          continue;
+        }
+        if (item.size > 0xFFFFFFFFull)
+          throw OsError(EFBIG, shown.at(item.folder) + "/" + item.name, "import (FAT files end at 4 GiB)");
+        ShortEntry e;
+        e.attributes = attr::archive;
+        Timestamp now = IdentitySource::now();
+        e.stamp_created(now);
+        e.stamp_modified(now);
+        planned.push_back(v.plan_file(v.directory(keys.at(item.folder)), utf8_to_utf16(item.name), item.size, e));
+        ++stats.files;
+        stats.bytes += item.size;
+      }
+    }
+  }
   ProgressMeter meter(progress, fmt::format("the import of {}", host_dir));
   meter.start(stats.bytes);  // a stop from here on fails the import like a host file that fails to read
   std::size_t next = 0, listed = 0;
