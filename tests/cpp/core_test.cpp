@@ -1,7 +1,9 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "bootmirror/bytes.h"
@@ -11,6 +13,7 @@
 #include "bootmirror/progress.h"
 #include "bootmirror/unicode.h"
 #include "bootmirror/units.h"
+#include "core/handoff.h"
 #include "core/program.h"
 
 using namespace bootmirror;
@@ -219,4 +222,37 @@ TEST(ProgressMeter, WithoutACallbackNothingIsReportedAndSizesSaturate) {
   meter.advance(5);  // a damaged size claims anything: the count stays at the top
   EXPECT_EQ(meter.done(), std::numeric_limits<std::uint64_t>::max());
   meter.finish();
+}
+
+TEST(Handoff, BatchesArriveInOrderAndAnErrorAfterTheLast) {
+  Handoff<int> handoff;
+  std::thread producer([&] {
+    for (int b = 0; b < 100; ++b) {
+      std::vector<int> batch{2 * b, 2 * b + 1};
+      ASSERT_TRUE(handoff.put(batch));
+      EXPECT_TRUE(batch.empty());  // handed over, and ready for the next
+    }
+    std::vector<int> none;
+    ASSERT_TRUE(handoff.put(none));  // an empty batch is not handed over
+    handoff.close(std::make_exception_ptr(std::runtime_error("the walk failed")));
+  });
+  std::vector<int> seen, batch;
+  try {
+    while (handoff.take(batch)) seen.insert(seen.end(), batch.begin(), batch.end());
+    ADD_FAILURE() << "the producer's error was not rethrown";
+  } catch (const std::runtime_error& e) {
+    EXPECT_STREQ(e.what(), "the walk failed");
+  }
+  producer.join();
+  ASSERT_EQ(seen.size(), 200u);
+  for (int i = 0; i < 200; ++i) EXPECT_EQ(seen[std::size_t(i)], i);
+}
+
+TEST(Handoff, AStoppedConsumerEndsTheProducer) {
+  Handoff<int> handoff;
+  handoff.stop();
+  std::vector<int> batch{1};
+  EXPECT_FALSE(handoff.put(batch));
+  handoff.close();
+  EXPECT_FALSE(handoff.take(batch));  // nothing was queued, and no error
 }

@@ -7,15 +7,13 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <condition_variable>
 #include <cstring>
-#include <deque>
-#include <mutex>
 #include <thread>
 
 #include <fmt/format.h>
 
 #include "bootmirror/host_files.h"
+#include "core/handoff.h"
 #include "fat/volume_impl.h"
 
 namespace bootmirror::fat {
@@ -149,21 +147,18 @@ Fd open_folder(const std::string& host_dir) {
 class HostWalkAhead {
  public:
   struct Item {
-    std::uint32_t folder;   // where it is
-    bool directory;         // a folder (numbered next), else a regular file
+    std::uint32_t folder;  // where it is
+    bool directory;        // a folder (numbered next), else a regular file
     std::string name;
-    std::string shown;      // a folder's path, for messages
-    std::uint64_t size;     // a file's
+    std::string shown;   // a folder's path, for messages
+    std::uint64_t size;  // a file's
   };
 
   HostWalkAhead(const std::string& host_dir, std::vector<std::vector<HostItem>>& listings)
       : worker_([this, host_dir, &listings] { walk(host_dir, listings); }) {}
   // An import that failed while planning stops the walk; either way it ends before this does.
   ~HostWalkAhead() {
-    {
-      std::lock_guard lock(mutex_);
-      stop_ = true;
-    }
+    items_.stop();
     worker_.join();
   }
   HostWalkAhead(const HostWalkAhead&) = delete;
@@ -171,17 +166,7 @@ class HostWalkAhead {
 
   // The next folder's items, in walk order; false once the walk has ended. A walk that failed
   // throws its error here, after every item met before it.
-  bool next(std::vector<Item>& out) {
-    std::unique_lock lock(mutex_);
-    ready_.wait(lock, [&] { return !batches_.empty() || done_; });
-    if (batches_.empty()) {
-      if (error_) std::rethrow_exception(error_);
-      return false;
-    }
-    out = std::move(batches_.front());
-    batches_.pop_front();
-    return true;
-  }
+  bool next(std::vector<Item>& out) { return items_.take(out); }
 
  private:
   struct Stopped {};
@@ -190,13 +175,8 @@ class HostWalkAhead {
     std::vector<Item> batch;
     std::uint32_t folders = 1;
     auto hand_over = [&] {
-      std::lock_guard lock(mutex_);
-      if (stop_) throw Stopped{};
-      if (!batch.empty()) batches_.push_back(std::move(batch));
-      batch.clear();
-      ready_.notify_one();
+      if (!items_.put(batch)) throw Stopped{};
     };
-    std::exception_ptr error;
     try {
       walk_host(open_folder(host_dir), host_dir, 0,
                 [&](int dir_fd, const std::string& shown) -> const std::vector<HostItem>& {
@@ -214,22 +194,16 @@ class HostWalkAhead {
                   batch.push_back({folder, false, name, {}, std::uint64_t(st.st_size)});
                 });
       hand_over();
+      items_.close();
     } catch (const Stopped&) {
+      items_.close();
     } catch (...) {
-      error = std::current_exception();
+      items_.put(batch);  // what came before the error
+      items_.close(std::current_exception());
     }
-    std::lock_guard lock(mutex_);
-    if (error && !batch.empty()) batches_.push_back(std::move(batch));  // what came before the error
-    error_ = error;
-    done_ = true;
-    ready_.notify_one();
   }
 
-  std::mutex mutex_;
-  std::condition_variable ready_;
-  std::deque<std::vector<Item>> batches_;
-  bool done_ = false, stop_ = false;
-  std::exception_ptr error_;
+  Handoff<Item> items_;
   std::thread worker_;  // last: starts once the rest is made
 };
 
