@@ -282,15 +282,20 @@ std::uint32_t Directory::reserve_slots(std::uint32_t count) {
 DirNode& Directory::add(std::u16string_view name, ShortEntry entry) {
   check_long_name(name);
   if (find(name)) throw OsError(EEXIST, utf16_to_wtf8(name), "create");
+  return add_absent(name, entry);
+}
+
+DirNode& Directory::add_absent(std::u16string_view name, ShortEntry entry) {
   const OemCodePage& page = *volume_.codepage;
+  // generate_short_name's steps, the exact 8.3 form made once for both questions.
   std::optional<ExactShort> exact = exact_short_name(name, page);
   bool long_needed = true;
-  if (exact && !short_names_.count(exact->name) && !exact->needs_long_name) {
+  if (exact && !short_names_.count(exact->name)) {
     entry.name = exact->name;
-    entry.case_flags = exact->case_flags;
-    long_needed = false;
+    long_needed = exact->needs_long_name;  // mixed case: the 8.3 name, and the long one beside it
+    entry.case_flags = long_needed ? 0 : exact->case_flags;
   } else {
-    entry.name = generate_short_name(name, [&](const ShortName& s) { return short_names_.count(s) > 0; }, page);
+    entry.name = numbered_short_name(name, [&](const ShortName& s) { return short_names_.count(s) > 0; }, page);
     entry.case_flags = 0;
   }
   std::vector<LongEntry> longs;

@@ -390,7 +390,7 @@ Volume::Impl::PlannedFile Volume::Impl::plan_file(Directory& dir, std::u16string
     if (old) fat->free_chain(old);
     planned.slot = existing->slot;
   } else {
-    planned.slot = dir.add(name, entry).slot;
+    planned.slot = dir.add_absent(name, entry).slot;  // checked and not found above
   }
   return planned;
 }

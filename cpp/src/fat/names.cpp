@@ -207,6 +207,11 @@ std::optional<ExactShort> exact_short_name(std::u16string_view name, const OemCo
 ShortName generate_short_name(std::u16string_view long_name, const std::function<bool(const ShortName&)>& taken,
                               const OemCodePage& page) {
   if (auto exact = exact_short_name(long_name, page); exact && !taken(exact->name)) return exact->name;
+  return numbered_short_name(long_name, taken, page);
+}
+
+ShortName numbered_short_name(std::u16string_view long_name, const std::function<bool(const ShortName&)>& taken,
+                              const OemCodePage& page) {
   // Spaces and leading dots go; the extension is what follows the last dot. (Every name of a bulk
   // copy may come here: no allocation and no formatting below.)
   std::u16string_view rest = long_name;

@@ -75,6 +75,9 @@ std::optional<ExactShort> exact_short_name(std::u16string_view name, const OemCo
 // then "~N" numeric tails until `taken` says no.
 ShortName generate_short_name(std::u16string_view long_name, const std::function<bool(const ShortName&)>& taken,
                               const OemCodePage& page);
+// The same past its first step: for a name whose exact 8.3 form is unusable or taken.
+ShortName numbered_short_name(std::u16string_view long_name, const std::function<bool(const ShortName&)>& taken,
+                              const OemCodePage& page);
 
 // The short name as dir shows it: "README.TXT", or "readme.txt" with case flags; its bytes
 // decoded with the OEM code page (0x05 first stands for 0xE5).

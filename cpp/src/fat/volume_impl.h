@@ -75,6 +75,8 @@ class Directory {
   DirNode* find(std::u16string_view name);
   // Adds an entry named `name` (short name chosen here, long-name entries when needed).
   DirNode& add(std::u16string_view name, ShortEntry entry);
+  // The same for a name the caller has checked (check_long_name) and not found here.
+  DirNode& add_absent(std::u16string_view name, ShortEntry entry);
   // Adds an entry with exactly this short name and no long name ('.', '..', the volume label).
   std::uint32_t add_raw(const ShortEntry& entry);
   void remove(std::uint32_t slot);
