@@ -190,12 +190,12 @@ void Directory::reset_parse() {
 }
 
 // The name table hashes and compares folded characters (FoldedHash, FoldedEqual), so its keys are
-// the names as they are: no folded copies.
+// the names as they are: no folded copies (and no copies at all: views of the node's own names).
 bool Directory::index(const DirNode& node) {
-  bool fresh = by_name_.emplace(node.short_text, node.slot).second;
+  bool fresh = by_name_.emplace(std::u16string_view(node.short_text), node.slot).second;
   if (!node.long_name.empty()) {
     // A long name may fold to its own short name ("Readme.txt", README.TXT): not a duplicate.
-    const auto [at, added] = by_name_.emplace(node.long_name, node.slot);
+    const auto [at, added] = by_name_.emplace(std::u16string_view(node.long_name), node.slot);
     fresh = fresh && (added || at->second == node.slot);
   }
   short_names_.insert(node.entry.name);
@@ -203,7 +203,7 @@ bool Directory::index(const DirNode& node) {
 }
 
 void Directory::unindex(const DirNode& node) {
-  auto drop = [&](const std::u16string& key) {
+  auto drop = [&](std::u16string_view key) {
     auto it = by_name_.find(key);
     if (it != by_name_.end() && it->second == node.slot) by_name_.erase(it);
   };

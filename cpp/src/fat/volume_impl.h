@@ -140,7 +140,10 @@ class Directory {
   std::vector<bool> dirty_;
   bool dirty_any_ = false;
   std::map<std::uint32_t, DirNode> nodes_;
-  std::unordered_map<std::u16string, std::uint32_t, FoldedHash, FoldedEqual> by_name_;  // compared folded
+  // Names to slots, compared folded. A key views a name of the node its slot holds (nodes_'s nodes
+  // never move), so the table copies no names; a node's names change only while it is out of the
+  // table (unindex, change, index), and a node leaves nodes_ only after unindex.
+  std::unordered_map<std::u16string_view, std::uint32_t, FoldedHash, FoldedEqual> by_name_;
   std::unordered_set<ShortName, ShortNameHash> short_names_;
   std::uint32_t end_slot_ = 0;
   std::uint32_t deleted_ = 0;
