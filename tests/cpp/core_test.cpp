@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <random>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -13,6 +14,7 @@
 #include "bootmirror/progress.h"
 #include "bootmirror/unicode.h"
 #include "bootmirror/units.h"
+#include "core/crc32_kernels.h"
 #include "core/handoff.h"
 #include "core/program.h"
 
@@ -82,6 +84,41 @@ TEST(Crc32, KnownValues) {
   std::uint32_t pieces = crc32(as_bytes(std::string_view(long_text).substr(300)),
                                crc32(as_bytes(std::string_view(long_text).substr(0, 300))));
   EXPECT_EQ(whole, pieces);
+}
+
+// The CRC register after `n` bytes, one bit at a time: the definition itself, sharing nothing with
+// either kernel.
+std::uint32_t crc_bitwise(const std::byte* p, std::size_t n, std::uint32_t reg) {
+  while (n--) {
+    reg ^= std::uint32_t(*p++);
+    for (int k = 0; k < 8; ++k) reg = (reg & 1) ? 0xEDB88320u ^ (reg >> 1) : reg >> 1;
+  }
+  return reg;
+}
+
+TEST(Crc32, EveryKernelMatchesTheDefinitionAtEveryLengthAndAlignment) {
+  std::mt19937 random(814070);
+  ByteVector data(4096 + 64);
+  for (auto& b : data) b = std::byte(random());
+  std::vector<std::size_t> lengths;
+  for (std::size_t n = 0; n <= 300; ++n) lengths.push_back(n);
+  for (std::size_t n : {511, 512, 513, 1023, 1024, 4095, 4096}) lengths.push_back(n);
+  for (std::size_t misalign = 0; misalign < 17; ++misalign) {
+    for (std::size_t n : lengths) {
+      const std::byte* p = data.data() + misalign;
+      const std::uint32_t seed = std::uint32_t(random());
+      const std::uint32_t want = crc_bitwise(p, n, seed);
+      ASSERT_EQ(crc32_kernels::tables(p, n, seed), want) << n << " bytes at +" << misalign;
+      if (crc32_kernels::folding_available() && n >= 64 && n % 16 == 0)
+        ASSERT_EQ(crc32_kernels::folding(p, n, seed), want) << n << " bytes at +" << misalign;
+      ASSERT_EQ(crc32(ByteSpan(p, n), ~seed), ~want) << n << " bytes at +" << misalign;
+    }
+  }
+  // All zeros and all ones, where a wrong constant can cancel out on random data least.
+  for (std::byte fill : {std::byte{0}, std::byte{0xFF}}) {
+    ByteVector same(16384, fill);
+    EXPECT_EQ(crc32(same), ~crc_bitwise(same.data(), same.size(), ~0u));
+  }
 }
 
 TEST(Units, ParsesSizes) {

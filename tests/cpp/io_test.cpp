@@ -225,6 +225,16 @@ TEST(PageCachedReads, ServesSmallReadsFromOnePageReadEach) {
   EXPECT_THROW(cached.read(disk->size() - 100, 200), UsageError);
 }
 
+TEST(PageCachedReads, PagesPastTheKeptNumberTakeTheOldestSlotsAndReadRight) {
+  auto disk = std::make_shared<MemoryDisk>(40 * 4096);
+  for (std::uint64_t at = 0; at < disk->size(); at += 512) disk->write(at, pattern(512, unsigned(at / 512) + 1));
+  PageCachedReads cached(*disk);
+  for (int round = 0; round < 2; ++round)
+    for (std::uint64_t page = 0; page < 40; ++page)
+      for (std::uint64_t at : {page * 4096 + 512, page * 4096 + 3584})
+        ASSERT_EQ(cached.read(at, 512), disk->read(at, 512)) << "byte " << at << ", round " << round;
+}
+
 TEST(PageCachedReads, ABadSectorFailsOnlyReadsOfItself) {
   auto disk = std::make_shared<MemoryDisk>(1 << 20);
   disk->write(4096 + 2560, pattern(512, 7));

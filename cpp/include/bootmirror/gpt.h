@@ -101,6 +101,16 @@ bool looks_like_gpt(BlockDevice& disk);
 // is wrong with each copy when neither is usable, or when the disk holds no GPT at all.
 Table read(BlockDevice& disk);
 
+// The entries `read` returns (every slot, used or not) and the LBA of the array they came from.
+// While the primary copy is valid the backup is not read at all, as libldm reads a GPT: a reader
+// that needs only the partitions (LDM finding its metadata partition on every disk of a group)
+// skips reading, comparing and decoding a second copy. The same errors as `read`.
+struct EntryArray {
+  std::vector<Partition> entries;
+  std::uint64_t lba = 0;
+};
+EntryArray read_entries(BlockDevice& disk);
+
 // Writes `table` (after Table::check): backup array, backup header, primary array, primary header,
 // then the protective MBR if it differs, with a flush between the copies.
 void write(BlockDevice& disk, const Table& table);

@@ -6,6 +6,7 @@
 #include <array>
 #include <compare>
 #include <cstddef>
+#include <cstring>
 #include <string>
 #include <string_view>
 
@@ -31,7 +32,13 @@ class Guid {
   const std::array<std::byte, 16>& rfc_bytes() const { return bytes_; }
   bool is_nil() const;
 
-  auto operator<=>(const Guid&) const = default;
+  // memcmp, not the defaulted member-wise forms: std::byte is an enum, so std::array's == and <=>
+  // compare it a byte at a time (a GPT read compares 256 GUIDs; memcmp orders bytes as unsigned
+  // char, the order std::byte compares in).
+  bool operator==(const Guid& o) const { return std::memcmp(bytes_.data(), o.bytes_.data(), 16) == 0; }
+  std::strong_ordering operator<=>(const Guid& o) const {
+    return std::memcmp(bytes_.data(), o.bytes_.data(), 16) <=> 0;
+  }
 
  private:
   std::array<std::byte, 16> bytes_{};

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "bootmirror/aligned_buffer.h"
 #include "bootmirror/bytes.h"
 #include "bootmirror/progress.h"
 
@@ -188,7 +189,7 @@ std::uint32_t hidden_sectors_of(const BlockDevice& device);
 // not see later writes to the base: use it for the length of one read-only decode.
 class PageCachedReads final : public BlockDevice {
  public:
-  explicit PageCachedReads(BlockDevice& base) : base_(base) { pages_.reserve(kPages); }
+  explicit PageCachedReads(BlockDevice& base) : base_(base) {}
   std::uint64_t size() const override { return base_.size(); }
   std::uint32_t sector_size() const override { return base_.sector_size(); }
   bool writable() const override { return false; }
@@ -204,7 +205,12 @@ class PageCachedReads final : public BlockDevice {
   static constexpr std::size_t kPages = 16;  // the most kept; a decode touches fewer
   ByteSpan page(std::uint64_t index);
   BlockDevice& base_;
-  std::vector<std::pair<std::uint64_t, ByteVector>> pages_;  // page index -> its bytes
+  // The kept pages in one buffer, taken on the first read and never zero-filled (each slot is
+  // read whole before use): slot i holds page index_[i], length_[i] bytes of it.
+  AlignedBuffer slots_;
+  std::uint64_t index_[kPages] = {};
+  std::uint32_t length_[kPages] = {};
+  std::size_t used_ = 0;  // slots holding a page
   std::size_t next_ = 0;  // the slot a new page takes once all are used
 };
 

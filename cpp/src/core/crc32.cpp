@@ -2,7 +2,25 @@
 
 #include <array>
 
+#include "core/crc32_kernels.h"
+
 namespace bootmirror {
+
+std::uint32_t crc32(ByteSpan bytes, std::uint32_t previous) {
+  static const bool folding = crc32_kernels::folding_available();
+  std::uint32_t reg = ~previous;
+  const std::byte* p = bytes.data();
+  std::size_t n = bytes.size();
+  if (folding && n >= 64) {
+    const std::size_t head = n & ~std::size_t(15);
+    reg = crc32_kernels::folding(p, head, reg);
+    p += head;
+    n -= head;
+  }
+  return ~crc32_kernels::tables(p, n, reg);
+}
+
+namespace crc32_kernels {
 
 namespace {
 // Slicing-by-8 tables: table[k][b] is the CRC of byte b followed by k zero bytes, so eight input
@@ -24,10 +42,8 @@ constexpr Tables make_tables() {
 constexpr Tables kTables = make_tables();
 }  // namespace
 
-std::uint32_t crc32(ByteSpan bytes, std::uint32_t previous) {
-  std::uint32_t c = ~previous;
-  const auto* p = reinterpret_cast<const unsigned char*>(bytes.data());
-  std::size_t n = bytes.size();
+std::uint32_t tables(const std::byte* bytes, std::size_t n, std::uint32_t c) {
+  const auto* p = reinterpret_cast<const unsigned char*>(bytes);
   while (n >= 8) {
     std::uint32_t lo = c ^ (std::uint32_t(p[0]) | std::uint32_t(p[1]) << 8 | std::uint32_t(p[2]) << 16 |
                             std::uint32_t(p[3]) << 24);
@@ -37,7 +53,9 @@ std::uint32_t crc32(ByteSpan bytes, std::uint32_t previous) {
     n -= 8;
   }
   while (n--) c = kTables[0][(c ^ *p++) & 0xFF] ^ (c >> 8);
-  return ~c;
+  return c;
 }
+
+}  // namespace crc32_kernels
 
 }  // namespace bootmirror

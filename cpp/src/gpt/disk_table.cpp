@@ -266,6 +266,18 @@ Table read(BlockDevice& disk) {
   return table_from(in);
 }
 
+EntryArray read_entries(BlockDevice& disk) {
+  if (disk.sector_count() >= 4) {
+    Copy primary = inspect_header(disk, 1);
+    if (primary.header) {
+      inspect_array(disk, *primary.header, primary.header->entries_lba, primary);
+      if (primary.state.array_valid) return {std::move(*primary.entries), primary.header->entries_lba};
+    }
+  }
+  Table t = read(disk);
+  return {std::move(t.entries), t.primary_entries_lba};
+}
+
 void write(BlockDevice& disk, const Table& table) {
   check_fits(disk, table);
   const ByteVector array = codec::encode_array(table);

@@ -10,19 +10,19 @@
 namespace bootmirror {
 
 ByteSpan PageCachedReads::page(std::uint64_t index) {
-  for (const auto& [kept, bytes] : pages_)
-    if (kept == index) return bytes;
+  for (std::size_t i = 0; i < used_; ++i)
+    if (index_[i] == index) return ByteSpan(slots_.data() + i * kPage, length_[i]);
+  if (!slots_.data()) slots_.ensure(kPages * kPage);
+  const std::size_t slot = used_ < kPages ? used_ : next_++ % kPages;
   // The last page of a device whose size is not a whole number of pages is kept short.
   const std::uint64_t start = index * kPage;
-  ByteVector bytes(std::min(kPage, size() - start));
+  const MutableByteSpan bytes(slots_.data() + slot * kPage, std::size_t(std::min(kPage, size() - start)));
+  if (slot < used_) index_[slot] = ~std::uint64_t(0);  // a failed read leaves no stale page behind
   base_.read(start, bytes);
-  if (pages_.size() < kPages) {
-    pages_.emplace_back(index, std::move(bytes));
-    return pages_.back().second;
-  }
-  auto& slot = pages_[next_++ % kPages];
-  slot = {index, std::move(bytes)};
-  return slot.second;
+  index_[slot] = index;
+  length_[slot] = std::uint32_t(bytes.size());
+  if (slot == used_) ++used_;
+  return bytes;
 }
 
 void PageCachedReads::do_read(std::uint64_t offset, MutableByteSpan out) {

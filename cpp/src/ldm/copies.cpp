@@ -45,20 +45,20 @@ Place locate(BlockDevice& dev) {
   const std::uint8_t type = std::uint8_t(mbr[0x1BE + 4]);
   if (type == 0x42) return {Scheme::mbr, 6, dev.sector_count() - L.config_size, {}};
   if (type == 0xEE) {
-    // The GPT engine reads the primary copy, or the backup when the primary is damaged; libldm
-    // reads only the primary (gpt.c gpt_open_secsize).
-    gpt::Table table = gpt::read(dev);
+    // The primary copy, or the backup when the primary is damaged; libldm reads only the primary
+    // (gpt.c gpt_open_secsize). The backup's health is gpt::verify's to report, not a reader's.
+    gpt::EntryArray table = gpt::read_entries(dev);
     std::vector<gpt::Partition> used;
-    for (const gpt::Partition& e : table.entries)
-      if (e.used()) used.push_back(e);
+    for (gpt::Partition& e : table.entries)
+      if (e.used()) used.push_back(std::move(e));
     for (const gpt::Partition& e : used)
       if (e.kind() == gpt::Kind::ldm_metadata) {
         if (e.last_lba >= dev.sector_count() || e.first_lba > e.last_lba)
           throw FormatError(fmt::format("the LDM metadata partition (LBA {}-{}) lies outside the {}-sector disk", e.first_lba,
-                                        e.last_lba, dev.sector_count()), table.primary_entries_lba * ss);
+                                        e.last_lba, dev.sector_count()), table.lba * ss);
         return {Scheme::gpt, e.last_lba, e.first_lba, std::move(used)};
       }
-    throw NotDynamic("not a dynamic disk: the GPT has no LDM metadata partition", table.primary_entries_lba * ss);
+    throw NotDynamic("not a dynamic disk: the GPT has no LDM metadata partition", table.lba * ss);
   }
   throw NotDynamic(fmt::format("not a dynamic disk: MBR partition slot 0 has type {:#04x}, not 0x42 or 0xee", type), 0x1BE + 4);
 }

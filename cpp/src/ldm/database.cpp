@@ -47,7 +47,9 @@ void detail::read_database_into(BlockDevice& dev, bool records, DiskDatabase& db
   stage = "GPT";  // find_privhead throws only when the partition table cannot be read
   const std::uint32_t ss = dev.sector_size();
   db.sector_size = ss;
-  const FoundPrivHead found = known ? *known : find_privhead(dev);
+  std::optional<FoundPrivHead> own;  // a copy of `known` would copy its partitions and damage too
+  if (!known) own = find_privhead(dev);
+  const FoundPrivHead& found = known ? *known : *own;
   stage = "PRIVHEAD";
   db.scheme = found.scheme;
   db.damage = found.damage;
