@@ -342,3 +342,73 @@ TEST(ldm_images, EveryWindowsDiskVerifiesClean) {
     EXPECT_TRUE(is_dynamic(*dev));
   }
 }
+
+// Which version of a record a group shows, and which clashes it refuses, on a real Windows database:
+// records are versioned by commit id, ids are unique across kinds, a component lists its
+// partitions by column index.
+TEST(ldm_assemble, VersionsClashesAndPartitionOrder) {
+  auto set = image_set("ldm-2008r2-raid5-");
+  ASSERT_FALSE(set.empty());
+  auto dev = load(set.front());
+  const DiskDatabase db = read_database(*dev);
+  const Group g = ldm::detail::assemble(db);
+  // Neighbours in a striped or RAID-5 component come in column order (Windows leaves column 0
+  // without an index): two in the RAID-5 volume, one in the striped.
+  int columns = 0;
+  for (const auto& v : g.volumes)
+    for (std::size_t k = 1; k < v.partitions.size(); ++k) {
+      const auto &a = g.partitions[v.partitions[k - 1]], &b = g.partitions[v.partitions[k]];
+      if (a.component_id != b.component_id || !b.index) continue;
+      EXPECT_LT(a.index.value_or(0), *b.index) << v.record.name;
+      ++columns;
+    }
+  EXPECT_EQ(columns, 3);
+  ASSERT_FALSE(db.volumes.empty());
+  const VolumeRecord& original = db.volumes.front();
+
+  // A newer version (still committed) replaces the older; one past the committed sequence does not.
+  DiskDatabase newer = db;
+  VolumeRecord v2 = original;
+  v2.commit_id = db.vmdb.committed_seq;
+  v2.name = "Renamed";
+  newer.volumes.insert(newer.volumes.begin(), v2);
+  VolumeRecord future = original;
+  future.commit_id = db.vmdb.committed_seq + 1;
+  future.name = "Uncommitted";
+  newer.volumes.push_back(future);
+  ASSERT_LT(original.commit_id, db.vmdb.committed_seq);
+  const Group ng = ldm::detail::assemble(newer);
+  ASSERT_NE(ng.find_volume("Renamed"), nullptr);
+  EXPECT_EQ(ng.find_volume(original.name), nullptr);
+  EXPECT_EQ(ng.find_volume("Uncommitted"), nullptr);
+  EXPECT_EQ(ng.volumes.size(), g.volumes.size());
+
+  // Two versions at one commit id: the first pair in database order is named, slots and all.
+  DiskDatabase twice = db;
+  VolumeRecord copy = original;
+  copy.placement.slots = {4000};
+  twice.volumes.push_back(copy);
+  try {
+    (void)ldm::detail::assemble(twice);
+    ADD_FAILURE() << "two versions at one commit id were accepted";
+  } catch (const FormatError& e) {
+    EXPECT_NE(std::string(e.what()).find(fmt::format("two volume records carry id {} (slots {} and 4000)", original.id,
+                                                     original.placement.slots.at(0))),
+              std::string::npos)
+        << e.what();
+  }
+
+  // An id shared across kinds: the record met second (components come after volumes) is named.
+  DiskDatabase shared = db;
+  ASSERT_FALSE(shared.components.empty());
+  shared.components.back().id = original.id;
+  try {
+    (void)ldm::detail::assemble(shared);
+    ADD_FAILURE() << "an id used by a volume and a component was accepted";
+  } catch (const FormatError& e) {
+    EXPECT_NE(std::string(e.what()).find(fmt::format("LDM object id {} ('{}') is used twice", original.id,
+                                                     shared.components.back().name)),
+              std::string::npos)
+        << e.what();
+  }
+}

@@ -10,7 +10,7 @@
 // reading libldm and the kernel do.
 #include <algorithm>
 #include <map>
-#include <set>
+#include <optional>
 
 #include <fmt/format.h>
 
@@ -55,73 +55,130 @@ FormatError record_error(const DiskDatabase& db, const RecordHeader& r, const st
   return FormatError(message, detail::vmdb_offset(db) + std::uint64_t(r.placement.slots.front()) * db.vmdb.vblk_size);
 }
 
-// Keeps, per object id, the visible version of each record (see the file comment).
+// Indexes 0..n-1 ordered by object id (`id_of(i)`), and by database order within an id.
+template <typename IdOf>
+std::vector<std::uint32_t> by_id(std::size_t n, IdOf id_of) {
+  std::vector<std::uint32_t> order(n);
+  for (std::uint32_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(), [&](std::uint32_t a, std::uint32_t b) { return id_of(a) < id_of(b); });
+  return order;
+}
+
+// The index whose id is `id`, in `order` (by_id's, of ids known to be unique).
+template <typename IdOf>
+std::optional<std::size_t> find_id(const std::vector<std::uint32_t>& order, IdOf id_of, std::uint32_t id) {
+  auto it = std::lower_bound(order.begin(), order.end(), id, [&](std::uint32_t i, std::uint32_t want) { return id_of(i) < want; });
+  if (it == order.end() || id_of(*it) != id) return std::nullopt;
+  return *it;
+}
+
+// Keeps, per object id, the visible version of each record (see the file comment). The versions of
+// one id are looked at together, in database order; of two versions at one commit id, the pair met
+// first in database order is reported. Sorted runs, not a map: a group of 500 volumes has 2,000
+// records, and a map node each was most of assembling them.
 template <typename R>
 std::vector<R> visible(const DiskDatabase& db, const std::vector<R>& records, std::uint64_t committed,
                        const std::map<std::uint32_t, std::uint64_t>& deleted, const char* kind) {
-  std::map<std::uint32_t, const R*> best;
-  for (const R& r : records) {
-    if (r.commit_id > committed) continue;
-    auto d = deleted.find(r.id);
-    if (d != deleted.end() && d->second >= r.commit_id) continue;
-    auto [it, fresh] = best.emplace(r.id, &r);
-    if (fresh) continue;
-    if (it->second->commit_id == r.commit_id)
-      throw record_error(db, r, fmt::format("two {} records carry id {} (slots {} and {})", kind, r.id,
-                                            it->second->placement.slots.at(0), r.placement.slots.at(0)));
-    if (r.commit_id > it->second->commit_id) it->second = &r;
+  const std::vector<std::uint32_t> order = by_id(records.size(), [&](std::uint32_t i) { return records[i].id; });
+  std::vector<bool> keep(records.size(), false);
+  std::optional<std::pair<std::uint32_t, std::uint32_t>> clash;  // (earlier best, record) of the first clash
+  for (std::size_t run = 0; run < order.size();) {
+    const std::uint32_t id = records[order[run]].id;
+    std::size_t end = run;
+    while (end < order.size() && records[order[end]].id == id) ++end;
+    auto d = deleted.find(id);
+    std::optional<std::uint32_t> best;
+    for (std::size_t k = run; k < end; ++k) {
+      const R& r = records[order[k]];
+      if (r.commit_id > committed || (d != deleted.end() && d->second >= r.commit_id)) continue;
+      if (best && records[*best].commit_id == r.commit_id) {
+        if (!clash || order[k] < clash->second) clash = std::pair{*best, order[k]};
+        break;
+      }
+      if (!best || r.commit_id > records[*best].commit_id) best = order[k];
+    }
+    if (best) keep[*best] = true;
+    run = end;
+  }
+  if (clash) {
+    const R &first = records[clash->first], &r = records[clash->second];
+    throw record_error(db, r, fmt::format("two {} records carry id {} (slots {} and {})", kind, r.id,
+                                          first.placement.slots.at(0), r.placement.slots.at(0)));
   }
   // Keep database (slot) order, which is the order libldm lists objects in.
   std::vector<R> out;
-  for (const R& r : records) {
-    auto it = best.find(r.id);
-    if (it != best.end() && it->second == &r) out.push_back(r);
-  }
+  for (std::size_t i = 0; i < records.size(); ++i)
+    if (keep[i]) out.push_back(records[i]);
   return out;
 }
 
 }  // namespace
 
 void resolve(Group& g) {
-  std::set<std::uint32_t> ids{g.record.id};
-  auto unique = [&](const auto& r) {
-    if (!ids.insert(r.id).second)
-      throw record_error(g.base, r, fmt::format("LDM object id {} ('{}') is used twice in the group", r.id, escape_bytes(r.name)));
+  // Object ids are unique across the group. Every id with the place it is met in (the group, its
+  // disks, volumes, components, partitions), sorted: of the repeats, the one met first is reported.
+  struct Owner {
+    std::uint32_t id;
+    std::uint32_t place;
+    const RecordHeader* record;
+    const std::string* name;
   };
-  std::map<std::uint32_t, std::size_t> disk_at, vol_at, comp_at;
-  for (std::size_t i = 0; i < g.disks.size(); ++i) unique(g.disks[i].record), disk_at[g.disks[i].record.id] = i;
-  for (std::size_t i = 0; i < g.volumes.size(); ++i) unique(g.volumes[i].record), vol_at[g.volumes[i].record.id] = i;
-  for (std::size_t i = 0; i < g.components.size(); ++i) unique(g.components[i]), comp_at[g.components[i].id] = i;
-  for (const auto& p : g.partitions) unique(p);
+  std::vector<Owner> owners;
+  owners.reserve(1 + g.disks.size() + g.volumes.size() + g.components.size() + g.partitions.size());
+  auto own = [&](const auto& r) { owners.push_back({r.id, std::uint32_t(owners.size()), &r, &r.name}); };
+  own(g.record);
+  for (const auto& d : g.disks) own(d.record);
+  for (const auto& v : g.volumes) own(v.record);
+  for (const auto& c : g.components) own(c);
+  for (const auto& p : g.partitions) own(p);
+  std::sort(owners.begin(), owners.end(), [](const Owner& a, const Owner& b) { return a.id != b.id ? a.id < b.id : a.place < b.place; });
+  const Owner* repeat = nullptr;
+  for (std::size_t i = 1; i < owners.size(); ++i)
+    if (owners[i].id == owners[i - 1].id && (!repeat || owners[i].place < repeat->place)) repeat = &owners[i];
+  if (repeat)
+    throw record_error(g.base, *repeat->record, fmt::format("LDM object id {} ('{}') is used twice in the group", repeat->id,
+                                                            escape_bytes(*repeat->name)));
+  auto disk_id = [&](std::uint32_t i) { return g.disks[i].record.id; };
+  auto volume_id = [&](std::uint32_t i) { return g.volumes[i].record.id; };
+  auto component_id = [&](std::uint32_t i) { return g.components[i].id; };
+  const auto disk_order = by_id(g.disks.size(), disk_id), vol_order = by_id(g.volumes.size(), volume_id),
+             comp_order = by_id(g.components.size(), component_id);
 
   // libldm _parse_vblks: partitions to disks and components, components to volumes, counts.
-  std::vector<std::vector<std::size_t>> comp_parts(g.components.size());
+  // Each component's partitions as one run of `parts`, in database order (a counting sort on the
+  // component; a vector per component was an allocation each).
+  std::vector<std::size_t> comp_of(g.partitions.size()), run_start(g.components.size() + 1, 0);
   for (std::size_t i = 0; i < g.partitions.size(); ++i) {
     const PartitionRecord& p = g.partitions[i];
-    if (!disk_at.count(p.disk_id))
+    if (!find_id(disk_order, disk_id, p.disk_id))
       throw record_error(g.base, p, fmt::format("partition '{}' references unknown disk {}", escape_bytes(p.name), p.disk_id));
-    auto c = comp_at.find(p.component_id);
-    if (c == comp_at.end()) throw record_error(g.base, p, fmt::format("partition '{}' references unknown component {}", escape_bytes(p.name), p.component_id));
-    comp_parts[c->second].push_back(i);
+    auto c = find_id(comp_order, component_id, p.component_id);
+    if (!c) throw record_error(g.base, p, fmt::format("partition '{}' references unknown component {}", escape_bytes(p.name), p.component_id));
+    comp_of[i] = *c;
+    ++run_start[*c + 1];
   }
+  for (std::size_t ci = 0; ci < g.components.size(); ++ci) run_start[ci + 1] += run_start[ci];
+  std::vector<std::size_t> parts(g.partitions.size()), filled(run_start.begin(), run_start.end() - 1);
+  for (std::size_t i = 0; i < g.partitions.size(); ++i) parts[filled[comp_of[i]]++] = i;
   for (auto& v : g.volumes) v.components.clear(), v.partitions.clear();
   for (std::size_t ci = 0; ci < g.components.size(); ++ci) {
     const ComponentRecord& c = g.components[ci];
-    if (comp_parts[ci].size() != c.partition_count)
+    const auto first = parts.begin() + long(run_start[ci]), last = parts.begin() + long(run_start[ci + 1]);
+    const std::size_t count = std::size_t(last - first);
+    if (count != c.partition_count)
       throw record_error(g.base, c, fmt::format("component '{}' expects {} partitions but {} reference it", escape_bytes(c.name), c.partition_count,
-                                    comp_parts[ci].size()));
-    if (c.stripe && c.stripe->second > 0 && c.stripe->second != comp_parts[ci].size())
+                                    count));
+    if (c.stripe && c.stripe->second > 0 && c.stripe->second != count)
       throw record_error(g.base, c, fmt::format("component '{}' has {} columns but {} partitions", escape_bytes(c.name), c.stripe->second,
-                                    comp_parts[ci].size()));
-    auto v = vol_at.find(c.volume_id);
-    if (v == vol_at.end()) throw record_error(g.base, c, fmt::format("component '{}' references unknown volume {}", escape_bytes(c.name), c.volume_id));
-    GroupVolume& vol = g.volumes[v->second];
+                                    count));
+    auto v = find_id(vol_order, volume_id, c.volume_id);
+    if (!v) throw record_error(g.base, c, fmt::format("component '{}' references unknown volume {}", escape_bytes(c.name), c.volume_id));
+    GroupVolume& vol = g.volumes[*v];
     vol.components.push_back(ci);
-    auto parts = comp_parts[ci];
-    std::stable_sort(parts.begin(), parts.end(), [&](std::size_t a, std::size_t b) {
+    std::stable_sort(first, last, [&](std::size_t a, std::size_t b) {
       return g.partitions[a].index.value_or(0) < g.partitions[b].index.value_or(0);
     });
-    vol.partitions.insert(vol.partitions.end(), parts.begin(), parts.end());
+    vol.partitions.insert(vol.partitions.end(), first, last);
   }
   for (auto& vol : g.volumes) {
     const VolumeRecord& r = vol.record;
