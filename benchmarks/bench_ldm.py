@@ -12,8 +12,9 @@ reader compares different work. Every side reads files in the page cache.
 The floor is what any LDM reader must read, timed inside a small C++ program (floors.cpp reads;
 the process's start-up left out): of every disk, sector 0, on GPT the primary header and entry
 array, the PRIVHEAD, and the config area's head from its TOCBLOCK to its VMDB; of one disk of the
-group, the whole config area, where its records are. bootmirror reads more: the backup GPT, every
-copy of the PRIVHEAD and the TOCBLOCK, which it checks (as the kernel does) and reports.
+group, the whole config area, where its records are. bootmirror reads more: every copy of the
+PRIVHEAD and the TOCBLOCK, which it checks (as the kernel does) and reports. A GPT's backup it
+reads only when the primary is damaged, as libldm does.
 """
 
 from __future__ import annotations

@@ -132,6 +132,36 @@ TEST(GptTable, EachDamagedStructureIsDetectedAndRepaired) {
   }
 }
 
+// read_entries gives what read gives, from the primary alone while it is valid: the backup's
+// sectors are never read then, so even an unreadable backup does not stop it.
+TEST(GptTable, ReadEntriesTakesThePrimaryAloneAndFallsBackAsReadDoes) {
+  auto disk = disk_with_table();
+  const gpt::Table table = gpt::read(*disk);
+  auto faulty = std::make_shared<FaultyDisk>(disk);
+  faulty->fail_range((disk->sector_count() - 33) * 512, 33 * 512, FaultyDisk::Access::read);
+  const gpt::EntryArray primary = gpt::read_entries(*faulty);
+  EXPECT_EQ(primary.lba, 2u);
+  ASSERT_EQ(primary.entries.size(), table.entries.size());
+  EXPECT_EQ(primary.entries[0].first_lba, table.entries[0].first_lba);
+  EXPECT_EQ(primary.entries[0].name, table.entries[0].name);
+  EXPECT_THROW(gpt::read(*faulty), OsError);  // read looks at both copies
+
+  // A damaged primary header or array: the backup's entries, as read takes them.
+  for (std::uint64_t lba : {1, 2}) {
+    auto damaged = disk_with_table();
+    const gpt::Table before = gpt::read(*damaged);
+    damaged->write(lba * 512, ByteVector(512, std::byte{0x42}));
+    const gpt::EntryArray backup = gpt::read_entries(*damaged);
+    ASSERT_EQ(backup.entries.size(), before.entries.size()) << "LBA " << lba;
+    EXPECT_EQ(backup.entries[0].unique, before.entries[0].unique) << "LBA " << lba;
+    EXPECT_EQ(backup.lba, gpt::read(*damaged).primary_entries_lba) << "LBA " << lba;
+  }
+  // Neither copy: read's FormatError.
+  disk->write(512, ByteVector(512, std::byte{0x42}));
+  disk->write((disk->sector_count() - 1) * 512, ByteVector(512, std::byte{0x42}));
+  EXPECT_THROW(gpt::read_entries(*disk), FormatError);
+}
+
 TEST(GptTable, BothCopiesDamagedIsAFormatErrorAndNothingIsWritten) {
   auto disk = disk_with_table();
   ByteVector garbage(512, std::byte{0x42});

@@ -104,7 +104,8 @@ Table read(BlockDevice& disk);
 // The entries `read` returns (every slot, used or not) and the LBA of the array they came from.
 // While the primary copy is valid the backup is not read at all, as libldm reads a GPT: a reader
 // that needs only the partitions (LDM finding its metadata partition on every disk of a group)
-// skips reading, comparing and decoding a second copy. The same errors as `read`.
+// skips reading, comparing and decoding a second copy. FormatError as `read` when neither copy is
+// usable; an unreadable backup fails `read` (OsError) but not this while the primary is valid.
 struct EntryArray {
   std::vector<Partition> entries;
   std::uint64_t lba = 0;
