@@ -1,11 +1,11 @@
 // CRC-32 by carry-less multiplication (see crc32_kernels.h). The polynomial is bit-reflected, so
-// the register sits in the low bits of each 128-bit lane. Every constant is a power of x modulo
-// P(x) = 0x104C11DB7, bit-reflected and shifted left by one (the paper's section 4, "reflected"):
+// the register sits in the low bits of each 128-bit lane. The folding constants are powers of x
+// modulo P(x) = 0x104C11DB7, bit-reflected (32 bits) and shifted left by one:
 //   fold 512 bits:  x^(4*128+32), x^(4*128-32)     fold 128 bits: x^(128+32), x^(128-32)
-//   128 -> 64 bits: x^64                            Barrett: P(x) itself and floor(x^64 / P(x))
-// crc32_test holds this to the bitwise definition for every length and alignment it is used on.
-#include <cstring>
-
+//   128 -> 64 bits: x^64
+// and the Barrett pair is P(x) and floor(x^64 / P(x)), bit-reflected (33 bits). Each was computed
+// again from these definitions when written.
+// core_test (Crc32.*) holds this to the bitwise definition at every length and alignment it takes.
 #include "core/crc32_kernels.h"
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))

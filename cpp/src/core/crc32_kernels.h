@@ -13,9 +13,9 @@ namespace bootmirror::crc32_kernels {
 std::uint32_t tables(const std::byte* p, std::size_t n, std::uint32_t reg);
 
 // Carry-less multiplication folding (Intel, "Fast CRC Computation for Generic Polynomials Using
-// PCLMULQDQ Instruction", 2009): 64 bytes a step, about ten times the tables' speed on the
-// 16 KiB GPT entry arrays an LDM scan checks on every disk. Only where folding_available();
-// n >= 64 and a multiple of 16.
+// PCLMULQDQ Instruction", 2009): 64 bytes a step, about four times the tables' speed (a 16 KiB GPT
+// entry array, which an LDM scan checks on every GPT disk: 2.0 against 8.4 microseconds here).
+// Only where folding_available(); n >= 64 and a multiple of 16.
 bool folding_available();
 std::uint32_t folding(const std::byte* p, std::size_t n, std::uint32_t reg);
 
