@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "bootmirror/bytes.h"
 
@@ -26,6 +27,8 @@ class Fd {
   Fd& operator=(const Fd&) = delete;
   ~Fd();
   int get() const { return fd_; }
+  // The descriptor, no longer closed by this (handed to an owner that closes it).
+  int release() { return std::exchange(fd_, -1); }
 
  private:
   int fd_;

@@ -11,6 +11,7 @@
 
 #include <fmt/format.h>
 
+#include "bootmirror/host_files.h"
 #include "bootmirror/io.h"
 
 namespace bootmirror {
@@ -23,25 +24,6 @@ bool is_under_dev(const std::string& path) {
   return p.starts_with("/dev/") && !p.starts_with("/dev/shm/");
 }
 
-// A file descriptor that closes itself unless released.
-class OwnedFd {
- public:
-  OwnedFd() : fd_(-1) {}
-  explicit OwnedFd(int fd) : fd_(fd) {}
-  ~OwnedFd() { reset(-1); }
-  void reset(int fd) {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = fd;
-  }
-  OwnedFd(const OwnedFd&) = delete;
-  OwnedFd& operator=(const OwnedFd&) = delete;
-  int get() const { return fd_; }
-  int release() { return std::exchange(fd_, -1); }
-
- private:
-  int fd_;
-};
-
 }  // namespace
 
 std::shared_ptr<ImageFile> ImageFile::create(const std::string& path, std::uint64_t size,
@@ -53,7 +35,7 @@ std::shared_ptr<ImageFile> ImageFile::create(const std::string& path, std::uint6
     throw UsageError(fmt::format("image size {} must be a positive multiple of the sector size {}", size, sector_size));
   if (size > std::uint64_t(std::numeric_limits<off_t>::max()))
     throw UsageError(fmt::format("image size {} is too large", size));
-  OwnedFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
+  Fd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
   if (fd.get() < 0) throw OsError(errno, path, "cannot create image");
   // ftruncate leaves a hole: the image costs only what is later written into it.
   if (::ftruncate(fd.get(), off_t(size)) != 0) {
@@ -69,7 +51,7 @@ std::shared_ptr<ImageFile> ImageFile::open(const std::string& path, bool writabl
   check_sector_size(sector_size);
   if (path.empty()) throw UsageError("an image path is required");
   struct stat info {};
-  OwnedFd fd;
+  Fd fd;
   if (writable) {
     // What the path names is checked before it is opened for writing: a device is refused unless
     // allowed, and nothing else than a file or a device is opened at all.
@@ -78,7 +60,7 @@ std::shared_ptr<ImageFile> ImageFile::open(const std::string& path, bool writabl
     // Read-only, it is opened first and what was opened is checked (one path lookup, not two: an
     // LDM scan opens every disk). O_NONBLOCK keeps a FIFO from blocking the open; it changes
     // nothing for regular files and block devices, the only kinds kept.
-    fd.reset(::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
+    fd = Fd(::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
     if (fd.get() < 0 || ::fstat(fd.get(), &info) != 0) throw OsError(errno, path, "cannot open image");
   }
   bool is_block = S_ISBLK(info.st_mode);
@@ -87,7 +69,7 @@ std::shared_ptr<ImageFile> ImageFile::open(const std::string& path, bool writabl
   if (writable && is_block && !allow_device)
     throw UsageError(fmt::format("refusing to open the device {} for writing; pass allow_device=True to mean it", path));
   if (writable) {
-    fd.reset(::open(path.c_str(), O_RDWR | O_CLOEXEC));
+    fd = Fd(::open(path.c_str(), O_RDWR | O_CLOEXEC));
     if (fd.get() < 0) throw OsError(errno, path, "cannot open image");
   }
   std::uint64_t size = std::uint64_t(info.st_size);
@@ -139,7 +121,7 @@ void ImageFile::become_writable() {
   if (!before_first_write_) throw UsageError(fmt::format("{} is open read-only", path_));
   before_first_write_();
   const int old_fd = checked_fd("write");
-  OwnedFd fd(::open(path_.c_str(), O_RDWR | O_CLOEXEC));
+  Fd fd(::open(path_.c_str(), O_RDWR | O_CLOEXEC));
   if (fd.get() < 0) throw OsError(errno, path_, "cannot reopen image for writing");
   // The same file, not one put in its place since it was opened.
   struct stat was {}, now {};
