@@ -1,6 +1,9 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <random>
 #include <stdexcept>
 #include <string>
@@ -9,6 +12,7 @@
 
 #include "bootmirror/bytes.h"
 #include "bootmirror/crc32.h"
+#include "bootmirror/error.h"
 #include "bootmirror/guid.h"
 #include "bootmirror/identity.h"
 #include "bootmirror/progress.h"
@@ -16,6 +20,7 @@
 #include "bootmirror/units.h"
 #include "core/crc32_kernels.h"
 #include "core/handoff.h"
+#include "core/host_writers.h"
 #include "core/program.h"
 
 using namespace bootmirror;
@@ -292,4 +297,94 @@ TEST(Handoff, AStoppedConsumerEndsTheProducer) {
   EXPECT_FALSE(handoff.put(batch));
   handoff.close();
   EXPECT_FALSE(handoff.take(batch));  // nothing was queued, and no error
+}
+
+namespace {
+
+std::shared_ptr<const HostFolder> host_folder(const std::filesystem::path& path) {
+  return std::make_shared<const HostFolder>(HostFolder{open_export_root(path.string()), path.string()});
+}
+
+std::string host_file_bytes(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+// File i's bytes: i + 7k at byte k.
+void fill_file(int i, MutableByteSpan out) {
+  for (std::size_t k = 0; k < out.size(); ++k) out[k] = std::byte(std::uint8_t(i + 7 * k));
+}
+
+}  // namespace
+
+TEST(HostWriters, EveryFileArrivesWithItsBytesAcrossBatchesAndFolders) {
+  TemporaryFolder host("host-writers");
+  std::vector<std::shared_ptr<const HostFolder>> folders;
+  for (int f = 0; f < 3; ++f) folders.push_back(host_folder(host.path() / ("folder " + std::to_string(f))));
+  // Empty files, small ones and some of the largest size: batches end at their file count and
+  // when their buffer is full.
+  auto size_of = [](int i) -> std::size_t {
+    return i % 50 == 7 ? HostWriters::kMaxFileBytes : i % 10 == 0 ? 0 : std::size_t(i) * 37 % 9000;
+  };
+  std::uint64_t total = 0;
+  {
+    HostWriters writers(3);
+    for (int i = 0; i < 500; ++i) {
+      writers.write(folders[std::size_t(i % 3)], "file " + std::to_string(i), size_of(i),
+                    [&](MutableByteSpan out) { fill_file(i, out); });
+      total += size_of(i);
+    }
+    EXPECT_THROW(writers.write(folders[0], "too large", HostWriters::kMaxFileBytes + 1, [](MutableByteSpan) {}),
+                 std::invalid_argument);
+    // A fill that throws queues nothing.
+    EXPECT_THROW(writers.write(folders[0], "unread", 10, [](MutableByteSpan) { throw FormatError("unreadable"); }),
+                 FormatError);
+    writers.finish();
+    EXPECT_EQ(writers.written(), total);
+  }
+  for (int i = 0; i < 500; ++i) {
+    const std::filesystem::path path = host.path() / ("folder " + std::to_string(i % 3)) / ("file " + std::to_string(i));
+    ByteVector expected(size_of(i));
+    fill_file(i, expected);
+    const std::string got = host_file_bytes(path);
+    ASSERT_EQ(got.size(), expected.size()) << path;
+    EXPECT_EQ(std::memcmp(got.data(), expected.data(), got.size()), 0) << path;
+  }
+  EXPECT_FALSE(std::filesystem::exists(host.path() / "folder 0" / "too large"));
+  EXPECT_FALSE(std::filesystem::exists(host.path() / "folder 0" / "unread"));
+}
+
+// Files 100 and 300 cannot be made (a folder of that name is in the way). Whatever the workers'
+// timing, the error is file 100's and every file before it is written; the 1,000 files are
+// queued faster than two workers create them, so later batches wait in the queue.
+TEST(HostWriters, TheEarliestFailureIsReportedAndEveryFileBeforeItWritten) {
+  for (int round = 0; round < 10; ++round) {
+    TemporaryFolder host("host-writers-failing");
+    auto folder = host_folder(host.path());
+    std::filesystem::create_directory(host.path() / "file 100");
+    std::filesystem::create_directory(host.path() / "file 300");
+    try {
+      HostWriters writers(2);
+      for (int i = 0; i < 1000; ++i)
+        writers.write(folder, "file " + std::to_string(i), 100, [&](MutableByteSpan out) { fill_file(i, out); });
+      writers.finish();
+      ADD_FAILURE() << "no error";
+    } catch (const OsError& e) {
+      EXPECT_NE(std::string(e.what()).find("/file 100"), std::string::npos) << e.what();
+    }
+    for (int i = 0; i < 100; ++i) ASSERT_EQ(host_file_bytes(host.path() / ("file " + std::to_string(i))).size(), 100u);
+  }
+}
+
+TEST(HostWriters, LeftWithoutFinishingItEndsWithoutWaitingForTheQueue) {
+  TemporaryFolder host("host-writers-left");
+  auto folder = host_folder(host.path());
+  {
+    HostWriters writers(1);
+    for (int i = 0; i < 2000; ++i)
+      writers.write(folder, "file " + std::to_string(i), 10, [&](MutableByteSpan out) { fill_file(i, out); });
+  }  // an export stopped by an error of its own: the files not begun are dropped
+  std::size_t made = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(host.path())) made += entry.is_regular_file();
+  EXPECT_LT(made, 2000u);
 }

@@ -487,6 +487,43 @@ def test_export_tree_does_not_follow_symlinks_in_the_target(tmp_path):
     assert list(elsewhere.iterdir()) == []
 
 
+def test_an_export_that_fails_part_way_names_the_file_and_writes_every_one_before_it(tmp_path):
+    # Small files are written by worker threads (HostWriters); the error must still be the first
+    # file's in tree order, every earlier file complete, and nothing written through the link.
+    disk = bootmirror.Disk.memory("64 MiB")
+    fat.format(disk)
+    v = fat.open(disk)
+    v.mkdir("d")
+    names = [f"f{i:04}.txt" for i in range(600)]
+    for name in names:
+        v.write_bytes(f"d/{name}", name.encode() * 10)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    target = tmp_path / "out" / "d"
+    target.mkdir(parents=True)
+    (target / "f0300.txt").symlink_to(elsewhere / "planted.txt")
+    (target / "f0450.txt").symlink_to(elsewhere / "planted2.txt")
+    with pytest.raises(OSError, match="f0300.txt"):
+        v.export_tree("", tmp_path / "out")
+    assert list(elsewhere.iterdir()) == []
+    for name in names[:300]:
+        assert (target / name).read_bytes() == name.encode() * 10
+
+
+def test_an_export_stopped_by_its_progress_callable_ends_and_says_so(tmp_path):
+    disk = bootmirror.Disk.memory("64 MiB")
+    fat.format(disk)
+    v = fat.open(disk)
+    v.mkdir("d")
+    for i in range(4000):  # far more than the workers' queue holds
+        v.write_bytes(f"d/f{i:04}.bin", bytes(2000))
+    with pytest.raises(bootmirror.UsageError, match="was stopped"):
+        v.export_tree("d", tmp_path / "out", progress=lambda done, total: done < 100_000)
+    written = list((tmp_path / "out").iterdir())
+    assert 0 < len(written) < 4000
+    assert all(p.stat().st_size == 2000 for p in written)  # no file is left part written
+
+
 def test_read_only_device_refuses_changes_and_keeps_reading(tmp_path):
     image = tmp_path / "ro.img"
     with bootmirror.Disk.create(image, "16 MiB") as disk:

@@ -14,6 +14,7 @@
 
 #include "bootmirror/host_files.h"
 #include "core/handoff.h"
+#include "core/host_writers.h"
 #include "fat/volume_impl.h"
 
 namespace bootmirror::fat {
@@ -22,24 +23,35 @@ namespace {
 
 
 // A name from the image made safe as one host path component: no separators, no "." or "..",
-// no drive letters or control characters, no DOS device names. `wide` is set to its UTF-16 form.
-std::string host_safe(const std::string& name, std::u16string& wide) {
-  std::string out;
-  out.reserve(name.size());
-  for (char c : name) {
-    auto u = static_cast<unsigned char>(c);
-    out.push_back(u < 0x20 || c == '/' || c == '\\' || c == ':' ? '_' : c);
+// no drive letters or control characters, no DOS device names, and lone surrogates as U+FFFD
+// (host names are valid UTF-8). `wide` and `out` get its UTF-16 and UTF-8 forms; the caller keeps
+// them from one name to the next, so that a folder's names cost no allocation.
+void host_safe(std::u16string_view name, std::u16string& wide, std::string& out) {
+  auto high = [](char16_t c) { return c >= 0xD800 && c < 0xDC00; };
+  auto low = [](char16_t c) { return c >= 0xDC00 && c < 0xE000; };
+  wide.clear();
+  for (std::size_t i = 0; i < name.size(); ++i) {
+    const char16_t c = name[i];
+    if (high(c) && i + 1 < name.size() && low(name[i + 1])) {
+      wide.push_back(c);
+      wide.push_back(name[++i]);
+    } else {
+      wide.push_back(high(c) || low(c) ? u'\uFFFD' : c < 0x20 || c == u'/' || c == u'\\' || c == u':' ? u'_' : c);
+    }
   }
-  while (!out.empty() && (out.back() == '.' || out.back() == ' ')) out.pop_back();
-  if (out.empty()) out.assign(1, '_');
-  wide = utf8_to_utf16(out);
+  while (!wide.empty() && (wide.back() == u'.' || wide.back() == u' ')) wide.pop_back();
+  if (wide.empty()) wide.assign(1, u'_');
   try {
     check_long_name(wide);
   } catch (const UsageError&) {
-    out.insert(out.begin(), '_');
     wide.insert(wide.begin(), u'_');
   }
-  return out;
+  out.clear();
+  for (std::size_t i = 0; i < wide.size(); ++i) {
+    char32_t c = wide[i];
+    if (high(wide[i])) c = 0x10000 + ((c - 0xD800) << 10) + (wide[++i] - 0xDC00);  // a pair, as made above
+    append_utf8(out, c);
+  }
 }
 
 }  // namespace
@@ -302,41 +314,53 @@ CopyStats Volume::export_tree(const std::string& src, const std::string& host_di
   Fd root = open_export_root(host_dir);
   struct Pending {
     std::uint32_t key;
-    Fd fd;
-    std::string shown;
+    std::shared_ptr<const HostFolder> folder;  // shared with the small files queued in it
   };
   std::vector<Pending> stack;
   std::unordered_set<std::uint32_t> seen;
   Directory& start = v.folder(src);
   ProgressMeter meter(progress, fmt::format("the export of {}", src.empty() ? "\\" : src));
   if (progress) meter.start(tree_bytes(v, start.first_cluster()));  // a walk of the folders alone
-  stack.push_back({start.first_cluster(), Fd(::dup(root.get())), host_dir});
+  stack.push_back({start.first_cluster(), std::make_shared<const HostFolder>(HostFolder{std::move(root), host_dir})});
+  // This thread walks the folders and reads every file's bytes (it alone touches the volume);
+  // small files are created and written by the workers, large ones here as they are read.
+  HostWriters writers;
+  std::uint64_t counted = 0;  // of the workers' bytes, those the meter has
+  auto count_written = [&] {
+    const std::uint64_t written = writers.written();
+    meter.advance(written - counted);
+    counted = written;
+  };
   AlignedBuffer buffer;
   bool in_kernel = true;
+  std::u16string wide;  // a host name, as UTF-16 (to compare) and UTF-8
+  std::string name;
   while (!stack.empty()) {
     Pending p = std::move(stack.back());
     stack.pop_back();
     if (!seen.insert(p.key).second)
-      throw FormatError(fmt::format("FAT: a folder cycle at cluster {} (exporting {})", p.key, p.shown));
+      throw FormatError(fmt::format("FAT: a folder cycle at cluster {} (exporting {})", p.key, p.folder->shown));
     // Read in place: parsing the folders below it later leaves this one's entries as they are.
     const std::map<std::uint32_t, DirNode>& nodes = v.directory(p.key).nodes();
     // Host names in this folder, compared case-insensitively.
     std::unordered_set<std::u16string, FoldedHash, FoldedEqual> used;
     used.reserve(nodes.size());
     for (const auto& [slot, node] : nodes) {
-      std::u16string wide;
-      std::string base = host_safe(node.shown(), wide);  // valid UTF-8 on the host: lone surrogates as U+FFFD
-      std::string name = base;
-      for (int n = 2; !used.insert(std::move(wide)).second; ++n) {
-        name = fmt::format("{}~{}", base, n);
-        wide = utf8_to_utf16(name);
+      host_safe(node.wide_name(), wide, name);
+      if (!used.insert(wide).second) {
+        const std::string base = name;
+        for (int n = 2; !used.insert(wide).second; ++n) {
+          name = fmt::format("{}~{}", base, n);
+          wide = utf8_to_utf16(name);
+        }
       }
-      std::string shown = p.shown + "/" + name;
       if (node.is_dir()) {
         if (node.entry.first_cluster == 0)
           throw FormatError(fmt::format("FAT: folder '{}' has no first cluster", node.shown()));
         ++stats.directories;
-        stack.push_back({node.entry.first_cluster, make_host_folder(p.fd.get(), name, shown), shown});
+        std::string shown = p.folder->shown + "/" + name;
+        Fd folder = make_host_folder(p.folder->fd.get(), name, shown);
+        stack.push_back({node.entry.first_cluster, std::make_shared<const HostFolder>(HostFolder{std::move(folder), std::move(shown)})});
         continue;
       }
       std::vector<Run> runs;
@@ -346,14 +370,22 @@ CopyStats Volume::export_tree(const std::string& src, const std::string& host_di
       if (have * v.geometry.cluster_size() < node.entry.size)
         throw FormatError(fmt::format("FAT: '{}' is {} bytes but its chain is shorter", node.shown(), node.entry.size),
                           v.geometry.cluster_offset(node.entry.first_cluster));
-      Fd out = create_host_file(p.fd.get(), name, shown);
       const std::uint64_t size = node.entry.size;
-      v.copy_runs_to_host(runs, size, out.get(), shown, buffer, in_kernel);
+      if (size <= HostWriters::kMaxFileBytes) {
+        writers.write(p.folder, name, std::size_t(size), [&](MutableByteSpan out) { v.read_runs(runs, 0, out); });
+        count_written();
+      } else {
+        const std::string shown = p.folder->shown + "/" + name;
+        Fd out = create_host_file(p.folder->fd.get(), name, shown);
+        v.copy_runs_to_host(runs, size, out.get(), shown, buffer, in_kernel);
+        meter.advance(size);
+      }
       ++stats.files;
       stats.bytes += size;
-      meter.advance(size);
     }
   }
+  writers.finish();
+  count_written();
   meter.finish();
   return stats;
 }
