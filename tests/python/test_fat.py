@@ -422,6 +422,35 @@ def test_not_a_fat_volume():
     _unchanged(disk, lambda: fat.open(disk))
 
 
+def test_check_lists_a_folders_problems_in_slot_order_duplicates_among_them():
+    # Names are indexed on first lookup, not while a folder is parsed; the duplicates found then
+    # must still come in their slots' order among the problems the parse found.
+    disk = bootmirror.Disk.memory("32 MiB")
+    fat.format(disk)
+    g = fat.open(disk).geometry
+    root = g.data_offset - 32 * g.root_entries
+
+    def short(name: bytes) -> bytes:
+        return name + b"\x20" + bytes(20)  # a file, no clusters, empty
+
+    # A long-name entry (last, ordinal 1) with no short entry after it: "x", NUL, 0xFFFF padding.
+    name1 = "x".encode("utf-16-le") + bytes(2) + b"\xff" * 6
+    stray = bytes([0x41]) + name1 + bytes([0x0F, 0, 0x12]) + b"\xff" * 12 + bytes(2) + b"\xff" * 4
+    assert len(stray) == 32
+    entries = [short(b"A       TXT"), short(b"A       TXT"), stray, short(b"B       TXT"), short(b"B       TXT")]
+    disk.write(root, b"".join(entries))
+    report = fat.open(disk).check()
+    found = [(p.kind, p.message) for p in report.problems]
+    kinds = [k for k, _ in found]
+    assert kinds == ["duplicate-name", "bad-entry", "duplicate-name"], found
+    assert "slot 1:" in found[0][1] and "slots 2..2:" in found[1][1] and "slot 4:" in found[2][1]
+    fixed = fat.open(disk).check(repair=True)
+    assert [p.kind for p in fixed.problems] == kinds
+    v = fat.open(disk)
+    assert v.check().clean
+    assert sorted(v.listdir()) == sorted(["A.TXT", "B.TXT", "FSCK0000.000", "FSCK0000.001"]), v.listdir()
+
+
 # -- export_tree never writes outside its target, whatever the names in the image ----------------------
 _LFN_CHARS = [1, 3, 5, 7, 9, 14, 16, 18, 20, 22, 24, 28, 30]
 

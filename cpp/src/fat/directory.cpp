@@ -1,6 +1,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <iterator>
 
 #include <fmt/format.h>
 
@@ -68,7 +69,7 @@ void Directory::parse() {
   std::uint32_t pending_first = 0;
   auto drop_pending = [&](const char* why, std::uint32_t at) {
     if (!pending.empty())
-      problems_.push_back({pending_first, at - pending_first,
+      report(at, {pending_first, at - pending_first,
                            fmt::format("slots {}..{}: long name entries {}", pending_first, at - 1, why),
                            DirProblem::Fix::erase});
     pending.clear();
@@ -91,7 +92,7 @@ void Directory::parse() {
         }
       dirty_any_ = false;  // not a change by itself; written only along with one
       if (stale)
-        problems_.push_back({slot, n - slot,
+        report(slot, {slot, n - slot,
                              fmt::format("slots {}..{}: {} entries after the end mark are not zero", slot, n - 1, stale),
                              DirProblem::Fix::zero_tail});
       break;
@@ -105,13 +106,13 @@ void Directory::parse() {
     if ((attributes & 0x3F) == lfn_attributes) {
       LongEntry e = LongEntry::decode(s);
       if (s[12] != std::byte{0} || load_le<std::uint16_t>(s, 26) != 0)
-        problems_.push_back({slot, 1, fmt::format("slot {}: long name entry whose type or cluster field is not 0", slot),
+        report(slot, {slot, 1, fmt::format("slot {}: long name entry whose type or cluster field is not 0", slot),
                              DirProblem::Fix::lfn_fields});
       if (e.last) {
         drop_pending("without a short entry", slot);
         pending_first = slot;
         if (e.ordinal == 0 || e.ordinal > 20) {
-          problems_.push_back({slot, 1, fmt::format("slot {}: long name ordinal {} is out of range", slot, e.ordinal),
+          report(slot, {slot, 1, fmt::format("slot {}: long name ordinal {} is out of range", slot, e.ordinal),
                                DirProblem::Fix::erase});
           continue;
         }
@@ -120,7 +121,7 @@ void Directory::parse() {
         pending.push_back(e);
       } else {
         drop_pending("out of sequence", slot);
-        problems_.push_back({slot, 1, fmt::format("slot {}: stray long name entry", slot), DirProblem::Fix::erase});
+        report(slot, {slot, 1, fmt::format("slot {}: stray long name entry", slot), DirProblem::Fix::erase});
       }
       continue;
     }
@@ -129,7 +130,7 @@ void Directory::parse() {
       drop_pending("before a volume label", slot);
       if (fixed_root() || first_cluster_ == volume_.root_key()) label_slot_ = slot;
       else
-        problems_.push_back({slot, 1, fmt::format("slot {}: volume label outside the root directory", slot),
+        report(slot, {slot, 1, fmt::format("slot {}: volume label outside the root directory", slot),
                              DirProblem::Fix::erase});
       continue;
     }
@@ -139,7 +140,7 @@ void Directory::parse() {
       bool dotdot = e.name[1] == '.';
       // '.' belongs in slot 0 and '..' in slot 1 of a folder that is not the root (fatgen103 6.3).
       if (is_root || slot != (dotdot ? 1u : 0u) || !(attributes & attr::directory)) {
-        problems_.push_back({slot, 1,
+        report(slot, {slot, 1,
                              fmt::format("slot {}: '{}' entry {}", slot, dotdot ? ".." : ".",
                                          is_root ? "in the root directory" : "out of place or not a folder"),
                              DirProblem::Fix::erase});
@@ -165,15 +166,11 @@ void Directory::parse() {
     }
     DirNode node = make_node(slot, e, std::move(long_name), lfn_count);
     if (!valid_short_name(e.name))
-      problems_.push_back({slot, 1,
+      report(slot, {slot, 1,
                            fmt::format("slot {}: short name '{}' has characters FAT does not allow", slot,
                                        escape_bytes(raw_key(e.name))),
                            DirProblem::Fix::rename, "bad-name"});
-    // A name the table holds already (the long name, or the short one) is a duplicate.
-    const DirNode& stored = nodes_.insert_or_assign(slot, std::move(node)).first->second;
-    if (!index(stored))
-      problems_.push_back({slot, 1, fmt::format("slot {}: duplicate name '{}'", slot, stored.shown()),
-                           DirProblem::Fix::rename, "duplicate-name"});
+    nodes_.insert_or_assign(slot, std::move(node));  // names are indexed when first looked up
   }
 }
 
@@ -181,12 +178,45 @@ void Directory::reset_parse() {
   nodes_.clear();
   by_name_.clear();
   short_names_.clear();
+  indexed_ = false;
   problems_.clear();
+  found_at_.clear();
   label_slot_.reset();
   dot_cluster.reset();
   dotdot_cluster.reset();
   end_slot_ = 0;
   deleted_ = 0;
+}
+
+void Directory::report(std::uint32_t found_at, DirProblem problem) {
+  problems_.push_back(std::move(problem));
+  found_at_.push_back(found_at);
+}
+
+// Names are indexed in slot order, as parse() met them, so the first of two equal names keeps its
+// place in the table and the later one is the duplicate; its problem goes where parse() would have
+// put it, after those found at its slot or before.
+void Directory::index_all() {
+  if (indexed_) return;
+  indexed_ = true;
+  std::vector<DirProblem> merged;
+  std::size_t next = 0;
+  for (const auto& [slot, node] : nodes_) {
+    if (index(node)) continue;
+    if (merged.empty()) merged.reserve(problems_.size() + 1);
+    while (next < problems_.size() && found_at_[next] <= slot) merged.push_back(std::move(problems_[next++]));
+    merged.push_back({slot, 1, fmt::format("slot {}: duplicate name '{}'", slot, node.shown()), DirProblem::Fix::rename,
+                      "duplicate-name"});
+  }
+  found_at_.clear();
+  if (merged.empty()) return;
+  std::move(problems_.begin() + std::ptrdiff_t(next), problems_.end(), std::back_inserter(merged));
+  problems_ = std::move(merged);
+}
+
+const std::vector<DirProblem>& Directory::problems() {
+  index_all();
+  return problems_;
 }
 
 // The name table hashes and compares folded characters (FoldedHash, FoldedEqual), so its keys are
@@ -203,6 +233,7 @@ bool Directory::index(const DirNode& node) {
 }
 
 void Directory::unindex(const DirNode& node) {
+  index_all();  // every change to a node's names begins here
   auto drop = [&](std::u16string_view key) {
     auto it = by_name_.find(key);
     if (it != by_name_.end() && it->second == node.slot) by_name_.erase(it);
@@ -213,6 +244,7 @@ void Directory::unindex(const DirNode& node) {
 }
 
 DirNode* Directory::find(std::u16string_view name) {
+  index_all();
   auto it = by_name_.find(name);
   if (it == by_name_.end()) return nullptr;
   auto n = nodes_.find(it->second);
@@ -286,6 +318,7 @@ DirNode& Directory::add(std::u16string_view name, ShortEntry entry) {
 }
 
 DirNode& Directory::add_absent(std::u16string_view name, ShortEntry entry) {
+  index_all();
   const OemCodePage& page = *volume_.codepage;
   // generate_short_name's steps, the exact 8.3 form made once for both questions.
   std::optional<ExactShort> exact = exact_short_name(name, page);

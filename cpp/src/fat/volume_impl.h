@@ -67,7 +67,8 @@ class Directory {
   bool fixed_root() const { return first_cluster_ == 0; }
   const std::vector<Run>& runs() const { return runs_; }
   const std::map<std::uint32_t, DirNode>& nodes() const { return nodes_; }
-  const std::vector<DirProblem>& problems() const { return problems_; }
+  // What parse() found wrong, duplicate names among it (which index the names first).
+  const std::vector<DirProblem>& problems();
   std::optional<std::uint32_t> label_slot() const { return label_slot_; }
   // "." and ".." as found (nullopt when missing); ignored for the root.
   std::optional<std::uint32_t> dot_cluster, dotdot_cluster;
@@ -121,8 +122,13 @@ class Directory {
  private:
   void parse();
   void reset_parse();
+  void report(std::uint32_t found_at, DirProblem problem);  // parse(): a problem met at slot `found_at`
+  // The name tables are built on first use (a lookup, a change, problems()), not by parse(): a
+  // folder only listed or exported, as every folder of a tree export is, never needs them, and
+  // building and freeing them cost that export more than its folders' parsing otherwise did.
+  void index_all();
   bool index(const DirNode& node);  // false when a name of it was in the table already
-  void unindex(const DirNode& node);
+  void unindex(const DirNode& node);  // indexes all first: every change of a node's names starts here
   DirNode make_node(std::uint32_t slot, const ShortEntry& entry, std::u16string long_name, std::uint32_t lfn_count) const;
   std::uint32_t reserve_slots(std::uint32_t count);
   void grow();
@@ -145,10 +151,12 @@ class Directory {
   // table (unindex, change, index), and a node leaves nodes_ only after unindex.
   std::unordered_map<std::u16string_view, std::uint32_t, FoldedHash, FoldedEqual> by_name_;
   std::unordered_set<ShortName, ShortNameHash> short_names_;
+  bool indexed_ = false;  // the two tables hold every node's names
   std::uint32_t end_slot_ = 0;
   std::uint32_t deleted_ = 0;
   std::optional<std::uint32_t> label_slot_;
   std::vector<DirProblem> problems_;
+  std::vector<std::uint32_t> found_at_;  // until indexed: the slot parse() was at for each problem
   std::size_t fresh_from_ = SIZE_MAX;  // bytes from here are clusters not yet on the device
   struct Undo {
     std::size_t buffer_size = 0;
