@@ -6,7 +6,8 @@ Disk.read and Disk.readinto of 512 bytes against os.pread and os.preadv.
 - write 1 GiB in 4 MiB requests, then fsync (every side writes a fresh file);
 - read 1 GiB in 4 MiB requests from a cold cache (each side's file dropped from the page cache
   before each run) and from a hot one (the same file, cached);
-- 512-byte reads at 4 KiB from the page cache, each timing a batch of 20,000 calls.
+- 512-byte reads at 4 KiB from the page cache, each timing a batch of 20,000 calls; the floor is
+  the same 20,000 preads from C (floors.cpp `preads`), timed inside its process.
 
 Our reads go into bootmirror.buffer (page-aligned): the buffer the README tells a loop to use.
 """
@@ -14,6 +15,7 @@ Our reads go into bootmirror.buffer (page-aligned): the buffer the README tells 
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -26,6 +28,7 @@ import bootmirror  # noqa: E402
 CHUNK = 4 << 20
 TOTAL = 1 << 30
 CALLS = 20_000
+FLOOR_PREADS = "pread loop in C"
 
 
 def main() -> int:
@@ -84,13 +87,27 @@ def main() -> int:
                     call()
             return work
 
+        # The floor: the same preads from C, timed inside its process (its start-up left out).
+        floor_times: list = []
+
+        def floor() -> None:
+            out = subprocess.run([floors, "preads", str(files["bootmirror"]), "4096", "512", str(CALLS)], check=True,
+                                 capture_output=True, text=True)
+            floor_times.append(float(out.stdout))
+
+        def with_floor(times):
+            times["floor"] = floor_times[:]
+            floor_times.clear()
+            return times
+
         per_call = 1e9 / CALLS
-        times = rounds({"bootmirror": loop(lambda: disk.read(4096, 512)), "peer": loop(lambda: os.pread(fd, 512, 4096))},
-                       ROUNDS)
-        rows.append(row("Disk.read(4096, 512), per call", times, "os.pread", "", per_call, "ns"))
+        times = rounds({"bootmirror": loop(lambda: disk.read(4096, 512)), "peer": loop(lambda: os.pread(fd, 512, 4096)),
+                        "floor": floor}, ROUNDS)
+        rows.append(row("Disk.read(4096, 512), per call", with_floor(times), "os.pread", FLOOR_PREADS, per_call, "ns"))
         times = rounds({"bootmirror": loop(lambda: disk.readinto(4096, small)),
-                        "peer": loop(lambda: os.preadv(fd, [small], 4096))}, ROUNDS)
-        rows.append(row("Disk.readinto(4096, 512-byte bytearray), per call", times, "os.preadv", "", per_call, "ns"))
+                        "peer": loop(lambda: os.preadv(fd, [small], 4096)), "floor": floor}, ROUNDS)
+        rows.append(row("Disk.readinto(4096, 512-byte bytearray), per call", with_floor(times), "os.preadv", FLOOR_PREADS,
+                        per_call, "ns"))
         os.close(fd)
         disk.close()
     print_table(f"Sequential and small I/O ({ROUNDS} rounds; 1 GiB files beside the repository)", rows)

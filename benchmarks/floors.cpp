@@ -14,6 +14,13 @@
 //                                        order: mkdir each folder under OUT; for each file, pread
 //                                        SIZE bytes of IMAGE (one after the other, from its start)
 //                                        and open, write, close it under OUT
+//   floors barriers IMAGE COUNT OFFSET   COUNT files of 4 KiB, each one durable in order before the
+//                                        next begins: its data (at OFFSET, then the next 4 KiB) and a
+//                                        FAT sector written, fsync, then its folder's sector (made
+//                                        durable by the next file's fsync); a last fsync
+//   floors preads FILE OFFSET LENGTH COUNT
+//                                        COUNT preads of LENGTH bytes at OFFSET into one buffer;
+//                                        prints the seconds they took, timed inside
 //   floors reads LIST ROUNDS             ROUNDS times: each file of LIST (lines "OFFSET LENGTH PATH",
 //                                        a file's lines together) opened, its ranges pread, closed;
 //                                        prints each round's seconds, timed inside (a process's own
@@ -204,6 +211,34 @@ int main(int argc, char** argv) {
       ::close(fd);
     }
     return ::close(image) | ::close(out);
+  }
+  if (mode == "barriers" && argc == 5) {
+    const long count = std::stol(argv[3]);
+    const off_t data = off_t(std::stoull(argv[4]));
+    int fd = ::open(argv[2], O_WRONLY);
+    if (fd < 0) fail("open");
+    char* block = aligned(4096);
+    for (long i = 0; i < count; ++i) {
+      pwrite_all(fd, block, 4096, data + off_t(i) * 4096);
+      pwrite_all(fd, block, 512, 16384 + off_t(i / 128) * 512);  // 128 FAT32 entries a sector
+      if (::fsync(fd) != 0) fail("fsync");
+      pwrite_all(fd, block, 512, data - 4096 + off_t(i / 8 % 8) * 512);  // 8 files a sector (2 entries each)
+    }
+    if (::fsync(fd) != 0) fail("fsync");
+    return ::close(fd);
+  }
+  if (mode == "preads" && argc == 6) {
+    int fd = ::open(argv[2], O_RDONLY | O_CLOEXEC);
+    if (fd < 0) fail("open");
+    const off_t offset = off_t(std::stoull(argv[3]));
+    const std::size_t length = std::stoull(argv[4]);
+    const long count = std::stol(argv[5]);
+    char* buffer = aligned(length);
+    const auto started = std::chrono::steady_clock::now();
+    for (long i = 0; i < count; ++i)
+      if (::pread(fd, buffer, length, offset) != ssize_t(length)) fail("pread");
+    std::printf("%.9f\n", std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+    return ::close(fd);
   }
   if (mode == "reads" && argc == 4) {
     struct File {
