@@ -539,6 +539,27 @@ def test_an_export_that_fails_part_way_names_the_file_and_writes_every_one_befor
         assert (target / name).read_bytes() == name.encode() * 10
 
 
+def test_an_export_that_meets_damage_writes_every_file_before_it(tmp_path):
+    # The files queued for the workers before a damaged entry are written before the error is
+    # raised, as an export on one thread would have left them.
+    disk = bootmirror.Disk.memory("32 MiB")
+    fat.format(disk)
+    v = fat.open(disk)
+    names = [f"f{i:04}.txt" for i in range(300)]
+    for name in names:
+        v.write_bytes(name, name.encode() * 3)
+    g = v.geometry
+    root = g.data_offset - 32 * g.root_entries
+    table = disk.read(root, 32 * g.root_entries)
+    at = next(i for i in range(0, len(table), 32) if table[i:i + 11] == b"F0250   TXT")
+    disk.write(root + at + 28, struct.pack("<I", 1 << 20))  # longer than its one cluster
+    with pytest.raises(bootmirror.FormatError, match="f0250.txt"):
+        fat.open(disk).export_tree("", tmp_path / "out")
+    written = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert written == names[:250]
+    assert all((tmp_path / "out" / n).read_bytes() == n.encode() * 3 for n in written)
+
+
 def test_an_export_stopped_by_its_progress_callable_ends_and_says_so(tmp_path):
     disk = bootmirror.Disk.memory("64 MiB")
     fat.format(disk)

@@ -335,54 +335,64 @@ CopyStats Volume::export_tree(const std::string& src, const std::string& host_di
   bool in_kernel = true;
   std::u16string wide;  // a host name, as UTF-16 (to compare) and UTF-8
   std::string name;
-  while (!stack.empty()) {
-    Pending p = std::move(stack.back());
-    stack.pop_back();
-    if (!seen.insert(p.key).second)
-      throw FormatError(fmt::format("FAT: a folder cycle at cluster {} (exporting {})", p.key, p.folder->shown));
-    // Read in place: parsing the folders below it later leaves this one's entries as they are.
-    const std::map<std::uint32_t, DirNode>& nodes = v.directory(p.key).nodes();
-    // Host names in this folder, compared case-insensitively.
-    std::unordered_set<std::u16string, FoldedHash, FoldedEqual> used;
-    used.reserve(nodes.size());
-    for (const auto& [slot, node] : nodes) {
-      host_safe(node.wide_name(), wide, name);
-      if (!used.insert(wide).second) {
-        const std::string base = name;
-        for (int n = 2; !used.insert(wide).second; ++n) {
-          name = fmt::format("{}~{}", base, n);
-          wide = utf8_to_utf16(name);
+  try {
+    while (!stack.empty()) {
+      Pending p = std::move(stack.back());
+      stack.pop_back();
+      if (!seen.insert(p.key).second)
+        throw FormatError(fmt::format("FAT: a folder cycle at cluster {} (exporting {})", p.key, p.folder->shown));
+      // Read in place: parsing the folders below it later leaves this one's entries as they are.
+      const std::map<std::uint32_t, DirNode>& nodes = v.directory(p.key).nodes();
+      // Host names in this folder, compared case-insensitively.
+      std::unordered_set<std::u16string, FoldedHash, FoldedEqual> used;
+      used.reserve(nodes.size());
+      for (const auto& [slot, node] : nodes) {
+        host_safe(node.wide_name(), wide, name);
+        if (!used.insert(wide).second) {
+          const std::string base = name;
+          for (int n = 2; !used.insert(wide).second; ++n) {
+            name = fmt::format("{}~{}", base, n);
+            wide = utf8_to_utf16(name);
+          }
         }
+        if (node.is_dir()) {
+          if (node.entry.first_cluster == 0)
+            throw FormatError(fmt::format("FAT: folder '{}' has no first cluster", node.shown()));
+          ++stats.directories;
+          std::string shown = p.folder->shown + "/" + name;
+          Fd folder = make_host_folder(p.folder->fd.get(), name, shown);
+          stack.push_back({node.entry.first_cluster, std::make_shared<const HostFolder>(HostFolder{std::move(folder), std::move(shown)})});
+          continue;
+        }
+        std::vector<Run> runs;
+        if (node.entry.first_cluster) runs = v.fat->chain(node.entry.first_cluster, v.fat->limit());
+        std::uint64_t have = 0;
+        for (const Run& r : runs) have += r.count;
+        if (have * v.geometry.cluster_size() < node.entry.size)
+          throw FormatError(fmt::format("FAT: '{}' is {} bytes but its chain is shorter", node.shown(), node.entry.size),
+                            v.geometry.cluster_offset(node.entry.first_cluster));
+        const std::uint64_t size = node.entry.size;
+        if (size <= HostWriters::kMaxFileBytes) {
+          writers.write(p.folder, name, std::size_t(size), [&](MutableByteSpan out) { v.read_runs(runs, 0, out); });
+          count_written();
+        } else {
+          const std::string shown = p.folder->shown + "/" + name;
+          Fd out = create_host_file(p.folder->fd.get(), name, shown);
+          v.copy_runs_to_host(runs, size, out.get(), shown, buffer, in_kernel);
+          meter.advance(size);
+        }
+        ++stats.files;
+        stats.bytes += size;
       }
-      if (node.is_dir()) {
-        if (node.entry.first_cluster == 0)
-          throw FormatError(fmt::format("FAT: folder '{}' has no first cluster", node.shown()));
-        ++stats.directories;
-        std::string shown = p.folder->shown + "/" + name;
-        Fd folder = make_host_folder(p.folder->fd.get(), name, shown);
-        stack.push_back({node.entry.first_cluster, std::make_shared<const HostFolder>(HostFolder{std::move(folder), std::move(shown)})});
-        continue;
-      }
-      std::vector<Run> runs;
-      if (node.entry.first_cluster) runs = v.fat->chain(node.entry.first_cluster, v.fat->limit());
-      std::uint64_t have = 0;
-      for (const Run& r : runs) have += r.count;
-      if (have * v.geometry.cluster_size() < node.entry.size)
-        throw FormatError(fmt::format("FAT: '{}' is {} bytes but its chain is shorter", node.shown(), node.entry.size),
-                          v.geometry.cluster_offset(node.entry.first_cluster));
-      const std::uint64_t size = node.entry.size;
-      if (size <= HostWriters::kMaxFileBytes) {
-        writers.write(p.folder, name, std::size_t(size), [&](MutableByteSpan out) { v.read_runs(runs, 0, out); });
-        count_written();
-      } else {
-        const std::string shown = p.folder->shown + "/" + name;
-        Fd out = create_host_file(p.folder->fd.get(), name, shown);
-        v.copy_runs_to_host(runs, size, out.get(), shown, buffer, in_kernel);
-        meter.advance(size);
-      }
-      ++stats.files;
-      stats.bytes += size;
     }
+  } catch (const bootmirror::Stopped&) {
+    throw;  // the caller asked to stop: files not yet begun are dropped (~HostWriters)
+  } catch (...) {
+    // A damaged folder or chain, or a host folder that could not be made: the files queued before
+    // it are still written, as a copy on one thread would have left them, and a host file that
+    // failed among them, which comes first in tree order, is the error reported.
+    writers.finish();
+    throw;
   }
   writers.finish();
   count_written();
