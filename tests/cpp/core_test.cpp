@@ -385,7 +385,7 @@ TEST(HostWriters, LeftWithoutFinishingItEndsWithoutWaitingForTheQueue) {
     HostWriters writers(1);
     for (int i = 0; i < 2000; ++i)
       writers.write(folder, "file " + std::to_string(i), 10, [&](MutableByteSpan out) { fill_file(i, out); });
-  }  // an export stopped by an error of its own: the files not begun are dropped
+  }  // an export its caller stopped (a progress answer): the files not begun are dropped
   std::size_t made = 0;
   for (const auto& entry : std::filesystem::directory_iterator(host.path())) made += entry.is_regular_file();
   EXPECT_LT(made, 2000u);

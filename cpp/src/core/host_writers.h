@@ -42,7 +42,8 @@ class HostWriters {
   // `threads` workers (0: one per core, at most 4), started with the first batch.
   explicit HostWriters(unsigned threads = 0);
   // Without finish(): files not yet begun are dropped, and the workers end once their current
-  // file is written (an export that stopped on an error or a progress answer). Never throws.
+  // file is written (an export its caller stopped; one that fails calls finish() first, so that
+  // the files before the failure are written). Never throws.
   ~HostWriters();
   HostWriters(const HostWriters&) = delete;
   HostWriters& operator=(const HostWriters&) = delete;
