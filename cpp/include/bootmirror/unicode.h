@@ -12,6 +12,8 @@ namespace bootmirror {
 std::u16string utf8_to_utf16(std::string_view text);
 // Lone surrogates (which UTF-16 on disk may hold) become U+FFFD.
 std::string utf16_to_utf8(std::u16string_view text);
+// The same, appended to `out` (a buffer kept across many names costs no allocation per name).
+void append_utf16_as_utf8(std::string& out, std::u16string_view text);
 // Appends one code point, UTF-8 encoded.
 void append_utf8(std::string& out, char32_t code_point);
 

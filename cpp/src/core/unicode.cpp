@@ -58,10 +58,10 @@ std::u16string to_utf16(std::string_view s, bool surrogates) {
   return out;
 }
 
-// UTF-16 to UTF-8; a lone surrogate becomes U+FFFD, or with `keep` its WTF-8 three-byte form.
-std::string from_utf16(std::u16string_view s, bool keep) {
-  std::string out;
-  out.reserve(s.size());
+// UTF-16 to UTF-8, appended to `out`; a lone surrogate becomes U+FFFD, or with `keep` its WTF-8
+// three-byte form.
+void append_from_utf16(std::string& out, std::u16string_view s, bool keep) {
+  out.reserve(out.size() + s.size());
   for (std::size_t i = 0; i < s.size(); ++i) {
     std::uint32_t cp = s[i];
     if (cp >= 0xD800 && cp <= 0xDBFF && i + 1 < s.size() && s[i + 1] >= 0xDC00 && s[i + 1] <= 0xDFFF) {
@@ -72,6 +72,11 @@ std::string from_utf16(std::u16string_view s, bool keep) {
     }
     append_utf8(out, char32_t(cp));
   }
+}
+
+std::string from_utf16(std::u16string_view s, bool keep) {
+  std::string out;
+  append_from_utf16(out, s, keep);
   return out;
 }
 }  // namespace
@@ -97,6 +102,8 @@ void append_utf8(std::string& out, char32_t c) {
 std::u16string utf8_to_utf16(std::string_view s) { return to_utf16(s, false); }
 
 std::string utf16_to_utf8(std::u16string_view s) { return from_utf16(s, false); }
+
+void append_utf16_as_utf8(std::string& out, std::u16string_view s) { append_from_utf16(out, s, false); }
 
 
 bool is_valid_utf8(std::string_view s) {

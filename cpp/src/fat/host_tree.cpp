@@ -47,11 +47,7 @@ void host_safe(std::u16string_view name, std::u16string& wide, std::string& out)
     wide.insert(wide.begin(), u'_');
   }
   out.clear();
-  for (std::size_t i = 0; i < wide.size(); ++i) {
-    char32_t c = wide[i];
-    if (high(wide[i])) c = 0x10000 + ((c - 0xD800) << 10) + (wide[++i] - 0xDC00);  // a pair, as made above
-    append_utf8(out, c);
-  }
+  append_utf16_as_utf8(out, wide);
 }
 
 }  // namespace
