@@ -134,13 +134,13 @@ void HostWriters::write_batch(const Batch& batch) {
 void HostWriters::failed(std::uint64_t number, std::exception_ptr error) {
   {
     std::lock_guard lock(mutex_);
-    if (!error_ || number < failed_number_) {
+    // The earliest failure is the one reported, and files after it are not begun. Those before it
+    // all are: every batch still queued comes after the one this file was in, and the batches
+    // being written finish their earlier files. (After abandon() nothing is recorded: no one asks.)
+    if (number < first_not_begun_) {
       error_ = std::move(error);
-      failed_number_ = number;
+      first_not_begun_ = number;
     }
-    // Files after it are not begun. Those before it all are: every batch still queued comes after
-    // the one this file was in, and the batches being written finish their earlier files.
-    if (number < first_not_begun_) first_not_begun_ = number;
     queue_.clear();
   }
   room_.notify_all();

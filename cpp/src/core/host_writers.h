@@ -104,7 +104,6 @@ class HostWriters {
   bool closing_ = false;  // no more batches come: workers end once the queue is empty
   // Files numbered from here on are not begun: past a failure, or none once abandoned.
   std::atomic<std::uint64_t> first_not_begun_{UINT64_MAX};
-  std::uint64_t failed_number_ = 0;
   std::exception_ptr error_;
 };
 
