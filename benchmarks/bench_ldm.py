@@ -12,9 +12,10 @@ reader compares different work. Every side reads files in the page cache.
 The floor is what any LDM reader must read, timed inside a small C++ program (floors.cpp reads;
 the process's start-up left out): of every disk, sector 0, on GPT the primary header and entry
 array, the PRIVHEAD, and the config area's head from its TOCBLOCK to its VMDB; of one disk of the
-group, the whole config area, where its records are. bootmirror reads more: every copy of the
-PRIVHEAD and the TOCBLOCK, which it checks (as the kernel does) and reports. A GPT's backup it
-reads only when the primary is damaged, as libldm does.
+group, from its TOCBLOCK to the end of the config bitmap, where the records are (every slot up to
+the VMDB's last, which the kernel checks). bootmirror reads more: every copy of the PRIVHEAD and
+the TOCBLOCK, which it checks (as the kernel does) and reports, and the KLOG, which a later commit
+writes back. A GPT's backup it reads only when the primary is damaged, as libldm does.
 """
 
 from __future__ import annotations
@@ -82,7 +83,11 @@ def floor_reads(sets, folder: Path) -> Path:
         for i, d in enumerate(present):
             ss, start, size, path = d.sector_size, d.config_start, d.config_size, d.disk.path
             head = [(0, 34 * ss), ((start + size - 1) * ss, ss)] if d.scheme == "gpt" else [(0, ss), (6 * ss, ss)]
-            config = [(start * ss, size * ss)] if i == 0 else [((start + 2) * ss, 16 * ss)]
+            config = [((start + 2) * ss, 16 * ss)]
+            if i == 0:  # to the end of the config bitmap that the TOCBLOCK at config+2 names
+                toc = d.disk.read((start + 2) * ss, ss)
+                bitmap_start, bitmap_size = int.from_bytes(toc[0x2E:0x36], "big"), int.from_bytes(toc[0x36:0x3E], "big")
+                config = [((start + 2) * ss, (bitmap_start + bitmap_size - 2) * ss)]
             lines += [f"{offset} {length} {path}" for offset, length in head + config]
         for disk in disks:
             disk.close()

@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
 
 #include "bootmirror/gpt.h"
@@ -88,6 +89,60 @@ TEST(ldm_images, GroupsAssemble) {
     EXPECT_FALSE(g.volumes.empty());
     for (auto& d : g.disks) EXPECT_GE(d.device, 0) << d.record.name;
   }
+}
+
+namespace {
+
+// `db` (its headers read) with the slots of its config bitmap given to a VblkDecoder `per` at a time.
+void decode_in_pieces(BlockDevice& dev, DiskDatabase& db, std::uint32_t per) {
+  const TocBitmap& cfg = std::find_if(db.tocs.begin(), db.tocs.end(), [](const auto& t) { return t.has_value(); })->value().bitmaps[0];
+  const std::uint64_t area = (db.privhead.config_start + cfg.start) * db.sector_size;
+  const ByteVector bytes = dev.read(area, cfg.size * db.sector_size);
+  const Vmdb& v = db.vmdb;
+  ldm::detail::VblkDecoder decoder(db, area);
+  for (std::uint32_t slot = v.first_offset / v.vblk_size; slot < v.vblk_last; slot += per) {
+    const std::uint32_t n = std::min(per, v.vblk_last - slot);
+    decoder.add(slot, ByteSpan(bytes).subspan(std::size_t(slot) * v.vblk_size, std::size_t(n) * v.vblk_size));
+  }
+  decoder.finish();
+}
+
+std::string first_problem(const std::function<void()>& decode) {
+  try {
+    decode();
+  } catch (const FormatError& e) {
+    return fmt::format("{} at {}", e.what(), e.offset().value_or(0));
+  }
+  return "";
+}
+
+}  // namespace
+
+// read_records streams the slots through a small buffer: pieces of any size, a record's fragments
+// in different pieces (2003 R2 keeps Disk2 in slots 7 and 27), decode as the whole area does, and
+// the first damage found is the same.
+TEST(ldm_vblk, SlotsGivenInPiecesDecodeAsTheWholeArea) {
+  for (const auto& p : image_set("ldm-")) {
+    SCOPED_TRACE(p.filename().string());
+    auto dev = load(p);
+    const DiskDatabase read = read_database(*dev);
+    for (std::uint32_t per : {1u, 3u, 20u, 100000u}) {
+      DiskDatabase db = read_database(*dev, false);
+      decode_in_pieces(*dev, db, per);
+      db.log = read.log;
+      EXPECT_EQ(encode_config(db), encode_config(read)) << per << " slots a piece";
+    }
+  }
+  auto dev = load(image_set("ldm-2003r2-mirrored-")[0]);
+  const DiskDatabase heads = read_database(*dev, false);
+  const TocBitmap& cfg = heads.tocs[1]->bitmaps[0];
+  const std::uint64_t area = (heads.privhead.config_start + cfg.start) * 512;
+  dev->write(area + 27 * 128 + 14, ByteVector{std::byte{0}, std::byte{3}});  // Disk2's second fragment now claims 3 parts
+  dev->write(area + 40 * 128, ByteVector{std::byte{'X'}});                      // and a later slot loses its stamp
+  const std::string whole = first_problem([&] { DiskDatabase db = heads; ldm::detail::decode_vblks(dev->read(area, cfg.size * 512), area, db); });
+  EXPECT_NE(whole.find("VBLK record"), std::string::npos) << whole;
+  for (std::uint32_t per : {1u, 7u, 30u})
+    EXPECT_EQ(first_problem([&] { DiskDatabase db = heads; decode_in_pieces(*dev, db, per); }), whole) << per << " slots a piece";
 }
 
 TEST(ldm_fields, VarIntsAreMinimalAndChecked) {

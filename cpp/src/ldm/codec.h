@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <vector>
 
@@ -76,6 +77,9 @@ void read_database_into(BlockDevice& device, bool records, DiskDatabase& db, con
                         const FoundPrivHead* known = nullptr);
 // read_database with find_privhead's answer already in hand (read_group reads it once per disk).
 DiskDatabase read_database(BlockDevice& device, bool records, const FoundPrivHead& known);
+// The records and the KLOG of a database whose headers were read (read_database without records),
+// added to `db`: read_group reads every disk's headers, then the records of one.
+void read_records(BlockDevice& device, DiskDatabase& db);
 // Byte offset on the device of the VMDB (the config bitmap of the TOCBLOCK copy used).
 std::uint64_t vmdb_offset(const DiskDatabase& db);
 
@@ -90,6 +94,30 @@ std::string capacity_problem(const Group& group, std::size_t component_index);
 
 // VBLK area: `area` starts at the VMDB; slots run from first_offset to vblk_last * vblk_size.
 void decode_vblks(ByteSpan area, std::uint64_t device_offset, DiskDatabase& db);
+// decode_vblks a piece at a time, for a reader that streams the area through a small buffer:
+// add() the slots in order (whole slots; the first at the VMDB's first_offset), then finish().
+// Records come out in the same order, and damage is found in the same order, as decode_vblks.
+class VblkDecoder {
+ public:
+  // `db.vmdb` decoded; `area_offset` is the device offset of the area (the VMDB), for messages.
+  VblkDecoder(DiskDatabase& db, std::uint64_t area_offset);
+  // Slots `first`, `first` + 1, ... whose bytes are `slots` (a whole number of them).
+  void add(std::uint32_t first, ByteSpan slots);
+  // The records split over several slots, in the order of their first fragment (libldm's).
+  void finish();
+
+ private:
+  struct Pending {
+    std::uint16_t count = 0;
+    std::vector<std::optional<std::uint32_t>> slots;  // by entry number
+    ByteVector data;                                   // the fragments' data, by entry number
+    std::uint64_t offset = 0;
+  };
+  DiskDatabase& db_;
+  std::uint64_t area_offset_;
+  std::map<std::uint32_t, Pending> fragments_;
+  std::vector<std::uint32_t> seen_;  // record ids in order of first fragment
+};
 void encode_vblks(const DiskDatabase& db, MutableByteSpan area);
 
 // One record's bytes from the VBLK record header on (status, flags, type, size, body).

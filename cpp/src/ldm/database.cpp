@@ -44,11 +44,15 @@ std::uint64_t detail::vmdb_offset(const DiskDatabase& db) {
 
 void detail::read_database_into(BlockDevice& dev, bool records, DiskDatabase& db, const char*& stage,
                                 const FoundPrivHead* known) {
+  // The headers are read a sector at a time; with records the caller passed the device itself,
+  // and the sectors (MBR, GPT, PRIVHEAD and TOCBLOCK copies, VMDB) share a few pages: one read a page.
+  std::optional<PageCachedReads> cached;
+  BlockDevice& headers = records ? cached.emplace(dev) : dev;
   stage = "GPT";  // find_privhead throws only when the partition table cannot be read
   const std::uint32_t ss = dev.sector_size();
   db.sector_size = ss;
   std::optional<FoundPrivHead> own;  // a copy of `known` would copy its partitions and damage too
-  if (!known) own = find_privhead(dev);
+  if (!known) own = find_privhead(headers);
   const FoundPrivHead& found = known ? *known : *own;
   stage = "PRIVHEAD";
   db.scheme = found.scheme;
@@ -57,22 +61,7 @@ void detail::read_database_into(BlockDevice& dev, bool records, DiskDatabase& db
   db.privhead_lba = found.lba;
   const PrivHead& ph = db.privhead;
   const std::uint64_t base = ph.config_start * ss;
-  // With records, the whole config area in one read; without, only the sectors looked at.
-  // Into the thread's buffer, kept from one read to the next and not zero-filled (the read fills it
-  // whole or throws): a fresh megabyte each time cost more in page faults, the kernel mapping and
-  // zeroing 256 pages, than decoding what it holds. Nothing keeps a view of it past this call.
-  thread_local AlignedBuffer config;
-  config.ensure(0);
-  if (records) {
-    config.ensure(std::size_t(ph.config_size * ss));
-    dev.read(base, config.span());
-  }
-  const ByteSpan whole(config.data(), config.size());
-  auto sectors = [&](std::uint64_t first, std::uint64_t count) {
-    if (!records) return dev.read(base + first * ss, count * ss);
-    const ByteSpan part = subspan(whole, first * ss, count * ss);
-    return ByteVector(part.begin(), part.end());
-  };
+  auto sectors = [&](std::uint64_t first, std::uint64_t count) { return headers.read(base + first * ss, count * ss); };
 
   stage = "TOCBLOCK";
   const auto toc_at = toc_sectors(ph.config_size);
@@ -131,13 +120,46 @@ void detail::read_database_into(BlockDevice& dev, bool records, DiskDatabase& db
   if (!records) return;
 
   stage = "VBLK";
-  const TocBitmap& cfg = db.tocs[*used]->bitmaps[0];
-  const TocBitmap& log = db.tocs[*used]->bitmaps[1];
-  ByteSpan area = subspan(whole, cfg.start * ss, cfg.size * ss);
-  decode_vblks(area, base + cfg.start * ss, db);
-  if (!db.group) throw FormatError("the LDM database has no disk group record", base + cfg.start * ss);
-  ByteSpan log_bytes = subspan(whole, log.start * ss, log.size * ss);
-  db.log.assign(log_bytes.begin(), log_bytes.end());
+  read_records(dev, db);
+}
+
+// The VBLK slots, streamed through the thread's 64 KiB buffer (kept from call to call) and decoded
+// a piece at a time, then the KLOG the same way. Against one read of both bitmaps into a buffer
+// of their size, the pieces stay in the L2 cache as they are copied and looked at: the records
+// phase of the 19 Windows images took 175 against 200 us hot, 335 against 375 us with the caches
+// emptied, as after another program ran. The config bitmap past the last slot and the area
+// outside the two bitmaps (the header copies, already read) are not read.
+void detail::read_records(BlockDevice& dev, DiskDatabase& db) {
+  constexpr std::size_t kPiece = 64 << 10;
+  const std::uint32_t ss = db.sector_size;
+  const std::uint64_t base = db.privhead.config_start * ss;
+  // Every TOCBLOCK copy left after the headers were read agrees with the one used.
+  const auto toc = std::find_if(db.tocs.begin(), db.tocs.end(), [](const auto& t) { return t.has_value(); });
+  if (toc == db.tocs.end()) throw Error("read_records needs a database whose headers were read");
+  const TocBitmap& cfg = (*toc)->bitmaps[0];
+  const TocBitmap& log = (*toc)->bitmaps[1];
+  const Vmdb& v = db.vmdb;  // decode_vmdb checked that the slots fit in the config bitmap
+  const std::uint64_t area = base + cfg.start * ss;
+  VblkDecoder decoder(db, area);
+  const std::uint32_t per_piece = std::uint32_t(std::max<std::size_t>(1, kPiece / v.vblk_size));
+  thread_local AlignedBuffer piece;
+  for (std::uint32_t slot = v.first_offset / v.vblk_size; slot < v.vblk_last;) {
+    const std::uint32_t n = std::min(per_piece, v.vblk_last - slot);
+    piece.ensure(std::size_t(n) * v.vblk_size);
+    dev.read(area + std::uint64_t(slot) * v.vblk_size, piece.span());
+    decoder.add(slot, piece.span());
+    slot += n;
+  }
+  decoder.finish();
+  if (!db.group) throw FormatError("the LDM database has no disk group record", area);
+  db.log.clear();
+  db.log.reserve(log.size * ss);
+  for (std::uint64_t at = 0; at < log.size * ss;) {
+    piece.ensure(std::size_t(std::min<std::uint64_t>(kPiece, log.size * ss - at)));
+    dev.read(base + log.start * ss + at, piece.span());
+    db.log.insert(db.log.end(), piece.data(), piece.data() + piece.size());
+    at += piece.size();
+  }
 }
 
 DiskDatabase read_database(BlockDevice& dev, bool records) {

@@ -269,7 +269,9 @@ Group read_group(const std::vector<DevicePtr>& devices) {
   for (std::size_t i = 0; i < devices.size() && !assembled; ++i) {
     if (!heads[i] || heads[i]->vmdb.committed_seq != *newest) continue;
     try {
-      assembled = detail::assemble(detail::read_database(*devices[i], true, found[i]));
+      DiskDatabase db = *heads[i];  // heads[i] stays whole for the disks' sequences below
+      read_records(*devices[i], db);
+      assembled = detail::assemble(std::move(db));
     } catch (const FormatError& e) {
       if (!first_error) first_error = on_device(devices[i]->name(), e);
     }

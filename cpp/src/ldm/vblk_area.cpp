@@ -9,6 +9,7 @@
 //  0x10  ...  data: fragments' data (vblk_size - 16 bytes each) concatenated in entry order make
 //             the record; fragments need not be adjacent (2003 R2: Disk2 in slots 7 and 27)
 // A free slot is "VBLK", its sequence and zeros (Windows stamps every free slot so).
+#include <cstring>
 #include <map>
 
 #include <fmt/format.h>
@@ -19,17 +20,64 @@ namespace bootmirror::ldm::detail {
 
 namespace {
 std::uint32_t first_slot(const Vmdb& v) { return v.first_offset / v.vblk_size; }
-
-struct Pending {
-  std::uint16_t count = 0;
-  std::vector<std::optional<std::uint32_t>> slots;  // by entry number
-  std::uint64_t offset = 0;
-};
 }  // namespace
 
 std::uint32_t slots_needed(std::size_t record_bytes, std::uint32_t vblk_size) {
   std::size_t per = vblk_size - 16;
   return std::uint32_t((record_bytes + per - 1) / per);
+}
+
+VblkDecoder::VblkDecoder(DiskDatabase& db, std::uint64_t area_offset) : db_(db), area_offset_(area_offset) {}
+
+void VblkDecoder::add(std::uint32_t first, ByteSpan slots) {
+  const Vmdb& v = db_.vmdb;
+  const std::size_t data_size = v.vblk_size - 16;
+  const std::uint32_t count_here = std::uint32_t(slots.size() / v.vblk_size);
+  for (std::uint32_t k = 0; k < count_here; ++k) {
+    const std::uint32_t slot = first + k;
+    const std::uint64_t off = area_offset_ + std::uint64_t(slot) * v.vblk_size;
+    ByteSpan s = slots.subspan(std::size_t(k) * v.vblk_size, v.vblk_size);
+    // A direct compare of the stamp: every slot of the config bitmap is looked at, used or not.
+    if (load_be<std::uint32_t>(s, 0) != 0x56424C4Bu) throw FormatError(fmt::format("VBLK slot {} is not stamped 'VBLK'", slot), off);
+    std::uint32_t seq = load_be<std::uint32_t>(s, 4);
+    if (seq != slot) throw FormatError(fmt::format("VBLK slot {} carries sequence {}", slot, seq), off + 4);
+    std::uint32_t record_id = load_be<std::uint32_t>(s, 8);
+    std::uint16_t entry = load_be<std::uint16_t>(s, 12), count = load_be<std::uint16_t>(s, 14);
+    if (count == 0) continue;
+    if (count > 4) throw FormatError(fmt::format("VBLK slot {} claims {} fragments, at most 4", slot, count), off + 14);
+    if (entry >= count) throw FormatError(fmt::format("VBLK slot {} is fragment {} of {}", slot, entry, count), off + 12);
+    if (count == 1) {
+      decode_record(s.subspan(16), off + 16, Placement{record_id, {slot}}, db_);
+      continue;
+    }
+    Pending& p = fragments_[record_id];
+    if (p.count == 0) {
+      seen_.push_back(record_id);
+      p.count = count;
+      p.slots.assign(count, std::nullopt);
+      p.data.resize(count * data_size);
+      p.offset = off;
+    } else if (p.count != count) {
+      throw FormatError(fmt::format("VBLK record {} has fragments claiming {} and {} parts", record_id, p.count, count), off + 14);
+    }
+    if (p.slots[entry]) throw FormatError(fmt::format("VBLK record {} has fragment {} twice (slots {} and {})", record_id, entry,
+                                                      *p.slots[entry], slot), off + 12);
+    p.slots[entry] = slot;
+    // Kept now: the bytes of this slot may be gone (a reused buffer) when the record is decoded.
+    std::memcpy(p.data.data() + entry * data_size, s.data() + 16, data_size);
+  }
+}
+
+void VblkDecoder::finish() {
+  for (std::uint32_t record_id : seen_) {
+    Pending& p = fragments_[record_id];
+    Placement placement{record_id, {}};
+    for (std::uint16_t e = 0; e < p.count; ++e) {
+      if (!p.slots[e]) throw FormatError(fmt::format("VBLK record {} is missing fragment {} of {}", record_id, e, p.count), p.offset);
+      placement.slots.push_back(*p.slots[e]);
+    }
+    decode_record(p.data, p.offset + 16, placement, db_);
+  }
 }
 
 void decode_vblks(ByteSpan area, std::uint64_t off, DiskDatabase& db) {
@@ -39,51 +87,10 @@ void decode_vblks(ByteSpan area, std::uint64_t off, DiskDatabase& db) {
     throw FormatError(fmt::format("VMDB says {} slots of {} bytes, past the {}-byte config bitmap", v.vblk_last, v.vblk_size,
                                   area.size()), off + 4);
   if (first_slot(v) >= v.vblk_last) throw FormatError("VMDB has no VBLK slots", off + 4);
-  const std::size_t data_size = v.vblk_size - 16;
-  std::map<std::uint32_t, Pending> fragments;
-  std::vector<std::uint32_t> seen;  // record ids in order of first fragment, as libldm lists them
-  for (std::uint32_t slot = first_slot(v); slot < v.vblk_last; ++slot) {
-    std::uint64_t at = std::uint64_t(slot) * v.vblk_size;
-    ByteSpan s = area.subspan(at, v.vblk_size);
-    // A direct compare of the stamp: every slot of the config bitmap is looked at, used or not.
-    if (load_be<std::uint32_t>(s, 0) != 0x56424C4Bu) throw FormatError(fmt::format("VBLK slot {} is not stamped 'VBLK'", slot), off + at);
-    std::uint32_t seq = load_be<std::uint32_t>(s, 4);
-    if (seq != slot) throw FormatError(fmt::format("VBLK slot {} carries sequence {}", slot, seq), off + at + 4);
-    std::uint32_t record_id = load_be<std::uint32_t>(s, 8);
-    std::uint16_t entry = load_be<std::uint16_t>(s, 12), count = load_be<std::uint16_t>(s, 14);
-    if (count == 0) continue;
-    if (count > 4) throw FormatError(fmt::format("VBLK slot {} claims {} fragments, at most 4", slot, count), off + at + 14);
-    if (entry >= count)
-      throw FormatError(fmt::format("VBLK slot {} is fragment {} of {}", slot, entry, count), off + at + 12);
-    if (count == 1) {
-      decode_record(s.subspan(16), off + at + 16, Placement{record_id, {slot}}, db);
-      continue;
-    }
-    Pending& p = fragments[record_id];
-    if (p.count == 0) {
-      seen.push_back(record_id);
-      p.count = count;
-      p.slots.assign(count, std::nullopt);
-      p.offset = off + at;
-    } else if (p.count != count) {
-      throw FormatError(fmt::format("VBLK record {} has fragments claiming {} and {} parts", record_id, p.count, count), off + at + 14);
-    }
-    if (p.slots[entry]) throw FormatError(fmt::format("VBLK record {} has fragment {} twice (slots {} and {})", record_id, entry,
-                                                      *p.slots[entry], slot), off + at + 12);
-    p.slots[entry] = slot;
-  }
-  for (std::uint32_t record_id : seen) {
-    Pending& p = fragments[record_id];
-    ByteVector data;
-    Placement placement{record_id, {}};
-    for (std::uint16_t e = 0; e < p.count; ++e) {
-      if (!p.slots[e]) throw FormatError(fmt::format("VBLK record {} is missing fragment {} of {}", record_id, e, p.count), p.offset);
-      placement.slots.push_back(*p.slots[e]);
-      ByteSpan s = area.subspan(std::uint64_t(*p.slots[e]) * v.vblk_size + 16, data_size);
-      data.insert(data.end(), s.begin(), s.end());
-    }
-    decode_record(data, p.offset + 16, placement, db);
-  }
+  VblkDecoder decoder(db, off);
+  const std::uint64_t from = std::uint64_t(first_slot(v)) * v.vblk_size;
+  decoder.add(first_slot(v), area.subspan(from, end - from));
+  decoder.finish();
 }
 
 void stamp_empty_slot(std::uint32_t slot, const Vmdb& v, MutableByteSpan area) {
