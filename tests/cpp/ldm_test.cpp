@@ -11,6 +11,7 @@
 #include <functional>
 #include <map>
 
+#include "bootmirror/crc32.h"
 #include "bootmirror/gpt.h"
 #include "bootmirror/identity.h"
 #include "bootmirror/ldm.h"
@@ -465,5 +466,87 @@ TEST(ldm_assemble, VersionsClashesAndPartitionOrder) {
                                                      shared.components.back().name)),
               std::string::npos)
         << e.what();
+  }
+}
+
+namespace {
+
+// Copies of a set of Windows images in a folder of their own, opened as image files, each first
+// changed by `change` (given its index).
+struct ImageCopies {
+  TempFolder folder;
+  std::vector<DevicePtr> disks;
+  ImageCopies(const std::string& set, const std::function<void(std::size_t, BlockDevice&)>& change) {
+    folder.path = fs::temp_directory_path() / fmt::format("bootmirror-ldm-copies-{}-{}", ::getpid(), ++made);
+    fs::create_directories(folder.path);
+    for (const auto& p : image_set(set)) {
+      const fs::path copy = folder.path / p.filename();
+      fs::copy_file(p, copy);
+      change(disks.size(), *ImageFile::open(copy.string(), true));
+      disks.push_back(ImageFile::open(copy.string()));
+    }
+  }
+  static inline int made = 0;
+};
+
+// What a group read shows, for comparing two reads: its database and which disk is which.
+std::string shown(const Group& g) {
+  std::string out = fmt::format("seq {} volumes {} config {} bytes:", g.committed_seq, g.volumes.size(), encode_config(g.base).size());
+  for (const auto& d : g.disks) out += fmt::format(" {}@{}", d.record.name, d.device);
+  const ByteVector config = encode_config(g.base);
+  return out + fmt::format(" crc {:08x}", crc32(config));
+}
+
+std::string error_of(const std::vector<DevicePtr>& disks) {
+  try {
+    read_group(disks);
+  } catch (const FormatError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+}  // namespace
+
+// read_group on image files: the group the same disks give in memory; the newest database when the
+// first disk missed a commit; the next disk's when the first disk's records are damaged; and an
+// error naming the disk that is not dynamic.
+TEST(ldm_group, TheNewestDatabaseThatAssemblesIsUsed) {
+  for (std::string set : {"ldm-2003r2-", "ldm-2008r2-"}) {
+    SCOPED_TRACE(set);
+    std::vector<DevicePtr> in_memory;
+    for (const auto& p : image_set(set)) in_memory.push_back(load(p));
+    const std::string plain = shown(read_group(in_memory));
+    ImageCopies same(set, [](std::size_t, BlockDevice&) {});
+    EXPECT_EQ(shown(read_group(same.disks)), plain);
+
+    // Every other disk took one more commit than the first (their VMDBs say so): the first disk's
+    // database, which assembles too, must not be the one used.
+    const std::uint64_t seq = read_group(in_memory).committed_seq;
+    ImageCopies older(set, [&](std::size_t i, BlockDevice& d) {
+      if (i == 0) return;
+      const DiskDatabase db = read_database(d, false);
+      ByteVector newer(8);
+      store_be<std::uint64_t>(newer, 0, seq + 1);
+      d.write(ldm::detail::vmdb_offset(db) + 0x75, newer);
+    });
+    const Group from_others = read_group(older.disks);
+    EXPECT_EQ(from_others.committed_seq, seq + 1);
+    const auto first = std::find_if(from_others.disks.begin(), from_others.disks.end(), [](const GroupDisk& d) { return d.device == 0; });
+    ASSERT_NE(first, from_others.disks.end());
+    EXPECT_EQ(first->committed_seq, seq) << "disk 0 is seen older";
+
+    // The first disk's records are damaged: the second disk's are used.
+    ImageCopies damaged(set, [](std::size_t i, BlockDevice& d) {
+      if (i == 0) d.write(ldm::detail::vmdb_offset(read_database(d, false)) + 10 * 128, ByteVector{std::byte{'X'}});
+    });
+    EXPECT_EQ(shown(read_group(damaged.disks)).substr(0, 12), plain.substr(0, 12));
+
+    // Disk 3 is not dynamic any more (no partition table): the error names it, whatever else is read.
+    ImageCopies basic(set, [](std::size_t i, BlockDevice& d) {
+      if (i == 3) d.write(0, ByteVector(512));
+    });
+    const std::string error = error_of(basic.disks);
+    EXPECT_NE(error.find(basic.disks[3]->name()), std::string::npos) << error;
   }
 }
