@@ -7,7 +7,9 @@
 //   floors copy SRC DST CHUNK            pread SRC, pwrite DST (created), fsync DST
 //   floors import TREE IMAGE OFFSET      every regular file under TREE (folders and names sorted):
 //                                        open, pread, close, each padded to 4 KiB and staged into
-//                                        8 MiB requests written to IMAGE from OFFSET; one fsync
+//                                        8 MiB requests written to IMAGE from OFFSET, each started
+//                                        to the disk at once (sync_file_range, as bootmirror does:
+//                                        the disk writes while the next files are read); one fsync
 //   floors tablewrites IMAGE COUNT       COUNT times: 16 KiB + 512 B written, fsync, again, fsync
 //                                        (the two copies of a GPT, one durable table write)
 //   floors export LIST IMAGE OUT         LIST's lines "D PATH" (a folder) and "F SIZE PATH" (a file), in
@@ -151,6 +153,7 @@ int main(int argc, char** argv) {
       const std::size_t size = std::size_t(st.st_size), padded = (size + cluster - 1) / cluster * cluster;
       if (used + padded > stage_size) {
         pwrite_all(image, stage, used, at);
+        ::sync_file_range(image, at, off_t(used), SYNC_FILE_RANGE_WRITE);
         at += off_t(used), used = 0;
       }
       if (pread_all(fd, stage + used, size, 0) != size) fail("short read " + name);

@@ -5,6 +5,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 
 #include "bootmirror/fat.h"
 #include "bootmirror/fat_commands.h"
@@ -441,6 +442,63 @@ TEST(FatProgress, AStoppedImportOrCopyLeavesTheVolumeAsItWas) {
   EXPECT_TRUE(out.ends_at_total());
   EXPECT_EQ(out.seen.back().total, 40u * (100 << 10));
   EXPECT_TRUE(v->check(false).clean());
+}
+
+namespace {
+
+// A memory disk that notes which ranges were written and which were started to the disk.
+class WritebackRecorder final : public BlockDevice {
+ public:
+  explicit WritebackRecorder(std::uint64_t size) : memory_(size) {}
+  std::uint64_t size() const override { return memory_.size(); }
+  std::uint32_t sector_size() const override { return memory_.sector_size(); }
+  bool writable() const override { return true; }
+  std::string name() const override { return "writeback recorder"; }
+  void flush() override {}
+  void start_writeback(std::uint64_t offset, std::uint64_t length) override {
+    std::lock_guard lock(mutex_);
+    started.push_back({offset, length});
+  }
+  std::vector<Extent> written, started;
+
+ protected:
+  void do_read(std::uint64_t offset, MutableByteSpan out) override { memory_.read(offset, out); }
+  void do_write(std::uint64_t offset, ByteSpan data) override {
+    memory_.write(offset, data);
+    std::lock_guard lock(mutex_);
+    written.push_back({offset, data.size()});
+  }
+
+ private:
+  MemoryDisk memory_;
+  std::mutex mutex_;  // the import's worker writes too
+};
+
+}  // namespace
+
+// An import's data pass starts each buffer it wrote behind on its way to the disk (the flush at its
+// end then waits for less); through a partition, at the partition's place on the disk.
+TEST(FatImport, BuffersWrittenBehindAreStartedToTheDisk) {
+  TemporaryFolder host("fat-writeback");
+  make_host_tree(host.path() / "in", 60);  // 6 MiB: several staging buffers
+  auto disk = std::make_shared<WritebackRecorder>(80ull << 20);
+  const std::uint64_t start = 1 << 20;
+  auto partition = std::make_shared<Slice>(disk, start, 64ull << 20);
+  FormatOptions o;
+  o.serial = 7;
+  format(partition, o);
+  auto v = Volume::open(partition);
+  disk->written.clear();
+  v->import_tree((host.path() / "in").string(), "tree");
+  std::uint64_t started = 0;
+  for (const Extent& e : disk->started) {
+    EXPECT_GE(e.offset, start);
+    // Each is one write of the import's, as the disk saw it.
+    EXPECT_NE(std::find(disk->written.begin(), disk->written.end(), e), disk->written.end()) << e.offset << "+" << e.length;
+    started += e.length;
+  }
+  EXPECT_GE(started, 4ull << 20) << "most of the 6 MiB goes out in buffers written behind";
+  EXPECT_TRUE(Volume::open(partition)->check(false).clean());
 }
 
 // An import's data pass writes full staging buffers behind, from a worker thread. A write that

@@ -52,6 +52,16 @@ class BlockDevice {
   // must lie inside the device.
   virtual bool copy_to_host(std::uint64_t offset, std::uint64_t length, int fd, std::uint64_t fd_offset);
 
+  // Asks for [offset, offset+length), just written, to start on its way to the disk now, without
+  // waiting for it (sync_file_range's SYNC_FILE_RANGE_WRITE on an image file). A bulk writer that
+  // calls this after each large write finds most of its data already written when it flushes at
+  // its end, so the disk's work overlaps its own. A hint, not a flush: nothing becomes durable
+  // that flush() would not make so, and a failure shows at the flush. Others do nothing.
+  virtual void start_writeback(std::uint64_t offset, std::uint64_t length) {
+    (void)offset;
+    (void)length;
+  }
+
   std::uint64_t sector_count() const { return size() / sector_size(); }
   // UsageError unless [offset, offset+length) lies inside the device; `action` names the access.
   void check_range(std::uint64_t offset, std::uint64_t length, const char* action) const;
@@ -93,6 +103,7 @@ class ImageFile final : public BlockDevice {
   void flush() override;
   std::vector<Extent> allocated_extents() const override;
   bool copy_to_host(std::uint64_t offset, std::uint64_t length, int fd, std::uint64_t fd_offset) override;
+  void start_writeback(std::uint64_t offset, std::uint64_t length) override;
   void close();
   // An image opened read-only becomes writable on its first write: `prepare` runs first (it may
   // refuse with an exception, and then nothing is written), then the file is reopened for writing.
@@ -157,6 +168,7 @@ class Slice final : public BlockDevice {
   bool copy_to_host(std::uint64_t offset, std::uint64_t length, int fd, std::uint64_t fd_offset) override {
     return parent_->copy_to_host(offset_ + offset, length, fd, fd_offset);
   }
+  void start_writeback(std::uint64_t offset, std::uint64_t length) override { parent_->start_writeback(offset_ + offset, length); }
   const DevicePtr& parent() const { return parent_; }
   std::uint64_t offset() const { return offset_; }
 

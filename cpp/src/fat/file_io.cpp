@@ -466,6 +466,7 @@ void Volume::Impl::flush_staging_behind() {
   staging.in_flight = std::async(std::launch::async, [device = device, at = staging.device_offset,
                                                       data = ByteSpan(staging.writing.data(), staging.used)] {
     device->write(at, data);
+    device->start_writeback(at, data.size());  // the disk writes it while the next host files are read
   });
   staging.clear();
 }

@@ -151,6 +151,12 @@ void ImageFile::do_write(std::uint64_t offset, ByteSpan data) {
   }
 }
 
+void ImageFile::start_writeback(std::uint64_t offset, std::uint64_t length) {
+  // Errors are left for the flush to meet: a closed image has nothing to write back, and an I/O
+  // error starting the write is what the fsync reports anyway.
+  if (fd_ >= 0 && length > 0) (void)::sync_file_range(fd_, off_t(offset), off_t(length), SYNC_FILE_RANGE_WRITE);
+}
+
 bool ImageFile::copy_to(ImageFile& target, std::uint64_t offset, std::uint64_t target_offset, std::uint64_t length) {
   check_range(offset, length, "copy");
   target.check_range(target_offset, length, "copy");
