@@ -5,10 +5,13 @@
 // does not reach are stamped empty. What must hold:
 //   - the slots decode, and assemble into a group, or fail with a FormatError;
 //   - encoding decoded records is a projection (encode, decode, encode gives the same slots);
+//   - the slots given a few at a time (as read_records streams them) decode as the whole area does:
+//     the same records, or the same first error;
 //   - laid over disk 0 of the engine's own group (its PRIVHEAD taking the VMDB's group GUID), the
 //     disk reads back every way a machine reads (support/ldm_checks.h).
 #include <algorithm>
 #include <cstring>
+#include <string>
 
 #include "bootmirror/guid.h"
 #include "ldm/codec.h"
@@ -23,7 +26,29 @@ namespace {
 
 constexpr std::uint64_t kMaxArea = 1481 * 512;  // the config bitmap of every Windows database
 
-void check_codec(const ldm::Vmdb& vmdb, const ByteVector& area) {
+// What decoding `area`'s slots gives when they are handed over `per` at a time: the records encoded
+// again, or the error met first.
+std::string decoded_in_pieces(const ldm::Vmdb& vmdb, const ByteVector& area, std::uint32_t per) {
+  ldm::DiskDatabase db;
+  db.vmdb = vmdb;
+  try {
+    ldm::detail::VblkDecoder decoder(db, 0);
+    for (std::uint32_t slot = vmdb.first_offset / vmdb.vblk_size; slot < vmdb.vblk_last; slot += per) {
+      const std::uint32_t n = std::min(per, vmdb.vblk_last - slot);
+      decoder.add(slot, ByteSpan(area).subspan(std::size_t(slot) * vmdb.vblk_size, std::size_t(n) * vmdb.vblk_size));
+    }
+    decoder.finish();
+    ByteVector slots(area.size());
+    ldm::detail::encode_vblks(db, slots);
+    return std::string(reinterpret_cast<const char*>(slots.data()), slots.size());
+  } catch (const Error& e) {
+    return std::string("error: ") + e.what();
+  }
+}
+
+void check_codec(const ldm::Vmdb& vmdb, const ByteVector& area, std::uint32_t per) {
+  require(decoded_in_pieces(vmdb, area, per) == decoded_in_pieces(vmdb, area, vmdb.vblk_last),
+          "VBLK slots decode the same a few at a time as all at once");
   ldm::DiskDatabase db;
   db.vmdb = vmdb;
   if (!attempt([&] { ldm::detail::decode_vblks(area, 0, db); })) return;
@@ -53,7 +78,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     for (std::uint32_t slot = std::max(given, vmdb.first_offset / vmdb.vblk_size); slot < vmdb.vblk_last; ++slot)
       ldm::detail::stamp_empty_slot(slot, vmdb, area);
   }
-  check_codec(vmdb, area);
+  check_codec(vmdb, area, size > 0 ? data[size - 1] % 40 + 1 : 1);
 
   const LdmFixture& fixture = ldm_fixture();
   auto disk = fixture.disk(0);
