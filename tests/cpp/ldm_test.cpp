@@ -101,9 +101,9 @@ void decode_in_pieces(BlockDevice& dev, DiskDatabase& db, std::uint32_t per) {
   const ByteVector bytes = dev.read(area, cfg.size * db.sector_size);
   const Vmdb& v = db.vmdb;
   ldm::detail::VblkDecoder decoder(db, area);
-  for (std::uint32_t slot = v.first_offset / v.vblk_size; slot < v.vblk_last; slot += per) {
-    const std::uint32_t n = std::min(per, v.vblk_last - slot);
-    decoder.add(slot, ByteSpan(bytes).subspan(std::size_t(slot) * v.vblk_size, std::size_t(n) * v.vblk_size));
+  while (decoder.slots_left() > 0) {
+    const std::uint32_t n = std::min(per, decoder.slots_left());
+    decoder.add(ByteSpan(bytes).subspan(std::size_t(decoder.next_slot()) * v.vblk_size, std::size_t(n) * v.vblk_size));
   }
   decoder.finish();
 }

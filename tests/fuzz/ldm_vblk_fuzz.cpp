@@ -33,9 +33,9 @@ std::string decoded_in_pieces(const ldm::Vmdb& vmdb, const ByteVector& area, std
   db.vmdb = vmdb;
   try {
     ldm::detail::VblkDecoder decoder(db, 0);
-    for (std::uint32_t slot = vmdb.first_offset / vmdb.vblk_size; slot < vmdb.vblk_last; slot += per) {
-      const std::uint32_t n = std::min(per, vmdb.vblk_last - slot);
-      decoder.add(slot, ByteSpan(area).subspan(std::size_t(slot) * vmdb.vblk_size, std::size_t(n) * vmdb.vblk_size));
+    while (decoder.slots_left() > 0) {
+      const std::uint32_t n = std::min(per, decoder.slots_left());
+      decoder.add(ByteSpan(area).subspan(std::size_t(decoder.next_slot()) * vmdb.vblk_size, std::size_t(n) * vmdb.vblk_size));
     }
     decoder.finish();
     ByteVector slots(area.size());

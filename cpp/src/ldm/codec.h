@@ -95,14 +95,17 @@ std::string capacity_problem(const Group& group, std::size_t component_index);
 // VBLK area: `area` starts at the VMDB; slots run from first_offset to vblk_last * vblk_size.
 void decode_vblks(ByteSpan area, std::uint64_t device_offset, DiskDatabase& db);
 // decode_vblks a piece at a time, for a reader that streams the area through a small buffer:
-// add() the slots in order (whole slots; the first at the VMDB's first_offset), then finish().
-// Records come out in the same order, and damage is found in the same order, as decode_vblks.
+// add() the slots in order, from the VMDB's first one to its last, then finish(). Records come out
+// in the same order, and damage is found in the same order, as decode_vblks.
 class VblkDecoder {
  public:
   // `db.vmdb` decoded; `area_offset` is the device offset of the area (the VMDB), for messages.
   VblkDecoder(DiskDatabase& db, std::uint64_t area_offset);
-  // Slots `first`, `first` + 1, ... whose bytes are `slots` (a whole number of them).
-  void add(std::uint32_t first, ByteSpan slots);
+  // The slot the next add() starts at, and how many are still to come.
+  std::uint32_t next_slot() const { return next_; }
+  std::uint32_t slots_left() const { return db_.vmdb.vblk_last - next_; }
+  // The bytes of the next slots: a whole number of them, at most slots_left().
+  void add(ByteSpan slots);
   // The records split over several slots, in the order of their first fragment (libldm's).
   void finish();
 
@@ -115,6 +118,7 @@ class VblkDecoder {
   };
   DiskDatabase& db_;
   std::uint64_t area_offset_;
+  std::uint32_t next_;
   std::map<std::uint32_t, Pending> fragments_;
   std::vector<std::uint32_t> seen_;  // record ids in order of first fragment
 };

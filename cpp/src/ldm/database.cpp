@@ -143,12 +143,10 @@ void detail::read_records(BlockDevice& dev, DiskDatabase& db) {
   VblkDecoder decoder(db, area);
   const std::uint32_t per_piece = std::uint32_t(std::max<std::size_t>(1, kPiece / v.vblk_size));
   thread_local AlignedBuffer piece;
-  for (std::uint32_t slot = v.first_offset / v.vblk_size; slot < v.vblk_last;) {
-    const std::uint32_t n = std::min(per_piece, v.vblk_last - slot);
-    piece.ensure(std::size_t(n) * v.vblk_size);
-    dev.read(area + std::uint64_t(slot) * v.vblk_size, piece.span());
-    decoder.add(slot, piece.span());
-    slot += n;
+  while (decoder.slots_left() > 0) {
+    piece.ensure(std::size_t(std::min(per_piece, decoder.slots_left())) * v.vblk_size);
+    dev.read(area + std::uint64_t(decoder.next_slot()) * v.vblk_size, piece.span());
+    decoder.add(piece.span());
   }
   decoder.finish();
   if (!db.group) throw FormatError("the LDM database has no disk group record", area);

@@ -27,12 +27,17 @@ std::uint32_t slots_needed(std::size_t record_bytes, std::uint32_t vblk_size) {
   return std::uint32_t((record_bytes + per - 1) / per);
 }
 
-VblkDecoder::VblkDecoder(DiskDatabase& db, std::uint64_t area_offset) : db_(db), area_offset_(area_offset) {}
+VblkDecoder::VblkDecoder(DiskDatabase& db, std::uint64_t area_offset)
+    : db_(db), area_offset_(area_offset), next_(first_slot(db.vmdb)) {}
 
-void VblkDecoder::add(std::uint32_t first, ByteSpan slots) {
+void VblkDecoder::add(ByteSpan slots) {
   const Vmdb& v = db_.vmdb;
   const std::size_t data_size = v.vblk_size - 16;
   const std::uint32_t count_here = std::uint32_t(slots.size() / v.vblk_size);
+  if (slots.size() % v.vblk_size != 0 || count_here > slots_left())
+    throw Error(fmt::format("VblkDecoder given {} bytes: not whole slots of {}, or past slot {}", slots.size(), v.vblk_size, v.vblk_last));
+  const std::uint32_t first = next_;
+  next_ += count_here;
   for (std::uint32_t k = 0; k < count_here; ++k) {
     const std::uint32_t slot = first + k;
     const std::uint64_t off = area_offset_ + std::uint64_t(slot) * v.vblk_size;
@@ -89,7 +94,7 @@ void decode_vblks(ByteSpan area, std::uint64_t off, DiskDatabase& db) {
   if (first_slot(v) >= v.vblk_last) throw FormatError("VMDB has no VBLK slots", off + 4);
   VblkDecoder decoder(db, off);
   const std::uint64_t from = std::uint64_t(first_slot(v)) * v.vblk_size;
-  decoder.add(first_slot(v), area.subspan(from, end - from));
+  decoder.add(area.subspan(from, end - from));
   decoder.finish();
 }
 
