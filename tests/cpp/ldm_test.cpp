@@ -550,3 +550,66 @@ TEST(ldm_group, TheNewestDatabaseThatAssemblesIsUsed) {
     EXPECT_NE(error.find(basic.disks[3]->name()), std::string::npos) << error;
   }
 }
+
+namespace {
+
+// A disk that notes every range read from it.
+class ReadRecorder final : public BlockDevice {
+ public:
+  explicit ReadRecorder(DevicePtr base) : base_(std::move(base)) {}
+  std::uint64_t size() const override { return base_->size(); }
+  std::uint32_t sector_size() const override { return base_->sector_size(); }
+  bool writable() const override { return false; }
+  std::string name() const override { return base_->name(); }
+  void flush() override {}
+  std::vector<Extent> reads;
+
+ protected:
+  void do_read(std::uint64_t offset, MutableByteSpan out) override {
+    reads.push_back({offset, out.size()});
+    base_->read(offset, out);
+  }
+  void do_write(std::uint64_t, ByteSpan) override { throw UsageError("a read recorder cannot write"); }
+
+ private:
+  DevicePtr base_;
+};
+
+bool overlaps(const Extent& a, std::uint64_t start, std::uint64_t length) {
+  return a.offset < start + length && start < a.offset + a.length;
+}
+
+}  // namespace
+
+// read_group reads no byte of any disk's KLOG, which no commit writes back (a commit reads each
+// disk again), but the slots of one; read_database reads the KLOG, which re-encoding a disk's
+// database whole needs.
+TEST(ldm_group, TheKlogIsLeftUnread) {
+  for (std::string set : {"ldm-2003r2-", "ldm-2008r2-"}) {
+    SCOPED_TRACE(set);
+    const std::vector<fs::path> paths = image_set(set);
+    std::vector<std::shared_ptr<ReadRecorder>> recorders;
+    std::vector<DevicePtr> disks;
+    for (const auto& p : paths) {
+      recorders.push_back(std::make_shared<ReadRecorder>(load(p)));
+      disks.push_back(recorders.back());
+    }
+    const Group g = read_group(disks);
+    EXPECT_TRUE(g.base.log.empty());
+    std::uint64_t slot_bytes = 0;
+    for (std::size_t i = 0; i < paths.size(); ++i) {
+      const std::string name = paths[i].filename().string();
+      const DiskDatabase db = read_database(*load(paths[i]), true);
+      ASSERT_FALSE(db.log.empty()) << name;
+      const TocBlock& toc = **std::find_if(db.tocs.begin(), db.tocs.end(), [](const auto& t) { return t.has_value(); });
+      const std::uint64_t ss = db.sector_size;
+      const std::uint64_t klog = (db.privhead.config_start + toc.bitmaps[1].start) * ss;
+      const std::uint64_t slots = ldm::detail::vmdb_offset(db) + ss;
+      for (const Extent& e : recorders[i]->reads) {
+        EXPECT_FALSE(overlaps(e, klog, toc.bitmaps[1].size * ss)) << name << ": " << e.offset << "+" << e.length << " reads the KLOG";
+        if (overlaps(e, slots, std::uint64_t(db.vmdb.vblk_last) * db.vmdb.vblk_size - ss)) slot_bytes += e.length;
+      }
+    }
+    EXPECT_GE(slot_bytes, 512u << 10) << "one disk's slots were read";
+  }
+}

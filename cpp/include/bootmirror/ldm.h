@@ -171,7 +171,8 @@ struct DiskDatabase {
   std::vector<ComponentRecord> components;
   std::vector<PartitionRecord> partitions;
   std::vector<RawRecord> raw;  // unmodelled records, kept to re-encode
-  ByteVector log;              // the KLOG area, verbatim
+  ByteVector log;              // the KLOG area, verbatim (read_database reads it; a Group's base
+                               // lacks it: no commit writes it back, each reads its disk again)
   std::vector<Damage> damage;  // copies of the PRIVHEAD and TOCBLOCK that were read around
 };
 

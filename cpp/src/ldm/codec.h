@@ -77,9 +77,12 @@ void read_database_into(BlockDevice& device, bool records, DiskDatabase& db, con
                         const FoundPrivHead* known = nullptr);
 // read_database with find_privhead's answer already in hand (read_group reads it once per disk).
 DiskDatabase read_database(BlockDevice& device, bool records, const FoundPrivHead& known);
-// The records and the KLOG of a database whose headers were read (read_database without records),
-// added to `db`: read_group reads every disk's headers, then the records of one.
+// The records of a database whose headers were read (read_database without records), added to
+// `db`: read_group reads every disk's headers, then the records of one.
 void read_records(BlockDevice& device, DiskDatabase& db);
+// The KLOG of such a database, into `db.log`. read_database reads it (what re-encodes a disk's
+// database whole must carry it); read_group does not: a commit reads each disk again.
+void read_log(BlockDevice& device, DiskDatabase& db);
 // Byte offset on the device of the VMDB (the config bitmap of the TOCBLOCK copy used).
 std::uint64_t vmdb_offset(const DiskDatabase& db);
 

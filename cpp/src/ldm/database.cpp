@@ -121,28 +121,41 @@ void detail::read_database_into(BlockDevice& dev, bool records, DiskDatabase& db
 
   stage = "VBLK";
   read_records(dev, db);
+  read_log(dev, db);
 }
 
-// The VBLK slots, streamed through the thread's 64 KiB buffer (kept from call to call) and decoded
-// a piece at a time, then the KLOG the same way. Against one read of both bitmaps into a buffer
-// of their size, the pieces stay in the L2 cache as they are copied and looked at: the records
-// phase of the 19 Windows images took 175 against 200 us hot, 335 against 375 us with the caches
-// emptied, as after another program ran. The config bitmap past the last slot and the area
-// outside the two bitmaps (the header copies, already read) are not read.
-void detail::read_records(BlockDevice& dev, DiskDatabase& db) {
-  constexpr std::size_t kPiece = 64 << 10;
-  const std::uint32_t ss = db.sector_size;
-  const std::uint64_t base = db.privhead.config_start * ss;
-  // Every TOCBLOCK copy left after the headers were read agrees with the one used.
+namespace {
+
+constexpr std::size_t kPiece = 64 << 10;
+
+// The read's buffer, kept by the thread from call to call (a fresh one would be faulted in anew).
+AlignedBuffer& piece_buffer() {
+  thread_local AlignedBuffer piece;
+  return piece;
+}
+
+// The TOCBLOCK the headers were read by: every copy left agrees with the one used.
+const TocBlock& toc_used(const DiskDatabase& db, const char* caller) {
   const auto toc = std::find_if(db.tocs.begin(), db.tocs.end(), [](const auto& t) { return t.has_value(); });
-  if (toc == db.tocs.end()) throw Error("read_records needs a database whose headers were read");
-  const TocBitmap& cfg = (*toc)->bitmaps[0];
-  const TocBitmap& log = (*toc)->bitmaps[1];
+  if (toc == db.tocs.end()) throw Error(fmt::format("{} needs a database whose headers were read", caller));
+  return **toc;
+}
+
+}  // namespace
+
+// The VBLK slots, streamed through the thread's 64 KiB buffer and decoded a piece at a time.
+// Against one read of both bitmaps into a buffer of their size, the pieces stay in the L2 cache as
+// they are copied and looked at: the records phase of the 19 Windows images took 175 against 200
+// us hot, 335 against 375 us with the caches emptied, as after another program ran. The config
+// bitmap past the last slot and the area outside it (the header copies, already read) are not read.
+void detail::read_records(BlockDevice& dev, DiskDatabase& db) {
+  const std::uint32_t ss = db.sector_size;
+  const TocBitmap& cfg = toc_used(db, "read_records").bitmaps[0];
   const Vmdb& v = db.vmdb;  // decode_vmdb checked that the slots fit in the config bitmap
-  const std::uint64_t area = base + cfg.start * ss;
+  const std::uint64_t area = (db.privhead.config_start + cfg.start) * ss;
   VblkDecoder decoder(db, area);
   const std::uint32_t per_piece = std::uint32_t(std::max<std::size_t>(1, kPiece / v.vblk_size));
-  thread_local AlignedBuffer piece;
+  AlignedBuffer& piece = piece_buffer();
   while (decoder.slots_left() > 0) {
     piece.ensure(std::size_t(std::min(per_piece, decoder.slots_left())) * v.vblk_size);
     dev.read(area + std::uint64_t(decoder.next_slot()) * v.vblk_size, piece.span());
@@ -150,11 +163,19 @@ void detail::read_records(BlockDevice& dev, DiskDatabase& db) {
   }
   decoder.finish();
   if (!db.group) throw FormatError("the LDM database has no disk group record", area);
+}
+
+// The KLOG, read the same way and kept verbatim.
+void detail::read_log(BlockDevice& dev, DiskDatabase& db) {
+  const std::uint32_t ss = db.sector_size;
+  const TocBitmap& log = toc_used(db, "read_log").bitmaps[1];
+  const std::uint64_t start = (db.privhead.config_start + log.start) * ss;
+  AlignedBuffer& piece = piece_buffer();
   db.log.clear();
   db.log.reserve(log.size * ss);
   for (std::uint64_t at = 0; at < log.size * ss;) {
     piece.ensure(std::size_t(std::min<std::uint64_t>(kPiece, log.size * ss - at)));
-    dev.read(base + log.start * ss + at, piece.span());
+    dev.read(start + at, piece.span());
     db.log.insert(db.log.end(), piece.data(), piece.data() + piece.size());
     at += piece.size();
   }
