@@ -4,7 +4,8 @@
 //
 //   floors write IMAGE BYTES CHUNK       pwrite BYTES of a pattern in CHUNK requests, then fsync
 //   floors read FILE CHUNK               pread the whole file in CHUNK requests
-//   floors copy SRC DST CHUNK            pread SRC, pwrite DST (created), fsync DST
+//   floors copy SRC DST CHUNK            pread SRC, pwrite DST (created), each request started to
+//                                        the disk at once (as bootmirror's large files are), fsync DST
 //   floors import TREE IMAGE OFFSET      every regular file under TREE (folders and names sorted):
 //                                        open, pread, close, each padded to 4 KiB and staged into
 //                                        8 MiB requests written to IMAGE from OFFSET, each started
@@ -129,6 +130,7 @@ int main(int argc, char** argv) {
     for (off_t at = 0;; at += off_t(chunk)) {
       std::size_t n = pread_all(in, buffer, chunk, at);
       pwrite_all(out, buffer, n, at);
+      ::sync_file_range(out, at, off_t(n), SYNC_FILE_RANGE_WRITE);
       if (n < chunk) break;
     }
     if (::fsync(out) != 0) fail("fsync");

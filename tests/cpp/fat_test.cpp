@@ -501,6 +501,39 @@ TEST(FatImport, BuffersWrittenBehindAreStartedToTheDisk) {
   EXPECT_TRUE(Volume::open(partition)->check(false).clean());
 }
 
+// A file too large to stage (over 1 MiB) is written a piece at a time, each piece started on its
+// way to the disk as soon as it is written: every byte of the file's clusters, at their place on
+// the disk, and nothing but the import's own writes.
+TEST(FatImport, ALargeFilesPiecesAreStartedToTheDisk) {
+  TemporaryFolder host("fat-writeback-large");
+  std::filesystem::create_directories(host.path() / "in");
+  {
+    std::ofstream out(host.path() / "in" / "large.bin", std::ios::binary);
+    out << std::string(20 << 20, 'L');  // 20 MiB: three 8 MiB pieces
+  }
+  auto disk = std::make_shared<WritebackRecorder>(80ull << 20);
+  const std::uint64_t start = 1 << 20;
+  auto partition = std::make_shared<Slice>(disk, start, 64ull << 20);
+  FormatOptions o;
+  o.serial = 7;
+  format(partition, o);
+  auto v = Volume::open(partition);
+  disk->written.clear();
+  v->import_tree((host.path() / "in").string(), "tree");
+  std::uint64_t started = 0;
+  for (const Extent& e : disk->started) {
+    EXPECT_GE(e.offset, start);
+    const bool inside_a_write = std::any_of(disk->written.begin(), disk->written.end(), [&](const Extent& w) {
+      return w.offset <= e.offset && e.offset + e.length <= w.offset + w.length;
+    });
+    EXPECT_TRUE(inside_a_write) << e.offset << "+" << e.length;
+    started += e.length;
+  }
+  EXPECT_EQ(started, 20ull << 20) << "the whole file, piece by piece";
+  EXPECT_GE(disk->started.size(), 3u);
+  EXPECT_EQ(v->read_file("tree/large.bin"), ByteVector(20 << 20, std::byte{'L'}));
+}
+
 // An import's data pass writes full staging buffers behind, from a worker thread. A write that
 // fails there fails the import like any other, and the volume is left as it was.
 TEST(FatImport, AWriteThatFailsBehindFailsTheImportAndTheNextOneWorks) {

@@ -424,6 +424,11 @@ void Volume::Impl::fill_file(const PlannedFile& file, const std::function<void(s
     MutableByteSpan piece(buffer.data(), n);
     fill(done, piece);
     write_runs(runs, done, piece);
+    // Started on its way to the disk while the next piece is read, as the small files' buffers
+    // are: the flush at the end then waits for the last pieces alone.
+    for_each_piece(geometry, runs, done, n, [&](std::uint64_t at, std::uint64_t, std::uint64_t length) {
+      device->start_writeback(at, length);
+    });
     done += n;
   }
 }
