@@ -63,6 +63,10 @@ TEST(Guid, ParsesAndPrints) {
   EXPECT_FALSE(Guid::is_valid("c12a7328-f81f-11d2-ba4b-00a0c93ec93"));
   EXPECT_FALSE(Guid::is_valid("c12a7328xf81f-11d2-ba4b-00a0c93ec93b"));
   EXPECT_FALSE(Guid::is_valid("g12a7328-f81f-11d2-ba4b-00a0c93ec93b"));
+  EXPECT_FALSE(Guid::is_valid("c12a7328-f81f-11d2-ba4b0-0a0c93ec93b"));  // the last dash one place late
+  EXPECT_FALSE(Guid::is_valid("c12a7328-f81f-11d2-ba4b-00a0c93ec93-"));  // a dash for the last digit
+  EXPECT_FALSE(Guid::is_valid("{c12a7328-f81f-11d2-ba4b-00a0c93ec93b"));
+  EXPECT_EQ(Guid::parse("00000000-0000-0000-0000-0000000000Ff").to_string(), "00000000-0000-0000-0000-0000000000ff");
   EXPECT_THROW(Guid::parse("nope"), UsageError);
 }
 

@@ -7,8 +7,10 @@
 namespace bootmirror {
 
 namespace {
-// Canonical text: 8-4-4-4-12 hex digits; these are the positions of the dashes.
-constexpr std::size_t kDashes[] = {8, 13, 18, 23};
+// Canonical text: 8-4-4-4-12 hex digits. Where each byte's two digits start, in text order; the
+// dashes sit at 8, 13, 18 and 23. (LDM headers hold their GUIDs as this text: a scan of a
+// machine's disks decodes a few hundred.)
+constexpr std::size_t kDigitPairs[16] = {0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34};
 
 std::string_view strip_braces(std::string_view text) {
   if (text.size() == 38 && text.front() == '{' && text.back() == '}') return text.substr(1, 36);
@@ -24,20 +26,13 @@ int hex_value(char c) {
 
 bool decode(std::string_view text, std::array<std::byte, 16>& out) {
   text = strip_braces(text);
-  if (text.size() != 36) return false;
-  std::size_t byte = 0;
-  for (std::size_t i = 0; i < 36;) {
-    if (std::find(std::begin(kDashes), std::end(kDashes), i) != std::end(kDashes)) {
-      if (text[i] != '-') return false;
-      ++i;
-      continue;
-    }
-    int hi = hex_value(text[i]), lo = hex_value(text[i + 1]);
+  if (text.size() != 36 || text[8] != '-' || text[13] != '-' || text[18] != '-' || text[23] != '-') return false;
+  for (std::size_t byte = 0; byte < 16; ++byte) {
+    const int hi = hex_value(text[kDigitPairs[byte]]), lo = hex_value(text[kDigitPairs[byte] + 1]);
     if (hi < 0 || lo < 0) return false;
-    out[byte++] = std::byte(hi * 16 + lo);
-    i += 2;
+    out[byte] = std::byte(hi * 16 + lo);
   }
-  return byte == 16;
+  return true;
 }
 
 // UEFI's EFI_GUID: Data1 (u32), Data2 (u16), Data3 (u16) little-endian, Data4 as bytes.

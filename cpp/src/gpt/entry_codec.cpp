@@ -14,11 +14,10 @@ Partition decode_entry(ByteSpan entry) {
   p.first_lba = load_le<std::uint64_t>(entry, 32);
   p.last_lba = load_le<std::uint64_t>(entry, 40);
   p.attributes = load_le<std::uint64_t>(entry, 48);
-  for (std::uint32_t i = 0; i < kNameUnits; ++i) {
-    auto unit = load_le<std::uint16_t>(entry, 56 + 2 * i);
-    if (unit == 0) break;
-    p.name.push_back(char16_t(unit));
-  }
+  std::uint32_t units = 0;  // up to the first NUL: sized once, not grown a unit at a time
+  while (units < kNameUnits && load_le<std::uint16_t>(entry, 56 + 2 * units) != 0) ++units;
+  p.name.resize(units);
+  for (std::uint32_t i = 0; i < units; ++i) p.name[i] = char16_t(load_le<std::uint16_t>(entry, 56 + 2 * i));
   if (entry.size() > kEntrySize) p.tail.assign(entry.begin() + kEntrySize, entry.end());
   return p;
 }
