@@ -190,9 +190,6 @@ void write_zeros(BlockDevice& device, std::uint64_t offset, std::uint64_t length
 // disk in sectors (clamped to 32 bits), 0 for any other device.
 std::uint32_t hidden_sectors_of(const BlockDevice& device);
 
-// A copy-on-write view of another device: reads see the base, writes stay in memory (in chunks
-// copied from the base on first write). The base is never written and may be read-only. For
-// crash states, dry runs and what-if checks on disks that must not change.
 // A read-only view of `base` for one decode that keeps the 4 KiB pages its small reads touch.
 // Decoders read their headers a sector at a time and those sectors mostly share pages (an LDM
 // scan: the MBR, GPT header and MBR PRIVHEAD in the first page; two TOCBLOCKs and a PRIVHEAD copy
@@ -226,6 +223,9 @@ class PageCachedReads final : public BlockDevice {
   std::size_t next_ = 0;  // the slot a new page takes once all are used
 };
 
+// A copy-on-write view of another device: reads see the base, writes stay in memory (in chunks
+// copied from the base on first write). The base is never written and may be read-only. For
+// crash states, dry runs and what-if checks on disks that must not change.
 class OverlayDisk final : public BlockDevice {
  public:
   explicit OverlayDisk(DevicePtr base);
