@@ -474,6 +474,24 @@ class WritebackRecorder final : public BlockDevice {
   std::mutex mutex_;  // the import's worker writes too
 };
 
+// A host folder imported into a new FAT volume on a partition 1 MiB into a recording disk; the
+// disk's record holds the import's writes alone (the format's are cleared).
+struct RecordedImport {
+  static constexpr std::uint64_t kStart = 1 << 20;
+  std::shared_ptr<WritebackRecorder> disk = std::make_shared<WritebackRecorder>(80ull << 20);
+  std::shared_ptr<Slice> partition = std::make_shared<Slice>(disk, kStart, 64ull << 20);
+  std::shared_ptr<Volume> volume;
+
+  explicit RecordedImport(const std::filesystem::path& host_folder) {
+    FormatOptions o;
+    o.serial = 7;
+    format(partition, o);
+    volume = Volume::open(partition);
+    disk->written.clear();
+    volume->import_tree(host_folder.string(), "tree");
+  }
+};
+
 }  // namespace
 
 // An import's data pass starts each buffer it wrote behind on its way to the disk (the flush at its
@@ -481,24 +499,17 @@ class WritebackRecorder final : public BlockDevice {
 TEST(FatImport, BuffersWrittenBehindAreStartedToTheDisk) {
   TemporaryFolder host("fat-writeback");
   make_host_tree(host.path() / "in", 60);  // 6 MiB: several staging buffers
-  auto disk = std::make_shared<WritebackRecorder>(80ull << 20);
-  const std::uint64_t start = 1 << 20;
-  auto partition = std::make_shared<Slice>(disk, start, 64ull << 20);
-  FormatOptions o;
-  o.serial = 7;
-  format(partition, o);
-  auto v = Volume::open(partition);
-  disk->written.clear();
-  v->import_tree((host.path() / "in").string(), "tree");
+  RecordedImport import(host.path() / "in");
+  const auto& disk = import.disk;
   std::uint64_t started = 0;
   for (const Extent& e : disk->started) {
-    EXPECT_GE(e.offset, start);
+    EXPECT_GE(e.offset, RecordedImport::kStart);
     // Each is one write of the import's, as the disk saw it.
     EXPECT_NE(std::find(disk->written.begin(), disk->written.end(), e), disk->written.end()) << e.offset << "+" << e.length;
     started += e.length;
   }
   EXPECT_GE(started, 4ull << 20) << "most of the 6 MiB goes out in buffers written behind";
-  EXPECT_TRUE(Volume::open(partition)->check(false).clean());
+  EXPECT_TRUE(Volume::open(import.partition)->check(false).clean());
 }
 
 // A file too large to stage (over 1 MiB) is written a piece at a time, each piece started on its
@@ -511,18 +522,11 @@ TEST(FatImport, ALargeFilesPiecesAreStartedToTheDisk) {
     std::ofstream out(host.path() / "in" / "large.bin", std::ios::binary);
     out << std::string(20 << 20, 'L');  // 20 MiB: three 8 MiB pieces
   }
-  auto disk = std::make_shared<WritebackRecorder>(80ull << 20);
-  const std::uint64_t start = 1 << 20;
-  auto partition = std::make_shared<Slice>(disk, start, 64ull << 20);
-  FormatOptions o;
-  o.serial = 7;
-  format(partition, o);
-  auto v = Volume::open(partition);
-  disk->written.clear();
-  v->import_tree((host.path() / "in").string(), "tree");
+  RecordedImport import(host.path() / "in");
+  const auto& disk = import.disk;
   std::uint64_t started = 0;
   for (const Extent& e : disk->started) {
-    EXPECT_GE(e.offset, start);
+    EXPECT_GE(e.offset, RecordedImport::kStart);
     const bool inside_a_write = std::any_of(disk->written.begin(), disk->written.end(), [&](const Extent& w) {
       return w.offset <= e.offset && e.offset + e.length <= w.offset + w.length;
     });
@@ -531,7 +535,7 @@ TEST(FatImport, ALargeFilesPiecesAreStartedToTheDisk) {
   }
   EXPECT_EQ(started, 20ull << 20) << "the whole file, piece by piece";
   EXPECT_GE(disk->started.size(), 3u);
-  EXPECT_EQ(v->read_file("tree/large.bin"), ByteVector(20 << 20, std::byte{'L'}));
+  EXPECT_EQ(import.volume->read_file("tree/large.bin"), ByteVector(20 << 20, std::byte{'L'}));
 }
 
 // An import's data pass writes full staging buffers behind, from a worker thread. A write that
