@@ -9,8 +9,8 @@ folder's sector, so that every file is durable, in order, before the next begins
 - writes: every side starts from a fresh image (mkfs.fat for mtools, fat.format for us, a plain
   file for the floor; not timed) and ends with an fsync of the image. The floor is
   benchmarks/floors.cpp `import`: open, pread and close each host file, stage the data in 8 MiB
-  requests, one fsync; for the 1 GiB file, its `copy` (pread the host file, pwrite the image, in
-  8 MiB requests, fsync).
+  requests each started to the disk at once, one fsync; for the 1 GiB file, its `copy` (pread the
+  host file, pwrite the image, in 8 MiB requests started the same way, fsync).
 - reads come from the images mkfs.fat and mcopy made (another tool's FAT), into a fresh host
   folder; the floor is floors.cpp `export`: make the folders, and for each file pread its bytes
   from the image and create, write and close it (what every exporter pays), and `cp` of the 1

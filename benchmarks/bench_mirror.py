@@ -5,7 +5,8 @@ the floor of each in the same run.
 - rebuild of a 4 GiB fully written volume (a new plex on a second image) against
   `cp --sparse=never` of a 4 GiB file holding the same bytes, both followed by an fsync of the
   copy; the rebuild also reads its copy back and compares it (hot cache) before it serves. The
-  floor is benchmarks/floors.cpp `copy`: pread, pwrite with a page-aligned 4 MiB buffer, fsync;
+  floor is benchmarks/floors.cpp `copy`: pread, pwrite with a page-aligned 4 MiB buffer, each
+  request started to the disk at once (sync_file_range), fsync;
 - rebuild of a 64 GiB sparse volume holding 1 GiB of data against `cp` of that 1 GiB alone (and
   the floor's copy of it);
 - verify of the 4 GiB mirror (XXH3-128 of both plexes, in parallel on the two cores) against
