@@ -126,14 +126,6 @@ void detail::read_database_into(BlockDevice& dev, bool records, DiskDatabase& db
 
 namespace {
 
-constexpr std::size_t kPiece = 64 << 10;
-
-// The read's buffer, kept by the thread from call to call (a fresh one would be faulted in anew).
-AlignedBuffer& piece_buffer() {
-  thread_local AlignedBuffer piece;
-  return piece;
-}
-
 // The TOCBLOCK the headers were read by: every copy left agrees with the one used.
 const TocBlock& toc_used(const DiskDatabase& db, const char* caller) {
   const auto toc = std::find_if(db.tocs.begin(), db.tocs.end(), [](const auto& t) { return t.has_value(); });
@@ -154,8 +146,9 @@ void detail::read_records(BlockDevice& dev, DiskDatabase& db) {
   const Vmdb& v = db.vmdb;  // decode_vmdb checked that the slots fit in the config bitmap
   const std::uint64_t area = (db.privhead.config_start + cfg.start) * ss;
   VblkDecoder decoder(db, area);
+  constexpr std::size_t kPiece = 64 << 10;
   const std::uint32_t per_piece = std::uint32_t(std::max<std::size_t>(1, kPiece / v.vblk_size));
-  AlignedBuffer& piece = piece_buffer();
+  thread_local AlignedBuffer piece;  // kept from call to call: a fresh one would be faulted in anew
   while (decoder.slots_left() > 0) {
     piece.ensure(std::size_t(std::min(per_piece, decoder.slots_left())) * v.vblk_size);
     dev.read(area + std::uint64_t(decoder.next_slot()) * v.vblk_size, piece.span());
@@ -165,20 +158,10 @@ void detail::read_records(BlockDevice& dev, DiskDatabase& db) {
   if (!db.group) throw FormatError("the LDM database has no disk group record", area);
 }
 
-// The KLOG, read the same way and kept verbatim.
+// The KLOG, kept verbatim: one read (it is off read_group's path, which leaves it unread).
 void detail::read_log(BlockDevice& dev, DiskDatabase& db) {
-  const std::uint32_t ss = db.sector_size;
   const TocBitmap& log = toc_used(db, "read_log").bitmaps[1];
-  const std::uint64_t start = (db.privhead.config_start + log.start) * ss;
-  AlignedBuffer& piece = piece_buffer();
-  db.log.clear();
-  db.log.reserve(log.size * ss);
-  for (std::uint64_t at = 0; at < log.size * ss;) {
-    piece.ensure(std::size_t(std::min<std::uint64_t>(kPiece, log.size * ss - at)));
-    dev.read(start + at, piece.span());
-    db.log.insert(db.log.end(), piece.data(), piece.data() + piece.size());
-    at += piece.size();
-  }
+  db.log = dev.read((db.privhead.config_start + log.start) * db.sector_size, std::size_t(log.size * db.sector_size));
 }
 
 DiskDatabase read_database(BlockDevice& dev, bool records) {
