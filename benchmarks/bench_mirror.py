@@ -6,7 +6,9 @@ the floor of each in the same run.
   `cp --sparse=never` of a 4 GiB file holding the same bytes, both followed by an fsync of the
   copy; the rebuild also reads its copy back and compares it (hot cache) before it serves. The
   floor is benchmarks/floors.cpp `copy`: pread, pwrite with a page-aligned 4 MiB buffer, each
-  request started to the disk at once (sync_file_range), fsync;
+  request started to the disk at once (sync_file_range), fsync. The rebuild writes over the
+  blocks its image holds from the round before, and so does the floor over its own file; cp
+  writes a new file each round (its copy is removed before every run of any side);
 - rebuild of a 64 GiB sparse volume holding 1 GiB of data against `cp` of that 1 GiB alone (and
   the floor's copy of it);
 - verify of the 4 GiB mirror (XXH3-128 of both plexes, in parallel on the two cores) against
@@ -131,7 +133,10 @@ def main() -> int:
                 "peer": lambda: (run([cp, "--sparse=never", str(src), str(dst)]), fsync(dst)),
                 "floor": lambda: run([floors, "copy", str(src), str(floor_dst), str(4 * MiB)]),
             }
-            setups = {"peer": lambda: dst.unlink(missing_ok=True), "floor": lambda: floor_dst.unlink(missing_ok=True)}
+            # cp's copy goes before every run, so that each side runs with the same files in the
+            # page cache; the floor's stays, to be written over in place as the rebuild writes
+            # over its image.
+            setups = {side: lambda: dst.unlink(missing_ok=True) for side in cases}
             return rounds(cases, ROUNDS, setups)
 
         rows.append(row("rebuild 4 GiB written volume (and compare it)", copies(), "cp --sparse=never + fsync",

@@ -4,8 +4,10 @@
 //
 //   floors write IMAGE BYTES CHUNK       pwrite BYTES of a pattern in CHUNK requests, then fsync
 //   floors read FILE CHUNK               pread the whole file in CHUNK requests
-//   floors copy SRC DST CHUNK            pread SRC, pwrite DST (created), each request started to
-//                                        the disk at once (as bootmirror's large files are), fsync DST
+//   floors copy SRC DST CHUNK            pread SRC, pwrite DST in place (created when missing; one
+//                                        that exists keeps its blocks, as a disk image written into
+//                                        does), each request started to the disk at once (as
+//                                        bootmirror's large files are), fsync DST
 //   floors import TREE IMAGE OFFSET      every regular file under TREE (folders and names sorted):
 //                                        open, pread, close, each padded to 4 KiB and staged into
 //                                        8 MiB requests written to IMAGE from OFFSET, each started
@@ -124,7 +126,7 @@ int main(int argc, char** argv) {
   }
   if (mode == "copy" && argc == 5) {
     const std::size_t chunk = std::stoull(argv[4]);
-    int in = ::open(argv[2], O_RDONLY), out = ::open(argv[3], O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    int in = ::open(argv[2], O_RDONLY), out = ::open(argv[3], O_WRONLY | O_CREAT, 0644);
     if (in < 0 || out < 0) fail("open");
     char* buffer = aligned(chunk);
     for (off_t at = 0;; at += off_t(chunk)) {
