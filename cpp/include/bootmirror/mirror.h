@@ -117,8 +117,10 @@ class VolumeDevice final : public BlockDevice {
   // must be copied.
   bool skip_hole(std::uint64_t generation, std::size_t plex, std::uint64_t offset, std::uint64_t length);
 
-  // Whether plexes `a` and `b` hold the same bytes in [offset, offset+length), read under the write
-  // lock (no write can land between the two reads). Buffers of at least `length` bytes.
+  // Whether plexes `a` and `b`, which both take the writes to [offset, offset+length), hold the
+  // same bytes there. Read first as the volume's reads are, without the write lock, so that
+  // compares may run on several threads; bytes that differ are read again under it, where no write
+  // can land between the two reads. Buffers of at least `length` bytes.
   bool same_bytes(std::uint64_t generation, std::size_t a, std::size_t b, std::uint64_t offset, std::uint64_t length,
                   MutableByteSpan buffer_a, MutableByteSpan buffer_b);
   // The first in-sync plex other than `except`, or plex_count() when there is none.

@@ -386,19 +386,27 @@ bool VolumeDevice::skip_hole(std::uint64_t generation, std::size_t plex, std::ui
 bool VolumeDevice::same_bytes(std::uint64_t generation, std::size_t a, std::size_t b, std::uint64_t offset,
                               std::uint64_t length, MutableByteSpan buffer_a, MutableByteSpan buffer_b) {
   check_range(offset, length, "compare");
-  std::lock_guard write_lock(write_mutex_);
-  ConfigPtr c;
-  {
-    std::lock_guard lock(state_mutex_);
-    check_generation(generation);
-    c = config_;
-  }
   auto first = buffer_a.first(std::size_t(length)), second = buffer_b.first(std::size_t(length));
-  read_plex(*c, a, offset, first);
-  read_plex(*c, b, offset, second);
   // memcmp, not std::equal: libstdc++ compares std::byte ranges a byte at a time (std::byte is
   // not an integer type to it), measured at a third of memcmp's speed.
-  return std::memcmp(first.data(), second.data(), first.size()) == 0;
+  auto read_both = [&] {
+    ConfigPtr c;
+    {
+      std::lock_guard lock(state_mutex_);
+      check_generation(generation);
+      c = config_;
+    }
+    read_plex(*c, a, offset, first);
+    read_plex(*c, b, offset, second);
+    return std::memcmp(first.data(), second.data(), first.size()) == 0;
+  };
+  // First without the write lock, as the volume's reads are, so that compares on both cores run
+  // at once. Each write reaches both plexes (the range lies below the cursor of a plex being
+  // rebuilt), so bytes found equal are equal whatever landed between the two reads; bytes found
+  // different are read again under the lock, where no write can land between the reads.
+  if (read_both()) return true;
+  std::lock_guard write_lock(write_mutex_);
+  return read_both();
 }
 
 }  // namespace bootmirror::mirror
