@@ -10,6 +10,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <shared_mutex>
 #include <string>
 #include <vector>
 
@@ -153,6 +154,10 @@ class MemoryDisk final : public BlockDevice {
  private:
   ByteVector bytes_;
   std::uint32_t sector_size_;
+  // Reads may meet writes from other threads, as on an image file (a volume's reads and a mirror
+  // rebuild's compare take no write lock): the kernel keeps a pread from a pwrite in flight, and
+  // this lock does here.
+  mutable std::shared_mutex mutex_;
 };
 
 // A window [offset, offset+length) of another device: a partition.
