@@ -5,6 +5,7 @@
 // Then the copy is verified against the source, range by range on both cores (VolumeDevice::
 // same_bytes), and only a verified plex is marked in sync.
 #include <algorithm>
+#include <atomic>
 #include <exception>
 #include <thread>
 
@@ -113,12 +114,15 @@ bool rebuild(VolumeDevice& volume, std::size_t plex, std::uint64_t cursor, const
     constexpr std::uint64_t kComparePiece = 256 * 1024;
     const std::size_t piece = std::size_t(std::min<std::uint64_t>(buffer.size(), std::max<std::uint64_t>(volume.sector_size(), kComparePiece)));
     const std::vector<Extent> source_extents = volume.plex_extents(source), target_extents = volume.plex_extents(plex);
-    auto compare = [&](std::uint64_t from, std::uint64_t to) {
+    // The first half's error is the one reported (the first piece that differs); once it has one,
+    // the second half stops at its next chunk.
+    std::atomic<bool> first_half_failed{false};
+    auto compare = [&](std::uint64_t from, std::uint64_t to, bool second) {
       AlignedBuffer mine{piece}, theirs{piece};
       ExtentCursor source_now(source_extents), target_now(target_extents);
       std::optional<ExtentCursor> compared;
       if (options.only) compared.emplace(*options.only);
-      for (std::uint64_t at = from; at < to;) {
+      for (std::uint64_t at = from; at < to && !(second && first_half_failed);) {
         const std::uint64_t n = std::min(chunk, to - at);
         if ((!compared || compared->holds_data(at, n)) && (source_now.holds_data(at, n) || target_now.holds_data(at, n)))
           for (std::uint64_t p = at; p < at + n; p += piece) {
@@ -134,14 +138,15 @@ bool rebuild(VolumeDevice& volume, std::size_t plex, std::uint64_t cursor, const
     std::exception_ptr second_half;
     std::thread helper([&] {
       try {
-        compare(middle, total);
+        compare(middle, total, true);
       } catch (...) {
         second_half = std::current_exception();
       }
     });
     try {
-      compare(0, middle);
+      compare(0, middle, false);
     } catch (...) {
+      first_half_failed = true;
       helper.join();
       throw;
     }

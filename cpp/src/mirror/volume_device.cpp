@@ -387,8 +387,6 @@ bool VolumeDevice::same_bytes(std::uint64_t generation, std::size_t a, std::size
                               std::uint64_t length, MutableByteSpan buffer_a, MutableByteSpan buffer_b) {
   check_range(offset, length, "compare");
   auto first = buffer_a.first(std::size_t(length)), second = buffer_b.first(std::size_t(length));
-  // memcmp, not std::equal: libstdc++ compares std::byte ranges a byte at a time (std::byte is
-  // not an integer type to it), measured at a third of memcmp's speed.
   auto read_both = [&] {
     ConfigPtr c;
     {
@@ -398,6 +396,8 @@ bool VolumeDevice::same_bytes(std::uint64_t generation, std::size_t a, std::size
     }
     read_plex(*c, a, offset, first);
     read_plex(*c, b, offset, second);
+    // memcmp, not std::equal: libstdc++ compares std::byte ranges a byte at a time (std::byte is
+    // not an integer type to it), measured at a third of memcmp's speed.
     return std::memcmp(first.data(), second.data(), first.size()) == 0;
   };
   // First without the write lock, as the volume's reads are, so that compares on both cores run
