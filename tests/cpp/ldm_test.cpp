@@ -144,6 +144,13 @@ TEST(ldm_vblk, SlotsGivenInPiecesDecodeAsTheWholeArea) {
   EXPECT_NE(whole.find("VBLK record"), std::string::npos) << whole;
   for (std::uint32_t per : {1u, 7u, 30u})
     EXPECT_EQ(first_problem([&] { DiskDatabase db = heads; decode_in_pieces(*dev, db, per); }), whole) << per << " slots a piece";
+  // The decoder reads each slot's 16-byte head unchecked: it refuses a VMDB that decode_vmdb would
+  // not have passed (slots under 32 bytes; none at all), rather than read past a slot or divide by 0.
+  for (std::uint32_t size : {0u, 16u}) {
+    DiskDatabase db = heads;
+    db.vmdb.vblk_size = size;
+    EXPECT_THROW(ldm::detail::VblkDecoder(db, area), Error) << size << "-byte slots";
+  }
 }
 
 TEST(ldm_fields, VarIntsAreMinimalAndChecked) {

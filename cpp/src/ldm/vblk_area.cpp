@@ -28,7 +28,11 @@ std::uint32_t slots_needed(std::size_t record_bytes, std::uint32_t vblk_size) {
 }
 
 VblkDecoder::VblkDecoder(DiskDatabase& db, std::uint64_t area_offset)
-    : db_(db), area_offset_(area_offset), next_(first_slot(db.vmdb)) {}
+    : db_(db), area_offset_(area_offset) {
+  // add() reads each slot's 16-byte head unchecked, and decode_vmdb allows no smaller slot.
+  if (db.vmdb.vblk_size < 32) throw Error(fmt::format("VblkDecoder given {}-byte slots: not a decoded VMDB's", db.vmdb.vblk_size));
+  next_ = first_slot(db.vmdb);
+}
 
 void VblkDecoder::add(ByteSpan slots) {
   const Vmdb& v = db_.vmdb;
@@ -38,17 +42,24 @@ void VblkDecoder::add(ByteSpan slots) {
     throw Error(fmt::format("VblkDecoder given {} bytes: not whole slots of {}, or past slot {}", slots.size(), v.vblk_size, v.vblk_last));
   const std::uint32_t first = next_;
   next_ += count_here;
+  const std::size_t slot_size = v.vblk_size;
   for (std::uint32_t k = 0; k < count_here; ++k) {
     const std::uint32_t slot = first + k;
-    const std::uint64_t off = area_offset_ + std::uint64_t(slot) * v.vblk_size;
-    ByteSpan s = slots.subspan(std::size_t(k) * v.vblk_size, v.vblk_size);
-    // A direct compare of the stamp: every slot of the config bitmap is looked at, used or not.
-    if (load_be<std::uint32_t>(s, 0) != 0x56424C4Bu) throw FormatError(fmt::format("VBLK slot {} is not stamped 'VBLK'", slot), off);
-    std::uint32_t seq = load_be<std::uint32_t>(s, 4);
+    const std::uint64_t off = area_offset_ + std::uint64_t(slot) * slot_size;
+    ByteSpan s = slots.subspan(std::size_t(k) * slot_size, slot_size);
+    // Every slot of the config bitmap is looked at, used or not (5,920 in a Windows database):
+    // its fields are read through a fixed 16-byte view of its head, with no bounds check each
+    // (the constructor checked the slot size).
+    const std::span<const std::byte, 16> h = s.first<16>();
+    auto be32 = [&](std::size_t at) { std::uint32_t x; std::memcpy(&x, h.data() + at, 4); return bootmirror::detail::to_big(x); };
+    auto be16 = [&](std::size_t at) { std::uint16_t x; std::memcpy(&x, h.data() + at, 2); return bootmirror::detail::to_big(x); };
+    if (be32(0) != 0x56424C4Bu) throw FormatError(fmt::format("VBLK slot {} is not stamped 'VBLK'", slot), off);
+    std::uint32_t seq = be32(4);
     if (seq != slot) throw FormatError(fmt::format("VBLK slot {} carries sequence {}", slot, seq), off + 4);
-    std::uint32_t record_id = load_be<std::uint32_t>(s, 8);
-    std::uint16_t entry = load_be<std::uint16_t>(s, 12), count = load_be<std::uint16_t>(s, 14);
+    std::uint16_t count = be16(14);
     if (count == 0) continue;
+    std::uint32_t record_id = be32(8);
+    std::uint16_t entry = be16(12);
     if (count > 4) throw FormatError(fmt::format("VBLK slot {} claims {} fragments, at most 4", slot, count), off + 14);
     if (entry >= count) throw FormatError(fmt::format("VBLK slot {} is fragment {} of {}", slot, entry, count), off + 12);
     if (count == 1) {
