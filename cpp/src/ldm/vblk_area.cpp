@@ -48,18 +48,16 @@ void VblkDecoder::add(ByteSpan slots) {
     const std::uint64_t off = area_offset_ + std::uint64_t(slot) * slot_size;
     ByteSpan s = slots.subspan(std::size_t(k) * slot_size, slot_size);
     // Every slot of the config bitmap is looked at, used or not (5,920 in a Windows database):
-    // its fields are read through a fixed 16-byte view of its head, with no bounds check each
-    // (the constructor checked the slot size).
-    const std::span<const std::byte, 16> h = s.first<16>();
-    auto be32 = [&](std::size_t at) { std::uint32_t x; std::memcpy(&x, h.data() + at, 4); return bootmirror::detail::to_big(x); };
-    auto be16 = [&](std::size_t at) { std::uint16_t x; std::memcpy(&x, h.data() + at, 2); return bootmirror::detail::to_big(x); };
-    if (be32(0) != 0x56424C4Bu) throw FormatError(fmt::format("VBLK slot {} is not stamped 'VBLK'", slot), off);
-    std::uint32_t seq = be32(4);
+    // its fields are read through a view of its 16-byte head, whose size the compiler knows, so
+    // that load_be's bounds checks fold away (the constructor checked the slot size).
+    const ByteSpan h = s.first<16>();
+    if (load_be<std::uint32_t>(h, 0) != 0x56424C4Bu) throw FormatError(fmt::format("VBLK slot {} is not stamped 'VBLK'", slot), off);
+    std::uint32_t seq = load_be<std::uint32_t>(h, 4);
     if (seq != slot) throw FormatError(fmt::format("VBLK slot {} carries sequence {}", slot, seq), off + 4);
-    std::uint16_t count = be16(14);
+    std::uint16_t count = load_be<std::uint16_t>(h, 14);
     if (count == 0) continue;
-    std::uint32_t record_id = be32(8);
-    std::uint16_t entry = be16(12);
+    std::uint32_t record_id = load_be<std::uint32_t>(h, 8);
+    std::uint16_t entry = load_be<std::uint16_t>(h, 12);
     if (count > 4) throw FormatError(fmt::format("VBLK slot {} claims {} fragments, at most 4", slot, count), off + 14);
     if (entry >= count) throw FormatError(fmt::format("VBLK slot {} is fragment {} of {}", slot, entry, count), off + 12);
     if (count == 1) {
