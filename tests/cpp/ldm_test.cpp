@@ -349,6 +349,30 @@ TEST(ldm_copies, PrivheadCopiesStandInForADamagedPrimary) {
   EXPECT_FALSE(is_dynamic(*disks[0]));
 }
 
+// read_group, like libldm, reads copies of the PRIVHEAD and TOCBLOCK only until one serves; the
+// others are verify's to look at.
+TEST(ldm_copies, ReadGroupReadsOneCopyOfEachHeaderAndVerifyReadsThemAll) {
+  Group g;
+  auto disks = mirror_pair(g);
+  const Group before = read_group(disks);
+  // Bad sectors under the PRIVHEAD copies at +1856 and +2047 and the TOCBLOCKs at +2045, +2046.
+  auto faulty = std::make_shared<FaultyDisk>(disks[0]);
+  faulty->fail_range(kConfig + 1856 * 512, 512, FaultyDisk::Access::read);
+  faulty->fail_range(kConfig + 2045 * 512, 3 * 512, FaultyDisk::Access::read);
+  const Group read = read_group({faulty, disks[1]});
+  EXPECT_EQ(read.volumes.size(), before.volumes.size());
+  EXPECT_EQ(read.committed_seq, before.committed_seq);
+  EXPECT_THROW(verify(*faulty), OsError);  // verify reads every copy, and meets the bad sectors
+  // The same copies damaged instead: the group reads the same, and verify names each of them.
+  for (std::uint64_t at : {kConfig + 1856 * 512, kConfig + 2045 * 512}) disks[0]->write(at, as_bytes("BADMAGIC"));
+  EXPECT_EQ(read_group(disks).volumes.size(), before.volumes.size());
+  Health h = verify(*disks[0]);
+  EXPECT_TRUE(h.readable);
+  std::vector<std::uint64_t> offsets;
+  for (const Damage& d : h.damage) offsets.push_back(d.offset);
+  EXPECT_EQ(offsets, (std::vector<std::uint64_t>{kConfig + 1856 * 512, kConfig + 2045 * 512}));
+}
+
 TEST(ldm_copies, OnDeviceKeepsTheOffset) {
   FormatError e = ldm::detail::on_device("d0.img", FormatError("bad VMDB", 0x1234));
   EXPECT_EQ(e.offset(), 0x1234u);

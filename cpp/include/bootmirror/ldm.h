@@ -5,7 +5,8 @@
 // Reading: read_group() decodes every disk it is given, takes the newest committed database (as
 // Windows does), and resolves disks, volumes, components and partitions by id. Every header has
 // copies (PRIVHEAD three, TOCBLOCK four, the whole database one per disk); a damaged copy is read
-// around, as the kernel and libldm do, and reported (DiskDatabase::damage, verify()). Writing:
+// around, as the kernel and libldm do, and reported (DiskDatabase::damage, verify()). read_group
+// reads copies of a header only until one serves, as libldm does; verify() reads every one. Writing:
 // change a Group, then commit() it; the commit is crash-safe (see cpp/src/ldm/commit.cpp), and
 // every edit and commit checks all it needs before its first change (in memory or on disk).
 //

@@ -102,7 +102,7 @@ const PrivHead& FoundPrivHead::usable() const {
   throw FormatError(fmt::format("no valid PRIVHEAD in any of its {} places; the first: {}", damage.size(), first.problem), first.offset);
 }
 
-FoundPrivHead find_privhead(BlockDevice& dev) {
+FoundPrivHead find_privhead(BlockDevice& dev, Copies copies) {
   const Place place = locate(dev);
   const std::uint32_t ss = dev.sector_size();
   const ConfigLayout L = layout_for(ss);
@@ -127,8 +127,10 @@ FoundPrivHead find_privhead(BlockDevice& dev) {
   try_copy(place.primary_lba, false, 0);
   // The copies of the config area the primary points to, or of Windows' place for it.
   const std::uint64_t config = valid.empty() ? place.config_start : valid.front().second.config_start;
-  for (std::uint64_t at : {L.ph2, L.ph3})
+  for (std::uint64_t at : {L.ph2, L.ph3}) {
+    if (copies == Copies::first_valid && !valid.empty()) break;
     if (config + at < dev.sector_count() && config + at != place.primary_lba) try_copy(config + at, true, config);
+  }
   if (valid.empty()) return found;
   found.lba = valid.front().first;
   found.privhead = valid.front().second;
@@ -145,7 +147,7 @@ FoundPrivHead find_privhead(BlockDevice& dev) {
 
 bool is_dynamic(BlockDevice& device) {
   try {
-    return detail::find_privhead(device).privhead.has_value();
+    return detail::find_privhead(device, detail::Copies::first_valid).privhead.has_value();
   } catch (const FormatError&) {
     return false;
   }

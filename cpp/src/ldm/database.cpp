@@ -43,7 +43,7 @@ std::uint64_t detail::vmdb_offset(const DiskDatabase& db) {
 }
 
 void detail::read_database_into(BlockDevice& dev, bool records, DiskDatabase& db, const char*& stage,
-                                const FoundPrivHead* known) {
+                                const FoundPrivHead* known, Copies copies) {
   // The headers are read a sector at a time; with records the caller passed the device itself,
   // and the sectors (MBR, GPT, PRIVHEAD and TOCBLOCK copies, VMDB) share a few pages: one read a page.
   std::optional<PageCachedReads> cached;
@@ -52,7 +52,7 @@ void detail::read_database_into(BlockDevice& dev, bool records, DiskDatabase& db
   const std::uint32_t ss = dev.sector_size();
   db.sector_size = ss;
   std::optional<FoundPrivHead> own;  // a copy of `known` would copy its partitions and damage too
-  if (!known) own = find_privhead(headers);
+  if (!known) own = find_privhead(headers, copies);
   const FoundPrivHead& found = known ? *known : *own;
   stage = "PRIVHEAD";
   db.scheme = found.scheme;
@@ -63,11 +63,11 @@ void detail::read_database_into(BlockDevice& dev, bool records, DiskDatabase& db
   const std::uint64_t base = ph.config_start * ss;
   auto sectors = [&](std::uint64_t first, std::uint64_t count) { return headers.read(base + first * ss, count * ss); };
 
-  stage = "TOCBLOCK";
   const auto toc_at = toc_sectors(ph.config_size);
   db.tocs.assign(4, std::nullopt);
   std::vector<std::size_t> valid;
-  for (std::size_t i : kTocOrder) {
+  auto read_toc = [&](std::size_t i) {
+    stage = "TOCBLOCK";
     const std::uint64_t off = base + toc_at[i] * ss;
     try {
       db.tocs[i] = decode_tocblock(sectors(toc_at[i], 1), off, ph.config_size);
@@ -76,22 +76,14 @@ void detail::read_database_into(BlockDevice& dev, bool records, DiskDatabase& db
     } catch (const FormatError& e) {
       db.damage.push_back(damage_of("TOCBLOCK", e, off));
     }
-  }
-  if (valid.empty()) {
-    // The first copy tried (config+2, libldm's) says what is wrong.
-    auto first = std::find_if(db.damage.begin(), db.damage.end(), [](const Damage& d) { return d.structure == "TOCBLOCK"; });
-    throw FormatError(fmt::format("no valid TOCBLOCK in any of its four places in the LDM database; the first: {}", first->problem),
-                      first->offset);
-  }
-
-  stage = "VMDB";
+  };
   // A copy whose config bitmap holds no valid VMDB gives way to the next one that differs.
   std::optional<std::size_t> used;
   std::vector<std::pair<std::size_t, FormatError>> failed;
-  for (std::size_t i : valid) {
-    bool tried = false;
-    for (const auto& f : failed) tried |= same_bitmaps(*db.tocs[f.first], *db.tocs[i]);
-    if (tried) continue;
+  auto read_vmdb = [&](std::size_t i) {
+    stage = "VMDB";
+    for (const auto& f : failed)
+      if (same_bitmaps(*db.tocs[f.first], *db.tocs[i])) return;
     const TocBitmap& cfg = db.tocs[i]->bitmaps[0];
     const std::uint64_t off = base + cfg.start * ss;
     try {
@@ -101,11 +93,28 @@ void detail::read_database_into(BlockDevice& dev, bool records, DiskDatabase& db
                                       escape_bytes(ph.group_guid)), off + 0x35);
       db.vmdb = v;
       used = i;
-      break;
     } catch (const FormatError& e) {
       failed.emplace_back(i, e);
     }
+  };
+  // Either way the copy used is the first valid one, in kTocOrder, whose VMDB decodes: with
+  // Copies::all every TOCBLOCK is read first (those that disagree with it are reported below),
+  // with first_valid each one's VMDB is tried as soon as it is read, and the rest are not read.
+  for (std::size_t i : kTocOrder) {
+    read_toc(i);
+    if (copies == Copies::first_valid && !valid.empty() && valid.back() == i) read_vmdb(i);
+    if (used) break;
   }
+  if (valid.empty()) {
+    stage = "TOCBLOCK";
+    // The first copy tried (config+2, libldm's) says what is wrong.
+    auto first = std::find_if(db.damage.begin(), db.damage.end(), [](const Damage& d) { return d.structure == "TOCBLOCK"; });
+    throw FormatError(fmt::format("no valid TOCBLOCK in any of its four places in the LDM database; the first: {}", first->problem),
+                      first->offset);
+  }
+  if (copies == Copies::all)
+    for (std::size_t k = 0; k < valid.size() && !used; ++k) read_vmdb(valid[k]);
+  stage = "VMDB";
   if (!used) throw failed.front().second;
   for (std::size_t i : valid) {
     if (same_bitmaps(*db.tocs[*used], *db.tocs[i])) continue;
@@ -171,10 +180,10 @@ DiskDatabase read_database(BlockDevice& dev, bool records) {
   return db;
 }
 
-DiskDatabase detail::read_database(BlockDevice& dev, bool records, const FoundPrivHead& known) {
+DiskDatabase detail::read_database(BlockDevice& dev, bool records, const FoundPrivHead& known, Copies copies) {
   DiskDatabase db;
   const char* stage = "";
-  read_database_into(dev, records, db, stage, &known);
+  read_database_into(dev, records, db, stage, &known, copies);
   return db;
 }
 

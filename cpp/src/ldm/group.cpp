@@ -239,17 +239,17 @@ Group read_group(const std::vector<DevicePtr>& devices) {
   std::optional<FormatError> first_error;
   for (const auto& dev : devices) {
     if (!dev) throw UsageError("read_group: a disk is None");
-    // The headers of each disk (GPT, PRIVHEAD copies, TOCBLOCKs, VMDB) are read a sector at a time
-    // and share a few pages: one read a page.
+    // The headers of each disk (GPT, a PRIVHEAD, a TOCBLOCK, the VMDB; other copies only where
+    // these are damaged) are read a sector at a time and share a few pages: one read a page.
     PageCachedReads headers(*dev);
     try {
-      found.push_back(find_privhead(headers));
+      found.push_back(find_privhead(headers, Copies::first_valid));
       (void)found.back().usable();
     } catch (const FormatError& e) {
       throw on_device(dev->name(), e);
     }
     try {
-      heads.push_back(detail::read_database(headers, false, found.back()));
+      heads.push_back(detail::read_database(headers, false, found.back(), Copies::first_valid));
     } catch (const FormatError& e) {
       heads.emplace_back();
       if (!first_error) first_error = on_device(dev->name(), e);

@@ -16,7 +16,7 @@ Scan scan(const std::vector<DevicePtr>& devices, const std::string& preferred_gu
     // Disks sort by their PRIVHEAD (any valid copy); a database damaged beyond it is read_group's
     // to read around, from the group's other disks.
     try {
-      by_group[detail::find_privhead(*devices[i]).usable().group_guid].push_back(i);
+      by_group[detail::find_privhead(*devices[i], detail::Copies::first_valid).usable().group_guid].push_back(i);
     } catch (const detail::NotDynamic&) {
       out.basic.push_back(i);
     } catch (const FormatError& e) {
