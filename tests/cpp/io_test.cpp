@@ -235,6 +235,27 @@ TEST(PageCachedReads, PagesPastTheKeptNumberTakeTheOldestSlotsAndReadRight) {
         ASSERT_EQ(cached.read(at, 512), disk->read(at, 512)) << "byte " << at << ", round " << round;
 }
 
+// A view takes the page buffer of one that ended before it: it must see its own device's bytes,
+// never a page the buffer held for another.
+TEST(PageCachedReads, AViewAfterAnotherReadsItsOwnDevice) {
+  auto a = std::make_shared<MemoryDisk>(8 * 4096), b = std::make_shared<MemoryDisk>(8 * 4096);
+  for (std::uint64_t at = 0; at < a->size(); at += 512) {
+    a->write(at, pattern(512, unsigned(at / 512) + 1));
+    b->write(at, pattern(512, unsigned(at / 512) + 100));
+  }
+  for (int round = 0; round < 3; ++round) {
+    auto first = std::make_unique<PageCachedReads>(*a);
+    EXPECT_EQ(first->read(512, 512), a->read(512, 512));
+    PageCachedReads beside(*b);  // alive with `first`: a buffer of its own
+    EXPECT_EQ(beside.read(512, 512), b->read(512, 512));
+    EXPECT_EQ(first->read(4096, 512), a->read(4096, 512));
+    first.reset();
+    PageCachedReads next(*b);
+    EXPECT_EQ(next.read(512, 512), b->read(512, 512));
+    EXPECT_EQ(next.read(4096 + 1024, 100), b->read(4096 + 1024, 100));
+  }
+}
+
 TEST(PageCachedReads, ABadSectorFailsOnlyReadsOfItself) {
   auto disk = std::make_shared<MemoryDisk>(1 << 20);
   disk->write(4096 + 2560, pattern(512, 7));

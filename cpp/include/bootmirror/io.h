@@ -204,6 +204,9 @@ std::uint32_t hidden_sectors_of(const BlockDevice& device);
 class PageCachedReads final : public BlockDevice {
  public:
   explicit PageCachedReads(BlockDevice& base) : base_(base) {}
+  ~PageCachedReads() override;
+  PageCachedReads(const PageCachedReads&) = delete;
+  PageCachedReads& operator=(const PageCachedReads&) = delete;
   std::uint64_t size() const override { return base_.size(); }
   std::uint32_t sector_size() const override { return base_.sector_size(); }
   bool writable() const override { return false; }
@@ -219,8 +222,9 @@ class PageCachedReads final : public BlockDevice {
   static constexpr std::size_t kPages = 16;  // the most kept; a decode touches fewer
   ByteSpan page(std::uint64_t index);
   BlockDevice& base_;
-  // The kept pages in one buffer, taken on the first read and never zero-filled (each slot is
-  // read whole before use): slot i holds page index_[i], length_[i] bytes of it.
+  // The kept pages in one buffer, taken on the first read (from those that ended on this thread,
+  // when there is one) and never zero-filled (each slot is read whole before use): slot i holds
+  // page index_[i], length_[i] bytes of it.
   AlignedBuffer slots_;
   std::uint64_t index_[kPages] = {};
   std::uint32_t length_[kPages] = {};

@@ -133,7 +133,7 @@ FoundPrivHead find_privhead(BlockDevice& dev, Copies copies) {
   }
   if (valid.empty()) return found;
   found.lba = valid.front().first;
-  found.privhead = valid.front().second;
+  found.privhead = std::move(valid.front().second);  // valid[0] is compared with no more below
   for (std::size_t i = 1; i < valid.size(); ++i) {
     std::string field = disagreement(*found.privhead, valid[i].second);
     if (!field.empty())

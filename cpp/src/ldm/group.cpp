@@ -237,6 +237,8 @@ Group read_group(const std::vector<DevicePtr>& devices) {
   std::vector<FoundPrivHead> found;
   std::vector<std::optional<DiskDatabase>> heads;  // PRIVHEAD, TOCBLOCK and VMDB; nullopt: damaged
   std::optional<FormatError> first_error;
+  found.reserve(devices.size());
+  heads.reserve(devices.size());
   for (const auto& dev : devices) {
     if (!dev) throw UsageError("read_group: a disk is None");
     // The headers of each disk (GPT, a PRIVHEAD, a TOCBLOCK, the VMDB; other copies only where
