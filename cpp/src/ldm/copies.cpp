@@ -103,12 +103,12 @@ const PrivHead& FoundPrivHead::usable() const {
 }
 
 FoundPrivHead find_privhead(BlockDevice& dev, Copies copies) {
-  const Place place = locate(dev);
+  Place place = locate(dev);
   const std::uint32_t ss = dev.sector_size();
   const ConfigLayout L = layout_for(ss);
   FoundPrivHead found;
   found.scheme = place.scheme;
-  found.gpt_partitions = place.gpt_partitions;
+  found.gpt_partitions = std::move(place.gpt_partitions);
   std::vector<std::pair<std::uint64_t, PrivHead>> valid;
   auto try_copy = [&](std::uint64_t lba, bool in_config, std::uint64_t config_start) {
     for (const auto& [seen, ph] : valid)
