@@ -102,7 +102,7 @@ void detail::read_database_into(BlockDevice& dev, bool records, DiskDatabase& db
   // with first_valid each one's VMDB is tried as soon as it is read, and the rest are not read.
   for (std::size_t i : kTocOrder) {
     read_toc(i);
-    if (copies == Copies::first_valid && !valid.empty() && valid.back() == i) read_vmdb(i);
+    if (copies == Copies::first_valid && db.tocs[i]) read_vmdb(i);
     if (used) break;
   }
   if (valid.empty()) {
