@@ -373,6 +373,30 @@ TEST(ldm_copies, ReadGroupReadsOneCopyOfEachHeaderAndVerifyReadsThemAll) {
   EXPECT_EQ(offsets, (std::vector<std::uint64_t>{kConfig + 1856 * 512, kConfig + 2045 * 512}));
 }
 
+// A commit writes the disk group record's GUID into every disk it rewrites: a record naming another
+// group than its VMDB is damage, read around from another disk, never committed from.
+TEST(ldm_copies, AGroupRecordNamingAnotherGroupIsDamage) {
+  Group g;
+  auto disks = mirror_pair(g);
+  const std::string guid = g.record.guid;
+  DiskDatabase db = read_database(*disks[0]);
+  std::string other = guid;
+  other.back() = other.back() == '0' ? '1' : '0';
+  db.group->guid = other;
+  disks[0]->write(db.privhead.config_start * 512, encode_config(db));
+  try {
+    read_group({disks[0]});
+    FAIL() << "the group record's GUID went unchecked";
+  } catch (const FormatError& e) {
+    EXPECT_NE(std::string(e.what()).find("the disk group record names group " + other + " but the VMDB " + guid), std::string::npos) << e.what();
+    EXPECT_TRUE(e.offset().has_value());
+  }
+  const Group read = read_group(disks);  // from disk 1's database
+  EXPECT_EQ(read.record.guid, guid);
+  EXPECT_EQ(read.volumes.size(), 2u);
+  EXPECT_FALSE(verify(*disks[0]).clean());
+}
+
 TEST(ldm_copies, OnDeviceKeepsTheOffset) {
   FormatError e = ldm::detail::on_device("d0.img", FormatError("bad VMDB", 0x1234));
   EXPECT_EQ(e.offset(), 0x1234u);

@@ -206,6 +206,13 @@ Group detail::assemble(DiskDatabase db) {
   Group g;
   g.committed_seq = db.vmdb.committed_seq;
   g.record = *db.group;
+  // A group has one GUID: its PRIVHEADs and VMDB name it (read_database_into checks that they
+  // agree), and so must its disk group record, which a commit writes to every disk it rewrites. A
+  // record naming another would move those disks to a group that the disks left as they were (one
+  // the group lost, say) are not in, and the group would no longer read as one (found by fuzzing).
+  if (db.group->guid != db.vmdb.group_guid)
+    throw record_error(db, *db.group, fmt::format("the disk group record names group {} but the VMDB {}", escape_bytes(db.group->guid),
+                                                  escape_bytes(db.vmdb.group_guid)));
   std::map<std::uint32_t, std::uint64_t> deleted;
   for (const RawRecord& r : db.raw)
     if (r.type == 0 && r.commit_id <= g.committed_seq) deleted[r.id] = std::max(deleted[r.id], r.commit_id);
