@@ -153,6 +153,23 @@ TEST(ldm_vblk, SlotsGivenInPiecesDecodeAsTheWholeArea) {
   }
 }
 
+// A record's slots are held inline, at most four (the kernel's fragment limit): a fifth is a bug
+// of the caller (names are limited so that every record fits in four).
+TEST(ldm_vblk, ARecordTakesAtMostFourSlots) {
+  SlotList slots{7, 27};
+  EXPECT_EQ(slots.size(), 2u);
+  EXPECT_EQ(slots.front(), 7u);
+  EXPECT_EQ(slots.at(1), 27u);
+  EXPECT_THROW((void)slots.at(2), Error);
+  EXPECT_EQ(slots, (SlotList{7, 27}));
+  EXPECT_NE(slots, (SlotList{7}));
+  slots.push_back(8);
+  slots.push_back(9);
+  EXPECT_EQ(std::vector<std::uint32_t>(slots.begin(), slots.end()), (std::vector<std::uint32_t>{7, 27, 8, 9}));
+  EXPECT_THROW(slots.push_back(10), Error);
+  EXPECT_EQ(slots.size(), 4u);
+}
+
 TEST(ldm_fields, VarIntsAreMinimalAndChecked) {
   ldm::detail::FieldWriter w;
   w.var_int(0x443);

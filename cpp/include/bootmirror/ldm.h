@@ -15,7 +15,9 @@
 // ill-formed sequence as U+FFFD. Messages quote them through escape_bytes().
 #pragma once
 
+#include <algorithm>
 #include <array>
+#include <initializer_list>
 #include <cstdint>
 #include <tuple>
 #include <utility>
@@ -29,11 +31,37 @@
 
 namespace bootmirror::ldm {
 
+// The slots of one record's fragments, in fragment order: at most 4 (the kernel's ldm_frag_add
+// refuses more, and so does our decoder). Held inline: a group's read places every record it
+// decodes, and copies it into the group, and a vector each was a fifth of that read's allocations.
+class SlotList {
+ public:
+  static constexpr std::size_t kMax = 4;
+  SlotList() = default;
+  SlotList(std::initializer_list<std::uint32_t> slots) {
+    for (std::uint32_t s : slots) push_back(s);
+  }
+  // Error (a bug of the caller: records are sized to fit before they are placed) past kMax.
+  void push_back(std::uint32_t slot);
+  std::size_t size() const { return size_; }
+  bool empty() const { return size_ == 0; }
+  std::uint32_t operator[](std::size_t i) const { return slots_[i]; }
+  std::uint32_t at(std::size_t i) const;
+  std::uint32_t front() const { return at(0); }
+  const std::uint32_t* begin() const { return slots_.data(); }
+  const std::uint32_t* end() const { return slots_.data() + size_; }
+  bool operator==(const SlotList& other) const { return std::equal(begin(), end(), other.begin(), other.end()); }
+
+ private:
+  std::array<std::uint32_t, kMax> slots_{};
+  std::uint8_t size_ = 0;
+};
+
 // Where a record sits in the VBLK area: its fragment group number and one slot per fragment.
 // Kept so that re-encoding a decoded database gives the same bytes.
 struct Placement {
   std::uint32_t record_id = 0;
-  std::vector<std::uint32_t> slots;
+  SlotList slots;
 };
 
 // Header fields every record shares (VBLK record header at 0x10 of its first slot).

@@ -16,6 +16,20 @@
 
 #include "ldm/codec.h"
 
+namespace bootmirror::ldm {
+
+void SlotList::push_back(std::uint32_t slot) {
+  if (size_ == kMax) throw Error(fmt::format("an LDM record takes at most {} VBLK slots; a {}th was given", kMax, kMax + 1));
+  slots_[size_++] = slot;
+}
+
+std::uint32_t SlotList::at(std::size_t i) const {
+  if (i >= size_) throw Error(fmt::format("slot {} of a record placed in {}", i, size_));
+  return slots_[i];
+}
+
+}  // namespace bootmirror::ldm
+
 namespace bootmirror::ldm::detail {
 
 namespace {
