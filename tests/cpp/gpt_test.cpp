@@ -26,6 +26,13 @@ std::shared_ptr<MemoryDisk> disk_with_table(std::uint64_t bytes = 64ull << 20, s
 
 ByteVector snapshot(BlockDevice& d) { return d.read(0, d.size()); }
 
+std::vector<gpt::Partition> used_entries(const gpt::Table& t) {
+  std::vector<gpt::Partition> out;
+  for (const auto& p : t.entries)
+    if (p.used()) out.push_back(p);
+  return out;
+}
+
 // Rewrites the header at `lba` with `mutate` applied and a correct CRC, so only the field is wrong.
 template <typename F>
 void patch_header(BlockDevice& d, std::uint64_t lba, F mutate) {
@@ -132,18 +139,32 @@ TEST(GptTable, EachDamagedStructureIsDetectedAndRepaired) {
   }
 }
 
-// read_entries gives what read gives, from the primary alone while it is valid: the backup's
-// sectors are never read then, so even an unreadable backup does not stop it.
+// read_entries gives the used entries read gives, from the primary alone while it is valid: the
+// backup's sectors are never read then, so even an unreadable backup does not stop it.
 TEST(GptTable, ReadEntriesTakesThePrimaryAloneAndFallsBackAsReadDoes) {
   auto disk = disk_with_table();
+  {  // a second partition five slots on: the unused slots between are left out
+    gpt::Table t = gpt::read(*disk);
+    gpt::Partition p = t.entries[0];
+    p.unique = IdentitySource::new_guid();
+    p.first_lba = t.entries[0].last_lba + 1;
+    p.last_lba = p.first_lba + 99;
+    p.set_name("second");
+    t.entries[5] = p;
+    gpt::write(*disk, t);
+  }
   const gpt::Table table = gpt::read(*disk);
+  ASSERT_EQ(used_entries(table).size(), 2u);
   auto faulty = std::make_shared<FaultyDisk>(disk);
   faulty->fail_range((disk->sector_count() - 33) * 512, 33 * 512, FaultyDisk::Access::read);
   const gpt::EntryArray primary = gpt::read_entries(*faulty);
   EXPECT_EQ(primary.lba, 2u);
-  ASSERT_EQ(primary.entries.size(), table.entries.size());
-  EXPECT_EQ(primary.entries[0].first_lba, table.entries[0].first_lba);
-  EXPECT_EQ(primary.entries[0].name, table.entries[0].name);
+  ASSERT_EQ(primary.used.size(), used_entries(table).size());
+  for (std::size_t i = 0; i < primary.used.size(); ++i) {
+    EXPECT_EQ(primary.used[i].first_lba, used_entries(table)[i].first_lba);
+    EXPECT_EQ(primary.used[i].name, used_entries(table)[i].name);
+    EXPECT_EQ(primary.used[i].unique, used_entries(table)[i].unique);
+  }
   EXPECT_THROW(gpt::read(*faulty), OsError);  // read looks at both copies
 
   // A damaged primary header or array: the backup's entries, as read takes them.
@@ -152,8 +173,8 @@ TEST(GptTable, ReadEntriesTakesThePrimaryAloneAndFallsBackAsReadDoes) {
     const gpt::Table before = gpt::read(*damaged);
     damaged->write(lba * 512, ByteVector(512, std::byte{0x42}));
     const gpt::EntryArray backup = gpt::read_entries(*damaged);
-    ASSERT_EQ(backup.entries.size(), before.entries.size()) << "LBA " << lba;
-    EXPECT_EQ(backup.entries[0].unique, before.entries[0].unique) << "LBA " << lba;
+    ASSERT_EQ(backup.used.size(), used_entries(before).size()) << "LBA " << lba;
+    EXPECT_EQ(backup.used[0].unique, used_entries(before)[0].unique) << "LBA " << lba;
     EXPECT_EQ(backup.lba, gpt::read(*damaged).primary_entries_lba) << "LBA " << lba;
   }
   // Neither copy: read's FormatError.

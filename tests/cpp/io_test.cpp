@@ -266,6 +266,22 @@ TEST(PageCachedReads, ABadSectorFailsOnlyReadsOfItself) {
   EXPECT_THROW(cached.read(4096 + 1024, 512), OsError);
 }
 
+// A header read holds its bytes inline up to a 4 KiB sector and in a vector past it; either way
+// it reads exactly the range asked for, and refuses one outside the device as read() does.
+TEST(SectorRead, HoldsTheRangeAskedForInlineOrNot) {
+  auto disk = std::make_shared<MemoryDisk>(64 * 1024, 4096);
+  for (std::uint64_t at = 0; at < disk->size(); at += 512) disk->write(at, pattern(512, unsigned(at / 512) + 1));
+  for (auto [offset, length] : {std::pair<std::uint64_t, std::size_t>{512, 512}, {4096, 4096}, {1024, 16384}, {100, 1}, {0, 0}}) {
+    const SectorRead r(*disk, offset, length);
+    const ByteVector want = disk->read(offset, length);
+    EXPECT_TRUE(std::equal(r.span().begin(), r.span().end(), want.begin(), want.end())) << offset << "+" << length;
+  }
+  EXPECT_THROW(SectorRead(*disk, disk->size() - 512, 1024), UsageError);
+  auto faulty = std::make_shared<FaultyDisk>(disk);
+  faulty->fail_range(8192, 512, FaultyDisk::Access::read);
+  EXPECT_THROW(SectorRead(*faulty, 8192, 512), OsError);
+}
+
 TEST_F(ImageFileTest, OpeningAFifoReadOnlyNeitherBlocksNorTakesIt) {
   const std::string fifo = path("pipe");
   ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);

@@ -101,13 +101,14 @@ bool looks_like_gpt(BlockDevice& disk);
 // is wrong with each copy when neither is usable, or when the disk holds no GPT at all.
 Table read(BlockDevice& disk);
 
-// The entries `read` returns (every slot, used or not) and the LBA of the array they came from.
-// While the primary copy is valid the backup is not read at all, as libldm reads a GPT: a reader
-// that needs only the partitions (LDM finding its metadata partition on every disk of a group)
-// skips reading, comparing and decoding a second copy. FormatError as `read` when neither copy is
-// usable; an unreadable backup fails `read` (OsError) but not this while the primary is valid.
+// The used entries `read` returns, in slot order, and the LBA of the array they came from. While
+// the primary copy is valid the backup is not read at all, as libldm reads a GPT: a reader that
+// needs only the partitions (LDM finding its metadata partition on every disk of a group) skips
+// reading, comparing and decoding a second copy, and the unused slots are checked but not kept.
+// FormatError as `read` when neither copy is usable; an unreadable backup fails `read` (OsError)
+// but not this while the primary is valid.
 struct EntryArray {
-  std::vector<Partition> entries;
+  std::vector<Partition> used;
   std::uint64_t lba = 0;
 };
 EntryArray read_entries(BlockDevice& disk);

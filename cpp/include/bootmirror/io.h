@@ -196,6 +196,25 @@ void write_zeros(BlockDevice& device, std::uint64_t offset, std::uint64_t length
 std::uint32_t hidden_sectors_of(const BlockDevice& device);
 
 // A read-only view of `base` for one decode that keeps the 4 KiB pages its small reads touch.
+// One header's bytes (a sector or a few) read from a device: held inline up to 4 KiB, the largest
+// sector, so that a decode reading a header per structure allocates nothing for it (an LDM group
+// read reads four to six a disk). Longer reads take a vector. Not copyable: use it where it is read.
+class SectorRead {
+ public:
+  static constexpr std::size_t kInline = 4096;
+  SectorRead(BlockDevice& device, std::uint64_t offset, std::size_t length);
+  SectorRead(const SectorRead&) = delete;
+  SectorRead& operator=(const SectorRead&) = delete;
+  ByteSpan span() const { return {data_, length_}; }
+  operator ByteSpan() const { return span(); }
+
+ private:
+  alignas(64) std::byte inline_[kInline];  // not zero-filled: read whole before use
+  ByteVector heap_;
+  const std::byte* data_;
+  std::size_t length_;
+};
+
 // Decoders read their headers a sector at a time and those sectors mostly share pages (an LDM
 // scan: the MBR, GPT header and MBR PRIVHEAD in the first page; two TOCBLOCKs and a PRIVHEAD copy
 // in the config area's last), so each page costs one read of the base instead of one per sector.

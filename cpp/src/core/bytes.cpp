@@ -1,6 +1,7 @@
 #include "bootmirror/bytes.h"
 
 #include <algorithm>
+#include <cstring>
 
 #include <fmt/format.h>
 
@@ -31,10 +32,11 @@ MutableByteSpan subspan(MutableByteSpan bytes, std::size_t offset, std::size_t l
 
 std::string load_ascii(ByteSpan bytes, std::size_t offset, std::size_t width) {
   auto field = subspan(bytes, offset, width);
-  std::string text(reinterpret_cast<const char*>(field.data()), field.size());
-  // Fixed-width text fields end at the first NUL.
-  if (auto nul = text.find('\0'); nul != std::string::npos) text.resize(nul);
-  return text;
+  // Fixed-width text fields end at the first NUL; the string is made at that length, so that a
+  // short name in a wide field stays in the string's own storage.
+  const char* text = reinterpret_cast<const char*>(field.data());
+  const void* nul = std::memchr(text, 0, field.size());
+  return std::string(text, nul ? static_cast<const char*>(nul) - text : field.size());
 }
 
 void store_ascii(MutableByteSpan bytes, std::size_t offset, std::size_t width, std::string_view text) {

@@ -67,8 +67,10 @@ Partition decode_entry(ByteSpan entry);
 void encode_entry(const Partition& partition, MutableByteSpan entry);
 
 // The entries of an array, validated: used entries ordered first <= last, inside the usable range,
-// not overlapping. `device_offset` is where the array starts, for messages.
-std::vector<Partition> decode_array(ByteSpan array, const Header& header, std::uint64_t device_offset);
+// not overlapping. `device_offset` is where the array starts, for messages. With Slots::used only
+// the used entries are returned, in slot order (the checks are the same).
+enum class Slots { all, used };
+std::vector<Partition> decode_array(ByteSpan array, const Header& header, std::uint64_t device_offset, Slots which = Slots::all);
 // The array of `table`, padded with zeros to whole blocks.
 ByteVector encode_array(const Table& table);
 

@@ -65,6 +65,20 @@ void inspect_array(BlockDevice& disk, const codec::Header& h, std::uint64_t entr
   }
 }
 
+// The used entries of the array `h` describes; nullopt when the array does not fit the disk or
+// does not decode, as inspect_array would find it.
+std::optional<std::vector<Partition>> used_entries(BlockDevice& disk, const codec::Header& h) {
+  const std::uint32_t ss = disk.sector_size();
+  const std::uint64_t sectors = array_sectors(h, ss);
+  if (h.entries_lba < 1 || h.entries_lba >= disk.sector_count() || disk.sector_count() - h.entries_lba < sectors) return std::nullopt;
+  const SectorRead array(disk, h.entries_lba * ss, sectors * ss);
+  try {
+    return codec::decode_array(array, h, h.entries_lba * ss, codec::Slots::used);
+  } catch (const FormatError&) {
+    return std::nullopt;
+  }
+}
+
 Copy inspect_header(BlockDevice& disk, std::uint64_t lba) {
   Copy copy;
   copy.state.header_lba = lba;
@@ -73,7 +87,7 @@ Copy inspect_header(BlockDevice& disk, std::uint64_t lba) {
     copy.header_problem = fmt::format("LBA {} is past the end of the disk", lba);
     return copy;
   }
-  ByteVector block = disk.read(lba * ss, ss);
+  const SectorRead block(disk, lba * ss, ss);
   copy.state.header_found = matches_ascii(block, 0, "EFI PART");
   try {
     copy.header = codec::decode_header(block, lba, disk.sector_count(), ss);
@@ -269,13 +283,14 @@ Table read(BlockDevice& disk) {
 EntryArray read_entries(BlockDevice& disk) {
   if (disk.sector_count() >= 4) {
     Copy primary = inspect_header(disk, 1);
-    if (primary.header) {
-      inspect_array(disk, *primary.header, primary.header->entries_lba, primary);
-      if (primary.state.array_valid) return {std::move(*primary.entries), primary.header->entries_lba};
-    }
+    if (primary.header)
+      if (auto used = used_entries(disk, *primary.header)) return {std::move(*used), primary.header->entries_lba};
   }
   Table t = read(disk);
-  return {std::move(t.entries), t.primary_entries_lba};
+  EntryArray out{{}, t.primary_entries_lba};
+  for (Partition& p : t.entries)
+    if (p.used()) out.used.push_back(std::move(p));
+  return out;
 }
 
 void write(BlockDevice& disk, const Table& table) {

@@ -38,7 +38,7 @@ void encode_entry(const Partition& p, MutableByteSpan entry) {
   }
 }
 
-std::vector<Partition> decode_array(ByteSpan array, const Header& h, std::uint64_t device_offset) {
+std::vector<Partition> decode_array(ByteSpan array, const Header& h, std::uint64_t device_offset, Slots which) {
   const std::uint64_t bytes = h.array_bytes();
   if (array.size() < bytes) throw FormatError("GPT entry array: truncated", device_offset);
   const std::uint32_t computed = crc32(array.first(bytes));
@@ -46,15 +46,23 @@ std::vector<Partition> decode_array(ByteSpan array, const Header& h, std::uint64
     throw FormatError(fmt::format("GPT entry array: CRC32 is {:#010x}, the header records {:#010x}", computed, h.entries_crc),
                       device_offset);
 
+  const bool all = which == Slots::all;
   std::vector<Partition> entries;
-  entries.reserve(h.entry_count);
-  std::vector<std::pair<std::uint64_t, std::uint32_t>> extents;  // (first LBA, slot) of used entries
+  if (all) entries.reserve(h.entry_count);
+  struct Extent {
+    std::uint64_t first_lba;
+    std::uint32_t slot;
+    std::size_t index;  // in `entries`
+    bool operator<(const Extent& other) const { return std::tie(first_lba, slot) < std::tie(other.first_lba, other.slot); }
+  };
+  std::vector<Extent> extents;  // of the used entries
   for (std::uint32_t slot = 0; slot < h.entry_count; ++slot) {
     const std::uint64_t at = std::uint64_t(slot) * h.entry_size;
     const ByteSpan bytes = array.subspan(at, h.entry_size);
     // Most of an array is unused entries, all zeros: what decode_entry would make of them, made
     // without decoding two GUIDs and a name each (an LDM scan reads every disk's arrays).
     if (is_all_zero(bytes)) {
+      if (!all) continue;
       entries.emplace_back();
       if (h.entry_size > kEntrySize) entries.back().tail.assign(h.entry_size - kEntrySize, std::byte{0});
       continue;
@@ -65,19 +73,21 @@ std::vector<Partition> decode_array(ByteSpan array, const Header& h, std::uint64
         throw FormatError(fmt::format("GPT entry {}: LBA {}..{} is outside the usable range {}..{}", slot + 1,
                                       p.first_lba, p.last_lba, h.first_usable_lba, h.last_usable_lba),
                           device_offset + at + 32);
-      extents.emplace_back(p.first_lba, slot);
+      extents.push_back({p.first_lba, slot, entries.size()});
+    } else if (!all) {
+      continue;
     }
     entries.push_back(std::move(p));
   }
   std::sort(extents.begin(), extents.end());
   for (std::size_t i = 1; i < extents.size(); ++i) {
-    const Partition& before = entries[extents[i - 1].second];
-    const Partition& after = entries[extents[i].second];
+    const Partition& before = entries[extents[i - 1].index];
+    const Partition& after = entries[extents[i].index];
     if (after.first_lba <= before.last_lba)
-      throw FormatError(fmt::format("GPT entries {} and {} overlap (LBA {}..{} and {}..{})", extents[i - 1].second + 1,
-                                    extents[i].second + 1, before.first_lba, before.last_lba, after.first_lba,
+      throw FormatError(fmt::format("GPT entries {} and {} overlap (LBA {}..{} and {}..{})", extents[i - 1].slot + 1,
+                                    extents[i].slot + 1, before.first_lba, before.last_lba, after.first_lba,
                                     after.last_lba),
-                        device_offset + std::uint64_t(extents[i].second) * h.entry_size + 32);
+                        device_offset + std::uint64_t(extents[i].slot) * h.entry_size + 32);
   }
   return entries;
 }

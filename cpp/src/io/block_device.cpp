@@ -29,6 +29,16 @@ ByteVector BlockDevice::read(std::uint64_t offset, std::size_t length) {
   return buffer;
 }
 
+SectorRead::SectorRead(BlockDevice& device, std::uint64_t offset, std::size_t length) : length_(length) {
+  MutableByteSpan out(inline_, length);
+  if (length > kInline) {
+    heap_.resize(length);
+    out = heap_;
+  }
+  data_ = out.data();
+  device.read(offset, out);
+}
+
 void BlockDevice::write(std::uint64_t offset, ByteSpan data) {
   if (!writable()) throw UsageError(fmt::format("{} is open read-only", name()));
   check_range(offset, data.size(), "write");

@@ -40,23 +40,20 @@ Place locate(BlockDevice& dev) {
   const std::uint32_t ss = dev.sector_size();
   const ConfigLayout L = layout_for(ss);
   if (dev.sector_count() < L.config_size + 8) throw NotDynamic(fmt::format("not a dynamic disk: {} is too small", dev.name()), 0);
-  ByteVector mbr = dev.read(0, 512);
+  const SectorRead mbr(dev, 0, 512);
   if (load_le<std::uint16_t>(mbr, 510) != 0xAA55) throw NotDynamic("not a dynamic disk: no MBR signature 55 AA", 510);
-  const std::uint8_t type = std::uint8_t(mbr[0x1BE + 4]);
+  const std::uint8_t type = std::uint8_t(mbr.span()[0x1BE + 4]);
   if (type == 0x42) return {Scheme::mbr, 6, dev.sector_count() - L.config_size, {}};
   if (type == 0xEE) {
     // The primary copy, or the backup when the primary is damaged; libldm reads only the primary
     // (gpt.c gpt_open_secsize). The backup's health is gpt::verify's to report, not a reader's.
     gpt::EntryArray table = gpt::read_entries(dev);
-    std::vector<gpt::Partition> used;
-    for (gpt::Partition& e : table.entries)
-      if (e.used()) used.push_back(std::move(e));
-    for (const gpt::Partition& e : used)
+    for (const gpt::Partition& e : table.used)
       if (e.kind() == gpt::Kind::ldm_metadata) {
         if (e.last_lba >= dev.sector_count() || e.first_lba > e.last_lba)
           throw FormatError(fmt::format("the LDM metadata partition (LBA {}-{}) lies outside the {}-sector disk", e.first_lba,
                                         e.last_lba, dev.sector_count()), table.lba * ss);
-        return {Scheme::gpt, e.last_lba, e.first_lba, std::move(used)};
+        return {Scheme::gpt, e.last_lba, e.first_lba, std::move(table.used)};
       }
     throw NotDynamic("not a dynamic disk: the GPT has no LDM metadata partition", table.lba * ss);
   }
@@ -68,7 +65,7 @@ PrivHead read_copy(BlockDevice& dev, Scheme scheme, std::uint64_t lba) {
   const std::uint32_t ss = dev.sector_size();
   const std::uint64_t off = lba * ss;
   const std::uint64_t sectors = dev.sector_count();
-  PrivHead ph = decode_privhead(dev.read(off, ss), off);
+  PrivHead ph = decode_privhead(SectorRead(dev, off, ss), off);
   if (ph.config_size < 32 || ph.config_size > (64u << 20) / ss)
     throw FormatError(fmt::format("PRIVHEAD config size of {} sectors is impossible", ph.config_size), off + 0x133);
   if (ph.config_start >= sectors || ph.config_size > sectors - ph.config_start)

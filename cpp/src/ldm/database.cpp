@@ -61,7 +61,7 @@ void detail::read_database_into(BlockDevice& dev, bool records, DiskDatabase& db
   db.privhead_lba = found.lba;
   const PrivHead& ph = db.privhead;
   const std::uint64_t base = ph.config_start * ss;
-  auto sectors = [&](std::uint64_t first, std::uint64_t count) { return headers.read(base + first * ss, count * ss); };
+  auto sectors = [&](std::uint64_t first, std::uint64_t count) { return SectorRead(headers, base + first * ss, count * ss); };
 
   const auto toc_at = toc_sectors(ph.config_size);
   db.tocs.assign(4, std::nullopt);
@@ -91,7 +91,7 @@ void detail::read_database_into(BlockDevice& dev, bool records, DiskDatabase& db
       if (v.group_guid != ph.group_guid)
         throw FormatError(fmt::format("VMDB belongs to group '{}' but the PRIVHEAD to {}", escape_bytes(v.group_guid),
                                       escape_bytes(ph.group_guid)), off + 0x35);
-      db.vmdb = v;
+      db.vmdb = std::move(v);
       used = i;
     } catch (const FormatError& e) {
       failed.emplace_back(i, e);
