@@ -2,6 +2,7 @@
 // in the .cpp files beside each codec.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -83,11 +84,11 @@ FoundPrivHead find_privhead(BlockDevice& device, Copies copies = Copies::all);
 // read_database's work, keeping what it found so far in `db` (its `damage` above all) when it
 // throws, and naming in `stage` the structure it was reading ("GPT", "PRIVHEAD", "TOCBLOCK",
 // "VMDB", "VBLK").
-// `known`, when given, is find_privhead's answer for this device, which is then not read again.
+// `known`, when given, is find_privhead's answer for this device (one with a usable PRIVHEAD),
+// which is then not read again: its PRIVHEAD is moved into `db` (`known->privhead` is left empty),
+// before anything that may throw, so that `db.privhead` holds it whether the rest reads or not.
 void read_database_into(BlockDevice& device, bool records, DiskDatabase& db, const char*& stage,
-                        const FoundPrivHead* known = nullptr, Copies copies = Copies::all);
-// read_database with find_privhead's answer already in hand (read_group reads it once per disk).
-DiskDatabase read_database(BlockDevice& device, bool records, const FoundPrivHead& known, Copies copies);
+                        FoundPrivHead* known = nullptr, Copies copies = Copies::all);
 // The records of a database whose headers were read (read_database without records), added to
 // `db`: read_group reads every disk's headers, then the records of one.
 void read_records(BlockDevice& device, DiskDatabase& db);
@@ -125,9 +126,9 @@ class VblkDecoder {
 
  private:
   struct Pending {
-    std::uint16_t count = 0;
-    std::vector<std::optional<std::uint32_t>> slots;  // by entry number
-    ByteVector data;                                   // the fragments' data, by entry number
+    std::uint16_t count = 0;                                          // at most SlotList::kMax
+    std::array<std::optional<std::uint32_t>, SlotList::kMax> slots;  // by entry number
+    std::size_t data_at = 0;  // in fragment_data_: count pieces of data, by entry number
     std::uint64_t offset = 0;
   };
   DiskDatabase& db_;
@@ -135,6 +136,7 @@ class VblkDecoder {
   std::uint32_t next_;
   std::map<std::uint32_t, Pending> fragments_;
   std::vector<std::uint32_t> seen_;  // record ids in order of first fragment
+  ByteVector fragment_data_;         // every pending record's data, one after another
 };
 void encode_vblks(const DiskDatabase& db, MutableByteSpan area);
 

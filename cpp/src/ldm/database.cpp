@@ -43,7 +43,7 @@ std::uint64_t detail::vmdb_offset(const DiskDatabase& db) {
 }
 
 void detail::read_database_into(BlockDevice& dev, bool records, DiskDatabase& db, const char*& stage,
-                                const FoundPrivHead* known, Copies copies) {
+                                FoundPrivHead* known, Copies copies) {
   // The headers are read a sector at a time; with records the caller passed the device itself,
   // and the sectors (MBR, GPT, PRIVHEAD and TOCBLOCK copies, VMDB) share a few pages: one read a page.
   std::optional<PageCachedReads> cached;
@@ -53,11 +53,13 @@ void detail::read_database_into(BlockDevice& dev, bool records, DiskDatabase& db
   db.sector_size = ss;
   std::optional<FoundPrivHead> own;  // a copy of `known` would copy its partitions and damage too
   if (!known) own = find_privhead(headers, copies);
-  const FoundPrivHead& found = known ? *known : *own;
+  FoundPrivHead& found = known ? *known : *own;
   stage = "PRIVHEAD";
   db.scheme = found.scheme;
   db.damage = found.damage;
-  db.privhead = found.usable();
+  (void)found.usable();  // FormatError when no copy is valid
+  db.privhead = std::move(*found.privhead);  // moved, not copied: a group read holds every disk's
+  found.privhead.reset();
   db.privhead_lba = found.lba;
   const PrivHead& ph = db.privhead;
   const std::uint64_t base = ph.config_start * ss;
@@ -177,13 +179,6 @@ DiskDatabase read_database(BlockDevice& dev, bool records) {
   DiskDatabase db;
   const char* stage = "";
   read_database_into(dev, records, db, stage);
-  return db;
-}
-
-DiskDatabase detail::read_database(BlockDevice& dev, bool records, const FoundPrivHead& known, Copies copies) {
-  DiskDatabase db;
-  const char* stage = "";
-  read_database_into(dev, records, db, stage, &known, copies);
   return db;
 }
 

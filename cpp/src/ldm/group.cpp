@@ -107,6 +107,7 @@ std::vector<R> visible(const DiskDatabase& db, const std::vector<R>& records, st
   }
   // Keep database (slot) order, which is the order libldm lists objects in.
   std::vector<R> out;
+  out.reserve(std::size_t(std::count(keep.begin(), keep.end(), true)));
   for (std::size_t i = 0; i < records.size(); ++i)
     if (keep[i]) out.push_back(records[i]);
   return out;
@@ -216,8 +217,13 @@ Group detail::assemble(DiskDatabase db) {
   std::map<std::uint32_t, std::uint64_t> deleted;
   for (const RawRecord& r : db.raw)
     if (r.type == 0 && r.commit_id <= g.committed_seq) deleted[r.id] = std::max(deleted[r.id], r.commit_id);
-  for (auto& d : visible(db, db.disks, g.committed_seq, deleted, "disk")) g.disks.push_back(GroupDisk{d});
-  for (auto& v : visible(db, db.volumes, g.committed_seq, deleted, "volume")) g.volumes.push_back(GroupVolume{v});
+  // The group's copies of the records; `db`, with every record as read, becomes the group's base.
+  auto disks = visible(db, db.disks, g.committed_seq, deleted, "disk");
+  g.disks.reserve(disks.size());
+  for (auto& d : disks) g.disks.push_back(GroupDisk{std::move(d)});
+  auto volumes = visible(db, db.volumes, g.committed_seq, deleted, "volume");
+  g.volumes.reserve(volumes.size());
+  for (auto& v : volumes) g.volumes.push_back(GroupVolume{std::move(v)});
   g.components = visible(db, db.components, g.committed_seq, deleted, "component");
   g.partitions = visible(db, db.partitions, g.committed_seq, deleted, "partition");
   // libldm checks the VMDB's committed counts against the records (Windows keeps them exact).
@@ -241,12 +247,15 @@ using namespace detail;
 // Older databases are never used instead: they would bring back a configuration Windows left.
 Group read_group(const std::vector<DevicePtr>& devices) {
   if (devices.empty()) throw UsageError("read_group needs at least one disk");
-  std::vector<FoundPrivHead> found;
-  std::vector<std::optional<DiskDatabase>> heads;  // PRIVHEAD, TOCBLOCK and VMDB; nullopt: damaged
+  // Each disk's PRIVHEAD, TOCBLOCK and VMDB; its PRIVHEAD is there even when the TOCBLOCK or VMDB
+  // is damaged (then `readable` is false).
+  std::vector<FoundPrivHead> found;  // where the PRIVHEAD was found (it is moved into `heads`)
+  std::vector<DiskDatabase> heads(devices.size());
+  std::vector<bool> readable(devices.size(), false);
   std::optional<FormatError> first_error;
   found.reserve(devices.size());
-  heads.reserve(devices.size());
-  for (const auto& dev : devices) {
+  for (std::size_t i = 0; i < devices.size(); ++i) {
+    const DevicePtr& dev = devices[i];
     if (!dev) throw UsageError("read_group: a disk is None");
     // The headers of each disk (GPT, a PRIVHEAD, a TOCBLOCK, the VMDB; other copies only where
     // these are damaged) are read a sector at a time and share a few pages: one read a page.
@@ -258,27 +267,28 @@ Group read_group(const std::vector<DevicePtr>& devices) {
       throw on_device(dev->name(), e);
     }
     try {
-      heads.push_back(detail::read_database(headers, false, found.back(), Copies::first_valid));
+      const char* stage = "";
+      read_database_into(headers, false, heads[i], stage, &found.back(), Copies::first_valid);
+      readable[i] = true;
     } catch (const FormatError& e) {
-      heads.emplace_back();
       if (!first_error) first_error = on_device(dev->name(), e);
     }
   }
   std::optional<std::uint64_t> newest;
   for (std::size_t i = 0; i < devices.size(); ++i) {
-    const std::string& guid = found[i].usable().group_guid;
-    if (guid != found[0].usable().group_guid)
+    const std::string& guid = heads[i].privhead.group_guid;
+    if (guid != heads[0].privhead.group_guid)
       throw UsageError(fmt::format("{} belongs to disk group {}, {} to {}: one group at a time", devices[i]->name(),
-                                   escape_bytes(guid), devices[0]->name(), escape_bytes(found[0].usable().group_guid)));
-    if (heads[i] && (!newest || heads[i]->vmdb.committed_seq > *newest)) newest = heads[i]->vmdb.committed_seq;
+                                   escape_bytes(guid), devices[0]->name(), escape_bytes(heads[0].privhead.group_guid)));
+    if (readable[i] && (!newest || heads[i].vmdb.committed_seq > *newest)) newest = heads[i].vmdb.committed_seq;
   }
   if (!newest) throw *first_error;
   std::optional<Group> assembled;
   first_error.reset();
   for (std::size_t i = 0; i < devices.size() && !assembled; ++i) {
-    if (!heads[i] || heads[i]->vmdb.committed_seq != *newest) continue;
+    if (!readable[i] || heads[i].vmdb.committed_seq != *newest) continue;
     try {
-      DiskDatabase db = *heads[i];  // heads[i] stays whole for the disks' sequences below
+      DiskDatabase db = heads[i];  // heads[i] stays whole for the disks' fields below
       read_records(*devices[i], db);
       assembled = detail::assemble(std::move(db));
     } catch (const FormatError& e) {
@@ -288,7 +298,7 @@ Group read_group(const std::vector<DevicePtr>& devices) {
   if (!assembled) throw *first_error;
   Group g = std::move(*assembled);
   for (std::size_t i = 0; i < devices.size(); ++i) {
-    const PrivHead& ph = found[i].usable();
+    const PrivHead& ph = heads[i].privhead;
     const Guid disk_guid = Guid::parse(ph.disk_guid);  // decode_privhead checked that it parses
     for (auto& d : g.disks) {
       if (d.record.guid != disk_guid) continue;
@@ -303,7 +313,7 @@ Group read_group(const std::vector<DevicePtr>& devices) {
       d.scheme = found[i].scheme;
       d.sector_size = devices[i]->sector_size();
       if (d.scheme == Scheme::gpt) d.reserved = detail::reserved_extents(found[i].gpt_partitions, d.data_start);
-      d.committed_seq = heads[i] ? heads[i]->vmdb.committed_seq : 0;
+      d.committed_seq = readable[i] ? heads[i].vmdb.committed_seq : 0;
       d.disk_signature = ph.disk_signature;
     }
   }

@@ -46,6 +46,14 @@ VblkDecoder::VblkDecoder(DiskDatabase& db, std::uint64_t area_offset)
   // add() reads each slot's 16-byte head unchecked, and decode_vmdb allows no smaller slot.
   if (db.vmdb.vblk_size < 32) throw Error(fmt::format("VblkDecoder given {}-byte slots: not a decoded VMDB's", db.vmdb.vblk_size));
   next_ = first_slot(db.vmdb);
+  // The VMDB's committed counts say how many records of each kind are coming (a vector grown a
+  // record at a time reallocates and moves them); read from disk, they only size a first guess.
+  constexpr std::uint32_t kGuess = 256;
+  const auto& n = db.vmdb.committed;
+  db.volumes.reserve(std::min(n[0], kGuess));
+  db.components.reserve(std::min(n[1], kGuess));
+  db.partitions.reserve(std::min(n[2], kGuess));
+  db.disks.reserve(std::min(n[3], kGuess));
 }
 
 void VblkDecoder::add(ByteSpan slots) {
@@ -82,8 +90,8 @@ void VblkDecoder::add(ByteSpan slots) {
     if (p.count == 0) {
       seen_.push_back(record_id);
       p.count = count;
-      p.slots.assign(count, std::nullopt);
-      p.data.resize(count * data_size);
+      p.data_at = fragment_data_.size();
+      fragment_data_.resize(fragment_data_.size() + count * data_size);
       p.offset = off;
     } else if (p.count != count) {
       throw FormatError(fmt::format("VBLK record {} has fragments claiming {} and {} parts", record_id, p.count, count), off + 14);
@@ -92,7 +100,7 @@ void VblkDecoder::add(ByteSpan slots) {
                                                       *p.slots[entry], slot), off + 12);
     p.slots[entry] = slot;
     // Kept now: the bytes of this slot may be gone (a reused buffer) when the record is decoded.
-    std::memcpy(p.data.data() + entry * data_size, s.data() + 16, data_size);
+    std::memcpy(fragment_data_.data() + p.data_at + entry * data_size, s.data() + 16, data_size);
   }
 }
 
@@ -104,7 +112,7 @@ void VblkDecoder::finish() {
       if (!p.slots[e]) throw FormatError(fmt::format("VBLK record {} is missing fragment {} of {}", record_id, e, p.count), p.offset);
       placement.slots.push_back(*p.slots[e]);
     }
-    decode_record(p.data, p.offset + 16, placement, db_);
+    decode_record(ByteSpan(fragment_data_).subspan(p.data_at, p.count * (db_.vmdb.vblk_size - 16)), p.offset + 16, placement, db_);
   }
 }
 
