@@ -13,10 +13,11 @@ The floor is what any LDM reader must read, timed inside a small C++ program (fl
 the process's start-up left out): of every disk, sector 0, on GPT the primary header and entry
 array, the PRIVHEAD, and the config area's head from its TOCBLOCK to its VMDB; of one disk of the
 group, from its TOCBLOCK to the end of the config bitmap, where the records are (every slot up to
-the VMDB's last, which the kernel checks). bootmirror reads more: every copy of the PRIVHEAD and
-the TOCBLOCK, which it checks (as the kernel does) and reports. The KLOG it leaves unread, as the
-kernel and libldm do (a commit reads each disk again), and a GPT's backup it reads only when the
-primary is damaged, as libldm does.
+the VMDB's last, which the kernel checks). bootmirror reads the same structures: of the PRIVHEAD
+and TOCBLOCK copies only the first valid one, as libldm does (ldm.verify reads and checks them
+all), a page at a time where the floor reads a sector. The KLOG it leaves unread, as the kernel
+and libldm do (a commit reads each disk again), and a GPT's backup it reads only when the primary
+is damaged, as libldm does.
 """
 
 from __future__ import annotations
