@@ -154,7 +154,7 @@ TEST(ldm_vblk, SlotsGivenInPiecesDecodeAsTheWholeArea) {
 }
 
 // A record's slots are held inline, at most four (the kernel's fragment limit): a fifth is a bug
-// of the caller (names are limited so that every record fits in four).
+// of the caller, an Error, and leaves the list as it was.
 TEST(ldm_vblk, ARecordTakesAtMostFourSlots) {
   SlotList slots{7, 27};
   EXPECT_EQ(slots.size(), 2u);

@@ -195,7 +195,6 @@ void write_zeros(BlockDevice& device, std::uint64_t offset, std::uint64_t length
 // disk in sectors (clamped to 32 bits), 0 for any other device.
 std::uint32_t hidden_sectors_of(const BlockDevice& device);
 
-// A read-only view of `base` for one decode that keeps the 4 KiB pages its small reads touch.
 // One header's bytes (a sector or a few) read from a device: held inline up to 4 KiB, the largest
 // sector, so that a decode reading a header per structure allocates nothing for it (an LDM group
 // read reads four to six a disk). Longer reads take a vector. Not copyable: use it where it is read.
@@ -215,6 +214,7 @@ class SectorRead {
   std::size_t length_;
 };
 
+// A read-only view of `base` for one decode that keeps the 4 KiB pages its small reads touch.
 // Decoders read their headers a sector at a time and those sectors mostly share pages (an LDM
 // scan: the MBR, GPT header and MBR PRIVHEAD in the first page; two TOCBLOCKs and a PRIVHEAD copy
 // in the config area's last), so each page costs one read of the base instead of one per sector.
