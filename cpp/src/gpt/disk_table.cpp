@@ -34,6 +34,11 @@ std::uint64_t array_sectors(const codec::Header& h, std::uint32_t sector_size) {
   return (h.array_bytes() + sector_size - 1) / sector_size;
 }
 
+// Whether an array of `sectors` at `entries_lba` lies inside the disk (past the protective MBR).
+bool array_fits(const BlockDevice& disk, std::uint64_t entries_lba, std::uint64_t sectors) {
+  return entries_lba >= 1 && entries_lba < disk.sector_count() && disk.sector_count() - entries_lba >= sectors;
+}
+
 // Reads the entry array `h` describes (possibly borrowed from the other copy, at `entries_lba`).
 // `other`, the copy read already: when this array holds the same bytes and `h` describes it as
 // the other's header does, it decodes to the same entries with the same checks passing, so its
@@ -43,7 +48,7 @@ void inspect_array(BlockDevice& disk, const codec::Header& h, std::uint64_t entr
                    const Copy* other = nullptr, const codec::Header* other_header = nullptr) {
   const std::uint32_t ss = disk.sector_size();
   const std::uint64_t sectors = array_sectors(h, ss);
-  if (entries_lba < 1 || entries_lba >= disk.sector_count() || disk.sector_count() - entries_lba < sectors) {
+  if (!array_fits(disk, entries_lba, sectors)) {
     copy.array_problem = fmt::format("entry array at LBA {} does not fit the disk", entries_lba);
     return;
   }
@@ -70,7 +75,7 @@ void inspect_array(BlockDevice& disk, const codec::Header& h, std::uint64_t entr
 std::optional<std::vector<Partition>> used_entries(BlockDevice& disk, const codec::Header& h) {
   const std::uint32_t ss = disk.sector_size();
   const std::uint64_t sectors = array_sectors(h, ss);
-  if (h.entries_lba < 1 || h.entries_lba >= disk.sector_count() || disk.sector_count() - h.entries_lba < sectors) return std::nullopt;
+  if (!array_fits(disk, h.entries_lba, sectors)) return std::nullopt;
   const SectorRead array(disk, h.entries_lba * ss, sectors * ss);
   try {
     return codec::decode_array(array, h, h.entries_lba * ss, codec::Slots::used);
