@@ -614,6 +614,27 @@ TEST(ldm_group, TheNewestDatabaseThatAssemblesIsUsed) {
     });
     EXPECT_EQ(shown(read_group(damaged.disks)).substr(0, 12), plain.substr(0, 12));
 
+    // The first disk's VMDB is damaged, so its headers do not read: the group comes from the
+    // others, and the first disk is still placed, with its PRIVHEAD's fields and no sequence.
+    ImageCopies no_vmdb(set, [](std::size_t i, BlockDevice& d) {
+      if (i == 0) d.write(ldm::detail::vmdb_offset(read_database(d, false)), ByteVector{std::byte{'X'}});
+    });
+    const Group without_first = read_group(no_vmdb.disks);
+    EXPECT_EQ(shown(without_first).substr(0, 12), plain.substr(0, 12));
+    const Group whole = read_group(in_memory);
+    const auto at0 = [](const Group& g) {
+      return std::find_if(g.disks.begin(), g.disks.end(), [](const GroupDisk& d) { return d.device == 0; });
+    };
+    ASSERT_NE(at0(without_first), without_first.disks.end());
+    ASSERT_NE(at0(whole), whole.disks.end());
+    EXPECT_EQ(at0(without_first)->record.guid, at0(whole)->record.guid);
+    EXPECT_EQ(at0(without_first)->data_start, at0(whole)->data_start);
+    EXPECT_EQ(at0(without_first)->data_size, at0(whole)->data_size);
+    EXPECT_EQ(at0(without_first)->config_start, at0(whole)->config_start);
+    EXPECT_EQ(at0(without_first)->scheme, at0(whole)->scheme);
+    EXPECT_EQ(at0(without_first)->disk_signature, at0(whole)->disk_signature);
+    EXPECT_EQ(at0(without_first)->committed_seq, 0u) << "disk 0's database did not read";
+
     // Disk 3 is not dynamic any more (no partition table): the error names it, whatever else is read.
     ImageCopies basic(set, [](std::size_t i, BlockDevice& d) {
       if (i == 3) d.write(0, ByteVector(512));
