@@ -420,6 +420,27 @@ TEST(ldm_copies, OnDeviceKeepsTheOffset) {
   EXPECT_EQ(std::string(e.what()), "d0.img: bad VMDB (at byte 0x1234)");
 }
 
+// read_database_into moves the PRIVHEAD it is given into the database: the database holds it,
+// and asking the emptied answer for it is an Error, not a read of a moved-from value.
+TEST(ldm_copies, AGivenPrivheadIsMovedIntoTheDatabase) {
+  DevicePtr disk = load(image_set("ldm-2003r2-").front());
+  ldm::detail::FoundPrivHead found = ldm::detail::find_privhead(*disk, ldm::detail::Copies::first_valid);
+  const PrivHead expected = found.usable();
+  DiskDatabase db;
+  const char* stage = "";
+  ldm::detail::read_database_into(*disk, false, db, stage, &found, ldm::detail::Copies::first_valid);
+  EXPECT_EQ(db.privhead.disk_guid, expected.disk_guid);
+  EXPECT_EQ(db.privhead.config_start, expected.config_start);
+  try {
+    (void)found.usable();
+    ADD_FAILURE() << "usable() gave a PRIVHEAD it no longer holds";
+  } catch (const FormatError& e) {
+    ADD_FAILURE() << "a moved-out PRIVHEAD is not damage: " << e.what();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("moved"), std::string::npos) << e.what();
+  }
+}
+
 TEST(ldm_health, APartitionOutsideItsDiskLeavesItsPlexUnusable) {
   Group g;
   auto disks = mirror_pair(g);

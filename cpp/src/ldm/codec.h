@@ -75,7 +75,8 @@ struct FoundPrivHead {
   std::vector<Damage> damage;
   // A GPT disk's used partitions, as read once here (read_group takes the reserved ones from them).
   std::vector<gpt::Partition> gpt_partitions;
-  // The chosen copy; FormatError naming the first copy's problem when none is valid.
+  // The chosen copy; FormatError naming the first copy's problem when none is valid; Error once
+  // read_database_into has moved it out.
   const PrivHead& usable() const;
 };
 // NotDynamic for a basic disk; FormatError when the GPT cannot be read.

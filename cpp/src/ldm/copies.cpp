@@ -95,6 +95,8 @@ std::string disagreement(const PrivHead& a, const PrivHead& b) {
 
 const PrivHead& FoundPrivHead::usable() const {
   if (privhead) return *privhead;
+  // No copy failed, so there was a valid one: read_database_into has moved it into a database.
+  if (damage.empty()) throw Error("find_privhead's PRIVHEAD was moved into a database: read it there");
   const Damage& first = damage.front();
   throw FormatError(fmt::format("no valid PRIVHEAD in any of its {} places; the first: {}", damage.size(), first.problem), first.offset);
 }
