@@ -44,13 +44,6 @@ class Disk:
         if not isinstance(device, _core.BlockDevice):
             raise _core.UsageError(f"Disk needs a block device, not {type(device).__name__}")
         self._device = device
-        # The per-call path of read, readinto and write: the engine's methods themselves, bound on
-        # the instance (no Python frame, no pybind11 dispatch), so that reading a sector costs
-        # about what os.pread does. The methods below document them.
-        io = _core.device_io(device)
-        self.read = io.read
-        self.readinto = io.readinto
-        self.write = io.write
 
     # -- construction ---------------------------------------------------------------------
     @classmethod
@@ -120,20 +113,30 @@ class Disk:
         return self._device.name
 
     # -- I/O ----------------------------------------------------------------------------------
+    # The per-call path of read, readinto and write is the engine's methods themselves, bound on
+    # the instance (no Python frame, no pybind11 dispatch), so that reading a sector costs about
+    # what os.pread does. The methods below document them and bind them on a disk's first I/O, not
+    # in __init__: a disk opened only to be handed to the engine (ldm.read_group's, a scan's) pays
+    # nothing for them (about 0.3 us a disk).
+    def _bind_io(self):
+        io = _core.device_io(self._device)
+        self.read, self.readinto, self.write = io.read, io.readinto, io.write
+        return io
+
     def read(self, offset: int, length: int) -> bytes:
         """Read `length` bytes at byte `offset`."""
-        return self._device.read(offset, length)
+        return self._bind_io().read(offset, length)
 
     def readinto(self, offset: int, buffer: Union[bytearray, memoryview]) -> int:
         """Fill a writable buffer (bytearray, memoryview, numpy array) from `offset`, no copy.
 
         For reads of many kilobytes, give it a :func:`bootmirror.buffer`: the kernel copies into a
         page-aligned buffer up to twice as fast as into a bytearray's storage."""
-        return self._device.readinto(offset, buffer)
+        return self._bind_io().readinto(offset, buffer)
 
     def write(self, offset: int, data: BytesLike) -> None:
         """Write any bytes-like object at byte `offset` (read without copying)."""
-        self._device.write(offset, data)
+        self._bind_io().write(offset, data)
 
     def flush(self) -> None:
         """Make everything written durable (fsync for image files)."""
