@@ -116,6 +116,12 @@ def records(disk) -> List[Record]:
             _, p = _var(slot, p)   # state
             p += 1 + 4
             fields["partition count"] = at + p
+            _, p = _var(slot, p)
+            p += 8 + 8             # commit id, zeros
+            _, p = _var(slot, p)   # parent volume id
+            p += 1
+            if slot[0x12] & 0x10:  # a stripe: chunk size (sectors), columns
+                fields["chunk"] = at + p
         out.append(Record(at, kind, name, fields))
     return out
 

@@ -11,7 +11,7 @@ import pytest
 
 import bootmirror
 from bootmirror import ldm
-from ldm_helpers import digest, explore, gpt_dynamic_disk, layout, record, set_var_int, two_disk_group
+from ldm_helpers import MiB, digest, explore, gpt_dynamic_disk, layout, record, set_var_int, two_disk_group
 
 U64_MAX = (1 << 64) - 1
 
@@ -67,6 +67,26 @@ def test_privhead_guid_fields_must_parse_in_every_copy():
     assert not ldm.is_dynamic(disks[0])
     health = ldm.verify(disks[0])
     assert [(d.structure, d.offset) for d in health.damage] == [("PRIVHEAD", at + 0x30) for at in lay.privheads]
+
+
+def test_a_privhead_naming_another_group_through_damage_is_that_disks_error():
+    """A PRIVHEAD has no checksum: one hex digit of its group GUID changed still parses, and its
+    copies are not read. The disk's own VMDB then disagrees with it, so the error is that disk's
+    damage (a FormatError naming it), wherever it stands in the list, not a mix of groups."""
+    group, disks = two_disk_group()
+    lay = layout(disks[1])
+    guid = disks[1].read(lay.privheads[0] + 0xB0, 36)
+    disks[1].write(lay.privheads[0] + 0xB0, (b"7" if guid[:1] != b"7" else b"8") + guid[1:])
+    before = digest(disks)
+    for order in (disks, disks[::-1]):
+        with pytest.raises(bootmirror.FormatError, match=r"VMDB belongs to group .* but the PRIVHEAD to") as error:
+            ldm.read_group(order)
+        assert disks[1].name in str(error.value)
+    assert digest(disks) == before
+    # Two disks of two groups, each readable, are a mix: the caller's to sort out.
+    _, others = two_disk_group()
+    with pytest.raises(bootmirror.UsageError, match="one group at a time"):
+        ldm.read_group([disks[0], others[0]])
 
 
 # -- offsets from disk --------------------------------------------------------------------------
@@ -222,6 +242,27 @@ def test_a_volume_larger_than_its_partitions_is_damaged():
     assert back.volume("Volume1").status == "Healthy"
     problems = ldm.verify(disks[0]).problems
     assert len(problems) == 1 and "component at byte" in problems[0] and "needs 3000" in problems[0]
+
+
+@pytest.mark.parametrize("chunk, problem", [
+    (100, "its partitions hold 200 sectors, its volume 'Volume3' needs 256"),  # one whole chunk a column
+    (200, "its chunk of 200 sectors is larger than its smallest partition (128 sectors)"),
+])
+def test_a_stripe_chunk_that_does_not_fit_its_columns_fails_the_volume(chunk, problem):
+    """The chunk size comes from disk: a column serves whole chunks only, and a chunk larger than a
+    column serves nothing. The volume is Failed with the reason, never a wrong mapping."""
+    disks = [bootmirror.Disk.memory(8 * MiB) for _ in range(2)]
+    group = ldm.DiskGroup.create("WIN-TEST-Dg0")
+    a, b = group.add_disk(disks[0]), group.add_disk(disks[1])
+    group.create_volume("Volume3", "striped", [(a, 0, 128), (b, 0, 128)])
+    group.commit()
+    for d in disks:
+        at = record(d, b"Volume3-01").fields["chunk"]
+        assert d.read(at, 2) == bytes([1, 128])  # Windows' 128 sectors
+        set_var_int(d, at, chunk)
+    v = ldm.read_group(disks).volume("Volume3")
+    assert (v.status, v.device(), v.fs) == ("Failed", None, "")
+    assert v.plexes[0].problem == problem
 
 
 def test_free_extents_clamp_records_that_reach_past_the_disk():

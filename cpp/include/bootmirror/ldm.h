@@ -286,7 +286,8 @@ void resolve(Group& group);
 // logical disk), and together they hold the volume's size.
 std::string plex_problem(const Group& group, std::size_t component_index);
 // diskpart's status of a volume from its plexes: "Healthy" when every plex can serve, "Failed Rd"
-// when some can, "Failed" when none can.
+// when some can, "Failed" when none can; of a RAID-5 volume from its columns: "Failed Rd" with one
+// column's partition lost (its parity still holds the data), "Failed" with more.
 const char* volume_status(const Group& group, std::size_t volume_index);
 // Bytes on its disk's device of a partition (Group::partitions[partition_index]): (offset, length);
 // nullopt when the disk is missing or the partition lies outside its data area.

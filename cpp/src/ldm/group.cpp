@@ -248,11 +248,10 @@ using namespace detail;
 Group read_group(const std::vector<DevicePtr>& devices) {
   if (devices.empty()) throw UsageError("read_group needs at least one disk");
   // Each disk's PRIVHEAD, TOCBLOCK and VMDB; its PRIVHEAD is there even when the TOCBLOCK or VMDB
-  // is damaged (then `readable` is false).
+  // is damaged (then `damage` says why).
   std::vector<FoundPrivHead> found;  // where the PRIVHEAD was found (it is moved into `heads`)
   std::vector<DiskDatabase> heads(devices.size());
-  std::vector<bool> readable(devices.size(), false);
-  std::optional<FormatError> first_error;
+  std::vector<std::optional<FormatError>> damage(devices.size());  // why a disk's headers did not read
   found.reserve(devices.size());
   for (std::size_t i = 0; i < devices.size(); ++i) {
     const DevicePtr& dev = devices[i];
@@ -269,24 +268,32 @@ Group read_group(const std::vector<DevicePtr>& devices) {
     try {
       const char* stage = "";
       read_database_into(headers, false, heads[i], stage, &found.back(), Copies::first_valid);
-      readable[i] = true;
     } catch (const FormatError& e) {
-      if (!first_error) first_error = on_device(dev->name(), e);
+      damage[i] = on_device(dev->name(), e);
     }
   }
+  // The group is the one the readable disks' PRIVHEADs name: a PRIVHEAD has no checksum, so one
+  // whose own TOCBLOCK or VMDB does not read may name another group through damage alone (its
+  // VMDB then disagrees with it). Such a disk cannot be told from a foreign one: its damage is
+  // the error, not a mix of groups.
+  const auto readable = [&](std::size_t i) { return !damage[i]; };
+  std::size_t reference = 0;
+  while (reference + 1 < devices.size() && !readable(reference)) ++reference;
   std::optional<std::uint64_t> newest;
   for (std::size_t i = 0; i < devices.size(); ++i) {
     const std::string& guid = heads[i].privhead.group_guid;
-    if (guid != heads[0].privhead.group_guid)
-      throw UsageError(fmt::format("{} belongs to disk group {}, {} to {}: one group at a time", devices[i]->name(),
-                                   escape_bytes(guid), devices[0]->name(), escape_bytes(heads[0].privhead.group_guid)));
-    if (readable[i] && (!newest || heads[i].vmdb.committed_seq > *newest)) newest = heads[i].vmdb.committed_seq;
+    if (guid != heads[reference].privhead.group_guid) {
+      if (!readable(i)) throw *damage[i];
+      throw UsageError(fmt::format("{} belongs to disk group {}, {} to {}: one group at a time", devices[i]->name(), escape_bytes(guid),
+                                   devices[reference]->name(), escape_bytes(heads[reference].privhead.group_guid)));
+    }
+    if (readable(i) && (!newest || heads[i].vmdb.committed_seq > *newest)) newest = heads[i].vmdb.committed_seq;
   }
-  if (!newest) throw *first_error;
+  if (!newest) throw *damage[0];
   std::optional<Group> assembled;
-  first_error.reset();
+  std::optional<FormatError> first_error;
   for (std::size_t i = 0; i < devices.size() && !assembled; ++i) {
-    if (!readable[i] || heads[i].vmdb.committed_seq != *newest) continue;
+    if (!readable(i) || heads[i].vmdb.committed_seq != *newest) continue;
     try {
       DiskDatabase db = heads[i];  // heads[i] stays whole for the disks' fields below
       read_records(*devices[i], db);
@@ -313,7 +320,7 @@ Group read_group(const std::vector<DevicePtr>& devices) {
       d.scheme = found[i].scheme;
       d.sector_size = devices[i]->sector_size();
       if (d.scheme == Scheme::gpt) d.reserved = detail::reserved_extents(found[i].gpt_partitions, d.data_start);
-      d.committed_seq = readable[i] ? heads[i].vmdb.committed_seq : 0;
+      d.committed_seq = readable(i) ? heads[i].vmdb.committed_seq : 0;
       d.disk_signature = ph.disk_signature;
     }
   }

@@ -27,6 +27,10 @@ std::vector<const PartitionRecord*> partitions_of(const Group& g, const Componen
   return out;
 }
 
+// A striped component's chunk in sectors: its record's, or 128 (64 KiB, Windows' only value) when
+// the record gives none.
+std::uint64_t chunk_sectors(const ComponentRecord& c) { return c.stripe && c.stripe->first ? c.stripe->first : 128; }
+
 const GroupVolume& volume_at(const Group& g, std::size_t vi) {
   if (vi >= g.volumes.size()) throw UsageError(fmt::format("no volume {} in the group", vi));
   return g.volumes[vi];
@@ -49,27 +53,55 @@ std::string detail::capacity_problem(const Group& g, std::size_t ci) {
   // libldm's layouts (_parse_vblks): type 2 concatenates (simple, spanned, a mirror's plex);
   // type 1 stripes over every partition; type 3 (RAID-5) keeps one column's worth of parity.
   std::uint64_t holds = sum;
-  if (c.type == 1) holds = saturating_mul(smallest, parts.size());
+  if (c.type == 1) {
+    // A stripe is laid out a whole chunk per column (VolumeDevice maps it so; the kernel's
+    // dm-stripe refuses a column that is not whole chunks), so a column's tail short of a chunk
+    // holds nothing. The chunk comes from disk: one larger than a column (or than any disk, which
+    // keeps chunk * sector size inside 64 bits) serves nothing.
+    const std::uint64_t chunk = chunk_sectors(c);
+    if (chunk > smallest || chunk > std::numeric_limits<std::uint64_t>::max() / 4096)
+      return fmt::format("its chunk of {} sectors is larger than its smallest partition ({} sectors)", chunk, smallest);
+    holds = saturating_mul(smallest / chunk * chunk, parts.size());
+  }
   if (c.type == 3) holds = parts.size() < 2 ? 0 : saturating_mul(smallest, parts.size() - 1);
   if (holds >= v->record.size) return "";
   return fmt::format("its partitions hold {} sectors, its volume '{}' needs {}", holds, escape_bytes(v->record.name), v->record.size);
 }
 
+namespace {
+
+// Why a partition cannot give its bytes: its disk is not in the group or missing, or it lies
+// outside its disk's data area; "" when it can.
+std::string partition_problem(const Group& g, const PartitionRecord& p) {
+  const GroupDisk* d = g.find_disk(p.disk_id);
+  if (!d) return fmt::format("partition '{}' is on disk {}, which is not in the group", escape_bytes(p.name), p.disk_id);
+  if (d->device < 0) return fmt::format("{} is missing", escape_bytes(d->record.name));
+  if (!detail::inside_data_area(p, d->data_size))
+    return fmt::format("partition '{}' (sectors {}+{}) lies outside the {}-sector data area of {}", escape_bytes(p.name), p.start, p.size,
+                       d->data_size, escape_bytes(d->record.name));
+  return "";
+}
+
+}  // namespace
+
 std::string plex_problem(const Group& g, std::size_t ci) {
   if (ci >= g.components.size()) throw UsageError(fmt::format("no component {} in the group", ci));
-  for (const PartitionRecord* p : partitions_of(g, g.components[ci])) {
-    const GroupDisk* d = g.find_disk(p->disk_id);
-    if (!d) return fmt::format("partition '{}' is on disk {}, which is not in the group", escape_bytes(p->name), p->disk_id);
-    if (d->device < 0) return fmt::format("{} is missing", escape_bytes(d->record.name));
-    if (!detail::inside_data_area(*p, d->data_size))
-      return fmt::format("partition '{}' (sectors {}+{}) lies outside the {}-sector data area of {}", escape_bytes(p->name), p->start,
-                         p->size, d->data_size, escape_bytes(d->record.name));
-  }
+  for (const PartitionRecord* p : partitions_of(g, g.components[ci]))
+    if (std::string problem = partition_problem(g, *p); !problem.empty()) return problem;
   return detail::capacity_problem(g, ci);
 }
 
 const char* volume_status(const Group& g, std::size_t vi) {
   const GroupVolume& v = volume_at(g, vi);
+  // RAID-5 keeps a column's worth of parity: with one column lost it still holds the volume, and
+  // Windows shows it "Failed Rd" (Failed Redundancy); with two it is lost.
+  if (v.components.size() == 1 && g.components[v.components[0]].type == 3) {
+    const ComponentRecord& c = g.components[v.components[0]];
+    if (!detail::capacity_problem(g, v.components[0]).empty()) return "Failed";
+    const auto parts = partitions_of(g, c);
+    const auto lost = std::count_if(parts.begin(), parts.end(), [&](const PartitionRecord* p) { return !partition_problem(g, *p).empty(); });
+    return lost == 0 ? "Healthy" : lost == 1 ? "Failed Rd" : "Failed";
+  }
   std::size_t serving = 0;
   for (std::size_t ci : v.components) serving += plex_problem(g, ci).empty();
   if (serving == v.components.size() && serving > 0) return "Healthy";
@@ -95,8 +127,7 @@ std::optional<PlexExtents> plex_extents(const Group& g, std::size_t ci) {
   out.striped = c.type == 1;
   auto parts = partitions_of(g, c);
   if (out.striped) {
-    // The chunk size (sectors) is the component's; 128 sectors (64 KiB) is Windows' only value.
-    out.stripe_bytes = (c.stripe && c.stripe->first ? c.stripe->first : 128) * ss;
+    out.stripe_bytes = chunk_sectors(c) * ss;  // capacity_problem bounded the chunk
     std::stable_sort(parts.begin(), parts.end(), [](auto* a, auto* b) { return a->index.value_or(0) < b->index.value_or(0); });
   } else {
     std::stable_sort(parts.begin(), parts.end(), [](auto* a, auto* b) { return a->volume_offset < b->volume_offset; });

@@ -55,14 +55,15 @@ VolumeDevice::ConfigPtr VolumeDevice::checked(std::vector<DevicePtr> devices, st
     std::uint64_t covered = 0, rows = std::numeric_limits<std::uint64_t>::max();
     for (const Run& r : p.runs) {
       if (r.device >= devices.size()) throw UsageError(fmt::format("plex {} names device {}", p.name, r.device));
+      // A run on a missing disk still takes its place in the volume: the runs after it follow it.
+      if (!p.striped && r.volume_offset != covered)
+        throw UsageError(fmt::format("plex {}: its runs leave a gap at volume byte {}", p.name, covered));
+      covered += r.length;
       if (!devices[r.device]) {
         present = false;
         continue;
       }
       devices[r.device]->check_range(r.device_offset, r.length, "map");
-      if (!p.striped && r.volume_offset != covered)
-        throw UsageError(fmt::format("plex {}: its runs leave a gap at volume byte {}", p.name, covered));
-      covered += r.length;
       if (p.striped) rows = std::min(rows, r.length / p.stripe_bytes);
     }
     // A striped plex holds rows of whole chunks: what its smallest column allows.

@@ -103,6 +103,32 @@ def test_missing_disks_match_ldmtool(images):
     assert group.volume("Volume1").status == "Failed"
 
 
+@pytest.mark.parametrize("prefix", SETS)
+def test_each_disk_left_out_fails_the_volumes_on_it(images, prefix):
+    """Each disk of a set left out in turn: the volumes on it are Failed, whatever the layout (a
+    spanned volume's runs go on past the missing one), but a mirror and a RAID-5 volume are
+    Failed Rd, as Windows shows them: the mirror's other plex serves, the RAID-5 parity holds the
+    lost column. A failed volume's device, where its records describe one, raises OSError on a
+    read, and its fs is "". The volumes on the disks there stay Healthy."""
+    paths = image_set(images, prefix)
+    for left_out in range(len(paths)):
+        group = ldm.read_group([bootmirror.Disk.open(p) for i, p in enumerate(paths) if i != left_out])
+        missing = {d.name for d in group.disks if not d.present}
+        for v in group.volumes:
+            device = v.device()
+            if not {p.disk.name for p in v.partitions} & missing:
+                assert v.status == "Healthy", (left_out, v.name)
+            elif v.layout == "mirrored":
+                assert v.status == "Failed Rd" and device.read(0, 512), (left_out, v.name)
+            elif v.layout == "raid5":  # one column of three lost; bootmirror does not read RAID-5
+                assert (v.status, device) == ("Failed Rd", None), (left_out, v.name)
+            else:
+                assert (v.status, v.fs) == ("Failed", ""), (left_out, v.name)
+                if device is not None:
+                    with pytest.raises(OSError):
+                        device.read(0, 512)
+
+
 def test_every_database_round_trips_byte_for_byte(images):
     for path in image_set(images, "ldm-"):
         disk = bootmirror.Disk.open(path)
