@@ -11,6 +11,7 @@ import pytest
 
 import bootmirror
 from bootmirror import fat
+from fat_helpers import assert_fsck_clean
 
 MiB = 1024 * 1024
 GiB = 1024 * MiB
@@ -87,6 +88,30 @@ def test_4096_byte_sectors_and_overrides():
         fat.plan("20 MiB", 512, "FAT32")  # too small for 65,525 clusters
     with pytest.raises(bootmirror.UsageError):
         fat.plan("5 GiB", 512, "FAT")  # FAT16 ends at 4 GB
+
+
+def test_the_type_planned_is_the_one_its_cluster_count_says(tmp_path):
+    """Readers tell FAT12, FAT16 and FAT32 apart by the cluster count alone (fatgen103 3.5). Near
+    the line a FAT12 FAT, smaller than the formula's FAT16 one, left room for a 4,085th cluster,
+    and a forced FAT16 with small clusters went past 65,524: volumes that fsck.fat, mtools and
+    bootmirror itself refused. No plan may name one type and count another's clusters."""
+    def kind(clusters):
+        return "FAT12" if clusters < 4085 else "FAT16" if clusters < 65525 else "FAT32"
+    cases = [(fs, cluster, range(4000, 20000)) for fs in ("FAT", "FAT12", "FAT16") for cluster in (None, 512)]
+    cases += [("FAT16", cluster, range(60000 * cluster // 512, 70000 * cluster // 512, 37)) for cluster in (512, 1024)]
+    for fs, cluster, sectors in cases:
+        for n in sectors:
+            try:
+                g = fat.plan(n * 512, 512, fs, cluster_size=cluster)
+            except bootmirror.UsageError:
+                continue
+            assert g.type == kind(g.cluster_count), (fs, cluster, n, g)
+    # The first size the old plan got wrong, formatted and judged by fsck.fat.
+    image = tmp_path / "boundary.img"
+    with bootmirror.Disk.create(image, 16397 * 512) as disk:
+        assert fat.format(disk).geometry.cluster_count == 4084
+        fat.open(disk)
+    assert_fsck_clean(image)
 
 
 def test_serial_and_times_come_from_the_identity_source():

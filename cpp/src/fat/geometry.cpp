@@ -51,14 +51,17 @@ Layout layout_fat16_32(const Geometry& g, bool fat32) {
 }
 
 // FAT12 entries are 1.5 bytes, which the formula does not model: find the smallest FAT that maps
-// every cluster.
+// every cluster and leaves at most 4,084 of them. Readers tell FAT12 by that count alone
+// (fatgen103 section 3.5), and the FAT12 FAT, smaller than the formula's FAT16 one, can leave room
+// for 4,085: a FAT sector more then takes the clusters back under the line.
 Layout layout_fat12(const Geometry& g) {
   std::uint64_t fixed = g.reserved_sectors + g.root_dir_sectors();
   for (std::uint32_t fat = 1; fat < 64; ++fat) {
     std::uint64_t meta = fixed + std::uint64_t(fat) * g.fat_count;
     if (meta >= g.total_sectors) return {0, 0};
     std::uint64_t clusters = (g.total_sectors - meta) / g.sectors_per_cluster;
-    if ((clusters + 2) * 3 / 2 + 1 <= std::uint64_t(fat) * g.bytes_per_sector) return {fat, clusters};
+    if (clusters <= fat12_max_clusters && (clusters + 2) * 3 / 2 + 1 <= std::uint64_t(fat) * g.bytes_per_sector)
+      return {fat, clusters};
   }
   return {0, 0};
 }
@@ -131,7 +134,7 @@ Geometry plan_format(std::uint64_t volume_bytes, std::uint32_t sector_size, cons
     if (l.clusters == 0 || l.sectors_per_fat == 0) return false;
     if (fat32) return l.clusters > fat16_max_clusters && l.clusters <= 0x0FFFFFF5;
     if (fs == "FAT12") return g.type == FatType::fat12;
-    if (fs == "FAT16") return g.type == FatType::fat16;
+    if (fs == "FAT16") return g.type == FatType::fat16 && l.clusters <= fat16_max_clusters;
     return l.clusters <= fat16_max_clusters;
   };
   if (fits(cluster)) return g;
