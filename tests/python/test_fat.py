@@ -3,6 +3,7 @@ files and folders, names, attributes, modes, errors, and bad input that must not
 
 from __future__ import annotations
 
+import errno
 import io
 import shutil
 import struct
@@ -474,6 +475,56 @@ def test_check_lists_a_folders_problems_in_slot_order_duplicates_among_them():
     v = fat.open(disk)
     assert v.check().clean
     assert sorted(v.listdir()) == sorted(["A.TXT", "B.TXT", "FSCK0000.000", "FSCK0000.001"]), v.listdir()
+
+
+def _deep_tree(levels):
+    """A FAT32 volume whose root holds `levels` folders each inside the last, written sector by
+    sector as a FAT driver without a path limit could leave them: bootmirror makes no tree deeper
+    than a path reaches (makedirs refuses), but the checks and copies must survive one."""
+    disk = bootmirror.Disk.memory("64 MiB")
+    fat.format(disk, "FAT32", cluster_size=512)
+    g = fat.open(disk).geometry
+
+    def entry(name, cluster):
+        return name.ljust(11).encode() + bytes([0x10]) + bytes(8) + struct.pack("<H", cluster >> 16) + bytes(4) + \
+            struct.pack("<HI", cluster & 0xFFFF, 0)
+
+    root = g.root_cluster  # folder i (1-based) lies in cluster root + i
+    assert disk.read(g.data_offset, 32) == bytes(32)
+    disk.write(g.data_offset, entry("D", root + 1))
+    folders = bytearray(levels * 512)
+    for i in range(1, levels + 1):
+        c, parent = root + i, (root + i - 1 if i > 1 else 0)
+        at = (i - 1) * 512
+        folders[at:at + 64] = entry(".", c) + entry("..", parent)
+        if i < levels:
+            folders[at + 64:at + 96] = entry("D", c + 1)
+    disk.write(g.data_offset + 512, bytes(folders))
+    chain_ends = struct.pack("<I", 0x0FFFFFFF) * levels
+    for k in range(g.fat_count):
+        disk.write((g.reserved_sectors + k * g.sectors_per_fat) * g.bytes_per_sector + 4 * (root + 1), chain_ends)
+    return disk
+
+
+def test_a_tree_deeper_than_any_path_is_checked_and_refused_by_copies_not_a_crash():
+    """A recursive walk took a stack frame a level: 25,000 levels overflowed it (SIGSEGV) in
+    check() and copy_tree(). check() now walks any depth; a copy refuses a source deeper than a
+    path can name (OSError ENAMETOOLONG), as makedirs does, before anything is written."""
+    disk = _deep_tree(25000)
+    report = fat.open(disk).check()
+    assert report.directories == 25001  # and the root
+    assert [p.kind for p in report.problems] == ["free-count"]  # FSInfo's predates the folders
+    target = bootmirror.Disk.memory("64 MiB")
+    fat.format(target, "FAT32", cluster_size=512)
+    before = target.read(0, target.size)
+    with pytest.raises(OSError, match="too long") as error:
+        fat.copy_tree(fat.open(disk), "", fat.open(target), "", recurse=True, empty_dirs=True)
+    assert error.value.errno == errno.ENAMETOOLONG
+    assert target.read(0, target.size) == before
+    with pytest.raises(OSError) as error:
+        fat.open(target).makedirs("/".join(["d"] * 201))
+    assert error.value.errno == errno.ENAMETOOLONG
+    fat.open(target).makedirs("/".join(["d"] * 200))
 
 
 # -- export_tree never writes outside its target, whatever the names in the image ----------------------

@@ -39,6 +39,15 @@ struct Checker {
   std::vector<std::string> owners{""};
   std::unordered_set<std::uint32_t> visited_dirs;
   std::uint32_t fsck_names = 0;  // the next FSCKnnnn.nnn tried
+  // Folders found and not checked yet. The walk keeps them here rather than on the call stack: a
+  // tree on disk may be thousands of levels deep, and a recursive walk overflowed the stack on one.
+  struct Folder {
+    std::uint32_t key;
+    std::string path;
+    std::uint32_t parent_key;
+    ShortEntry entry;
+  };
+  std::vector<Folder> pending;
 
   void problem(std::string kind, std::string path, std::string message, bool repaired) {
     report.problems.push_back({std::move(kind), std::move(path), std::move(message), repaired && repair});
@@ -321,7 +330,19 @@ struct Checker {
     }
     if (repair)
       for (std::uint32_t slot : drop) dir->remove(slot);
-    for (std::size_t i = 0; i < subdirs.size(); ++i) check_dir(subdirs[i].first, subdirs[i].second, key, &subdir_entries[i]);
+    // Checked next, in slot order (the first on top), each with its own subfolders before the
+    // next: the order of a recursive walk.
+    for (std::size_t i = subdirs.size(); i-- > 0;)
+      pending.push_back(Folder{subdirs[i].first, std::move(subdirs[i].second), key, subdir_entries[i]});
+  }
+
+  void check_tree(std::uint32_t root) {
+    check_dir(root, "", root, nullptr);
+    while (!pending.empty()) {
+      Folder f = std::move(pending.back());
+      pending.pop_back();
+      check_dir(f.key, f.path, f.parent_key, &f.entry);
+    }
   }
 
   void check_fat_copies() {
@@ -407,7 +428,7 @@ struct Checker {
       visited_dirs.insert(root);
       claim(root, "");
     }
-    check_dir(root, "", root, nullptr);
+    check_tree(root);
     check_label();
     check_backup_boot();
     std::uint32_t lost = 0;

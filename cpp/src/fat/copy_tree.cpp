@@ -109,6 +109,9 @@ std::uint64_t copy_tree(Volume& source, const std::string& src_dir, Volume& targ
         if (!seen.insert(key).second)
           throw FormatError(fmt::format("FAT: a folder cycle at '{}'", wtf8_for_display(rel)),
                             key ? s.geometry.cluster_offset(key) : s.geometry.root_dir_offset());
+        // Each level is a frame of this walk: a source deeper than any path (a tree on disk may
+        // be) is refused before it can exhaust the stack, as its copy could not be named anyway.
+        if (dst.size() > Volume::Impl::max_path_parts) throw OsError(ENAMETOOLONG, wtf8_for_display(rel), "copy");
         std::vector<DirNode> nodes;
         for (const auto& [slot, node] : s.directory(key).nodes()) nodes.push_back(node);
         std::optional<std::uint32_t> out;

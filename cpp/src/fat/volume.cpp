@@ -50,8 +50,7 @@ Directory& Volume::Impl::create_directory(std::uint32_t cluster, const Directory
 Volume::Impl::Location Volume::Impl::locate(const std::string& path, const std::vector<std::string>& parts) {
   Location loc;
   std::uint32_t key = root_key();
-  // A path has at most 260 characters on Windows, so a deeper walk means a folder cycle.
-  if (parts.size() > 200) throw OsError(ENAMETOOLONG, path, "open");
+  if (parts.size() > max_path_parts) throw OsError(ENAMETOOLONG, path, "open");
   for (std::size_t i = 0; i < parts.size(); ++i) {
     Directory& dir = directory(key);
     DirNode* node = dir.find(wtf8_to_utf16(parts[i]));
@@ -142,6 +141,7 @@ std::uint32_t Volume::Impl::mkdir_in(Directory& parent, std::u16string_view name
 }
 
 std::uint32_t Volume::Impl::make_dirs(const std::string& path, const std::vector<std::string>& parts) {
+  if (parts.size() > max_path_parts) throw OsError(ENAMETOOLONG, path, "make folders");
   std::uint32_t key = root_key();
   for (const std::string& part : parts) {
     Directory& dir = directory(key);

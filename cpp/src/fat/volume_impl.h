@@ -217,6 +217,10 @@ struct Volume::Impl {
   // The folder a directory entry points to (first cluster 0 means the root, as in "..").
   std::uint32_t dir_key(const ShortEntry& e) const { return e.first_cluster == 0 ? root_key() : e.first_cluster; }
 
+  // The deepest path the engine walks or makes: a Windows path has at most 260 characters, so a
+  // deeper walk means a folder cycle, and a deeper tree is one no Windows program reaches.
+  static constexpr std::size_t max_path_parts = 200;
+
   struct Location {
     Directory* parent = nullptr;  // null for the root itself
     DirNode* node = nullptr;
