@@ -13,8 +13,7 @@ namespace bootmirror::bindings {
 std::uint64_t to_size(const py::object& value, const char* what) {
   if (py::isinstance<py::str>(value)) return parse_size(value.cast<std::string>());
   if (py::isinstance<py::int_>(value) && !py::isinstance<py::bool_>(value)) {
-    if (value < py::int_(0)) throw UsageError(std::string(what) + " must not be negative");
-    return value.cast<std::uint64_t>();
+    return to_unsigned(py::reinterpret_borrow<py::int_>(value), what);
   }
   throw UsageError(std::string(what) + " must be a number of bytes or a string such as \"204 MiB\"");
 }

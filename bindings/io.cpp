@@ -18,6 +18,10 @@ BufferView::BufferView(const py::buffer& data, bool writable) {
 
 namespace {
 
+// A sector size argument: UsageError for a negative or huge one, as for every other number (the
+// devices then check that it is 512 or 4096).
+std::uint32_t sector_size_of(const py::int_& value) { return std::uint32_t(to_unsigned(value, "sector_size", UINT32_MAX)); }
+
 py::bytes read_bytes(BlockDevice& device, const py::int_& offset_arg, const py::int_& length_arg) {
   const std::uint64_t offset = to_unsigned(offset_arg, "offset");
   const std::size_t length = to_unsigned(length_arg, "length", PY_SSIZE_T_MAX);
@@ -184,22 +188,22 @@ void bind_io(py::module_& m) {
   py::class_<ImageFile, BlockDevice, std::shared_ptr<ImageFile>>(m, "ImageFile", "A raw disk image file.")
       .def_static(
           "create",
-          [](const py::object& path, const py::object& size, std::uint32_t sector_size) {
-            return ImageFile::create(encode_host_path(path), to_size(size, "size"), sector_size);
+          [](const py::object& path, const py::object& size, const py::int_& sector_size) {
+            return ImageFile::create(encode_host_path(path), to_size(size, "size"), sector_size_of(sector_size));
           },
           py::arg("path"), py::arg("size"), py::arg("sector_size") = 512)
       .def_static(
           "open",
-          [](const py::object& path, bool writable, std::uint32_t sector_size, bool allow_device) {
-            return ImageFile::open(encode_host_path(path), writable, sector_size, allow_device);
+          [](const py::object& path, bool writable, const py::int_& sector_size, bool allow_device) {
+            return ImageFile::open(encode_host_path(path), writable, sector_size_of(sector_size), allow_device);
           },
           py::arg("path"), py::arg("writable") = false, py::arg("sector_size") = 512, py::arg("allow_device") = false)
       .def_property_readonly("path", [](const ImageFile& self) { return decode_host_path(self.path()); })
       .def("close", &ImageFile::close);
 
   py::class_<MemoryDisk, BlockDevice, std::shared_ptr<MemoryDisk>>(m, "MemoryDisk", "A disk held in memory.")
-      .def(py::init([](const py::object& size, std::uint32_t sector_size) {
-             return std::make_shared<MemoryDisk>(to_size(size, "size"), sector_size);
+      .def(py::init([](const py::object& size, const py::int_& sector_size) {
+             return std::make_shared<MemoryDisk>(to_size(size, "size"), sector_size_of(sector_size));
            }),
            py::arg("size"), py::arg("sector_size") = 512);
 

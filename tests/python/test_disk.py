@@ -179,6 +179,27 @@ def test_faulty_disk_power_cut_drops_later_writes():
     faulty.flush()  # no error: the software has not noticed yet
 
 
+def test_a_crash_state_applies_to_a_disk_that_records_into_its_own_log():
+    """CrashState.apply held the log's lock while writing: a FaultyDisk recording into that same
+    log took the lock again and hung for ever."""
+    from bootmirror.crash import WriteLog
+    log = WriteLog()
+    faulty = FaultyDisk(Disk.memory("1 MiB"), log=log)
+    faulty.write(0, b"x" * 512)
+    faulty.flush()
+    state = [s for s in log.crash_states() if "whole" in repr(s)][-1]
+    state.apply([faulty])
+    assert faulty.read(0, 512) == b"x" * 512
+
+
+def test_an_image_shorter_than_a_sector_shows_no_table(tmp_path):
+    path = tmp_path / "short.img"
+    path.write_bytes(bytes(100))
+    disk = Disk.open(path)
+    assert disk.partitions == [] and bootmirror.gpt.style(disk) == "raw"
+    assert "short.img" in disk._repr_html_()
+
+
 def test_faulty_disk_missing():
     faulty = FaultyDisk(Disk.memory("64 KiB"))
     faulty.missing = True
@@ -227,6 +248,12 @@ def test_images_in_dev_shm_are_ordinary_files():
     lambda d: bootmirror.FaultyDisk(d).fail_range(-5, 1),
     lambda d: bootmirror.FaultyDisk(d).cut_power_after(-1),
     lambda d: d.delete_partition(-1),
+    lambda d: bootmirror.Disk.memory(1 << 64),
+    lambda d: bootmirror.Disk.memory(1 << 63),  # more than a vector holds: was a ValueError
+    lambda d: bootmirror.Disk.memory(4096, -1),  # was pybind11's TypeError
+    lambda d: bootmirror.parse_size(1 << 70),  # was a RuntimeError
+    lambda d: bootmirror.Disk.overlay(d).device.changed_extents(0),  # a granule of 0 looped for ever
+    lambda d: bootmirror.Disk.overlay(d).device.changed_extents(3),
 ])
 def test_negative_and_huge_numbers_are_usage_errors(call):
     disk = bootmirror.Disk.memory("1 MiB")

@@ -703,6 +703,29 @@ def test_label_can_be_set_changed_and_removed():
         v.label = "much too long a label"
 
 
+@pytest.mark.parametrize("names", [("README.TXT", "Readme.txt"), ("Sub/x", "sub/y")])
+def test_import_refuses_host_names_that_differ_only_in_case_before_writing_anything(tmp_path, names):
+    """FAT ignores case: the second of two such host names found the first one's entry, replaced
+    that file (the import said 4 files and the volume held 2) or merged into that folder."""
+    src = tmp_path / "src"
+    for name in names:
+        (src / name).parent.mkdir(parents=True, exist_ok=True)
+        (src / name).write_bytes(name.encode())
+    disk = bootmirror.Disk.memory("16 MiB")
+    fat.format(disk)
+    v = fat.open(disk)
+    v.write_bytes("README.TXT", b"there before")  # replacing a file the volume held is an import's right
+    before = disk.read(0, disk.size)
+    with pytest.raises(FileExistsError, match="FAT ignores case"):
+        v.import_tree(src, "")
+    assert disk.read(0, disk.size) == before
+    (src / names[1]).unlink()
+    if (src / names[1]).parent != src:
+        (src / names[1]).parent.rmdir()
+    v.import_tree(src, "")
+    assert v.read_bytes(names[0]) == names[0].encode()
+
+
 def test_import_refuses_a_name_windows_refuses_before_writing_anything(tmp_path):
     src = tmp_path / "src"
     src.mkdir()

@@ -268,6 +268,7 @@ class OverlayDisk final : public BlockDevice {
   std::uint64_t overlay_bytes() const;
   // The ranges whose contents differ from the base's, widened to whole `granule`s (sectors) and
   // merged, in offset order: what writing the overlay back would write (a dry run's report).
+  // UsageError for a granule that is not a power of two up to kChunk.
   std::vector<Extent> changed_extents(std::uint32_t granule) const;
 
  protected:

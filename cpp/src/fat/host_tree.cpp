@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <set>
 #include <thread>
 
 #include <fmt/format.h>
@@ -229,18 +230,30 @@ CopyStats Volume::import_tree(const std::string& host_dir, const std::string& de
   // to read in the second pass leaves the file system as it was (only free clusters were written).
   const std::uint32_t dest_key = v.make_dirs(dest, split_path(dest));
   std::vector<Impl::PlannedFile> planned;
+  // The entries (folder key, slot) this import has taken. FAT ignores case: two host names that
+  // differ only in it ("Readme.txt", "README.TXT") find one entry, and the second would replace
+  // the first file or merge into the first folder, so it is refused in the first pass.
+  std::set<std::pair<std::uint32_t, std::uint32_t>> taken;
+  auto take = [&](std::uint32_t key, std::u16string_view wide, const std::string& shown) {
+    if (const DirNode* node = v.directory(key).find(wide); node && taken.count({key, node->slot}))
+      throw OsError(EEXIST, shown, fmt::format("import (FAT ignores case: another host name of the import is '{}')", node->shown()));
+  };
   auto folder_key = [&](std::uint32_t key, const std::string& name, const std::string& shown, bool create) {
     Directory& dir = v.directory(key);
     std::u16string wide = utf8_to_utf16(name);
+    if (create) take(key, wide, shown);
     if (DirNode* existing = dir.find(wide)) {
       if (!existing->is_dir()) throw OsError(EEXIST, shown, "import folder over a file");
       if (existing->entry.first_cluster == 0)
         throw FormatError(fmt::format("FAT: folder '{}' has no first cluster", existing->shown()));
+      if (create) taken.insert({key, existing->slot});
       return existing->entry.first_cluster;
     }
     if (!create) throw OsError(ENOENT, shown, "import: the host folder changed while importing");
     ++stats.directories;
-    return v.mkdir_in(dir, wide);
+    const std::uint32_t made = v.mkdir_in(dir, wide);
+    taken.insert({key, dir.find(wide)->slot});
+    return made;
   };
   // The second pass walks the folders the first one read, without reading them again (a folder
   // listing cost four system calls and a sort; a file removed since fails to open).
@@ -264,7 +277,10 @@ CopyStats Volume::import_tree(const std::string& host_dir, const std::string& de
         Timestamp now = IdentitySource::now();
         e.stamp_created(now);
         e.stamp_modified(now);
-        planned.push_back(v.plan_file(v.directory(keys.at(item.folder)), utf8_to_utf16(item.name), item.size, e));
+        const std::u16string wide = utf8_to_utf16(item.name);
+        take(keys.at(item.folder), wide, shown.at(item.folder) + "/" + item.name);
+        planned.push_back(v.plan_file(v.directory(keys.at(item.folder)), wide, item.size, e));
+        taken.insert({planned.back().dir, planned.back().slot});
         ++stats.files;
         stats.bytes += item.size;
       }

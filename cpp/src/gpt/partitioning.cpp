@@ -91,6 +91,7 @@ std::pair<std::uint64_t, std::uint64_t> place(const gpt::Table& table, const Cre
 }  // namespace
 
 Style style_of(BlockDevice& disk) {
+  if (disk.sector_count() == 0) return Style::raw;  // an image shorter than a sector holds no table
   if (disk.sector_count() >= 4 && gpt::looks_like_gpt(disk)) return Style::gpt;
   ByteVector block0 = disk.read(0, disk.sector_size());
   return gpt::codec::has_mbr_partitions(block0) ? Style::mbr : Style::raw;

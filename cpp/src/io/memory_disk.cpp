@@ -11,6 +11,7 @@ MemoryDisk::MemoryDisk(std::uint64_t size, std::uint32_t sector_size) : sector_s
   check_sector_size(sector_size);
   if (size == 0 || size % sector_size != 0)
     throw UsageError(fmt::format("disk size {} must be a positive multiple of the sector size {}", size, sector_size));
+  if (size > bytes_.max_size()) throw UsageError(fmt::format("a memory disk of {} bytes is more than memory can address", size));
   bytes_.resize(size);
 }
 

@@ -61,6 +61,9 @@ void OverlayDisk::do_write(std::uint64_t offset, ByteSpan data) {
 }
 
 std::vector<Extent> OverlayDisk::changed_extents(std::uint32_t granule) const {
+  // Granules tile each chunk: a power of two up to the chunk (0 would never step on).
+  if (granule == 0 || granule > kChunk || (granule & (granule - 1)))
+    throw UsageError(fmt::format("changed_extents: a granule of {} bytes is not a power of two up to {}", granule, kChunk));
   std::lock_guard lock(mutex_);
   std::vector<Extent> out;
   ByteVector base;

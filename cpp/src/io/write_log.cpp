@@ -284,11 +284,25 @@ std::size_t CrashState::surviving_writes() const {
 void CrashState::apply(const std::vector<DevicePtr>& targets) const {
   if (targets.size() != log_->device_count())
     throw UsageError(fmt::format("the crash state needs {} devices, not {}", log_->device_count(), targets.size()));
-  std::lock_guard lock(log_->mutex_);
-  for (const Piece& p : pieces_) {
-    const WriteLog::Event& e = log_->events_[p.event];
-    targets.at(e.device)->write(e.offset + p.skip, ByteSpan(e.data).subspan(std::size_t(p.skip), std::size_t(p.length)));
+  // The surviving pieces are copied out under the log's lock and written after it: a target may
+  // record into this same log (a FaultyDisk given it), which takes the lock again and grows the
+  // events the pieces point into.
+  struct Write {
+    std::size_t device;
+    std::uint64_t offset;
+    ByteVector data;
+  };
+  std::vector<Write> writes;
+  {
+    std::lock_guard lock(log_->mutex_);
+    writes.reserve(pieces_.size());
+    for (const Piece& p : pieces_) {
+      const WriteLog::Event& e = log_->events_[p.event];
+      const ByteSpan bytes = ByteSpan(e.data).subspan(std::size_t(p.skip), std::size_t(p.length));
+      writes.push_back(Write{e.device, e.offset + p.skip, ByteVector(bytes.begin(), bytes.end())});
+    }
   }
+  for (const Write& w : writes) targets.at(w.device)->write(w.offset, w.data);
 }
 
 std::string CrashState::signature() const { return signature_; }
