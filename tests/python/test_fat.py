@@ -219,6 +219,30 @@ def test_open_file_cannot_be_removed(vol):
     vol.remove("busy.txt")
 
 
+def test_a_file_has_one_writer_or_any_number_of_readers(vol):
+    """Each handle keeps the file's size and clusters: two writers each stored their own entry on
+    close, so a truncate through one and a write through the other cross-linked two files, which
+    fsck.fat and check() then reported. A second writer, or a reader beside a writer, is EBUSY."""
+    vol.write_bytes("f.bin", b"A" * 10000)
+    first = vol.open("f.bin", "r+b")
+    for mode in ("r+b", "wb", "rb"):
+        with pytest.raises(OSError) as error:
+            vol.open("f.bin", mode)
+        assert error.value.errno == errno.EBUSY
+    first.truncate(0)
+    vol.write_bytes("other.bin", b"O" * 12)  # may take the clusters the truncate freed
+    first.close()
+    readers = [vol.open("f.bin", "rb") for _ in range(2)]
+    with pytest.raises(OSError):
+        vol.open("f.bin", "ab")
+    for r in readers:
+        r.close()
+    with vol.open("f.bin", "ab") as f:
+        f.write(b"B" * 10)
+    assert (vol.read_bytes("f.bin"), vol.read_bytes("other.bin")) == (b"B" * 10, b"O" * 12)
+    assert vol.check().clean
+
+
 def test_names_follow_windows_rules(vol):
     vol.write_bytes("README.TXT", b"1")  # 8.3 upper: short entry only
     vol.write_bytes("notes.txt", b"2")  # 8.3 lower: case flags, no long name

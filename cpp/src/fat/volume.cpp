@@ -110,10 +110,10 @@ void Volume::Impl::require_writable() const {
   if (!device->writable()) throw UsageError(fmt::format("{} is open read-only", device->name()));
 }
 
-bool Volume::Impl::is_open(std::uint32_t dir, std::uint32_t slot) {
+bool Volume::Impl::is_open(std::uint32_t dir, std::uint32_t slot, bool writers_only) {
   std::erase_if(open_files, [](const std::weak_ptr<FileState>& w) { return w.expired(); });
   for (auto& w : open_files)
-    if (auto s = w.lock(); s && s->dir == dir && s->slot == slot) return true;
+    if (auto s = w.lock(); s && s->dir == dir && s->slot == slot && (s->writable || !writers_only)) return true;
   return false;
 }
 

@@ -234,7 +234,9 @@ struct Volume::Impl {
   std::uint32_t clusters_for(std::uint64_t bytes) const {
     return std::uint32_t((bytes + geometry.cluster_size() - 1) / geometry.cluster_size());
   }
-  bool is_open(std::uint32_t dir, std::uint32_t slot);
+  // Whether a handle has the file whose entry is `slot` of folder `dir` open (with `writers_only`,
+  // a handle that may write it).
+  bool is_open(std::uint32_t dir, std::uint32_t slot, bool writers_only = false);
   // UsageError before any change is made in memory when the device cannot be written.
   void require_writable() const;
   // Writes `data` over the clusters of `runs` from byte `offset` of the chain, in contiguous pieces.
