@@ -551,6 +551,35 @@ def test_a_tree_deeper_than_any_path_is_checked_and_refused_by_copies_not_a_cras
     fat.open(target).makedirs("/".join(["d"] * 200))
 
 
+@pytest.mark.parametrize("separator", ["/", "\\"])
+def test_a_long_name_holding_a_path_separator_goes_by_its_short_name(separator):
+    """A long name "ab/cd" on disk (no FAT driver writes one) listed in the root, and reading that
+    listed name gave another file, ab's cd; check() said clean and a sync never converged. The
+    entry now goes by its short name, and check(repair=True) erases the long one."""
+    disk = bootmirror.Disk.memory("16 MiB")
+    fat.format(disk, serial=1)
+    v = fat.open(disk)
+    v.makedirs("ab")
+    v.write_bytes("ab/cd", b"OTHER FILE")
+    v.write_bytes("ab+cd", b"ROOT FILE")  # long name "ab+cd", short AB_CD~1
+    v.flush()
+    root_at = fat.open(disk).geometry.data_offset - 512 * 32  # the root folder's 512 entries
+    root = bytearray(disk.read(root_at, 512))
+    patched = 0
+    for i in range(0, 512, 32):
+        if root[i + 11] == 0x0F and struct.unpack_from("<H", root, i + 5)[0] == ord("+"):
+            struct.pack_into("<H", root, i + 5, ord(separator))
+            patched += 1
+    assert patched == 1
+    disk.write(root_at, bytes(root))
+    v = fat.open(disk)
+    assert sorted(v.listdir()) == ["AB_CD~1", "ab"]
+    assert v.read_bytes("AB_CD~1") == b"ROOT FILE" and v.read_bytes("ab/cd") == b"OTHER FILE"
+    assert "path separator" in v.check().problems[0].message
+    fat.open(disk).check(repair=True)
+    assert fat.open(disk).check().clean
+
+
 # -- export_tree never writes outside its target, whatever the names in the image ----------------------
 _LFN_CHARS = [1, 3, 5, 7, 9, 14, 16, 18, 20, 22, 24, 28, 30]
 

@@ -160,8 +160,15 @@ void Directory::parse() {
         auto end = long_name.find(char16_t(0));
         if (end != std::u16string::npos) long_name.resize(end);
         while (!long_name.empty() && long_name.back() == 0xFFFF) long_name.pop_back();
-        lfn_count = std::uint32_t(pending.size());
-        pending.clear();
+        if (long_name.find_first_of(u"/\\") != std::u16string::npos) {
+          // A path separator in a name makes its path name another file ("ab/cd" is cd in ab):
+          // no FAT driver writes one. The entry goes by its short name; repair erases the long one.
+          long_name.clear();
+          drop_pending("hold a path separator ('/' or '\\')", slot);
+        } else {
+          lfn_count = std::uint32_t(pending.size());
+          pending.clear();
+        }
       }
     }
     DirNode node = make_node(slot, e, std::move(long_name), lfn_count);
