@@ -68,6 +68,10 @@ BootSector BootSector::decode(ByteSpan s, std::uint64_t base) {
   } else {
     b.sectors_per_fat = fat16_size;
     if (b.root_entries == 0) fail(17, "FAT12/16 volume without root directory entries");
+    // fatgen103: the root is whole sectors. The kernel ("bogus number of directory entries") and
+    // fsck.fat refuse another count; readers disagree on how many entries such a root holds.
+    if (b.root_entries * 32u % b.bytes_per_sector != 0)
+      fail(17, fmt::format("{} root directory entries are not a whole number of {}-byte sectors", b.root_entries, b.bytes_per_sector));
   }
   b.drive_number = std::to_integer<std::uint8_t>(s[ext]);
   b.has_extended = std::to_integer<std::uint8_t>(s[ext + 2]) == 0x29;
