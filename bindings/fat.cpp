@@ -50,7 +50,15 @@ FormatOptions make_options(const std::string& file_system, std::optional<std::ui
   return o;
 }
 
-py::bytes read_into_bytes(File& f, std::uint64_t offset, std::size_t length) {
+// A position in an open file, as io's seek allows any (a non-negative int): one past 64 bits is
+// past the end of every FAT file (4 GiB at most), so it reads nothing and writing there is EFBIG.
+std::uint64_t file_position(const py::int_& position) {
+  if (position > py::int_(UINT64_MAX)) return UINT64_MAX;
+  return to_unsigned(position, "file position");
+}
+
+py::bytes read_into_bytes(File& f, const py::int_& position, std::size_t length) {
+  const std::uint64_t offset = file_position(position);
   std::uint64_t size;
   {
     py::gil_scoped_release release;
@@ -160,21 +168,28 @@ void bind_fat(py::module_& m) {
       .def_property_readonly("closed", py::cpp_function(&File::closed, Rel()))
       .def("read", &read_into_bytes, py::arg("offset"), py::arg("length"))
       .def("readinto",
-           [](File& f, std::uint64_t offset, const py::buffer& buffer) {
+           [](File& f, const py::int_& position, const py::buffer& buffer) {
+             const std::uint64_t offset = file_position(position);
              py::buffer_info info = buffer.request(true);
              MutableByteSpan out(static_cast<std::byte*>(info.ptr), std::size_t(info.size * info.itemsize));
              py::gil_scoped_release release;
              return f.read(offset, out);
            })
       .def("write",
-           [](File& f, std::uint64_t offset, const py::buffer& data) {
+           [](File& f, const py::int_& position, const py::buffer& data) {
+             const std::uint64_t offset = file_position(position);
              py::buffer_info info = data.request(false);
              ByteSpan in(static_cast<const std::byte*>(info.ptr), std::size_t(info.size * info.itemsize));
              py::gil_scoped_release release;
              f.write(offset, in);
              return in.size();
            })
-      .def("truncate", &File::truncate, Rel())
+      .def("truncate",
+           [](File& f, const py::int_& size) {
+             const std::uint64_t bytes = file_position(size);
+             py::gil_scoped_release release;
+             f.truncate(bytes);
+           })
       .def("flush", &File::flush, Rel())
       .def("close", &File::close, Rel());
 

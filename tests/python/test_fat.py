@@ -219,6 +219,27 @@ def test_open_file_cannot_be_removed(vol):
     vol.remove("busy.txt")
 
 
+@pytest.mark.parametrize("position", [2**32, 2**64 - 1, 2**64, 2**70])
+def test_a_position_past_4_gib_reads_nothing_and_refuses_writes(position):
+    """Near 2^64 the write's end wrapped: it zero-filled the file's slack and raised FormatError;
+    past 2^64 pybind11 raised TypeError. FAT files end at 4 GiB: EFBIG, nothing changed."""
+    disk = bootmirror.Disk.memory(4 * MiB)
+    fat.format(disk)
+    vol = fat.open(disk)
+    vol.write_bytes("f.bin", b"A" * 100)
+    vol.flush()
+    before = disk.read(0, disk.size)
+    with vol.open("f.bin", "r+b") as f:
+        f.seek(position)
+        assert f.read() == b"" and f.readinto(bytearray(4)) == 0
+        with pytest.raises(OSError) as error:
+            f.write(b"xy")
+        assert error.value.errno == errno.EFBIG
+        with pytest.raises(OSError):
+            f.truncate(position + 1)
+    assert disk.read(0, disk.size) == before and vol.read_bytes("f.bin") == b"A" * 100
+
+
 def test_a_file_has_one_writer_or_any_number_of_readers(vol):
     """Each handle keeps the file's size and clusters: two writers each stored their own entry on
     close, so a truncate through one and a write through the other cross-linked two files, which

@@ -126,6 +126,10 @@ struct FileOps {
   }
 
   void write(std::uint64_t offset, ByteSpan data) {
+    // Before anything changes, and without the sum wrapping (an offset near 2^64 once got past
+    // ensure's check and zero-filled the file's slack).
+    if (offset > max_file_size || data.size() > max_file_size - offset)
+      throw OsError(EFBIG, "", fmt::format("a FAT file holds at most {} bytes", max_file_size));
     std::uint64_t end = offset + data.size();
     ensure(std::max(end, f.size));
     if (offset > f.size) v.zero_runs(f.runs, f.size, offset - f.size);
