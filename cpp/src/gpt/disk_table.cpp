@@ -28,6 +28,9 @@ struct Inspection {
   Copy backup;
   std::uint64_t sector_count = 0;
   std::uint32_t sector_size = 512;
+  // The valid primary header's AlternateLBA lies past the disk's end: the disk shrank (or the
+  // field is damaged), and its backup is looked for at the last LBA instead.
+  bool alternate_past_end = false;
 };
 
 std::uint64_t array_sectors(const codec::Header& h, std::uint32_t sector_size) {
@@ -130,6 +133,7 @@ Inspection inspect(BlockDevice& disk) {
   in.primary = inspect_header(disk, 1);
   std::uint64_t backup_lba = n - 1;
   if (in.primary.header && in.primary.header->alternate_lba < n) backup_lba = in.primary.header->alternate_lba;
+  in.alternate_past_end = in.primary.header && in.primary.header->alternate_lba >= n;
   in.backup = inspect_header(disk, backup_lba);
   if (in.backup.header && in.backup.header->alternate_lba != 1) {
     in.backup.state.header_valid = false;
@@ -176,6 +180,9 @@ Inspection inspect(BlockDevice& disk) {
   if (!health.backup_at_end)
     health.problems.push_back(fmt::format("the backup GPT header is at LBA {}, not at the last LBA {}: the disk grew",
                                           backup_lba, n - 1));
+  if (in.alternate_past_end)
+    health.problems.push_back(fmt::format("the primary GPT header puts its backup at LBA {}, past the disk's last LBA {}: the disk shrank",
+                                          in.primary.header->alternate_lba, n - 1));
   if (in.primary.state.valid() && in.backup.state.valid()) {
     const codec::Header &p = *in.primary.header, &b = *in.backup.header;
     health.copies_agree = p.disk_guid == b.disk_guid && p.first_usable_lba == b.first_usable_lba &&
@@ -317,9 +324,15 @@ RepairReport repair(BlockDevice& disk, bool fix_grown) {
   // is also false when one copy is invalid; that case is primary_bad alone.)
   bool backup_bad = !in.backup.state.valid() || (!primary_bad && !in.health.copies_agree);
   bool moved = false;
-  if (fix_grown && !in.health.backup_at_end) {
+  // A grown disk's backup moves to its end when asked (sgdisk -e); a shrunk disk's must (the
+  // primary points past the end): the same new layout, the usable range ending before the backup.
+  const bool shrank = in.alternate_past_end;
+  if ((fix_grown && !in.health.backup_at_end) || shrank) {
     const std::uint64_t sectors = t.entry_array_sectors();
     const std::uint64_t n = in.sector_count;
+    if (n < t.first_usable_lba + sectors + 2)
+      throw FormatError(fmt::format("{} ({} sectors) is too small for its GPT's backup after LBA {}", disk.name(), n, t.first_usable_lba),
+                        n * t.sector_size);
     t.backup_header_lba = n - 1;
     t.backup_entries_lba = n - 1 - sectors;
     const std::uint64_t last_usable = t.backup_entries_lba - 1;
@@ -341,12 +354,15 @@ RepairReport repair(BlockDevice& disk, bool fix_grown) {
   }
   if (backup_bad) {
     write_copy(disk, t, false, array, crc);
-    report.actions.push_back(moved ? fmt::format("wrote the backup GPT at the end of the grown disk (LBA {})", t.backup_header_lba)
+    report.actions.push_back(moved ? fmt::format("wrote the backup GPT at the end of the {} disk (LBA {})", shrank ? "shrunk" : "grown",
+                                                 t.backup_header_lba)
                                    : std::string("rewrote the backup GPT header and entry array from the primary"));
   }
   if (moved && !primary_bad) {
     write_copy(disk, t, true, array, crc);
-    report.actions.push_back(fmt::format("extended the usable range to LBA {}", t.last_usable_lba));
+    report.actions.push_back(shrank ? fmt::format("pointed the primary GPT header at the backup at LBA {}; the usable range ends at LBA {}",
+                                                  t.backup_header_lba, t.last_usable_lba)
+                                    : fmt::format("extended the usable range to LBA {}", t.last_usable_lba));
   }
   if (!in.health.protective_mbr) {
     write_protective_mbr(disk);

@@ -188,6 +188,34 @@ def test_grown_disk_is_fixed_like_sgdisk_e(tmp_path):
     sgdisk_verify_clean(str(path))
 
 
+@pytest.mark.parametrize("size", ["16 MiB", None])  # None: the partition fills the usable range
+def test_a_disk_cut_short_is_damage_that_repair_mends_or_refuses(tmp_path, size):
+    """An image cut short by 16 sectors: its backup is gone and the primary's AlternateLBA lies past
+    the end. verify called that clean, and repair left the primary pointing past the end, where
+    sgdisk -v found 2 problems. Now it is a problem, and repair lays the backup out at the new end
+    (sgdisk -v agrees), or, when a partition reaches into that new backup, refuses with a
+    FormatError and writes nothing."""
+    path = tmp_path / "shrunk.img"
+    with Disk.create(path, "256 MiB") as disk:
+        disk.convert_gpt()
+        disk.create_partition("primary", size)
+    with open(path, "r+b") as f:
+        f.truncate(256 * 1024 * 1024 - 16 * 512)
+    with Disk.open(path, writable=True) as disk:
+        health = gpt.verify(disk)
+        assert not health.clean and "the disk shrank" in " ".join(health.problems)
+        if size is None:
+            before = disk.read(0, disk.size)
+            with pytest.raises(bootmirror.FormatError, match="shrank below its partitions"):
+                gpt.repair(disk)
+            assert disk.read(0, disk.size) == before
+            return
+        gpt.repair(disk)
+        assert gpt.verify(disk).clean
+        assert gpt.read(disk).last_usable_lba == disk.sector_count - 34
+    sgdisk_verify_clean(str(path))
+
+
 def test_hybrid_mbr_is_kept(tmp_path):
     path = tmp_path / "hybrid.img"
     with Disk.create(path, "256 MiB"):
