@@ -1,5 +1,8 @@
 #include "bootmirror/io.h"
 #include "bootmirror/write_log.h"
+
+#include <fmt/format.h>
+
 #include "binding.h"
 
 namespace bootmirror::bindings {
@@ -7,8 +10,15 @@ namespace bootmirror::bindings {
 BufferView::BufferView(const py::buffer& data, bool writable) {
   // PyBUF_STRIDES: any layout is accepted here and checked below, so that a strided view is a
   // UsageError rather than Python's BufferError.
-  if (PyObject_GetBuffer(data.ptr(), &buffer_, PyBUF_STRIDES | (writable ? PyBUF_WRITABLE : 0)) != 0)
+  if (PyObject_GetBuffer(data.ptr(), &buffer_, PyBUF_STRIDES | (writable ? PyBUF_WRITABLE : 0)) != 0) {
+    // A read-only buffer (bytes) given to be filled is a misuse: UsageError, not BufferError.
+    if (writable && PyErr_ExceptionMatches(PyExc_BufferError) && PyObject_CheckBuffer(data.ptr())) {
+      PyErr_Clear();
+      throw UsageError(fmt::format("the buffer ({}) is read-only; give a writable one (bytearray, bootmirror.buffer)",
+                                   Py_TYPE(data.ptr())->tp_name));
+    }
     throw py::error_already_set();
+  }
   if (!PyBuffer_IsContiguous(&buffer_, 'C')) {
     const bool many = buffer_.ndim > 1;
     PyBuffer_Release(&buffer_);
@@ -199,6 +209,7 @@ void bind_io(py::module_& m) {
           },
           py::arg("path"), py::arg("writable") = false, py::arg("sector_size") = 512, py::arg("allow_device") = false)
       .def_property_readonly("path", [](const ImageFile& self) { return decode_host_path(self.path()); })
+      .def_property_readonly("closed", &ImageFile::closed, "True once close() ran.")
       .def("close", &ImageFile::close);
 
   py::class_<MemoryDisk, BlockDevice, std::shared_ptr<MemoryDisk>>(m, "MemoryDisk", "A disk held in memory.")

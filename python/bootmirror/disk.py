@@ -108,6 +108,11 @@ class Disk:
         return getattr(self._device, "path", None)
 
     @property
+    def closed(self) -> bool:
+        """True once an image file is closed (a disk not held in a file never is)."""
+        return getattr(self._device, "closed", False)
+
+    @property
     def name(self) -> str:
         """The engine's name for the device: the image path, or a description of a memory disk or slice."""
         return self._device.name
@@ -217,7 +222,7 @@ class Disk:
 
     def __exit__(self, exc_type, exc, tb) -> None:
         try:
-            if exc_type is None and self.writable:
+            if exc_type is None and self.writable and not self.closed:  # close() in the block flushed nothing
                 self.flush()
         finally:
             self.close()

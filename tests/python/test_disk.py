@@ -200,6 +200,22 @@ def test_an_image_shorter_than_a_sector_shows_no_table(tmp_path):
     assert "short.img" in disk._repr_html_()
 
 
+def test_a_power_cut_beyond_any_write_never_comes():
+    faulty = FaultyDisk(Disk.memory("64 KiB"))
+    faulty.write(0, b"a")
+    faulty.cut_power_after(2**64 - 1)  # writes seen + this wrapped: the power went at once
+    faulty.write(512, b"b")
+    assert not faulty.power_lost and faulty.read(512, 1) == b"b"
+
+
+def test_closing_inside_a_with_block_is_fine(tmp_path):
+    with Disk.create(tmp_path / "c.img", "1 MiB") as disk:
+        disk.write(0, b"x")
+        disk.close()  # __exit__ then flushed a closed image: UsageError
+        assert disk.closed
+    assert Disk.open(tmp_path / "c.img").read(0, 1) == b"x"
+
+
 def test_faulty_disk_missing():
     faulty = FaultyDisk(Disk.memory("64 KiB"))
     faulty.missing = True
@@ -254,6 +270,8 @@ def test_images_in_dev_shm_are_ordinary_files():
     lambda d: bootmirror.parse_size(1 << 70),  # was a RuntimeError
     lambda d: bootmirror.Disk.overlay(d).device.changed_extents(0),  # a granule of 0 looped for ever
     lambda d: bootmirror.Disk.overlay(d).device.changed_extents(3),
+    lambda d: d.readinto(0, b"abcd"),  # read-only: was Python's BufferError
+    lambda d: d.readinto(0, memoryview(bytearray(4)).toreadonly()),
 ])
 def test_negative_and_huge_numbers_are_usage_errors(call):
     disk = bootmirror.Disk.memory("1 MiB")

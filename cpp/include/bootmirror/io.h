@@ -106,6 +106,7 @@ class ImageFile final : public BlockDevice {
   bool copy_to_host(std::uint64_t offset, std::uint64_t length, int fd, std::uint64_t fd_offset) override;
   void start_writeback(std::uint64_t offset, std::uint64_t length) override;
   void close();
+  bool closed() const { return fd_ < 0; }
   // An image opened read-only becomes writable on its first write: `prepare` runs first (it may
   // refuse with an exception, and then nothing is written), then the file is reopened for writing.
   // `prepare` (and what it holds) is kept as long as the image. A machine opens its images this

@@ -1,4 +1,5 @@
 #include <cerrno>
+#include <cstdint>
 
 #include <fmt/format.h>
 
@@ -23,7 +24,8 @@ void FaultyDisk::clear_faults() {
 
 void FaultyDisk::cut_power_after(std::uint64_t writes) {
   std::lock_guard lock(mutex_);
-  power_budget_ = writes_seen_ + writes;
+  // Saturating: a budget past 2^64 writes is one the disk never reaches.
+  power_budget_ = writes > UINT64_MAX - writes_seen_ ? UINT64_MAX : writes_seen_ + writes;
 }
 
 bool FaultyDisk::power_lost() const {
