@@ -161,6 +161,18 @@ def test_random_damage_never_crashes_and_failures_write_nothing(spots):
         assert disk.read(0, disk.size) == before
 
 
+@pytest.mark.parametrize("args", [dict(size=2**64 - 1), dict(size="1 MiB", align=2**64 - 1), dict(size="1 MiB", offset=2**64 - 1)])
+def test_sizes_and_alignments_near_2_to_the_64_are_refused_not_wrapped(args):
+    """Rounding up to whole sectors wrapped: an alignment of 2^64-1 became one sector and the
+    partition was written; a size of 2^64-1 became 0 sectors and a misleading message."""
+    disk = bootmirror.Disk.memory("128 MiB")
+    disk.convert_gpt()
+    before = disk.read(0, disk.size)
+    with pytest.raises(bootmirror.UsageError):
+        disk.create_partition("primary", **args)
+    assert disk.read(0, disk.size) == before
+
+
 def test_repair_rewrites_only_the_damaged_copy():
     disk = bootmirror.Disk.memory("128 MiB")
     disk.convert_gpt()

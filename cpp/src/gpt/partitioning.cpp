@@ -17,7 +17,14 @@ constexpr std::uint64_t kMiB = 1ull << 20;
 // diskpart's documented minimum for convert gpt.
 constexpr std::uint64_t kMinimumGptDisk = 128 * kMiB;
 
-std::uint64_t round_up(std::uint64_t value, std::uint64_t unit) { return (value + unit - 1) / unit * unit; }
+// Sizes, offsets and alignments come from callers as any 64-bit value: one whose rounding would
+// pass 64 bits is refused, not wrapped (an alignment of 2^64-1 became 1 sector).
+std::uint64_t round_up(std::uint64_t value, std::uint64_t unit) {
+  const std::uint64_t down = value / unit * unit;
+  if (down == value) return value;
+  if (down > UINT64_MAX - unit) throw UsageError(fmt::format("{} rounded up to a multiple of {} passes 64 bits", value, unit));
+  return down + unit;
+}
 
 gpt::Table read_gpt(BlockDevice& disk) {
   if (style_of(disk) != Style::gpt)
