@@ -173,6 +173,17 @@ def test_sizes_and_alignments_near_2_to_the_64_are_refused_not_wrapped(args):
     assert disk.read(0, disk.size) == before
 
 
+def test_a_table_made_for_another_size_is_not_written():
+    """Table.create(8192) went onto a disk of 16384 sectors with its backup in the middle."""
+    disk = bootmirror.Disk.memory(16384 * 512)
+    before = disk.read(0, disk.size)
+    with pytest.raises(bootmirror.UsageError, match="made for a disk of 8192 sectors"):
+        gpt.write(disk, gpt.Table.create(8192))
+    assert disk.read(0, disk.size) == before
+    gpt.write(disk, gpt.Table.create(16384))
+    assert gpt.verify(disk).clean
+
+
 def test_repair_rewrites_only_the_damaged_copy():
     disk = bootmirror.Disk.memory("128 MiB")
     disk.convert_gpt()

@@ -254,6 +254,9 @@ void check_fits(BlockDevice& disk, const Table& t) {
     throw UsageError(fmt::format("a table for {}-byte sectors cannot go on a disk of {}-byte sectors", t.sector_size,
                                  disk.sector_size()));
   const std::uint64_t n = disk.sector_count(), sectors = t.entry_array_sectors();
+  // A table made for another size (Table.create(n)) would put its backup inside this disk.
+  if (t.sector_count != n)
+    throw UsageError(fmt::format("the table was made for a disk of {} sectors; {} has {}", t.sector_count, disk.name(), n));
   const bool fits = t.backup_header_lba < n && t.backup_entries_lba + sectors <= t.backup_header_lba &&
                     t.last_usable_lba < t.backup_entries_lba && t.primary_entries_lba >= 2 &&
                     t.primary_entries_lba + sectors <= t.first_usable_lba;
