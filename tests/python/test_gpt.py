@@ -210,6 +210,28 @@ def _rewrite_header(disk: Disk, lba: int, offset: int, value: int) -> None:
     disk.write(lba * 512, bytes(block))
 
 
+@pytest.mark.parametrize("case", ["primary array over the backup's", "backup leaves no room for the primary array"])
+def test_a_copy_repair_could_not_lay_the_other_out_from_is_damaged(case):
+    """read() and verify() took these copies, and repair and create_partition then raised
+    UsageError ("the layout does not fit"): damage on disk must be a FormatError."""
+    disk = _prepared()
+    last = disk.sector_count - 1
+    if case == "primary array over the backup's":
+        _rewrite_header(disk, 1, 72, last - 32)  # the backup's array (its CRC matches)
+        disk.write(last * 512, bytes(512))
+    else:
+        _rewrite_header(disk, last, 40, 20)  # usable from LBA 20: no room for 32 sectors from LBA 2
+        disk.write(512, bytes(512))
+    expected = {"primary array over the backup's": "is not between its header and the usable range",
+                "backup leaves no room for the primary array": "before the end of a primary array"}[case]
+    assert expected in " ".join(gpt.verify(disk).problems)
+    before = disk.read(0, disk.size)
+    for change in (lambda: gpt.repair(disk), lambda: disk.create_partition("primary", "1 MiB")):
+        with pytest.raises(bootmirror.FormatError):
+            change()
+    assert disk.read(0, disk.size) == before
+
+
 @pytest.mark.parametrize("alternate", [3, 100, "last_usable", "no_room_for_array"])
 def test_primary_alternate_lba_inside_the_table_is_a_damaged_copy(alternate):
     disk = _prepared()

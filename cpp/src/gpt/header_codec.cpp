@@ -71,6 +71,15 @@ Header decode_header(ByteSpan block, std::uint64_t lba, std::uint64_t sector_cou
   if (overlaps_usable || (h.entries_lba <= lba && lba < array_end))
     throw FormatError(fmt::format("GPT header: entry array at LBA {}..{} overlaps the usable range or the header",
                                   h.entries_lba, array_end - 1), at + 72);
+  // Each copy's array lies on its own side of the usable range (UEFI 2.10, 5.3.2), and a backup
+  // leaves room before that range for the primary's array from LBA 2: else repair could not lay
+  // the other copy out from this one.
+  if (h.alternate_lba > lba ? array_end > h.first_usable_lba : (h.entries_lba <= h.last_usable_lba || array_end > lba))
+    throw FormatError(fmt::format("GPT header: the {} entry array at LBA {}..{} is not between its header and the usable range",
+                                  h.alternate_lba > lba ? "primary" : "backup", h.entries_lba, array_end - 1), at + 72);
+  if (h.alternate_lba < lba && h.first_usable_lba < 2 + array_sectors)
+    throw FormatError(fmt::format("GPT header: the usable range starts at LBA {}, before the end of a primary array of {} sectors from LBA 2",
+                                  h.first_usable_lba, array_sectors), at + 40);
   return h;
 }
 
