@@ -565,8 +565,8 @@ def _deep_tree(levels):
 
 def test_a_tree_deeper_than_any_path_is_checked_and_refused_by_copies_not_a_crash():
     """A recursive walk took a stack frame a level: 25,000 levels overflowed it (SIGSEGV) in
-    check() and copy_tree(). check() now walks any depth; a copy refuses a source deeper than a
-    path can name (OSError ENAMETOOLONG), as makedirs does, before anything is written."""
+    check() and copy_tree(). check() now walks any depth; a copy and walk() refuse a tree deeper
+    than a path can name (OSError ENAMETOOLONG), as makedirs does, before anything is written."""
     disk = _deep_tree(25000)
     report = fat.open(disk).check()
     assert report.directories == 25001  # and the root
@@ -582,6 +582,10 @@ def test_a_tree_deeper_than_any_path_is_checked_and_refused_by_copies_not_a_cras
         fat.open(target).makedirs("/".join(["d"] * 201))
     assert error.value.errno == errno.ENAMETOOLONG
     fat.open(target).makedirs("/".join(["d"] * 200))
+    assert len(list(fat.open(target).walk())) == 201
+    with pytest.raises(OSError) as error:  # each step held its whole path: gigabytes on such a tree
+        list(fat.open(disk).walk())
+    assert error.value.errno == errno.ENAMETOOLONG
 
 
 @pytest.mark.parametrize("separator", ["/", "\\"])

@@ -305,12 +305,17 @@ std::vector<WalkStep> Volume::walk(const std::string& path) {
   struct Pending {
     std::string path;
     std::uint32_t key;
+    std::size_t depth;  // parts of `path`
   };
   Directory& start = impl_->folder(path);
-  std::vector<Pending> stack{{join_path(split_path(path)), start.first_cluster()}};
+  const auto parts = split_path(path);
+  std::vector<Pending> stack{{join_path(parts), start.first_cluster(), parts.size()}};
   while (!stack.empty()) {
     Pending p = stack.back();
     stack.pop_back();
+    // Every step holds its whole path: a tree on disk thousands of levels deep made gigabytes of
+    // them. Past the deepest path the engine opens, the walk stops, as a path there would.
+    if (p.depth > Impl::max_path_parts) throw OsError(ENAMETOOLONG, wtf8_for_display(p.path), "walk");
     if (!seen.insert(p.key).second)
       throw FormatError(fmt::format("FAT: folder '{}' (cluster {}) is its own ancestor or appears twice: a folder cycle",
                                     wtf8_for_display(p.path), p.key),
@@ -324,7 +329,7 @@ std::vector<WalkStep> Volume::walk(const std::string& path) {
       if (node.is_dir()) {
         if (node.entry.first_cluster == 0)
           throw FormatError(fmt::format("FAT: folder '{}' has no first cluster", node.shown()));
-        children.push_back({p.path.empty() ? node.name() : p.path + "/" + node.name(), node.entry.first_cluster});
+        children.push_back({p.path.empty() ? node.name() : p.path + "/" + node.name(), node.entry.first_cluster, p.depth + 1});
       }
     }
     steps.push_back(std::move(step));
