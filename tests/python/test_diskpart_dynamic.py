@@ -12,7 +12,7 @@ import pytest
 import bootmirror
 from bootmirror import ldm
 from conftest import run_tool
-from ldm_helpers import SEED_SETUP, unpack_windows
+from ldm_helpers import SEED_SETUP, dynamic_boot_machine, unpack_windows
 
 
 
@@ -279,3 +279,12 @@ def test_a_drive_hint_that_names_no_letter_shows_none_and_the_console_stays_text
     rows = lines(t, "list volume")[2:]
     assert rows[0].startswith("  Volume 0          ") and " D " in rows[1], rows
     assert "Volume 1 is the selected volume." in t
+
+
+def test_break_and_add_answer_with_the_volume_services_texts(tmp_path):
+    """The engine's own messages ("'Volume1' is not a mirror", "'Volume1' already has a plex on
+    Disk1", with the LDM name for diskpart's Volume 0) stood where diskpart prints VDS's texts."""
+    m = dynamic_boot_machine(tmp_path / "lab")
+    out = m.diskpart("select volume c\nbreak disk=1\nadd disk=0")
+    assert "The volume is not a mirror." in out and "The disk is already in use by the volume." in out, out
+    assert "Volume1" not in out

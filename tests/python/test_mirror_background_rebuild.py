@@ -175,3 +175,32 @@ def test_a_negative_speed_limit_is_a_usage_error():
     assert m.rebuild_speed_limit is None
     m.rebuild_speed_limit = 5
     assert m.rebuild_speed_limit == 5
+
+
+REFUSED = "The disk management services could not complete the operation."
+
+
+def test_no_break_or_delete_throws_away_the_only_whole_copy_during_the_copy(tmp_path):
+    """While disk 1's plex is being copied into, only disk 0's holds C:. "break disk=0 nokeep"
+    left C: on the uncopied plex (zeros, later shown Healthy), "break disk=1" kept the uncopied
+    plex as a Healthy volume, and with disk 0 missing "break disk=m0 nokeep" or "delete disk"
+    dropped the only copy for good. Each is refused and changes nothing; once the copy ends, the
+    runbook's break works."""
+    m = dynamic_boot_volume(tmp_path)
+    data = m.dynamic_volume("c").device.read(0, 1 << 20)
+    m.rebuild_speed_limit = 0  # the copy holds at its start
+    m.diskpart("select volume c\nadd disk=1", check=True)
+    for command in ("break disk=0 nokeep", "break disk=1"):
+        out = m.diskpart(f"select volume c\n{command}\nlist volume")
+        assert REFUSED in out and "Mirror" in out and m.dynamic_volume("c").status == "Rebuild", out
+    assert len(m.volumes) == 1
+    m.fail_disk(0)
+    for command in ("select volume c\nbreak disk=m0 nokeep", "select disk m0\ndelete disk"):
+        assert REFUSED in m.diskpart(command), command
+    assert m.dynamic_volume("c").status == "Failed"
+    m.reactivate(0)  # disk 0 is back: the copy goes on from it
+    m.rebuild_speed_limit = None
+    assert m.wait(timeout=120)
+    assert m.dynamic_volume("c").status == "Healthy" and m.dynamic_volume("c").device.read(0, 1 << 20) == data
+    assert "Diskpart successfully broke the mirror volume." in m.diskpart("select volume c\nbreak disk=1 nokeep", check=True)
+    assert m.dynamic_volume("c").device.read(0, 1 << 20) == data

@@ -17,6 +17,8 @@ namespace bootmirror::dynamic {
 namespace {
 
 constexpr const char* kSection = "ldm";
+// Diskpart's answer when the volume service refuses a change (KB 331494 shows it for break).
+constexpr const char* kCouldNotComplete = "The disk management services could not complete the operation.";
 
 Json::Object& section(Machine& m) { return ldm_section(m); }
 
@@ -337,6 +339,16 @@ void delete_missing_disk(Machine& machine, int number) {
   auto mg = group_of(machine);
   auto index = mg ? mg->disk_index_of(number, machine) : std::nullopt;
   if (!index) throw UsageError("The selected disk is not a dynamic disk of this computer.");
+  // Its plexes go with it: a mirror must keep one elsewhere that holds the data. One still being
+  // copied from this disk when it went missing does not, and this disk may come back with it.
+  const std::uint32_t id = mg->group.disks[*index].record.id;
+  for (std::size_t vi = 0; vi < mg->group.volumes.size(); ++vi) {
+    const auto& parts = mg->group.volumes[vi].partitions;
+    const auto on = std::count_if(parts.begin(), parts.end(), [&](std::size_t pi) { return mg->group.partitions[pi].disk_id == id; });
+    if (on && std::size_t(on) < parts.size() && mg->group.volumes[vi].components.size() > 1 &&
+        !has_in_sync_plex(machine, *mg, vi, *index, false))
+      throw UsageError(kCouldNotComplete);
+  }
   ldm::remove_disk(mg->group, *index);
   commit(machine, *mg);
   forget_disk(machine, number);
@@ -348,12 +360,19 @@ bool break_mirror(Machine& machine, std::size_t vi, int number, bool keep) {
   if (!mg || vi >= mg->group.volumes.size()) throw UsageError("There is no volume selected.");
   auto di = mg->disk_index_of(number, machine);
   if (!di) throw UsageError("The disk you specified is not valid.");
+  if (mg->group.volumes[vi].components.size() < 2) throw UsageError("The volume is not a mirror.");
+  // The plex that stays must hold the data, and so must one kept as a volume of its own: a plex
+  // still being copied into (or failed) holds no complete copy, and breaking the other off would
+  // throw the only one away.
+  const bool kept_present = keep && mg->group.disks[*di].device >= 0;
+  if (!has_in_sync_plex(machine, *mg, vi, *di, false) || (kept_present && !has_in_sync_plex(machine, *mg, vi, *di, true)))
+    throw UsageError(kCouldNotComplete);
   // Windows' volume service drops the boot entries of the running Windows' plex that goes; one on
   // a missing disk it cannot find, and says so (the runbook's "break disk=m0 nokeep").
   const firmware::PlexEntries boot_entries = firmware::plex_entries(machine, vi, number);
   if (boot_entries.reachable) firmware::expect_entries_gone(machine, boot_entries.entries);
   std::optional<std::tuple<std::size_t, std::uint64_t, std::uint64_t>> kept;
-  if (keep && mg->group.disks[*di].device >= 0)
+  if (kept_present)
     for (std::size_t pi : mg->group.volumes[vi].partitions) {
       const auto& p = mg->group.partitions[pi];
       if (p.disk_id == mg->group.disks[*di].record.id) kept = std::tuple{*di, p.start, p.size};

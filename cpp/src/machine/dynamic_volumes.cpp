@@ -64,6 +64,16 @@ std::optional<std::size_t> plex_on_disk(const mirror::VolumeDevice& device, cons
   return std::nullopt;
 }
 
+bool has_in_sync_plex(Machine& machine, const MachineGroup& mg, std::size_t vi, std::size_t di, bool on) {
+  auto device = open_volume(machine, mg, vi);
+  if (!device) return true;
+  const Guid& disk = mg.group.disks.at(di).record.guid;
+  const auto disks = plex_disks(mg, vi);
+  for (const mirror::PlexStatus& p : device->plexes())
+    if (auto d = disks.find(p.name); d != disks.end() && (d->second == disk) == on && p.state == mirror::PlexState::in_sync) return true;
+  return false;
+}
+
 std::map<std::string, Guid> plex_disks(const MachineGroup& mg, std::size_t vi) {
   std::map<std::string, Guid> out;
   for (std::size_t ci : mg.group.volumes.at(vi).components) {

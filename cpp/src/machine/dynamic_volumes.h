@@ -16,6 +16,10 @@ namespace bootmirror::dynamic {
 // The plex of `device` (made by open_volume) with a run on group disk `disk_index`; nullopt when
 // none (the mirror was broken) or the disk is missing.
 std::optional<std::size_t> plex_on_disk(const mirror::VolumeDevice& device, const MachineGroup& group, std::size_t disk_index);
+// Whether volume `volume_index` has a plex holding its data (in sync: neither failed nor being
+// copied into) on group disk `disk_index` (`on` true) or off it (`on` false). True for a volume
+// with no device (no plex its records describe): there is nothing in it to lose.
+bool has_in_sync_plex(Machine& machine, const MachineGroup& group, std::size_t volume_index, std::size_t disk_index, bool on);
 // The GUID of the disk each plex of volume `volume_index` lies on, by plex (component) name.
 std::map<std::string, Guid> plex_disks(const MachineGroup& group, std::size_t volume_index);
 // Brings every live volume device (Machine::live_volumes) up to date with `group`, just committed.
