@@ -87,6 +87,10 @@ struct WtfText {
   std::string value;
 };
 
+// Text for reading (a transcript, a console, a message) that may quote such a name: a lone
+// surrogate shows as U+FFFD, as a console shows it, so that printing the str cannot fail.
+py::str display_str(const std::string& wtf8);
+
 }  // namespace bootmirror::bindings
 
 namespace pybind11::detail {

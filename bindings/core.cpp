@@ -2,6 +2,7 @@
 #include "bootmirror/guid.h"
 #include "bootmirror/host_files.h"
 #include "bootmirror/identity.h"
+#include "bootmirror/unicode.h"
 #include "bootmirror/units.h"
 
 #include <fmt/format.h>
@@ -17,6 +18,8 @@ std::uint64_t to_size(const py::object& value, const char* what) {
   }
   throw UsageError(std::string(what) + " must be a number of bytes or a string such as \"204 MiB\"");
 }
+
+py::str display_str(const std::string& wtf8) { return py::str(wtf8_for_display(wtf8)); }
 
 std::string encode_host_path(const py::object& path) {
   PyObject* encoded = nullptr;

@@ -13,6 +13,16 @@ using namespace bootmirror::firmware;
 
 py::object place_or_none(const std::optional<PartitionPlace>& place) { return place ? py::cast(*place) : py::object(py::none()); }
 
+py::object optional_text(const std::optional<std::string>& text) {
+  return text ? py::cast(WtfText{*text}) : py::object(py::none());
+}
+
+py::list display_list(const std::vector<std::string>& lines) {
+  py::list out;
+  for (const std::string& line : lines) out.append(display_str(line));
+  return out;
+}
+
 // A partition named as diskpart names it: (disk, list partition's number).
 PartitionPlace place_of(Machine& machine, int disk, std::size_t number) {
   for (const PartitionPlace& p : partitions(machine))
@@ -41,25 +51,29 @@ void bind_firmware(py::module_& m) {
   py::class_<BootResult>(m, "BootResult", "What a boot did.")
       .def_readonly("ok", &BootResult::ok)
       .def_readonly("entry", &BootResult::entry, "The Boot#### that started, or None.")
-      .def_readonly("description", &BootResult::description)
-      .def_readonly("steps", &BootResult::steps)
-      .def_readonly("console", &BootResult::console)
+      // A description is firmware's UCS-2, so it may hold a lone surrogate: kept (surrogatepass), as
+      // names from disk are; the texts that quote it are for reading (U+FFFD).
+      .def_property_readonly("description", [](const BootResult& r) { return WtfText{r.description}; })
+      .def_property_readonly("steps", [](const BootResult& r) { return display_list(r.steps); })
+      .def_property_readonly("console", [](const BootResult& r) { return display_str(r.console); })
       .def_property_readonly("loader_partition", [](const BootResult& r) { return place_or_none(r.loader_partition); })
       .def_property_readonly("loader", [](const BootResult& r) { return utf16_to_utf8(r.loader_path); })
       .def_readonly("os_volume", &BootResult::os_volume);
   py::class_<EntryView>(m, "BootMenuEntry", "One entry of bootcfg's list.")
       .def_readonly("id", &EntryView::id)
       .def_readonly("number", &EntryView::number)
-      .def_readonly("description", &EntryView::description)
+      .def_property_readonly("description", [](const EntryView& e) { return WtfText{e.description}; })
       .def_readonly("windows", &EntryView::windows)
-      .def_readonly("os_load_options", &EntryView::os_load_options)
-      .def_readonly("boot_file_path", &EntryView::boot_file_path)
-      .def_readonly("os_file_path", &EntryView::os_file_path);
+      .def_property_readonly("os_load_options", [](const EntryView& e) { return WtfText{e.os_load_options}; })
+      .def_property_readonly("boot_file_path", [](const EntryView& e) { return optional_text(e.boot_file_path); })
+      .def_property_readonly("os_file_path", [](const EntryView& e) { return optional_text(e.os_file_path); });
   py::class_<StaleEntry>(m, "StaleBootEntry", "A boot entry whose ESP, loader or Windows is gone.")
       .def_readonly("number", &StaleEntry::number)
-      .def_readonly("description", &StaleEntry::description)
-      .def_readonly("reason", &StaleEntry::reason)
-      .def("__repr__", [](const StaleEntry& s) { return fmt::format("<StaleBootEntry Boot{:04X} '{}': {}>", s.number, s.description, s.reason); });
+      .def_property_readonly("description", [](const StaleEntry& s) { return WtfText{s.description}; })
+      .def_property_readonly("reason", [](const StaleEntry& s) { return display_str(s.reason); })
+      .def("__repr__", [](const StaleEntry& s) {
+        return display_str(fmt::format("<StaleBootEntry Boot{:04X} '{}': {}>", s.number, s.description, s.reason));
+      });
   py::class_<RunningSystem>(m, "RunningSystem", "What the running boot came from.")
       .def_readonly("entry", &RunningSystem::entry)
       .def_property_readonly("system_partition", [](const RunningSystem& r) { return place_or_none(r.system_partition); })
@@ -143,9 +157,12 @@ void bind_firmware(py::module_& m) {
   m.def(
       "bootcfg",
       [](Machine& machine, const std::string& arguments) {
-        py::gil_scoped_release release;
-        const shell::BootcfgResult r = shell::bootcfg(machine, arguments);
-        return std::make_pair(r.text, r.ok);
+        shell::BootcfgResult r;
+        {
+          py::gil_scoped_release release;
+          r = shell::bootcfg(machine, arguments);
+        }
+        return py::make_tuple(display_str(r.text), r.ok);
       },
       py::arg("machine"), py::arg("arguments"), "`bootcfg <arguments>` on a machine: (its text, whether it succeeded).");
 }

@@ -7,8 +7,12 @@ void bind_shell(py::module_& m) {
   m.def(
       "diskpart",
       [](Machine& machine, const std::string& script, bool check) {
-        py::gil_scoped_release release;
-        return shell::Diskpart(machine).run(script, check);
+        std::string transcript;
+        {
+          py::gil_scoped_release release;
+          transcript = shell::Diskpart(machine).run(script, check);
+        }
+        return display_str(transcript);  // it may quote names from disk (WTF-8)
       },
       py::arg("machine"), py::arg("script"), py::arg("check") = false,
       "Run diskpart commands on a machine; returns the transcript.");
@@ -20,7 +24,7 @@ void bind_shell(py::module_& m) {
           py::gil_scoped_release release;
           outcome = shell::Diskpart(machine).execute(line);
         }
-        return py::make_tuple(outcome.text, outcome.ok, outcome.leave);
+        return py::make_tuple(display_str(outcome.text), outcome.ok, outcome.leave);
       },
       py::arg("machine"), py::arg("line"), "One diskpart command: (text, ok, leave).");
   m.def("diskpart_size", &shell::format_size, py::arg("bytes"), "A byte count as diskpart's Size and Offset columns show it.");

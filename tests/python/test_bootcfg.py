@@ -157,3 +157,19 @@ def test_a_machine_without_nvram_says_so(tmp_path):
     with pytest.raises(bootmirror.UsageError, match="already"):
         m.create_nvram()
     assert descriptions(m) == ["LS120", "CDROM", "EFI Shell"]
+
+
+def test_a_description_holding_a_lone_surrogate_reads_and_prints(tmp_path):
+    """Firmware keeps a description as UCS-2 and checks no surrogates: one holding a lone one
+    made bootcfg, nvram.entries() and boot() raise UnicodeDecodeError. The entry keeps it (the
+    str holds the surrogate, as a name from disk does); the texts show U+FFFD."""
+    m = kb814070.rehearsal_machine(tmp_path / "lab", bootable=False)
+    entry = m.nvram.boot_entries()[0]
+    m.nvram.set_boot_entry(entry.number, nvram.LoadOption("Bad \ud800 entry", entry.device_path, 1, entry.optional_data))
+    text = m.bootcfg()
+    assert "Bad \ufffd entry" in text
+    text.encode("utf-8")  # printable
+    (listed,) = [e for e in m.nvram.entries() if e.number == entry.number]
+    assert listed.description == "Bad \ud800 entry"
+    result = m.boot(m.nvram.boot_order.index(entry.number) + 1)
+    assert "Bad \ufffd entry" in result.steps[0]
