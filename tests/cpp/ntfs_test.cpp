@@ -136,6 +136,9 @@ TEST(NtfsRuns, RefusesRunsOffTheVolumeOrPastTheAttribute) {
   EXPECT_THROW(decode_runs(runs({0x11, 4, 1}), 0, 3, 1000, 0), FormatError);               // no end marker
   EXPECT_THROW(decode_runs(runs({0x19, 4, 1, 0}), 0, 3, 1000, 0), FormatError);            // 9-byte length
   EXPECT_THROW(decode_runs(runs({0x11, 2, 1, 0}), 0, 3, 1000, 0), FormatError);            // maps too little
+  // A step back of INT64_MIN (8 bytes 00..00 80): -INT64_MIN overflows, and the check let the run
+  // start at 2^63 + 100, which a byte offset wraps back to cluster 100 (another run's data).
+  EXPECT_THROW(decode_runs(runs({0x11, 1, 100, 0x81, 1, 0, 0, 0, 0, 0, 0, 0, 0x80, 0}), 0, 1, 1000, 0), FormatError);
 }
 
 TEST(NtfsAttributes, ReadsResidentAndNonResidentAttributesWithinTheirRecord) {

@@ -129,6 +129,41 @@ def test_damage_is_a_format_error_naming_where_and_nothing_is_written(tmp_path, 
     assert hashlib.sha256(image.read_bytes()).hexdigest() == before
 
 
+def _attribute_in_record(image: Path, number: int, kind: int) -> int:
+    """The byte offset in `image` of record `number`'s first attribute of type `kind`."""
+    mft = _mft_offset(image)
+    record = image.read_bytes()[mft + number * 1024:mft + (number + 1) * 1024]
+    at = int.from_bytes(record[20:22], "little")
+    while int.from_bytes(record[at:at + 4], "little") != kind:
+        at += int.from_bytes(record[at + 4:at + 8], "little")
+    return mft + number * 1024 + at
+
+
+@pytest.mark.parametrize("damage", ["$UpCase of 8 GiB", "root folder's $INDEX_ROOT not resident"])
+def test_damaged_system_files_are_format_errors_not_usage_errors(tmp_path, damage):
+    """An $UpCase claiming 8 GiB met read_file's limit first ("more than read_file answers", a
+    UsageError), and a folder whose $INDEX_ROOT was marked non-resident was "not a folder"
+    (UsageError) while its parent listed it as one: both are damage."""
+    image = mkntfs(tmp_path / "v.img", 32)
+    if damage == "$UpCase of 8 GiB":  # allocated, data and initialized sizes
+        at = _attribute_in_record(image, 10, 0x80)
+        edits = [(at + 40, (8 << 30).to_bytes(8, "little") * 3)]
+    else:  # a non-resident header in its place: named $I30, VCNs 0..-1, no runs
+        at = _attribute_in_record(image, 5, 0x90)
+        edits = [(at + 8, b"\x01"), (at + 10, (64).to_bytes(2, "little")), (at + 64, "$I30".encode("utf-16-le")),
+                 (at + 16, (0).to_bytes(8, "little") + (2**64 - 1).to_bytes(8, "little") + (72).to_bytes(2, "little")),
+                 (at + 40, bytes(24)), (at + 72, b"\x00")]
+    with open(image, "r+b") as f:
+        for where, data in edits:
+            f.seek(where)
+            f.write(data)
+    before = hashlib.sha256(image.read_bytes()).hexdigest()
+    with Disk.open(image) as disk:
+        with pytest.raises(bootmirror.FormatError):
+            ntfs.open(disk).listdir("")
+    assert hashlib.sha256(image.read_bytes()).hexdigest() == before
+
+
 def test_threads_sharing_a_volume_find_names_together(tmp_path):
     # The first name lookup loads $UpCase; threads racing to it (the GIL is released while the
     # engine reads) all get the same answers.

@@ -57,7 +57,7 @@ Attribute join_extents(std::vector<Attribute> extents) {
   if (joined.lowest_vcn != 0) throw FormatError("$ATTRIBUTE_LIST: an attribute's first extent is missing", joined.offset);
   for (std::size_t i = 1; i < extents.size(); ++i) {
     const Attribute& next = extents[i];
-    if (next.lowest_vcn != joined.highest_vcn + 1)
+    if (joined.highest_vcn == UINT64_MAX || next.lowest_vcn != joined.highest_vcn + 1)  // no wrap to VCN 0
       throw FormatError(fmt::format("$ATTRIBUTE_LIST: an extent maps from VCN {}, the one before it ended at {}", next.lowest_vcn,
                                     joined.highest_vcn),
                         next.offset);

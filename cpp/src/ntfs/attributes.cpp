@@ -39,7 +39,10 @@ std::vector<Run> decode_runs(ByteSpan pairs, std::uint64_t lowest_vcn, std::uint
       const std::int64_t delta = packed(pairs, at + 1 + length_bytes, start_bytes, true);
       // Each start is relative to the last; the sum must stay on the volume (checked before it is
       // formed, so that no run can wrap around to a valid-looking cluster).
-      if ((delta < 0 && lcn < -delta) || (delta > 0 && std::uint64_t(delta) > cluster_count - std::uint64_t(lcn)))
+      // A step back is taken as its magnitude, which INT64_MIN has too (-INT64_MIN overflows, and
+      // once let 2^63 + L through, read back as cluster L: another file's data, no error).
+      const std::uint64_t back = delta < 0 ? std::uint64_t(-(delta + 1)) + 1 : 0;
+      if ((delta < 0 && std::uint64_t(lcn) < back) || (delta > 0 && std::uint64_t(delta) > cluster_count - std::uint64_t(lcn)))
         throw FormatError(fmt::format("run list: a run starts outside the volume's {} clusters", cluster_count),
                           base + at + 1 + length_bytes);
       lcn += delta;

@@ -80,9 +80,15 @@ void read_attribute(const Volume::State& s, const Attribute& a, const char* what
     return;
   }
   if (a.lowest_vcn != 0) throw FormatError(fmt::format("{}: its first extent is missing", what), a.offset);
+  const std::uint64_t initialized_bytes = std::min(a.initialized_size, a.data_size);
+  // The runs map VCNs lowest..highest, contiguous: what they hold is known before any allocation
+  // (a size on disk of 4 GiB over 25 clusters asked for the 4 GiB first).
+  const unsigned __int128 mapped = (static_cast<unsigned __int128>(a.highest_vcn) + 1) * s.boot.cluster_bytes;
+  if (initialized_bytes > mapped)
+    throw FormatError(fmt::format("{}: {} bytes, but its runs map {} clusters", what, initialized_bytes, a.highest_vcn + 1), a.offset);
   if (a.data_size > kMaxFileBytes) throw UsageError(fmt::format("{} holds {} bytes, more than read_file answers", what, a.data_size));
   const MutableByteSpan out = storage(a.data_size);
-  const std::size_t initialized = std::size_t(std::min(a.initialized_size, a.data_size));
+  const std::size_t initialized = std::size_t(initialized_bytes);
   s.read_mapped(a.runs, 0, out.first(initialized), what);
   std::fill(out.begin() + std::ptrdiff_t(initialized), out.end(), std::byte{0});
 }
@@ -92,7 +98,8 @@ void read_attribute(const Volume::State& s, const Attribute& a, const char* what
 // a FormatError.
 std::vector<IndexEntry> index_entries(const Volume::State& s, std::uint64_t number, const std::vector<Attribute>& attributes) {
   const Attribute* root_attr = find(attributes, AttributeType::index_root, kI30);
-  if (!root_attr || !root_attr->resident) throw UsageError(fmt::format("NTFS: record {} is not a folder", number));
+  if (!root_attr) throw UsageError(fmt::format("NTFS: record {} is not a folder", number));
+  if (!root_attr->resident) throw FormatError(fmt::format("NTFS: record {}'s $INDEX_ROOT is not resident", number), root_attr->offset);
   const IndexRoot root = decode_index_root(root_attr->value, root_attr->offset);
   const Attribute* allocation = find(attributes, AttributeType::index_allocation, kI30);
   // Child VCNs count clusters when a block is at least a cluster, else 512-byte units.
@@ -125,6 +132,10 @@ const std::u16string& upcase_table(const Volume::State& s) {
     const auto attributes = plain_attributes(s, kUpcaseRecord);
     const Attribute* data = find(*attributes, AttributeType::data, u"");
     if (!data) throw FormatError("NTFS: $UpCase has no data");
+    // Its size first: read_attribute refuses a huge value as more than read_file answers (a
+    // caller's UsageError), where this one is damage.
+    if (!data->resident && data->data_size != 65536 * 2)
+      throw FormatError(fmt::format("NTFS: $UpCase of {} bytes (65536 entries expected)", data->data_size), data->offset);
     // Read straight into the table: opening a volume and finding one file is mostly this.
     std::u16string table(65536, u'\0');
     read_attribute(s, *data, "$UpCase", [&](std::uint64_t size) {

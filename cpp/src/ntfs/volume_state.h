@@ -2,6 +2,7 @@
 // volume.cpp opens it, directory.cpp finds and reads files.
 #pragma once
 
+#include <algorithm>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -73,9 +74,12 @@ struct Volume::State {
     std::size_t done = 0;
     while (done < out.size()) {
       const std::uint64_t at = offset + done, vcn = at / cluster;
-      const Run* run = nullptr;
-      for (const Run& r : runs)
-        if (vcn >= r.vcn && vcn - r.vcn < r.length) run = &r;
+      // The runs are in VCN order and contiguous (decode_runs and join_extents check it): the one
+      // holding `vcn` is found by bisection, not a scan per piece (a file of many thousand runs,
+      // read a piece a run, took time in the square of their count).
+      auto next = std::upper_bound(runs.begin(), runs.end(), vcn, [](std::uint64_t v, const Run& r) { return v < r.vcn; });
+      const Run* run = next == runs.begin() ? nullptr : &*std::prev(next);
+      if (run && vcn - run->vcn >= run->length) run = nullptr;
       if (!run) throw FormatError(fmt::format("{}: byte {} is not mapped by its runs", what, at));
       // In 128 bits: a sparse run's VCNs may reach past what 64-bit byte offsets hold.
       const unsigned __int128 run_start = static_cast<unsigned __int128>(run->vcn) * cluster;
