@@ -173,3 +173,21 @@ def test_a_description_holding_a_lone_surrogate_reads_and_prints(tmp_path):
     assert listed.description == "Bad \ud800 entry"
     result = m.boot(m.nvram.boot_order.index(entry.number) + 1)
     assert "Bad \ufffd entry" in result.steps[0]
+
+
+def test_a_clone_that_does_not_all_fit_writes_nothing(tmp_path):
+    """/clone of two entries into a store with room for one wrote the first, then failed on the
+    second: the file changed and held a Boot#### that BootOrder never lists. All must fit first."""
+    m = kb814070.rehearsal_machine(tmp_path / "lab", bootable=False)
+    esp = m.disk(0).partitions[0].unique_guid
+    m.bootcfg(f"/clone /sg {{{esp}}} /tg {{{esp}}} /d+ A", check=True)  # two Windows entries on the ESP now
+    m.nvram.reclaim()
+    one = m.nvram.get(nvram.boot_variable_name(m.nvram.entries()[0].number))
+    clone_record = (60 + 18 + len(one.data) + 2 * len(" B") + 3) // 4 * 4
+    filler = m.nvram.free_bytes - (60 + 14) - clone_record - 40  # room for one clone, not two
+    m.nvram.set("Filler", b"\0" * (filler - filler % 4), guid="11111111-2222-3333-4444-555555555555")
+    path = Path(m.nvram.path)
+    before = path.read_bytes()
+    text = m.bootcfg(f"/clone /sg {{{esp}}} /tg {{{esp}}} /d+ B")
+    assert text.startswith("ERROR:") and "no room" in text
+    assert path.read_bytes() == before

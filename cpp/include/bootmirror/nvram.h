@@ -292,6 +292,9 @@ class Store {
   // Bytes free at the end of the store for new records, and bytes a reclaim would give back.
   std::uint64_t free_bytes() const;
   std::uint64_t reclaimable_bytes() const;
+  // The bytes a record of this variable takes in this store (header, name, data, alignment): for
+  // a caller that sets several and must know first that all of them fit.
+  std::uint64_t record_bytes(std::u16string_view name, std::size_t data_size) const;
 
   // Global variables.
   std::vector<BootEntry> boot_entries() const;  // Boot#### under the global GUID, by number

@@ -118,8 +118,14 @@ std::vector<int> clone_entries(Machine& machine, const Guid& source, const Guid&
     ids.push_back(id);
   }
   // Every clone written first, then BootOrder once: a crash leaves all of them listed or none
-  // (an entry BootOrder does not name is one firmware and bootcfg never show).
+  // (an entry BootOrder does not name is one firmware and bootcfg never show). And all of them
+  // must fit before the first is written (free space and what a reclaim gives back): a store
+  // that held one of two once kept that one, unlisted, after the error.
   std::vector<std::uint16_t> order = nv->boot_order();
+  std::uint64_t needed = nv->record_bytes(u"BootOrder", (order.size() + clones.size()) * 2);
+  for (const nvram::LoadOption& clone : clones) needed += nv->record_bytes(u"Boot0000", clone.encode().size());
+  if (!clones.empty() && needed > nv->free_bytes() + nv->reclaimable_bytes())
+    throw UsageError(fmt::format("The NVRAM has no room for {} more boot entries.", clones.size()));
   for (const nvram::LoadOption& clone : clones) {
     const std::uint16_t number = nv->free_boot_number();
     nv->set_boot_entry(number, clone);

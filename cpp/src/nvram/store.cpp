@@ -138,6 +138,13 @@ std::uint64_t Store::free_locked() const {
   return std::min<std::uint64_t>(tail.size(), used < space ? space - used : 0);
 }
 
+std::uint64_t Store::record_bytes(std::u16string_view name, std::size_t data_size) const {
+  Variable probe;
+  probe.name = std::u16string(name);
+  probe.data.resize(data_size);
+  return codec::align_header(codec::encode_record(probe, layout_.authenticated).size());
+}
+
 std::uint64_t Store::reclaimable_bytes() const {
   std::lock_guard lock(mutex_);
   std::uint64_t dead = 0;
