@@ -121,7 +121,14 @@ void bind_firmware(py::module_& m) {
       py::arg("machine"), py::arg("copy"), "What the scratch copy wrote that the machine would have: (target, [(offset, length)]).");
   m.def("firmware_running_system", &running_system, py::arg("machine"), Release());
   m.def("firmware_stale_entries", &stale_entries, py::arg("machine"), Release());
-  m.def("firmware_entry_number", &entry_number, py::arg("machine"), py::arg("id"), Release());
+  m.def(
+      "firmware_entry_number",
+      [](Machine& machine, const py::int_& id) {
+        const auto checked = to_unsigned(id, "boot entry ID", INT32_MAX);  // bootcfg's IDs count from 1
+        py::gil_scoped_release release;
+        return entry_number(machine, int(checked));
+      },
+      py::arg("machine"), py::arg("id"));
   m.def(
       "firmware_boot_menu",
       [](Machine& machine) {

@@ -110,7 +110,14 @@ void bind_load_options(py::module_& m) {
              o.attributes = to_u32(attributes, "attributes");
              if (py::isinstance<DevicePath>(path)) o.file_paths.push_back(path.cast<DevicePath>());
              else if (py::isinstance<py::str>(path)) o.file_paths.push_back(DevicePath::parse(path.cast<WtfText>().value));
-             else o.file_paths = path.cast<std::vector<DevicePath>>();
+             else {
+               try {
+                 o.file_paths = path.cast<std::vector<DevicePath>>();
+               } catch (const py::cast_error&) {
+                 throw UsageError(fmt::format("a device path is a DevicePath, its text or a list of DevicePaths, not {}",
+                                              py::str(path.get_type()).cast<std::string>()));
+               }
+             }
              o.optional_data = copy_of(optional);
              return o;
            }),

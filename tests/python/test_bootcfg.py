@@ -46,6 +46,8 @@ def test_the_query_display_lines_up_as_windows_prints_it(machine):
 
 @pytest.mark.parametrize("arguments, expected", [
     ("/bogus", SYNTAX),
+    ("/query junk", SYNTAX),  # was the query's answer
+    ("/? junk", SYNTAX),
     ("/list", SYNTAX),
     ("/list x", SYNTAX),
     ("/list 9", "ERROR: Disk 9 does not exist.\n"),
@@ -191,3 +193,6 @@ def test_a_clone_that_does_not_all_fit_writes_nothing(tmp_path):
     text = m.bootcfg(f"/clone /sg {{{esp}}} /tg {{{esp}}} /d+ B")
     assert text.startswith("ERROR:") and "no room" in text
     assert path.read_bytes() == before
+    for entry in (9, 2**31):  # 2^31 was pybind11's TypeError
+        with pytest.raises(bootmirror.UsageError):
+            m.boot(entry)

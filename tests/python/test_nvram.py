@@ -85,6 +85,8 @@ def test_boot_entries_order_next_timeout(store):
     store.boot_order = []
     assert store.get("BootNext") is None and store.get("BootOrder") is None
     assert store.delete_boot_entry(1) and [e.number for e in store.boot_entries()] == [0]
+    store.boot_order = [0, 1]  # a number whose Boot#### is gone, and one deleted now: it leaves BootOrder
+    assert store.delete_boot_entry(0) and store.boot_order == [1] and not store.delete_boot_entry(0)
     assert nvram.boot_variable_name(0xAB) == "Boot00AB" and nvram.boot_number("Boot00AB") == 0xAB
     assert nvram.boot_number("Boot00ab") is None and nvram.boot_number("BootOrder") is None
 
@@ -270,3 +272,9 @@ def test_store_on_a_disk(tmp_path):
     with pytest.raises(bootmirror.UsageError, match="reclaim"):
         s.set("Big", bytes(8000), guid=VENDOR)
     assert disk.read(0, disk.size) == before
+
+
+@pytest.mark.parametrize("device_path", [5, b"ab", [1, 2], None])
+def test_a_load_option_given_no_device_path_is_a_usage_error(device_path):
+    with pytest.raises(bootmirror.UsageError):  # was pybind11's RuntimeError from its cast
+        nvram.LoadOption("x", device_path)

@@ -300,7 +300,7 @@ class Store {
   std::vector<BootEntry> boot_entries() const;  // Boot#### under the global GUID, by number
   std::optional<BootEntry> boot_entry(std::uint16_t number) const;
   void set_boot_entry(std::uint16_t number, const LoadOption& option, std::uint32_t attributes = kDefaultAttributes);
-  bool remove_boot_entry(std::uint16_t number);
+  bool remove_boot_entry(std::uint16_t number);  // and drops it from BootOrder (first); false when absent
   std::uint16_t free_boot_number() const;  // the lowest number without a Boot#### (UsageError if none)
   std::vector<std::uint16_t> boot_order() const;
   void set_boot_order(const std::vector<std::uint16_t>& order);

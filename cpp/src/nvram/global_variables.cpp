@@ -77,7 +77,13 @@ void Store::set_boot_entry(std::uint16_t number, const LoadOption& option, std::
   set(boot_variable_name(number), global_variable_guid(), option.encode(), attributes);
 }
 
-bool Store::remove_boot_entry(std::uint16_t number) { return remove(boot_variable_name(number), global_variable_guid()); }
+bool Store::remove_boot_entry(std::uint16_t number) {
+  // Out of BootOrder first, as efibootmgr -B does: a crash between the two leaves an entry that
+  // nothing lists, never a listed one that is gone.
+  std::vector<std::uint16_t> order = boot_order();
+  if (std::erase(order, number)) set_boot_order(order);
+  return remove(boot_variable_name(number), global_variable_guid());
+}
 
 std::uint16_t Store::free_boot_number() const {
   std::vector<bool> used(0x10000);

@@ -182,6 +182,7 @@ constexpr std::string_view kHelp =
 
 std::string run(Machine& machine, const CommandLine& line) {
   const std::string& op = line.operation;
+  if ((op == "?" || op == "query") && line.argument) throw Invalid(fmt::format("/{} takes no bare value", op));
   if (op == "?") return std::string(kHelp);
   if (op == "query") {
     allow_only(line, {});
