@@ -190,6 +190,16 @@ TEST(NvramStore, SetAndDeleteLeaveNoOtherCopyToFallBackTo) {
   auto disk = with_states(0x3E, 0x3E);
   disk->write(three[2].offset + 2, ByteVector{std::byte{0x3E}});
   EXPECT_EQ(Store::on_device(disk)->get(u"V", kVendor)->data, bytes_of("three"));
+  // A reclaim keeps the copy that is read (it kept the first in transition: "one").
+  {
+    auto read = Store::on_device(disk);
+    auto image = codec::reclaimed_image(read->image(), read->layout(), read->records(), {}, {});
+    ASSERT_TRUE(image);
+    auto reclaimed = std::make_shared<MemoryDisk>(image->size());
+    reclaimed->write(0, *image);
+    EXPECT_EQ(Store::on_device(reclaimed)->get(u"V", kVendor)->data, bytes_of("three"));
+    EXPECT_EQ(live_copies(*Store::on_device(reclaimed)), 1);
+  }
   EXPECT_TRUE(Store::on_device(disk)->remove(u"V", kVendor));
   EXPECT_EQ(live_copies(*Store::on_device(disk)), 0);
 }

@@ -11,7 +11,6 @@
 // (the crash suite replays every such point). Stores on bare devices (no file to replace) refuse
 // a reclaim rather than rewrite in place.
 #include <filesystem>
-#include <set>
 
 #include <fmt/format.h>
 
@@ -28,19 +27,17 @@ std::optional<ByteVector> reclaimed_image(ByteSpan image, const StoreLayout& lay
   std::fill(out.begin() + std::ptrdiff_t(layout.store_offset + kStoreHeaderSize), out.begin() + std::ptrdiff_t(end),
             std::byte{0xFF});
   std::uint64_t at = layout.variables_offset;
-  std::set<std::pair<Guid, std::u16string>> kept;
-  auto copy = [&](const Record& r) {
+  // Exactly the copies the store reads as live (mark_live): a reclaim changes no value. Keeping
+  // every added copy and the first in deleted transition once turned a Timeout of 7 (the last of
+  // two copies in transition, the one read) into 5.
+  auto skipped = [&](const Record& r) { return std::find(skip.begin(), skip.end(), r.offset) != skip.end(); };
+  for (const Record& r : records) {
+    if (!r.live || skipped(r)) continue;
     const std::uint64_t length = std::min(r.size, end - r.offset);
     std::copy_n(image.begin() + std::ptrdiff_t(r.offset), length, out.begin() + std::ptrdiff_t(at));
     out[at + kStateOffset] = std::byte{kAdded};
-    kept.emplace(r.variable.vendor, r.variable.name);
     at += length;
-  };
-  auto skipped = [&](const Record& r) { return std::find(skip.begin(), skip.end(), r.offset) != skip.end(); };
-  for (const Record& r : records)
-    if (r.kind == RecordState::added && !skipped(r)) copy(r);
-  for (const Record& r : records)
-    if (r.kind == RecordState::in_deleted_transition && !skipped(r) && !kept.count({r.variable.vendor, r.variable.name})) copy(r);
+  }
   if (!extra.empty()) {
     const std::uint64_t used = at - layout.variables_offset, size = align_header(extra.size());
     if (size > end - at || used + size > common_space(layout)) return std::nullopt;
