@@ -582,6 +582,20 @@ def _history_file() -> Path:
     return Path(state) / "bootmirror" / "diskpart_history"
 
 
+def _script_text(path: str) -> str:
+    """A diskpart script as Windows tools save one: UTF-16 with its byte order mark (Notepad's
+    "Unicode"), UTF-8 with or without one, or else the ANSI code page (Windows-1252), which
+    diskpart /s reads too; a script in none of them was a UnicodeDecodeError."""
+    with open(path, "rb") as f:
+        raw = f.read()
+    if raw[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        return raw.decode("utf-16", errors="replace")
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return raw.decode("cp1252", errors="replace")
+
+
 def _read_lines(run: _Run, machine: Machine, interactive: bool) -> Iterable[str]:
     """The commands typed at the DISKPART> prompt (with line editing and a history kept between
     sessions on a terminal), or read from stdin."""
@@ -638,8 +652,7 @@ def _diskpart(run: _Run) -> int:
     finished: Optional[bool] = None
     try:
         if script is not None:
-            with open(script, encoding="utf-8-sig") as f:
-                lines: Iterable[str] = f.read().splitlines()
+            lines: Iterable[str] = _script_text(script).splitlines()
             echo = True
         else:
             interactive = sys.stdin.isatty() and not run.json

@@ -99,6 +99,16 @@ def test_a_command_builds_only_its_verb_and_reads_as_the_whole_parser_does(capsy
     assert code == 2 and "'machine', 'disk', 'diskpart'" in err
 
 
+@pytest.mark.parametrize("encoding", ["cp1252", "utf-16", "utf-8-sig"])
+def test_a_script_saved_as_windows_tools_save_one_runs(lab, tmp_path, encoding):
+    """An ANSI script ("café" in a rem line) raised UnicodeDecodeError, and --json printed nothing."""
+    path = tmp_path / "s.txt"
+    path.write_bytes("select disk 0\r\nrem café\r\n".encode(encoding))
+    code, out, _ = cli_run("diskpart", "-m", lab, "/s", path, "--json")
+    commands = json.loads(out[out.index("{\n"):])["commands"]
+    assert code == 0 and [c["command"] for c in commands] == ["select disk 0", "rem café"]
+
+
 def test_the_whole_runbook_from_the_command_line(lab, tmp_path):
     # Prepare the Shadow Drive for Mirroring, steps 2 to 5.
     code, out, _ = cli_run("diskpart", "-m", lab, "/s", script(tmp_path, "prepare.txt", bootmirror.kb814070.PREPARE_SHADOW_PARTITIONS + "Select disk 1\nSelect partition 1\nAssign letter=S\n"))

@@ -17,7 +17,8 @@ std::string format_size(std::uint64_t bytes) {
   int unit = 0;
   while (unit < 4 && bytes >= (std::uint64_t(8) << (10 * (unit + 1)))) ++unit;
   const std::uint64_t scale = std::uint64_t(1) << (10 * unit);
-  const std::uint64_t value = (bytes + scale / 2) / scale;
+  // Half up, without the sum that wrapped near 2^64 (2^64-1 bytes showed as "0 TB").
+  const std::uint64_t value = bytes / scale + (bytes % scale >= scale - scale / 2 ? 1 : 0);
   return fmt::format("{} {}", value, kUnits[unit]);
 }
 
