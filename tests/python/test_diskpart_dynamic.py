@@ -288,3 +288,19 @@ def test_break_and_add_answer_with_the_volume_services_texts(tmp_path):
     out = m.diskpart("select volume c\nbreak disk=1\nadd disk=0")
     assert "The volume is not a mirror." in out and "The disk is already in use by the volume." in out, out
     assert "Volume1" not in out
+
+
+def test_convert_basic_keepdata_leaves_no_volume_selected(tmp_path):
+    """The selection was a volume number: after E:'s disk went basic the number named F:, and
+    "add disk=2" mirrored F:, a volume never selected."""
+    m = bootmirror.Machine()
+    for _ in range(3):
+        m.attach(bootmirror.Disk.memory("128 MiB"))
+    m.diskpart("select disk 0\nconvert gpt\ncreate partition primary size=40\nassign letter=e\n"
+               "select disk 1\nconvert gpt\ncreate partition primary size=40\nassign letter=f\n"
+               "select disk 2\nconvert gpt\n"
+               "select disk 0\nconvert dynamic\nselect disk 1\nconvert dynamic\nselect disk 2\nconvert dynamic", check=True)
+    m.reboot()
+    out = m.diskpart("select disk 0\nselect volume e\nconvert basic keepdata\nadd disk=2\nlist volume")
+    assert "There is no volume selected." in out
+    assert "Mirror" not in out and "* Volume" not in out

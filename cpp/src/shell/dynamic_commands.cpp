@@ -67,6 +67,9 @@ std::string convert_basic(Machine& machine, const Arguments& args) {
     if (word != "keepdata") throw CommandFailed(std::string(kBadArguments));
   if (!args.options.empty()) throw CommandFailed(std::string(kBadArguments));
   guarded([&] { dynamic::convert_basic(machine, disk.number, args.has("keepdata")); });
+  // The disk's volumes left the group and the others were numbered again: the selected number
+  // may name another volume now (an "add disk" after it mirrored a volume never selected).
+  machine.focus().volume.reset();
   return "Diskpart successfully converted the selected disk to basic format.";
 }
 
