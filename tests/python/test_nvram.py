@@ -143,6 +143,14 @@ def test_any_device_path_prints_and_parses_back(node_list):
     assert nvram.DevicePath.parse(str(decoded)) == decoded
 
 
+@pytest.mark.parametrize("names", [("\\EFI\\old(", "boot.efi"), ("\\a(b", "c.efi"), ("\\a)b", "c.efi")])
+def test_a_file_name_with_a_lone_parenthesis_round_trips(names):
+    """A path is split at the '/' outside parentheses: a file path node printed as "\\EFI\\old("
+    swallowed the nodes after it when parsed back. Such a node prints in the generic form."""
+    path = nvram.DevicePath([nvram.DevicePathNode.from_file_path(n) for n in names])
+    assert nvram.DevicePath.parse(path.to_text()) == path
+
+
 def test_load_option_encoding():
     option = nvram.LoadOption("Désc", SPEC_EXAMPLE, nvram.LOAD_OPTION_ACTIVE, b"\x01\x02")
     data = option.encode()

@@ -167,10 +167,27 @@ std::string generic_node_text(const DevicePathNode& n) {
 
 namespace bootmirror::nvram {
 
+namespace {
+
+// Whether `text`'s parentheses nest: a path is split at the '/' outside them, so a node whose text
+// leaves one open (a file named "\\old(") swallowed every node after it.
+bool parentheses_nest(std::string_view text) {
+  int depth = 0;
+  for (char c : text) {
+    depth += c == '(' ? 1 : c == ')' ? -1 : 0;
+    if (depth < 0) return false;
+  }
+  return depth == 0;
+}
+
+}  // namespace
+
 std::string node_to_text(const DevicePathNode& node) {
   if (auto standard = text::standard_node_text(node)) {
     try {
-      if (!standard->empty() && DevicePath::parse(*standard).nodes == std::vector<DevicePathNode>{node}) return *standard;
+      if (!standard->empty() && parentheses_nest(*standard) &&
+          DevicePath::parse(*standard).nodes == std::vector<DevicePathNode>{node})
+        return *standard;
     } catch (const Error&) {
       // Not the same node back: the generic form below is.
     }
