@@ -289,9 +289,9 @@ File Volume::open_file(const std::string& path, bool writable, bool create, bool
   } else if (writable && (node->entry.attributes & attr::read_only)) {
     throw OsError(EACCES, path, "open a read-only file for writing");
   } else if (impl_->is_open(parent.first_cluster(), node->slot, !writable)) {
-    // One writer or any number of readers at a time: each handle keeps
-    // the file's size and clusters, so a second writer would store its own over the first's
-    // (cross-linking the clusters one freed), and a reader would read clusters a writer freed.
+    // One writer or any number of readers at a time: each handle keeps the file's size and
+    // clusters, so a second writer would store its own over the first's (cross-linking the
+    // clusters one freed), and a reader would read clusters a writer freed.
     throw OsError(EBUSY, path, writable ? "open for writing (another handle has it open)" : "open (another handle is writing it)");
   }
   auto state = std::make_shared<FileState>();
