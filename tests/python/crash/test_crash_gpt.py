@@ -56,12 +56,22 @@ def _damage_backup_array(d: Disk) -> None:
     d.write(d.size - 33 * 512, b"\xff" * 512)
 
 
+def _cut_short() -> Disk:
+    """_prepared's disk 16 sectors shorter, as an image cut short: its backup is gone and the
+    primary's AlternateLBA lies past the end (repair lays the backup out at the new end)."""
+    whole = _prepared()
+    short = Disk.memory(whole.size - 16 * 512)
+    short.write(0, whole.read(0, short.size))
+    return short
+
+
 OPERATIONS = {
     "convert gpt": (lambda: Disk.memory("160 MiB"), lambda d: d.convert_gpt()),
     "create partition": (_prepared, lambda d: d.create_partition("primary", "40 MiB")),
     "delete partition": (_prepared, lambda d: d.delete_partition(2, override=True)),
     "repair primary": (lambda: _with(_prepared(), _damage_primary), lambda d: gpt.repair(d)),
     "repair backup": (lambda: _with(_prepared(), _damage_backup_array), lambda d: gpt.repair(d)),
+    "repair a disk cut short": (_cut_short, lambda d: gpt.repair(d)),
 }
 
 
