@@ -196,3 +196,13 @@ def test_a_clone_that_does_not_all_fit_writes_nothing(tmp_path):
     for entry in (9, 2**31):  # 2^31 was pybind11's TypeError
         with pytest.raises(bootmirror.UsageError):
             m.boot(entry)
+
+
+def test_boot_skips_a_load_option_that_does_not_decode(tmp_path):
+    """One damaged Boot#### anywhere made every boot() a FormatError; firmware (EDK2's boot
+    manager) skips an invalid load option and tries the next, and so does boot() now."""
+    m = kb814070.rehearsal_machine(tmp_path / "lab", bootable=False)
+    m.nvram.set("Boot0009", b"\x01\x00")  # 2 bytes: no room for a load option's header
+    m.nvram.boot_order = [9] + m.nvram.boot_order
+    result = m.boot()
+    assert result.steps[0].startswith("Boot0009: not a valid load option") and result.entry is not None

@@ -177,7 +177,15 @@ BootResult boot(Machine& machine, std::optional<std::uint16_t> chosen) {
     if (installation_group(machine, *running->boot_partition)) set_installation_group(machine, *running->boot_partition, dynamic::own_group(machine));
   const std::string group_before = dynamic::own_group(machine);
   for (std::uint16_t number : tries) {
-    const auto entry = nv->boot_entry(number);
+    std::optional<nvram::BootEntry> entry;
+    try {
+      entry = nv->boot_entry(number);
+    } catch (const FormatError& e) {
+      if (from_menu) throw;
+      // As EDK2's boot manager does: an invalid load option is skipped, and the next one tried.
+      result.steps.push_back(fmt::format("Boot{:04X}: not a valid load option ({})", number, e.what()));
+      continue;
+    }
     if (!entry) {
       result.steps.push_back(fmt::format("Boot{:04X}: no such entry", number));
       continue;

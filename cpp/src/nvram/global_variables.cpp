@@ -66,9 +66,20 @@ std::vector<BootEntry> Store::boot_entries() const {
   return entries;
 }
 
+// This entry's record alone: a damaged Boot#### elsewhere in the store is not this one's error
+// (firmware skips an invalid load option and tries the next).
 std::optional<BootEntry> Store::boot_entry(std::uint16_t number) const {
-  for (BootEntry& entry : boot_entries())
-    if (entry.number == number) return std::move(entry);
+  std::lock_guard lock(mutex_);
+  const std::u16string name = boot_variable_name(number);
+  for (const Record& r : records_) {
+    if (!r.live || r.variable.vendor != global_variable_guid() || r.variable.name != name) continue;
+    const std::uint64_t data_at = r.offset + layout_.header_size() + 2 * (r.variable.name.size() + 1);
+    try {
+      return BootEntry{number, r.variable.attributes, LoadOption::decode(r.variable.data, data_at)};
+    } catch (const FormatError& e) {
+      throw e.within(r.variable.name_utf8());
+    }
+  }
   return std::nullopt;
 }
 
