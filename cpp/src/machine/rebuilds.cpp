@@ -255,7 +255,8 @@ void add_mirror(Machine& machine, std::size_t vi, int number) {
   if (!di || mg->group.disks[*di].device < 0) throw UsageError("The disk you specified is not a dynamic disk.");
   const std::uint32_t id = mg->group.disks[*di].record.id;
   for (std::size_t pi : mg->group.volumes[vi].partitions)
-    if (mg->group.partitions[pi].disk_id == id) throw UsageError("The disk is already in use by the volume.");  // VDS_E_DISK_IN_USE_BY_VOLUME
+    if (mg->group.partitions[pi].disk_id == id)
+      throw UsageError("The disk is already in use by the volume.");  // VDS_E_DISK_IN_USE_BY_VOLUME
   {
     auto source = open_volume(machine, *mg, vi);
     if (!source || !source->readable()) throw UsageError("The volume has no healthy copy to mirror from.");

@@ -48,19 +48,27 @@ std::optional<WindowsOsOptions> BootEntry::windows_options() const {
   return WindowsOsOptions::decode(option.optional_data);
 }
 
+namespace {
+
+// Boot#### `number` from its live record; a FormatError names the variable, with offsets in the
+// store (its data follows the header and the name).
+BootEntry decode_boot_entry(const Record& r, std::uint16_t number, std::uint64_t header_size) {
+  const std::uint64_t data_at = r.offset + header_size + 2 * (r.variable.name.size() + 1);
+  try {
+    return BootEntry{number, r.variable.attributes, LoadOption::decode(r.variable.data, data_at)};
+  } catch (const FormatError& e) {
+    throw e.within(r.variable.name_utf8());
+  }
+}
+
+}  // namespace
+
 std::vector<BootEntry> Store::boot_entries() const {
   std::lock_guard lock(mutex_);
   std::vector<BootEntry> entries;
   for (const Record& r : records_) {
     if (!r.live || r.variable.vendor != global_variable_guid()) continue;
-    const auto number = boot_number_of(r.variable.name);
-    if (!number) continue;
-    const std::uint64_t data_at = r.offset + layout_.header_size() + 2 * (r.variable.name.size() + 1);
-    try {
-      entries.push_back({*number, r.variable.attributes, LoadOption::decode(r.variable.data, data_at)});
-    } catch (const FormatError& e) {
-      throw e.within(r.variable.name_utf8());
-    }
+    if (const auto number = boot_number_of(r.variable.name)) entries.push_back(decode_boot_entry(r, *number, layout_.header_size()));
   }
   std::sort(entries.begin(), entries.end(), [](const BootEntry& a, const BootEntry& b) { return a.number < b.number; });
   return entries;
@@ -71,15 +79,9 @@ std::vector<BootEntry> Store::boot_entries() const {
 std::optional<BootEntry> Store::boot_entry(std::uint16_t number) const {
   std::lock_guard lock(mutex_);
   const std::u16string name = boot_variable_name(number);
-  for (const Record& r : records_) {
-    if (!r.live || r.variable.vendor != global_variable_guid() || r.variable.name != name) continue;
-    const std::uint64_t data_at = r.offset + layout_.header_size() + 2 * (r.variable.name.size() + 1);
-    try {
-      return BootEntry{number, r.variable.attributes, LoadOption::decode(r.variable.data, data_at)};
-    } catch (const FormatError& e) {
-      throw e.within(r.variable.name_utf8());
-    }
-  }
+  for (const Record& r : records_)
+    if (r.live && r.variable.vendor == global_variable_guid() && r.variable.name == name)
+      return decode_boot_entry(r, number, layout_.header_size());
   return std::nullopt;
 }
 
