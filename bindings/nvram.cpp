@@ -131,7 +131,7 @@ void bind_load_options(py::module_& m) {
       .def_readonly("file_paths", &LoadOption::file_paths)
       .def_property_readonly("device_path", [](const LoadOption& o) { return o.file_path(); })
       .def_property_readonly("optional_data", [](const LoadOption& o) { return to_bytes(o.optional_data); })
-      .def_property_readonly("windows_options", [](const LoadOption& o) { return BootEntry{0, 0, o}.windows_options(); })
+      .def_property_readonly("windows_options", [](const LoadOption& o) { return WindowsOsOptions::find(o.optional_data); })
       .def("__eq__", [](const LoadOption& a, const LoadOption& b) { return a == b; });
 
   py::class_<BootEntry>(m, "NvramBootEntry", "A Boot#### variable: its number and load option.")

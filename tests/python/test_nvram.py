@@ -55,6 +55,21 @@ def test_set_get_delete(store):
     assert nvram.Store.open(store.path).variables() == []
 
 
+def test_a_variable_keeps_its_attributes_until_deleted(store):
+    # UEFI: "If a preexisting variable is rewritten with different attributes, SetVariable() shall
+    # not modify the variable and shall return EFI_INVALID_PARAMETER" (EDK2 does so too).
+    store.set("Hello", b"world", attributes=nvram.NV | nvram.BS, guid=VENDOR)
+    before = Path(store.path).read_bytes()
+    for data in (b"world", b"other"):
+        with pytest.raises(bootmirror.UsageError, match=r"Hello exists with attributes 0x3.*0x7"):
+            store.set("Hello", data, guid=VENDOR)
+    assert Path(store.path).read_bytes() == before
+    store.set("Hello", b"other", attributes=nvram.NV | nvram.BS, guid=VENDOR)
+    assert store.delete("Hello", VENDOR)
+    store.set("Hello", b"again", guid=VENDOR)
+    assert store.get("Hello", VENDOR).attributes == nvram.DEFAULT_ATTRIBUTES
+
+
 def test_names_beyond_ascii_and_lone_surrogates_round_trip(store):
     for name in ("Grüße", "名前", "\ud800x"):
         store.set(name, b"1", guid=VENDOR)
@@ -104,6 +119,30 @@ def test_windows_os_options(store):
     assert w.os_load_path == os_path and str(w.os_load_path).endswith(r"/\WINDOWS")
     assert nvram.WindowsOsOptions.decode(data) == options
     assert not nvram.WindowsOsOptions.present_in(b"\x4e\xac\x08\x81")
+
+
+def test_errors_in_global_variables_name_the_store_and_point_into_it(store):
+    os_path = nvram.DevicePath.parse(rf"HD(2,GPT,{VENDOR},0x66022,0x9000)/\WINDOWS")
+    good = nvram.WindowsOsOptions.efi("/fastdetect", os_path).encode()
+    long_length = good[:12] + struct.pack("<I", len(good) + 1) + good[16:]
+    nt_path = good[:52] + struct.pack("<I", 3) + good[56:]  # FILE_PATH.Type 3 (NT) at 44 + 8
+    for data in (long_length, nt_path):
+        n = store.add_boot_entry("Windows", SPEC_EXAMPLE, optional_data=data)
+    image = Path(store.path).read_bytes()
+    at_long, at_nt = image.index(long_length), image.index(nt_path)
+    entries = nvram.Store.open(store.path).boot_entries()
+    with pytest.raises(bootmirror.FormatError, match=rf"^Boot{n - 1:04X}: Windows OS options: Length") as e:
+        entries[-2].windows_options
+    assert e.value.offset == at_long + 12
+    with pytest.raises(bootmirror.FormatError, match="FILE_PATH type 3") as e:
+        entries[-1].windows_options.os_load_path
+    assert e.value.offset == at_nt + 52
+    for name, value in (("BootOrder", b"\x01\x00\x02"), ("Timeout", b"\x05\x00\x00")):
+        store.set(name, value, guid=nvram.GLOBAL)
+        image = Path(store.path).read_bytes()
+        with pytest.raises(bootmirror.FormatError, match=rf"^{store.path}: {name}: 3 bytes") as e:
+            getattr(nvram.Store.open(store.path), name.lower().replace("bootorder", "boot_order"))
+        assert e.value.offset == image.rindex(value)
 
 
 def test_spec_example_text_round_trips():

@@ -72,8 +72,9 @@ struct Variable {
 
 // One variable record of the store as found, in any state.
 struct Record {
-  std::uint64_t offset = 0;  // of its header, from the start of the file
-  std::uint64_t size = 0;    // header to the next header (4-byte aligned)
+  std::uint64_t offset = 0;       // of its header, from the start of the file
+  std::uint64_t size = 0;         // header to the next header (4-byte aligned)
+  std::uint64_t data_offset = 0;  // of its data, from the start of the file (after NameSize bytes)
   std::uint8_t state = 0xFF;
   RecordState kind = RecordState::unwritten;
   bool live = false;  // the copy GetVariable answers with (EDK2's FindVariableEx rule)
@@ -217,17 +218,23 @@ struct WindowsOsOptions {
   std::uint32_t os_load_path_version = 1;
   std::uint32_t os_load_path_type = kFilePathTypeEfi;
   ByteVector os_load_path_bytes;  // FILE_PATH.FilePath as stored
+  // Where decode found FILE_PATH.Type (the FilePath follows it), for the offsets of os_load_path's
+  // errors: not part of the structure, and not compared.
+  std::uint64_t os_load_path_type_offset = 0;
 
   static WindowsOsOptions efi(std::u16string_view options, const DevicePath& os_load_path);
   // Whether `optional_data` starts with the "WINDOWS\0" signature.
   static bool present_in(ByteSpan optional_data);
   // FormatError (at `offset` + place) when the signature is there but the structure is not.
   static WindowsOsOptions decode(ByteSpan bytes, std::uint64_t offset = 0);
+  // The options a load option's optional data holds (at `offset`): none without the signature.
+  static std::optional<WindowsOsOptions> find(ByteSpan optional_data, std::uint64_t offset = 0);
   ByteVector encode() const;
-  // The OS load path as a device path: FormatError unless its type is EFI and it decodes.
-  DevicePath os_load_path(std::uint64_t offset = 0) const;
+  // The OS load path as a device path: FormatError unless its type is EFI and it decodes, at the
+  // offsets decode read it from.
+  DevicePath os_load_path() const;
   std::string os_load_options_utf8() const;
-  bool operator==(const WindowsOsOptions&) const = default;
+  bool operator==(const WindowsOsOptions& other) const;
 };
 
 // ---- Global variables (UEFI 2.10, 3.3) --------------------------------------------------------
@@ -236,15 +243,17 @@ struct WindowsOsOptions {
 std::u16string boot_variable_name(std::uint16_t number);
 // The number of a Boot#### name (exactly four hex digits, uppercase as the spec writes them).
 std::optional<std::uint16_t> boot_number_of(std::u16string_view name);
-// A UINT16 array (BootOrder) and back; FormatError for an odd length.
-std::vector<std::uint16_t> decode_u16_list(ByteSpan bytes, std::string_view what);
+// A UINT16 array (BootOrder) and back; FormatError (at `offset`) for an odd length.
+std::vector<std::uint16_t> decode_u16_list(ByteSpan bytes, std::string_view what, std::uint64_t offset = 0);
 ByteVector encode_u16_list(const std::vector<std::uint16_t>& values);
 
 struct BootEntry {
   std::uint16_t number = 0;
   std::uint32_t attributes = kDefaultAttributes;  // of the variable
   LoadOption option;
-  // Windows' OS options when the optional data holds them.
+  std::uint64_t optional_data_offset = 0;  // in the store, for the offsets of errors in it
+  // Windows' OS options when the optional data holds them; a FormatError names the entry and
+  // where in the store.
   std::optional<WindowsOsOptions> windows_options() const;
 };
 
@@ -320,6 +329,7 @@ class Store {
   void write_at(std::uint64_t offset, ByteSpan bytes);
   void write_state(std::uint64_t record_offset, std::uint8_t state);
   void replace_image(ByteVector image);
+  std::optional<Record> global_record(std::u16string_view name) const;
   std::optional<std::uint16_t> u16_variable(std::u16string_view name) const;
   void set_u16_variable(std::u16string_view name, std::optional<std::uint16_t> value);
   bool remove_locked(std::u16string_view name, const Guid& vendor);

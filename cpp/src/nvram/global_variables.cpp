@@ -29,9 +29,9 @@ std::optional<std::uint16_t> boot_number_of(std::u16string_view name) {
   return number;
 }
 
-std::vector<std::uint16_t> decode_u16_list(ByteSpan bytes, std::string_view what) {
+std::vector<std::uint16_t> decode_u16_list(ByteSpan bytes, std::string_view what, std::uint64_t offset) {
   if (bytes.size() % 2 != 0)
-    throw FormatError(fmt::format("{}: {} bytes is not a whole number of UINT16 values", what, bytes.size()));
+    throw FormatError(fmt::format("{}: {} bytes is not a whole number of UINT16 values", what, bytes.size()), offset);
   std::vector<std::uint16_t> values(bytes.size() / 2);
   for (std::size_t i = 0; i < values.size(); ++i) values[i] = load_le<std::uint16_t>(bytes, 2 * i);
   return values;
@@ -44,20 +44,24 @@ ByteVector encode_u16_list(const std::vector<std::uint16_t>& values) {
 }
 
 std::optional<WindowsOsOptions> BootEntry::windows_options() const {
-  if (!WindowsOsOptions::present_in(option.optional_data)) return std::nullopt;
-  return WindowsOsOptions::decode(option.optional_data);
+  try {
+    return WindowsOsOptions::find(option.optional_data, optional_data_offset);
+  } catch (const FormatError& e) {
+    throw e.within(utf16_to_wtf8(boot_variable_name(number)));
+  }
 }
 
 namespace {
 
-// Boot#### `number` from its live record; a FormatError names the variable, with offsets in the
-// store (its data follows the header and the name).
-BootEntry decode_boot_entry(const Record& r, std::uint16_t number, std::uint64_t header_size) {
-  const std::uint64_t data_at = r.offset + header_size + 2 * (r.variable.name.size() + 1);
+// Boot#### `number` from its live record; a FormatError names the store and the variable, with
+// offsets in the store.
+BootEntry decode_boot_entry(const Record& r, std::uint16_t number, const std::string& store) {
   try {
-    return BootEntry{number, r.variable.attributes, LoadOption::decode(r.variable.data, data_at)};
+    BootEntry entry{number, r.variable.attributes, LoadOption::decode(r.variable.data, r.data_offset)};
+    entry.optional_data_offset = r.data_offset + r.variable.data.size() - entry.option.optional_data.size();
+    return entry;
   } catch (const FormatError& e) {
-    throw e.within(r.variable.name_utf8());
+    throw e.within(fmt::format("{}: {}", store, r.variable.name_utf8()));
   }
 }
 
@@ -68,7 +72,8 @@ std::vector<BootEntry> Store::boot_entries() const {
   std::vector<BootEntry> entries;
   for (const Record& r : records_) {
     if (!r.live || r.variable.vendor != global_variable_guid()) continue;
-    if (const auto number = boot_number_of(r.variable.name)) entries.push_back(decode_boot_entry(r, *number, layout_.header_size()));
+    if (const auto number = boot_number_of(r.variable.name))
+      entries.push_back(decode_boot_entry(r, *number, device_->name()));
   }
   std::sort(entries.begin(), entries.end(), [](const BootEntry& a, const BootEntry& b) { return a.number < b.number; });
   return entries;
@@ -77,12 +82,9 @@ std::vector<BootEntry> Store::boot_entries() const {
 // This entry's record alone: a damaged Boot#### elsewhere in the store is not this one's error
 // (firmware skips an invalid load option and tries the next).
 std::optional<BootEntry> Store::boot_entry(std::uint16_t number) const {
-  std::lock_guard lock(mutex_);
-  const std::u16string name = boot_variable_name(number);
-  for (const Record& r : records_)
-    if (r.live && r.variable.vendor == global_variable_guid() && r.variable.name == name)
-      return decode_boot_entry(r, number, layout_.header_size());
-  return std::nullopt;
+  const auto r = global_record(boot_variable_name(number));
+  if (!r) return std::nullopt;
+  return decode_boot_entry(*r, number, device_->name());
 }
 
 void Store::set_boot_entry(std::uint16_t number, const LoadOption& option, std::uint32_t attributes) {
@@ -108,9 +110,21 @@ std::uint16_t Store::free_boot_number() const {
   throw UsageError("all 65536 Boot#### numbers are taken");
 }
 
+std::optional<Record> Store::global_record(std::u16string_view name) const {
+  std::lock_guard lock(mutex_);
+  for (const Record& r : records_)
+    if (r.live && r.variable.vendor == global_variable_guid() && r.variable.name == name) return r;
+  return std::nullopt;
+}
+
 std::vector<std::uint16_t> Store::boot_order() const {
-  const auto v = get(kBootOrder, global_variable_guid());
-  return v ? decode_u16_list(v->data, "BootOrder") : std::vector<std::uint16_t>{};
+  const auto r = global_record(kBootOrder);
+  if (!r) return {};
+  try {
+    return decode_u16_list(r->variable.data, "BootOrder", r->data_offset);
+  } catch (const FormatError& e) {
+    throw e.within(device_->name());
+  }
 }
 
 void Store::set_boot_order(const std::vector<std::uint16_t>& order) {
@@ -119,11 +133,12 @@ void Store::set_boot_order(const std::vector<std::uint16_t>& order) {
 }
 
 std::optional<std::uint16_t> Store::u16_variable(std::u16string_view name) const {
-  const auto v = get(name, global_variable_guid());
-  if (!v) return std::nullopt;
-  if (v->data.size() != 2)
-    throw FormatError(fmt::format("{}: {} bytes instead of one UINT16", utf16_to_wtf8(name), v->data.size()));
-  return load_le<std::uint16_t>(v->data, 0);
+  const auto r = global_record(name);
+  if (!r) return std::nullopt;
+  if (r->variable.data.size() != 2)
+    throw FormatError(fmt::format("{}: {}: {} bytes instead of one UINT16", device_->name(), utf16_to_wtf8(name),
+                                  r->variable.data.size()), r->data_offset);
+  return load_le<std::uint16_t>(r->variable.data, 0);
 }
 
 void Store::set_u16_variable(std::u16string_view name, std::optional<std::uint16_t> value) {

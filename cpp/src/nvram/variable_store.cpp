@@ -78,7 +78,8 @@ Record decode_record(ByteSpan image, const StoreLayout& layout, std::uint64_t at
     if (unit == 0) break;
     v.name.push_back(char16_t(unit));
   }
-  const auto data = subspan(image, body + name_size, data_size);
+  r.data_offset = body + name_size;
+  const auto data = subspan(image, r.data_offset, data_size);
   v.data.assign(data.begin(), data.end());
   r.size = align_header(body + name_size + data_size) - at;
   return r;

@@ -15,6 +15,7 @@
 // state change clears bits of one byte, which a write cannot tear.
 #include <fmt/format.h>
 
+#include "bootmirror/unicode.h"
 #include "nvram/codec.h"
 
 namespace bootmirror::nvram {
@@ -66,7 +67,13 @@ void Store::set(std::u16string_view name_arg, const Guid& vendor, ByteSpan data,
   const Copies old = copies_of(records_, name, vendor);
   if (old.live) {
     const Variable& v = records_[*old.live].variable;
-    if (v.attributes == attributes && std::equal(v.data.begin(), v.data.end(), data.begin(), data.end())) return;
+    // UEFI's SetVariable leaves a variable rewritten with other attributes untouched and returns
+    // EFI_INVALID_PARAMETER (EDK2's VariableServiceSetVariable): its attributes change only by
+    // deleting it first. A store we write must be one the firmware could have written.
+    if (v.attributes != attributes)
+      throw UsageError(fmt::format("{} exists with attributes {:#x}: UEFI refuses to rewrite it with {:#x} (delete it "
+                                   "first)", utf16_to_wtf8(name), v.attributes, attributes));
+    if (std::equal(v.data.begin(), v.data.end(), data.begin(), data.end())) return;
   }
   Variable fresh;
   fresh.name = name;

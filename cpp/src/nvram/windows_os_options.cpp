@@ -65,7 +65,19 @@ WindowsOsOptions WindowsOsOptions::decode(ByteSpan bytes, std::uint64_t offset) 
                                   length - path_offset), offset + path_offset + 4);
   const auto path = whole.subspan(path_offset + kFilePathHeader, path_length - kFilePathHeader);
   o.os_load_path_bytes.assign(path.begin(), path.end());
+  o.os_load_path_type_offset = offset + path_offset + 8;
   return o;
+}
+
+std::optional<WindowsOsOptions> WindowsOsOptions::find(ByteSpan optional_data, std::uint64_t offset) {
+  if (!present_in(optional_data)) return std::nullopt;
+  return decode(optional_data, offset);
+}
+
+bool WindowsOsOptions::operator==(const WindowsOsOptions& other) const {
+  return version == other.version && os_load_options == other.os_load_options &&
+         os_load_path_version == other.os_load_path_version && os_load_path_type == other.os_load_path_type &&
+         os_load_path_bytes == other.os_load_path_bytes;
 }
 
 ByteVector WindowsOsOptions::encode() const {
@@ -85,11 +97,11 @@ ByteVector WindowsOsOptions::encode() const {
   return out;
 }
 
-DevicePath WindowsOsOptions::os_load_path(std::uint64_t offset) const {
+DevicePath WindowsOsOptions::os_load_path() const {
   if (os_load_path_type != kFilePathTypeEfi)
     throw FormatError(fmt::format("Windows OS load path is of FILE_PATH type {}, not an EFI device path (4)", os_load_path_type),
-                      offset);
-  return DevicePath::decode(os_load_path_bytes, offset);
+                      os_load_path_type_offset);
+  return DevicePath::decode(os_load_path_bytes, os_load_path_type_offset + 4);
 }
 
 std::string WindowsOsOptions::os_load_options_utf8() const { return utf16_to_wtf8(os_load_options); }
