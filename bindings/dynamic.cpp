@@ -65,10 +65,12 @@ void bind_dynamic(py::module_& m) {
         return dynamic::wait_for_rebuilds(machine, limit);
       }, py::arg("machine"), py::arg("timeout") = py::none(), Release(),
         "Block until no rebuild can make progress (True) or the timeout passed (False).");
-  d.def("set_rebuild_speed_limit", [](Machine& machine, std::optional<std::int64_t> limit) {
-        if (limit && *limit < 0) throw UsageError("the rebuild speed limit is a number of bytes per second, 0 or more");
-        dynamic::set_rebuild_speed_limit(machine, limit ? std::optional<std::uint64_t>(std::uint64_t(*limit)) : std::nullopt);
-      }, py::arg("machine"), py::arg("bytes_per_second"), Release(),
+  d.def("set_rebuild_speed_limit", [](Machine& machine, std::optional<py::int_> limit) {
+        std::optional<std::uint64_t> bytes;
+        if (limit) bytes = to_unsigned(*limit, "the rebuild speed limit (bytes per second)");
+        py::gil_scoped_release release;
+        dynamic::set_rebuild_speed_limit(machine, bytes);
+      }, py::arg("machine"), py::arg("bytes_per_second"),
         "At most this many bytes per second; 0 holds the copies; None lifts the limit.");
   py::class_<dynamic::RebuildStatus>(d, "RebuildStatus", "A recorded mirror rebuild and how far it got.")
       .def_readonly("volume", &dynamic::RebuildStatus::volume, "The volume's number in list volume.")

@@ -68,12 +68,13 @@ void bind_mirror(py::module_& m) {
       .def_property_readonly("readable", &VolumeDevice::readable, "Whether some plex can serve reads.")
       .def(
           "verify",
-          [](VolumeDevice& self, std::uint64_t region_bytes, const py::object& progress) {
+          [](VolumeDevice& self, const py::int_& region_bytes, const py::object& progress) {
+            const std::uint64_t region = to_unsigned(region_bytes, "region_bytes");
             auto callback = python_progress(progress);
             py::gil_scoped_release release;
-            return mirror::verify(self, region_bytes, callback);
+            return mirror::verify(self, region, callback);
           },
-          py::arg("region_bytes") = 1u << 20, py::arg("progress") = py::none(),
+          py::arg("region_bytes") = py::int_(1u << 20), py::arg("progress") = py::none(),
           "Hash every plex in sync region by region (in parallel) and report where they differ.");
 
   py::class_<mirror::PlexView, BlockDevice, std::shared_ptr<mirror::PlexView>>(

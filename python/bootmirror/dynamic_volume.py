@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Callable, List, Optional, Tuple, Union
 
 from . import _core
 from .disk import Disk
+from .ldm import plex_name
 from .progress import ProgressArg, callback, run_interruptibly, run_reporting
 
 if TYPE_CHECKING:
@@ -37,6 +38,8 @@ def wait_polling(machine: "Machine", timeout: Optional[float], progress: "Progre
     """The engine's wait for the machine's rebuilds, in short steps: a progress callback (or a bar,
     for ``progress=True``) is called between them, a condition `done` looked at, and Ctrl-C
     (KeyboardInterrupt) stops the waiting, never the copies. False when `timeout` passed first."""
+    if timeout is not None and not timeout >= 0:
+        raise _core.UsageError("the timeout must be a number of seconds, 0 or more")
     report, finish = callback(progress, "Rebuild")
     if report is None and done is None:
         # One engine wait, as long as it takes, in a thread of its own so that Ctrl-C reaches this
@@ -100,8 +103,7 @@ class DynamicVolume:
         alone, as mdadm examines one member). UsageError for a plex on a missing disk."""
         if self._device is None:
             raise _core.UsageError(f"dynamic volume {self._index} has no plex that can be described")
-        name = self.plexes[plex].name if isinstance(plex, int) else plex
-        return Disk(_core.mirror.PlexView(self._device, name))
+        return Disk(_core.mirror.PlexView(self._device, plex_name(self.plexes, plex)))
 
     @property
     def status(self) -> str:

@@ -33,7 +33,7 @@ from .disk import Disk
 
 TYPE_CHECKING = False  # typing is not imported at run time: it would cost every command 5 ms
 if TYPE_CHECKING:
-    from typing import Iterable, List, Optional, Sequence, Tuple, Union
+    from typing import Any, Iterable, List, Optional, Sequence, Tuple, Union
 
 _ldm = _core.ldm
 
@@ -51,6 +51,14 @@ __all__ = ["DiskGroup", "LdmDisk", "Volume", "Plex", "Partition", "Health", "Dam
 
 Health = _ldm.Health
 Damage = _ldm.Damage
+
+
+def plex_name(plexes: Sequence[Any], plex: Union[str, int]) -> str:
+    """The name of plex `plex`, given by name or by place in `plexes`; a place out of range stays
+    as it is written, for the engine's UsageError ("Volume1 has no plex 5")."""
+    if isinstance(plex, int) and 0 <= plex < len(plexes):
+        return str(plexes[plex].name)
+    return str(plex)
 
 
 class Partition:
@@ -190,8 +198,7 @@ class Volume:
         whole = self.device()
         if whole is None:
             raise _core.UsageError(f"volume {self.name} has no plex the records can describe")
-        name = self.plexes[plex].name if isinstance(plex, int) else plex
-        return Disk(_core.mirror.PlexView(whole.device, name))
+        return Disk(_core.mirror.PlexView(whole.device, plex_name(self.plexes, plex)))
 
     def _file_system(self) -> "tuple[str, str]":
         dev = self.device()

@@ -54,7 +54,9 @@ def volume_device(machine: "Machine", volume: str) -> Disk:
     plex in sync, writes to every plex that takes them). UsageError when there is no such volume or
     no plex of it can be read."""
     which = volume.strip()
-    if which.isdigit():
+    # A number as list volume writes it (ASCII digits; "²" is a digit to str.isdigit, not to int),
+    # of a length any volume count fits in.
+    if which.isascii() and which.isdigit() and len(which) <= 18:
         return Disk(_core.machine_listed_volume_device(machine._m, int(which)))
     return Disk(machine.drive_device(which))
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 import bootmirror
+from bootmirror import _core, ldm
 from fat_helpers import assert_fsck_clean
 from ldm_helpers import BOOT_VOLUME_C_BOTH_DYNAMIC, dynamic_boot_machine
 
@@ -305,6 +306,37 @@ def test_a_plex_failed_by_io_errors_stays_failed_until_its_disk_is_reactivated()
     assert v.status == "Healthy" and v.verify().identical
     assert 0 < disks[1].writes_seen - before <= 2  # the marked 1 MiB, in one or two chunks
     assert device.read(30 * MiB, MiB) == b"\xa5" * MiB
+
+
+def test_a_plex_failed_by_a_write_during_its_rebuild_is_not_marked_in_sync():
+    # Disk 1's plex is being rebuilt; once the copy is done (the compare comes next) a write fails
+    # on disk 1, failing the plex. The rebuild must end with that error and leave the plex failed:
+    # marked in sync, it would serve the bytes it missed.
+    raw = [bootmirror.Disk.memory(8 * MiB) for _ in range(2)]
+    group = ldm.DiskGroup.create("WIN-TEST-Dg0")
+    a, b = group.add_disk(raw[0]), group.add_disk(raw[1])
+    group.create_volume("Volume1", "mirrored", [(a, 0, 4096), (b, 0, 4096)], drive_hint="C:")
+    group.commit()
+    disks = [bootmirror.FaultyDisk(d) for d in raw]
+    group = ldm.DiskGroup.read(disks)
+    volume = group.volume("Volume1")
+    device = volume.device().device
+    device.write(0, bytes(range(256)) * 4096)
+    shadow = volume.plexes[1].partitions[0].offset
+
+    def progress(done, total):
+        if done == total:
+            disks[1].fail_range(shadow, 4096, "write")
+            device.write(0, b"NEW DATA" * 512)  # disk 1 refuses it: only plex 1 takes it
+            disks[1].clear_faults()
+        return True
+
+    with pytest.raises(OSError, match="plex Volume1-02 failed during its rebuild"):
+        _core.mirror.rebuild(device, 1, 0, progress=progress)
+    assert [p.state for p in device.plexes] == ["in sync", "failed"]
+    disks[0].missing = True
+    with pytest.raises(OSError, match="no plex of the volume can serve"):
+        device.read(0, 8)
 
 
 def test_reactivating_a_dead_disk_connects_its_image_again(tmp_path):

@@ -117,6 +117,25 @@ def test_verify_locates_a_silent_corruption_of_one_plex(tmp_path):
     assert sum(a != b for a, b in zip(*report.hashes)) == 1
 
 
+def test_numbers_out_of_range_are_usage_errors_naming_them(tmp_path):
+    m = mirrored_boot_volume(tmp_path)
+    volume = m.dynamic_volume("c:")
+    for region in (-1, 1 << 64):
+        with pytest.raises(bootmirror.UsageError, match="region_bytes"):
+            volume.verify(region_bytes=region)
+    for plex in (2, -1):
+        for owner in (volume, m.disk_group.volume("Volume1")):
+            with pytest.raises(bootmirror.UsageError, match=f"has no plex {plex}"):
+                owner.plex_device(plex)
+    for limit in (-1, 1 << 64):
+        with pytest.raises(bootmirror.UsageError, match="rebuild speed limit"):
+            m.rebuild_speed_limit = limit
+    for waiting in (m, volume):
+        with pytest.raises(bootmirror.UsageError, match="timeout"):
+            waiting.wait(timeout=-1)
+    assert m.rebuild_speed_limit is None and volume.plex_device(1).size == volume.device.size
+
+
 def _layout_from_ldmtool(images, name):
     """Where each volume byte lies, by libldm's rules applied to what ldmtool shows: a spanned
     volume concatenates its partitions, a striped one deals `chunk-size` sectors to each partition

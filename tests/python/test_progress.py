@@ -60,6 +60,21 @@ def test_an_interrupted_verify_raises_and_writes_nothing(tmp_path):
     assert volume.verify().identical and volume.status == "Healthy"
 
 
+def test_a_verify_whose_progress_callback_raises_raises_its_error(tmp_path):
+    # The callback's error stops the hashing threads before it is raised: one left running ended
+    # the process (std::terminate).
+    m = mirrored_machine(tmp_path)
+    assert m.wait(timeout=120)
+
+    def broken(done, total):
+        raise ValueError("the callback's own error")
+
+    volume = m.dynamic_volume("c")
+    with pytest.raises(ValueError, match="the callback's own error"):
+        volume.verify(progress=broken)
+    assert volume.verify().identical
+
+
 # -- formats and tree copies ---------------------------------------------------------------------
 
 def host_tree(root, files=30, size=100 << 10):

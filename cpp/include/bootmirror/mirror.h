@@ -103,10 +103,13 @@ class VolumeDevice final : public BlockDevice {
   // The rebuild's side (mirror::rebuild): plex `plex` starts rebuilding from `cursor` bytes (a
   // plex already rebuilding keeps its own cursor when that is further), then its cursor advances
   // as chunks land, and it joins the in-sync plexes when done. The steps below name the
-  // generation the rebuild started in and throw Reconfigured when the plexes changed since.
+  // generation the rebuild started in and throw Reconfigured when the plexes changed since, and
+  // OsError (EIO, with the plex's problem) when a write's error failed the plex meanwhile.
   void start_rebuild(std::size_t plex, std::uint64_t cursor);
   void fail(std::size_t plex, std::string problem);
   void mark_in_sync(std::size_t plex, std::uint64_t generation);
+  // Throws as the steps above do unless `plex` is still being rebuilt in `generation`.
+  void check_rebuilding(std::uint64_t generation, std::size_t plex) const;
   // Copies volume bytes [offset, offset+length) from an in-sync plex into `plex` (rebuilding) and
   // advances its cursor to the end of the range, under the write lock. `buffer` is scratch of at
   // least `length` bytes.
@@ -156,12 +159,14 @@ class VolumeDevice final : public BlockDevice {
   using ConfigPtr = std::shared_ptr<const Config>;
   ConfigPtr config() const;
   void check_generation(std::uint64_t generation) const;  // state_mutex_ held
+  void check_rebuilding_locked(std::uint64_t generation, std::size_t plex) const;  // state_mutex_ held
   static ConfigPtr checked(std::vector<DevicePtr> devices, std::vector<PlexLayout> plexes, const std::string& name,
                            std::uint64_t size, std::uint32_t sector_size);
   static std::vector<Plex> initial_states(const Config& config);
   void read_plex(const Config& config, std::size_t plex, std::uint64_t offset, MutableByteSpan out);
   void write_plex(const Config& config, std::size_t plex, std::uint64_t offset, ByteSpan data);
   void set_state(std::size_t plex, PlexState state, std::string problem = {});
+  void set_state_locked(std::size_t plex, PlexState state, std::string problem = {});  // state_mutex_ held
   PlexStatus status_locked(std::size_t plex) const;
   std::size_t source_plex_locked(std::size_t except) const;
 

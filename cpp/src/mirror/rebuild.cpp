@@ -122,14 +122,24 @@ bool rebuild(VolumeDevice& volume, std::size_t plex, std::uint64_t cursor, const
       ExtentCursor source_now(source_extents), target_now(target_extents);
       std::optional<ExtentCursor> compared;
       if (options.only) compared.emplace(*options.only);
+      std::size_t from_plex = source;
       for (std::uint64_t at = from; at < to && !(second && first_half_failed);) {
         const std::uint64_t n = std::min(chunk, to - at);
         if ((!compared || compared->holds_data(at, n)) && (source_now.holds_data(at, n) || target_now.holds_data(at, n)))
           for (std::uint64_t p = at; p < at + n; p += piece) {
             const std::uint64_t m = std::min<std::uint64_t>(piece, at + n - p);
-            if (!volume.same_bytes(generation, source, plex, p, m, mine.span(), theirs.span()))
-              throw FormatError(fmt::format("plex {} differs from plex {} after its rebuild, at volume bytes {}+{}",
-                                            volume.layout(plex).name, volume.layout(source).name, p, m));
+            // Bytes that differ because a side failed under the compare (a write's error) are
+            // that failure, not a bad copy: the target's ends the rebuild as its error, and a
+            // failed source gives way to the next in-sync plex.
+            while (!volume.same_bytes(generation, from_plex, plex, p, m, mine.span(), theirs.span())) {
+              volume.check_rebuilding(generation, plex);
+              const std::size_t now = volume.source_plex(plex);
+              if (now == from_plex)
+                throw FormatError(fmt::format("plex {} differs from plex {} after its rebuild, at volume bytes {}+{}",
+                                              volume.layout(plex).name, volume.layout(from_plex).name, p, m));
+              if (now == volume.plex_count()) throw OsError(EIO, volume.name(), "rebuild (no plex to compare with)");
+              from_plex = now;
+            }
           }
         at += n;
       }
@@ -162,9 +172,10 @@ bool rebuild(VolumeDevice& volume, std::size_t plex, std::uint64_t cursor, const
     } catch (const std::exception&) {
     }
     // Which side failed: a source that failed is already marked (the copy reads another plex
-    // while there is one); an error here is the target's.
+    // while there is one), and so is a target a write failed; an error here is the target's.
     if (volume.generation() != generation) throw Reconfigured(e.what());
-    if (volume.source_plex(plex) != volume.plex_count()) volume.fail(plex, e.what());
+    if (volume.source_plex(plex) != volume.plex_count() && volume.plexes().at(plex).state == PlexState::rebuilding)
+      volume.fail(plex, e.what());
     throw;
   }
   volume.mark_in_sync(plex, generation);

@@ -96,18 +96,28 @@ VerifyReport verify(VolumeDevice& volume, std::uint64_t region_bytes, const Prog
   };
   std::vector<std::thread> workers;
   for (std::size_t k = 0; k < plexes.size(); ++k) workers.emplace_back(hash_plex, k);
-  // This thread reports progress (over all plexes' bytes) while the workers hash.
+  // This thread reports progress (over all plexes' bytes) while the workers hash. The callback's
+  // own error stops them and is raised once they have ended (a thread left running would end the
+  // process).
+  const std::uint64_t all = total * plexes.size();
+  std::exception_ptr reporting;
   if (progress) {
-    const std::uint64_t all = total * plexes.size();
-    while (done < all && !stop) {
-      if (!progress(Progress{done, all})) stop = true;
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    try {
+      while (done < all && !stop) {
+        if (!progress(Progress{done, all})) stop = true;
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      }
+    } catch (...) {
+      reporting = std::current_exception();
+      stop = true;
     }
   }
   for (auto& w : workers) w.join();
+  if (reporting) std::rethrow_exception(reporting);
   for (auto& e : errors)
     if (e) std::rethrow_exception(e);
-  if (stop) throw UsageError(fmt::format("verify of {} was cancelled", volume.name()));
+  // A stop asked for after the last region was hashed cancels nothing.
+  if (stop && done < all) throw UsageError(fmt::format("verify of {} was cancelled", volume.name()));
 
   for (std::size_t r = 0; r < regions; ++r) {
     bool same = true;

@@ -127,6 +127,23 @@ void VolumeDevice::check_generation(std::uint64_t generation) const {
   if (generation != generation_) throw Reconfigured(fmt::format("the plexes of {} changed during the rebuild", name_));
 }
 
+void VolumeDevice::check_rebuilding_locked(std::uint64_t generation, std::size_t plex) const {
+  check_generation(generation);
+  const Plex& p = plexes_.at(plex);
+  if (p.state == PlexState::rebuilding) return;
+  const std::string& name = config_->layouts[plex].name;
+  // A write that failed on the plex while it was being rebuilt failed it: that is the rebuild's
+  // end, and its error.
+  if (p.state == PlexState::failed)
+    throw OsError(EIO, name_, fmt::format("plex {} failed during its rebuild ({})", name, p.problem));
+  throw UsageError(fmt::format("plex {} is not being rebuilt", name));
+}
+
+void VolumeDevice::check_rebuilding(std::uint64_t generation, std::size_t plex) const {
+  std::lock_guard lock(state_mutex_);
+  check_rebuilding_locked(generation, plex);
+}
+
 VolumeDevice::ConfigPtr VolumeDevice::config() const {
   std::lock_guard lock(state_mutex_);
   return config_;
@@ -178,6 +195,10 @@ void VolumeDevice::on_missed_write(MissedWrite callback) {
 
 void VolumeDevice::set_state(std::size_t plex, PlexState state, std::string problem) {
   std::lock_guard lock(state_mutex_);
+  set_state_locked(plex, state, std::move(problem));
+}
+
+void VolumeDevice::set_state_locked(std::size_t plex, PlexState state, std::string problem) {
   Plex& p = plexes_.at(plex);
   if (p.state == state && p.problem == problem) return;
   p.state = state;
@@ -201,11 +222,10 @@ void VolumeDevice::start_rebuild(std::size_t plex, std::uint64_t cursor) {
 void VolumeDevice::fail(std::size_t plex, std::string problem) { set_state(plex, PlexState::failed, std::move(problem)); }
 
 void VolumeDevice::mark_in_sync(std::size_t plex, std::uint64_t generation) {
-  {
-    std::lock_guard lock(state_mutex_);
-    check_generation(generation);
-  }
-  set_state(plex, PlexState::in_sync);
+  std::lock_guard lock(state_mutex_);
+  // Under the lock the check took: a write failing the plex cannot come between.
+  check_rebuilding_locked(generation, plex);
+  set_state_locked(plex, PlexState::in_sync);
 }
 
 void VolumeDevice::read_plex(const Config& c, std::size_t plex, std::uint64_t offset, MutableByteSpan out) {
@@ -346,9 +366,7 @@ void VolumeDevice::copy_chunk(std::uint64_t generation, std::size_t plex, std::u
     std::size_t source;
     {
       std::lock_guard lock(state_mutex_);
-      check_generation(generation);
-      if (plexes_.at(plex).state != PlexState::rebuilding)
-        throw UsageError(fmt::format("plex {} is not being rebuilt", c->layouts[plex].name));
+      check_rebuilding_locked(generation, plex);
       source = source_plex_locked(plex);
     }
     if (source >= c->layouts.size()) throw OsError(EIO, name_, "rebuild (no plex to copy from)");
@@ -373,9 +391,8 @@ void VolumeDevice::copy_chunk(std::uint64_t generation, std::size_t plex, std::u
 bool VolumeDevice::skip_hole(std::uint64_t generation, std::size_t plex, std::uint64_t offset, std::uint64_t length) {
   std::lock_guard write_lock(write_mutex_);
   std::lock_guard lock(state_mutex_);
-  check_generation(generation);
-  Plex& p = plexes_.at(plex);
-  if (p.state != PlexState::rebuilding) throw UsageError(fmt::format("plex {} is not being rebuilt", config_->layouts[plex].name));
+  check_rebuilding_locked(generation, plex);
+  Plex& p = plexes_[plex];
   for (const Extent& e : p.written_ahead)
     if (e.offset < offset + length && offset < e.offset + e.length) return false;
   p.cursor = std::max(p.cursor, offset + length);

@@ -243,6 +243,10 @@ def test_wrong_volumes_and_places_are_refused_before_nbdkit_starts(tmp_path):
         serve.serve(folder, "Q:")
     with pytest.raises(bootmirror.UsageError, match="There is no volume 7"):
         serve.serve(folder, "7")
+    # Digits int() refuses ("²") and numbers past any volume count are not volumes either.
+    for which in ("\u00b2", "9" * 20):
+        with pytest.raises(bootmirror.UsageError, match=f"'{which}' is not a drive letter"):
+            serve.serve(folder, which)
     taken = tmp_path / "taken.sock"
     taken.write_text("")
     with pytest.raises(bootmirror.UsageError, match="exists"):
