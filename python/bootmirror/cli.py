@@ -310,11 +310,13 @@ def _machine_new(run: _Run) -> int:
     else:
         _refuse_ignored(**{"--disk-size": (a.disk_size, "without --kb814070 (use --disk SIZE)"),
                            "--stand-in-loader": (a.stand_in_loader, "without --kb814070")})
-        machine = Machine.create(a.folder)
-        for size in a.disk or []:
-            machine.create_disk(size, a.sector_size or 512)
-        if a.nvram:
-            machine.create_nvram()
+        def steps(machine: Machine) -> None:
+            for size in a.disk or []:
+                machine.create_disk(size, a.sector_size or 512)
+            if a.nvram:
+                machine.create_nvram()
+
+        machine = Machine.build(a.folder, steps)
     with machine:
         summary = _machine_summary(machine)
     run.report(machine=summary)
@@ -548,7 +550,12 @@ def _disk_replace(run: _Run) -> int:
         else:
             image = Path(a.image)
             new = Disk.overlay(Disk.open(image, sector_size=a.sector_size or 512)) if run.dry else image
-        missing = machine.replace_disk(a.number, new, a.sector_size or 512)
+        try:
+            missing = machine.replace_disk(a.number, new, a.sector_size or 512)
+        except BaseException:
+            if new is image and a.size is not None:  # the image this command made: a refusal leaves none
+                image.unlink()
+            raise
     run.report(disk=a.number, image=str(image), old_disk_now=missing)
     run.print(f"Disk {a.number} is now {image}; the old disk stays as missing disk number {missing}.")
     return cli_json.OK

@@ -159,8 +159,10 @@ def fields(value: Any) -> Any:
 
 
 def write(doc: Dict[str, Any], stream: IO[str]) -> None:
-    """Print one document (indented, one key a line, for people reading it too)."""
+    """Print one document (indented, one key a line, for people reading it too), in ASCII: a host
+    path that is not UTF-8 holds lone surrogates (os.fsdecode's), which no encoding of stdout can
+    write raw and no JSON reader would accept as UTF-8; escaped, every document is valid JSON."""
     import json
 
-    stream.write(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
+    stream.write(json.dumps(doc, indent=2, ensure_ascii=True) + "\n")
     stream.flush()

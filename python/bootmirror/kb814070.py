@@ -142,20 +142,23 @@ def rehearsal_machine(folder: Union[str, "os.PathLike[str]"], disk_size: SizeLik
     `bootable` (the default) Windows' loader on the ESP is a marker loader, so the machine boots
     for real under QEMU (:meth:`Machine.boot_qemu`)."""
     system_disk_layout(scale, boot_volume_size)  # refuses a bad scale or C: before anything is made
-    machine = Machine.create(folder)
     size = int(_core.parse_size(disk_size) * scale) // MiB * MiB
-    machine.create_disk(size)
-    machine.create_disk(size if shadow_size is None else int(_core.parse_size(shadow_size) * scale) // MiB * MiB)
-    build_system_disk(machine.disk(0), bootable, boot_volume_size, scale)
-    machine.assign_letter(0, BOOT_PARTITION, "C")
-    if cdrom:
-        machine.add_cdrom(cdrom)
-    machine.create_nvram()
-    machine.add_windows_entry(windows_entry, esp=(0, 1), os=(0, BOOT_PARTITION), loader_path=LOADER_PATH)
-    started = machine.boot()
-    if not started.ok:
-        raise UsageError("the rehearsal machine's Windows did not start: " + "; ".join(started.steps))
-    return machine
+
+    def steps(machine: Machine) -> None:
+        machine.create_disk(size)
+        machine.create_disk(size if shadow_size is None else int(_core.parse_size(shadow_size) * scale) // MiB * MiB)
+        build_system_disk(machine.disk(0), bootable, boot_volume_size, scale)
+        machine.assign_letter(0, BOOT_PARTITION, "C")
+        if cdrom:
+            machine.add_cdrom(cdrom)
+        machine.create_nvram()
+        machine.add_windows_entry(windows_entry, esp=(0, 1), os=(0, BOOT_PARTITION), loader_path=LOADER_PATH)
+        started = machine.boot()
+        if not started.ok:
+            raise UsageError("the rehearsal machine's Windows did not start: " + "; ".join(started.steps))
+
+    # A refusal on the way (a disk too small for the layout) leaves nothing behind.
+    return Machine.build(folder, steps)
 
 
 #: "Prepare the Shadow Drive for Mirroring", steps 2 to 4, as the article types them.

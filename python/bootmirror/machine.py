@@ -48,6 +48,33 @@ class Machine:
         return cls(_core.Machine.create(os.fspath(folder)))
 
     @classmethod
+    def build(cls, folder: PathLike, steps: "Callable[[Machine], object]") -> "Machine":
+        """A new machine folder (as :meth:`create`) made ready by `steps(machine)`: its disks,
+        NVRAM, partitions. When a step fails (a size refused, Ctrl-C), the machine is closed and
+        what it made is removed before the error is raised: a refused build leaves no folder that
+        a retry would find taken."""
+        import shutil
+
+        path = os.fspath(folder)
+        before = set(os.listdir(path)) if os.path.isdir(path) else None
+        machine = cls.create(path)
+        try:
+            steps(machine)
+        except BaseException:
+            machine.close()
+            if before is None:
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                for name in set(os.listdir(path)) - before:
+                    made = os.path.join(path, name)
+                    if os.path.isdir(made):
+                        shutil.rmtree(made, ignore_errors=True)
+                    else:
+                        os.unlink(made)
+            raise
+        return machine
+
+    @classmethod
     def open(cls, folder: PathLike, log: "Optional[WriteLog]" = None) -> "Machine":
         """The machine kept in `folder`. Its images open read-only; the first operation that
         writes (to an image or to machine.json) takes the folder's write lock and reopens them for

@@ -238,6 +238,52 @@ def test_errors_are_json_documents_with_an_exit_code_per_kind(lab, tmp_path):
     assert code == cli_json.IO_ERROR and out == "" and err.startswith("bootmirror: ")
 
 
+def test_a_refused_command_leaves_no_files_behind(tmp_path):
+    # machine new makes its folder before a later --disk is parsed, and the article's machine
+    # its disks before the layout is found not to fit: a retry found the folder taken.
+    for argv in (["machine", "new", tmp_path / "lab", "--disk", "8MiB", "--disk", "bogus"],
+                 ["machine", "new", tmp_path / "kb", "--kb814070", "--disk-size", "1GiB"]):
+        code, doc = cli_json_run(*argv)
+        assert (code, doc["error"]["type"]) == (cli_json.USAGE, "UsageError"), argv
+        assert not argv[2].exists(), argv
+    code, _ = cli_json_run("machine", "new", tmp_path / "lab", "--disk", "8MiB")
+    assert code == cli_json.OK
+    before = sorted(p.name for p in (tmp_path / "lab").iterdir())
+    code, doc = cli_json_run("disk", "replace", "-m", tmp_path / "lab", "7", "--size", "8MiB")
+    assert (code, doc["error"]["message"]) == (cli_json.USAGE, "there is no disk 7")
+    assert sorted(p.name for p in (tmp_path / "lab").iterdir()) == before
+
+
+def test_a_folder_the_system_cannot_use_is_an_os_error_document(tmp_path):
+    (tmp_path / "afile").write_text("")
+    (tmp_path / "loop1").symlink_to(tmp_path / "loop2")
+    (tmp_path / "loop2").symlink_to(tmp_path / "loop1")
+    for argv in (["machine", "new", tmp_path / "afile"], ["machine", "new", tmp_path / "afile" / "lab"],
+                 ["machine", "show", tmp_path / ("a" * 300)], ["machine", "show", tmp_path / "loop1" / "x"]):
+        code, doc = cli_json_run(*argv)
+        assert (code, doc["error"]["type"]) == (cli_json.IO_ERROR, "OSError"), (argv, doc)
+
+
+def test_json_documents_stay_valid_for_paths_that_are_not_utf8(tmp_path):
+    # A host path is bytes: os.fsdecode gives lone surrogates for what is not UTF-8, which stdout
+    # cannot write raw; every document must still parse, whatever stdout's encoding.
+    folder = os.fsencode(tmp_path / "lab")
+    cli_json_run("machine", "new", os.fsdecode(folder), "--disk", "8MiB")
+    name = os.fsdecode(os.fsencode(tmp_path) + b"/caf\xe9.img")
+    bootmirror.Disk.create(name, 8 << 20).close()
+    environment = {**os.environ, "PYTHONIOENCODING": "utf-8"}
+    missing = os.fsdecode(os.fsencode(tmp_path) + b"/nope\xe9")
+    docs = []
+    for argv in (["disk", "attach", "-m", os.fsdecode(folder), name], ["machine", "show", os.fsdecode(folder)],
+                 ["machine", "show", missing]):
+        done = subprocess.run([sys.executable, "-m", "bootmirror", *argv, "--json"], capture_output=True,
+                              env=environment)
+        docs.append(json.loads(done.stdout))
+        assert docs[-1]["schema"] == "bootmirror/1", argv
+    assert docs[1]["machine"]["disks"][1]["image"] == name
+    assert docs[2]["error"]["filename"].startswith(missing)
+
+
 def test_disk_verify_and_repair_of_an_image(tmp_path):
     image = tmp_path / "d.img"
     assert cli_run("disk", "create", image, "128MiB")[0] == 0

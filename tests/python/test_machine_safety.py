@@ -14,6 +14,8 @@ import pytest
 import bootmirror
 from bootmirror import Disk, Machine, crash
 
+MiB = 1 << 20
+
 
 def _layout(disk: Disk):
     return [(p.kind, p.first_lba, p.last_lba) for p in disk.partitions]
@@ -112,6 +114,39 @@ def test_two_machine_objects_in_one_process_are_two_writers(tmp_path):
     with pytest.raises(bootmirror.UsageError, match="being changed by"):
         second.diskpart("select disk 1\ncreate partition primary size=8", check=True)
     assert len(first.disk(1).partitions) == 1  # only the MSR convert gpt made
+
+
+def test_a_writer_refused_the_folder_leaves_the_holders_write_intent_bitmaps_alone(tmp_path):
+    # A fails disk 1 and writes while it is away (marking its bitmap); B, a second writer on the
+    # folder, is refused its writes. Its refusals rewrote the bitmap from its older copy, losing
+    # A's mark: disk 1 came back "Healthy" without the megabyte it missed.
+    from ldm_helpers import dynamic_boot_machine
+
+    m = dynamic_boot_machine(tmp_path / "lab")
+    m.diskpart("select volume c\nadd disk=1", check=True)
+    assert m.wait(timeout=120)
+    m.close()
+    a = Machine.open(tmp_path / "lab")
+    a.fail_disk(1)
+    b = Machine.open(tmp_path / "lab")
+    b_volume = b.dynamic_volume("c").device
+    with pytest.raises(bootmirror.UsageError, match="being changed by"):
+        b_volume.write(40 * MiB, b"\xbb" * MiB)
+    a.dynamic_volume("c").device.write(10 * MiB, b"\xaa" * MiB)
+    bitmaps = sorted(tmp_path.joinpath("lab").glob("write-intent-*.bin"))
+    marked = [p.read_bytes() for p in bitmaps]
+    with pytest.raises(bootmirror.UsageError, match="being changed by"):
+        b_volume.write(50 * MiB, b"\xbb" * MiB)
+    assert [p.read_bytes() for p in bitmaps] == marked
+    del b_volume
+    b.close()
+    a.close()
+    a = Machine.open(tmp_path / "lab")
+    a.attach(tmp_path / "lab" / "disk1.img")
+    assert a.wait(timeout=120)
+    volume = a.dynamic_volume("c")
+    assert volume.status == "Healthy" and volume.verify().identical
+    assert volume.device.read(10 * MiB, MiB) == b"\xaa" * MiB
 
 
 def test_a_machine_changed_by_another_process_must_be_opened_again(tmp_path):

@@ -1,6 +1,7 @@
 // A small JSON value for bootmirror's own files (the machine folder's machine.json): objects keep
 // their keys sorted, numbers are 64-bit integers or doubles, text is UTF-8. Parse errors are
-// FormatErrors with the byte offset.
+// FormatErrors with the byte offset. Every error names machine.json, the one file it is read from
+// (sections are read long after the file was opened, by code that knows nothing of its path).
 #pragma once
 
 #include <cstdint>
@@ -46,8 +47,11 @@ class Json {
   const Array& array(std::string_view what = "value") const;
   const std::string& string(std::string_view what = "value") const;
   std::int64_t integer(std::string_view what = "value") const;
+  // An integer that must lie in [min, max] (one narrowed to an int or a size): FormatError if not.
+  std::int64_t integer(std::string_view what, std::int64_t min, std::int64_t max) const;
   bool boolean(std::string_view what = "value") const;
-  Object& object_mut();  // turns null into an empty object
+  // Turns null into an empty object; FormatError naming `what` when the value is something else.
+  Object& object_mut(std::string_view what = "a section");
   // A member of an object, or null when absent.
   const Json& operator[](const std::string& key) const;
 

@@ -66,7 +66,9 @@ std::optional<std::string> installation_group(Machine& machine, const Guid& part
 }
 
 void set_installation_group(Machine& machine, const Guid& partition, const std::string& group) {
-  machine.section(kSection).object_mut()["installations"].object_mut()[partition.to_string()] = Json(group);
+  Json::Object& installations =
+      machine.section(kSection).object_mut("the firmware section")["installations"].object_mut("the firmware installations");
+  installations[partition.to_string()] = Json(group);
   machine.save();
 }
 

@@ -305,8 +305,8 @@ namespace {
 constexpr const char* kSection = "firmware";
 
 Json::Object& pending_section(Machine& machine) {
-  Json::Object& section = machine.section(kSection).object_mut();
-  return section["pending"].object_mut();
+  Json::Object& section = machine.section(kSection).object_mut("the firmware section");
+  return section["pending"].object_mut("the firmware section's pending");
 }
 
 // The Boot#### numbers whose Windows options name partition `guid` as their OS load path.
@@ -328,7 +328,7 @@ void settle_plex_entry(Machine& machine, const Json& pending) {
   const std::string& volume_text = pending["volume"].string("pending plex entry volume");
   if (!Guid::is_valid(volume_text)) throw FormatError("machine.json: a pending plex entry names no volume GUID");
   const auto volume = dynamic_volume_by_guid(machine, Guid::parse(volume_text));
-  const int disk = int(pending["disk"].integer("pending plex entry disk"));
+  const int disk = int(pending["disk"].integer("pending plex entry disk", 0, INT32_MAX));
   const RunningSystem running = running_system(machine);
   if (!volume || !is_running_boot_volume(running, *volume)) return;
   const auto mg = dynamic::group_of(machine);
@@ -353,8 +353,7 @@ void settle_gone_entries(Machine& machine, const Json& pending) {
   auto nv = store(machine);
   std::vector<std::uint16_t> gone;
   for (const Json& number : pending.array("pending entries gone")) {
-    const std::int64_t n = number.integer("pending entry");
-    if (n < 0 || n > 0xFFFF) throw FormatError(fmt::format("machine.json: pending entry {} is no Boot#### number", n));
+    const std::int64_t n = number.integer("pending entry (a Boot#### number)", 0, 0xFFFF);
     const auto entry = nv->boot_entry(std::uint16_t(n));
     if (!entry) continue;
     std::optional<OsVolume> volume;
@@ -397,7 +396,7 @@ void settle_boot_entries(Machine& machine) {
   const Json pending = section["pending"];
   if (pending["plex_entry"].is_object()) settle_plex_entry(machine, pending["plex_entry"]);
   if (pending["gone"].is_array()) settle_gone_entries(machine, pending["gone"]);
-  machine.section(kSection).object_mut().erase("pending");
+  machine.section(kSection).object_mut("the firmware section").erase("pending");
   machine.save();
 }
 

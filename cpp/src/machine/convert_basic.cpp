@@ -15,6 +15,7 @@
 #include "bootmirror/dynamic.h"
 #include "bootmirror/firmware.h"
 #include "bootmirror/partitioning.h"
+#include "bootmirror/unicode.h"
 #include "bootmirror/volumes.h"
 #include "machine/ldm_section.h"
 
@@ -43,7 +44,7 @@ bool has_ldm_metadata(BlockDevice& device) {
 
 // Every remaining step of a recorded conversion, each skipped when done already.
 void finish(Machine& machine, const Json& record) {
-  const int number = int(record["disk"].integer("to_basic disk"));
+  const int number = int(record["disk"].integer("to_basic disk", 0, INT32_MAX));
   const std::string guid = record["guid"].string("to_basic guid");
   const AttachedDisk& disk = machine.disk(number);
   if (!disk.missing() && has_ldm_metadata(*disk.device)) {
@@ -68,10 +69,14 @@ void finish(Machine& machine, const Json& record) {
   if (!disk.missing()) {
     const auto parts = partitioning::partitions(*disk.device);
     for (const Json& pair : record["letters"].array("to_basic letters")) {
-      const std::uint64_t first = std::uint64_t(pair.array()[0].integer("letter's partition"));
-      const std::string letter = pair.array()[1].string("letter");
+      const Json::Array& fields = pair.array("a to_basic letter");
+      if (fields.size() != 2) throw FormatError("machine.json: a to_basic letter should be [first LBA, letter]");
+      const std::uint64_t first = std::uint64_t(fields[0].integer("a to_basic letter's first LBA", 0, INT64_MAX));
+      const std::string letter = fields[1].string("a to_basic letter");
+      if (letter.size() != 1 || letter[0] < 'A' || letter[0] > 'Z')
+        throw FormatError(fmt::format("machine.json: to_basic letter {} is not a drive letter", escape_bytes(letter)));
       for (std::size_t i = 0; i < parts.size(); ++i)
-        if (parts[i].first_lba == first && !letter.empty()) assign_letter(machine, number, i + 1, letter[0]);
+        if (parts[i].first_lba == first) assign_letter(machine, number, i + 1, letter[0]);
     }
   }
   // Windows renumbered the disk's GPT entries: the boot entries that name its partitions follow,

@@ -40,7 +40,7 @@ std::string preferred_group(Machine& m) {
 
 }  // namespace
 
-Json::Object& ldm_section(Machine& m) { return m.section(kSection).object_mut(); }
+Json::Object& ldm_section(Machine& m) { return m.section(kSection).object_mut("the ldm section"); }
 
 std::string own_group(Machine& machine) {
   auto hold = machine.hold();
@@ -303,7 +303,7 @@ void reboot(Machine& machine) {
     Json::Object& s = section(machine);
     if (!s.count("pending") || !s["pending"].is_array() || s["pending"].array().empty()) break;
     Json::Array pending = s["pending"].array();
-    const int number = int(pending.front().integer("pending disk"));
+    const int number = int(pending.front().integer("pending disk", 0, INT32_MAX));
     if (machine.has_disk(number) && !machine.disk(number).missing() && !is_dynamic(machine, number))
       convert_now(machine, number);
     pending.erase(pending.begin());

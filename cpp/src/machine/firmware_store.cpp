@@ -89,7 +89,7 @@ std::shared_ptr<nvram::Store> create_store(Machine& machine, const std::string& 
   nv.set_boot_order(order);
   nv.set_timeout(kFirmwareTimeout);
   if (machine.folder()) {
-    machine.section(kSection).object_mut()["nvram"] = Json(kStoreFile);
+    machine.section(kSection).object_mut("the firmware section")["nvram"] = Json(kStoreFile);
     machine.save();
   }
   return machine.nvram_store();
@@ -99,14 +99,13 @@ std::optional<std::uint16_t> boot_current(Machine& machine) {
   auto hold = machine.hold();
   const Json& running = section_value(machine, "running");
   if (!running.is_object() || running["entry"].is_null()) return std::nullopt;
-  const std::int64_t number = running["entry"].integer("firmware running entry");
-  if (number < 0 || number > 0xFFFF) throw FormatError(fmt::format("machine.json: running entry {} is no Boot#### number", number));
+  const std::int64_t number = running["entry"].integer("firmware running entry (a Boot#### number)", 0, 0xFFFF);
   return std::uint16_t(number);
 }
 
 void record_running(Machine& machine, const std::optional<RunningRecord>& record) {
   auto hold = machine.hold();
-  Json::Object& section = machine.section(kSection).object_mut();
+  Json::Object& section = machine.section(kSection).object_mut("the firmware section");
   if (!record) {
     section.erase("running");
   } else {

@@ -13,6 +13,8 @@ namespace bootmirror {
 
 namespace {
 
+constexpr const char* kSource = "machine.json";
+
 class Parser {
  public:
   explicit Parser(std::string_view text) : text_(text) {}
@@ -25,7 +27,7 @@ class Parser {
   }
 
  private:
-  [[noreturn]] void fail(const std::string& what) const { throw FormatError("JSON: " + what, pos_); }
+  [[noreturn]] void fail(const std::string& what) const { throw FormatError(fmt::format("{}: {}", kSource, what), pos_); }
 
   void skip_space() {
     while (pos_ < text_.size() && (text_[pos_] == ' ' || text_[pos_] == '\n' || text_[pos_] == '\r' || text_[pos_] == '\t'))
@@ -108,10 +110,14 @@ class Parser {
         case 't': out.push_back('\t'); break;
         case 'u': {
           char32_t code = parse_hex4();
+          // UTF-8 holds no surrogates: a high one must pair with a low one, or the text is not
+          // text (it would reach Python as a UnicodeDecodeError).
           if (code >= 0xD800 && code <= 0xDBFF && take("\\u")) {
             const char32_t low = parse_hex4();
+            if (low < 0xDC00 || low > 0xDFFF) fail("a UTF-16 high surrogate without its low one in a \\u escape");
             code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00);
           }
+          if (code >= 0xD800 && code <= 0xDFFF) fail("a lone UTF-16 surrogate in a \\u escape");
           append_utf8(out, code);
           break;
         }
@@ -248,28 +254,34 @@ std::string Json::dump(int indent) const {
 
 const Json::Object& Json::object(std::string_view what) const {
   if (auto* o = std::get_if<Object>(&value_)) return *o;
-  throw FormatError(fmt::format("JSON: {} should be an object", what));
+  throw FormatError(fmt::format("{}: {} should be an object", kSource, what));
 }
 const Json::Array& Json::array(std::string_view what) const {
   if (auto* a = std::get_if<Array>(&value_)) return *a;
-  throw FormatError(fmt::format("JSON: {} should be an array", what));
+  throw FormatError(fmt::format("{}: {} should be an array", kSource, what));
 }
 const std::string& Json::string(std::string_view what) const {
   if (auto* s = std::get_if<std::string>(&value_)) return *s;
-  throw FormatError(fmt::format("JSON: {} should be a string", what));
+  throw FormatError(fmt::format("{}: {} should be a string", kSource, what));
 }
 std::int64_t Json::integer(std::string_view what) const {
   if (auto* i = std::get_if<std::int64_t>(&value_)) return *i;
-  throw FormatError(fmt::format("JSON: {} should be an integer", what));
+  throw FormatError(fmt::format("{}: {} should be an integer", kSource, what));
 }
 bool Json::boolean(std::string_view what) const {
   if (auto* b = std::get_if<bool>(&value_)) return *b;
-  throw FormatError(fmt::format("JSON: {} should be true or false", what));
+  throw FormatError(fmt::format("{}: {} should be true or false", kSource, what));
 }
-Json::Object& Json::object_mut() {
+std::int64_t Json::integer(std::string_view what, std::int64_t min, std::int64_t max) const {
+  const std::int64_t value = integer(what);
+  if (value < min || value > max)
+    throw FormatError(fmt::format("{}: {} {} is not between {} and {}", kSource, what, value, min, max));
+  return value;
+}
+Json::Object& Json::object_mut(std::string_view what) {
   if (is_null()) value_ = Object{};
   if (auto* o = std::get_if<Object>(&value_)) return *o;
-  throw UsageError("JSON: not an object");
+  throw FormatError(fmt::format("{}: {} should be an object", kSource, what));
 }
 const Json& Json::operator[](const std::string& key) const {
   static const Json null;

@@ -34,7 +34,21 @@ std::string read_text(const std::string& path) {
   if (!in) throw OsError(errno ? errno : ENOENT, path, "cannot open the machine file");
   std::stringstream buffer;
   buffer << in.rdbuf();
+  // A folder opens as a stream and reads as nothing: say what it is, not "unexpected end of text".
+  std::error_code error;
+  if (in.bad() || (buffer.str().empty() && fs::is_directory(path, error))) throw OsError(EISDIR, path, "cannot read the machine file");
   return buffer.str();
+}
+
+// Whether `path` exists; OsError when the system cannot even look it up (too long, a loop of
+// links, a file where a folder should be): std::filesystem's throwing overloads would escape as
+// something other than a bootmirror error.
+bool exists(const std::string& path, std::string_view action) {
+  std::error_code lookup;
+  const bool present = fs::exists(path, lookup);
+  if (lookup && lookup != std::errc::no_such_file_or_directory)
+    throw OsError(lookup.value(), path, std::string(action));
+  return present;
 }
 
 // The recorded name of an image: relative to the folder when it lies inside, absolute otherwise.
@@ -51,9 +65,11 @@ Machine::Machine() : rebuild_worker_(std::make_unique<RebuildWorker>(*this)) {}
 Machine::~Machine() = default;
 
 std::shared_ptr<Machine> Machine::create(const std::string& folder) {
-  fs::create_directories(folder);
+  std::error_code made;
+  fs::create_directories(folder, made);
+  if (made) throw OsError(made.value(), folder, "cannot create the machine's folder");
   auto refuse_existing = [&] {
-    if (fs::exists(fs::path(folder) / kFile))
+    if (exists((fs::path(folder) / kFile).string(), "look for a machine in the folder"))
       throw UsageError(fmt::format("{} already holds a machine; open it with Machine.open", folder));
   };
   refuse_existing();
@@ -77,7 +93,8 @@ DevicePtr Machine::open_image(const std::string& path, std::uint32_t sector_size
 
 std::shared_ptr<Machine> Machine::open(const std::string& folder, std::shared_ptr<WriteLog> log) {
   const std::string path = (fs::path(folder) / kFile).string();
-  if (!fs::exists(path)) throw OsError(ENOENT, path, "no machine in this folder (create one with Machine.create)");
+  if (!exists(path, "look for a machine in the folder"))
+    throw OsError(ENOENT, path, "no machine in this folder (create one with Machine.create)");
   const std::string text = read_text(path);
   const Json doc = Json::parse(text);
   if (!doc.is_object() || doc["bootmirror_machine"].integer("bootmirror_machine") != kFormatVersion)
@@ -89,21 +106,17 @@ std::shared_ptr<Machine> Machine::open(const std::string& folder, std::shared_pt
   machine->log_ = std::move(log);
   for (const Json& entry : doc["disks"].array("disks")) {
     AttachedDisk disk;
-    disk.number = int(entry["number"].integer("disk number"));
+    disk.number = int(entry["number"].integer("disk number", 0, INT32_MAX));
     disk.image = entry["image"].string("disk image");
-    disk.sector_size = std::uint32_t(entry["sector_size"].integer("sector size"));
-    check_sector_size(disk.sector_size);
+    disk.sector_size = std::uint32_t(entry["sector_size"].integer("sector size", 512, 4096));
+    if (disk.sector_size != 512 && disk.sector_size != 4096)
+      throw FormatError(fmt::format("{}: disk {} has sector size {}, not 512 or 4096", path, disk.number, disk.sector_size));
     const fs::path image(disk.image);
     disk.path = (image.is_absolute() ? image : fs::path(folder) / image).string();
     if (machine->disks_.count(disk.number))
       throw FormatError(fmt::format("{}: disk {} is recorded twice", path, disk.number));
-    // A recorded path the system cannot even look up (too long, a loop of links) is an error of
-    // machine.json, not a missing disk; std::filesystem's throwing overloads would escape as
-    // something other than a bootmirror error.
-    std::error_code lookup;
-    const bool present = fs::exists(disk.path, lookup);
-    if (lookup && lookup != std::errc::no_such_file_or_directory)
-      throw OsError(lookup.value(), disk.path, fmt::format("look up the image of disk {} recorded in {}", disk.number, path));
+    // A recorded path the system cannot even look up is an error of machine.json, not a missing disk.
+    const bool present = exists(disk.path, fmt::format("look up the image of disk {} recorded in {}", disk.number, path));
     disk.failed = entry.object().count("failed") && entry["failed"].boolean("disk failed");
     if (present && !disk.failed) disk.device = machine->open_image(disk.path, disk.sector_size);
     machine->disks_[disk.number] = std::move(disk);
@@ -251,7 +264,7 @@ int Machine::create_disk(std::uint64_t size, std::uint32_t sector_size, const st
 
 std::shared_ptr<WriteIntents> Machine::write_intents() {
   auto hold_machine = hold();
-  if (!write_intents_) write_intents_ = std::make_shared<WriteIntents>(folder_, log_);
+  if (!write_intents_) write_intents_ = std::make_shared<WriteIntents>(folder_, folder_lock_, log_);
   return write_intents_;
 }
 
@@ -297,14 +310,18 @@ const AttachedDisk& Machine::disk(int number) const {
 std::string Machine::oem_codepage() const {
   auto hold_machine = hold();
   auto it = sections_.find("windows");
-  if (it != sections_.end() && it->second.is_object() && it->second["oem_codepage"].is_string())
-    return it->second["oem_codepage"].string();
-  return "cp437";
+  if (it == sections_.end() || !it->second.is_object() || it->second["oem_codepage"].is_null()) return "cp437";
+  const std::string& recorded = it->second["oem_codepage"].string("windows oem_codepage");
+  try {
+    return fat::oem_code_page(recorded);
+  } catch (const UsageError& e) {
+    throw FormatError(fmt::format("machine.json: windows oem_codepage: {}", e.what()));
+  }
 }
 
 void Machine::set_oem_codepage(const std::string& codepage) {
   auto hold_machine = hold();
-  section("windows").object_mut()["oem_codepage"] = Json(fat::oem_code_page(codepage));
+  section("windows").object_mut("the windows section")["oem_codepage"] = Json(fat::oem_code_page(codepage));
   save();
 }
 

@@ -10,6 +10,7 @@
 #include "bootmirror/dynamic.h"
 #include "bootmirror/ntfs.h"
 #include "bootmirror/partitioning.h"
+#include "bootmirror/unicode.h"
 
 namespace bootmirror {
 
@@ -35,8 +36,10 @@ std::map<char, Assignment> read_letters(Machine& machine) {
   const Json& section = machine.section(kSection);
   if (!section.is_object()) return out;
   for (const auto& [key, value] : section.object("drive_letters")) {
-    if (key.size() != 1) continue;
-    out[key[0]] = Assignment{int(value["disk"].integer("disk")), std::uint64_t(value["offset"].integer("offset"))};
+    if (key.size() != 1 || key[0] < 'A' || key[0] > 'Z')
+      throw FormatError(fmt::format("machine.json: drive_letters holds {}, which is not a drive letter", escape_bytes(key)));
+    out[key[0]] = Assignment{int(value["disk"].integer("a drive letter's disk", 0, INT32_MAX)),
+                             std::uint64_t(value["offset"].integer("a drive letter's offset", 0, INT64_MAX))};
   }
   return out;
 }

@@ -7,6 +7,7 @@
 
 #include "bootmirror/error.h"
 #include "bootmirror/write_log.h"
+#include "machine/folder_lock.h"
 
 namespace bootmirror {
 
@@ -48,8 +49,13 @@ mirror::WriteIntent& WriteIntents::load(const Guid& volume, const Guid& disk, st
   return loaded_.emplace(name, std::move(intent)).first->second;
 }
 
+void WriteIntents::prepare_change() {
+  if (folder_ && lock_) lock_->prepare_write();
+}
+
 void WriteIntents::store(const mirror::WriteIntent& intent) {
   if (!folder_) return;
+  prepare_change();
   const ByteVector bytes = mirror::encode_write_intent(intent);
   replace_file(*folder_, key(intent.volume, intent.disk),
                std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()), log_.get());
@@ -63,6 +69,7 @@ void WriteIntents::mark(const Guid& volume, const Guid& disk, std::uint64_t volu
   mirror::WriteIntent& intent = load(volume, disk, volume_bytes, &unreadable);
   // An unreadable bitmap already means "copy everything"; rewriting it would lose that.
   if (unreadable) return;
+  prepare_change();
   if (intent.mark(offset, length)) store(intent);
 }
 
@@ -82,8 +89,12 @@ void WriteIntents::clear(const Guid& volume, const Guid& disk, std::uint64_t vol
   const std::string name = key(volume, disk);
   bool unreadable = false;
   mirror::WriteIntent& intent = load(volume, disk, volume_bytes, &unreadable);
+  if (intent.clean() && !unreadable) {
+    full_copies_.erase(name);
+    return;
+  }
+  prepare_change();
   full_copies_.erase(name);
-  if (intent.clean() && !unreadable) return;
   intent = mirror::WriteIntent::empty(volume, disk, volume_bytes);
   unreadable_.erase(name);
   store(intent);

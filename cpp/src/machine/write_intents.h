@@ -17,12 +17,15 @@
 
 namespace bootmirror {
 
+class FolderLock;
 class WriteLog;
 
 class WriteIntents {
  public:
-  WriteIntents(std::optional<std::string> folder, std::shared_ptr<WriteLog> log)
-      : folder_(std::move(folder)), log_(std::move(log)) {}
+  // `lock` is the folder's write lock: each change takes it first, so that a machine refused the
+  // folder (another writer holds it) never replaces that writer's bitmaps with its older ones.
+  WriteIntents(std::optional<std::string> folder, std::shared_ptr<FolderLock> lock, std::shared_ptr<WriteLog> log)
+      : folder_(std::move(folder)), lock_(std::move(lock)), log_(std::move(log)) {}
 
   // Before a write that the plex on `disk` misses: sets the bits of its regions, durably (the
   // file is rewritten when a bit was clear). A plex being copied in full (full_copy) needs none.
@@ -50,8 +53,12 @@ class WriteIntents {
   // The bitmap as loaded (or fresh); `unreadable` set when the file could not be used.
   mirror::WriteIntent& load(const Guid& volume, const Guid& disk, std::uint64_t volume_bytes, bool* unreadable);
   void store(const mirror::WriteIntent& intent);
+  // Before a change to a bitmap in memory or in the folder: the folder's lock (UsageError when
+  // another writer holds it or the machine is closed).
+  void prepare_change();
 
   std::optional<std::string> folder_;
+  std::shared_ptr<FolderLock> lock_;
   std::shared_ptr<WriteLog> log_;
   std::mutex mutex_;
   std::map<std::string, mirror::WriteIntent> loaded_;
