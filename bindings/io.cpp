@@ -288,11 +288,13 @@ void bind_io(py::module_& m) {
       .def_property_readonly("event_count", &WriteLog::event_count)
       .def_property_readonly("write_count", &WriteLog::write_count)
       .def("device_name", &WriteLog::device_name, py::arg("device"))
-      .def("describe_event", &WriteLog::describe_event, py::arg("index"))
+      .def("describe_event", [](const WriteLog& log, const py::int_& index) { return log.describe_event(to_unsigned(index, "index")); },
+           py::arg("index"))
       .def("crash_points", &WriteLog::crash_points)
       .def(
           "crash",
-          [](const WriteLog& log, std::size_t point, const std::string& choice, std::uint64_t seed) {
+          [](const WriteLog& log, const py::int_& point_arg, const std::string& choice, const py::int_& seed_arg) {
+            const std::uint64_t point = to_unsigned(point_arg, "point"), seed = to_unsigned(seed_arg, "seed");
             WriteLog::Choice c;
             if (choice == "none") c = WriteLog::Choice::none_survive;
             else if (choice == "all") c = WriteLog::Choice::all_survive;
@@ -301,8 +303,15 @@ void bind_io(py::module_& m) {
             return log.crash(point, c, seed);
           },
           py::arg("point"), py::arg("choice") = "random", py::arg("seed") = 0)
-      .def("crash_states", &WriteLog::crash_states, py::arg("random_per_point") = 8, py::arg("seed") = 0,
-           py::call_guard<py::gil_scoped_release>());
+      .def(
+          "crash_states",
+          [](const WriteLog& log, const py::int_& random_per_point, const py::int_& seed) {
+            const std::uint64_t per_point = to_unsigned(random_per_point, "random_per_point", WriteLog::kMaxRandomPerPoint);
+            const std::uint64_t first_seed = to_unsigned(seed, "seed");
+            py::gil_scoped_release release;
+            return log.crash_states(std::size_t(per_point), first_seed);
+          },
+          py::arg("random_per_point") = 8, py::arg("seed") = 0);
   bind_device_io(m);
 }
 

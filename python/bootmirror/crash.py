@@ -84,6 +84,8 @@ class WriteLog:
 
     def record(self, disk: FaultyDisk) -> int:
         """Record `disk`'s later writes and flushes; returns its number in this log."""
+        if not isinstance(disk, FaultyDisk):
+            raise _core.UsageError(f"only a FaultyDisk records its writes, not {type(disk).__name__}")
         return disk.device.record_to(self._log)
 
     @property

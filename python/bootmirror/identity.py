@@ -29,8 +29,10 @@ class deterministic:
     """
 
     def __init__(self, seed: Optional[int] = 0, epoch: Optional[int] = 0) -> None:
-        if seed is not None and seed < 0:
-            raise _core.UsageError("seed must not be negative")
+        if seed is not None and not 0 <= seed < 1 << 64:
+            raise _core.UsageError(f"seed {seed} is not between 0 and 2**64 - 1")
+        if epoch is not None and not -(1 << 63) <= epoch < 1 << 63:
+            raise _core.UsageError(f"epoch {epoch} does not fit a signed 64-bit number of seconds")
         self._previous = _core._identity_settings()
         self.seed = seed
         self.epoch = epoch

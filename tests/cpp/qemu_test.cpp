@@ -67,6 +67,31 @@ TEST(QemuConsole, AttemptsCutShortOrFailingToStart) {
   EXPECT_EQ(qemu::outcome_name(attempts[1].outcome), "loading");
 }
 
+// A description of 204 characters, as OVMF printed it in a real boot: each BdsDxe line filled
+// Print's 320-character buffer, was cut there without its line end, and the next followed on the
+// same line ("...\\iaBdsDxe: starting ...", then "...\\iWelcome to GRUB!"). The boot started; read
+// line by line, its "starting" record was lost inside the "loading" one.
+TEST(QemuConsole, RecordsCutAtPrintsBufferFollowOnTheSameLine) {
+  const std::string description(204, 'D');
+  const std::string path = "HD(1,GPT,80EC7E92-EE8F-489B-ACB7-0444C8191FDE,0x3F,0x5191)/\\EFI\\Microsoft\\WINNT50\\ia64ldr.efi";
+  auto cut = [](const std::string& record) { return record.substr(0, 320); };
+  const std::string loading = cut("BdsDxe: loading Boot0004 \"" + description + "\" from " + path + "\n");
+  const std::string starting = cut("BdsDxe: starting Boot0004 \"" + description + "\" from " + path + "\n");
+  ASSERT_EQ(loading.size(), 320u);
+  const std::vector<BootAttempt> attempts = qemu::find_boot_attempts(loading + starting + "Welcome to GRUB!\n");
+  ASSERT_EQ(attempts.size(), 1u);
+  EXPECT_EQ(attempts[0].option, 4);
+  EXPECT_EQ(attempts[0].description, description);
+  EXPECT_EQ(attempts[0].outcome, BootAttempt::Outcome::started);
+  EXPECT_EQ(attempts[0].device_path, loading.substr(loading.find(" from ") + 6));
+  // A record's text quoted inside a line that is no record, or inside a record short of the
+  // buffer, is not one.
+  EXPECT_TRUE(qemu::find_boot_attempts("Shell> echo BdsDxe: starting Boot0001 \"x\" from HD(1)\n").empty());
+  const std::string short_record = "BdsDxe: loading Boot0002 \"a BdsDxe: starting Boot0002 \"b\" from X\" from Y\n";
+  ASSERT_EQ(qemu::find_boot_attempts(short_record).size(), 1u);
+  EXPECT_EQ(qemu::find_boot_attempts(short_record)[0].outcome, BootAttempt::Outcome::loading);
+}
+
 TEST(QemuConsole, MarkersNameTheirPartitionAndSerial) {
   const std::vector<qemu::Marker> markers = qemu::find_markers(qemu::clean_console(kMissingDisk));
   ASSERT_EQ(markers.size(), 1u);

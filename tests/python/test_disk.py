@@ -192,6 +192,21 @@ def test_a_crash_state_applies_to_a_disk_that_records_into_its_own_log():
     assert faulty.read(0, 512) == b"x" * 512
 
 
+def test_crash_log_arguments_out_of_range_are_usage_errors():
+    from bootmirror.crash import WriteLog
+    log = WriteLog()
+    for call, what in ((lambda: log.crash(-1), "point"), (lambda: log.crash(0, seed=1 << 64), "seed"),
+                       (lambda: log.describe_event(-1), "index"), (lambda: log.crash_states(-1), "random_per_point"),
+                       # 2**63 random subsets a point ran for ever, and Ctrl-C could not stop it
+                       (lambda: log.crash_states(1 << 63), "random_per_point"),
+                       (lambda: log.record(Disk.memory("64 KiB")), "only a FaultyDisk"),
+                       (lambda: bootmirror.deterministic(1 << 64), "seed"),
+                       (lambda: bootmirror.deterministic(0, epoch=1 << 63), "epoch")):
+        with pytest.raises(bootmirror.UsageError, match=what):
+            call()
+    assert len(log.crash_states(1 << 16)) == 1  # the empty log's one state, whatever the count
+
+
 def test_an_image_shorter_than_a_sector_shows_no_table(tmp_path):
     path = tmp_path / "short.img"
     path.write_bytes(bytes(100))

@@ -64,6 +64,9 @@ class WriteLog : public std::enable_shared_from_this<WriteLog> {
   // At every crash point: nothing in flight survives, everything does, and `random_per_point`
   // seeded random subsets; states that leave the same bytes are kept once.
   std::vector<CrashState> crash_states(std::size_t random_per_point, std::uint64_t seed) const;
+  // More random subsets per crash point than anyone waits for (UsageError above it: a count
+  // such as 2**63 ran, uninterruptibly, for ever).
+  static constexpr std::size_t kMaxRandomPerPoint = 1 << 16;
 
  private:
   friend class CrashState;

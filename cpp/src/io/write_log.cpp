@@ -262,6 +262,8 @@ CrashState WriteLog::crash(std::size_t point, Choice choice, std::uint64_t seed)
 }
 
 std::vector<CrashState> WriteLog::crash_states(std::size_t random_per_point, std::uint64_t seed) const {
+  if (random_per_point > kMaxRandomPerPoint)
+    throw UsageError(fmt::format("random_per_point {} is more than {}", random_per_point, kMaxRandomPerPoint));
   std::vector<CrashState> states;
   std::set<std::string> seen;
   auto keep = [&](CrashState s) {

@@ -7,6 +7,9 @@
 //   BdsDxe: starting Boot%04X "%s" from %s
 //   BdsDxe: failed to start Boot%04X "%s" from %s: %r
 // (%r is the EFI_STATUS text, such as "Not Found"). Each may follow escape sequences on its line.
+// They are printed through UefiLib's Print, whose buffer holds PcdUefiLibMaxPrintBufferSize (320)
+// characters: a longer one (a long description or device path) is cut there, line end and all,
+// and whatever is printed next follows on the same line.
 #include <charconv>
 
 #include <fmt/format.h>
@@ -19,6 +22,8 @@ namespace bootmirror::qemu {
 namespace {
 
 constexpr char kEscape = '\x1b';
+constexpr std::string_view kBdsPrefix = "BdsDxe: ";
+constexpr std::size_t kPrintBuffer = 320;  // characters of one Print (PcdUefiLibMaxPrintBufferSize)
 
 // Each line of `text`, without its '\n'.
 template <typename Visit>
@@ -63,10 +68,25 @@ struct BdsLine {
   std::string_view description, device_path, status;
 };
 
+// Each BdsDxe record of `console`: one that begins a line (after whatever escape sequences were
+// cleaned away) or where a record that filled Print's buffer was cut. One inside other text (a
+// description that quotes one) is not a record.
+template <typename Visit>
+void for_each_bds_record(std::string_view console, Visit visit) {
+  for_each_line(console, [&](std::string_view line) {
+    while (line.starts_with(kBdsPrefix)) {
+      if (line.size() <= kPrintBuffer) {
+        visit(line);
+        return;
+      }
+      visit(line.substr(0, kPrintBuffer));
+      line.remove_prefix(kPrintBuffer);
+    }
+  });
+}
+
 std::optional<BdsLine> parse_bds_line(std::string_view line) {
-  const std::size_t at = line.find("BdsDxe: ");
-  if (at == std::string_view::npos) return std::nullopt;
-  std::string_view rest = line.substr(at + 8);
+  std::string_view rest = line.substr(kBdsPrefix.size());
   BdsLine out;
   for (std::string_view verb : {"loading", "starting", "failed to load", "failed to start"}) {
     if (rest.starts_with(verb) && rest.substr(verb.size()).starts_with(" Boot")) {
@@ -159,7 +179,7 @@ std::vector<Marker> find_markers(std::string_view console) {
 std::vector<BootAttempt> find_boot_attempts(std::string_view console) {
   using Outcome = BootAttempt::Outcome;
   std::vector<BootAttempt> attempts;
-  for_each_line(console, [&](std::string_view line) {
+  for_each_bds_record(console, [&](std::string_view line) {
     const std::optional<BdsLine> bds = parse_bds_line(line);
     if (!bds) return;
     // A "starting" or "failed" line concludes the attempt its "loading" line opened; one without
