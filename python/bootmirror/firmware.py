@@ -136,7 +136,11 @@ class MachineNvram(nvram.Store):
         """The boot menu with bootcfg's IDs, the running entry and the stale ones marked."""
         from . import _html
 
+        if not self._machine.has_nvram:
+            return "<p>No NVRAM yet (Machine.create_nvram makes it).</p>"
         return _html.boot_menu(self, {e.number: e.id for e in self.entries()}, self.stale())
 
     def __repr__(self) -> str:
+        if not self._machine.has_nvram:  # a repr answers whatever the state (a notebook shows it)
+            return "<MachineNvram: none yet (Machine.create_nvram makes it)>"
         return f"<MachineNvram {self.path}: {len(self.boot_order)} entries in BootOrder>"

@@ -76,7 +76,7 @@ def run_checks(machine: "Machine") -> List[Check]:
 
             def sgdisk(image=image):
                 out = _run(["sgdisk", "-v", str(image)])
-                return "No problems found" in out.stdout, out.stdout.strip().splitlines()[-1:] and out.stdout.strip()
+                return "No problems found" in out.stdout, (out.stdout + out.stderr).strip()
             checks.append(_checked("sgdisk", f"disk {number}", sgdisk))
             for part in gpt.partitions(disk):
                 # An ESP not formatted yet (the shadow's, before format s:) has nothing to check.
@@ -95,7 +95,10 @@ def run_checks(machine: "Machine") -> List[Check]:
 
             def ldmtool(guid: str) -> "tuple[bool, str]":
                 out = _run(["ldmtool", "scan", *images])
-                seen = json.loads(out.stdout or "[]")
+                try:
+                    seen = json.loads(out.stdout)
+                except ValueError:  # an error, not its JSON list (or nothing): the check failed, and says why
+                    return False, (out.stdout + out.stderr).strip()
                 return guid in seen, f"ldmtool sees {seen}, not {guid}"
             for group in groups:
                 checks.append(_checked("ldmtool", f"disk group {group.name}", lambda guid=group.guid: ldmtool(guid)))

@@ -173,6 +173,8 @@ class _Disks:
              name: Optional[str] = None) -> Disk:
         if layout not in LAYOUTS:
             raise UsageError(f"disk_factory: layout {layout!r} is not one of {', '.join(LAYOUTS)}")
+        if name is not None and (Path(name).name != name or name in (".", "..")):
+            raise UsageError(f"disk_factory: name {name!r} is not a file name (the disk is made in the test's folder)")
         disk = Disk.create(self.folder / (name or f"disk{len(self.made)}.img"), size, sector_size=sector_size)
         self.made.append(disk)
         _lay_out(disk, layout)
@@ -218,14 +220,19 @@ def machine(tmp_path: Path) -> Iterator[Machine]:
 
 def _scale(request: pytest.FixtureRequest) -> float:
     param = getattr(request, "param", None)
-    if isinstance(param, dict):
-        return float(param.get("scale", 1.0))
-    if param is not None:
-        return float(param)
     marker = request.node.get_closest_marker("kb814070")
-    if marker is not None:
-        return float(marker.kwargs.get("scale", marker.args[0] if marker.args else 1.0))
-    return 1.0
+    if isinstance(param, dict):
+        given = param.get("scale", 1.0)
+    elif param is not None:
+        given = param
+    elif marker is not None:
+        given = marker.kwargs.get("scale", marker.args[0] if marker.args else 1.0)
+    else:
+        return 1.0
+    try:
+        return float(given)
+    except (TypeError, ValueError):
+        raise UsageError(f"kb814070: scale {given!r} is not a number") from None
 
 
 @pytest.fixture

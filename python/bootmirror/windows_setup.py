@@ -112,6 +112,8 @@ def install_windows(machine: "Machine", disk: int, size: Optional[SizeLike] = No
     d = machine.disk(disk)
     if gpt.partitions(d) or any(d.read(0, 512)):
         raise _core.UsageError(f"disk {disk} is not blank: setup installs Windows on a new disk")
+    if not machine.has_nvram:  # checked before the disk is written: its boot entry goes there last
+        raise _core.UsageError("This machine has no NVRAM (Machine.create_nvram makes it): setup adds its boot entry there.")
     sector = d.sector_size
     first = max(32_256 // sector, 1) if sector == 512 else 8  # sector 63, as the article's ESPs start
     table = gpt.Table.create(d.sector_count, sector)

@@ -109,3 +109,15 @@ def test_a_standalone_store_shows_its_boot_order(tmp_path):
     assert len(rows) == 2
     assert f"Boot{first:04X}" in rows[0] and "next boot; inactive" in rows[0] and "&lt;b&gt;bold" in rows[0]
     assert f"Boot{shell:04X}" in rows[1] and "not in BootOrder" in rows[1]
+
+
+def test_a_machine_without_nvram_shows_that_and_setup_writes_nothing_there(machine):
+    # Its NVRAM's repr raised "no NVRAM" (a notebook showed a traceback), and Windows setup wrote
+    # the whole disk before finding there was nowhere to put its boot entry.
+    from bootmirror import UsageError, windows_setup
+
+    assert "none yet" in repr(machine.nvram) and "No NVRAM yet" in machine.nvram._repr_html_()
+    number = machine.create_disk("2 GiB")
+    with pytest.raises(UsageError, match="no NVRAM"):
+        windows_setup.install_windows(machine, number)
+    assert not any(machine.disk(number).read(0, 1 << 20))

@@ -45,6 +45,19 @@ def test_disk_factory_dynamic_and_4k(disk_factory):
     assert disk.sector_size == 4096 and ldm.is_dynamic(disk) and disk.path.endswith("dyn.img")
 
 
+def test_disk_factory_makes_its_disks_in_the_tests_folder_only(disk_factory, tmp_path):
+    for name in ("../outside.img", "sub/x.img", ".."):
+        with pytest.raises(bootmirror.UsageError, match="is not a file name"):
+            disk_factory("1 MiB", name=name)
+    assert not (tmp_path.parent / "outside.img").exists()
+
+
+@pytest.mark.kb814070(scale="tiny")
+def test_a_scale_that_is_no_number(request):
+    with pytest.raises(bootmirror.UsageError, match="scale 'tiny' is not a number"):
+        request.getfixturevalue("kb814070_machine")
+
+
 def test_faulty_disk(faulty_disk):
     faulty_disk.fail_range(0, 4096)
     with pytest.raises(OSError):
@@ -65,7 +78,7 @@ def test_kb814070_machine(kb814070_machine):
 def test_kb814070_machine_scaled(kb814070_machine):
     assert kb814070_machine.disk(0).size < 10 << 30  # how the machine scales is the scenario's
 ''')
-    result.assert_outcomes(passed=9)
+    result.assert_outcomes(passed=11)
 
 
 def test_a_missing_tool_skips_outside_ci_and_fails_in_ci(pytester):
