@@ -81,6 +81,7 @@ def _lettered_machine(folder):
     (lambda d: d["disks"][0].update(number=1 << 31), "disk number 2147483648 is not between"),
     (lambda d: d["disks"][0].update(sector_size=(1 << 32) + 512), "sector size 4294967808 is not between"),
     (lambda d: d["disks"][0].update(sector_size=1024), "disk 0 has sector size 1024"),
+    (lambda d: d["disks"][0].update(image="disk0.img\u0000.bak"), "disk 0's image name .* is not a path"),
     (lambda d: d["sections"].update(ldm=[]), "the ldm section should be an object"),
     (lambda d: d["sections"]["drive_letters"].update({"?": {"disk": 0, "offset": 0}}), "holds \\?, which is not a drive"),
     (lambda d: d["sections"]["drive_letters"]["E"].update(disk=-1), "a drive letter's disk -1 is not between"),

@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include "bootmirror/fat.h"
+#include "bootmirror/unicode.h"
 #include "bootmirror/write_log.h"
 #include "machine/folder_lock.h"
 #include "machine/rebuild_worker.h"
@@ -108,6 +109,9 @@ std::shared_ptr<Machine> Machine::open(const std::string& folder, std::shared_pt
     AttachedDisk disk;
     disk.number = int(entry["number"].integer("disk number", 0, INT32_MAX));
     disk.image = entry["image"].string("disk image");
+    // A path holds no NUL: the system would open the name cut there, another file.
+    if (disk.image.empty() || disk.image.find('\0') != std::string::npos)
+      throw FormatError(fmt::format("{}: disk {}'s image name {} is not a path", path, disk.number, escape_bytes(disk.image)));
     disk.sector_size = std::uint32_t(entry["sector_size"].integer("sector size", 512, 4096));
     if (disk.sector_size != 512 && disk.sector_size != 4096)
       throw FormatError(fmt::format("{}: disk {} has sector size {}, not 512 or 4096", path, disk.number, disk.sector_size));
