@@ -304,3 +304,24 @@ def test_convert_basic_keepdata_leaves_no_volume_selected(tmp_path):
     out = m.diskpart("select disk 0\nselect volume e\nconvert basic keepdata\nadd disk=2\nlist volume")
     assert "There is no volume selected." in out
     assert "Mirror" not in out and "* Volume" not in out
+
+
+def test_cleaning_a_member_of_the_group_leaves_it_missing_under_an_m_number(tmp_path):
+    # Windows shows the group's disk a clean wiped as Missing (its database on the other disks still
+    # lists it), so that break disk=m0 and delete disk can drop it; it was unlisted and unreachable.
+    m = dynamic_boot_machine(tmp_path / "lab")
+    m.diskpart("select volume c\nadd disk=1", check=True)
+    assert m.wait(timeout=120)
+    m.dynamic_volume("c").device.write(0, b"kept" * 128)
+    m.diskpart("select disk 1\nclean", check=True)
+    m.close()
+    m = bootmirror.Machine.open(tmp_path / "lab")  # and so it stays
+    listed = m.diskpart("list disk")
+    assert "Disk 1    Online       340 MB   340 MB" in listed and "Disk M0   Missing       72 MB      0 B   *" in listed
+    assert m.dynamic_volume("c").status == "Failed Rd" and not ldm.is_dynamic(m.disk(1))
+    with pytest.raises(bootmirror.UsageError, match="no image"):
+        m.reactivate(2)
+    out = m.diskpart("select volume c\nbreak disk=m0 nokeep\nselect disk m0\ndelete disk\nlist disk", check=True)
+    assert "Diskpart successfully deleted the missing disk." in out and "Disk M0" not in out.split("list disk")[-1]
+    assert m.dynamic_volume("c").status == "Healthy" and m.dynamic_volume("c").device.read(0, 8) == b"keptkept"
+    m.diskpart("select disk 1\nconvert gpt\nconvert dynamic", check=True)  # the blank disk is usable again

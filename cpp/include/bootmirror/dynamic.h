@@ -123,6 +123,13 @@ void fail_disk(Machine& machine, int number);
 // the machine number returned) until break and delete disk drop it. Refused for the old disk's
 // own image: attaching that brings the old disk back instead.
 int replace_disk(Machine& machine, int number, DevicePtr device);
+// diskpart's clean of disk `number`: its partitioning is wiped. A disk of the machine's group was
+// wiped under the group, which still lists it: as Windows shows it then, the group's disk is a
+// missing disk of its own (M<k>, under the machine number returned, with no image: its bytes are
+// gone), its plexes fail, and `number` is the blank disk left in the slot.
+std::optional<int> clean_disk(Machine& machine, int number);
+// At a restart: the wipe of a clean that a crash interrupted (machine.json recorded it first).
+void finish_interrupted_clean(Machine& machine);
 // Windows' "Reactivate Disk": a missing disk whose image (or device) the machine still knows is
 // connected again, and the plexes on the disk that failed (I/O errors; they are otherwise left
 // alone until the machine restarts) are copied back in: only what each one missed.

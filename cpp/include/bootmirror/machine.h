@@ -84,6 +84,10 @@ class Machine : public std::enable_shared_from_this<Machine> {
   // lowest free number; returns that number. `renumber` runs before machine.json is written, so
   // that other sections keyed by disk number move with it in the same crash-safe save.
   int replace_disk(int number, DevicePtr device, const std::function<void(int moved_to)>& renumber);
+  // A disk known only as gone (a dynamic disk diskpart's clean wiped, which its group still
+  // lists): missing for good, with no image to connect, under the lowest free number, returned.
+  // `record` runs before machine.json is written, as replace_disk's `renumber` does.
+  int add_gone_disk(std::uint32_t sector_size, const std::function<void(int number)>& record);
   // Creates a sparse image in the folder (disk<N>.img unless named) and attaches it.
   int create_disk(std::uint64_t size, std::uint32_t sector_size = 512, const std::string& name = "");
   void detach(int number);

@@ -313,6 +313,7 @@ void reboot(Machine& machine) {
     machine.save();
   }
   finish_conversion_to_basic(machine);
+  finish_interrupted_clean(machine);
   // A commit that stopped part way (between disks, or between a database and its partition table)
   // is finished from the newest committed database, as Windows brings its disks up to date when it
   // starts; then the interrupted mirror resynchronisations resume, in the background.

@@ -108,21 +108,24 @@ std::shared_ptr<Machine> Machine::open(const std::string& folder, std::shared_pt
   for (const Json& entry : doc["disks"].array("disks")) {
     AttachedDisk disk;
     disk.number = int(entry["number"].integer("disk number", 0, INT32_MAX));
-    disk.image = entry["image"].string("disk image");
-    // A path holds no NUL: the system would open the name cut there, another file.
-    if (disk.image.empty() || disk.image.find('\0') != std::string::npos)
-      throw FormatError(fmt::format("{}: disk {}'s image name {} is not a path", path, disk.number, escape_bytes(disk.image)));
+    if (machine->disks_.count(disk.number))
+      throw FormatError(fmt::format("{}: disk {} is recorded twice", path, disk.number));
     disk.sector_size = std::uint32_t(entry["sector_size"].integer("sector size", 512, 4096));
     if (disk.sector_size != 512 && disk.sector_size != 4096)
       throw FormatError(fmt::format("{}: disk {} has sector size {}, not 512 or 4096", path, disk.number, disk.sector_size));
-    const fs::path image(disk.image);
-    disk.path = (image.is_absolute() ? image : fs::path(folder) / image).string();
-    if (machine->disks_.count(disk.number))
-      throw FormatError(fmt::format("{}: disk {} is recorded twice", path, disk.number));
-    // A recorded path the system cannot even look up is an error of machine.json, not a missing disk.
-    const bool present = exists(disk.path, fmt::format("look up the image of disk {} recorded in {}", disk.number, path));
     disk.failed = entry.object().count("failed") && entry["failed"].boolean("disk failed");
-    if (present && !disk.failed) disk.device = machine->open_image(disk.path, disk.sector_size);
+    // No image: a gone disk (add_gone_disk), failed for good.
+    if (!(entry["image"].is_null() && disk.failed)) {
+      disk.image = entry["image"].string("disk image");
+      // A path holds no NUL: the system would open the name cut there, another file.
+      if (disk.image.empty() || disk.image.find('\0') != std::string::npos)
+        throw FormatError(fmt::format("{}: disk {}'s image name {} is not a path", path, disk.number, escape_bytes(disk.image)));
+      const fs::path image(disk.image);
+      disk.path = (image.is_absolute() ? image : fs::path(folder) / image).string();
+      // A recorded path the system cannot even look up is an error of machine.json, not a missing disk.
+      const bool present = exists(disk.path, fmt::format("look up the image of disk {} recorded in {}", disk.number, path));
+      if (present && !disk.failed) disk.device = machine->open_image(disk.path, disk.sector_size);
+    }
     machine->disks_[disk.number] = std::move(disk);
   }
   if (doc["sections"].is_object())
@@ -242,6 +245,18 @@ int Machine::replace_disk(int number, DevicePtr device, const std::function<void
   return moved_to;
 }
 
+int Machine::add_gone_disk(std::uint32_t sector_size, const std::function<void(int)>& record) {
+  auto hold_machine = hold();
+  AttachedDisk gone;
+  gone.number = lowest_free_number();
+  gone.sector_size = sector_size;
+  gone.failed = true;
+  disks_[gone.number] = gone;
+  record(gone.number);
+  save();
+  return gone.number;
+}
+
 std::optional<int> Machine::missing_index(int number) const {
   int index = 0;
   for (const auto& [n, disk] : disks_) {
@@ -335,7 +350,8 @@ std::string Machine::document() const {
   Json::Array disks;
   for (const auto& [number, disk] : disks_)
   {
-    Json::Object entry{{"number", number}, {"image", disk.image}, {"sector_size", disk.sector_size}};
+    // A gone disk has no image: null, where a name would be.
+    Json::Object entry{{"number", number}, {"image", disk.image.empty() ? Json() : Json(disk.image)}, {"sector_size", disk.sector_size}};
     if (disk.failed) entry["failed"] = Json(true);
     disks.push_back(std::move(entry));
   }

@@ -14,6 +14,7 @@
 #include "bootmirror/dynamic.h"
 #include "bootmirror/firmware.h"
 #include "bootmirror/mirror.h"
+#include "bootmirror/partitioning.h"
 #include "machine/dynamic_volumes.h"
 #include "machine/ldm_section.h"
 #include "machine/rebuild_worker.h"
@@ -327,6 +328,59 @@ int replace_disk(Machine& machine, int number, DevicePtr device) {
   });
   if (auto mg = group_of(machine)) refresh_live_volumes(machine, *mg);
   return moved_to;
+}
+
+namespace {
+
+constexpr const char* kCleaning = "cleaning";
+
+// The wipe a recorded clean of a group's disk still owes (ldm section "cleaning": the disk's
+// number), then the record struck off; each step done again after a crash changes nothing more.
+void finish_clean(Machine& machine) {
+  Json::Object& s = ldm_section(machine);
+  if (!s.count(kCleaning)) return;
+  const int number = int(s[kCleaning].integer("the cleaning disk", 0, INT32_MAX));
+  if (machine.has_disk(number) && !machine.disk(number).missing()) {
+    partitioning::clean(*machine.disk(number).device);
+    machine.disk(number).device->flush();
+  }
+  ldm_section(machine).erase(kCleaning);
+  machine.save();
+}
+
+}  // namespace
+
+std::optional<int> clean_disk(Machine& machine, int number) {
+  auto hold = machine.hold();
+  const AttachedDisk& disk = machine.disk(number);
+  if (disk.missing()) throw UsageError("The disk is missing or not ready.");
+  std::optional<std::string> member;  // the LDM GUID of the group's disk in this slot
+  if (auto mg = group_of(machine))
+    if (auto di = mg->disk_index_of(number, machine)) member = mg->group.disks[*di].record.guid.to_string();
+  if (!member) {
+    partitioning::clean(*disk.device);
+    return std::nullopt;
+  }
+  // machine.json first names the gone disk, moves the group's disk to it and records the wipe it
+  // owes; then the disk is wiped and the record struck off. A crash in between leaves the record,
+  // and the restart wipes the disk (finish_interrupted_clean): before, or after, never half.
+  const int gone = machine.add_gone_disk(disk.sector_size, [&](int to) {
+    Json::Object& s = ldm_section(machine);
+    Json::Object disks = s.count("disks") && s["disks"].is_object() ? s["disks"].object() : Json::Object{};
+    disks.erase(std::to_string(number));
+    disks[std::to_string(to)] = Json(*member);
+    s["disks"] = Json(std::move(disks));
+    s[kCleaning] = Json(number);
+  });
+  finish_clean(machine);
+  if (auto mg = group_of(machine)) refresh_live_volumes(machine, *mg);
+  machine.rebuild_worker().start();
+  return gone;
+}
+
+void finish_interrupted_clean(Machine& machine) {
+  auto hold = machine.hold();
+  finish_clean(machine);
 }
 
 void reactivate_failed_plexes(Machine& machine, std::optional<int> number) {

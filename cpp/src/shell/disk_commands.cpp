@@ -141,8 +141,8 @@ std::string detail_disk(Machine& machine, const Arguments&) {
 }
 
 std::string clean(Machine& machine, const Arguments&) {
-  BlockDevice& device = device_of(selected_disk(machine));
-  partitioning::clean(device);
+  device_of(selected_disk(machine));  // refuses a missing disk
+  dynamic::clean_disk(machine, *machine.focus().disk);
   machine.focus().partition.reset();
   return "Diskpart succeeded in cleaning the disk.";
 }
