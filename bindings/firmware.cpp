@@ -142,13 +142,15 @@ void bind_firmware(py::module_& m) {
       py::arg("machine"), "(timeout, default OS path, current ID, entries) as bootcfg shows them.");
   m.def(
       "firmware_add_windows_entry",
-      [](Machine& machine, const std::string& description, std::pair<int, std::size_t> esp, const std::string& loader_path,
-         std::pair<int, std::size_t> os, const std::string& os_path, const std::string& options, bool first) {
+      [](Machine& machine, const WtfText& description, std::pair<int, std::size_t> esp, const WtfText& loader_path,
+         std::pair<int, std::size_t> os, const WtfText& os_path, const WtfText& options, bool first) {
         py::gil_scoped_release release;
         auto hold = machine.hold();
-        const nvram::LoadOption option =
-            windows_entry(utf8_to_utf16(description), place_of(machine, esp.first, esp.second), utf8_to_utf16(loader_path),
-                          place_of(machine, os.first, os.second), utf8_to_utf16(os_path), utf8_to_utf16(options));
+        // WTF-8, as the NVRAM's own descriptions come to Python: one copied from an entry (a lone
+        // surrogate firmware kept) is taken back as it was.
+        const nvram::LoadOption option = windows_entry(
+            wtf8_to_utf16(description.value), place_of(machine, esp.first, esp.second), wtf8_to_utf16(loader_path.value),
+            place_of(machine, os.first, os.second), wtf8_to_utf16(os_path.value), wtf8_to_utf16(options.value));
         return add_boot_entry(machine, option, first);
       },
       py::arg("machine"), py::arg("description"), py::arg("esp"), py::arg("loader_path"), py::arg("os"), py::arg("os_path"),
@@ -163,11 +165,11 @@ void bind_firmware(py::module_& m) {
       py::arg("machine"), py::arg("os_partition"), "Record a new Windows installation (setup's) on this partition.");
   m.def(
       "bootcfg",
-      [](Machine& machine, const std::string& arguments) {
+      [](Machine& machine, const WtfText& arguments) {
         shell::BootcfgResult r;
         {
           py::gil_scoped_release release;
-          r = shell::bootcfg(machine, arguments);
+          r = shell::bootcfg(machine, arguments.value);
         }
         return py::make_tuple(display_str(r.text), r.ok);
       },

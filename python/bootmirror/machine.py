@@ -358,6 +358,11 @@ class Machine:
             matches = matches or [e.number for e in entries if e.description.lower() == entry.lower()]
             if not matches:
                 raise _core.UsageError(f"no boot entry is described as {entry!r}")
+            if len(matches) > 1:  # bootcfg /clone makes such twins (the runbook's recovery has two)
+                ids = {e.number: e.id for e in self.nvram.entries()}
+                named = ", ".join(f"Boot{n:04X}" + (f" (ID {ids[n]})" if n in ids else "") for n in matches)
+                raise _core.UsageError(f"{len(matches)} boot entries are described as {entry!r}: {named}; "
+                                       "choose one by its bootcfg ID")
             return matches[0]
         raise _core.UsageError("a boot entry is a bootcfg ID (int) or a description (str)")
 

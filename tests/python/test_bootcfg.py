@@ -133,6 +133,52 @@ def test_boot_uses_boot_next_once_and_falls_through_boot_order(machine):
     assert "Healthy    Boot" in m.diskpart("list volume")
 
 
+def test_boot_follows_edk2s_rules_for_boot_next_and_the_entries_boot_order_skips(machine):
+    # EDK2's BDS boots BootNext as it is (inactive, or an application); BootOrder's pass skips
+    # inactive entries and LOAD_OPTION_CATEGORY_APP ones; a BootNext that is not one UINT16 is
+    # deleted and ignored. Checked against OVMF under QEMU when found.
+    m = machine
+    windows = next(e for e in m.nvram.boot_entries() if e.description == kb814070.WINDOWS_ENTRY)
+    inactive = nvram.LoadOption(windows.description, windows.device_path, 0, windows.optional_data)
+    m.nvram.set_boot_entry(windows.number, inactive)
+    m.nvram.boot_next = windows.number
+    assert m.boot().entry == windows.number
+    assert m.boot().description == "EFI Shell"  # from BootOrder, the inactive entry is skipped
+    app = nvram.LoadOption(windows.description, windows.device_path, 0x101, windows.optional_data)
+    m.nvram.set_boot_entry(windows.number, app)
+    skipped = m.boot()
+    assert skipped.description == "EFI Shell" and "LOAD_OPTION_CATEGORY_APP" in skipped.steps[0]
+    m.nvram.set("BootNext", b"\x03", guid=nvram.GLOBAL)
+    dropped = m.boot()
+    assert dropped.description == "EFI Shell" and dropped.steps[0].startswith("BootNext: not a boot option number")
+    assert m.nvram.get("BootNext", nvram.GLOBAL) is None
+
+
+def test_a_boot_order_that_does_not_decode_fails_the_boot_before_anything_is_written(machine):
+    m = machine
+    m.nvram.boot_next = m.nvram.boot_order[0]
+    m.nvram.set("BootOrder", b"\x00" * 9, guid=nvram.GLOBAL)
+    before = store_hash(m)
+    with pytest.raises(bootmirror.FormatError, match="BootOrder: 9 bytes"):
+        m.boot()
+    assert store_hash(m) == before  # BootNext was deleted first
+
+
+def test_twin_descriptions_are_chosen_by_id_and_bootcfg_takes_any_description(machine):
+    m = machine
+    esp = m.disk(0).partitions[0].unique_guid
+    clone = f"/clone /sg {{{esp}}} /tg {{{esp}}} /d "
+    m.bootcfg(clone + f'"{kb814070.WINDOWS_ENTRY}"', check=True)
+    with pytest.raises(bootmirror.UsageError, match=r"2 boot entries are described as .*\(ID 1\).*\(ID \d\).*bootcfg ID"):
+        m.boot(kb814070.WINDOWS_ENTRY)
+    # A description firmware kept with a lone surrogate, copied into bootcfg and Python's API.
+    odd = "Bad \ud800 entry"
+    m.bootcfg(clone + f'"{odd}"', check=True)
+    assert odd in [e.description for e in m.nvram.boot_entries()]
+    number = m.add_windows_entry(odd + " 2", esp=(0, 1), os=(0, kb814070.BOOT_PARTITION))
+    assert m.nvram.boot_entry(number).description == odd + " 2"
+
+
 def test_a_dead_disk_makes_its_entries_stale_and_their_paths_null(machine):
     m = machine
     assert m.nvram.stale() == []

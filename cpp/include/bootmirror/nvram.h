@@ -183,6 +183,7 @@ inline constexpr std::uint32_t kLoadOptionActive = 0x00000001;
 inline constexpr std::uint32_t kLoadOptionForceReconnect = 0x00000002;
 inline constexpr std::uint32_t kLoadOptionHidden = 0x00000008;
 inline constexpr std::uint32_t kLoadOptionCategoryApp = 0x00000100;
+inline constexpr std::uint32_t kLoadOptionCategoryMask = 0x00001F00;  // 0: LOAD_OPTION_CATEGORY_BOOT
 
 struct LoadOption {
   std::uint32_t attributes = kLoadOptionActive;

@@ -161,24 +161,41 @@ BootResult boot(Machine& machine, std::optional<std::uint16_t> chosen) {
   auto nv = store(machine);
   if (!nv) throw UsageError("This machine has no NVRAM: there is nothing to boot.");
   std::vector<std::uint16_t> tries;
-  bool from_menu = false;
+  bool from_menu = false, from_boot_next = false;
+  BootResult result;
   if (chosen) {
     if (!nv->boot_entry(*chosen)) throw UsageError(fmt::format("There is no boot entry Boot{:04X}.", *chosen));
     tries.push_back(*chosen);
     from_menu = true;
   } else {
-    if (const auto next = nv->boot_next()) {
-      tries.push_back(*next);
-      writable_store(machine)->set_boot_next(std::nullopt);  // used once, as the firmware does
+    // Both read before anything is written: a BootOrder that does not decode leaves the NVRAM
+    // as it was. A BootNext that does not (not one UINT16) is dropped, as EDK2's BDS drops it.
+    std::optional<std::uint16_t> next;
+    bool drop_next = false;
+    try {
+      next = nv->boot_next();
+      drop_next = next.has_value();
+    } catch (const FormatError& e) {
+      drop_next = true;
+      result.steps.push_back(fmt::format("BootNext: not a boot option number, deleted ({})", e.what()));
     }
-    for (std::uint16_t n : nv->boot_order()) tries.push_back(n);
+    const std::vector<std::uint16_t> order = nv->boot_order();
+    if (next) {
+      tries.push_back(*next);
+      from_boot_next = true;
+    }
+    tries.insert(tries.end(), order.begin(), order.end());
+    if (drop_next) writable_store(machine)->set_boot_next(std::nullopt);  // used once, as the firmware does
   }
-  BootResult result;
   // The running Windows' group goes with it: a setup's installation keeps the group it made.
   if (const auto running = running_record(machine); running && running->boot_partition && !running->boot_volume)
     if (installation_group(machine, *running->boot_partition)) set_installation_group(machine, *running->boot_partition, dynamic::own_group(machine));
   const std::string group_before = dynamic::own_group(machine);
-  for (std::uint16_t number : tries) {
+  for (std::size_t i = 0; i < tries.size(); ++i) {
+    const std::uint16_t number = tries[i];
+    // Chosen in the menu or named by BootNext, an entry is booted as it is; BootOrder's pass
+    // (EDK2's BdsEntry) skips the inactive ones and those of another category than boot (an app).
+    const bool as_it_is = from_menu || (from_boot_next && i == 0);
     std::optional<nvram::BootEntry> entry;
     try {
       entry = nv->boot_entry(number);
@@ -192,8 +209,12 @@ BootResult boot(Machine& machine, std::optional<std::uint16_t> chosen) {
       result.steps.push_back(fmt::format("Boot{:04X}: no such entry", number));
       continue;
     }
-    if (!from_menu && !entry->option.active()) {
+    if (!as_it_is && !entry->option.active()) {
       result.steps.push_back(fmt::format("Boot{:04X}: not active", number));
+      continue;
+    }
+    if (!as_it_is && (entry->option.attributes & nvram::kLoadOptionCategoryMask) != 0) {
+      result.steps.push_back(fmt::format("Boot{:04X}: an application (LOAD_OPTION_CATEGORY_APP), not a boot option", number));
       continue;
     }
     const std::string description = entry->option.description_utf8();

@@ -199,7 +199,7 @@ std::string run(Machine& machine, const CommandLine& line) {
     if (line.has("d+") == line.has("d")) throw Invalid("/clone needs one of /d+ and /d");
     const bool replace = line.has("d");
     const std::vector<int> ids = firmware::clone_entries(machine, guid_of(line.value("sg")), guid_of(line.value("tg")),
-                                                         utf8_to_utf16(line.value(replace ? "d" : "d+")), replace);
+                                                         wtf8_to_utf16(line.value(replace ? "d" : "d+")), replace);
     if (ids.empty()) throw UsageError(fmt::format("No boot entry loads from the partition {}.", line.value("sg")));
     std::string out;
     for (int id : ids) out += fmt::format("INFO: Boot entry whose id is '{}' successfully cloned.\n", id);
@@ -207,7 +207,7 @@ std::string run(Machine& machine, const CommandLine& line) {
   }
   if (op == "mirror") {
     allow_only(line, {"add", "d"});
-    firmware::add_mirror_entry(machine, guid_of(line.value("add")), utf8_to_utf16(line.value("d")));
+    firmware::add_mirror_entry(machine, guid_of(line.value("add")), wtf8_to_utf16(line.value("d")));
     return "SUCCESS: The mirrored boot entry has been added.\n";
   }
   if (op == "delete" || op == "default") {
@@ -229,7 +229,7 @@ std::string run(Machine& machine, const CommandLine& line) {
   }
   if (op == "raw") {
     allow_only(line, {"id", "a"});
-    firmware::set_os_load_options(machine, number_of(line.value("id")), utf8_to_utf16(*line.argument), line.has("a"));
+    firmware::set_os_load_options(machine, number_of(line.value("id")), wtf8_to_utf16(*line.argument), line.has("a"));
     return fmt::format("SUCCESS: Changed the OS load options for the boot entry ID {}.\n", line.value("id"));
   }
   throw Invalid(fmt::format("/{} is no bootcfg operation", op));
