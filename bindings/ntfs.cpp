@@ -197,22 +197,26 @@ void bind_ntfs(py::module_& m) {
       });
   m.def(
       "ntfs_format",
-      [](const DevicePtr& device, const std::string& label, std::uint32_t cluster_size, bool quick,
+      [](const DevicePtr& device, const WtfText& label, const py::int_& cluster_size, bool quick,
          const py::object& progress) {
         FormatOptions options;
-        options.label = label;
-        options.cluster_size = cluster_size;
+        options.label = label.value;  // WTF-8: format refuses a lone surrogate by name
+        options.cluster_size = std::uint32_t(to_unsigned(cluster_size, "cluster_size", UINT32_MAX));
         options.quick = quick;
         auto callback = python_progress(progress);
         py::gil_scoped_release release;
         return ntfs::format(device, options, callback);
       },
-      py::arg("device"), py::arg("label") = "", py::arg("cluster_size") = 0, py::arg("quick") = true,
+      py::arg("device"), py::arg("label") = "", py::arg("cluster_size") = py::int_(0), py::arg("quick") = true,
       py::arg("progress") = py::none(), "A new NTFS volume on `device`, made by mkntfs.");
   m.def(
       "ntfs_install_tree",
-      [](const DevicePtr& device, const std::string& host_folder) { ntfs::install_tree(device, host_folder); },
-      py::arg("device"), py::arg("host_folder"), py::call_guard<py::gil_scoped_release>(),
+      [](const DevicePtr& device, const py::object& host_folder) {
+        const std::string folder = encode_host_path(host_folder);  // str (surrogates too), bytes or a path
+        py::gil_scoped_release release;
+        ntfs::install_tree(device, folder);
+      },
+      py::arg("device"), py::arg("host_folder"),
       "Fill the NTFS volume on `device` from a host folder with wimlib-imagex.");
   m.def("ntfs_default_cluster_size", &ntfs::default_cluster_size, py::arg("volume_bytes"), py::arg("sector_size"));
   m.def("ntfs_format_summary", &shell::ntfs_format_summary, py::arg("result"), py::arg("volume_bytes"),

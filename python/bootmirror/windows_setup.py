@@ -135,6 +135,10 @@ def install_windows(machine: "Machine", disk: int, size: Optional[SizeLike] = No
         entry.first_lba = start
         entry.last_lba = start + count - 1
         table.set_entry(slot, entry)
+    # Windows' volume first: what the engine refuses there (a label too long, a partition too
+    # small for NTFS) is refused before the table and the ESP are written, and the disk stays
+    # blank for another try. Its bytes lie where the table will put the partition.
+    install_windows_volume(d.slice(windows_first * sector, windows_sectors * sector), label)
     gpt.write(d, table)
     esp = d.slice(first * sector, esp_sectors * sector)
     fat.format(esp, "FAT")
@@ -144,7 +148,6 @@ def install_windows(machine: "Machine", disk: int, size: Optional[SizeLike] = No
         volume.write_bytes(LOADER_PATH.replace("\\", "/").strip("/"), loader_contents(bootable))
         volume.makedirs("EFI/Microsoft/EFIDrivers")
         volume.write_bytes("EFI/Microsoft/EFIDrivers/fpswa.efi", b"bootmirror stand-in for fpswa.efi\n" * 64)
-    install_windows_volume(d.slice(windows_first * sector, windows_sectors * sector), label)
     d.flush()
     windows = gpt.partitions(d)[2]
     machine.add_windows_entry(description, esp=(disk, 1), os=(disk, 3), loader_path=LOADER_PATH, first=True)

@@ -213,3 +213,54 @@ def test_paths_read_in_any_order_find_their_own_files(tmp_path):
             with pytest.raises(bootmirror.UsageError):
                 v.read_bytes(missing)
         assert v.read_bytes("a/x.txt") == b"in a" and v.stat("a/deeper").is_dir
+
+
+def test_format_and_xcopy_on_an_ntfs_drive_and_the_engines_ntfs_arguments(tmp_path):
+    from bootmirror import kb814070, windows_setup
+
+    m = kb814070.rehearsal_machine(tmp_path / "lab", scale=0.05, bootable=False)
+    m.diskpart("select disk 0\nselect partition 1\nassign letter=s", check=True)
+    # Without /fs, format makes the file system the volume has (it made NTFS C: FAT), and a quoted
+    # label keeps its spaces, without the quotes.
+    out = m.format("c:", '/q /y /v:"MY LABEL"')
+    assert "The type of the file system is NTFS." in out
+    assert ntfs.open(Disk(m.drive_device("c:"))).label == "MY LABEL"
+    before = [m.disk(0).read(0, 64 * MiB)]
+    for switches in ("/fs:ntfs /q /y /a:4294971392", "/fs:fat /q /y /a:4294967296"):  # wrapped to 4 KiB and to 0
+        with pytest.raises(bootmirror.UsageError, match="no such allocation unit size"):
+            m.format("c:", switches)
+    # xcopy copies between FAT volumes: an NTFS drive was read as FAT and reported damaged.
+    for source, target in (("c:\\*.*", "s:"), ("s:\\*.*", "c:")):
+        with pytest.raises(bootmirror.UsageError, match="C: holds NTFS"):
+            m.xcopy(source, target, "/s")
+    assert [m.disk(0).read(0, 64 * MiB)] == before
+    for size in ("1 MiB", "64 KiB"):  # mkntfs's floor is 1 MiB and a sector: its own error, unnamed
+        with pytest.raises(bootmirror.UsageError, match="too small for NTFS: it needs 1 MiB and a sector"):
+            ntfs.format(Disk.memory(size))
+    for cluster in (-1, 1 << 40):
+        with pytest.raises(bootmirror.UsageError, match="cluster_size"):
+            ntfs.format(Disk.memory("8 MiB"), cluster_size=cluster)
+    # Setup's Windows volume is made first: a partition too small for NTFS leaves the disk blank.
+    blank = m.create_disk("2 GiB")
+    with pytest.raises(bootmirror.UsageError, match="too small for NTFS"):
+        windows_setup.install_windows(m, blank, size="200 KiB")
+    assert m.disk(blank).partitions == [] and not any(m.disk(blank).read(0, 1 << 20))
+
+
+@pytest.mark.parametrize("name, match", [("a:b.txt", "a character Windows does not allow"),
+                                         ("back\\slash.txt", "a character Windows does not allow"),
+                                         (b"caf\xe9.txt", "not UTF-8"), ("d/" * 201 + "x", "deeper than 200 folders")])
+def test_install_tree_refuses_a_host_tree_windows_could_not_use_before_writing(tmp_path, name, match):
+    # Such names landed where Windows cannot reach them ("back\slash" not even our reader), or
+    # failed wimlib part way with its own words.
+    image = mkntfs(tmp_path / "v.img", 32)
+    host = tmp_path / "host"
+    path = os.path.join(os.fsencode(host), os.fsencode(name))
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "wb") as f:
+        f.write(b"x")
+    before = image.read_bytes()
+    with Disk.open(image, writable=True) as disk:
+        with pytest.raises(bootmirror.UsageError, match=match):
+            ntfs.install_tree(disk, host)
+    assert image.read_bytes() == before

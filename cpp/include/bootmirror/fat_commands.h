@@ -14,6 +14,7 @@ namespace bootmirror::shell {
 struct FormatCommand {
   fat::FormatOptions options;  // /fs:ntfs uses its label, cluster size and quick flag
   bool ntfs = false;           // /fs:ntfs
+  bool file_system_given = false;  // /fs: at all (without it, format keeps the volume's own)
   bool yes = false;            // /y: no confirmation
 };
 // "/fs:fat /q /y /v:LABEL /a:4096" -> options. UsageError on an unknown switch, as format says

@@ -52,7 +52,11 @@ FormatResult format(const DevicePtr& device, const FormatOptions& options, const
     throw UsageError(fmt::format("The specified cluster size is not valid for NTFS: {} (a power of two from the "
                                  "sector size, {}, to 65536)", cluster, sector));
   const std::uint64_t sectors = device->size() / sector;
-  if (sectors < 2) throw UsageError(fmt::format("{} is too small for NTFS", device->name()));
+  // mkntfs's floor ("Minimum NTFS volume size is 1MiB"), the backup boot sector in the last
+  // sector not counted: measured, 2048 sectors of 512 bytes are refused and 2049 taken.
+  if (sectors * sector < (1u << 20) + sector)
+    throw UsageError(fmt::format("{} is too small for NTFS: it needs 1 MiB and a sector ({} bytes)", device->name(),
+                                 (1u << 20) + sector));
 
   TemporaryFolder folder("mkntfs");
   const std::string image_path = (folder.path() / "volume.ntfs").string();

@@ -12,6 +12,7 @@
 
 #include "bootmirror/extents.h"
 #include "bootmirror/ntfs.h"
+#include "bootmirror/unicode.h"
 #include "core/program.h"
 
 namespace bootmirror::ntfs {
@@ -19,6 +20,32 @@ namespace bootmirror::ntfs {
 namespace {
 
 constexpr std::size_t kPiece = 1 << 20;
+// As FAT's tree copies stop (fat::Volume's max_path_parts): deeper than any Windows tree, and far
+// short of what fails wimlib part way.
+constexpr int kMaxDepth = 200;
+
+// Every name of the host tree, before anything runs: one that is not UTF-8 fails wimlib part
+// way, and one holding a character Windows does not allow would land where Windows cannot reach
+// it (and our own reader could not open "back\slash").
+void check_host_tree(const std::string& root) {
+  namespace fs = std::filesystem;
+  if (!is_valid_utf8(root))
+    throw UsageError(fmt::format("{}: wimlib-imagex takes a folder by a UTF-8 path only", escape_bytes(root)));
+  std::error_code error;
+  fs::recursive_directory_iterator it(root, fs::directory_options::none, error), end;
+  for (; !error && it != end; it.increment(error)) {
+    const std::string name = it->path().filename().string();
+    if (!is_valid_utf8(name))
+      throw UsageError(fmt::format("{}: the name is not UTF-8, which an NTFS name is made from", escape_bytes(it->path().string())));
+    for (const unsigned char c : name)
+      if (c < 0x20 || std::strchr("\\:*?\"<>|", c))
+        throw UsageError(fmt::format("{}: the name '{}' contains a character Windows does not allow", escape_bytes(it->path().string()),
+                                     escape_bytes(name)));
+    if (it.depth() >= kMaxDepth)
+      throw UsageError(fmt::format("{}: deeper than {} folders", escape_bytes(it->path().string()), kMaxDepth));
+  }
+  if (error) throw OsError(error.value(), root, "read the host folder");
+}
 
 }  // namespace
 
@@ -28,6 +55,7 @@ void install_tree(const DevicePtr& device, const std::string& host_folder) {
   std::error_code error;
   if (!std::filesystem::is_directory(host_folder, error))
     throw UsageError(fmt::format("{} is not a folder", host_folder));
+  check_host_tree(host_folder);
   const auto before = Volume::open(device);
   if (before->dirty())
     throw UsageError(fmt::format("the NTFS volume on {} is marked dirty: check it (chkdsk, ntfsfix) first", device->name()));

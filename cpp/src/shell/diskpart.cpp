@@ -5,6 +5,7 @@
 
 #include "bootmirror/shell.h"
 #include "bootmirror/unicode.h"
+#include "shell/words.h"
 
 namespace bootmirror::shell {
 
@@ -20,28 +21,6 @@ std::string upper(std::string_view text) {
   std::string out(text);
   std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return char(std::toupper(c)); });
   return out;
-}
-
-// Words split at blanks; "quoted text" stays one token (labels, descriptions).
-std::vector<std::string> tokenize(std::string_view line) {
-  std::vector<std::string> tokens;
-  std::string current;
-  bool quoted = false, any = false;
-  for (const char c : line) {
-    if (c == '"') {
-      quoted = !quoted;
-      any = true;
-    } else if (!quoted && std::isspace(static_cast<unsigned char>(c))) {
-      if (any) tokens.push_back(current);
-      current.clear();
-      any = false;
-    } else {
-      current.push_back(c);
-      any = true;
-    }
-  }
-  if (any) tokens.push_back(current);
-  return tokens;
 }
 
 // diskpart accepts each word of a command abbreviated to three letters or more.

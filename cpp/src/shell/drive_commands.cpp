@@ -21,6 +21,11 @@ std::string xcopy_drives(Machine& machine, std::string_view source, std::string_
                          std::string_view switches, const ProgressCallback& progress) {
   auto hold = machine.hold();
   DrivePath from = parse_drive_path(source), to = parse_drive_path(destination);
+  // This xcopy copies between FAT volumes: an NTFS drive is refused as such, not read as a FAT
+  // one and reported damaged.
+  for (const char drive : {from.drive, to.drive})
+    if (const DevicePtr device = drive_device(machine, std::string(1, drive)); device && file_system_name(device) == "NTFS")
+      throw UsageError(fmt::format("{}: holds NTFS; xcopy here copies between FAT volumes (bootmirror.ntfs reads NTFS)", drive));
   auto source_volume = mount_fat(machine, std::string(1, from.drive));
   auto target_volume = mount_fat(machine, std::string(1, to.drive));
   return run_xcopy(*source_volume, from, *target_volume, to, switches, progress);

@@ -5,24 +5,11 @@
 #include "bootmirror/ntfs_commands.h"
 #include "bootmirror/unicode.h"
 #include "bootmirror/units.h"
+#include "shell/words.h"
 
 namespace bootmirror::shell {
 
 namespace {
-
-std::vector<std::string> words(std::string_view text) {
-  std::vector<std::string> out;
-  std::string current;
-  for (char c : text) {
-    if (c == ' ' || c == '\t') {
-      if (!current.empty()) out.push_back(std::move(current)), current.clear();
-    } else {
-      current.push_back(c);
-    }
-  }
-  if (!current.empty()) out.push_back(current);
-  return out;
-}
 
 std::string lower(std::string s) {
   for (char& c : s) c = char(std::tolower(static_cast<unsigned char>(c)));
@@ -36,7 +23,8 @@ std::string serial_text(std::uint32_t serial) { return fmt::format("{:04X}-{:04X
 FormatCommand parse_format_switches(std::string_view switches) {
   FormatCommand c;
   c.options.quick = false;
-  for (const std::string& w : words(switches)) {
+  // Quoted as the console passes it: /v:"MY LABEL" is one switch, the label without its quotes.
+  for (const std::string& w : tokenize(switches)) {
     std::string l = lower(w);
     if (l == "/q") c.options.quick = true;
     else if (l == "/y") c.yes = true;
@@ -46,10 +34,14 @@ FormatCommand parse_format_switches(std::string_view switches) {
         throw UsageError(fmt::format("Invalid parameter - {} (this format knows FAT, FAT32 and NTFS)", w));
       c.ntfs = fs == "ntfs";
       c.options.file_system = fs == "fat" ? "FAT" : "FAT32";
+      c.file_system_given = true;
     } else if (l.starts_with("/v:")) {
       c.options.label = w.substr(3);
     } else if (l.starts_with("/a:")) {
-      c.options.cluster_size = std::uint32_t(parse_size(w.substr(3)));
+      const std::uint64_t size = parse_size(w.substr(3));
+      // Narrowed only once checked: 4 GiB + 4 KiB wrapped to a 4 KiB cluster, 4 GiB to "default".
+      if (size == 0 || size > UINT32_MAX) throw UsageError(fmt::format("Invalid parameter - {} (no such allocation unit size)", w));
+      c.options.cluster_size = std::uint32_t(size);
     } else {
       throw UsageError(fmt::format("Invalid parameter - {}", w));
     }
@@ -78,7 +70,7 @@ std::string format_summary(const fat::FormatResult& r, std::uint64_t volume_byte
 
 fat::CopyOptions parse_xcopy_switches(std::string_view switches) {
   fat::CopyOptions o;
-  for (const std::string& w : words(switches)) {
+  for (const std::string& w : tokenize(switches)) {
     std::string l = lower(w);
     if (l == "/s") o.recurse = true;
     else if (l == "/e") o.recurse = o.empty_dirs = true;
@@ -125,6 +117,13 @@ std::string run_format(const DevicePtr& device, std::string_view switches, std::
   FormatCommand command = parse_format_switches(switches);
   command.options.codepage = std::string(codepage);
   std::string previous = file_system_name(device);
+  // Without /fs format makes the file system the volume has again (turning NTFS into FAT
+  // unasked would be a surprise no user wants); a volume with none needs one named.
+  if (!command.file_system_given) {
+    if (previous == "RAW") throw UsageError("The volume holds no file system: name one with /fs:FAT, /fs:FAT32 or /fs:NTFS.");
+    command.ntfs = previous == "NTFS";
+    if (!command.ntfs) command.options.file_system = previous;
+  }
   if (command.ntfs) {
     ntfs::FormatOptions options;
     options.label = command.options.label;
