@@ -66,6 +66,7 @@ def test_the_query_display_lines_up_as_windows_prints_it(machine):
      "ERROR: The partition {476688c5-8ebf-47d2-80e7-cf9d065edb81} was not found on any disk.\n"),
     ("/mirror /add", SYNTAX),
     ("/delete /id \"1", SYNTAX),
+    ("/raw \"/fastdetect\" /id 1 /a junk", SYNTAX),  # /a takes no value: it swallowed "junk"
 ])
 def test_refusals_say_so_and_write_nothing(machine, arguments, expected):
     before = store_hash(machine)
@@ -177,6 +178,16 @@ def test_twin_descriptions_are_chosen_by_id_and_bootcfg_takes_any_description(ma
     assert odd in [e.description for e in m.nvram.boot_entries()]
     number = m.add_windows_entry(odd + " 2", esp=(0, 1), os=(0, kb814070.BOOT_PARTITION))
     assert m.nvram.boot_entry(number).description == odd + " 2"
+
+
+def test_a_boot_entry_that_does_not_decode_leaves_the_menu_and_is_named_stale(machine):
+    # Firmware skips an invalid load option; bootcfg and entries() raised for the whole menu.
+    m = machine
+    m.nvram.set("Boot0009", b"\x01\x00", guid=nvram.GLOBAL)
+    m.nvram.boot_order = m.nvram.boot_order + [9]
+    assert "Boot entry ID:    1" in m.bootcfg() and 9 not in [e.number for e in m.nvram.entries()]
+    (stale,) = m.nvram.stale()
+    assert stale.number == 9 and stale.reason.startswith("not a valid load option") and "Boot0009" in stale.reason
 
 
 def test_a_dead_disk_makes_its_entries_stale_and_their_paths_null(machine):

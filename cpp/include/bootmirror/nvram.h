@@ -308,6 +308,7 @@ class Store {
 
   // Global variables.
   std::vector<BootEntry> boot_entries() const;  // Boot#### under the global GUID, by number
+  std::vector<std::uint16_t> boot_numbers() const;  // their numbers, none decoded (one may not decode)
   std::optional<BootEntry> boot_entry(std::uint16_t number) const;
   void set_boot_entry(std::uint16_t number, const LoadOption& option, std::uint32_t attributes = kDefaultAttributes);
   bool remove_boot_entry(std::uint16_t number);  // and drops it from BootOrder (first); false when absent

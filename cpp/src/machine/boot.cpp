@@ -266,7 +266,17 @@ std::vector<StaleEntry> stale_entries(Machine& machine) {
   std::vector<StaleEntry> out;
   auto nv = store(machine);
   if (!nv) return out;
-  for (const nvram::BootEntry& entry : nv->boot_entries()) {
+  for (const std::uint16_t number : nv->boot_numbers()) {
+    std::optional<nvram::BootEntry> decoded;
+    try {
+      decoded = nv->boot_entry(number);
+    } catch (const FormatError& e) {
+      // Firmware skips it: it boots nothing, and is what bootcfg /delete should take away.
+      out.push_back(StaleEntry{number, "", fmt::format("not a valid load option ({})", e.what())});
+      continue;
+    }
+    if (!decoded) continue;
+    const nvram::BootEntry& entry = *decoded;
     if (entry.option.file_paths.empty() || !entry.option.file_paths.front().hard_drive()) continue;
     StaleEntry stale{entry.number, entry.option.description_utf8(), ""};
     try {

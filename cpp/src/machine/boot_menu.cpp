@@ -63,7 +63,12 @@ BootOptions boot_options(Machine& machine) {
   for (std::uint16_t number : nv->boot_order()) {
     ++id;
     if (current == number) out.current_id = id;
-    const auto entry = nv->boot_entry(number);
+    std::optional<nvram::BootEntry> entry;
+    try {
+      entry = nv->boot_entry(number);
+    } catch (const FormatError&) {
+      continue;  // not a valid load option: firmware skips it too (stale_entries names it)
+    }
     if (!entry) continue;  // a number BootOrder keeps without its entry: firmware skips it
     EntryView view;
     view.id = id;

@@ -79,6 +79,16 @@ std::vector<BootEntry> Store::boot_entries() const {
   return entries;
 }
 
+std::vector<std::uint16_t> Store::boot_numbers() const {
+  std::lock_guard lock(mutex_);
+  std::vector<std::uint16_t> numbers;
+  for (const Record& r : records_)
+    if (r.live && r.variable.vendor == global_variable_guid())
+      if (const auto number = boot_number_of(r.variable.name)) numbers.push_back(*number);
+  std::sort(numbers.begin(), numbers.end());
+  return numbers;
+}
+
 // This entry's record alone: a damaged Boot#### elsewhere in the store is not this one's error
 // (firmware skips an invalid load option and tries the next).
 std::optional<BootEntry> Store::boot_entry(std::uint16_t number) const {

@@ -102,7 +102,9 @@ CommandLine parse(std::string_view arguments) {
     if (!is_switch(words[i])) throw Invalid(fmt::format("'{}' follows no switch", words[i].text));
     const std::string key = lower(words[i++].text.substr(1));
     if (line.switches.count(key)) throw Invalid(fmt::format("/{} is given twice", key));
-    line.switches[key] = i < words.size() && !is_switch(words[i]) ? words[i++].text : std::string();
+    // /a (append to the options) takes no value: a word after it follows no switch.
+    const bool flag = key == "a";
+    line.switches[key] = !flag && i < words.size() && !is_switch(words[i]) ? words[i++].text : std::string();
   }
   return line;
 }
