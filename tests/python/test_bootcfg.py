@@ -155,6 +155,19 @@ def test_boot_follows_edk2s_rules_for_boot_next_and_the_entries_boot_order_skips
     assert m.nvram.get("BootNext", nvram.GLOBAL) is None
 
 
+def test_a_short_form_file_path_loads_from_the_first_file_system_holding_it(machine):
+    # OVMF loads a File()-only path (virt-fw-vars --append-boot-filepath) from the first file
+    # system that holds it, in disk order; boot() said "no media" (checked under QEMU).
+    m = machine
+    for path, expected in ((kb814070.LOADER_PATH, "loads"), ("\\EFI\\none.efi", "no file system holds")):
+        number = m.nvram.add_boot_entry("FileOnly", nvram.DevicePath.parse(path))
+        m.nvram.boot_next = number
+        result = m.boot()
+        assert result.steps[0].startswith(f'Boot{number:04X} "FileOnly": {expected}'), result.steps
+        if expected == "loads":
+            assert result.entry == number and result.loader_partition.disk == 0
+
+
 def test_a_boot_order_that_does_not_decode_fails_the_boot_before_anything_is_written(machine):
     m = machine
     m.nvram.boot_next = m.nvram.boot_order[0]

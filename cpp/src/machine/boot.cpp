@@ -33,6 +33,21 @@ std::optional<std::string> missing_loader(Machine& machine, const PartitionPlace
   return std::nullopt;
 }
 
+// A short-form File() path (what virt-fw-vars --append-boot-filepath writes): OVMF loads it from
+// the first file system that holds the file, in the order it finds them: disk by disk in -drive
+// order (the machine's), each disk's partitions in offset order (measured; see
+// ovmf-varstore-and-boot.md).
+bool short_form_file(const nvram::DevicePath& path) {
+  return !path.nodes.empty() && path.nodes.front().type == nvram::kMediaPath &&
+         path.nodes.front().subtype == nvram::kMediaFilePath;
+}
+
+std::optional<PartitionPlace> first_holding(Machine& machine, const std::u16string& path) {
+  for (const PartitionPlace& place : partitions(machine))
+    if (!missing_loader(machine, place, path)) return place;
+  return std::nullopt;
+}
+
 // The Windows folder on the OS volume, or why there is none.
 std::optional<std::string> missing_windows(Machine& machine, const OsVolume& volume, const std::u16string& path) {
   try {
@@ -97,7 +112,8 @@ EntryCheck attempt(Machine& machine, const nvram::BootEntry& entry, bool switch_
   }
   const nvram::DevicePath& path = entry.option.file_paths.front();
   const auto node = path.hard_drive();
-  if (!node) {
+  const bool short_form = short_form_file(path);
+  if (!node && !short_form) {
     // The firmware's own devices: the shell is in its firmware volume; drives find no media here.
     const bool firmware_app = std::any_of(path.nodes.begin(), path.nodes.end(), [](const nvram::DevicePathNode& n) {
       return n.type == nvram::kMediaPath && n.subtype == 0x06;  // PIWG firmware file (FvFile)
@@ -108,6 +124,7 @@ EntryCheck attempt(Machine& machine, const nvram::BootEntry& entry, bool switch_
   }
   try {
     a.targets = targets_of(machine, entry);
+    if (short_form) a.targets.loader_partition = first_holding(machine, a.targets.loader_path);
     // A Windows on another Windows' dynamic disks: its loader reads that group (and, once it
     // starts, that group is the machine's own; boot() puts the old one back if it does not).
     if (switch_groups && a.targets.windows && !a.targets.os_volume)
@@ -118,6 +135,11 @@ EntryCheck attempt(Machine& machine, const nvram::BootEntry& entry, bool switch_
   } catch (const FormatError& e) {
     a.steps.push_back(fmt::format("{}: its Windows options do not decode ({})", name, e.what()));
     a.stage = Stage::options_damaged;
+    return a;
+  }
+  if (!a.targets.loader_partition && short_form) {
+    a.steps.push_back(fmt::format("{}: no file system holds {}", name, utf8(a.targets.loader_path)));
+    a.stage = Stage::no_loader;
     return a;
   }
   if (!a.targets.loader_partition) {
