@@ -84,7 +84,10 @@ void install_tree(const DevicePtr& device, const std::string& host_folder) {
     out << "[ExclusionList]\n";
     if (!out.flush()) throw OsError(errno, config, "write");
   }
-  run_program({"wimlib-imagex", "capture", host_folder, wim, "--compress=none", "--no-acls", "--quiet", "--config=" + config},
+  // XPRESS, not none: the WIM holds every byte a file spans, its holes too, and a sparse 100 GiB
+  // image in the tree would fill the temporary folder's disk uncompressed (measured: 512 MiB of
+  // hole and 20 MiB of random data, 558 MB and 2.6 s uncompressed, 25 MB and 1.2 s with XPRESS).
+  run_program({"wimlib-imagex", "capture", host_folder, wim, "--compress=XPRESS", "--no-acls", "--quiet", "--config=" + config},
               "wimtools");
   {
     const auto image = ImageFile::create(image_path, device->size(), sector);
