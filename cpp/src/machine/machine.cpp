@@ -44,7 +44,7 @@ std::string read_text(const std::string& path) {
 // Whether `path` exists; OsError when the system cannot even look it up (too long, a loop of
 // links, a file where a folder should be): std::filesystem's throwing overloads would escape as
 // something other than a bootmirror error.
-bool exists(const std::string& path, std::string_view action) {
+bool path_exists(const std::string& path, std::string_view action) {
   std::error_code lookup;
   const bool present = fs::exists(path, lookup);
   if (lookup && lookup != std::errc::no_such_file_or_directory)
@@ -70,7 +70,7 @@ std::shared_ptr<Machine> Machine::create(const std::string& folder) {
   fs::create_directories(folder, made);
   if (made) throw OsError(made.value(), folder, "cannot create the machine's folder");
   auto refuse_existing = [&] {
-    if (exists((fs::path(folder) / kFile).string(), "look for a machine in the folder"))
+    if (path_exists((fs::path(folder) / kFile).string(), "look for a machine in the folder"))
       throw UsageError(fmt::format("{} already holds a machine; open it with Machine.open", folder));
   };
   refuse_existing();
@@ -94,7 +94,7 @@ DevicePtr Machine::open_image(const std::string& path, std::uint32_t sector_size
 
 std::shared_ptr<Machine> Machine::open(const std::string& folder, std::shared_ptr<WriteLog> log) {
   const std::string path = (fs::path(folder) / kFile).string();
-  if (!exists(path, "look for a machine in the folder"))
+  if (!path_exists(path, "look for a machine in the folder"))
     throw OsError(ENOENT, path, "no machine in this folder (create one with Machine.create)");
   const std::string text = read_text(path);
   const Json doc = Json::parse(text);
@@ -123,7 +123,7 @@ std::shared_ptr<Machine> Machine::open(const std::string& folder, std::shared_pt
       const fs::path image(disk.image);
       disk.path = (image.is_absolute() ? image : fs::path(folder) / image).string();
       // A recorded path the system cannot even look up is an error of machine.json, not a missing disk.
-      const bool present = exists(disk.path, fmt::format("look up the image of disk {} recorded in {}", disk.number, path));
+      const bool present = path_exists(disk.path, fmt::format("look up the image of disk {} recorded in {}", disk.number, path));
       if (present && !disk.failed) disk.device = machine->open_image(disk.path, disk.sector_size);
     }
     machine->disks_[disk.number] = std::move(disk);
