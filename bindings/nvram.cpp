@@ -214,6 +214,7 @@ void bind_store(py::module_& m) {
       .def("reclaim", [](Store& s) { py::gil_scoped_release r; s.reclaim(); })
       .def("image", [](const Store& s) { return to_bytes(s.image()); })
       .def("boot_entries", &Store::boot_entries)
+      .def("boot_numbers", &Store::boot_numbers)
       .def("boot_entry", [](const Store& s, const py::int_& n) { return s.boot_entry(to_u16(n, "boot entry number")); },
            py::arg("number"))
       .def("set_boot_entry", [](Store& s, const py::int_& n, const LoadOption& option, const py::int_& attributes) {

@@ -353,7 +353,14 @@ class Machine:
         if isinstance(entry, int) and not isinstance(entry, bool):
             return _core.firmware_entry_number(self._m, entry)
         if isinstance(entry, str):
-            entries = self.nvram.boot_entries()
+            entries = []
+            for number in self.nvram.boot_numbers():
+                try:
+                    found = self.nvram.boot_entry(number)
+                except _core.FormatError:
+                    continue  # firmware skips an entry that does not decode: it matches no description
+                if found is not None:
+                    entries.append(found)
             matches = [e.number for e in entries if e.description == entry]
             matches = matches or [e.number for e in entries if e.description.lower() == entry.lower()]
             if not matches:

@@ -137,6 +137,11 @@ class Store:
         Windows' OS options when they are there."""
         return self._store.boot_entries()
 
+    def boot_numbers(self) -> List[int]:
+        """The numbers of the Boot#### variables, none decoded: one that does not decode (which
+        :meth:`boot_entries` raises on, naming it) is listed too."""
+        return self._store.boot_numbers()
+
     def boot_entry(self, number: int) -> Optional[BootEntry]:
         """Boot#### `number` decoded, or None when there is none."""
         return self._store.boot_entry(number)

@@ -201,6 +201,11 @@ def test_a_boot_entry_that_does_not_decode_leaves_the_menu_and_is_named_stale(ma
     assert "Boot entry ID:    1" in m.bootcfg() and 9 not in [e.number for e in m.nvram.entries()]
     (stale,) = m.nvram.stale()
     assert stale.number == 9 and stale.reason.startswith("not a valid load option") and "Boot0009" in stale.reason
+    # Choosing by description passes it by (it raised for every description), and bootcfg deletes
+    # it by its ID, its place in BootOrder.
+    assert m.boot(kb814070.WINDOWS_ENTRY).ok and 9 in m.nvram.boot_numbers()
+    m.bootcfg(f"/delete /id {m.nvram.boot_order.index(9) + 1}", check=True)
+    assert 9 not in m.nvram.boot_numbers() and m.nvram.stale() == []
 
 
 def test_a_dead_disk_makes_its_entries_stale_and_their_paths_null(machine):

@@ -41,13 +41,20 @@ EntryTargets running_targets(Machine& machine, const nvram::Store& nv) {
   return t;
 }
 
-nvram::BootEntry entry_by_id(Machine& machine, const nvram::Store& nv, int id) {
+// The Boot#### number bootcfg's ID names (its place in BootOrder), the entry not decoded: one
+// that does not decode can still be deleted.
+std::uint16_t number_by_id(const nvram::Store& nv, int id) {
   const std::vector<std::uint16_t> order = nv.boot_order();
   if (id < 1 || std::size_t(id) > order.size()) throw UsageError(fmt::format("There is no boot entry ID {}.", id));
-  const auto entry = nv.boot_entry(order[std::size_t(id - 1)]);
-  if (!entry) throw UsageError(fmt::format("Boot entry ID {} names Boot{:04X}, which does not exist.", id, order[std::size_t(id - 1)]));
+  const std::uint16_t number = order[std::size_t(id - 1)];
+  if (!nv.get(nvram::boot_variable_name(number), nvram::global_variable_guid()))
+    throw UsageError(fmt::format("Boot entry ID {} names Boot{:04X}, which does not exist.", id, number));
+  return number;
+}
+
+nvram::BootEntry entry_by_id(Machine& machine, const nvram::Store& nv, int id) {
   (void)machine;
-  return *entry;
+  return *nv.boot_entry(number_by_id(nv, id));
 }
 
 }  // namespace
@@ -152,13 +159,13 @@ std::uint16_t add_mirror_entry(Machine& machine, const Guid& os_partition, const
 void delete_entry(Machine& machine, int id) {
   auto hold = machine.hold();
   auto nv = writable_store(machine);
-  const nvram::BootEntry entry = entry_by_id(machine, *nv, id);
+  const std::uint16_t number = number_by_id(*nv, id);
   // BootOrder first: a crash between the two leaves an entry nothing lists, never a listed one
   // that is gone.
   std::vector<std::uint16_t> order = nv->boot_order();
   order.erase(order.begin() + (id - 1));
   nv->set_boot_order(order);
-  nv->remove_boot_entry(entry.number);
+  nv->remove_boot_entry(number);
 }
 
 void make_default(Machine& machine, int id) {
